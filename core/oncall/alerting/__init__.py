@@ -1,0 +1,1 @@
+"""The alerting service: integrations, ingestion with dedup, alert state and timeline."""

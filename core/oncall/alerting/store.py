@@ -1,0 +1,336 @@
+"""SQL for the alerting schema: integrations, alerts, timeline. Every statement lives here."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from .models import MANUAL_SOURCE, Alert, AlertFilter, Integration, TimelineEvent
+
+EVENTS_CHANNEL = "oncall_alert_events"
+
+_ALERT_COLUMNS = """
+    a.id, a.integration_id, i.name AS integration_name, i.source, a.dedup_key, a.status,
+    a.summary, a.details, a.severity, a.labels, a.annotations, a.created_at,
+    a.last_received_at, a.started_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,
+    a.resolved_by, a.duplicate_count
+"""
+_ALERT_FROM = "alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id"
+
+
+def hash_key(key: str) -> bytes:
+    # Keys are 256-bit random tokens, so a plain SHA-256 is a safe, fast, indexable hash.
+    return hashlib.sha256(key.encode()).digest()
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# --------------------------------------------------------------------------- integrations
+
+
+async def create_integration(pool: AsyncConnectionPool, source: str, name: str) -> tuple[Integration, str]:
+    """Create an integration; return it with its key, which is shown only this once."""
+    if not name.strip():
+        raise InvalidArgument("an integration needs a name")
+    key = new_key()
+    try:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                """INSERT INTO alerting.integrations (name, source, key_hash, key_prefix)
+                   VALUES (%s, %s, %s, %s) RETURNING *""",
+                (name, source, hash_key(key), key[:6]),
+            )
+            row = await cur.fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise AlreadyExists(f"a {source} integration named {name!r} already exists") from None
+    return Integration.from_row(row), key
+
+
+async def rotate_integration_key(pool: AsyncConnectionPool, integration_id: int) -> str:
+    key = new_key()
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE alerting.integrations SET key_hash = %s, key_prefix = %s WHERE id = %s RETURNING id",
+            (hash_key(key), key[:6], integration_id),
+        )
+        if await cur.fetchone() is None:
+            raise NotFound(f"integration {integration_id} not found")
+    return key
+
+
+async def list_integrations(pool: AsyncConnectionPool) -> list[Integration]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM alerting.integrations ORDER BY id")
+        return [Integration.from_row(r) for r in await cur.fetchall()]
+
+
+async def get_integration(pool: AsyncConnectionPool, integration_id: int) -> Integration:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM alerting.integrations WHERE id = %s", (integration_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"integration {integration_id} not found")
+    return Integration.from_row(row)
+
+
+async def find_integration_by_name(pool: AsyncConnectionPool, source: str, name: str) -> Integration | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM alerting.integrations WHERE source = %s AND name = %s", (source, name)
+        )
+        row = await cur.fetchone()
+    return Integration.from_row(row) if row else None
+
+
+async def find_integration_by_key(pool: AsyncConnectionPool, key: str) -> Integration | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM alerting.integrations WHERE key_hash = %s", (hash_key(key),)
+        )
+        row = await cur.fetchone()
+    return Integration.from_row(row) if row else None
+
+
+async def manual_integration(pool: AsyncConnectionPool) -> Integration:
+    """The built-in integration that alerts raised by hand (gRPC, CLI) come through.
+
+    Its key is random and never shown, so no webhook can use it.
+    """
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            """INSERT INTO alerting.integrations (name, source, key_hash, key_prefix)
+               VALUES (%s, %s, %s, '')
+               ON CONFLICT (source, name) DO UPDATE SET name = EXCLUDED.name
+               RETURNING *""",
+            (MANUAL_SOURCE, MANUAL_SOURCE, hash_key(new_key())),
+        )
+        row = await cur.fetchone()
+    return Integration.from_row(row)
+
+
+# --------------------------------------------------------------------------- reading alerts
+
+
+async def get_alert(pool: AsyncConnectionPool, alert_id: int) -> Alert:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {_ALERT_COLUMNS}, a.raw FROM {_ALERT_FROM} WHERE a.id = %s", (alert_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"alert {alert_id} not found")
+    return Alert.from_row(row)
+
+
+def encode_page_token(last_id: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"before": last_id})).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        before = orjson.loads(base64.urlsafe_b64decode(padded))["before"]
+        if not isinstance(before, int):
+            raise ValueError
+        return before
+    except Exception:  # noqa: BLE001 - any malformed token is the caller's mistake
+        raise InvalidArgument("page_token is not a token this server issued") from None
+
+
+async def list_alerts(
+    pool: AsyncConnectionPool, flt: AlertFilter, page_size: int = 50, page_token: str = ""
+) -> tuple[list[Alert], str]:
+    """Newest first. Returns the page and the token for the next one ('' at the end)."""
+    if page_size <= 0:
+        page_size = 50
+    page_size = min(page_size, 1000)
+    where: list[str] = []
+    params: list[Any] = []
+    for status in flt.statuses:
+        if status not in ("triggered", "acknowledged", "resolved"):
+            raise InvalidArgument(f"unknown status {status!r}")
+    if flt.statuses:
+        where.append("a.status = ANY(%s)")
+        params.append(list(flt.statuses))
+    if flt.labels:
+        where.append("a.labels @> %s")
+        params.append(Jsonb(flt.labels))
+    if flt.integration_id is not None:
+        where.append("a.integration_id = %s")
+        params.append(flt.integration_id)
+    if flt.created_after is not None:
+        where.append("a.created_at >= %s")
+        params.append(flt.created_after)
+    if flt.created_before is not None:
+        where.append("a.created_at < %s")
+        params.append(flt.created_before)
+    if page_token:
+        where.append("a.id < %s")
+        params.append(decode_page_token(page_token))
+    sql = f"SELECT {_ALERT_COLUMNS} FROM {_ALERT_FROM}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY a.id DESC LIMIT %s"
+    params.append(page_size + 1)
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql, params)
+        rows = await cur.fetchall()
+    alerts = [Alert.from_row(r) for r in rows[:page_size]]
+    next_token = encode_page_token(alerts[-1].id) if len(rows) > page_size else ""
+    return alerts, next_token
+
+
+async def timeline(pool: AsyncConnectionPool, alert_id: int) -> list[TimelineEvent]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT 1 FROM alerting.alerts WHERE id = %s", (alert_id,))
+        if await cur.fetchone() is None:
+            raise NotFound(f"alert {alert_id} not found")
+        cur = await conn.execute(
+            "SELECT * FROM alerting.alert_events WHERE alert_id = %s ORDER BY id", (alert_id,)
+        )
+        return [TimelineEvent.from_row(r) for r in await cur.fetchall()]
+
+
+async def events_with_alerts(
+    conn: psycopg.AsyncConnection, event_ids: Sequence[int]
+) -> list[tuple[TimelineEvent, Alert]]:
+    """Timeline events and the current state of their alerts (for WatchAlerts, listeners)."""
+    cur = await conn.execute(
+        f"""SELECT e.id AS e_id, e.alert_id AS e_alert_id, e.at AS e_at, e.kind AS e_kind,
+                   e.actor AS e_actor, e.note AS e_note, e.data AS e_data, {_ALERT_COLUMNS}
+            FROM alerting.alert_events e JOIN {_ALERT_FROM} ON a.id = e.alert_id
+            WHERE e.id = ANY(%s) ORDER BY e.id""",
+        (list(event_ids),),
+    )
+    out = []
+    for row in await cur.fetchall():
+        ev = TimelineEvent(
+            id=row["e_id"],
+            alert_id=row["e_alert_id"],
+            at=row["e_at"],
+            kind=row["e_kind"],
+            actor=row["e_actor"],
+            note=row["e_note"],
+            data=row["e_data"],
+        )
+        out.append((ev, Alert.from_row(row)))
+    return out
+
+
+async def events_after(conn: psycopg.AsyncConnection, after_id: int, limit: int = 1000) -> list[int]:
+    cur = await conn.execute(
+        "SELECT id FROM alerting.alert_events WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit)
+    )
+    return [r["id"] for r in await cur.fetchall()]
+
+
+# --------------------------------------------------------------------------- changing alerts
+
+
+async def notify_events(conn: psycopg.AsyncConnection, event_ids: Sequence[int]) -> None:
+    """Announce committed timeline events (delivered by PostgreSQL only on commit)."""
+    chunk: list[str] = []
+    size = 0
+    for eid in event_ids:
+        s = str(eid)
+        if size + len(s) + 1 > 7000:
+            await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, ",".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(s)
+        size += len(s) + 1
+    if chunk:
+        await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, ",".join(chunk)))
+
+
+async def _record(
+    conn: psycopg.AsyncConnection,
+    alert_id: int,
+    kind: str,
+    actor: str | None,
+    note: str | None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    cur = await conn.execute(
+        """INSERT INTO alerting.alert_events (alert_id, kind, actor, note, data)
+           VALUES (%s, %s, %s, %s, %s) RETURNING id""",
+        (alert_id, kind, actor, note, Jsonb(data) if data is not None else None),
+    )
+    row = await cur.fetchone()
+    await notify_events(conn, [row["id"]])
+    return row["id"]
+
+
+def _actor(user_id: str) -> str:
+    if not user_id or not user_id.strip():
+        raise InvalidArgument("user_id is required: say who is acting")
+    return user_id.strip()
+
+
+async def acknowledge(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str = "") -> Alert:
+    """Acknowledge a triggered alert. Acknowledging it again changes nothing."""
+    actor = _actor(user_id)
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,)
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"alert {alert_id} not found")
+        if row["status"] == "resolved":
+            raise FailedPrecondition(f"alert {alert_id} is resolved; it cannot be acknowledged")
+        if row["status"] == "triggered":
+            await conn.execute(
+                """UPDATE alerting.alerts SET status = 'acknowledged', acknowledged_at = now(),
+                          acknowledged_by = %s WHERE id = %s""",
+                (actor, alert_id),
+            )
+            await _record(conn, alert_id, "acknowledged", actor, note or None)
+        elif note:
+            await _record(conn, alert_id, "note", actor, note)
+    return await get_alert(pool, alert_id)
+
+
+async def resolve(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str = "") -> Alert:
+    """Resolve an open alert. Resolving a resolved alert changes nothing."""
+    actor = _actor(user_id)
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,)
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"alert {alert_id} not found")
+        if row["status"] != "resolved":
+            await conn.execute(
+                """UPDATE alerting.alerts SET status = 'resolved', resolved_at = now(),
+                          resolved_by = %s WHERE id = %s""",
+                (actor, alert_id),
+            )
+            await _record(conn, alert_id, "resolved", actor, note or None)
+        elif note:
+            await _record(conn, alert_id, "note", actor, note)
+    return await get_alert(pool, alert_id)
+
+
+async def add_note(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str) -> TimelineEvent:
+    actor = _actor(user_id)
+    if not note.strip():
+        raise InvalidArgument("a note needs text")
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT 1 FROM alerting.alerts WHERE id = %s", (alert_id,))
+        if await cur.fetchone() is None:
+            raise NotFound(f"alert {alert_id} not found")
+        event_id = await _record(conn, alert_id, "note", actor, note)
+        cur = await conn.execute("SELECT * FROM alerting.alert_events WHERE id = %s", (event_id,))
+        return TimelineEvent.from_row(await cur.fetchone())

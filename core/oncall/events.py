@@ -1,0 +1,129 @@
+"""The alert event hub: one LISTEN connection per process, fanned out to in-process subscribers.
+
+Writers ``pg_notify`` the ids of timeline events they commit (see ``alerting.store``);
+PostgreSQL delivers them only after commit, to every replica. The hub fetches the events
+once, with their alert's current state, and hands them to each subscriber (WatchAlerts
+streams, lifecycle listeners, later the escalation engine). When the connection drops it
+reconnects and catches up from the last event id it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from .alerting import store
+from .alerting.models import Alert, TimelineEvent
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+class Subscription:
+    """A subscriber's queue of (event, alert) pairs, in commit-notification order."""
+
+    def __init__(self, hub: EventHub, maxsize: int) -> None:
+        self._hub = hub
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def _offer(self, item: object) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # a subscriber that can't keep up is cut off rather than holding memory forever
+            self.overflowed = True
+            self._hub._subs.discard(self)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.get_nowait()
+                self._queue.put_nowait(_END)
+
+    def close(self) -> None:
+        self._hub._subs.discard(self)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_END)
+
+    async def __aiter__(self) -> AsyncIterator[tuple[TimelineEvent, Alert]]:
+        while True:
+            item = await self._queue.get()
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+
+
+class EventHub:
+    def __init__(self, url: str, pool: AsyncConnectionPool) -> None:
+        self._url = url
+        self._pool = pool
+        self._subs: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self.last_event_id = 0
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription:
+        sub = Subscription(self, maxsize)
+        self._subs.add(sub)
+        return sub
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="oncall-event-hub")
+        await asyncio.wait_for(self._listening.wait(), timeout=30)
+
+    def close_subscribers(self) -> None:
+        for sub in list(self._subs):
+            sub.close()
+
+    async def stop(self) -> None:
+        self.close_subscribers()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
+                    async with self._pool.connection() as c:
+                        cur = await c.execute("SELECT coalesce(max(id), 0) AS m FROM alerting.alert_events")
+                        newest = (await cur.fetchone())["m"]
+                    if self.last_event_id and newest > self.last_event_id:
+                        await self._catch_up()
+                    else:
+                        self.last_event_id = max(self.last_event_id, newest)
+                    self._listening.set()
+                    backoff = 0.1
+                    async for note in conn.notifies():
+                        ids = [int(x) for x in note.payload.split(",") if x]
+                        if ids:
+                            await self._dispatch(ids)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
+                log.warning("event hub connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _catch_up(self) -> None:
+        async with self._pool.connection() as conn:
+            ids = await store.events_after(conn, self.last_event_id, limit=10_000)
+        if ids:
+            await self._dispatch(ids)
+
+    async def _dispatch(self, ids: list[int]) -> None:
+        self.last_event_id = max(self.last_event_id, max(ids))
+        if not self._subs:
+            return
+        async with self._pool.connection() as conn:
+            pairs = await store.events_with_alerts(conn, ids)
+        for pair in pairs:
+            for sub in list(self._subs):
+                sub._offer(pair)

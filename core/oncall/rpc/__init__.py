@@ -1,0 +1,1 @@
+"""gRPC: the server (health, reflection), servicers, and the one error mapping."""

@@ -1,0 +1,38 @@
+"""The gRPC server: every service of this process, plus health checking and reflection."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ..context import Context
+from .errors import ErrorMappingInterceptor
+
+log = logging.getLogger(__name__)
+
+
+async def start_grpc(ctx: Context) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    """Start serving on ``ONCALL_GRPC_ADDR``; return the server, its health servicer, its port."""
+    from . import alerting  # the servicers; imported here so the CLI starts fast
+
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    service_names = alerting.add_services(server, ctx)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in service_names:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    host, port = ctx.settings.grpc_host_port
+    bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen for gRPC on {ctx.settings.grpc_addr}")
+    await server.start()
+    return server, health_servicer, bound

@@ -1,0 +1,119 @@
+"""``oncall serve``: HTTP, gRPC and the engine on one event loop, with graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .alerting import store
+from .alerting.ingest import Ingestor
+from .config import Settings
+from .context import Context
+from .events import EventHub
+from .http.app import build_app
+from .plugins import load_plugins
+from .rpc.server import start_grpc
+from .store.database import open_pool, resolve_database_url
+from .store.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+DEMO_INTEGRATION = "demo"
+
+
+async def _demo(ctx: Context) -> None:
+    """Give the demo integration a fresh key and print a curl command that uses it."""
+    source = "generic" if "generic" in ctx.registry.sources else next(iter(sorted(ctx.registry.sources)), None)
+    if source is None:
+        print("no source plugins are installed: no demo integration", file=sys.stderr)
+        return
+    existing = await store.find_integration_by_name(ctx.pool, source, DEMO_INTEGRATION)
+    if existing is None:
+        integ, key = await store.create_integration(ctx.pool, source, DEMO_INTEGRATION)
+    else:
+        integ, key = existing, await store.rotate_integration_key(ctx.pool, existing.id)
+    url = f"{ctx.settings.base_url}/api/v1/webhooks/{source}"
+    host, port = ctx.settings.grpc_host_port
+    lines = [
+        "",
+        f"OnCall is running. Demo integration {integ.name!r} (source {source}, id {integ.id}).",
+        f"  webhook URL: {url}",
+        f"  key:         {key}   (shown once; a restart with --demo issues a new one)",
+        "Send a test alert:",
+    ]
+    if source == "generic":
+        lines.append(
+            f"  curl -sS -X POST '{url}' -H 'Authorization: Bearer {key}' "
+            "-H 'Content-Type: application/json' "
+            "-d '{\"summary\": \"Disk full on db-1\", \"details\": \"/var is 98% used\", \"dedup\": \"db-1-disk\"}'"
+        )
+    else:
+        lines.append(f"  curl -sS -X POST '{url}?token={key}' -H 'Content-Type: application/json' -d @alert.json")
+    lines.append(f"List alerts over gRPC (reflection is on): grpcurl -plaintext {host}:{port} oncall.alerting.v1.AlertService/ListAlerts")
+    print("\n".join(lines), flush=True)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    on_ready: Callable[[Context], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); return the exit code."""
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    await apply_migrations(url)
+    _, registry = load_plugins(settings.disabled_plugins)
+    pool = await open_pool(url, settings.pool_min, settings.pool_max)
+    ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
+    ingestor.start()
+    ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
+    hub = EventHub(url, pool)
+    await hub.start()
+    ctx.extras["events"] = hub
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+
+    runner = web.AppRunner(build_app(ctx), handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
+    await runner.setup()
+    host, port = settings.http_host_port
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    ctx.extras["http_port"] = runner.addresses[0][1]
+    grpc_server, health_servicer, grpc_port = await start_grpc(ctx)
+    ctx.extras["grpc_port"] = grpc_port
+    loaded = [p.name for p in registry.plugins if p.status == "ok"]
+    failed = [p.name for p in registry.plugins if p.status == "failed"]
+    log.info(
+        "oncall serving HTTP on %s and gRPC on %s:%d; plugins: %s%s",
+        settings.http_addr, settings.grpc_host_port[0], grpc_port, ", ".join(loaded) or "none",
+        f"; FAILED: {', '.join(failed)}" if failed else "",
+    )
+    if demo:
+        await _demo(ctx)
+    if on_ready is not None:
+        on_ready(ctx)
+
+    await stop.wait()
+    log.info("shutting down: no new connections, finishing in-flight requests")
+    await health_servicer.enter_graceful_shutdown()
+    await asyncio.gather(
+        grpc_server.stop(settings.shutdown_grace_s),
+        runner.cleanup(),  # stops listening, then waits for in-flight handlers
+    )
+    await ingestor.stop()
+    await hub.stop()
+    await pool.close()
+    log.info("stopped")
+    return 0

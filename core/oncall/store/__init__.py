@@ -1,0 +1,1 @@
+"""The PostgreSQL store: connection pool, embedded server, migrations."""

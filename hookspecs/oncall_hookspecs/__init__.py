@@ -1,0 +1,70 @@
+"""The OnCall plugin contract: a third-party plugin depends on this package alone.
+
+    from oncall_hookspecs import hookimpl, AlertEvent, InboundRequest
+
+    class MySource:
+        name = "mysource"
+        paths = ()
+        def parse(self, request: InboundRequest) -> list[AlertEvent]: ...
+
+    @hookimpl
+    def register_sources(register):
+        register(MySource())
+"""
+
+from .markers import hookimpl, hookspec
+from .types import (
+    Action,
+    AlertEvent,
+    AlertLifecycleEvent,
+    AlertView,
+    BadRequest,
+    Channel,
+    ChannelMessage,
+    ContactMethod,
+    DeliveryResult,
+    Directory,
+    IngestOutcome,
+    IngestResult,
+    InboundRequest,
+    LifecycleListener,
+    Renderer,
+    RenderedPayload,
+    Router,
+    RoutingDecision,
+    Source,
+    Ticket,
+    TicketProvider,
+    User,
+    WebhookResponse,
+    plugin_settings,
+)
+
+__all__ = [
+    "Action",
+    "AlertEvent",
+    "AlertLifecycleEvent",
+    "AlertView",
+    "BadRequest",
+    "Channel",
+    "ChannelMessage",
+    "ContactMethod",
+    "DeliveryResult",
+    "Directory",
+    "IngestOutcome",
+    "IngestResult",
+    "InboundRequest",
+    "LifecycleListener",
+    "Renderer",
+    "RenderedPayload",
+    "Router",
+    "RoutingDecision",
+    "Source",
+    "Ticket",
+    "TicketProvider",
+    "User",
+    "WebhookResponse",
+    "hookimpl",
+    "hookspec",
+    "plugin_settings",
+]

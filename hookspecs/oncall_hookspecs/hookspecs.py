@@ -1,0 +1,83 @@
+"""The hook specifications: one registration hook per plugin family.
+
+Every hook receives ``register``, a callable that takes one object of the family's type.
+Hooks run once at startup; the objects they register carry the async methods the core
+calls later. A plugin implements any subset of these hooks.
+"""
+
+from collections.abc import Callable
+
+from .markers import hookspec
+from .types import Channel, Directory, LifecycleListener, Renderer, Router, Source, TicketProvider
+
+
+@hookspec
+def register_sources(register: Callable[[Source], None]) -> None:
+    """Register ingestion sources.
+
+    :param register: call with each :class:`Source`; it is served at
+        ``POST /api/v1/webhooks/{source.name}`` and at each of ``source.paths``.
+    """
+
+
+@hookspec
+def register_routers(register: Callable[[Router], None]) -> None:
+    """Register routers, which decide an alert's escalation policy, template and extras.
+
+    :param register: call with each :class:`Router`; the one named by ``ONCALL_ROUTER``
+        (default ``cel``) is used.
+    """
+
+
+@hookspec
+def register_renderers(register: Callable[[Renderer], None]) -> None:
+    """Register channel formatters: template output → channel payload, with validation.
+
+    :param register: call with each :class:`Renderer`; one per ``renderer.channel``.
+    """
+
+
+@hookspec
+def register_channels(register: Callable[[Channel], None]) -> None:
+    """Register delivery channels (Slack, Teams, email, SMS, voice, push, webhook).
+
+    :param register: call with each :class:`Channel`; one per ``channel.name``.
+    """
+
+
+@hookspec
+def register_ticket_providers(register: Callable[[TicketProvider], None]) -> None:
+    """Register ticket providers (Jira, ServiceNow, Salesforce, webhook).
+
+    :param register: call with each :class:`TicketProvider`; one per ``provider.name``.
+    """
+
+
+@hookspec
+def register_directories(register: Callable[[Directory], None]) -> None:
+    """Register user directories, which resolve user ids to people and contact methods.
+
+    :param register: call with each :class:`Directory`; the one named by
+        ``ONCALL_DIRECTORY`` is used.
+    """
+
+
+@hookspec
+def register_lifecycle_listeners(register: Callable[[LifecycleListener], None]) -> None:
+    """Register listeners for alert lifecycle events (created, acknowledged, resolved …).
+
+    :param register: call with each :class:`LifecycleListener`; each hears every event
+        after it is committed.
+    """
+
+
+#: hook name → (the family's key in the registry, the protocol its objects satisfy)
+FAMILIES: dict[str, tuple[str, type]] = {
+    "register_sources": ("sources", Source),
+    "register_routers": ("routers", Router),
+    "register_renderers": ("renderers", Renderer),
+    "register_channels": ("channels", Channel),
+    "register_ticket_providers": ("ticket_providers", TicketProvider),
+    "register_directories": ("directories", Directory),
+    "register_lifecycle_listeners": ("lifecycle_listeners", LifecycleListener),
+}

@@ -1,0 +1,363 @@
+"""The typed data that crosses the plugin boundary, and the protocols of registered objects.
+
+Plugins hand the core objects through registration hooks (``register_sources(register)``
+and friends). Those objects satisfy the protocols below; their I/O methods are ``async``
+and run on the server's event loop, while pluggy's hook dispatch stays synchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+
+def plugin_settings(plugin: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Settings for ``plugin`` from ``ONCALL_<PLUGIN>_*`` environment variables.
+
+    Keys come back lower-cased without the prefix: ``ONCALL_SLACK_BOT_TOKEN`` → ``bot_token``.
+    """
+    env = os.environ if environ is None else environ
+    prefix = "ONCALL_" + plugin.upper().replace("-", "_") + "_"
+    return {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class BadRequest(Exception):
+    """Raised by a source when an inbound request is malformed; the client gets a 4xx.
+
+    ``error`` is a short machine-readable code (``invalid_json``, ``missing_field`` …),
+    ``detail`` a sentence naming the problem for a human.
+    """
+
+    def __init__(self, error: str, detail: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {detail}")
+        self.error = error
+        self.detail = detail
+        self.status = status
+
+
+_NO_JSON = object()
+
+
+@dataclass(eq=False)
+class InboundRequest:
+    """An HTTP request as a source sees it: the body is already read and size-checked."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
+    content_type: str = ""
+    _json: Any = field(default=_NO_JSON, repr=False)
+    _form: dict[str, str] | None = field(default=None, repr=False)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (cached). Raises BadRequest when it is not JSON."""
+        if self._json is _NO_JSON:
+            if not self.body.strip():
+                raise BadRequest("empty_body", "the request body is empty; a JSON document was expected")
+            try:
+                self._json = json.loads(self.body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
+        return self._json
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object, or BadRequest naming what it was instead."""
+        doc = self.json()
+        if not isinstance(doc, dict):
+            raise BadRequest(
+                "invalid_type", f"the body must be a JSON object, got {type(doc).__name__}"
+            )
+        return doc
+
+    def form(self) -> dict[str, str]:
+        """The body parsed as ``application/x-www-form-urlencoded`` (first value of each key)."""
+        if self._form is None:
+            from urllib.parse import parse_qsl
+
+            try:
+                text = self.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequest("invalid_encoding", "the form body is not UTF-8") from None
+            form: dict[str, str] = {}
+            for k, v in parse_qsl(text, keep_blank_values=True):
+                form.setdefault(k, v)
+            self._form = form
+        return self._form
+
+    @property
+    def media_type(self) -> str:
+        return self.content_type.split(";", 1)[0].strip().lower()
+
+
+class Action(str, Enum):
+    """What an inbound event asks for."""
+
+    TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+
+
+SEVERITIES = ("critical", "error", "warning", "info", "unknown")
+
+
+@dataclass(slots=True)
+class AlertEvent:
+    """One alert occurrence parsed from a source's payload.
+
+    ``dedup_key`` identifies the alert within its integration: a trigger with the key of an
+    open alert is a duplicate; a resolve closes the open alert with that key. ``raw`` is the
+    part of the payload this event came from (stored, size-capped, for reference).
+    """
+
+    action: Action
+    dedup_key: str
+    summary: str = ""
+    details: str = ""
+    severity: str = "unknown"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    raw: Any = None
+
+
+class IngestOutcome(str, Enum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    IGNORED = "ignored"  # e.g. a resolve for a key with no open alert
+
+
+@dataclass(slots=True, frozen=True)
+class IngestResult:
+    """What became of one AlertEvent once it was committed."""
+
+    dedup_key: str
+    outcome: IngestOutcome
+    alert_id: int | None
+
+
+@dataclass(slots=True)
+class WebhookResponse:
+    """What a source answers, when its protocol demands a particular response."""
+
+    status: int = 200
+    body: Any = None  # JSON-serialisable, or None for an empty body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """An ingestion source, served at ``POST /api/v1/webhooks/{name}`` and at ``paths``.
+
+    ``parse`` is pure and synchronous (it runs for every webhook, so it must be cheap):
+    it turns the request into events or raises BadRequest. The core authenticates the
+    integration key (``Authorization: Bearer``, ``?token=``, or ``key_from``), commits the
+    events, then answers with ``respond`` (or a default JSON body).
+    """
+
+    name: str
+    paths: Sequence[str]
+
+    def parse(self, request: InboundRequest) -> list[AlertEvent]: ...
+
+
+# Optional Source methods (looked up with getattr):
+#   key_from(request) -> str | None     a key carried by the protocol itself
+#   respond(request, results: list[IngestResult]) -> WebhookResponse   the protocol's answer
+
+
+# --------------------------------------------------------------------------- alerts seen by plugins
+
+
+@dataclass(slots=True, frozen=True)
+class AlertView:
+    """A read-only snapshot of a stored alert, as routers, renderers and listeners see it."""
+
+    id: int
+    integration_id: int
+    integration_name: str
+    source: str
+    dedup_key: str
+    status: str
+    summary: str
+    details: str
+    severity: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, Any]
+    created_at: datetime
+    last_received_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+    duplicate_count: int = 0
+
+
+# --------------------------------------------------------------------------- routing
+
+
+@dataclass(slots=True)
+class RoutingDecision:
+    """Where an alert goes: the policy that escalates it and what else happens to it."""
+
+    matched_rules: list[str] = field(default_factory=list)
+    escalation_policy_id: str | None = None
+    template_id: str | None = None
+    channel_destinations: list[str] = field(default_factory=list)
+    ticket_provider: str | None = None
+    severity: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    suppress: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Router(Protocol):
+    """Decides where an alert goes. The core uses the router named by ``ONCALL_ROUTER``."""
+
+    name: str
+
+    async def route(self, alert: AlertView) -> RoutingDecision: ...
+
+
+# --------------------------------------------------------------------------- rendering and channels
+
+
+@dataclass(slots=True)
+class RenderedPayload:
+    """A channel payload made by a renderer, with what its validation found."""
+
+    channel: str
+    payload: Any
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Turns template output into a channel's payload (``channel`` names the channel)."""
+
+    channel: str
+
+    def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload: ...
+
+
+@dataclass(slots=True, frozen=True)
+class ContactMethod:
+    """How to reach a user: ``kind`` is sms, voice, email, slack, teams, push or webhook."""
+
+    id: str
+    kind: str
+    address: str
+
+
+@dataclass(slots=True, frozen=True)
+class User:
+    id: str
+    name: str
+    email: str = ""
+    time_zone: str = "UTC"
+    contact_methods: tuple[ContactMethod, ...] = ()
+
+
+@dataclass(slots=True)
+class ChannelMessage:
+    """One delivery for a channel: the rendered payload for one destination."""
+
+    delivery_id: str
+    idempotency_key: str
+    destination: str
+    payload: Any
+    alert_id: int | None = None
+    user_id: str | None = None
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    """What a channel reports. ``retry_after`` (seconds) honours the provider's wish."""
+
+    ok: bool
+    provider_id: str | None = None
+    permanent: bool = False
+    retry_after: float | None = None
+    response: str = ""
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """Delivers rendered messages to a destination (Slack, email, SMS …)."""
+
+    name: str
+
+    async def send(self, message: ChannelMessage) -> DeliveryResult: ...
+
+
+# --------------------------------------------------------------------------- tickets and directory
+
+
+@dataclass(slots=True)
+class Ticket:
+    provider: str
+    external_id: str
+    url: str = ""
+    status: str = ""
+
+
+@runtime_checkable
+class TicketProvider(Protocol):
+    """Creates, updates and syncs tickets for alerts (Jira, ServiceNow, Salesforce …)."""
+
+    name: str
+
+    async def create_ticket(self, alert: AlertView) -> Ticket: ...
+
+    async def update_ticket(self, ticket: Ticket, alert: AlertView) -> Ticket: ...
+
+    async def sync_ticket(self, ticket: Ticket) -> Ticket: ...
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """Looks up users and their contact methods. OnCall stores only user ids."""
+
+    name: str
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_users(self, user_ids: Sequence[str]) -> list[User]: ...
+
+    async def get_contact_methods(self, user_id: str) -> list[ContactMethod]: ...
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@dataclass(slots=True, frozen=True)
+class AlertLifecycleEvent:
+    """An alert changed: ``kind`` is created, duplicate, acknowledged, resolved, escalated or note."""
+
+    kind: str
+    alert: AlertView
+    at: datetime
+    actor: str | None = None
+    note: str | None = None
+
+
+@runtime_checkable
+class LifecycleListener(Protocol):
+    """Hears alert lifecycle events after they are committed."""
+
+    name: str
+
+    async def on_alert_event(self, event: AlertLifecycleEvent) -> None: ...
