@@ -208,8 +208,63 @@ class AlertView:
 
 
 @dataclass(slots=True)
+class RuleActions:
+    """What a matching routing rule does to an alert."""
+
+    escalation_policy_id: str | None = None
+    template_id: str | None = None
+    channel_destinations: list[str] = field(default_factory=list)
+    ticket_provider: str | None = None
+    set_severity: str | None = None
+    set_labels: dict[str, str] = field(default_factory=dict)
+    suppress: bool = False
+
+
+@dataclass(slots=True)
+class RoutingRule:
+    """One ordered routing rule: a condition (e.g. CEL) and actions.
+
+    Evaluation stops at the first match unless the rule says ``continue_``. ``version``
+    changes whenever the rule is edited, so routers may cache compiled forms by
+    ``(id, version)``.
+    """
+
+    id: str
+    name: str
+    condition: str
+    actions: RuleActions = field(default_factory=RuleActions)
+    continue_: bool = False
+    position: int = 0
+    version: int = 1
+
+
+@dataclass(slots=True)
+class RuleProblem:
+    """A validation problem in a rule's condition; ``position`` is a 0-based offset or None."""
+
+    message: str
+    position: int | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(slots=True)
+class RuleTrace:
+    """How one rule fared for one alert (for TestRoute and the timeline)."""
+
+    rule_id: str
+    rule_name: str
+    matched: bool
+    error: str | None = None
+
+
+@dataclass(slots=True)
 class RoutingDecision:
-    """Where an alert goes: the policy that escalates it and what else happens to it."""
+    """Where an alert goes: the policy that escalates it and what else happens to it.
+
+    ``matched_rules`` lists rule names in evaluation order; ``default_route`` is true when
+    none matched and ``default`` actions applied; ``trace`` has every rule evaluated.
+    """
 
     matched_rules: list[str] = field(default_factory=list)
     escalation_policy_id: str | None = None
@@ -219,16 +274,27 @@ class RoutingDecision:
     severity: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     suppress: bool = False
+    default_route: bool = False
+    trace: list[RuleTrace] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
 class Router(Protocol):
-    """Decides where an alert goes. The core uses the router named by ``ONCALL_ROUTER``."""
+    """Decides where an alert goes. The core uses the router named by ``ONCALL_ROUTER``.
+
+    ``validate`` checks a condition when a rule is saved (no problems: it will compile);
+    ``route`` evaluates the ordered rules against an alert, applying ``default`` when none
+    matches. Neither has side effects.
+    """
 
     name: str
 
-    async def route(self, alert: AlertView) -> RoutingDecision: ...
+    def validate(self, condition: str) -> list[RuleProblem]: ...
+
+    async def route(
+        self, alert: AlertView, rules: Sequence[RoutingRule], default: RuleActions
+    ) -> RoutingDecision: ...
 
 
 # --------------------------------------------------------------------------- rendering and channels
