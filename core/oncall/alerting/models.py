@@ -55,6 +55,10 @@ class Alert:
     resolved_by: str | None = None
     duplicate_count: int = 0
     raw: Any = field(default=None, repr=False)
+    routed_at: datetime | None = None
+    routing: dict[str, Any] | None = None
+    escalation_policy_id: str | None = None
+    silenced_by: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Alert:
@@ -79,6 +83,10 @@ class Alert:
             resolved_by=row["resolved_by"],
             duplicate_count=row["duplicate_count"],
             raw=row.get("raw"),
+            routed_at=row.get("routed_at"),
+            routing=row.get("routing"),
+            escalation_policy_id=row.get("escalation_policy_id"),
+            silenced_by=row.get("silenced_by"),
         )
 
     def view(self) -> AlertView:

@@ -18,13 +18,13 @@ from .models import MANUAL_SOURCE, Alert, AlertFilter, Integration, TimelineEven
 
 EVENTS_CHANNEL = "oncall_alert_events"
 
-_ALERT_COLUMNS = """
+ALERT_COLUMNS = """
     a.id, a.integration_id, i.name AS integration_name, i.source, a.dedup_key, a.status,
     a.summary, a.details, a.severity, a.labels, a.annotations, a.created_at,
     a.last_received_at, a.started_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,
-    a.resolved_by, a.duplicate_count
+    a.resolved_by, a.duplicate_count, a.routed_at, a.routing, a.escalation_policy_id, a.silenced_by
 """
-_ALERT_FROM = "alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id"
+ALERT_FROM = "alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id"
 
 
 def hash_key(key: str) -> bytes:
@@ -125,7 +125,7 @@ async def manual_integration(pool: AsyncConnectionPool) -> Integration:
 async def get_alert(pool: AsyncConnectionPool, alert_id: int) -> Alert:
     async with pool.connection() as conn:
         cur = await conn.execute(
-            f"SELECT {_ALERT_COLUMNS}, a.raw FROM {_ALERT_FROM} WHERE a.id = %s", (alert_id,)
+            f"SELECT {ALERT_COLUMNS}, a.raw FROM {ALERT_FROM} WHERE a.id = %s", (alert_id,)
         )
         row = await cur.fetchone()
     if row is None:
@@ -178,7 +178,7 @@ async def list_alerts(
     if page_token:
         where.append("a.id < %s")
         params.append(decode_page_token(page_token))
-    sql = f"SELECT {_ALERT_COLUMNS} FROM {_ALERT_FROM}"
+    sql = f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY a.id DESC LIMIT %s"
@@ -208,8 +208,8 @@ async def events_with_alerts(
     """Timeline events and the current state of their alerts (for WatchAlerts, listeners)."""
     cur = await conn.execute(
         f"""SELECT e.id AS e_id, e.alert_id AS e_alert_id, e.at AS e_at, e.kind AS e_kind,
-                   e.actor AS e_actor, e.note AS e_note, e.data AS e_data, {_ALERT_COLUMNS}
-            FROM alerting.alert_events e JOIN {_ALERT_FROM} ON a.id = e.alert_id
+                   e.actor AS e_actor, e.note AS e_note, e.data AS e_data, {ALERT_COLUMNS}
+            FROM alerting.alert_events e JOIN {ALERT_FROM} ON a.id = e.alert_id
             WHERE e.id = ANY(%s) ORDER BY e.id""",
         (list(event_ids),),
     )

@@ -1,0 +1,507 @@
+"""CLI for routing rules, escalation policies, silences and heartbeats (``oncall rules`` …).
+
+Everything here works on the database directly, with the same domain functions the gRPC
+services use, so an operator can set up a working escalation without writing code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from oncall_hookspecs import AlertView, RuleActions
+
+from .config import Settings
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """``90``, ``90s``, ``5m``, ``2h``, ``1d``, ``1w`` → seconds."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise SystemExit(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 1d)")
+    return int(float(m.group(1)) * _UNIT[m.group(2)])
+
+
+def _labels(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        k, sep, v = pair.partition("=")
+        if not sep or not k:
+            raise SystemExit(f"expected key=value, got {pair!r}")
+        out[k] = v
+    return out
+
+
+def _run(settings: Settings, fn: Callable[[Any, Any], Awaitable[int]]) -> int:
+    from .cli import _run as run_loop
+    from .errors import OnCallError
+    from .plugins import load_plugins
+    from .store.database import open_pool, resolve_database_url
+    from .store.migrate import apply_migrations
+
+    async def go() -> int:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+        await apply_migrations(url)
+        _, registry = load_plugins(settings.disabled_plugins)
+        router = registry.routers.get(settings.router) or next(iter(registry.routers.values()), None)
+        pool = await open_pool(url, 1, 2)
+        try:
+            return await fn(pool, router)
+        except OnCallError as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 1
+        finally:
+            await pool.close()
+
+    return run_loop(go())
+
+
+def _actions(args: argparse.Namespace) -> RuleActions:
+    return RuleActions(
+        escalation_policy_id=args.policy,
+        template_id=args.template,
+        channel_destinations=list(args.channel or []),
+        ticket_provider=args.ticket,
+        set_severity=args.set_severity,
+        set_labels=_labels(args.set_label),
+        suppress=args.suppress,
+    )
+
+
+def _print_rule(r: Any) -> None:
+    from .routing.rules import actions_to_json
+
+    flag = " (continue)" if r.continue_ else ""
+    print(f"{r.position + 1:>3}. {r.name}{flag}  [{r.id}]")
+    print(f"     when: {r.condition}")
+    print(f"     then: {json.dumps(actions_to_json(r.actions))}")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .routing import rules
+
+    async def go(pool: Any, router: Any) -> int:
+        for r in await rules.list_rules(pool):
+            _print_rule(r)
+        print(f"default: {json.dumps(rules.actions_to_json(await rules.get_default(pool)))}")
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_rules_create(args: argparse.Namespace, settings: Settings) -> int:
+    from .routing import rules
+
+    async def go(pool: Any, router: Any) -> int:
+        r = await rules.create_rule(
+            pool, router, rules.RuleInput(args.name, args.when, _actions(args), args.continue_),
+            position=args.position - 1 if args.position else None,
+        )
+        _print_rule(r)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_rules_update(args: argparse.Namespace, settings: Settings) -> int:
+    from .routing import rules
+
+    async def go(pool: Any, router: Any) -> int:
+        old = await rules.get_rule(pool, args.id)
+        r = await rules.update_rule(pool, router, args.id, rules.RuleInput(
+            args.name or old.name, args.when or old.condition, _actions(args), args.continue_))
+        _print_rule(r)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_rules_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from .routing import rules
+
+    async def go(pool: Any, router: Any) -> int:
+        await rules.delete_rule(pool, args.id)
+        print(f"deleted rule {args.id}")
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_rules_reorder(args: argparse.Namespace, settings: Settings) -> int:
+    from .routing import rules
+
+    async def go(pool: Any, router: Any) -> int:
+        for r in await rules.reorder_rules(pool, args.ids):
+            _print_rule(r)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_rules_default(args: argparse.Namespace, settings: Settings) -> int:
+    from .routing import rules
+
+    async def go(pool: Any, router: Any) -> int:
+        actions = await rules.set_default(pool, _actions(args))
+        print(f"default: {json.dumps(rules.actions_to_json(actions))}")
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
+    from .routing import rules
+
+    async def go(pool: Any, router: Any) -> int:
+        if router is None:
+            print("no router plugin is installed", file=sys.stderr)
+            return 1
+        now = datetime.now(UTC)
+        alert = AlertView(
+            id=0, integration_id=0, integration_name=args.integration, source=args.source,
+            dedup_key="test", status="triggered", summary=args.summary, details=args.details,
+            severity=args.severity, labels=_labels(args.label), annotations=_labels(args.annotation),
+            created_at=now, last_received_at=now,
+        )
+        decision = await router.route(alert, await rules.list_rules(pool), await rules.get_default(pool))
+        for t in decision.trace:
+            mark = "MATCH" if t.matched else ("ERROR" if t.error else "  -  ")
+            print(f"  {mark}  {t.rule_name}" + (f"  ({t.error})" if t.error else ""))
+        print("matched: " + (", ".join(decision.matched_rules) or "(none: default route)"))
+        out = {k: v for k, v in {
+            "escalation_policy_id": decision.escalation_policy_id, "template_id": decision.template_id,
+            "channel_destinations": decision.channel_destinations, "ticket_provider": decision.ticket_provider,
+            "severity": decision.severity, "labels": decision.labels, "suppress": decision.suppress,
+        }.items() if v}
+        print("decision: " + json.dumps(out))
+        return 0
+
+    return _run(settings, go)
+
+
+# --------------------------------------------------------------------------- policies
+
+
+def _parse_step(text: str) -> Any:
+    """``DELAY:kind=id,kind=id`` e.g. ``0:user=alice,schedule=db`` or ``5m:channel=slack:#ops``."""
+    from .escalation.policies import Step, Target
+
+    delay, sep, targets = text.partition(":")
+    if not sep:
+        raise SystemExit(f"a step looks like DELAY:kind=id[,kind=id…], got {text!r}")
+    parsed = []
+    for t in targets.split(","):
+        kind, sep, ident = t.partition("=")
+        if not sep:
+            raise SystemExit(f"a target looks like kind=id, got {t!r}")
+        parsed.append(Target(kind.strip(), ident.strip()))
+    return Step(parse_duration(delay), tuple(parsed))
+
+
+def _print_policy(p: Any) -> None:
+    print(f"{p.name}  [{p.id}]  repeat {p.repeat} (after {p.repeat_delay_seconds}s), version {p.version}")
+    for i, s in enumerate(p.steps, 1):
+        targets = ", ".join(f"{t.kind}={t.id}" for t in s.targets)
+        print(f"  {i}. after {timedelta(seconds=s.delay_seconds)}: {targets}")
+
+
+def cmd_policies_create(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import policies
+
+    async def go(pool: Any, router: Any) -> int:
+        p = await policies.create_policy(pool, policies.PolicyInput(
+            name=args.name, steps=[_parse_step(s) for s in args.step], repeat=args.repeat,
+            repeat_delay_seconds=parse_duration(args.repeat_delay), description=args.description))
+        _print_policy(p)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_policies_update(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import policies
+
+    async def go(pool: Any, router: Any) -> int:
+        old = await policies.get_policy(pool, args.id)
+        p = await policies.update_policy(pool, args.id, policies.PolicyInput(
+            name=args.name or old.name,
+            steps=[_parse_step(s) for s in args.step] if args.step else list(old.steps),
+            repeat=old.repeat if args.repeat is None else args.repeat,
+            repeat_delay_seconds=old.repeat_delay_seconds if args.repeat_delay is None else parse_duration(args.repeat_delay),
+            description=old.description if args.description is None else args.description))
+        _print_policy(p)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_policies_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import policies
+
+    async def go(pool: Any, router: Any) -> int:
+        for p in await policies.list_policies(pool):
+            _print_policy(p)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_policies_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import policies
+
+    async def go(pool: Any, router: Any) -> int:
+        await policies.delete_policy(pool, args.id)
+        print(f"deleted policy {args.id}")
+        return 0
+
+    return _run(settings, go)
+
+
+# --------------------------------------------------------------------------- silences
+
+
+def _print_silence(s: Any, now: datetime) -> None:
+    scope = []
+    if s.integration_id:
+        scope.append(f"integration {s.integration_id}")
+    if s.policy_id:
+        scope.append(f"policy {s.policy_id}")
+    what = " ".join(f"{m.name}{m.op}{m.value!r}" for m in s.matchers)
+    if s.condition:
+        what += f" when {s.condition}"
+    print(f"{s.id}  {s.state(now):<7} {s.starts_at:%Y-%m-%d %H:%M} → {s.ends_at:%Y-%m-%d %H:%M}  "
+          f"{what or ''} {' '.join(scope)}  by {s.created_by}: {s.comment}")
+
+
+def _when(text: str | None, now: datetime) -> datetime | None:
+    if not text:
+        return None
+    if text.startswith("+"):
+        return now + timedelta(seconds=parse_duration(text[1:]))
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import silences
+
+    async def go(pool: Any, router: Any) -> int:
+        now = datetime.now(UTC)
+        starts = _when(args.start, now) or now
+        ends = _when(args.end, now) if args.end else starts + timedelta(seconds=parse_duration(args.duration))
+        s = await silences.create_silence(pool, router, silences.SilenceInput(
+            created_by=args.created_by, starts_at=starts, ends_at=ends,
+            matchers=[silences.parse_matcher(m) for m in args.matcher or []],
+            condition=args.when, integration_id=args.integration, policy_id=args.policy, comment=args.comment,
+        ), now)
+        _print_silence(s, now)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_silences_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import silences
+
+    async def go(pool: Any, router: Any) -> int:
+        now = datetime.now(UTC)
+        for s in await silences.list_silences(pool, now, include_expired=args.all):
+            _print_silence(s, now)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_silences_expire(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import silences
+
+    async def go(pool: Any, router: Any) -> int:
+        now = datetime.now(UTC)
+        _print_silence(await silences.expire_silence(pool, args.id, now), now)
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import silences
+
+    async def go(pool: Any, router: Any) -> int:
+        now = datetime.now(UTC)
+        s = await silences.create_silence(pool, router, silences.maintenance_input(
+            args.created_by, parse_duration(args.duration) / 60, now,
+            integration_id=args.integration, policy_id=args.policy, comment=args.comment), now)
+        _print_silence(s, now)
+        return 0
+
+    return _run(settings, go)
+
+
+# --------------------------------------------------------------------------- heartbeats
+
+
+def cmd_heartbeats_create(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import heartbeats
+
+    async def go(pool: Any, router: Any) -> int:
+        hb, key = await heartbeats.create_heartbeat(pool, args.name, parse_duration(args.timeout))
+        print(f"created heartbeat {hb.name!r} [{hb.id}], timeout {timedelta(seconds=hb.timeout_seconds)}")
+        print(f"key: {key}   (shown only now)")
+        print(f"beat: curl -X POST '{settings.base_url}/api/v1/heartbeat/{hb.id}?token={key}'")
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_heartbeats_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import heartbeats
+
+    async def go(pool: Any, router: Any) -> int:
+        for hb in await heartbeats.list_heartbeats(pool):
+            last = f"{hb.last_beat_at:%Y-%m-%d %H:%M:%S}" if hb.last_beat_at else "never"
+            print(f"{hb.id}  {hb.name:<24} {hb.state:<8} timeout {timedelta(seconds=hb.timeout_seconds)}  last beat {last}")
+        return 0
+
+    return _run(settings, go)
+
+
+def cmd_heartbeats_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from .escalation import heartbeats
+
+    async def go(pool: Any, router: Any) -> int:
+        await heartbeats.delete_heartbeat(pool, args.id)
+        print(f"deleted heartbeat {args.id}")
+        return 0
+
+    return _run(settings, go)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _action_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--policy", help="escalation policy id")
+    p.add_argument("--template", help="notification template id")
+    p.add_argument("--channel", action="append", metavar="DEST", help="extra channel destination, e.g. slack:#ops")
+    p.add_argument("--ticket", help="ticket provider to open a ticket with")
+    p.add_argument("--set-severity", choices=["critical", "error", "warning", "info"])
+    p.add_argument("--set-label", action="append", metavar="KEY=VALUE")
+    p.add_argument("--suppress", action="store_true", help="keep the alert, page no one")
+
+
+def register(sub: Any) -> None:
+    rules_p = sub.add_parser("rules", help="routing rules (CEL conditions and actions)")
+    rs = rules_p.add_subparsers(dest="rules_command", required=True)
+    p = rs.add_parser("list", help="rules in order, and the default route")
+    p.set_defaults(func=cmd_rules_list)
+    p = rs.add_parser("create", help="add a rule")
+    p.add_argument("--name", required=True)
+    p.add_argument("--when", required=True, help="CEL condition, e.g. 'labels.team == \"db\"'")
+    p.add_argument("--continue", dest="continue_", action="store_true", help="keep evaluating after a match")
+    p.add_argument("--position", type=int, help="1-based position (default: last)")
+    _action_flags(p)
+    p.set_defaults(func=cmd_rules_create)
+    p = rs.add_parser("update", help="replace a rule's condition and actions")
+    p.add_argument("id")
+    p.add_argument("--name")
+    p.add_argument("--when")
+    p.add_argument("--continue", dest="continue_", action="store_true")
+    _action_flags(p)
+    p.set_defaults(func=cmd_rules_update)
+    p = rs.add_parser("delete", help="delete a rule")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_rules_delete)
+    p = rs.add_parser("reorder", help="set the order: every rule id, first to last")
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_rules_reorder)
+    p = rs.add_parser("default", help="set the default route (applies when no rule matches)")
+    _action_flags(p)
+    p.set_defaults(func=cmd_rules_default)
+
+    route = sub.add_parser("route", help="try the routing rules")
+    rt = route.add_subparsers(dest="route_command", required=True)
+    p = rt.add_parser("test", help="which rules match a sample alert, without side effects")
+    p.add_argument("--label", action="append", metavar="KEY=VALUE")
+    p.add_argument("--annotation", action="append", metavar="KEY=VALUE")
+    p.add_argument("--summary", default="test alert")
+    p.add_argument("--details", default="")
+    p.add_argument("--severity", default="critical")
+    p.add_argument("--source", default="manual")
+    p.add_argument("--integration", default="manual")
+    p.set_defaults(func=cmd_route_test)
+
+    pol = sub.add_parser("policies", help="escalation policies")
+    ps = pol.add_subparsers(dest="policies_command", required=True)
+    p = ps.add_parser("create", help="create a policy")
+    p.add_argument("--name", required=True)
+    p.add_argument("--step", action="append", required=True, metavar="DELAY:KIND=ID[,KIND=ID]",
+                   help="e.g. 0:user=alice  or  5m:schedule=db,channel=slack:#db")
+    p.add_argument("--repeat", type=int, default=0)
+    p.add_argument("--repeat-delay", default="5m")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=cmd_policies_create)
+    p = ps.add_parser("update", help="replace a policy's steps (alerts in flight use them from their next step)")
+    p.add_argument("id")
+    p.add_argument("--name")
+    p.add_argument("--step", action="append", metavar="DELAY:KIND=ID[,KIND=ID]")
+    p.add_argument("--repeat", type=int)
+    p.add_argument("--repeat-delay")
+    p.add_argument("--description")
+    p.set_defaults(func=cmd_policies_update)
+    p = ps.add_parser("list", help="list policies")
+    p.set_defaults(func=cmd_policies_list)
+    p = ps.add_parser("delete", help="delete a policy no rule uses")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_policies_delete)
+
+    sil = sub.add_parser("silences", help="silences and scheduled maintenance windows")
+    ss = sil.add_subparsers(dest="silences_command", required=True)
+    p = ss.add_parser("create", help="silence matching alerts")
+    p.add_argument("--matcher", action="append", metavar="NAME(=|!=|=~|!~)VALUE")
+    p.add_argument("--when", help="CEL condition instead of (or with) matchers")
+    p.add_argument("--integration", type=int)
+    p.add_argument("--policy")
+    p.add_argument("--start", help="ISO time or +DURATION (default: now)")
+    p.add_argument("--end", help="ISO time or +DURATION")
+    p.add_argument("--duration", default="1h", help="used when --end is absent")
+    p.add_argument("--created-by", required=True)
+    p.add_argument("--comment", default="")
+    p.set_defaults(func=cmd_silences_create)
+    p = ss.add_parser("list", help="silences in force or scheduled")
+    p.add_argument("--all", action="store_true", help="include expired ones")
+    p.set_defaults(func=cmd_silences_list)
+    p = ss.add_parser("expire", help="end a silence now")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_silences_expire)
+
+    p = sub.add_parser("maintenance", help="put an integration or a policy in maintenance for a while")
+    p.add_argument("--integration", type=int)
+    p.add_argument("--policy")
+    p.add_argument("--duration", required=True, help="e.g. 30m, 2h")
+    p.add_argument("--created-by", required=True)
+    p.add_argument("--comment", default="maintenance")
+    p.set_defaults(func=cmd_maintenance)
+
+    hb = sub.add_parser("heartbeats", help="heartbeat monitors")
+    hs = hb.add_subparsers(dest="heartbeats_command", required=True)
+    p = hs.add_parser("create", help="create a monitor; prints its key and beat URL")
+    p.add_argument("--name", required=True)
+    p.add_argument("--timeout", required=True, help="e.g. 5m, 25h")
+    p.set_defaults(func=cmd_heartbeats_create)
+    p = hs.add_parser("list", help="list monitors")
+    p.set_defaults(func=cmd_heartbeats_list)
+    p = hs.add_parser("delete", help="delete a monitor")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_heartbeats_delete)

@@ -1,0 +1,1 @@
+"""Escalation: policies, the durable engine, silences and maintenance, heartbeat monitors."""

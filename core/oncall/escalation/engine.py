@@ -1,0 +1,495 @@
+"""The escalation engine: routes new alerts and fires escalation steps, durably.
+
+All state is in PostgreSQL. Work is claimed with ``FOR UPDATE SKIP LOCKED``, so any number
+of replicas share it without coordination, and each decision commits in the same
+transaction as the notification requests it causes (the outbox). A crash before commit
+loses nothing (the work is still due); a commit makes the step's requests exist exactly
+once (their idempotency keys are unique). The engine is woken by ``LISTEN/NOTIFY`` — when
+an alert event commits or someone changes rules, silences or escalations — and otherwise
+sleeps until the next thing falls due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import psycopg
+from oncall_hookspecs import AlertView, RoutingDecision, Router
+from psycopg.types.json import Jsonb
+
+from ..alerting import store
+from ..alerting.models import Alert
+from ..clock import SYSTEM_CLOCK, Clock
+from ..context import Context
+from ..routing.rules import RuleCache
+from . import heartbeats
+from .policies import Policy, Step, find_policy
+from .silences import Silence, first_match, load_current
+
+log = logging.getLogger(__name__)
+
+ENGINE_CHANNEL = "oncall_engine"
+REQUESTS_CHANNEL = "oncall_notification_requests"
+
+
+def pick_router(ctx: Context) -> Router | None:
+    name = ctx.settings.router
+    router = ctx.registry.routers.get(name)
+    if router is None and ctx.registry.routers:
+        log.warning("router %r is not installed; routing with %r", name, next(iter(ctx.registry.routers)))
+        router = next(iter(ctx.registry.routers.values()))
+    return router
+
+
+def render_context(alert: Alert | AlertView, **extra: Any) -> dict[str, Any]:
+    """The alert as data: what templates render from."""
+    ctx = {
+        "alert": {
+            "id": alert.id,
+            "status": alert.status,
+            "summary": alert.summary,
+            "details": alert.details,
+            "severity": alert.severity,
+            "labels": dict(alert.labels),
+            "annotations": dict(alert.annotations),
+            "source": alert.source,
+            "integration": alert.integration_name,
+            "integration_id": alert.integration_id,
+            "dedup_key": alert.dedup_key,
+            "duplicate_count": alert.duplicate_count,
+            "created_at": alert.created_at.isoformat(),
+        }
+    }
+    ctx.update(extra)
+    return ctx
+
+
+@dataclass
+class _Work:
+    """What one transaction produced, announced after it commits."""
+
+    event_ids: list[int] = field(default_factory=list)
+    requests: int = 0
+
+
+@dataclass
+class PassResult:
+    routed: int = 0
+    fired: int = 0
+    released: int = 0
+    heartbeats_expired: int = 0
+
+
+class Engine:
+    def __init__(self, ctx: Context, clock: Clock = SYSTEM_CLOCK, batch_size: int = 50, max_sleep: float = 2.0) -> None:
+        self.ctx = ctx
+        self.pool = ctx.pool
+        self.clock = clock
+        self.batch_size = batch_size
+        self.max_sleep = max_sleep
+        self.router = pick_router(ctx)
+        self.rules = RuleCache()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        listening = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._listen(listening), name="oncall-engine-listen"),
+            asyncio.create_task(self._loop(), name="oncall-engine-loop"),
+        ]
+        await asyncio.wait_for(listening.wait(), timeout=30)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _listen(self, listening: asyncio.Event) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {ENGINE_CHANNEL}")
+                    await conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
+                    listening.set()
+                    self._wake.set()  # catch up on anything missed while not listening
+                    backoff = 0.1
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reconnect, whatever broke
+                log.warning("engine listener lost its connection (%s); retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_once()
+                timeout = await self._seconds_until_next()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine pass failed; retrying shortly")
+                timeout = 0.5
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _seconds_until_next(self) -> float:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT least(
+                       (SELECT min(next_due_at) FROM alerting.escalations WHERE state = 'active'),
+                       (SELECT min(ends_at) FROM alerting.silences WHERE released_at IS NULL),
+                       (SELECT min(expires_at) FROM alerting.heartbeats WHERE state = 'up')
+                   ) AS next"""
+            )
+            nxt = (await cur.fetchone())["next"]
+        if nxt is None:
+            return self.max_sleep
+        delta = (nxt - self.clock.now()).total_seconds()
+        return max(0.0, min(delta, self.max_sleep))
+
+    # ------------------------------------------------------------------ one pass
+
+    async def run_once(self) -> PassResult:
+        """Do everything due now; return what was done. Tests call this with a moved clock."""
+        result = PassResult()
+        while True:
+            n = await self.route_pending()
+            result.routed += n
+            if n < self.batch_size:
+                break
+        result.released += await self.release_silences()
+        while True:
+            n = await self.fire_due()
+            result.fired += n
+            if n < self.batch_size:
+                break
+        result.heartbeats_expired += await heartbeats.expire_due(self.ctx, self.clock.now())
+        return result
+
+    async def _announce(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
+        if work.event_ids:
+            await store.notify_events(conn, work.event_ids)
+        if work.requests:
+            await conn.execute("SELECT pg_notify(%s, '')", (REQUESTS_CHANNEL,))
+
+    async def _event(
+        self, conn: psycopg.AsyncConnection, work: _Work, alert_id: int, kind: str, note: str,
+        data: dict[str, Any] | None = None, actor: str = "engine",
+    ) -> None:
+        cur = await conn.execute(
+            """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+               VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+            (alert_id, self.clock.now(), kind, actor, note, Jsonb(data) if data is not None else None),
+        )
+        work.event_ids.append((await cur.fetchone())["id"])
+
+    # ------------------------------------------------------------------ routing
+
+    async def route_pending(self) -> int:
+        now = self.clock.now()
+        work = _Work()
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"""SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM}
+                    WHERE a.routed_at IS NULL ORDER BY a.id LIMIT %s
+                    FOR UPDATE OF a SKIP LOCKED""",
+                (self.batch_size,),
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                return 0
+            rules, default = await self.rules.load(conn)
+            silences = await load_current(conn, now)
+            for row in rows:
+                await self._route_one(conn, work, Alert.from_row(row), rules, default, silences, now)
+            await self._announce(conn, work)
+        return len(rows)
+
+    async def decide(self, alert: AlertView, rules: Any, default: Any) -> RoutingDecision:
+        if self.router is None:
+            return RoutingDecision(
+                escalation_policy_id=default.escalation_policy_id,
+                template_id=default.template_id,
+                channel_destinations=list(default.channel_destinations),
+                ticket_provider=default.ticket_provider,
+                suppress=default.suppress,
+                default_route=True,
+                errors=["no router plugin is installed: the default route applied"],
+            )
+        return await self.router.route(alert, rules, default)
+
+    async def _route_one(
+        self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, rules: Any, default: Any,
+        silences: list[Silence], now: datetime,
+    ) -> None:
+        view = alert.view()
+        decision = await self.decide(view, rules, default)
+        labels = {**alert.labels, **decision.labels}
+        severity = decision.severity or alert.severity
+        view = replace(view, labels=labels, severity=severity)
+        alert.labels, alert.severity = labels, severity
+        policy_id = None if decision.suppress else decision.escalation_policy_id
+        silence = None if decision.suppress else await first_match(silences, view, policy_id, self.router)
+
+        await conn.execute(
+            """UPDATE alerting.alerts SET routed_at = %s, routing = %s, escalation_policy_id = %s,
+                      severity = %s, labels = %s, silenced_by = %s
+               WHERE id = %s""",
+            (now, Jsonb(asdict(decision)), policy_id, severity, Jsonb(labels),
+             silence.id if silence else None, alert.id),
+        )
+        if decision.matched_rules:
+            note = "routed by rule " + ", ".join(repr(n) for n in decision.matched_rules)
+        else:
+            note = "routed by the default route"
+        await self._event(conn, work, alert.id, "routed", note, {
+            "matched_rules": decision.matched_rules, "escalation_policy_id": decision.escalation_policy_id,
+            "template_id": decision.template_id, "channel_destinations": decision.channel_destinations,
+            "ticket_provider": decision.ticket_provider, "suppress": decision.suppress,
+        })
+        for err in decision.errors:
+            await self._event(conn, work, alert.id, "routing_error", err)
+        if decision.suppress:
+            await self._event(conn, work, alert.id, "suppressed", "suppressed by routing: no one is paged")
+            return
+        if silence is not None:
+            await self._event(conn, work, alert.id, "silenced", f"silenced by {silence.id}: {silence.comment}".rstrip(": "),
+                              {"silence_id": silence.id})
+        else:
+            await self._route_channels(conn, work, alert, decision.channel_destinations, decision.template_id)
+        if policy_id is None:
+            return
+        policy = await find_policy(conn, policy_id)
+        if policy is None:
+            await self._event(conn, work, alert.id, "escalation_error", f"escalation policy {policy_id!r} does not exist")
+            return
+        if alert.status != "triggered":
+            state, due = "stopped", None
+        elif silence is not None:
+            state, due = "held", None
+        else:
+            state, due = "active", now + timedelta(seconds=policy.steps[0].delay_seconds)
+        await conn.execute(
+            """INSERT INTO alerting.escalations (alert_id, policy_id, step, repeat, next_due_at, state, held_by, updated_at)
+               VALUES (%s, %s, 0, 0, %s, %s, %s, %s)""",
+            (alert.id, policy.id, due, state, silence.id if silence else None, now),
+        )
+        if state == "active" and due is not None and due <= now:
+            esc = {"alert_id": alert.id, "policy_id": policy.id, "step": 0, "repeat": 0, "last_fired_at": None}
+            await self._fire(conn, work, esc, alert, policy, silences, now)
+
+    async def _route_channels(
+        self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, destinations: list[str], template_id: str | None
+    ) -> None:
+        if not destinations:
+            return
+        context = render_context(alert, routing={"channel_destinations": destinations})
+        for dest in destinations:
+            await self._request(conn, work, f"{alert.id}:route:channel:{dest}", alert.id, None, None, None,
+                                "channel", dest, None, None, template_id, context)
+        await self._event(conn, work, alert.id, "notified", "posted to " + ", ".join(destinations),
+                          {"channel_destinations": destinations})
+
+    # ------------------------------------------------------------------ escalation
+
+    async def fire_due(self) -> int:
+        now = self.clock.now()
+        work = _Work()
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"""SELECT e.alert_id, e.policy_id, e.step, e.repeat, e.last_fired_at, {store.ALERT_COLUMNS}
+                    FROM alerting.escalations e
+                    JOIN alerting.alerts a ON a.id = e.alert_id
+                    JOIN alerting.integrations i ON i.id = a.integration_id
+                    WHERE e.state = 'active' AND e.next_due_at <= %s
+                    ORDER BY e.next_due_at LIMIT %s
+                    FOR UPDATE OF e, a SKIP LOCKED""",
+                (now, self.batch_size),
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                return 0
+            silences = await load_current(conn, now)
+            policies: dict[str, Policy | None] = {}
+            for row in rows:
+                pid = row["policy_id"]
+                if pid not in policies:
+                    policies[pid] = await find_policy(conn, pid)  # the current version: edits apply from here
+                await self._fire(conn, work, row, Alert.from_row(row), policies[pid], silences, now)
+            await self._announce(conn, work)
+        return len(rows)
+
+    async def _set_state(self, conn: psycopg.AsyncConnection, alert_id: int, now: datetime, **cols: Any) -> None:
+        assignments = ", ".join(f"{k} = %s" for k in cols)
+        await conn.execute(
+            f"UPDATE alerting.escalations SET {assignments}, updated_at = %s WHERE alert_id = %s",  # noqa: S608 - column names are ours
+            (*cols.values(), now, alert_id),
+        )
+
+    async def _fire(
+        self, conn: psycopg.AsyncConnection, work: _Work, esc: dict[str, Any], alert: Alert,
+        policy: Policy | None, silences: list[Silence], now: datetime,
+    ) -> None:
+        if alert.status != "triggered":
+            await self._set_state(conn, alert.id, now, state="stopped", next_due_at=None)
+            return
+        if policy is None:
+            await self._set_state(conn, alert.id, now, state="done", next_due_at=None)
+            await self._event(conn, work, alert.id, "escalation_error", f"escalation policy {esc['policy_id']!r} no longer exists")
+            return
+        silence = await first_match(silences, alert.view(), policy.id, self.router)
+        if silence is not None:
+            await self._set_state(conn, alert.id, now, state="held", held_by=silence.id, next_due_at=None)
+            await conn.execute("UPDATE alerting.alerts SET silenced_by = %s WHERE id = %s", (silence.id, alert.id))
+            await self._event(conn, work, alert.id, "silenced", f"silenced by {silence.id}; escalation paused",
+                              {"silence_id": silence.id})
+            return
+        step_i, repeat = esc["step"], esc["repeat"]
+        if step_i >= len(policy.steps):  # the policy lost steps since this was scheduled
+            if repeat >= policy.repeat:
+                await self._set_state(conn, alert.id, now, state="done", next_due_at=None)
+                return
+            step_i, repeat = 0, repeat + 1
+        if step_i == 0 and repeat == 0 and esc.get("last_fired_at") is None and alert.silenced_by:
+            # released from a silence before its first step: post the route's channels now
+            routing = alert.routing or {}
+            await self._route_channels(conn, work, alert, list(routing.get("channel_destinations") or []),
+                                       routing.get("template_id"))
+        step = policy.steps[step_i]
+        await self._page(conn, work, alert, policy, step, step_i, repeat, now)
+
+        nxt, nxt_repeat = step_i + 1, repeat
+        if nxt < len(policy.steps):
+            due: datetime | None = now + timedelta(seconds=policy.steps[nxt].delay_seconds)
+        elif repeat < policy.repeat:
+            nxt, nxt_repeat = 0, repeat + 1
+            due = now + timedelta(seconds=policy.repeat_delay_seconds)
+        else:
+            due = None
+        await self._set_state(
+            conn, alert.id, now, step=nxt, repeat=nxt_repeat, next_due_at=due,
+            state="active" if due is not None else "done", last_fired_at=now, held_by=None,
+        )
+        if alert.silenced_by:
+            await conn.execute("UPDATE alerting.alerts SET silenced_by = NULL WHERE id = %s", (alert.id,))
+
+    async def _page(
+        self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, policy: Policy, step: Step,
+        step_i: int, repeat: int, now: datetime,
+    ) -> None:
+        template_id = (alert.routing or {}).get("template_id")
+        context = render_context(
+            alert, escalation={"policy_id": policy.id, "policy": policy.name, "step": step_i + 1,
+                               "steps": len(policy.steps), "repeat": repeat},
+        )
+        paged: list[str] = []
+        for target in step.targets:
+            base = f"{alert.id}:{step_i}:{repeat}:{target.kind}:{target.id}"
+            if target.kind == "schedule":
+                users = await self._on_call(target.id, now)
+                if users is None:
+                    # no schedule resolver yet: the request names the schedule itself
+                    await self._request(conn, work, base, alert.id, policy.id, step_i, repeat, "schedule",
+                                        target.id, None, None, template_id, context)
+                    paged.append(f"schedule {target.id} (unresolved)")
+                elif not users:
+                    await self._event(conn, work, alert.id, "escalation_error", f"no one is on call for schedule {target.id}")
+                else:
+                    for user in users:
+                        await self._request(conn, work, f"{base}:{user}", alert.id, policy.id, step_i, repeat,
+                                            "schedule", target.id, user, f"schedule:{target.id}", template_id, context)
+                    paged.append(f"schedule {target.id} → {', '.join(users)}")
+            else:
+                user = target.id if target.kind == "user" else None
+                await self._request(conn, work, base, alert.id, policy.id, step_i, repeat, target.kind,
+                                    target.id, user, None, template_id, context)
+                paged.append(f"{target.kind} {target.id}")
+        await self._event(
+            conn, work, alert.id, "escalated",
+            f"step {step_i + 1} of {len(policy.steps)}"
+            + (f" (repeat {repeat})" if repeat else "") + ": paged " + "; ".join(paged),
+            {"policy_id": policy.id, "step": step_i, "repeat": repeat},
+        )
+
+    async def _on_call(self, schedule_id: str, at: datetime) -> list[str] | None:
+        resolver = self.ctx.extras.get("schedule_resolver")
+        if resolver is not None:
+            return list(await resolver(schedule_id, at))
+        for directory in self.ctx.registry.directories.values():
+            get_on_call = getattr(directory, "get_on_call", None)
+            if get_on_call is not None:
+                return list(await get_on_call(schedule_id, at))
+        return None
+
+    async def _request(
+        self, conn: psycopg.AsyncConnection, work: _Work, key: str, alert_id: int, policy_id: str | None,
+        step: int | None, repeat: int | None, kind: str, target_id: str, user_id: str | None,
+        via: str | None, template_id: str | None, context: dict[str, Any],
+    ) -> None:
+        cur = await conn.execute(
+            """INSERT INTO alerting.notification_requests
+                   (idempotency_key, alert_id, policy_id, step, repeat, target_kind, target_id,
+                    user_id, via, template_id, context, created_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+            (key, alert_id, policy_id, step, repeat, kind, target_id, user_id, via, template_id,
+             orjson.dumps(context).decode(), self.clock.now()),
+        )
+        if await cur.fetchone() is not None:
+            work.requests += 1
+
+    # ------------------------------------------------------------------ silences
+
+    async def release_silences(self) -> int:
+        """Silences that ended: alerts they held and that are still open start escalating."""
+        now = self.clock.now()
+        work = _Work()
+        released = 0
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                """SELECT id FROM alerting.silences WHERE released_at IS NULL AND ends_at <= %s
+                   FOR UPDATE SKIP LOCKED""",
+                (now,),
+            )
+            for row in await cur.fetchall():
+                sid = row["id"]
+                cur2 = await conn.execute(
+                    """UPDATE alerting.escalations SET state = 'active', next_due_at = %s, held_by = NULL, updated_at = %s
+                       WHERE held_by = %s AND state = 'held' RETURNING alert_id""",
+                    (now, now, sid),
+                )
+                resumed = [r["alert_id"] for r in await cur2.fetchall()]
+                cur2 = await conn.execute(
+                    """UPDATE alerting.alerts SET silenced_by = NULL
+                       WHERE silenced_by = %s AND status <> 'resolved' AND NOT (id = ANY(%s)) RETURNING id""",
+                    (sid, resumed),
+                )
+                for r in await cur2.fetchall():
+                    await self._event(conn, work, r["id"], "unsilenced", f"silence {sid} ended")
+                for alert_id in resumed:
+                    await self._event(conn, work, alert_id, "unsilenced", f"silence {sid} ended; escalation resumes")
+                await conn.execute("UPDATE alerting.silences SET released_at = %s WHERE id = %s", (now, sid))
+                released += 1
+            await self._announce(conn, work)
+        return released

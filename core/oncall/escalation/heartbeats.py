@@ -1,0 +1,147 @@
+"""Heartbeat monitors: a job that stops beating opens an alert; beating again resolves it.
+
+Each monitor has its own integration (source ``heartbeat``) whose key authenticates the
+beats, so its alerts route like any other (``source == "heartbeat"``). The alert's dedup
+key is stable (``heartbeat:<id>``), so a monitor has at most one open alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from oncall_hookspecs import Action, AlertEvent
+from psycopg_pool import AsyncConnectionPool
+
+from ..alerting import store
+from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+SOURCE = "heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    id: str
+    name: str
+    integration_id: int
+    timeout_seconds: int
+    last_beat_at: datetime | None
+    expires_at: datetime | None
+    state: str  # pending | up | expired
+
+    @property
+    def dedup_key(self) -> str:
+        return f"heartbeat:{self.id}"
+
+
+def _from_row(row: dict[str, Any]) -> Heartbeat:
+    return Heartbeat(
+        id=row["id"], name=row["name"], integration_id=row["integration_id"],
+        timeout_seconds=row["timeout_seconds"], last_beat_at=row["last_beat_at"],
+        expires_at=row["expires_at"], state=row["state"],
+    )
+
+
+async def create_heartbeat(pool: AsyncConnectionPool, name: str, timeout_seconds: int) -> tuple[Heartbeat, str]:
+    """Create a monitor and its integration; return it with the key (shown only now)."""
+    if not name.strip():
+        raise InvalidArgument("a heartbeat needs a name")
+    if timeout_seconds <= 0 or timeout_seconds > 31 * 24 * 3600:
+        raise InvalidArgument("timeout must be between 1 second and 31 days")
+    integ, key = await store.create_integration(pool, SOURCE, name)
+    try:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                """INSERT INTO alerting.heartbeats (name, integration_id, timeout_seconds)
+                   VALUES (%s, %s, %s) RETURNING *""",
+                (name, integ.id, timeout_seconds),
+            )
+            return _from_row(await cur.fetchone()), key
+    except psycopg.errors.UniqueViolation:
+        raise AlreadyExists(f"a heartbeat named {name!r} already exists") from None
+
+
+async def get_heartbeat(pool: AsyncConnectionPool, heartbeat_id: str) -> Heartbeat:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM alerting.heartbeats WHERE id = %s", (heartbeat_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"heartbeat {heartbeat_id!r} not found")
+    return _from_row(row)
+
+
+async def list_heartbeats(pool: AsyncConnectionPool) -> list[Heartbeat]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM alerting.heartbeats ORDER BY name")
+        return [_from_row(r) for r in await cur.fetchall()]
+
+
+async def delete_heartbeat(pool: AsyncConnectionPool, heartbeat_id: str) -> None:
+    async with pool.connection() as conn:
+        cur = await conn.execute("DELETE FROM alerting.heartbeats WHERE id = %s RETURNING id", (heartbeat_id,))
+        if await cur.fetchone() is None:
+            raise NotFound(f"heartbeat {heartbeat_id!r} not found")
+
+
+def _event(hb: Heartbeat, action: Action) -> AlertEvent:
+    return AlertEvent(
+        action=action,
+        dedup_key=hb.dedup_key,
+        summary=f"Heartbeat {hb.name!r} missed: no beat for {timedelta(seconds=hb.timeout_seconds)}",
+        details=f"The heartbeat monitor {hb.name!r} expects a beat at least every {hb.timeout_seconds} s.",
+        severity="critical",
+        labels={"heartbeat": hb.name},
+    )
+
+
+async def beat(ctx: Context, heartbeat_id: str, integration_id: int, now: datetime) -> Heartbeat:
+    """Record a beat. A monitor that had expired resolves its alert first."""
+    hb = await get_heartbeat(ctx.pool, heartbeat_id)
+    if hb.integration_id != integration_id:
+        raise PermissionDenied("this key belongs to another integration than this heartbeat's")
+    if hb.state == "expired":
+        # resolve before recording the beat: a crash in between leaves it 'expired', and
+        # the next beat resolves again (harmless) rather than leaving the alert open
+        await ctx.ingestor.submit(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.RESOLVE)]))
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            """UPDATE alerting.heartbeats SET last_beat_at = %s, expires_at = %s, state = 'up'
+               WHERE id = %s RETURNING *""",
+            (now, now + timedelta(seconds=hb.timeout_seconds), heartbeat_id),
+        )
+        row = await cur.fetchone()
+        await conn.execute("SELECT pg_notify('oncall_engine', 'heartbeat')")
+    if row is None:
+        raise NotFound(f"heartbeat {heartbeat_id!r} not found")
+    return _from_row(row)
+
+
+async def expire_due(ctx: Context, now: datetime) -> int:
+    """Open an alert for every monitor whose beat is overdue."""
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM alerting.heartbeats WHERE state = 'up' AND expires_at <= %s LIMIT 100", (now,)
+        )
+        due = [_from_row(r) for r in await cur.fetchall()]
+    expired = 0
+    for hb in due:
+        # the alert first (a repeat is only a duplicate), then the state
+        await ctx.ingestor.submit(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.TRIGGER)]))
+        async with ctx.pool.connection() as conn:
+            cur = await conn.execute(
+                """UPDATE alerting.heartbeats SET state = 'expired'
+                   WHERE id = %s AND state = 'up' AND expires_at <= %s RETURNING id""",
+                (hb.id, now),
+            )
+            marked = await cur.fetchone() is not None
+        if marked:
+            expired += 1
+        else:
+            # a beat arrived in between: the job is alive after all
+            await ctx.ingestor.submit(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.RESOLVE)]))
+    return expired

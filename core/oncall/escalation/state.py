@@ -1,0 +1,142 @@
+"""An alert's escalation as people see it, manual escalation, and the notification requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from ..alerting.store import notify_events
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationState:
+    alert_id: int
+    policy_id: str
+    state: str  # active | held | stopped | done
+    current_step: int | None  # 0-based index of the step that fired last, None before the first
+    next_step: int | None  # 0-based index of the step that fires next, None when none will
+    repeat: int
+    next_due_at: datetime | None
+    last_fired_at: datetime | None
+    held_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRequest:
+    id: int
+    idempotency_key: str
+    alert_id: int
+    policy_id: str | None
+    step: int | None
+    repeat: int | None
+    target_kind: str
+    target_id: str
+    user_id: str | None
+    via: str | None
+    template_id: str | None
+    context: dict[str, Any]
+    status: str
+    created_at: datetime
+
+
+async def escalation_state(pool: AsyncConnectionPool, alert_id: int) -> EscalationState:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            """SELECT e.*, a.status FROM alerting.alerts a
+               LEFT JOIN alerting.escalations e ON e.alert_id = a.id WHERE a.id = %s""",
+            (alert_id,),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"alert {alert_id} not found")
+    if row["policy_id"] is None:
+        raise FailedPrecondition(f"alert {alert_id} has no escalation (not routed yet, suppressed, or no policy)")
+    state = row["state"]
+    if state == "active" and row["status"] != "triggered":
+        state = "stopped"  # the engine records this when the step falls due
+    fired = row["last_fired_at"] is not None
+    current = None
+    if fired:
+        current = row["step"] - 1 if row["step"] > 0 else None
+    return EscalationState(
+        alert_id=alert_id,
+        policy_id=row["policy_id"],
+        state=state,
+        current_step=current,
+        next_step=row["step"] if state in ("active", "held") else None,
+        repeat=row["repeat"],
+        next_due_at=row["next_due_at"] if state == "active" else None,
+        last_fired_at=row["last_fired_at"],
+        held_by=row["held_by"],
+    )
+
+
+async def escalate_now(pool: AsyncConnectionPool, alert_id: int, user_id: str, now: datetime, note: str = "") -> None:
+    """Fire the alert's next step now. An acknowledged alert returns to triggered first."""
+    if not user_id.strip():
+        raise InvalidArgument("user_id is required: say who is escalating")
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,))
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"alert {alert_id} not found")
+        if row["status"] == "resolved":
+            raise FailedPrecondition(f"alert {alert_id} is resolved; it cannot be escalated")
+        cur = await conn.execute(
+            "SELECT state, step, repeat FROM alerting.escalations WHERE alert_id = %s FOR UPDATE", (alert_id,)
+        )
+        esc = await cur.fetchone()
+        if esc is None:
+            raise FailedPrecondition(f"alert {alert_id} has no escalation policy to escalate through")
+        event_ids = []
+        if row["status"] == "acknowledged":
+            await conn.execute(
+                """UPDATE alerting.alerts SET status = 'triggered', acknowledged_at = NULL,
+                          acknowledged_by = NULL WHERE id = %s""",
+                (alert_id,),
+            )
+        step, repeat = esc["step"], esc["repeat"]
+        if esc["state"] == "done":
+            step, repeat = 0, repeat + 1  # past the last step: start another pass
+        await conn.execute(
+            """UPDATE alerting.escalations SET state = 'active', step = %s, repeat = %s,
+                      next_due_at = %s, held_by = NULL, updated_at = %s WHERE alert_id = %s""",
+            (step, repeat, now, now, alert_id),
+        )
+        cur = await conn.execute(
+            """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+               VALUES (%s, %s, 'escalate_requested', %s, %s, %s) RETURNING id""",
+            (alert_id, now, user_id.strip(), note or "escalated by hand", Jsonb({"step": step, "repeat": repeat})),
+        )
+        event_ids.append((await cur.fetchone())["id"])
+        await notify_events(conn, event_ids)
+        await conn.execute("SELECT pg_notify('oncall_engine', 'escalate')")
+
+
+def _request_from_row(row: dict[str, Any]) -> NotificationRequest:
+    return NotificationRequest(**{k: row[k] for k in NotificationRequest.__slots__})
+
+
+async def list_requests(
+    pool: AsyncConnectionPool, alert_id: int | None = None, status: str | None = None, limit: int = 500
+) -> list[NotificationRequest]:
+    where, params = [], []
+    if alert_id is not None:
+        where.append("alert_id = %s")
+        params.append(alert_id)
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    sql = "SELECT * FROM alerting.notification_requests"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id LIMIT %s"
+    params.append(min(max(limit, 1), 5000))
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql, params)
+        return [_request_from_row(r) for r in await cur.fetchall()]

@@ -1,0 +1,36 @@
+"""``POST /api/v1/heartbeat/{id}``: a monitored job says it is alive."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..clock import SYSTEM_CLOCK
+from ..errors import PermissionDenied, Unauthenticated
+from ..escalation import heartbeats
+
+
+async def beat(request: web.Request) -> web.Response:
+    from .app import CONTEXT, json_response
+
+    ctx = request.app[CONTEXT]
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    key = value.strip() if scheme.lower() == "bearer" else request.query.get("token")
+    if not key:
+        raise Unauthenticated("a heartbeat key is required: 'Authorization: Bearer KEY' or '?token=KEY'")
+    integration = await ctx.keys.lookup(key)
+    if integration is None:
+        raise Unauthenticated("the heartbeat key is not valid")
+    if integration.source != heartbeats.SOURCE:
+        raise PermissionDenied("this key is not a heartbeat key")
+    hb = await heartbeats.beat(ctx, request.match_info["id"], integration.id, SYSTEM_CLOCK.now())
+    return json_response({
+        "status": "ok",
+        "heartbeat": hb.name,
+        "expires_at": hb.expires_at.isoformat() if hb.expires_at else None,
+    })
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/heartbeat/{id}", beat)
+    app.router.add_get("/api/v1/heartbeat/{id}", beat)  # for cron jobs that can only GET

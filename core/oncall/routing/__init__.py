@@ -1,0 +1,1 @@
+"""Routing: ordered rules, stored in PostgreSQL, evaluated by the configured Router plugin."""

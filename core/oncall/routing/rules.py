@@ -1,0 +1,248 @@
+"""Routing rules and the default route: validation on save, CRUD, ordering, and loading."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from oncall_hookspecs import RoutingRule, RuleActions, Router
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+
+_SEVERITIES = ("critical", "error", "warning", "info", "unknown")
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
+
+
+def actions_from_json(doc: dict[str, Any] | None) -> RuleActions:
+    doc = doc or {}
+    return RuleActions(
+        escalation_policy_id=doc.get("escalation_policy_id") or None,
+        template_id=doc.get("template_id") or None,
+        channel_destinations=list(doc.get("channel_destinations") or []),
+        ticket_provider=doc.get("ticket_provider") or None,
+        set_severity=doc.get("set_severity") or None,
+        set_labels=dict(doc.get("set_labels") or {}),
+        suppress=bool(doc.get("suppress", False)),
+    )
+
+
+def actions_to_json(actions: RuleActions) -> dict[str, Any]:
+    return {k: v for k, v in asdict(actions).items() if v not in (None, [], {}, False)}
+
+
+def _rule_from_row(row: dict[str, Any]) -> RoutingRule:
+    return RoutingRule(
+        id=row["id"],
+        name=row["name"],
+        condition=row["condition"],
+        actions=actions_from_json(row["actions"]),
+        continue_=row["continue"],
+        position=row["position"],
+        version=row["version"],
+    )
+
+
+def _problems_text(condition: str, problems: Sequence[Any]) -> str:
+    parts = []
+    for p in problems:
+        where = ""
+        if p.line is not None and p.column is not None:
+            where = f" at line {p.line}, column {p.column}"
+        elif p.position is not None:
+            where = f" at offset {p.position}"
+        parts.append(f"{p.message}{where}")
+    return f"condition {condition!r} is invalid: " + "; ".join(parts)
+
+
+async def _check(conn: psycopg.AsyncConnection, router: Router | None, condition: str, actions: RuleActions) -> None:
+    if router is None:
+        raise FailedPrecondition("no router plugin is installed; rules cannot be validated")
+    if not condition.strip():
+        raise InvalidArgument("a rule needs a condition (use 'true' to match every alert)")
+    problems = router.validate(condition)
+    if problems:
+        raise InvalidArgument(_problems_text(condition, problems))
+    await check_actions(conn, actions)
+
+
+async def check_actions(conn: psycopg.AsyncConnection, actions: RuleActions) -> None:
+    if actions.set_severity and actions.set_severity not in _SEVERITIES:
+        raise InvalidArgument(f"set_severity must be one of {', '.join(_SEVERITIES)}")
+    for name in actions.set_labels:
+        if not _LABEL_NAME.match(name):
+            raise InvalidArgument(f"label name {name!r} is not valid")
+    if actions.escalation_policy_id:
+        cur = await conn.execute(
+            "SELECT 1 FROM alerting.escalation_policies WHERE id = %s", (actions.escalation_policy_id,)
+        )
+        if await cur.fetchone() is None:
+            raise InvalidArgument(f"escalation policy {actions.escalation_policy_id!r} does not exist")
+    for dest in actions.channel_destinations:
+        if not isinstance(dest, str) or ":" not in dest:
+            raise InvalidArgument(f"channel destination {dest!r} must look like 'channel:address' (e.g. 'slack:#ops')")
+
+
+async def _bump(conn: psycopg.AsyncConnection) -> None:
+    await conn.execute(
+        """INSERT INTO alerting.routing_config (singleton, rules_version) VALUES (true, 1)
+           ON CONFLICT (singleton) DO UPDATE SET rules_version = routing_config.rules_version + 1"""
+    )
+    await conn.execute("SELECT pg_notify('oncall_engine', 'rules')")
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    name: str
+    condition: str
+    actions: RuleActions
+    continue_: bool = False
+
+
+async def create_rule(
+    pool: AsyncConnectionPool, router: Router | None, rule: RuleInput, position: int | None = None
+) -> RoutingRule:
+    """Insert a rule at ``position`` (0-based; default: last), shifting later rules down."""
+    if not rule.name.strip():
+        raise InvalidArgument("a rule needs a name")
+    async with pool.connection() as conn, conn.transaction():
+        await _check(conn, router, rule.condition, rule.actions)
+        await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
+        cur = await conn.execute("SELECT count(*) AS n FROM alerting.routing_rules")
+        count = (await cur.fetchone())["n"]
+        pos = count if position is None or position < 0 or position > count else position
+        await conn.execute(
+            "UPDATE alerting.routing_rules SET position = position + 1 WHERE position >= %s", (pos,)
+        )
+        try:
+            cur = await conn.execute(
+                """INSERT INTO alerting.routing_rules (name, condition, actions, continue, position)
+                   VALUES (%s, %s, %s, %s, %s) RETURNING *""",
+                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, pos),
+            )
+        except psycopg.errors.UniqueViolation:
+            raise AlreadyExists(f"a rule named {rule.name!r} already exists") from None
+        row = await cur.fetchone()
+        await _bump(conn)
+    return _rule_from_row(row)
+
+
+async def update_rule(pool: AsyncConnectionPool, router: Router | None, rule_id: str, rule: RuleInput) -> RoutingRule:
+    if not rule.name.strip():
+        raise InvalidArgument("a rule needs a name")
+    async with pool.connection() as conn, conn.transaction():
+        await _check(conn, router, rule.condition, rule.actions)
+        try:
+            cur = await conn.execute(
+                """UPDATE alerting.routing_rules
+                   SET name = %s, condition = %s, actions = %s, continue = %s,
+                       version = version + 1, updated_at = now()
+                   WHERE id = %s RETURNING *""",
+                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, rule_id),
+            )
+        except psycopg.errors.UniqueViolation:
+            raise AlreadyExists(f"a rule named {rule.name!r} already exists") from None
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"rule {rule_id!r} not found")
+        await _bump(conn)
+    return _rule_from_row(row)
+
+
+async def delete_rule(pool: AsyncConnectionPool, rule_id: str) -> None:
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
+        cur = await conn.execute(
+            "DELETE FROM alerting.routing_rules WHERE id = %s RETURNING position", (rule_id,)
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"rule {rule_id!r} not found")
+        await conn.execute(
+            "UPDATE alerting.routing_rules SET position = position - 1 WHERE position > %s", (row["position"],)
+        )
+        await _bump(conn)
+
+
+async def reorder_rules(pool: AsyncConnectionPool, rule_ids: Sequence[str]) -> list[RoutingRule]:
+    """Set the order of all rules at once: ``rule_ids`` must name every rule exactly once."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
+        cur = await conn.execute("SELECT id FROM alerting.routing_rules")
+        existing = {r["id"] for r in await cur.fetchall()}
+        if len(rule_ids) != len(set(rule_ids)) or set(rule_ids) != existing:
+            missing = existing - set(rule_ids)
+            unknown = set(rule_ids) - existing
+            raise InvalidArgument(
+                "reorder must list every rule exactly once"
+                + (f"; missing: {sorted(missing)}" if missing else "")
+                + (f"; unknown: {sorted(unknown)}" if unknown else "")
+            )
+        await conn.execute(
+            """UPDATE alerting.routing_rules r SET position = t.pos, updated_at = now()
+               FROM unnest(%s::text[]) WITH ORDINALITY AS t(id, pos)
+               WHERE r.id = t.id""",
+            (list(rule_ids),),
+        )
+        await conn.execute("UPDATE alerting.routing_rules SET position = position - 1")
+        await _bump(conn)
+    return await list_rules(pool)
+
+
+async def list_rules(pool: AsyncConnectionPool) -> list[RoutingRule]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM alerting.routing_rules ORDER BY position")
+        return [_rule_from_row(r) for r in await cur.fetchall()]
+
+
+async def get_rule(pool: AsyncConnectionPool, rule_id: str) -> RoutingRule:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM alerting.routing_rules WHERE id = %s", (rule_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"rule {rule_id!r} not found")
+    return _rule_from_row(row)
+
+
+async def get_default(pool: AsyncConnectionPool) -> RuleActions:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT default_actions FROM alerting.routing_config")
+        row = await cur.fetchone()
+    return actions_from_json(row["default_actions"] if row else None)
+
+
+async def set_default(pool: AsyncConnectionPool, actions: RuleActions) -> RuleActions:
+    async with pool.connection() as conn, conn.transaction():
+        await check_actions(conn, actions)
+        await conn.execute(
+            """INSERT INTO alerting.routing_config (singleton, default_actions, rules_version)
+               VALUES (true, %s, 1)
+               ON CONFLICT (singleton) DO UPDATE
+               SET default_actions = EXCLUDED.default_actions,
+                   rules_version = routing_config.rules_version + 1""",
+            (Jsonb(actions_to_json(actions)),),
+        )
+    return actions
+
+
+class RuleCache:
+    """The ordered rules and default route, reloaded only when ``rules_version`` moves."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.rules: list[RoutingRule] = []
+        self.default = RuleActions()
+
+    async def load(self, conn: psycopg.AsyncConnection) -> tuple[list[RoutingRule], RuleActions]:
+        cur = await conn.execute("SELECT rules_version, default_actions FROM alerting.routing_config")
+        row = await cur.fetchone() or {"rules_version": 0, "default_actions": {}}
+        if row["rules_version"] != self.version:
+            cur = await conn.execute("SELECT * FROM alerting.routing_rules ORDER BY position")
+            self.rules = [_rule_from_row(r) for r in await cur.fetchall()]
+            self.default = actions_from_json(row["default_actions"])
+            self.version = row["rules_version"]
+        return self.rules, self.default

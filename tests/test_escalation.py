@@ -1,0 +1,271 @@
+"""The escalation engine against real PostgreSQL, driven by a controllable clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from oncall_hookspecs import Action, AlertEvent, RuleActions
+
+from oncall.alerting import store
+from oncall.alerting.ingest import Ingestor
+from oncall.clock import Clock
+from oncall.config import Settings
+from oncall.context import Context
+from oncall.escalation import heartbeats, silences
+from oncall.escalation.engine import Engine
+from oncall.escalation.policies import PolicyInput, Step, Target, create_policy, update_policy
+from oncall.escalation.state import escalate_now, escalation_state, list_requests
+from oncall.plugins import load_plugins
+from oncall.routing import rules
+
+
+@pytest.fixture
+async def ctx(pool, db_url) -> AsyncIterator[Context]:
+    _, registry = load_plugins()
+    ingestor = Ingestor(pool)
+    ingestor.start()
+    context = Context(settings=Settings(database_url=db_url), pool=pool, registry=registry,
+                      ingestor=ingestor, database_url=db_url)
+    yield context
+    await ingestor.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    c = Clock()
+    c.freeze()
+    return c
+
+
+@pytest.fixture
+def engine(ctx, clock) -> Engine:
+    return Engine(ctx, clock=clock)
+
+
+async def _policy(ctx, steps, repeat=0, repeat_delay=300, name="primary"):
+    return await create_policy(ctx.pool, PolicyInput(name=name, steps=steps, repeat=repeat, repeat_delay_seconds=repeat_delay))
+
+
+async def _default_route(ctx, policy_id):
+    await rules.set_default(ctx.pool, RuleActions(escalation_policy_id=policy_id))
+
+
+async def _trigger(ctx, key="k1", labels=None, integration_id=None, action=Action.TRIGGER):
+    if integration_id is None:
+        integration_id = (await store.manual_integration(ctx.pool)).id
+    ev = AlertEvent(action=action, dedup_key=key, summary=f"alert {key}", labels=labels or {})
+    [res] = await ctx.ingestor.submit(integration_id, ctx.ingestor.prepare([ev]))
+    return res.alert_id
+
+
+def _targets(reqs):
+    return [(r.step, r.repeat, r.target_kind, r.target_id) for r in reqs]
+
+
+THREE_STEPS = [
+    Step(0, (Target("user", "alice"),)),
+    Step(300, (Target("user", "bob"), Target("channel", "slack:#ops"))),
+    Step(600, (Target("webhook", "https://hooks.example.test/page"),)),
+]
+
+
+async def test_immediate_first_step_is_recorded_when_the_alert_is_routed(ctx, engine):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    alert_id = await _trigger(ctx)
+    result = await engine.run_once()
+    assert result.routed == 1
+    reqs = await list_requests(ctx.pool, alert_id)
+    assert _targets(reqs) == [(0, 0, "user", "alice")]
+    assert reqs[0].status == "pending" and reqs[0].user_id == "alice"
+    assert reqs[0].context["alert"]["summary"] == "alert k1"
+    assert reqs[0].idempotency_key == f"{alert_id}:0:0:user:alice"
+    kinds = [e.kind for e in await store.timeline(ctx.pool, alert_id)]
+    assert kinds == ["created", "routed", "escalated"]
+    st = await escalation_state(ctx.pool, alert_id)
+    assert (st.state, st.current_step, st.next_step) == ("active", 0, 1)
+
+
+async def test_steps_fire_at_their_delays_and_not_before(ctx, engine, clock):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    alert_id = await _trigger(ctx)
+    await engine.run_once()
+    routed_at = clock.now()
+    st = await escalation_state(ctx.pool, alert_id)
+    assert st.next_due_at == routed_at + timedelta(seconds=300)
+
+    clock.advance(299)
+    assert (await engine.run_once()).fired == 0
+    clock.advance(1)
+    assert (await engine.run_once()).fired == 1
+    clock.advance(599)
+    await engine.run_once()
+    assert len(await list_requests(ctx.pool, alert_id)) == 3
+    clock.advance(1)
+    await engine.run_once()
+    assert _targets(await list_requests(ctx.pool, alert_id)) == [
+        (0, 0, "user", "alice"), (1, 0, "user", "bob"), (1, 0, "channel", "slack:#ops"),
+        (2, 0, "webhook", "https://hooks.example.test/page"),
+    ]
+    assert (await escalation_state(ctx.pool, alert_id)).state == "done"
+    clock.advance(10_000)
+    await engine.run_once()
+    assert len(await list_requests(ctx.pool, alert_id)) == 4
+
+
+@pytest.mark.parametrize("stop_after_step", [0, 1])
+@pytest.mark.parametrize("how", ["acknowledge", "resolve"])
+async def test_acknowledge_or_resolve_stops_escalation_at_any_step(ctx, engine, clock, how, stop_after_step):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    alert_id = await _trigger(ctx)
+    await engine.run_once()
+    for _ in range(stop_after_step):
+        clock.advance(300)
+        await engine.run_once()
+    before = len(await list_requests(ctx.pool, alert_id))
+    await getattr(store, how)(ctx.pool, alert_id, "carol")
+    clock.advance(3600)
+    await engine.run_once()
+    assert len(await list_requests(ctx.pool, alert_id)) == before == stop_after_step + (1 if stop_after_step == 0 else 2)
+    assert (await escalation_state(ctx.pool, alert_id)).state == "stopped"
+
+
+async def test_policy_repeats_after_the_repeat_delay(ctx, engine, clock):
+    policy = await _policy(ctx, [Step(0, (Target("user", "alice"),)), Step(60, (Target("user", "bob"),))],
+                           repeat=2, repeat_delay=120)
+    await _default_route(ctx, policy.id)
+    alert_id = await _trigger(ctx)
+    for _ in range(12):
+        await engine.run_once()
+        clock.advance(60)
+    assert _targets(await list_requests(ctx.pool, alert_id)) == [
+        (0, 0, "user", "alice"), (1, 0, "user", "bob"),
+        (0, 1, "user", "alice"), (1, 1, "user", "bob"),
+        (0, 2, "user", "alice"), (1, 2, "user", "bob"),
+    ]
+    assert (await escalation_state(ctx.pool, alert_id)).state == "done"
+
+
+async def test_escalate_now_jumps_to_the_next_step_and_reopens_an_acknowledged_alert(ctx, engine, clock):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    alert_id = await _trigger(ctx)
+    await engine.run_once()
+    await store.acknowledge(ctx.pool, alert_id, "alice")
+    await escalate_now(ctx.pool, alert_id, "alice", clock.now())
+    await engine.run_once()
+    assert _targets(await list_requests(ctx.pool, alert_id))[-2:] == [(1, 0, "user", "bob"), (1, 0, "channel", "slack:#ops")]
+    assert (await store.get_alert(ctx.pool, alert_id)).status == "triggered"
+    await store.resolve(ctx.pool, alert_id, "alice")
+    with pytest.raises(Exception, match="resolved"):
+        await escalate_now(ctx.pool, alert_id, "alice", clock.now())
+
+
+async def test_an_edited_policy_applies_from_the_next_step(ctx, engine, clock):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    alert_id = await _trigger(ctx)
+    await engine.run_once()
+    await update_policy(ctx.pool, policy.id, PolicyInput(
+        name="primary", steps=[THREE_STEPS[0], Step(300, (Target("user", "dave"),))]))
+    clock.advance(300)
+    await engine.run_once()
+    assert _targets(await list_requests(ctx.pool, alert_id)) == [(0, 0, "user", "alice"), (1, 0, "user", "dave")]
+
+
+async def test_a_resolved_key_triggered_again_starts_a_fresh_escalation(ctx, engine, clock):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    first = await _trigger(ctx, "same")
+    await engine.run_once()
+    await _trigger(ctx, "same", action=Action.RESOLVE)
+    second = await _trigger(ctx, "same")
+    assert second != first
+    await engine.run_once()
+    assert _targets(await list_requests(ctx.pool, second)) == [(0, 0, "user", "alice")]
+
+
+async def test_silence_holds_matching_alerts_and_releases_them_when_it_ends(ctx, engine, clock):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    s = await silences.create_silence(ctx.pool, None, silences.SilenceInput(
+        created_by="ops", ends_at=clock.now() + timedelta(minutes=30),
+        matchers=[silences.parse_matcher("service=~pay.*"), silences.parse_matcher("env!=dev")],
+        comment="deploy"), clock.now())
+    silenced = await _trigger(ctx, "a", labels={"service": "payments", "env": "prod"})
+    loud = await _trigger(ctx, "b", labels={"service": "payments", "env": "dev"})
+    await engine.run_once()
+    assert await list_requests(ctx.pool, silenced) == []
+    assert len(await list_requests(ctx.pool, loud)) == 1
+    assert (await store.get_alert(ctx.pool, silenced)).silenced_by == s.id
+    assert (await escalation_state(ctx.pool, silenced)).state == "held"
+
+    clock.advance(30 * 60)
+    await engine.run_once()
+    assert _targets(await list_requests(ctx.pool, silenced)) == [(0, 0, "user", "alice")]
+    assert (await store.get_alert(ctx.pool, silenced)).silenced_by is None
+
+
+async def test_scheduled_maintenance_of_an_integration_pauses_escalation_during_the_window(ctx, engine, clock):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    integ, _ = await store.create_integration(ctx.pool, "generic", "db")
+    alert_id = await _trigger(ctx, integration_id=integ.id)
+    await engine.run_once()
+    await silences.create_silence(ctx.pool, None, silences.SilenceInput(
+        created_by="ops", integration_id=integ.id, starts_at=clock.now() + timedelta(seconds=100),
+        ends_at=clock.now() + timedelta(seconds=1000)), clock.now())
+    clock.advance(300)  # step 2 falls due inside the window: held
+    await engine.run_once()
+    assert len(await list_requests(ctx.pool, alert_id)) == 1
+    clock.advance(700)  # the window ends: step 2 fires at once
+    await engine.run_once()
+    assert _targets(await list_requests(ctx.pool, alert_id))[1:] == [(1, 0, "user", "bob"), (1, 0, "channel", "slack:#ops")]
+
+
+def test_matchers_follow_alertmanager_semantics():
+    m = silences.parse_matcher
+    assert m('job="api"').matches({"job": "api"})
+    assert not m("job=api").matches({"job": "api-2"})
+    assert m("job=~api|web").matches({"job": "web"})
+    assert not m("job=~api").matches({"job": "xapi"})  # fully anchored
+    assert m("job!~api").matches({"job": "xapi"})
+    assert m("team=").matches({})  # a missing label is the empty string
+    assert m("team!=ops").matches({})
+    with pytest.raises(Exception, match="bad regex"):
+        m("job=~(")
+
+
+async def test_heartbeat_expiry_opens_an_alert_and_a_beat_resolves_it(ctx, engine, clock):
+    hb, _key = await heartbeats.create_heartbeat(ctx.pool, "nightly-backup", 60)
+    await heartbeats.beat(ctx, hb.id, hb.integration_id, clock.now())
+    clock.advance(59)
+    assert (await engine.run_once()).heartbeats_expired == 0
+    clock.advance(2)
+    assert (await engine.run_once()).heartbeats_expired == 1
+    [alert] = (await store.list_alerts(ctx.pool, store.AlertFilter()))[0]
+    assert alert.dedup_key == f"heartbeat:{hb.id}" and alert.status == "triggered"
+    assert alert.source == "heartbeat" and alert.labels == {"heartbeat": "nightly-backup"}
+    await heartbeats.beat(ctx, hb.id, hb.integration_id, clock.now())
+    assert (await store.get_alert(ctx.pool, alert.id)).status == "resolved"
+    assert (await heartbeats.get_heartbeat(ctx.pool, hb.id)).state == "up"
+
+
+async def test_two_engines_record_exactly_the_requests_one_would(ctx, clock):
+    policy = await _policy(ctx, [Step(0, (Target("user", "alice"), Target("user", "bob"))),
+                                 Step(60, (Target("user", "carol"),))])
+    await _default_route(ctx, policy.id)
+    ids = [await _trigger(ctx, f"k{i}") for i in range(40)]
+    a, b = Engine(ctx, clock=clock, batch_size=7), Engine(ctx, clock=clock, batch_size=7)
+    for _ in range(3):
+        await asyncio.gather(a.run_once(), b.run_once())
+        clock.advance(60)
+    reqs = await list_requests(ctx.pool)
+    assert len(reqs) == 40 * 3
+    assert len({r.idempotency_key for r in reqs}) == len(reqs)
+    assert {r.alert_id for r in reqs} == set(ids)
