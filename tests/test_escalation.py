@@ -269,3 +269,62 @@ async def test_two_engines_record_exactly_the_requests_one_would(ctx, clock):
     assert len(reqs) == 40 * 3
     assert len({r.idempotency_key for r in reqs}) == len(reqs)
     assert {r.alert_id for r in reqs} == set(ids)
+
+
+# --------------------------------------------------------------------------- routing through the engine
+
+
+async def _rule(ctx, engine, name, condition, **actions):
+    cont = actions.pop("continue_", False)
+    return await rules.create_rule(ctx.pool, engine.router, rules.RuleInput(name, condition, RuleActions(**actions), cont))
+
+
+async def test_routing_rules_choose_the_policy_and_the_decision_is_stored(ctx, engine):
+    db = await _policy(ctx, [Step(0, (Target("user", "dba"),))], name="db")
+    web = await _policy(ctx, [Step(0, (Target("user", "webdev"),))], name="web")
+    await _default_route(ctx, web.id)
+    await _rule(ctx, engine, "database", 'labels.team == "db"', escalation_policy_id=db.id,
+                set_severity="critical", set_labels={"routed": "yes"}, channel_destinations=["slack:#db"])
+    db_alert = await _trigger(ctx, "a", labels={"team": "db"})
+    other = await _trigger(ctx, "b", labels={"team": "web"})
+    await engine.run_once()
+
+    a = await store.get_alert(ctx.pool, db_alert)
+    assert a.escalation_policy_id == db.id and a.severity == "critical" and a.labels["routed"] == "yes"
+    assert a.routing["matched_rules"] == ["database"]
+    routed = [e for e in await store.timeline(ctx.pool, db_alert) if e.kind == "routed"]
+    assert routed[0].note == "routed by rule 'database'"
+    assert _targets(await list_requests(ctx.pool, db_alert)) == [(None, None, "channel", "slack:#db"), (0, 0, "user", "dba")]
+    b = await store.get_alert(ctx.pool, other)
+    assert b.routing["default_route"] is True and b.escalation_policy_id == web.id
+    assert _targets(await list_requests(ctx.pool, other)) == [(0, 0, "user", "webdev")]
+
+
+async def test_a_suppressing_rule_keeps_the_alert_and_pages_no_one(ctx, engine):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    await _rule(ctx, engine, "noise", 'labels.env == "dev"', suppress=True)
+    alert_id = await _trigger(ctx, labels={"env": "dev"})
+    await engine.run_once()
+    assert await list_requests(ctx.pool, alert_id) == []
+    assert "suppressed" in [e.kind for e in await store.timeline(ctx.pool, alert_id)]
+    assert (await store.get_alert(ctx.pool, alert_id)).status == "triggered"
+
+
+async def test_a_rule_that_errors_at_runtime_is_not_a_match_and_is_on_the_timeline(ctx, engine):
+    policy = await _policy(ctx, THREE_STEPS)
+    await _default_route(ctx, policy.id)
+    other = await _policy(ctx, [Step(0, (Target("user", "nobody"),))], name="other")
+    await _rule(ctx, engine, "broken", 'labels.count == "1" && int(labels.count) > 0 || int(labels.missing) > 0',
+                escalation_policy_id=other.id)
+    alert_id = await _trigger(ctx, labels={"count": "x"})
+    await engine.run_once()
+    timeline = await store.timeline(ctx.pool, alert_id)
+    assert any(e.kind == "routing_error" and "broken" in (e.note or "") for e in timeline), [(e.kind, e.note) for e in timeline]
+    assert _targets(await list_requests(ctx.pool, alert_id)) == [(0, 0, "user", "alice")]
+
+
+async def test_an_invalid_condition_is_refused_on_save(ctx, engine):
+    with pytest.raises(Exception, match="invalid"):
+        await _rule(ctx, engine, "bad", 'labels.team == ')
+    assert await rules.list_rules(ctx.pool) == []

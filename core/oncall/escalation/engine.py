@@ -72,10 +72,11 @@ def render_context(alert: Alert | AlertView, **extra: Any) -> dict[str, Any]:
 
 @dataclass
 class _Work:
-    """What one transaction produced, announced after it commits."""
+    """What one transaction decided: timeline events and requests, written together at its end."""
 
-    event_ids: list[int] = field(default_factory=list)
-    requests: int = 0
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    requests: list[tuple[Any, ...]] = field(default_factory=list)
+    policies: dict[str, Policy | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,22 +188,48 @@ class Engine:
         result.heartbeats_expired += await heartbeats.expire_due(self.ctx, self.clock.now())
         return result
 
-    async def _announce(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
-        if work.event_ids:
-            await store.notify_events(conn, work.event_ids)
+    async def _flush(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
+        """Write the transaction's events and requests in two batched statements, and announce them."""
+        event_ids: list[int] = []
+        if work.events:
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+                       VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+                    work.events, returning=True,
+                )
+                while True:
+                    row = await cur.fetchone()
+                    if row is not None:
+                        event_ids.append(row["id"])
+                    if not cur.nextset():
+                        break
         if work.requests:
+            await conn.cursor().executemany(
+                """INSERT INTO alerting.notification_requests
+                       (idempotency_key, alert_id, policy_id, step, repeat, target_kind, target_id,
+                        user_id, via, template_id, context, created_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+                   ON CONFLICT (idempotency_key) DO NOTHING""",
+                work.requests,
+            )
             await conn.execute("SELECT pg_notify(%s, '')", (REQUESTS_CHANNEL,))
+        if event_ids:
+            await store.notify_events(conn, event_ids)
 
-    async def _event(
-        self, conn: psycopg.AsyncConnection, work: _Work, alert_id: int, kind: str, note: str,
+    def _event(
+        self, work: _Work, alert_id: int, kind: str, note: str,
         data: dict[str, Any] | None = None, actor: str = "engine",
     ) -> None:
-        cur = await conn.execute(
-            """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
-               VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
-            (alert_id, self.clock.now(), kind, actor, note, Jsonb(data) if data is not None else None),
+        work.events.append(
+            (alert_id, self.clock.now(), kind, actor, note, Jsonb(data) if data is not None else None)
         )
-        work.event_ids.append((await cur.fetchone())["id"])
+
+    async def _policy(self, conn: psycopg.AsyncConnection, work: _Work, policy_id: str) -> Policy | None:
+        # read once per transaction: the current version, so edits apply from the next step
+        if policy_id not in work.policies:
+            work.policies[policy_id] = await find_policy(conn, policy_id)
+        return work.policies[policy_id]
 
     # ------------------------------------------------------------------ routing
 
@@ -221,9 +248,10 @@ class Engine:
                 return 0
             rules, default = await self.rules.load(conn)
             silences = await load_current(conn, now)
-            for row in rows:
-                await self._route_one(conn, work, Alert.from_row(row), rules, default, silences, now)
-            await self._announce(conn, work)
+            async with conn.pipeline():  # per-alert updates go out without waiting for replies
+                for row in rows:
+                    await self._route_one(conn, work, Alert.from_row(row), rules, default, silences, now)
+                await self._flush(conn, work)
         return len(rows)
 
     async def decide(self, alert: AlertView, rules: Any, default: Any) -> RoutingDecision:
@@ -263,26 +291,26 @@ class Engine:
             note = "routed by rule " + ", ".join(repr(n) for n in decision.matched_rules)
         else:
             note = "routed by the default route"
-        await self._event(conn, work, alert.id, "routed", note, {
+        self._event(work, alert.id, "routed", note, {
             "matched_rules": decision.matched_rules, "escalation_policy_id": decision.escalation_policy_id,
             "template_id": decision.template_id, "channel_destinations": decision.channel_destinations,
             "ticket_provider": decision.ticket_provider, "suppress": decision.suppress,
         })
         for err in decision.errors:
-            await self._event(conn, work, alert.id, "routing_error", err)
+            self._event(work, alert.id, "routing_error", err)
         if decision.suppress:
-            await self._event(conn, work, alert.id, "suppressed", "suppressed by routing: no one is paged")
+            self._event(work, alert.id, "suppressed", "suppressed by routing: no one is paged")
             return
         if silence is not None:
-            await self._event(conn, work, alert.id, "silenced", f"silenced by {silence.id}: {silence.comment}".rstrip(": "),
+            self._event(work, alert.id, "silenced", f"silenced by {silence.id}: {silence.comment}".rstrip(": "),
                               {"silence_id": silence.id})
         else:
             await self._route_channels(conn, work, alert, decision.channel_destinations, decision.template_id)
         if policy_id is None:
             return
-        policy = await find_policy(conn, policy_id)
+        policy = await self._policy(conn, work, policy_id)
         if policy is None:
-            await self._event(conn, work, alert.id, "escalation_error", f"escalation policy {policy_id!r} does not exist")
+            self._event(work, alert.id, "escalation_error", f"escalation policy {policy_id!r} does not exist")
             return
         if alert.status != "triggered":
             state, due = "stopped", None
@@ -306,9 +334,9 @@ class Engine:
             return
         context = render_context(alert, routing={"channel_destinations": destinations})
         for dest in destinations:
-            await self._request(conn, work, f"{alert.id}:route:channel:{dest}", alert.id, None, None, None,
+            self._request(work, f"{alert.id}:route:channel:{dest}", alert.id, None, None, None,
                                 "channel", dest, None, None, template_id, context)
-        await self._event(conn, work, alert.id, "notified", "posted to " + ", ".join(destinations),
+        self._event(work, alert.id, "notified", "posted to " + ", ".join(destinations),
                           {"channel_destinations": destinations})
 
     # ------------------------------------------------------------------ escalation
@@ -331,13 +359,11 @@ class Engine:
             if not rows:
                 return 0
             silences = await load_current(conn, now)
-            policies: dict[str, Policy | None] = {}
-            for row in rows:
-                pid = row["policy_id"]
-                if pid not in policies:
-                    policies[pid] = await find_policy(conn, pid)  # the current version: edits apply from here
-                await self._fire(conn, work, row, Alert.from_row(row), policies[pid], silences, now)
-            await self._announce(conn, work)
+            async with conn.pipeline():
+                for row in rows:
+                    policy = await self._policy(conn, work, row["policy_id"])
+                    await self._fire(conn, work, row, Alert.from_row(row), policy, silences, now)
+                await self._flush(conn, work)
         return len(rows)
 
     async def _set_state(self, conn: psycopg.AsyncConnection, alert_id: int, now: datetime, **cols: Any) -> None:
@@ -356,13 +382,13 @@ class Engine:
             return
         if policy is None:
             await self._set_state(conn, alert.id, now, state="done", next_due_at=None)
-            await self._event(conn, work, alert.id, "escalation_error", f"escalation policy {esc['policy_id']!r} no longer exists")
+            self._event(work, alert.id, "escalation_error", f"escalation policy {esc['policy_id']!r} no longer exists")
             return
         silence = await first_match(silences, alert.view(), policy.id, self.router)
         if silence is not None:
             await self._set_state(conn, alert.id, now, state="held", held_by=silence.id, next_due_at=None)
             await conn.execute("UPDATE alerting.alerts SET silenced_by = %s WHERE id = %s", (silence.id, alert.id))
-            await self._event(conn, work, alert.id, "silenced", f"silenced by {silence.id}; escalation paused",
+            self._event(work, alert.id, "silenced", f"silenced by {silence.id}; escalation paused",
                               {"silence_id": silence.id})
             return
         step_i, repeat = esc["step"], esc["repeat"]
@@ -410,23 +436,23 @@ class Engine:
                 users = await self._on_call(target.id, now)
                 if users is None:
                     # no schedule resolver yet: the request names the schedule itself
-                    await self._request(conn, work, base, alert.id, policy.id, step_i, repeat, "schedule",
+                    self._request(work, base, alert.id, policy.id, step_i, repeat, "schedule",
                                         target.id, None, None, template_id, context)
                     paged.append(f"schedule {target.id} (unresolved)")
                 elif not users:
-                    await self._event(conn, work, alert.id, "escalation_error", f"no one is on call for schedule {target.id}")
+                    self._event(work, alert.id, "escalation_error", f"no one is on call for schedule {target.id}")
                 else:
                     for user in users:
-                        await self._request(conn, work, f"{base}:{user}", alert.id, policy.id, step_i, repeat,
+                        self._request(work, f"{base}:{user}", alert.id, policy.id, step_i, repeat,
                                             "schedule", target.id, user, f"schedule:{target.id}", template_id, context)
                     paged.append(f"schedule {target.id} → {', '.join(users)}")
             else:
                 user = target.id if target.kind == "user" else None
-                await self._request(conn, work, base, alert.id, policy.id, step_i, repeat, target.kind,
+                self._request(work, base, alert.id, policy.id, step_i, repeat, target.kind,
                                     target.id, user, None, template_id, context)
                 paged.append(f"{target.kind} {target.id}")
-        await self._event(
-            conn, work, alert.id, "escalated",
+        self._event(
+            work, alert.id, "escalated",
             f"step {step_i + 1} of {len(policy.steps)}"
             + (f" (repeat {repeat})" if repeat else "") + ": paged " + "; ".join(paged),
             {"policy_id": policy.id, "step": step_i, "repeat": repeat},
@@ -442,22 +468,13 @@ class Engine:
                 return list(await get_on_call(schedule_id, at))
         return None
 
-    async def _request(
-        self, conn: psycopg.AsyncConnection, work: _Work, key: str, alert_id: int, policy_id: str | None,
+    def _request(
+        self, work: _Work, key: str, alert_id: int, policy_id: str | None,
         step: int | None, repeat: int | None, kind: str, target_id: str, user_id: str | None,
         via: str | None, template_id: str | None, context: dict[str, Any],
     ) -> None:
-        cur = await conn.execute(
-            """INSERT INTO alerting.notification_requests
-                   (idempotency_key, alert_id, policy_id, step, repeat, target_kind, target_id,
-                    user_id, via, template_id, context, created_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            (key, alert_id, policy_id, step, repeat, kind, target_id, user_id, via, template_id,
-             orjson.dumps(context).decode(), self.clock.now()),
-        )
-        if await cur.fetchone() is not None:
-            work.requests += 1
+        work.requests.append((key, alert_id, policy_id, step, repeat, kind, target_id, user_id, via,
+                              template_id, orjson.dumps(context).decode(), self.clock.now()))
 
     # ------------------------------------------------------------------ silences
 
@@ -486,10 +503,10 @@ class Engine:
                     (sid, resumed),
                 )
                 for r in await cur2.fetchall():
-                    await self._event(conn, work, r["id"], "unsilenced", f"silence {sid} ended")
+                    self._event(work, r["id"], "unsilenced", f"silence {sid} ended")
                 for alert_id in resumed:
-                    await self._event(conn, work, alert_id, "unsilenced", f"silence {sid} ended; escalation resumes")
+                    self._event(work, alert_id, "unsilenced", f"silence {sid} ended; escalation resumes")
                 await conn.execute("UPDATE alerting.silences SET released_at = %s WHERE id = %s", (now, sid))
                 released += 1
-            await self._announce(conn, work)
+            await self._flush(conn, work)
         return released
