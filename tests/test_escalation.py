@@ -328,3 +328,31 @@ async def test_an_invalid_condition_is_refused_on_save(ctx, engine):
     with pytest.raises(Exception, match="invalid"):
         await _rule(ctx, engine, "bad", 'labels.team == ')
     assert await rules.list_rules(ctx.pool) == []
+
+
+async def test_expiring_a_scheduled_silence_means_it_never_starts(ctx, clock):
+    s = await silences.create_silence(ctx.pool, None, silences.SilenceInput(
+        created_by="ops", matchers=[silences.parse_matcher("a=b")],
+        starts_at=clock.now() + timedelta(hours=1), ends_at=clock.now() + timedelta(hours=2)), clock.now())
+    expired = await silences.expire_silence(ctx.pool, s.id, clock.now())
+    assert expired.state(clock.now()) == "expired"
+    assert expired.state(clock.now() + timedelta(hours=1, minutes=30)) == "expired"
+    assert await silences.list_silences(ctx.pool, clock.now()) == []
+
+
+async def test_heartbeat_names_are_unique_and_a_refused_one_leaves_no_live_key(ctx):
+    await heartbeats.create_heartbeat(ctx.pool, "backup", 60)
+    with pytest.raises(Exception, match="already exists"):
+        await heartbeats.create_heartbeat(ctx.pool, "backup", 120)
+    assert [i.name for i in await store.list_integrations(ctx.pool) if i.source == "heartbeat"] == ["backup"]
+
+
+async def test_deleting_a_heartbeat_disables_its_key_and_resolves_its_alert(ctx, engine, clock):
+    hb, key = await heartbeats.create_heartbeat(ctx.pool, "cron", 10)
+    await heartbeats.beat(ctx, hb.id, hb.integration_id, clock.now())
+    clock.advance(11)
+    await engine.run_once()
+    [alert], _ = await store.list_alerts(ctx.pool, store.AlertFilter())
+    await heartbeats.delete_heartbeat(ctx.pool, hb.id)
+    assert (await store.get_alert(ctx.pool, alert.id)).status == "resolved"
+    assert not (await store.find_integration_by_key(ctx.pool, key)).enabled

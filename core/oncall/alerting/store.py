@@ -41,11 +41,17 @@ def new_key() -> str:
 
 async def create_integration(pool: AsyncConnectionPool, source: str, name: str) -> tuple[Integration, str]:
     """Create an integration; return it with its key, which is shown only this once."""
+    async with pool.connection() as conn:
+        return await insert_integration(conn, source, name)
+
+
+async def insert_integration(conn: psycopg.AsyncConnection, source: str, name: str) -> tuple[Integration, str]:
+    """``create_integration`` on a caller's connection (and transaction)."""
     if not name.strip():
         raise InvalidArgument("an integration needs a name")
     key = new_key()
     try:
-        async with pool.connection() as conn:
+        async with conn.transaction():  # a savepoint inside a caller's transaction
             cur = await conn.execute(
                 """INSERT INTO alerting.integrations (name, source, key_hash, key_prefix)
                    VALUES (%s, %s, %s, %s) RETURNING *""",
@@ -55,6 +61,10 @@ async def create_integration(pool: AsyncConnectionPool, source: str, name: str) 
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"a {source} integration named {name!r} already exists") from None
     return Integration.from_row(row), key
+
+
+async def disable_integration(conn: psycopg.AsyncConnection, integration_id: int) -> None:
+    await conn.execute("UPDATE alerting.integrations SET enabled = false WHERE id = %s", (integration_id,))
 
 
 async def rotate_integration_key(pool: AsyncConnectionPool, integration_id: int) -> str:

@@ -267,18 +267,29 @@ class Engine:
             )
         return await self.router.route(alert, rules, default)
 
+    async def route(
+        self, view: AlertView, rules: Any, default: Any, silences: list[Silence]
+    ) -> tuple[RoutingDecision, AlertView, Silence | None]:
+        """Decide, apply the decision's labels and severity, then find the silence that holds it.
+
+        The one definition of "what routing does to an alert", shared by real routing and
+        by TestRoute's dry run, so the preview cannot drift from the real thing.
+        """
+        decision = await self.decide(view, rules, default)
+        routed = replace(view, labels={**view.labels, **decision.labels}, severity=decision.severity or view.severity)
+        if decision.suppress:
+            return decision, routed, None
+        silence = await first_match(silences, routed, decision.escalation_policy_id, self.router)
+        return decision, routed, silence
+
     async def _route_one(
         self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, rules: Any, default: Any,
         silences: list[Silence], now: datetime,
     ) -> None:
-        view = alert.view()
-        decision = await self.decide(view, rules, default)
-        labels = {**alert.labels, **decision.labels}
-        severity = decision.severity or alert.severity
-        view = replace(view, labels=labels, severity=severity)
+        decision, view, silence = await self.route(alert.view(), rules, default, silences)
+        labels, severity = dict(view.labels), view.severity
         alert.labels, alert.severity = labels, severity
         policy_id = None if decision.suppress else decision.escalation_policy_id
-        silence = None if decision.suppress else await first_match(silences, view, policy_id, self.router)
 
         await conn.execute(
             """UPDATE alerting.alerts SET routed_at = %s, routing = %s, escalation_policy_id = %s,

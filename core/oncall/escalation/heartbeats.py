@@ -53,16 +53,17 @@ async def create_heartbeat(pool: AsyncConnectionPool, name: str, timeout_seconds
         raise InvalidArgument("a heartbeat needs a name")
     if timeout_seconds <= 0 or timeout_seconds > 31 * 24 * 3600:
         raise InvalidArgument("timeout must be between 1 second and 31 days")
-    integ, key = await store.create_integration(pool, SOURCE, name)
     try:
-        async with pool.connection() as conn:
+        async with pool.connection() as conn, conn.transaction():
+            # the monitor and its integration exist together or not at all
+            integ, key = await store.insert_integration(conn, SOURCE, name)
             cur = await conn.execute(
                 """INSERT INTO alerting.heartbeats (name, integration_id, timeout_seconds)
                    VALUES (%s, %s, %s) RETURNING *""",
                 (name, integ.id, timeout_seconds),
             )
             return _from_row(await cur.fetchone()), key
-    except psycopg.errors.UniqueViolation:
+    except (psycopg.errors.UniqueViolation, AlreadyExists):
         raise AlreadyExists(f"a heartbeat named {name!r} already exists") from None
 
 
@@ -82,10 +83,22 @@ async def list_heartbeats(pool: AsyncConnectionPool) -> list[Heartbeat]:
 
 
 async def delete_heartbeat(pool: AsyncConnectionPool, heartbeat_id: str) -> None:
-    async with pool.connection() as conn:
-        cur = await conn.execute("DELETE FROM alerting.heartbeats WHERE id = %s RETURNING id", (heartbeat_id,))
-        if await cur.fetchone() is None:
+    """Delete a monitor: its key stops working and an alert it opened is resolved."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "DELETE FROM alerting.heartbeats WHERE id = %s RETURNING integration_id", (heartbeat_id,)
+        )
+        row = await cur.fetchone()
+        if row is None:
             raise NotFound(f"heartbeat {heartbeat_id!r} not found")
+        await store.disable_integration(conn, row["integration_id"])
+        cur = await conn.execute(
+            "SELECT id FROM alerting.alerts WHERE integration_id = %s AND status <> 'resolved'",
+            (row["integration_id"],),
+        )
+        open_ids = [r["id"] for r in await cur.fetchall()]
+    for alert_id in open_ids:
+        await store.resolve(pool, alert_id, "system", note="its heartbeat monitor was deleted")
 
 
 def _event(hb: Heartbeat, action: Action) -> AlertEvent:

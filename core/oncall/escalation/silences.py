@@ -175,10 +175,12 @@ async def expire_silence(pool: AsyncConnectionPool, silence_id: str, now: dateti
     """End a silence now (its held alerts start escalating on the engine's next pass)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
+            # a scheduled silence that is expired never starts; an active one ends now
             """UPDATE alerting.silences
-               SET ends_at = GREATEST(starts_at + interval '1 microsecond', LEAST(ends_at, %s))
-               WHERE id = %s RETURNING *""",
-            (now, silence_id),
+               SET starts_at = LEAST(starts_at, %(now)s - interval '1 microsecond'),
+                   ends_at = LEAST(ends_at, %(now)s)
+               WHERE id = %(id)s RETURNING *""",
+            {"now": now, "id": silence_id},
         )
         row = await cur.fetchone()
         if row is None:

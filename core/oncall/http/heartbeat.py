@@ -8,6 +8,8 @@ from ..clock import SYSTEM_CLOCK
 from ..errors import PermissionDenied, Unauthenticated
 from ..escalation import heartbeats
 
+BEAT_PATH = "/api/v1/heartbeat/{id}"
+
 
 async def beat(request: web.Request) -> web.Response:
     from .app import CONTEXT, json_response
@@ -32,5 +34,5 @@ async def beat(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/heartbeat/{id}", beat)
-    app.router.add_get("/api/v1/heartbeat/{id}", beat)  # for cron jobs that can only GET
+    app.router.add_post(BEAT_PATH, beat)
+    app.router.add_get(BEAT_PATH, beat)  # for cron jobs that can only GET

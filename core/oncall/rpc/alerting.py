@@ -19,7 +19,7 @@ from ..alerting.v1 import alerting_pb2_grpc
 from ..context import Context
 from ..errors import FailedPrecondition, Unavailable
 from ..events import EventHub
-from . import convert
+from . import convert, escalation, heartbeats, routing, silences
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AlertService"].full_name
 
@@ -132,6 +132,16 @@ class AlertService(alerting_pb2_grpc.AlertServiceServicer):
 
 
 def add_services(server: grpc.aio.Server, ctx: Context) -> list[str]:
-    """Add the alerting servicers to ``server``; return their full service names."""
+    """Add the alerting servicers to ``server``; return their full service names.
+
+    The alerting service is alerts plus how they are routed and escalated: routing rules,
+    escalation policies and state, silences, heartbeat monitors.
+    """
     alerting_pb2_grpc.add_AlertServiceServicer_to_server(AlertService(ctx), server)
-    return [SERVICE_NAME]
+    return [
+        SERVICE_NAME,
+        *routing.add_services(server, ctx),
+        *escalation.add_services(server, ctx),
+        *silences.add_services(server, ctx),
+        *heartbeats.add_services(server, ctx),
+    ]

@@ -1,4 +1,5 @@
-"""Conversions between oncall.alerting.v1 messages and the alerting domain's records.
+"""Conversions between oncall.alerting.v1 messages and the domain's records: alerts,
+routing rules, escalation policies and state, silences, heartbeat monitors.
 
 Requests are checked here, on the way in, so a malformed one is refused with
 INVALID_ARGUMENT (raised as a domain error) before anything is read or written.
@@ -8,18 +9,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
-from oncall_hookspecs import Action, AlertEvent
+from oncall_hookspecs import Action, AlertEvent, AlertView, RoutingDecision, RoutingRule, RuleActions
 
 from ..alerting.ingest import MAX_DETAILS, MAX_KEY, MAX_SUMMARY, normalize_severity
-from ..alerting.models import Alert, AlertFilter, TimelineEvent
+from ..alerting.models import MANUAL_SOURCE, Alert, AlertFilter, TimelineEvent
 from ..alerting.v1 import alerting_pb2 as pb
+from ..alerting.v1 import escalation_pb2 as escalation_pb
+from ..alerting.v1 import heartbeats_pb2 as heartbeats_pb
+from ..alerting.v1 import routing_pb2 as routing_pb
+from ..alerting.v1 import silences_pb2 as silences_pb
 from ..errors import InvalidArgument
+from ..escalation.heartbeats import Heartbeat
+from ..http.heartbeat import BEAT_PATH
+from ..escalation.policies import Policy, PolicyInput, Step, Target
+from ..escalation.silences import Matcher, Silence, SilenceInput, maintenance_input
+from ..escalation.state import EscalationState, NotificationRequest
+from ..routing.rules import RuleInput
 
 _STATUS_TO_PROTO: dict[str, int] = {
     "triggered": pb.ALERT_STATUS_TRIGGERED,
@@ -73,6 +85,22 @@ def alert_to_proto(alert: Alert) -> pb.Alert:
         resolved_at=timestamp(alert.resolved_at),
         resolved_by=alert.resolved_by or "",
         duplicate_count=alert.duplicate_count,
+        routed_at=timestamp(alert.routed_at),
+        route=_route_to_proto(alert.routing) if alert.routed_at is not None else None,
+        escalation_policy_id=alert.escalation_policy_id or "",
+        silenced_by=alert.silenced_by or "",
+    )
+
+
+def _route_to_proto(routing: Mapping[str, Any] | None) -> pb.AlertRoute:
+    """The summary of a stored routing decision (``alerts.routing``: the decision as JSON)."""
+    routing = routing or {}
+    return pb.AlertRoute(
+        matched_rules=list(routing.get("matched_rules") or []),
+        default_route=bool(routing.get("default_route")),
+        escalation_policy_id=routing.get("escalation_policy_id") or "",
+        suppressed=bool(routing.get("suppress")),
+        errors=list(routing.get("errors") or []),
     )
 
 
@@ -141,6 +169,14 @@ def watch_filter(request: pb.WatchAlertsRequest) -> AlertFilter:
     )
 
 
+def _severity(value: str) -> str:
+    """A severity or alias, normalised; empty means "unknown"; anything else is refused."""
+    severity = normalize_severity(value) if value else "unknown"
+    if severity == "unknown" and value.strip().lower() not in ("", "unknown"):
+        raise InvalidArgument(f"severity {value!r} is not known; use critical, error, warning or info")
+    return severity
+
+
 def manual_event(request: pb.CreateAlertRequest) -> AlertEvent:
     """The trigger a CreateAlert asks for, checked as strictly as an API caller deserves.
 
@@ -156,11 +192,7 @@ def manual_event(request: pb.CreateAlertRequest) -> AlertEvent:
         raise InvalidArgument(f"details are {len(request.details)} characters; the limit is {MAX_DETAILS}")
     if len(request.dedup_key) > MAX_KEY:
         raise InvalidArgument(f"dedup_key is {len(request.dedup_key)} characters; the limit is {MAX_KEY}")
-    severity = normalize_severity(request.severity) if request.severity else "unknown"
-    if severity == "unknown" and request.severity.strip().lower() not in ("", "unknown"):
-        raise InvalidArgument(
-            f"severity {request.severity!r} is not known; use critical, error, warning or info"
-        )
+    severity = _severity(request.severity)
     return AlertEvent(
         action=Action.TRIGGER,
         dedup_key=request.dedup_key or f"manual:{uuid.uuid4().hex}",
@@ -171,3 +203,386 @@ def manual_event(request: pb.CreateAlertRequest) -> AlertEvent:
         annotations=json_format.MessageToDict(request.annotations) if request.HasField("annotations") else {},
     )
 
+
+# --------------------------------------------------------------------------- shared
+
+
+def duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromTimedelta(timedelta(seconds=seconds))
+    return d
+
+
+def whole_seconds(value: Duration, field: str) -> int:
+    """A Duration the domain counts in whole seconds; a fraction or a negative is refused."""
+    if value.nanos:
+        raise InvalidArgument(f"{field} must be a whole number of seconds")
+    if value.seconds < 0:
+        raise InvalidArgument(f"{field} must not be negative")
+    return value.seconds
+
+
+def required(value: str, field: str) -> str:
+    """A required string id or name, stripped."""
+    value = value.strip()
+    if not value:
+        raise InvalidArgument(f"{field} is required")
+    return value
+
+
+def _limit(value: int, field: str, default: int, maximum: int) -> int:
+    if value < 0:
+        raise InvalidArgument(f"{field} must not be negative")
+    return min(value or default, maximum)
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def actions_from_proto(actions: routing_pb.RuleActions) -> RuleActions:
+    """Rule actions as sent; the domain checks them (severities, label names, the policy)."""
+    return RuleActions(
+        escalation_policy_id=actions.escalation_policy_id.strip() or None,
+        template_id=actions.template_id.strip() or None,
+        channel_destinations=[d.strip() for d in actions.channel_destinations],
+        ticket_provider=actions.ticket_provider.strip() or None,
+        set_severity=actions.set_severity.strip().lower() or None,
+        set_labels=dict(actions.set_labels),
+        suppress=actions.suppress,
+    )
+
+
+def actions_to_proto(actions: RuleActions) -> routing_pb.RuleActions:
+    return routing_pb.RuleActions(
+        escalation_policy_id=actions.escalation_policy_id or "",
+        template_id=actions.template_id or "",
+        channel_destinations=actions.channel_destinations,
+        ticket_provider=actions.ticket_provider or "",
+        set_severity=actions.set_severity or "",
+        set_labels=actions.set_labels,
+        suppress=actions.suppress,
+    )
+
+
+def rule_to_proto(rule: RoutingRule) -> routing_pb.RoutingRule:
+    return routing_pb.RoutingRule(
+        id=rule.id,
+        name=rule.name,
+        condition=rule.condition,
+        actions=actions_to_proto(rule.actions),
+        continue_matching=rule.continue_,
+        position=rule.position,
+        version=rule.version,
+    )
+
+
+def rule_input(request: routing_pb.CreateRuleRequest | routing_pb.UpdateRuleRequest) -> RuleInput:
+    return RuleInput(
+        name=required(request.name, "name"),
+        condition=request.condition,
+        actions=actions_from_proto(request.actions),
+        continue_=request.continue_matching,
+    )
+
+
+def rule_position(request: routing_pb.CreateRuleRequest) -> int | None:
+    if not request.HasField("position"):
+        return None
+    if request.position < 0:
+        raise InvalidArgument("position must not be negative (0 is first; leave it unset for last)")
+    return request.position
+
+
+def rule_ids(values: Iterable[str]) -> list[str]:
+    ids = [v.strip() for v in values]
+    if not all(ids):
+        raise InvalidArgument("rule_ids has an empty id; list every rule's id, in the new order")
+    return ids
+
+
+def sample_alert(sample: routing_pb.SampleAlert, now: datetime) -> AlertView:
+    """The alert TestRoute routes: what a source would have stored, never stored itself."""
+    if sample.status == pb.ALERT_STATUS_UNSPECIFIED:
+        status = "triggered"
+    else:
+        status = _STATUS_FROM_PROTO.get(sample.status)
+        if status is None:
+            raise InvalidArgument(f"alert.status: {sample.status} is not a status")
+    return AlertView(
+        id=0,
+        integration_id=sample.integration_id if sample.HasField("integration_id") else 0,
+        integration_name=sample.integration or MANUAL_SOURCE,
+        source=sample.source or MANUAL_SOURCE,
+        dedup_key="",
+        status=status,
+        summary=sample.summary,
+        details=sample.details,
+        severity=_severity(sample.severity),
+        labels=dict(sample.labels),
+        annotations=json_format.MessageToDict(sample.annotations) if sample.HasField("annotations") else {},
+        created_at=now,
+        last_received_at=now,
+    )
+
+
+def decision_to_proto(decision: RoutingDecision) -> routing_pb.RoutingDecision:
+    return routing_pb.RoutingDecision(
+        matched_rules=decision.matched_rules,
+        default_route=decision.default_route,
+        escalation_policy_id=decision.escalation_policy_id or "",
+        template_id=decision.template_id or "",
+        channel_destinations=decision.channel_destinations,
+        ticket_provider=decision.ticket_provider or "",
+        severity=decision.severity or "",
+        labels=decision.labels,
+        suppress=decision.suppress,
+        trace=[
+            routing_pb.RuleTrace(rule_id=t.rule_id, rule_name=t.rule_name, matched=t.matched, error=t.error or "")
+            for t in decision.trace
+        ],
+        errors=decision.errors,
+    )
+
+
+# --------------------------------------------------------------------------- escalation
+
+_TARGET_KIND_TO_PROTO: dict[str, int] = {
+    "user": escalation_pb.TARGET_KIND_USER,
+    "schedule": escalation_pb.TARGET_KIND_SCHEDULE,
+    "channel": escalation_pb.TARGET_KIND_CHANNEL,
+    "webhook": escalation_pb.TARGET_KIND_WEBHOOK,
+}
+_TARGET_KIND_FROM_PROTO: dict[int, str] = {v: k for k, v in _TARGET_KIND_TO_PROTO.items()}
+
+_ESCALATION_STATE_TO_PROTO: dict[str, int] = {
+    "active": escalation_pb.ESCALATION_STATE_ACTIVE,
+    "held": escalation_pb.ESCALATION_STATE_HELD,
+    "stopped": escalation_pb.ESCALATION_STATE_STOPPED,
+    "done": escalation_pb.ESCALATION_STATE_DONE,
+}
+
+DEFAULT_REPEAT_DELAY_S = 300
+DEFAULT_REQUESTS_LIMIT = 500
+MAX_REQUESTS_LIMIT = 5000
+
+
+def _steps(steps: Iterable[escalation_pb.EscalationStep]) -> list[Step]:
+    out = []
+    for i, step in enumerate(steps, 1):
+        targets = []
+        for target in step.targets:
+            kind = _TARGET_KIND_FROM_PROTO.get(target.kind)
+            if kind is None:
+                raise InvalidArgument(
+                    f"step {i}: target kind {target.kind} is not one of TARGET_KIND_USER, "
+                    "TARGET_KIND_SCHEDULE, TARGET_KIND_CHANNEL, TARGET_KIND_WEBHOOK"
+                )
+            targets.append(Target(kind, target.id.strip()))
+        out.append(Step(delay_seconds=whole_seconds(step.delay, f"step {i}: delay"), targets=tuple(targets)))
+    return out
+
+
+def policy_input(request: escalation_pb.CreatePolicyRequest | escalation_pb.UpdatePolicyRequest) -> PolicyInput:
+    """The policy a request defines; the domain checks the rest (limits, target ids)."""
+    repeat_delay = (
+        whole_seconds(request.repeat_delay, "repeat_delay")
+        if request.HasField("repeat_delay")
+        else DEFAULT_REPEAT_DELAY_S
+    )
+    return PolicyInput(
+        name=request.name.strip(),
+        description=request.description,
+        steps=_steps(request.steps),
+        repeat=request.repeat,
+        repeat_delay_seconds=repeat_delay,
+    )
+
+
+def policy_to_proto(policy: Policy) -> escalation_pb.EscalationPolicy:
+    return escalation_pb.EscalationPolicy(
+        id=policy.id,
+        name=policy.name,
+        description=policy.description,
+        steps=[
+            escalation_pb.EscalationStep(
+                delay=duration(step.delay_seconds),
+                targets=[
+                    escalation_pb.EscalationTarget(
+                        kind=_TARGET_KIND_TO_PROTO.get(t.kind, escalation_pb.TARGET_KIND_UNSPECIFIED), id=t.id
+                    )
+                    for t in step.targets
+                ],
+            )
+            for step in policy.steps
+        ],
+        repeat=policy.repeat,
+        repeat_delay=duration(policy.repeat_delay_seconds),
+        version=policy.version,
+        created_at=timestamp(policy.created_at),
+        updated_at=timestamp(policy.updated_at),
+    )
+
+
+def escalation_to_proto(state: EscalationState) -> escalation_pb.Escalation:
+    return escalation_pb.Escalation(
+        alert_id=state.alert_id,
+        policy_id=state.policy_id,
+        state=_ESCALATION_STATE_TO_PROTO.get(state.state, escalation_pb.ESCALATION_STATE_UNSPECIFIED),
+        current_step=state.current_step,
+        next_step=state.next_step,
+        repeat=state.repeat,
+        next_due_at=timestamp(state.next_due_at),
+        last_fired_at=timestamp(state.last_fired_at),
+        held_by=state.held_by or "",
+    )
+
+
+def requests_filter(request: escalation_pb.ListNotificationRequestsRequest) -> tuple[int | None, str | None, int]:
+    """(alert id, status, limit) for ``state.list_requests``."""
+    alert = alert_id(request.alert_id) if request.HasField("alert_id") else None
+    limit = _limit(request.limit, "limit", DEFAULT_REQUESTS_LIMIT, MAX_REQUESTS_LIMIT)
+    return alert, request.status.strip() or None, limit
+
+
+def notification_request_to_proto(r: NotificationRequest) -> escalation_pb.NotificationRequest:
+    return escalation_pb.NotificationRequest(
+        id=r.id,
+        idempotency_key=r.idempotency_key,
+        alert_id=r.alert_id,
+        policy_id=r.policy_id or "",
+        step=r.step,
+        repeat=r.repeat,
+        target_kind=_TARGET_KIND_TO_PROTO.get(r.target_kind, escalation_pb.TARGET_KIND_UNSPECIFIED),
+        target_id=r.target_id,
+        user_id=r.user_id or "",
+        via=r.via or "",
+        template_id=r.template_id or "",
+        context=struct(r.context),
+        status=r.status,
+        created_at=timestamp(r.created_at),
+    )
+
+
+# --------------------------------------------------------------------------- silences
+
+_OP_FROM_PROTO: dict[int, str] = {
+    silences_pb.MATCH_OPERATOR_EQUAL: "=",
+    silences_pb.MATCH_OPERATOR_NOT_EQUAL: "!=",
+    silences_pb.MATCH_OPERATOR_REGEX: "=~",
+    silences_pb.MATCH_OPERATOR_NOT_REGEX: "!~",
+}
+_OP_TO_PROTO: dict[str, int] = {v: k for k, v in _OP_FROM_PROTO.items()}
+
+_SILENCE_STATE_TO_PROTO: dict[str, int] = {
+    "pending": silences_pb.SILENCE_STATE_PENDING,
+    "active": silences_pb.SILENCE_STATE_ACTIVE,
+    "expired": silences_pb.SILENCE_STATE_EXPIRED,
+}
+
+
+def _matchers(matchers: Iterable[silences_pb.Matcher]) -> list[Matcher]:
+    out = []
+    for i, m in enumerate(matchers):
+        op = _OP_FROM_PROTO.get(m.op)
+        if op is None:
+            raise InvalidArgument(
+                f"matchers[{i}]: op is required: MATCH_OPERATOR_EQUAL, MATCH_OPERATOR_NOT_EQUAL, "
+                "MATCH_OPERATOR_REGEX or MATCH_OPERATOR_NOT_REGEX"
+            )
+        out.append(Matcher(name=m.name.strip(), op=op, value=m.value))
+    return out
+
+
+def _positive(value: Duration, field: str) -> timedelta:
+    span = value.ToTimedelta()
+    if span <= timedelta(0):
+        raise InvalidArgument(f"{field} must be positive")
+    return span
+
+
+def silence_input(request: silences_pb.CreateSilenceRequest, now: datetime) -> SilenceInput:
+    """The silence a request asks for; the domain checks the rest (scope, regexes, times)."""
+    starts_at = _datetime(request.starts_at) if request.HasField("starts_at") else None
+    end = request.WhichOneof("end")
+    if end == "ends_at":
+        ends_at = _datetime(request.ends_at)
+    elif end == "duration":
+        ends_at = (starts_at or now) + _positive(request.duration, "duration")
+    else:
+        raise InvalidArgument("ends_at or duration is required: a silence must end")
+    return SilenceInput(
+        created_by=request.created_by,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        matchers=_matchers(request.matchers),
+        condition=request.condition.strip() or None,
+        integration_id=request.integration_id if request.HasField("integration_id") else None,
+        policy_id=request.policy_id.strip() or None,
+        comment=request.comment,
+    )
+
+
+def maintenance(request: silences_pb.SetMaintenanceRequest, now: datetime) -> SilenceInput:
+    scope = request.WhichOneof("scope")
+    if scope is None:
+        raise InvalidArgument("integration_id or policy_id is required: say what goes into maintenance")
+    if not request.HasField("duration"):
+        raise InvalidArgument("duration is required")
+    span = _positive(request.duration, "duration")
+    return maintenance_input(
+        created_by=request.created_by,
+        minutes=span.total_seconds() / 60,
+        now=now,
+        integration_id=request.integration_id if scope == "integration_id" else None,
+        policy_id=required(request.policy_id, "policy_id") if scope == "policy_id" else None,
+        comment=request.comment or "maintenance",
+    )
+
+
+def silence_to_proto(silence: Silence, now: datetime) -> silences_pb.Silence:
+    return silences_pb.Silence(
+        id=silence.id,
+        matchers=[
+            silences_pb.Matcher(
+                name=m.name, op=_OP_TO_PROTO.get(m.op, silences_pb.MATCH_OPERATOR_UNSPECIFIED), value=m.value
+            )
+            for m in silence.matchers
+        ],
+        condition=silence.condition or "",
+        integration_id=silence.integration_id,
+        policy_id=silence.policy_id or "",
+        starts_at=timestamp(silence.starts_at),
+        ends_at=timestamp(silence.ends_at),
+        created_by=silence.created_by,
+        comment=silence.comment,
+        created_at=timestamp(silence.created_at),
+        state=_SILENCE_STATE_TO_PROTO[silence.state(now)],
+    )
+
+
+# --------------------------------------------------------------------------- heartbeats
+
+_HEARTBEAT_STATE_TO_PROTO: dict[str, int] = {
+    "pending": heartbeats_pb.HEARTBEAT_STATE_PENDING,
+    "up": heartbeats_pb.HEARTBEAT_STATE_UP,
+    "expired": heartbeats_pb.HEARTBEAT_STATE_EXPIRED,
+}
+
+
+def heartbeat_timeout(request: heartbeats_pb.CreateHeartbeatRequest) -> int:
+    if not request.HasField("timeout"):
+        raise InvalidArgument("timeout is required: how long after a beat the next must arrive")
+    return whole_seconds(request.timeout, "timeout")
+
+
+def heartbeat_to_proto(hb: Heartbeat) -> heartbeats_pb.Heartbeat:
+    return heartbeats_pb.Heartbeat(
+        id=hb.id,
+        name=hb.name,
+        integration_id=hb.integration_id,
+        timeout=duration(hb.timeout_seconds),
+        last_beat_at=timestamp(hb.last_beat_at),
+        expires_at=timestamp(hb.expires_at),
+        state=_HEARTBEAT_STATE_TO_PROTO.get(hb.state, heartbeats_pb.HEARTBEAT_STATE_UNSPECIFIED),
+        beat_path=BEAT_PATH.format(id=hb.id),
+    )
