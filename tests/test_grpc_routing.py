@@ -230,8 +230,8 @@ async def test_test_route_traces_each_rule_and_decides_without_side_effects(chan
         stub, "enrich prod", 'labels.env == "prod"', continue_matching=True,
         actions=pb.RuleActions(set_labels={"tier": "1"}, set_severity="critical"),
     )
-    # a missing annotation is an evaluation error: the rule does not match, and routing goes on
-    await create_rule(stub, "threshold", "annotations.threshold > 3")
+    # a runtime error (a string where a number is compared) does not match, routing goes on
+    await create_rule(stub, "threshold", "int(annotations.runbook) > 3")
     await create_rule(
         stub, "db", 'labels.team == "db"',
         actions=pb.RuleActions(escalation_policy_id=db_policy, channel_destinations=["slack:#db"]),

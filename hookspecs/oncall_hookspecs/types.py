@@ -240,7 +240,11 @@ class RoutingRule:
 
 @dataclass(slots=True)
 class RuleProblem:
-    """A validation problem in a rule's condition; ``position`` is a 0-based offset or None."""
+    """A validation problem in a rule's condition.
+
+    ``position`` is a 0-based character offset; ``line`` and ``column`` are 1-based and
+    counted in characters; any of them is None when the engine cannot tell.
+    """
 
     message: str
     position: int | None = None
