@@ -187,14 +187,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", metavar="KEY=VALUE")
     p.add_argument("--dedup", help="dedup key (default: a new one, so a new alert)")
     p.set_defaults(func=cmd_alert_trigger)
+    from .cli_escalation import register as register_escalation
+
+    register_escalation(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import psycopg
+
+    from .errors import OnCallError
+
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    return int(args.func(args, settings) or 0)
+    try:
+        return int(args.func(args, settings) or 0)
+    except OnCallError as exc:
+        # a refusal the user can act on ("already exists", "not found"): a sentence, not a traceback
+        print(f"oncall: {exc.detail}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as exc:
+        print(f"oncall: cannot reach the database: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,10 +9,40 @@ from pathlib import Path
 
 
 def _split_addr(addr: str, default_port: int) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    if not host:
-        return addr or "127.0.0.1", default_port
-    return host.strip("[]"), int(port)
+    """``host:port``, ``[v6]:port``, ``:port`` (every interface, as Go and GoAlert read it),
+    a bare ``host`` (default port) or a bare port (on 127.0.0.1)."""
+    addr = addr.strip()
+    if not addr:
+        return "127.0.0.1", default_port
+    if addr.isdigit():
+        return "127.0.0.1", int(addr)
+    if addr.count(":") > 1 and not addr.startswith("["):
+        return addr, default_port  # a bare IPv6 address
+    host, sep, port = addr.rpartition(":")
+    if not sep or (host.startswith("[") != host.endswith("]")):
+        return addr.strip("[]"), default_port
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{addr!r} is not host:port (the port must be a number from 0 to 65535)")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _addr(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    try:
+        _split_addr(raw, 0)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
+    return raw
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -45,6 +75,7 @@ class Settings:
     pool_max: int = 10
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
+    router: str = "cel"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,8 +84,8 @@ class Settings:
         return cls(
             database_url=env.get("ONCALL_DATABASE_URL") or None,
             data_dir=Path(data_dir) if data_dir else default_data_dir(),
-            http_addr=env.get("ONCALL_HTTP_ADDR") or "127.0.0.1:8080",
-            grpc_addr=env.get("ONCALL_GRPC_ADDR") or "127.0.0.1:9090",
+            http_addr=_addr(env, "ONCALL_HTTP_ADDR", "127.0.0.1:8080"),
+            grpc_addr=_addr(env, "ONCALL_GRPC_ADDR", "127.0.0.1:9090"),
             public_url=(env.get("ONCALL_PUBLIC_URL") or None),
             max_body_bytes=_int(env, "ONCALL_MAX_BODY_BYTES", 1024 * 1024),
             raw_payload_max_bytes=_int(env, "ONCALL_RAW_PAYLOAD_MAX_BYTES", 64 * 1024),
@@ -63,8 +94,9 @@ class Settings:
             ),
             pool_min=_int(env, "ONCALL_DB_POOL_MIN", 2),
             pool_max=_int(env, "ONCALL_DB_POOL_MAX", 10),
-            shutdown_grace_s=float(env.get("ONCALL_SHUTDOWN_GRACE_S") or 10.0),
+            shutdown_grace_s=_float(env, "ONCALL_SHUTDOWN_GRACE_S", 10.0),
             log_level=(env.get("ONCALL_LOG_LEVEL") or "INFO").upper(),
+            router=env.get("ONCALL_ROUTER") or "cel",
         )
 
     @property

@@ -65,16 +65,31 @@ def _object_name(family_key: str, obj: Any) -> str:
     return name
 
 
+#: family key → what one of its objects is called in messages
+_SINGULAR = {
+    "sources": "source",
+    "routers": "router",
+    "renderers": "renderer",
+    "channels": "channel",
+    "ticket_providers": "ticket provider",
+    "directories": "directory",
+    "lifecycle_listeners": "lifecycle listener",
+}
+
+
 def _check_shape(family_key: str, proto: type, obj: Any) -> None:
-    missing = [
-        m
-        for m in getattr(proto, "__protocol_attrs__", None) or _protocol_members(proto)
-        if not hasattr(obj, m)
-    ]
+    what = _SINGULAR[family_key]
+    members = getattr(proto, "__protocol_attrs__", None) or _protocol_members(proto)
+    missing = [m for m in members if not hasattr(obj, m)]
     if missing:
+        raise ContractError(f"{type(obj).__name__} registered as {what} lacks {', '.join(sorted(missing))}")
+    # a method set to None (or a string) would pass the check above and fail on first use
+    not_callable = [
+        m for m in members if callable(getattr(proto, m, None)) and not callable(getattr(obj, m))
+    ]
+    if not_callable:
         raise ContractError(
-            f"{type(obj).__name__} registered as {family_key[:-1].replace('_', ' ')} "
-            f"lacks {', '.join(sorted(missing))}"
+            f"{type(obj).__name__} registered as {what}: {', '.join(sorted(not_callable))} must be callable"
         )
     if family_key == "sources":
         paths = getattr(obj, "paths", ())
@@ -127,6 +142,10 @@ def load_plugins(
         )
     for name, obj in extra:
         candidates.append((name, lambda obj=obj: obj, "(direct)", "-"))
+    unknown = sorted(disabled - {c[0] for c in candidates})
+    if unknown:
+        # a misspelt name would otherwise leave the plugin it meant running, silently
+        log.warning("ONCALL_DISABLE_PLUGINS names no installed plugin: %s", ", ".join(unknown))
 
     for name, loader, dist_name, version in candidates:
         info = PluginInfo(name=name, distribution=dist_name, version=version)
@@ -162,7 +181,8 @@ def load_plugins(
 
 def _fail(info: PluginInfo, message: str) -> None:
     info.status = "failed"
-    info.error = message
+    # one line: pluggy's validation messages span several, which breaks `oncall plugins`
+    info.error = message = " ".join(message.split())
     log.error("plugin %s skipped: %s", info.name, message)
 
 
@@ -192,17 +212,36 @@ def _collect(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> list[tu
     return staged
 
 
+def _owner(registry: Registry, family_key: str, obj_name: str) -> str:
+    for info in registry.plugins:
+        if obj_name in info.provides.get(family_key, ()):
+            return info.name
+    return "?"
+
+
 def _commit(registry: Registry, staged: list[tuple[str, str, Any]], plugin_name: str) -> None:
     info = registry.plugins[-1]
+    seen: set[tuple[str, str]] = set()
     for family_key, obj_name, _ in staged:
+        what = _SINGULAR[family_key]
         if obj_name in registry.family(family_key):
-            raise ContractError(f"{family_key[:-1]} {obj_name!r} is already registered by another plugin")
+            owner = _owner(registry, family_key, obj_name)
+            raise ContractError(f"{what} {obj_name!r} is already registered by plugin {owner!r}")
+        if (family_key, obj_name) in seen:
+            raise ContractError(f"{what} {obj_name!r} is registered twice")
+        seen.add((family_key, obj_name))
     new_paths: dict[str, str] = {}
     for family_key, obj_name, obj in staged:
         if family_key == "sources":
             for path in obj.paths:
-                if path in registry.source_paths or path in new_paths:
-                    raise ContractError(f"path {path} is already served by another source")
+                if path in registry.source_paths:
+                    holder = registry.source_paths[path]
+                    raise ContractError(
+                        f"path {path} is already served by source {holder!r} "
+                        f"(plugin {_owner(registry, 'sources', holder)!r})"
+                    )
+                if path in new_paths:
+                    raise ContractError(f"path {path} is claimed twice by this plugin")
                 new_paths[path] = obj_name
     for family_key, obj_name, obj in staged:
         registry.family(family_key)[obj_name] = obj

@@ -44,6 +44,11 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
         m = _NAME.match(path.name)
         if m:
             found.append(Migration(m.group(1), m.group(2), path.read_text()))
+        elif path.suffix == ".sql":
+            # skipping it would leave the schema silently behind what the code expects
+            raise RuntimeError(
+                f"migration {path.name} is misnamed: migrations are NNNN_lower_case_name.sql"
+            )
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration versions in {directory}")
