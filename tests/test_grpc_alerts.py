@@ -106,6 +106,10 @@ async def test_create_alert_raises_a_manual_alert_with_everything_it_was_given(s
     assert alert.duplicate_count == 0
 
     got = await stub.GetAlert(pb.GetAlertRequest(alert_id=alert.id))
+    # the engine may route the alert in between; routing fields (30-49) are its business
+    for routing_field in ("routed_at", "route", "escalation_policy_id", "silenced_by"):
+        got.alert.ClearField(routing_field)
+        alert.ClearField(routing_field)
     assert got.alert == alert
 
 
