@@ -14,6 +14,8 @@ from .alerting import store
 from .alerting.ingest import Ingestor
 from .config import Settings
 from .context import Context
+from .directory.client import open_directory
+from .escalation.engine import Engine
 from .events import EventHub
 from .http.app import build_app
 from .plugins import load_plugins
@@ -76,6 +78,12 @@ async def serve(
     hub = EventHub(url, pool)
     await hub.start()
     ctx.extras["events"] = hub
+    directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
+    if directory is not None:
+        ctx.extras["directory"] = directory
+    engine = Engine(ctx)
+    await engine.start()
+    ctx.extras["engine"] = engine
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,10 +116,14 @@ async def serve(
     await stop.wait()
     log.info("shutting down: no new connections, finishing in-flight requests")
     await health_servicer.enter_graceful_shutdown()
+    hub.close_subscribers()  # end WatchAlerts streams now rather than at the grace deadline
     await asyncio.gather(
         grpc_server.stop(settings.shutdown_grace_s),
         runner.cleanup(),  # stops listening, then waits for in-flight handlers
     )
+    await engine.stop()
+    if directory is not None:
+        await directory.aclose()
     await ingestor.stop()
     await hub.stop()
     await pool.close()

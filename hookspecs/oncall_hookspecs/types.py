@@ -325,11 +325,15 @@ class Renderer(Protocol):
 
 @dataclass(slots=True, frozen=True)
 class ContactMethod:
-    """How to reach a user: ``kind`` is sms, voice, email, slack, teams, push or webhook."""
+    """How to reach a user: ``kind`` is sms, voice, email, slack, teams, push or webhook.
+
+    ``priority`` orders a user's methods (lower first).
+    """
 
     id: str
     kind: str
     address: str
+    priority: int = 0
 
 
 @dataclass(slots=True, frozen=True)

@@ -440,11 +440,22 @@ class Engine:
             alert, escalation={"policy_id": policy.id, "policy": policy.name, "step": step_i + 1,
                                "steps": len(policy.steps), "repeat": repeat},
         )
+        # schedules first, so every user this step pages is looked up in the directory at once
+        resolved = [
+            (target, await self._on_call(target.id, now) if target.kind == "schedule" else None)
+            for target in step.targets
+        ]
+        contacts = await self._contact_snapshots(
+            [t.id for t, _ in resolved if t.kind == "user"] + [u for _, users in resolved for u in users or ()]
+        )
+
+        def for_user(user: str) -> dict[str, Any]:
+            return {**context, **contacts[user]} if user in contacts else context
+
         paged: list[str] = []
-        for target in step.targets:
+        for target, users in resolved:
             base = f"{alert.id}:{step_i}:{repeat}:{target.kind}:{target.id}"
             if target.kind == "schedule":
-                users = await self._on_call(target.id, now)
                 if users is None:
                     # no schedule resolver yet: the request names the schedule itself
                     self._request(work, base, alert.id, policy.id, step_i, repeat, "schedule",
@@ -455,19 +466,68 @@ class Engine:
                 else:
                     for user in users:
                         self._request(work, f"{base}:{user}", alert.id, policy.id, step_i, repeat,
-                                            "schedule", target.id, user, f"schedule:{target.id}", template_id, context)
+                                            "schedule", target.id, user, f"schedule:{target.id}", template_id,
+                                            for_user(user))
                     paged.append(f"schedule {target.id} → {', '.join(users)}")
             else:
                 user = target.id if target.kind == "user" else None
                 self._request(work, base, alert.id, policy.id, step_i, repeat, target.kind,
-                                    target.id, user, None, template_id, context)
+                                    target.id, user, None, template_id, for_user(user) if user else context)
                 paged.append(f"{target.kind} {target.id}")
+        stale = [u for u, c in contacts.items() if c["contact_methods_stale"]]
+        unknown = [u for u, c in contacts.items() if not c["contact_methods"] and not c["contact_methods_stale"]]
         self._event(
             work, alert.id, "escalated",
             f"step {step_i + 1} of {len(policy.steps)}"
-            + (f" (repeat {repeat})" if repeat else "") + ": paged " + "; ".join(paged),
+            + (f" (repeat {repeat})" if repeat else "") + ": paged " + "; ".join(paged)
+            + (f"; directory unreachable: last known contact methods for {', '.join(stale)}" if stale else "")
+            + (f"; no contact methods known for {', '.join(unknown)}" if unknown else ""),
             {"policy_id": policy.id, "step": step_i, "repeat": repeat},
         )
+
+    async def _contact_snapshots(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Each user's contact methods as the directory knows them now, for their requests' context.
+
+        Through the CachedDirectory in ``ctx.extras["directory"]`` (none: nothing is attached),
+        all users at once, each lookup bounded by the directory's own timeout and the whole by
+        a backstop, because this runs inside the step's transaction. A lookup that fails
+        attaches an empty list and a note: the page is recorded regardless.
+        """
+        directory = self.ctx.extras.get("directory")
+        wanted = list(dict.fromkeys(user_ids))
+        if directory is None or not wanted:
+            return {}
+        backstop = 2 * getattr(directory, "timeout_s", 1.0)  # past the directory's own timeout
+        try:
+            found: list[Any] = await asyncio.wait_for(
+                asyncio.gather(*(directory.contact_methods(u) for u in wanted), return_exceptions=True), backstop
+            )
+        except TimeoutError:
+            found = [TimeoutError(f"no answer within {backstop:g} s")] * len(wanted)
+        snapshots: dict[str, dict[str, Any]] = {}
+        for user_id, lookup in zip(wanted, found, strict=True):
+            if isinstance(lookup, BaseException):
+                if not isinstance(lookup, Exception):
+                    raise lookup
+                log.error("directory lookup of user %s failed: %s", user_id, lookup)
+                snapshots[user_id] = {"contact_methods": [], "contact_methods_stale": False,
+                                      "contact_methods_note": f"directory lookup failed: {lookup}"}
+                continue
+            snap: dict[str, Any] = {
+                "contact_methods": [{"id": cm.id, "kind": cm.kind, "address": cm.address} for cm in lookup.value],
+                "contact_methods_stale": lookup.stale,
+            }
+            if lookup.stale:
+                snap["contact_methods_age_s"] = round(lookup.age_s)
+                snap["contact_methods_note"] = (
+                    f"directory unreachable ({lookup.error}): contact methods as known {lookup.age_s:.0f} s ago"
+                )
+            elif not lookup.known:
+                snap["contact_methods_note"] = f"directory unreachable ({lookup.error}) and nothing known about {user_id}"
+            elif not lookup.value:
+                snap["contact_methods_note"] = f"the directory lists no contact methods for {user_id}"
+            snapshots[user_id] = snap
+        return snapshots
 
     async def _on_call(self, schedule_id: str, at: datetime) -> list[str] | None:
         resolver = self.ctx.extras.get("schedule_resolver")

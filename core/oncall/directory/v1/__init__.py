@@ -1,0 +1,1 @@
+"""Code generated from proto/oncall/directory/v1/ by scripts/gen_protos.py."""

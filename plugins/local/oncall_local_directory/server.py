@@ -1,0 +1,109 @@
+"""The reference UserDirectory gRPC server: the users file, served over the directory contract."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from oncall.directory.convert import KIND_TO_TYPE
+from oncall.directory.v1 import directory_pb2 as pb
+from oncall.directory.v1 import directory_pb2_grpc
+from oncall.errors import InvalidArgument, NotFound, Unauthenticated
+from oncall.rpc.errors import ErrorMappingInterceptor
+
+from .users_file import LocalUser, UsersFile
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["UserDirectory"].full_name
+MAX_IDS = 1000
+
+_Call = grpc.aio.ServicerContext
+
+
+def user_to_proto(user: LocalUser) -> pb.User:
+    return pb.User(id=user.id, name=user.name, email=user.email, time_zone=user.time_zone)
+
+
+class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
+    """oncall.directory.v1.UserDirectory over a users file, re-read whenever it changes.
+
+    With a token, every call must carry ``authorization: Bearer <token>``.
+    """
+
+    def __init__(self, users: UsersFile, token: str | None = None) -> None:
+        self._users = users
+        self._expected = f"Bearer {token}".encode() if token else None
+
+    def _authorize(self, context: _Call) -> None:
+        if self._expected is None:
+            return
+        given = next((v for k, v in context.invocation_metadata() or () if k == "authorization"), "")
+        given_bytes = given.encode() if isinstance(given, str) else given
+        if not hmac.compare_digest(given_bytes, self._expected):
+            raise Unauthenticated("a valid 'authorization: Bearer TOKEN' is required")
+
+    def _user(self, user_id: str) -> LocalUser:
+        if not user_id:
+            raise InvalidArgument("user_id is required")
+        user = self._users.current().users.get(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r} in the directory")
+        return user
+
+    async def GetUser(self, request: pb.GetUserRequest, context: _Call) -> pb.GetUserResponse:
+        self._authorize(context)
+        return pb.GetUserResponse(user=user_to_proto(self._user(request.user_id)))
+
+    async def GetUsers(self, request: pb.GetUsersRequest, context: _Call) -> pb.GetUsersResponse:
+        self._authorize(context)
+        if not request.user_ids:
+            raise InvalidArgument("user_ids needs at least one id")
+        if len(request.user_ids) > MAX_IDS:
+            raise InvalidArgument(f"user_ids holds at most {MAX_IDS} ids")
+        users = self._users.current().users
+        reply = pb.GetUsersResponse()
+        for user_id in dict.fromkeys(request.user_ids):
+            user = users.get(user_id)
+            if user is None:
+                reply.not_found_user_ids.append(user_id)
+            else:
+                reply.users.append(user_to_proto(user))
+        return reply
+
+    async def GetUserContactMethods(
+        self, request: pb.GetUserContactMethodsRequest, context: _Call
+    ) -> pb.GetUserContactMethodsResponse:
+        self._authorize(context)
+        user = self._user(request.user_id)
+        methods = sorted(user.contact_methods, key=lambda cm: cm.priority)  # stable: file order among equals
+        return pb.GetUserContactMethodsResponse(contact_methods=[
+            pb.ContactMethod(id=cm.id, type=KIND_TO_TYPE[cm.type], address=cm.address,
+                             priority=cm.priority, disabled=cm.disabled)
+            for cm in methods
+        ])
+
+
+async def start_server(users: UsersFile, addr: str, token: str | None = None) -> tuple[grpc.aio.Server, int]:
+    """Serve ``users`` on ``addr`` (``host:port``; port 0 picks a free one); return the server and its port.
+
+    Health checking and reflection are on, as on OnCall's own gRPC server.
+    """
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    directory_pb2_grpc.add_UserDirectoryServicer_to_server(UserDirectoryService(users, token), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    try:
+        port = server.add_insecure_port(addr)
+    except RuntimeError as exc:  # grpcio raises this when it cannot bind
+        raise OSError(f"cannot listen on {addr} for the local directory: {exc}") from None
+    if port == 0:
+        raise OSError(f"cannot listen on {addr} for the local directory")
+    await server.start()
+    return server, port

@@ -1,0 +1,294 @@
+"""The users file: users and their contact methods in YAML, read when it changes, written atomically.
+
+    users:
+      - id: alice
+        name: Alice Example
+        email: alice@example.com
+        time_zone: Europe/Berlin
+        contact_methods:
+          - {id: sms-1, type: sms, address: "+15555550100", priority: 1}
+          - {id: slack-1, type: slack, address: U024BE7LH, priority: 2}
+          - {id: voice-1, type: voice, address: "+15555550100", disabled: true}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+CONTACT_TYPES = ("sms", "voice", "email", "slack", "teams", "push", "webhook")
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+class UsersFileError(Exception):
+    """The file cannot be used at all (not YAML, or not shaped like a users file)."""
+
+
+@dataclass(slots=True)
+class LocalContactMethod:
+    id: str
+    type: str  # one of CONTACT_TYPES
+    address: str
+    priority: int = 0
+    disabled: bool = False
+
+
+@dataclass(slots=True)
+class LocalUser:
+    id: str
+    name: str
+    email: str = ""
+    time_zone: str = ""
+    contact_methods: list[LocalContactMethod] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Loaded:
+    """What a read found: the usable users by id, and a sentence for each entry left out."""
+
+    users: dict[str, LocalUser] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def check_address(kind: str, address: str) -> str | None:
+    """Why ``address`` cannot be a ``kind`` contact method, or None when it can."""
+    if not address:
+        return "has no address"
+    if kind in ("sms", "voice") and not _E164.fullmatch(address):
+        return f"address {address!r} is not a phone number in E.164 form (+15555550100)"
+    if kind == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+        return f"address {address!r} is not an email address"
+    if kind == "webhook" and not address.startswith(("http://", "https://")):
+        return f"address {address!r} is not an http(s) URL"
+    return None
+
+
+def check_user_id(user_id: str) -> str | None:
+    if not _ID.fullmatch(user_id):
+        return f"id {user_id!r} must be 1-128 letters, digits or . _ @ + - (starting with a letter or digit)"
+    return None
+
+
+def check_time_zone(tz: str) -> str | None:
+    if not tz:
+        return None
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"time_zone {tz!r} is not an IANA time zone (Europe/Berlin, America/New_York, UTC)"
+    return None
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _contact_method(raw: Any, where: str, taken: set[str], counts: dict[str, int]) -> LocalContactMethod:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: must be a mapping with type and address")
+    kind = _str(raw.get("type")).lower()
+    if kind not in CONTACT_TYPES:
+        raise ValueError(f"{where}: type {raw.get('type')!r} is not one of {', '.join(CONTACT_TYPES)}")
+    address = _str(raw.get("address"))
+    problem = check_address(kind, address)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
+    counts[kind] = counts.get(kind, 0) + 1
+    cm_id = _str(raw.get("id")) or f"{kind}-{counts[kind]}"
+    if cm_id in taken:
+        raise ValueError(f"{where}: id {cm_id!r} is used twice in this user")
+    priority = raw.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ValueError(f"{where}: priority must be a whole number")
+    disabled = raw.get("disabled", False)
+    if not isinstance(disabled, bool):
+        raise ValueError(f"{where}: disabled must be true or false")
+    taken.add(cm_id)
+    return LocalContactMethod(id=cm_id, type=kind, address=address, priority=priority, disabled=disabled)
+
+
+def parse(text: str, source: str = "users file") -> Loaded:
+    """Read a users file's text. Raises UsersFileError when nothing in it can be used;
+    an entry with a problem is left out and named in ``problems``."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsersFileError(f"{source} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if doc is None:
+        return Loaded()
+    if not isinstance(doc, dict) or not isinstance(doc.get("users", []), list):
+        raise UsersFileError(f"{source} must be a mapping with a list under 'users'")
+    loaded = Loaded()
+    for i, raw in enumerate(doc.get("users") or []):
+        where = f"{source}: users[{i}]"
+        try:
+            if not isinstance(raw, dict):
+                raise ValueError(f"{where}: must be a mapping with at least an id")
+            user_id = _str(raw.get("id"))
+            problem = check_user_id(user_id)
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+            where = f"{source}: user {user_id}"
+            if user_id in loaded.users:
+                raise ValueError(f"{where}: listed twice (the first one is used)")
+            problem = check_time_zone(_str(raw.get("time_zone")))
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+            raw_methods = raw.get("contact_methods") or []
+            if not isinstance(raw_methods, list):
+                raise ValueError(f"{where}: contact_methods must be a list")
+            user = LocalUser(
+                id=user_id,
+                name=_str(raw.get("name")) or user_id,
+                email=_str(raw.get("email")),
+                time_zone=_str(raw.get("time_zone")),
+            )
+        except ValueError as exc:
+            loaded.problems.append(str(exc))
+            continue
+        taken: set[str] = set()
+        counts: dict[str, int] = {}
+        for j, cm in enumerate(raw_methods):
+            try:
+                user.contact_methods.append(_contact_method(cm, f"{where}: contact_methods[{j}]", taken, counts))
+            except ValueError as exc:
+                # the user's other methods still page: one typo must not silence them all
+                loaded.problems.append(str(exc))
+        loaded.users[user_id] = user
+    return loaded
+
+
+def dump(users: list[LocalUser]) -> str:
+    doc = {
+        "users": [
+            {
+                "id": u.id,
+                "name": u.name,
+                **({"email": u.email} if u.email else {}),
+                **({"time_zone": u.time_zone} if u.time_zone else {}),
+                "contact_methods": [
+                    {
+                        "id": cm.id,
+                        "type": cm.type,
+                        "address": cm.address,
+                        **({"priority": cm.priority} if cm.priority else {}),
+                        **({"disabled": True} if cm.disabled else {}),
+                    }
+                    for cm in u.contact_methods
+                ],
+            }
+            for u in users
+        ]
+    }
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def read(path: Path) -> Loaded:
+    """The file as it is now; an absent file is an empty directory."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Loaded()
+    return parse(text, str(path))
+
+
+def write(path: Path, users: list[LocalUser]) -> None:
+    """Replace the file in one step: a reader sees the old file or the new one, never half.
+
+    Contact details are personal data, so the file is readable by its owner only.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(dump(users))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    # the rename itself survives a crash only once the directory is synced
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the file's lock for a read-modify-write, so two CLI runs can't lose each other's edit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class UsersFile:
+    """The users file as a live source: ``current()`` re-reads it whenever it has changed.
+
+    A change is noticed by the file's identity, size and modification time, checked on
+    every call (one ``stat``), so an edit or an atomic replace shows on the next lookup.
+    A file that cannot be read keeps the last good contents in service: a typo while
+    editing must not empty the directory in the middle of the night.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._loaded = Loaded()
+        self._reported: tuple[int, int, int] | None = None  # the version whose problems were logged
+        self._broken: tuple[int, int, int] | None = None  # the version that could not be read
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def current(self) -> Loaded:
+        stamp = self._stat()
+        if stamp is not None and stamp in (self._stamp, self._broken):
+            return self._loaded
+        if stamp is None:
+            if self._stamp is not None or self._reported is None:
+                log.info("no users file at %s: the local directory is empty "
+                         "(add users with: oncall-directory add-user)", self.path)
+                self._reported = (0, 0, 0)
+            self._stamp, self._loaded = None, Loaded()
+            return self._loaded
+        try:
+            loaded = read(self.path)
+        except (UsersFileError, OSError, UnicodeDecodeError) as exc:
+            log.error("%s; still serving the %d users read before", exc, len(self._loaded.users))
+            self._broken = self._reported = stamp
+            return self._loaded
+        self._stamp, self._loaded = stamp, loaded
+        if stamp != self._reported:
+            for problem in loaded.problems:
+                log.error("%s (left out)", problem)
+            log.info("local directory: %d users from %s", len(loaded.users), self.path)
+            self._reported = stamp
+        return loaded

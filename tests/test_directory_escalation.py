@@ -1,0 +1,193 @@
+"""Pages carry a snapshot of each user's contact methods, and the directory going down
+mid-escalation never stops a step from being recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import grpc
+import pytest
+from oncall_hookspecs import AlertEvent, RuleActions
+
+from oncall.alerting import store
+from oncall.alerting.ingest import Ingestor
+from oncall.clock import Clock
+from oncall.config import Settings
+from oncall.context import Context
+from oncall.directory.client import CachedDirectory
+from oncall.directory.grpc_client import GrpcDirectory
+from oncall.escalation.engine import Engine
+from oncall.escalation.policies import PolicyInput, Step, Target, create_policy
+from oncall.escalation.state import list_requests
+from oncall.plugins import load_plugins
+from oncall.routing import rules
+from oncall_local_directory.server import start_server
+from oncall_local_directory.users_file import UsersFile
+
+USERS_YAML = """\
+users:
+  - id: alice
+    name: Alice
+    contact_methods:
+      - {id: sms-1, type: sms, address: "+15555550100", priority: 1}
+      - {id: slack-1, type: slack, address: U0ALICE, priority: 2}
+  - id: bob
+    name: Bob
+    contact_methods:
+      - {id: voice-1, type: voice, address: "+15555550111"}
+"""
+
+ALICE = [{"id": "sms-1", "kind": "sms", "address": "+15555550100"},
+         {"id": "slack-1", "kind": "slack", "address": "U0ALICE"}]
+BOB = [{"id": "voice-1", "kind": "voice", "address": "+15555550111"}]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    c = Clock()
+    c.freeze()
+    return c
+
+
+@pytest.fixture
+async def directory_server(tmp_path: Path) -> AsyncIterator[tuple[grpc.aio.Server, str]]:
+    path = tmp_path / "users.yaml"
+    path.write_text(USERS_YAML)
+    server, port = await start_server(UsersFile(path), "127.0.0.1:0", token="engine-test")
+    yield server, f"127.0.0.1:{port}"
+    await server.stop(grace=None)
+
+
+@pytest.fixture
+async def ctx(pool, db_url, clock, directory_server) -> AsyncIterator[Context]:
+    _, registry = load_plugins()
+    ingestor = Ingestor(pool)
+    ingestor.start()
+    context = Context(settings=Settings(database_url=db_url), pool=pool, registry=registry,
+                      ingestor=ingestor, database_url=db_url)
+    client = GrpcDirectory("kneutral", directory_server[1], token="engine-test")
+    # the cache ages on the engine's clock, so moving it between steps expires the cache
+    context.extras["directory"] = CachedDirectory(client, ttl_s=60, clock=lambda: clock.now().timestamp())
+
+    async def on_call(schedule_id: str, at: datetime) -> list[str]:
+        return {"primary": ["bob"]}.get(schedule_id, [])
+
+    context.extras["schedule_resolver"] = on_call
+    yield context
+    await client.aclose()
+    await ingestor.stop()
+
+
+async def start_alert(ctx: Context, steps: list[Step]) -> int:
+    policy = await create_policy(ctx.pool, PolicyInput(name="primary", steps=steps))
+    await rules.set_default(ctx.pool, RuleActions(escalation_policy_id=policy.id))
+    integration = await store.manual_integration(ctx.pool)
+    [res] = await ctx.ingestor.submit(integration.id, ctx.ingestor.prepare(
+        [AlertEvent(action="trigger", dedup_key="db-1", summary="db-1 down")]))
+    return res.alert_id
+
+
+async def test_user_and_schedule_pages_carry_the_users_contact_methods(ctx, clock):
+    alert_id = await start_alert(ctx, [Step(0, (Target("user", "alice"), Target("schedule", "primary"),
+                                                 Target("channel", "slack:#ops"), Target("user", "ghost")))])
+    await Engine(ctx, clock=clock).run_once()
+    by_target = {(r.target_kind, r.user_id): r.context for r in await list_requests(ctx.pool, alert_id)}
+    assert by_target[("user", "alice")]["contact_methods"] == ALICE
+    assert by_target[("user", "alice")]["contact_methods_stale"] is False
+    assert by_target[("schedule", "bob")]["contact_methods"] == BOB
+    assert "contact_methods" not in by_target[("channel", None)]  # a channel is not a person
+    assert by_target[("user", "ghost")]["contact_methods"] == []
+    assert by_target[("user", "ghost")]["contact_methods_note"] == "the directory lists no contact methods for ghost"
+    [escalated] = [e for e in await store.timeline(ctx.pool, alert_id) if e.kind == "escalated"]
+    assert escalated.note.endswith("; no contact methods known for ghost")
+
+
+async def test_the_directory_going_down_mid_escalation_never_stops_a_page(ctx, clock, directory_server, caplog):
+    engine = Engine(ctx, clock=clock)
+    alert_id = await start_alert(ctx, [
+        Step(0, (Target("user", "alice"), Target("schedule", "primary"))),
+        Step(300, (Target("user", "bob"),)),
+        Step(600, (Target("user", "alice"), Target("user", "carol"))),
+    ])
+    await engine.run_once()
+    await directory_server[0].stop(grace=None)  # kneutral-api goes away between steps
+
+    with caplog.at_level(logging.WARNING, logger="oncall.directory.client"):
+        clock.advance(300)
+        assert (await engine.run_once()).fired == 1
+        clock.advance(600)
+        assert (await engine.run_once()).fired == 1
+
+    reqs = await list_requests(ctx.pool, alert_id)
+    assert [(r.step, r.user_id) for r in reqs] == [(0, "alice"), (0, "bob"), (1, "bob"), (2, "alice"), (2, "carol")]
+    ctxs = [r.context for r in reqs]
+    assert [(c["contact_methods"], c["contact_methods_stale"]) for c in ctxs] == [
+        (ALICE, False), (BOB, False),  # step 1: fresh
+        (BOB, True),                   # step 2: the last known methods, marked stale
+        (ALICE, True), ([], False),    # step 3: stale again; carol was never known
+    ]
+    assert ctxs[2]["contact_methods_age_s"] == 300 and ctxs[3]["contact_methods_age_s"] == 900
+    assert ctxs[2]["contact_methods_note"].startswith("directory unreachable (")
+    assert "nothing known about carol" in ctxs[4]["contact_methods_note"]
+
+    notes = [e.note for e in await store.timeline(ctx.pool, alert_id) if e.kind == "escalated"]
+    assert notes[1].endswith("; directory unreachable: last known contact methods for bob")
+    assert "last known contact methods for alice; no contact methods known for carol" in notes[2]
+
+    per_user = {u: sum(re.search(rf"\buser {u}\b", r.getMessage()) is not None for r in caplog.records)
+                for u in ("alice", "bob", "carol")}
+    assert per_user == {"alice": 1, "bob": 1, "carol": 1}
+
+
+class HangingDirectory:
+    """A directory that accepts the call and never answers."""
+
+    name = "hanging"
+
+    def __init__(self) -> None:
+        self.forever = asyncio.Event()
+
+    async def get_user(self, user_id):
+        await self.forever.wait()
+
+    async def get_users(self, user_ids):
+        await self.forever.wait()
+
+    async def get_contact_methods(self, user_id):
+        await self.forever.wait()
+
+
+async def test_a_directory_that_never_answers_delays_a_step_by_its_timeout_only(ctx, clock):
+    ctx.extras["directory"] = CachedDirectory(HangingDirectory(), timeout_s=0.05)
+    alert_id = await start_alert(ctx, [Step(0, (Target("user", "alice"), Target("user", "bob")))])
+    await Engine(ctx, clock=clock).run_once()
+    reqs = await list_requests(ctx.pool, alert_id)
+    assert [r.user_id for r in reqs] == ["alice", "bob"]
+    assert all(r.context["contact_methods"] == [] for r in reqs)
+    assert reqs[0].context["contact_methods_note"] == (
+        "directory unreachable (no answer within 0.05 s) and nothing known about alice")
+
+
+class IgnoresItsTimeout:
+    """A directory wrapper that promises a timeout and never answers: the engine's backstop holds."""
+
+    timeout_s = 0.05
+
+    async def contact_methods(self, user_id):
+        await asyncio.Event().wait()
+
+
+async def test_the_engine_bounds_a_lookup_that_outlives_the_directorys_own_timeout(ctx, clock, caplog):
+    ctx.extras["directory"] = IgnoresItsTimeout()
+    alert_id = await start_alert(ctx, [Step(0, (Target("user", "alice"),))])
+    with caplog.at_level(logging.ERROR):
+        await Engine(ctx, clock=clock).run_once()
+    [req] = await list_requests(ctx.pool, alert_id)
+    assert req.user_id == "alice" and req.context["contact_methods"] == []
+    assert req.context["contact_methods_note"] == "directory lookup failed: no answer within 0.1 s"
+    assert "directory lookup of user alice failed" in caplog.text
