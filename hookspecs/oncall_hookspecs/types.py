@@ -327,13 +327,12 @@ class Renderer(Protocol):
 class ContactMethod:
     """How to reach a user: ``kind`` is sms, voice, email, slack, teams, push or webhook.
 
-    ``priority`` orders a user's methods (lower first).
+    A directory returns a user's methods in the order to try them.
     """
 
     id: str
     kind: str
     address: str
-    priority: int = 0
 
 
 @dataclass(slots=True, frozen=True)

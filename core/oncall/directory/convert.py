@@ -33,6 +33,6 @@ def usable_contact_methods(methods: Iterable[pb.ContactMethod]) -> list[ContactM
     """
     usable = [m for m in methods if not m.disabled and m.type in TYPE_TO_KIND and m.address]
     return [
-        ContactMethod(id=m.id, kind=TYPE_TO_KIND[m.type], address=m.address, priority=m.priority)
+        ContactMethod(id=m.id, kind=TYPE_TO_KIND[m.type], address=m.address)
         for m in sorted(usable, key=lambda m: m.priority)
     ]
