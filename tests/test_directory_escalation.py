@@ -84,6 +84,12 @@ async def ctx(pool, db_url, clock, directory_server) -> AsyncIterator[Context]:
 
 
 async def start_alert(ctx: Context, steps: list[Step]) -> int:
+    # the schedule the policy targets must exist; who is on call comes from the fixture's resolver
+    async with ctx.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO alerting.schedules (id, name, time_zone) VALUES ('primary', 'primary', 'UTC')"
+            " ON CONFLICT DO NOTHING"
+        )
     policy = await create_policy(ctx.pool, PolicyInput(name="primary", steps=steps))
     await rules.set_default(ctx.pool, RuleActions(escalation_policy_id=policy.id))
     integration = await store.manual_integration(ctx.pool)

@@ -357,3 +357,8 @@ async def test_deleting_a_heartbeat_disables_its_key_and_resolves_its_alert(ctx,
     await heartbeats.delete_heartbeat(ctx.pool, hb.id)
     assert (await store.get_alert(ctx.pool, alert.id)).status == "resolved"
     assert not (await store.find_integration_by_key(ctx.pool, key)).enabled
+
+
+async def test_a_policy_cannot_target_a_schedule_that_does_not_exist(ctx):
+    with pytest.raises(Exception, match="do not exist"):
+        await _policy(ctx, [Step(0, (Target("schedule", "no-such-schedule"),))])

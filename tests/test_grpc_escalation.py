@@ -116,7 +116,9 @@ async def routed(stubs: Stubs, alert_id: int) -> alerting_pb.Alert:
 # --------------------------------------------------------------------------- policies
 
 
-async def test_policies_are_created_read_listed_updated_and_deleted(stub):
+async def test_policies_are_created_read_listed_updated_and_deleted(stub, server):
+    async with server.ctx.pool.connection() as conn:  # the schedule a step targets must exist
+        await conn.execute("INSERT INTO alerting.schedules (id, name, time_zone) VALUES ('db-oncall', 'db', 'UTC')")
     created = (
         await stub.CreatePolicy(
             pb.CreatePolicyRequest(

@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_escalation import register as register_escalation
 
     register_escalation(sub)
+    from .cli_schedules import register as register_schedules
+
+    register_schedules(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ from .escalation.engine import Engine
 from .events import EventHub
 from .http.app import build_app
 from .plugins import load_plugins
+from .schedules import store as schedule_store
 from .rpc.server import start_grpc
 from .store.database import open_pool, resolve_database_url
 from .store.migrate import apply_migrations
@@ -81,6 +82,9 @@ async def serve(
     directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
     if directory is not None:
         ctx.extras["directory"] = directory
+    schedule_cache = schedule_store.cache_for(ctx)
+    await schedule_cache.start(url)
+    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
     engine = Engine(ctx)
     await engine.start()
     ctx.extras["engine"] = engine
@@ -122,6 +126,7 @@ async def serve(
         runner.cleanup(),  # stops listening, then waits for in-flight handlers
     )
     await engine.stop()
+    await schedule_cache.stop()
     if directory is not None:
         await directory.aclose()
     await ingestor.stop()

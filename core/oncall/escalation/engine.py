@@ -533,10 +533,6 @@ class Engine:
         resolver = self.ctx.extras.get("schedule_resolver")
         if resolver is not None:
             return list(await resolver(schedule_id, at))
-        for directory in self.ctx.registry.directories.values():
-            get_on_call = getattr(directory, "get_on_call", None)
-            if get_on_call is not None:
-                return list(await get_on_call(schedule_id, at))
         return None
 
     def _request(

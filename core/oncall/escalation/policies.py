@@ -114,10 +114,23 @@ def validate(p: PolicyInput) -> None:
                 raise InvalidArgument(f"step {i}: a channel target looks like 'slack:#ops'")
 
 
+async def _check_schedules(conn: psycopg.AsyncConnection, p: PolicyInput) -> None:
+    """A schedule target must name a schedule that exists (a typo would page no one)."""
+    wanted = sorted({t.id for s in p.steps for t in s.targets if t.kind == "schedule"})
+    if not wanted:
+        return
+    cur = await conn.execute("SELECT id FROM alerting.schedules WHERE id = ANY(%s)", (wanted,))
+    found = {r["id"] for r in await cur.fetchall()}
+    missing = [w for w in wanted if w not in found]
+    if missing:
+        raise InvalidArgument(f"schedule(s) {', '.join(missing)} do not exist")
+
+
 async def create_policy(pool: AsyncConnectionPool, p: PolicyInput) -> Policy:
     validate(p)
     try:
         async with pool.connection() as conn:
+            await _check_schedules(conn, p)
             cur = await conn.execute(
                 """INSERT INTO alerting.escalation_policies
                        (name, description, steps, repeat, repeat_delay_seconds)
@@ -134,6 +147,7 @@ async def update_policy(pool: AsyncConnectionPool, policy_id: str, p: PolicyInpu
     validate(p)
     try:
         async with pool.connection() as conn:
+            await _check_schedules(conn, p)
             cur = await conn.execute(
                 """UPDATE alerting.escalation_policies
                    SET name = %s, description = %s, steps = %s, repeat = %s,

@@ -19,7 +19,7 @@ from ..alerting.v1 import alerting_pb2_grpc
 from ..context import Context
 from ..errors import FailedPrecondition, Unavailable
 from ..events import EventHub
-from . import convert, escalation, heartbeats, routing, silences
+from . import convert, escalation, heartbeats, routing, schedules, silences
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AlertService"].full_name
 
@@ -144,4 +144,5 @@ def add_services(server: grpc.aio.Server, ctx: Context) -> list[str]:
         *escalation.add_services(server, ctx),
         *silences.add_services(server, ctx),
         *heartbeats.add_services(server, ctx),
+        *schedules.add_services(server, ctx),
     ]

@@ -7,9 +7,11 @@ INVALID_ARGUMENT (raised as a domain error) before anything is read or written.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
+from datetime import time as dt_time
 from typing import Any
 
 from google.protobuf import json_format
@@ -24,6 +26,7 @@ from ..alerting.v1 import alerting_pb2 as pb
 from ..alerting.v1 import escalation_pb2 as escalation_pb
 from ..alerting.v1 import heartbeats_pb2 as heartbeats_pb
 from ..alerting.v1 import routing_pb2 as routing_pb
+from ..alerting.v1 import schedules_pb2 as schedules_pb
 from ..alerting.v1 import silences_pb2 as silences_pb
 from ..errors import InvalidArgument
 from ..escalation.heartbeats import Heartbeat
@@ -32,6 +35,21 @@ from ..escalation.policies import Policy, PolicyInput, Step, Target
 from ..escalation.silences import Matcher, Silence, SilenceInput, maintenance_input
 from ..escalation.state import EscalationState, NotificationRequest
 from ..routing.rules import RuleInput
+from ..schedules import (
+    Layer,
+    LayerReason,
+    OnCallEntry,
+    OverrideReason,
+    Reason,
+    Shift,
+    ShiftLength,
+    ShiftUnit,
+    TemporaryReason,
+    TemporarySchedule,
+    TemporaryShift,
+    WeeklyWindow,
+)
+from ..schedules.store import CalendarToken, ScheduleInput, StoredOverride, StoredSchedule
 
 _STATUS_TO_PROTO: dict[str, int] = {
     "triggered": pb.ALERT_STATUS_TRIGGERED,
@@ -585,4 +603,221 @@ def heartbeat_to_proto(hb: Heartbeat) -> heartbeats_pb.Heartbeat:
         expires_at=timestamp(hb.expires_at),
         state=_HEARTBEAT_STATE_TO_PROTO.get(hb.state, heartbeats_pb.HEARTBEAT_STATE_UNSPECIFIED),
         beat_path=BEAT_PATH.format(id=hb.id),
+    )
+
+
+# --------------------------------------------------------------------------- schedules
+
+_SHIFT_UNIT_FROM_PROTO: dict[int, ShiftUnit] = {
+    schedules_pb.SHIFT_UNIT_HOUR: ShiftUnit.HOUR,
+    schedules_pb.SHIFT_UNIT_DAY: ShiftUnit.DAY,
+    schedules_pb.SHIFT_UNIT_WEEK: ShiftUnit.WEEK,
+}
+_SHIFT_UNIT_TO_PROTO: dict[ShiftUnit, int] = {v: k for k, v in _SHIFT_UNIT_FROM_PROTO.items()}
+_TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+
+
+def time_of_day(text: str, field: str) -> dt_time:
+    """``"HH:MM"`` or ``"HH:MM:SS"`` (24-hour clock) as a local wall-clock time."""
+    text = text.strip()
+    if not _TIME_OF_DAY.match(text):
+        raise InvalidArgument(f"{field} must be a time of day like \"09:00\" or \"21:30:00\", got {text!r}")
+    return dt_time.fromisoformat(text)
+
+
+def time_of_day_text(value: dt_time) -> str:
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+def instant(ts: Timestamp, field: str) -> datetime:
+    try:
+        return _datetime(ts)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{field} is not a valid timestamp") from None
+
+
+def _required_instant(message: Any, name: str, field: str | None = None) -> datetime:
+    if not message.HasField(name):
+        raise InvalidArgument(f"{field or name} is required")
+    return instant(getattr(message, name), field or name)
+
+
+def _weekday(value: int, field: str) -> int:
+    if not schedules_pb.WEEKDAY_MONDAY <= value <= schedules_pb.WEEKDAY_SUNDAY:
+        raise InvalidArgument(f"{field} is required: WEEKDAY_MONDAY … WEEKDAY_SUNDAY")
+    return value - schedules_pb.WEEKDAY_MONDAY  # the model counts from Monday = 0
+
+
+def _user_ids(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for v in values)
+
+
+def layer_from_proto(layer: schedules_pb.Layer, where: str) -> Layer:
+    """A layer of a request, checked by the schedule model; errors say ``where`` it is."""
+    try:
+        if not layer.HasField("shift_length"):
+            raise InvalidArgument("shift_length is required")
+        unit = _SHIFT_UNIT_FROM_PROTO.get(layer.shift_length.unit)
+        if unit is None:
+            raise InvalidArgument("shift_length.unit is required: SHIFT_UNIT_HOUR, SHIFT_UNIT_DAY or SHIFT_UNIT_WEEK")
+        windows = tuple(
+            WeeklyWindow(
+                _weekday(w.start_day, f"restrictions[{j}].start_day"),
+                time_of_day(w.start_time, f"restrictions[{j}].start_time"),
+                _weekday(w.end_day, f"restrictions[{j}].end_day"),
+                time_of_day(w.end_time, f"restrictions[{j}].end_time"),
+            )
+            for j, w in enumerate(layer.restrictions)
+        )
+        return Layer(
+            name=layer.name.strip(),
+            participants=_user_ids(layer.participants),
+            shift_length=ShiftLength(layer.shift_length.count, unit),
+            handoff=time_of_day(layer.handoff, "handoff"),
+            start=_required_instant(layer, "start"),
+            restrictions=windows,
+        )
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{where}: {exc.detail}") from None
+
+
+def schedule_input(
+    request: schedules_pb.CreateScheduleRequest | schedules_pb.UpdateScheduleRequest,
+) -> ScheduleInput:
+    """The schedule a request defines; the store checks the rest (name, limits, zone)."""
+    time_zone = request.time_zone.strip()
+    if not time_zone:
+        raise InvalidArgument("time_zone is required: an IANA name such as \"Europe/Berlin\"")
+    return ScheduleInput(
+        name=request.name,
+        time_zone=time_zone,
+        description=request.description,
+        layers=tuple(layer_from_proto(layer, f"layers[{i}]") for i, layer in enumerate(request.layers)),
+    )
+
+
+def layer_to_proto(layer: Layer) -> schedules_pb.Layer:
+    return schedules_pb.Layer(
+        name=layer.name,
+        participants=layer.participants,
+        shift_length=schedules_pb.ShiftLength(
+            count=layer.shift_length.count, unit=_SHIFT_UNIT_TO_PROTO[layer.shift_length.unit]
+        ),
+        handoff=time_of_day_text(layer.handoff),
+        start=timestamp(layer.start),
+        restrictions=[
+            schedules_pb.WeeklyWindow(
+                start_day=int(w.start_day) + schedules_pb.WEEKDAY_MONDAY,
+                start_time=time_of_day_text(w.start_time),
+                end_day=int(w.end_day) + schedules_pb.WEEKDAY_MONDAY,
+                end_time=time_of_day_text(w.end_time),
+            )
+            for w in layer.restrictions
+        ],
+    )
+
+
+def temporary_schedule_to_proto(t: TemporarySchedule) -> schedules_pb.TemporarySchedule:
+    return schedules_pb.TemporarySchedule(
+        id=t.id,
+        start=timestamp(t.start),
+        end=timestamp(t.end),
+        shifts=[
+            schedules_pb.TemporaryShift(start=timestamp(s.start), end=timestamp(s.end), user_ids=s.users)
+            for s in t.shifts
+        ],
+    )
+
+
+def schedule_to_proto(s: StoredSchedule) -> schedules_pb.Schedule:
+    return schedules_pb.Schedule(
+        id=s.id,
+        name=s.name,
+        time_zone=s.time_zone,
+        description=s.description,
+        layers=[layer_to_proto(layer) for layer in s.layers],
+        temporary_schedules=[temporary_schedule_to_proto(t) for t in s.temporary_schedules],
+        version=s.version,
+        created_at=timestamp(s.created_at),
+        updated_at=timestamp(s.updated_at),
+    )
+
+
+def override_request(request: schedules_pb.AddOverrideRequest) -> tuple[datetime, datetime, str | None, str | None]:
+    """(start, end, add user, remove user) of an AddOverride; the store checks the rest."""
+    add, remove = request.add_user_id.strip() or None, request.remove_user_id.strip() or None
+    if add is None and remove is None:
+        raise InvalidArgument("add_user_id, remove_user_id or both (a replace) is required")
+    return _required_instant(request, "start"), _required_instant(request, "end"), add, remove
+
+
+def override_to_proto(o: StoredOverride) -> schedules_pb.Override:
+    return schedules_pb.Override(
+        id=o.id,
+        schedule_id=o.schedule_id,
+        start=timestamp(o.start),
+        end=timestamp(o.end),
+        add_user_id=o.add_user or "",
+        remove_user_id=o.remove_user or "",
+        created_at=timestamp(o.created_at),
+    )
+
+
+def overrides_window(request: schedules_pb.ListOverridesRequest) -> tuple[datetime | None, datetime | None]:
+    start = instant(request.start, "start") if request.HasField("start") else None
+    end = instant(request.end, "end") if request.HasField("end") else None
+    return start, end
+
+
+def temporary_request(
+    request: schedules_pb.SetTemporaryScheduleRequest,
+) -> tuple[str | None, datetime, datetime, list[TemporaryShift]]:
+    """(id or None for a new one, start, end, shifts) of a SetTemporarySchedule."""
+    found = []
+    for i, s in enumerate(request.shifts):
+        try:
+            found.append(TemporaryShift(
+                _required_instant(s, "start"), _required_instant(s, "end"), _user_ids(s.user_ids)
+            ))
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"shifts[{i}]: {exc.detail}") from None
+    return (
+        request.temporary_schedule_id.strip() or None,
+        _required_instant(request, "start"),
+        _required_instant(request, "end"),
+        found,
+    )
+
+
+def reason_to_proto(reason: Reason) -> schedules_pb.OnCallReason:
+    if isinstance(reason, LayerReason):
+        return schedules_pb.OnCallReason(layer=schedules_pb.LayerReason(index=reason.index, name=reason.name))
+    if isinstance(reason, OverrideReason):
+        return schedules_pb.OnCallReason(override_id=reason.override_id)
+    if isinstance(reason, TemporaryReason):
+        return schedules_pb.OnCallReason(temporary_schedule_id=reason.temporary_schedule_id)
+    raise TypeError(f"not a reason: {reason!r}")
+
+
+def on_call_user_to_proto(entry: OnCallEntry) -> schedules_pb.OnCallUser:
+    return schedules_pb.OnCallUser(user_id=entry.user, reason=reason_to_proto(entry.reason))
+
+
+def shifts_range(request: schedules_pb.ListShiftsRequest) -> tuple[datetime, datetime]:
+    return _required_instant(request, "start"), _required_instant(request, "end")
+
+
+def shift_to_proto(s: Shift) -> schedules_pb.Shift:
+    return schedules_pb.Shift(
+        start=timestamp(s.start), end=timestamp(s.end), user_id=s.user, reason=reason_to_proto(s.reason)
+    )
+
+
+def calendar_token_to_proto(t: CalendarToken) -> schedules_pb.CalendarToken:
+    return schedules_pb.CalendarToken(
+        id=t.id,
+        schedule_id=t.schedule_id,
+        user_id=t.user_id or "",
+        prefix=t.prefix,
+        created_at=timestamp(t.created_at),
     )
