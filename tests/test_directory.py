@@ -200,7 +200,7 @@ async def test_a_stopped_server_is_an_outage_to_the_client(reference):
 def test_kneutral_without_an_address_registers_nothing_and_says_so(monkeypatch, caplog):
     import oncall_kneutral
 
-    with caplog.at_level(logging.INFO, logger="oncall_kneutral"):
+    with caplog.at_level(logging.DEBUG, logger="oncall_kneutral"):
         assert registered(oncall_kneutral, monkeypatch, {}) == []
     assert "ONCALL_KNEUTRAL_ADDR is not set" in caplog.text
 

@@ -25,7 +25,7 @@ def register_directories(register: Callable[[Directory], None]) -> None:
     # a malformed setting raises here: the plugin is reported as failed, with the message
     settings = KneutralSettings.from_env()
     if settings is None:
-        log.info("kneutral directory not registered: ONCALL_KNEUTRAL_ADDR is not set")
+        log.debug("kneutral directory not registered: ONCALL_KNEUTRAL_ADDR is not set")
         return
     register(GrpcDirectory(
         "kneutral", settings.addr, token=settings.token, timeout_s=settings.timeout_s,
