@@ -287,50 +287,49 @@ def _actor(user_id: str) -> str:
     return user_id.strip()
 
 
-async def acknowledge(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str = "") -> Alert:
-    """Acknowledge a triggered alert. Acknowledging it again changes nothing."""
+_TRANSITIONS = {
+    # target status: (statuses it may come from, the statement that makes the change)
+    "acknowledged": (
+        ("triggered",),
+        """UPDATE alerting.alerts SET status = 'acknowledged', acknowledged_at = now(),
+                  acknowledged_by = %s WHERE id = %s""",
+    ),
+    "resolved": (
+        ("triggered", "acknowledged"),
+        """UPDATE alerting.alerts SET status = 'resolved', resolved_at = now(),
+                  resolved_by = %s WHERE id = %s""",
+    ),
+}
+
+
+async def _transition(pool: AsyncConnectionPool, alert_id: int, to: str, user_id: str, note: str) -> Alert:
+    """Move an alert to ``to`` and record it; already there: only the note, if any, is added."""
     actor = _actor(user_id)
+    sources, statement = _TRANSITIONS[to]
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,)
-        )
+        cur = await conn.execute("SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,))
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"alert {alert_id} not found")
-        if row["status"] == "resolved":
-            raise FailedPrecondition(f"alert {alert_id} is resolved; it cannot be acknowledged")
-        if row["status"] == "triggered":
-            await conn.execute(
-                """UPDATE alerting.alerts SET status = 'acknowledged', acknowledged_at = now(),
-                          acknowledged_by = %s WHERE id = %s""",
-                (actor, alert_id),
-            )
-            await _record(conn, alert_id, "acknowledged", actor, note or None)
-        elif note:
-            await _record(conn, alert_id, "note", actor, note)
+        if row["status"] in sources:
+            await conn.execute(statement, (actor, alert_id))
+            await _record(conn, alert_id, to, actor, note or None)
+        elif row["status"] == to:
+            if note:
+                await _record(conn, alert_id, "note", actor, note)
+        else:
+            raise FailedPrecondition(f"alert {alert_id} is {row['status']}; it cannot be {to}")
     return await get_alert(pool, alert_id)
+
+
+async def acknowledge(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str = "") -> Alert:
+    """Acknowledge a triggered alert. Acknowledging it again changes nothing; a resolved one can't be."""
+    return await _transition(pool, alert_id, "acknowledged", user_id, note)
 
 
 async def resolve(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str = "") -> Alert:
     """Resolve an open alert. Resolving a resolved alert changes nothing."""
-    actor = _actor(user_id)
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,)
-        )
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound(f"alert {alert_id} not found")
-        if row["status"] != "resolved":
-            await conn.execute(
-                """UPDATE alerting.alerts SET status = 'resolved', resolved_at = now(),
-                          resolved_by = %s WHERE id = %s""",
-                (actor, alert_id),
-            )
-            await _record(conn, alert_id, "resolved", actor, note or None)
-        elif note:
-            await _record(conn, alert_id, "note", actor, note)
-    return await get_alert(pool, alert_id)
+    return await _transition(pool, alert_id, "resolved", user_id, note)
 
 
 async def add_note(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str) -> TimelineEvent:
