@@ -2,7 +2,9 @@
 
 Each test session gets its own database, migrated once; each test starts from empty
 tables. Tests that need a pristine database of their own (migration races, server
-processes) ask ``fresh_database`` for one.
+processes) ask ``fresh_database`` for one. ``server`` runs the whole server in-process and
+``grpc_channel`` talks to it; ``ctx`` and ``clock`` are for tests that run the escalation
+engine themselves. Plain helpers live in ``tests/fixtures/`` (``from fixtures.x import y``).
 """
 
 from __future__ import annotations
@@ -10,21 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import psycopg
 import pytest
+from fixtures.processes import free_port  # noqa: F401  (re-exported: conftest has always offered it)
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from oncall.alerting import store
+from oncall.alerting.ingest import Ingestor
+from oncall.clock import Clock
 from oncall.config import Settings
 from oncall.context import Context
+from oncall.plugins import load_plugins
 from oncall.store.database import open_pool
 from oncall.store.migrate import apply_migrations
 
@@ -114,10 +120,28 @@ async def pool(db_url: str) -> AsyncIterator[Any]:
         await p.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+async def ctx(pool: Any, db_url: str) -> AsyncIterator[Context]:
+    """A Context as the server builds one, without the server: every installed plugin and a running Ingestor.
+
+    Nothing runs the escalation engine; a test runs it itself, on ``clock``. A module that needs
+    more in the context (``extras``) overrides this fixture, asking for it by the same name.
+    """
+    _, registry = load_plugins()
+    ingestor = Ingestor(pool)
+    ingestor.start()
+    yield Context(
+        settings=Settings(database_url=db_url), pool=pool, registry=registry, ingestor=ingestor, database_url=db_url
+    )
+    await ingestor.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A frozen clock: time moves only when the test advances it."""
+    c = Clock()
+    c.freeze()
+    return c
 
 
 @dataclass
@@ -176,3 +200,10 @@ async def server(db_url: str) -> AsyncIterator[RunningServer]:
     """The whole server, in this process, with every installed plugin."""
     async with run_server(server_settings(db_url)) as running:
         yield running
+
+
+@pytest.fixture
+async def grpc_channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    """An asyncio gRPC channel to ``server``, closed after the test."""
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        yield channel

@@ -15,16 +15,13 @@ import pytest
 from oncall_hookspecs import AlertEvent, RuleActions
 
 from oncall.alerting import store
-from oncall.alerting.ingest import Ingestor
 from oncall.clock import Clock
-from oncall.config import Settings
 from oncall.context import Context
 from oncall.directory.client import CachedDirectory
 from oncall.directory.grpc_client import GrpcDirectory
 from oncall.escalation.engine import Engine
 from oncall.escalation.policies import PolicyInput, Step, Target, create_policy
 from oncall.escalation.state import list_requests
-from oncall.plugins import load_plugins
 from oncall.routing import rules
 from oncall_local_directory.server import start_server
 from oncall_local_directory.users_file import UsersFile
@@ -48,13 +45,6 @@ BOB = [{"id": "voice-1", "kind": "voice", "address": "+15555550111"}]
 
 
 @pytest.fixture
-def clock() -> Clock:
-    c = Clock()
-    c.freeze()
-    return c
-
-
-@pytest.fixture
 async def directory_server(tmp_path: Path) -> AsyncIterator[tuple[grpc.aio.Server, str]]:
     path = tmp_path / "users.yaml"
     path.write_text(USERS_YAML)
@@ -64,23 +54,18 @@ async def directory_server(tmp_path: Path) -> AsyncIterator[tuple[grpc.aio.Serve
 
 
 @pytest.fixture
-async def ctx(pool, db_url, clock, directory_server) -> AsyncIterator[Context]:
-    _, registry = load_plugins()
-    ingestor = Ingestor(pool)
-    ingestor.start()
-    context = Context(settings=Settings(database_url=db_url), pool=pool, registry=registry,
-                      ingestor=ingestor, database_url=db_url)
+async def ctx(ctx: Context, clock: Clock, directory_server: tuple[grpc.aio.Server, str]) -> AsyncIterator[Context]:
+    """conftest's Context, with the directory server above and bob on call for schedule "primary"."""
     client = GrpcDirectory("kneutral", directory_server[1], token="engine-test")
     # the cache ages on the engine's clock, so moving it between steps expires the cache
-    context.extras["directory"] = CachedDirectory(client, ttl_s=60, clock=lambda: clock.now().timestamp())
+    ctx.extras["directory"] = CachedDirectory(client, ttl_s=60, clock=lambda: clock.now().timestamp())
 
     async def on_call(schedule_id: str, at: datetime) -> list[str]:
         return {"primary": ["bob"]}.get(schedule_id, [])
 
-    context.extras["schedule_resolver"] = on_call
-    yield context
+    ctx.extras["schedule_resolver"] = on_call
+    yield ctx
     await client.aclose()
-    await ingestor.stop()
 
 
 async def start_alert(ctx: Context, steps: list[Step]) -> int:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from fixtures.processes import ServeProcess, oncall_env
 from oncall_hookspecs import RuleActions
 
 from oncall.alerting import store
@@ -24,69 +23,52 @@ from oncall.store.migrate import apply_migrations
 
 pytestmark = pytest.mark.slow
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 STEP_DELAY = 2  # seconds between steps: short, but long enough to kill a process mid-policy
 
 
-class Serve:
-    def __init__(self, db_url: str, log: Path) -> None:
-        self.http_port, self.grpc_port = free_port(), free_port()
-        env = dict(os.environ)
-        env.update(
-            ONCALL_DATABASE_URL=db_url,
-            ONCALL_HTTP_ADDR=f"127.0.0.1:{self.http_port}",
-            ONCALL_GRPC_ADDR=f"127.0.0.1:{self.grpc_port}",
-            ONCALL_LOG_LEVEL="INFO",
-        )
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "oncall.cli", "serve"], env=env,
-            stdout=log.open("w"), stderr=subprocess.STDOUT,
-        )
+@dataclass
+class Escalating:
+    """A migrated database of its own whose every alert escalates through three steps."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    async def ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, self.log.read_text()
-                try:
-                    async with http.get(f"{self.url}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("server did not become ready:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(20)
+    db_url: str
+    pool: Any
+    key: str  # a generic integration's
 
 
-async def _setup(db_url: str) -> tuple[object, str]:
+@pytest.fixture
+async def escalating(fresh_database: Callable[[], str]) -> AsyncIterator[Escalating]:
+    db_url = fresh_database()
     await apply_migrations(db_url)
     pool = await open_pool(db_url, 1, 4)
-    policy = await create_policy(pool, PolicyInput(name="p", steps=[
-        Step(0, (Target("user", "alice"),)),
-        Step(STEP_DELAY, (Target("user", "bob"),)),
-        Step(STEP_DELAY, (Target("user", "carol"), Target("channel", "slack:#ops"))),
-    ]))
-    await rules.set_default(pool, RuleActions(escalation_policy_id=policy.id))
-    _, key = await store.create_integration(pool, "generic", "load")
-    return pool, key
+    try:
+        policy = await create_policy(pool, PolicyInput(name="p", steps=[
+            Step(0, (Target("user", "alice"),)),
+            Step(STEP_DELAY, (Target("user", "bob"),)),
+            Step(STEP_DELAY, (Target("user", "carol"), Target("channel", "slack:#ops"))),
+        ]))
+        await rules.set_default(pool, RuleActions(escalation_policy_id=policy.id))
+        _, key = await store.create_integration(pool, "generic", "load")
+        yield Escalating(db_url, pool, key)
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+def serve(escalating: Escalating, tmp_path: Path) -> Iterator[Callable[[str], ServeProcess]]:
+    """Starts ``oncall serve`` processes on the escalating database, each logging to ``<name>.log``.
+
+    Whatever is still running at the end of the test is killed.
+    """
+    started: list[ServeProcess] = []
+
+    def start(name: str) -> ServeProcess:
+        process = ServeProcess.start(oncall_env(escalating.db_url, ONCALL_LOG_LEVEL="INFO"), tmp_path / f"{name}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
 
 
 async def _post(url: str, key: str, n: int, prefix: str) -> None:
@@ -122,70 +104,61 @@ async def _requests_per_alert(pool) -> dict[int, list[str]]:
 EXPECTED = ["0:alice", "1:bob", "2:carol", "2:slack:#ops"]
 
 
-async def test_a_killed_engine_restarted_mid_policy_loses_no_step_and_doubles_none(fresh_database, tmp_path):
-    db_url = fresh_database()
-    pool, key = await _setup(db_url)
-    try:
-        first = Serve(db_url, tmp_path / "first.log")
-        await first.ready()
-        await _post(first.url, key, 20, "kill")
-        await asyncio.sleep(STEP_DELAY + 0.5)  # step 1 has fired, step 2 is pending
-        first.kill()
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT count(*) AS n FROM alerting.escalations WHERE state = 'active'")
-            assert (await cur.fetchone())["n"] == 20  # the kill landed mid-policy
-        second = Serve(db_url, tmp_path / "second.log")
-        await second.ready()
-        await _wait_all_done(pool, 20)
-        assert second.terminate() == 0
-        per_alert = await _requests_per_alert(pool)
-        assert len(per_alert) == 20
-        assert all(reqs == EXPECTED for reqs in per_alert.values()), per_alert
-    finally:
-        await pool.close()
+async def _assert_each_paged_exactly_once_per_step(pool, n_alerts: int) -> None:
+    per_alert = await _requests_per_alert(pool)
+    assert len(per_alert) == n_alerts
+    assert all(reqs == EXPECTED for reqs in per_alert.values()), per_alert
 
 
-async def test_two_servers_on_one_database_record_exactly_what_one_would(fresh_database, tmp_path):
-    db_url = fresh_database()
-    pool, key = await _setup(db_url)
-    try:
-        a, b = Serve(db_url, tmp_path / "a.log"), Serve(db_url, tmp_path / "b.log")
-        await asyncio.gather(a.ready(), b.ready())
-        await asyncio.gather(_post(a.url, key, 15, "a"), _post(b.url, key, 15, "b"))
-        await _wait_all_done(pool, 30)
-        assert a.terminate() == 0 and b.terminate() == 0
-        per_alert = await _requests_per_alert(pool)
-        assert len(per_alert) == 30
-        assert all(reqs == EXPECTED for reqs in per_alert.values()), per_alert
-    finally:
-        await pool.close()
+async def test_a_killed_engine_restarted_mid_policy_loses_no_step_and_doubles_none(escalating, serve):
+    pool = escalating.pool
+    first = serve("first")
+    first.wait_until_serving("/readyz")
+    await _post(first.http_url, escalating.key, 20, "kill")
+    await asyncio.sleep(STEP_DELAY + 0.5)  # step 1 has fired, step 2 is pending
+    first.kill()
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) AS n FROM alerting.escalations WHERE state = 'active'")
+        assert (await cur.fetchone())["n"] == 20  # the kill landed mid-policy
+    second = serve("second")
+    second.wait_until_serving("/readyz")
+    await _wait_all_done(pool, 20)
+    assert second.terminate() == 0
+    await _assert_each_paged_exactly_once_per_step(pool, 20)
 
 
-async def test_first_page_is_recorded_within_a_second_of_the_webhook(fresh_database, tmp_path):
-    db_url = fresh_database()
-    pool, key = await _setup(db_url)
-    try:
-        srv = Serve(db_url, tmp_path / "srv.log")
-        await srv.ready()
-        async with aiohttp.ClientSession() as http:
-            for i in range(10):
-                sent = time.time()
-                async with http.post(f"{srv.url}/api/v1/webhooks/generic", json={"summary": "t", "dedup": f"t{i}"},
-                                     headers={"Authorization": f"Bearer {key}", "Accept": "application/json"}) as r:
-                    alert_id = (await r.json())["AlertID"]
-                deadline = time.monotonic() + 5
-                while time.monotonic() < deadline:
-                    async with pool.connection() as conn:
-                        cur = await conn.execute(
-                            "SELECT created_at FROM alerting.notification_requests WHERE alert_id = %s", (alert_id,))
-                        row = await cur.fetchone()
-                    if row:
-                        break
-                    await asyncio.sleep(0.01)
-                assert row is not None, "no page recorded within 5 s"
-                # Recorded, by the engine's own clock, soon after the webhook was sent. Timing
-                # figures belong to bench/escalation.py; this bounds only gross regressions.
-                assert row["created_at"].timestamp() - sent < 5
-        assert srv.terminate() == 0
-    finally:
-        await pool.close()
+async def test_two_servers_on_one_database_record_exactly_what_one_would(escalating, serve):
+    a, b = serve("a"), serve("b")
+    a.wait_until_serving("/readyz")
+    b.wait_until_serving("/readyz")
+    key = escalating.key
+    await asyncio.gather(_post(a.http_url, key, 15, "a"), _post(b.http_url, key, 15, "b"))
+    await _wait_all_done(escalating.pool, 30)
+    assert a.terminate() == 0 and b.terminate() == 0
+    await _assert_each_paged_exactly_once_per_step(escalating.pool, 30)
+
+
+async def test_first_page_is_recorded_within_a_second_of_the_webhook(escalating, serve):
+    srv = serve("srv")
+    srv.wait_until_serving("/readyz")
+    async with aiohttp.ClientSession() as http:
+        for i in range(10):
+            sent = time.time()
+            async with http.post(f"{srv.http_url}/api/v1/webhooks/generic", json={"summary": "t", "dedup": f"t{i}"},
+                                 headers={"Authorization": f"Bearer {escalating.key}",
+                                          "Accept": "application/json"}) as r:
+                alert_id = (await r.json())["AlertID"]
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                async with escalating.pool.connection() as conn:
+                    cur = await conn.execute(
+                        "SELECT created_at FROM alerting.notification_requests WHERE alert_id = %s", (alert_id,))
+                    row = await cur.fetchone()
+                if row:
+                    break
+                await asyncio.sleep(0.01)
+            assert row is not None, "no page recorded within 5 s"
+            # Recorded, by the engine's own clock, soon after the webhook was sent. Timing
+            # figures belong to bench/escalation.py; this bounds only gross regressions.
+            assert row["created_at"].timestamp() - sent < 5
+    assert srv.terminate() == 0

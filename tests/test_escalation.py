@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from oncall_hookspecs import Action, AlertEvent, RuleActions
+from fixtures.alerts import trigger
+from oncall_hookspecs import Action, RuleActions
 
 from oncall.alerting import store
-from oncall.alerting.ingest import Ingestor
-from oncall.clock import Clock
-from oncall.config import Settings
-from oncall.context import Context
 from oncall.escalation import heartbeats, silences
 from oncall.escalation.engine import Engine
 from oncall.escalation.policies import PolicyInput, Step, Target, create_policy, update_policy
 from oncall.escalation.state import escalate_now, escalation_state, list_requests
-from oncall.plugins import load_plugins
 from oncall.routing import rules
-
-
-@pytest.fixture
-async def ctx(pool, db_url) -> AsyncIterator[Context]:
-    _, registry = load_plugins()
-    ingestor = Ingestor(pool)
-    ingestor.start()
-    context = Context(settings=Settings(database_url=db_url), pool=pool, registry=registry,
-                      ingestor=ingestor, database_url=db_url)
-    yield context
-    await ingestor.stop()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock()
-    c.freeze()
-    return c
 
 
 @pytest.fixture
@@ -51,14 +28,6 @@ async def _policy(ctx, steps, repeat=0, repeat_delay=300, name="primary"):
 
 async def _default_route(ctx, policy_id):
     await rules.set_default(ctx.pool, RuleActions(escalation_policy_id=policy_id))
-
-
-async def _trigger(ctx, key="k1", labels=None, integration_id=None, action=Action.TRIGGER):
-    if integration_id is None:
-        integration_id = (await store.manual_integration(ctx.pool)).id
-    ev = AlertEvent(action=action, dedup_key=key, summary=f"alert {key}", labels=labels or {})
-    [res] = await ctx.ingestor.submit(integration_id, ctx.ingestor.prepare([ev]))
-    return res.alert_id
 
 
 def _targets(reqs):
@@ -75,7 +44,7 @@ THREE_STEPS = [
 async def test_immediate_first_step_is_recorded_when_the_alert_is_routed(ctx, engine):
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     result = await engine.run_once()
     assert result.routed == 1
     reqs = await list_requests(ctx.pool, alert_id)
@@ -92,7 +61,7 @@ async def test_immediate_first_step_is_recorded_when_the_alert_is_routed(ctx, en
 async def test_steps_fire_at_their_delays_and_not_before(ctx, engine, clock):
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     await engine.run_once()
     routed_at = clock.now()
     st = await escalation_state(ctx.pool, alert_id)
@@ -122,7 +91,7 @@ async def test_steps_fire_at_their_delays_and_not_before(ctx, engine, clock):
 async def test_acknowledge_or_resolve_stops_escalation_at_any_step(ctx, engine, clock, how, stop_after_step):
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     await engine.run_once()
     for _ in range(stop_after_step):
         clock.advance(300)
@@ -139,7 +108,7 @@ async def test_policy_repeats_after_the_repeat_delay(ctx, engine, clock):
     policy = await _policy(ctx, [Step(0, (Target("user", "alice"),)), Step(60, (Target("user", "bob"),))],
                            repeat=2, repeat_delay=120)
     await _default_route(ctx, policy.id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     for _ in range(12):
         await engine.run_once()
         clock.advance(60)
@@ -154,7 +123,7 @@ async def test_policy_repeats_after_the_repeat_delay(ctx, engine, clock):
 async def test_escalate_now_jumps_to_the_next_step_and_reopens_an_acknowledged_alert(ctx, engine, clock):
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     await engine.run_once()
     await store.acknowledge(ctx.pool, alert_id, "alice")
     await escalate_now(ctx.pool, alert_id, "alice", clock.now())
@@ -169,7 +138,7 @@ async def test_escalate_now_jumps_to_the_next_step_and_reopens_an_acknowledged_a
 async def test_an_edited_policy_applies_from_the_next_step(ctx, engine, clock):
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     await engine.run_once()
     await update_policy(ctx.pool, policy.id, PolicyInput(
         name="primary", steps=[THREE_STEPS[0], Step(300, (Target("user", "dave"),))]))
@@ -181,10 +150,10 @@ async def test_an_edited_policy_applies_from_the_next_step(ctx, engine, clock):
 async def test_a_resolved_key_triggered_again_starts_a_fresh_escalation(ctx, engine, clock):
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
-    first = await _trigger(ctx, "same")
+    first = await trigger(ctx, "same")
     await engine.run_once()
-    await _trigger(ctx, "same", action=Action.RESOLVE)
-    second = await _trigger(ctx, "same")
+    await trigger(ctx, "same", action=Action.RESOLVE)
+    second = await trigger(ctx, "same")
     assert second != first
     await engine.run_once()
     assert _targets(await list_requests(ctx.pool, second)) == [(0, 0, "user", "alice")]
@@ -197,8 +166,8 @@ async def test_silence_holds_matching_alerts_and_releases_them_when_it_ends(ctx,
         created_by="ops", ends_at=clock.now() + timedelta(minutes=30),
         matchers=[silences.parse_matcher("service=~pay.*"), silences.parse_matcher("env!=dev")],
         comment="deploy"), clock.now())
-    silenced = await _trigger(ctx, "a", labels={"service": "payments", "env": "prod"})
-    loud = await _trigger(ctx, "b", labels={"service": "payments", "env": "dev"})
+    silenced = await trigger(ctx, "a", labels={"service": "payments", "env": "prod"})
+    loud = await trigger(ctx, "b", labels={"service": "payments", "env": "dev"})
     await engine.run_once()
     assert await list_requests(ctx.pool, silenced) == []
     assert len(await list_requests(ctx.pool, loud)) == 1
@@ -215,7 +184,7 @@ async def test_scheduled_maintenance_of_an_integration_pauses_escalation_during_
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
     integ, _ = await store.create_integration(ctx.pool, "generic", "db")
-    alert_id = await _trigger(ctx, integration_id=integ.id)
+    alert_id = await trigger(ctx, integration_id=integ.id)
     await engine.run_once()
     await silences.create_silence(ctx.pool, None, silences.SilenceInput(
         created_by="ops", integration_id=integ.id, starts_at=clock.now() + timedelta(seconds=100),
@@ -260,7 +229,7 @@ async def test_two_engines_record_exactly_the_requests_one_would(ctx, clock):
     policy = await _policy(ctx, [Step(0, (Target("user", "alice"), Target("user", "bob"))),
                                  Step(60, (Target("user", "carol"),))])
     await _default_route(ctx, policy.id)
-    ids = [await _trigger(ctx, f"k{i}") for i in range(40)]
+    ids = [await trigger(ctx, f"k{i}") for i in range(40)]
     a, b = Engine(ctx, clock=clock, batch_size=7), Engine(ctx, clock=clock, batch_size=7)
     for _ in range(3):
         await asyncio.gather(a.run_once(), b.run_once())
@@ -285,8 +254,8 @@ async def test_routing_rules_choose_the_policy_and_the_decision_is_stored(ctx, e
     await _default_route(ctx, web.id)
     await _rule(ctx, engine, "database", 'labels.team == "db"', escalation_policy_id=db.id,
                 set_severity="critical", set_labels={"routed": "yes"}, channel_destinations=["slack:#db"])
-    db_alert = await _trigger(ctx, "a", labels={"team": "db"})
-    other = await _trigger(ctx, "b", labels={"team": "web"})
+    db_alert = await trigger(ctx, "a", labels={"team": "db"})
+    other = await trigger(ctx, "b", labels={"team": "web"})
     await engine.run_once()
 
     a = await store.get_alert(ctx.pool, db_alert)
@@ -304,7 +273,7 @@ async def test_a_suppressing_rule_keeps_the_alert_and_pages_no_one(ctx, engine):
     policy = await _policy(ctx, THREE_STEPS)
     await _default_route(ctx, policy.id)
     await _rule(ctx, engine, "noise", 'labels.env == "dev"', suppress=True)
-    alert_id = await _trigger(ctx, labels={"env": "dev"})
+    alert_id = await trigger(ctx, labels={"env": "dev"})
     await engine.run_once()
     assert await list_requests(ctx.pool, alert_id) == []
     assert "suppressed" in [e.kind for e in await store.timeline(ctx.pool, alert_id)]
@@ -317,7 +286,7 @@ async def test_a_rule_that_errors_at_runtime_is_not_a_match_and_is_on_the_timeli
     other = await _policy(ctx, [Step(0, (Target("user", "nobody"),))], name="other")
     await _rule(ctx, engine, "broken", 'int(labels.count) > 0', escalation_policy_id=other.id)
     await _rule(ctx, engine, "absent", 'labels.missing == "x"', escalation_policy_id=other.id)
-    alert_id = await _trigger(ctx, labels={"count": "x"})
+    alert_id = await trigger(ctx, labels={"count": "x"})
     await engine.run_once()
     timeline = await store.timeline(ctx.pool, alert_id)
     errors = [e.note for e in timeline if e.kind == "routing_error"]

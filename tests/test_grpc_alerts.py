@@ -7,40 +7,24 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, message_factory
+from fixtures.rpc import HANG_GUARD_S, failure_of, reflection_client
+from fixtures.webhooks import post_generic
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from oncall.alerting.v1 import alerting_pb2 as pb
 from oncall.alerting.v1 import alerting_pb2_grpc
 
 SERVICE = "oncall.alerting.v1.AlertService"
-# Only guards against a hung test; nothing here is expected to take more than a moment.
-HANG_GUARD_S = 30
 # The timeline events these tests cause. Routing and escalation add their own kinds to new
 # alerts' timelines in the background; the tests here are not about those, so they skip them.
 LIFECYCLE = frozenset({"created", "duplicate", "acknowledged", "resolved", "note"})
 
 
 @pytest.fixture
-async def stub(server: Any) -> AsyncIterator[alerting_pb2_grpc.AlertServiceStub]:
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        yield alerting_pb2_grpc.AlertServiceStub(channel)
-
-
-async def post_generic(server: Any, key: str, summary: str, dedup: str, **extra: Any) -> int:
-    """Send an alert through the generic webhook; return its alert id."""
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{server.http_url}/api/v1/webhooks/generic",
-            json={"summary": summary, "dedup": dedup, **extra},
-            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
-        ) as r:
-            assert r.status == 200, await r.text()
-            return (await r.json())["AlertID"]
+def stub(grpc_channel: grpc.aio.Channel) -> alerting_pb2_grpc.AlertServiceStub:
+    return alerting_pb2_grpc.AlertServiceStub(grpc_channel)
 
 
 async def create(stub: alerting_pb2_grpc.AlertServiceStub, summary: str, **fields: Any) -> pb.Alert:
@@ -50,9 +34,7 @@ async def create(stub: alerting_pb2_grpc.AlertServiceStub, summary: str, **field
 
 async def status_of(call: Any) -> grpc.StatusCode:
     """The status code a unary call fails with."""
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await call
-    return failure.value.code()
+    return (await failure_of(call)).code()
 
 
 @contextlib.asynccontextmanager
@@ -394,29 +376,13 @@ def list_and_acknowledge_by_reflection(target: str, user_id: str) -> tuple[list[
     Returns the services the server lists, the ids of the triggered alerts, and the status
     name of the first one after acknowledging it.
     """
-    with grpc.insecure_channel(target) as channel:
-        reflection_db = ProtoReflectionDescriptorDatabase(channel)
-        services = sorted(reflection_db.get_services())
-        pool = descriptor_pool.DescriptorPool(reflection_db)
-        service = pool.FindServiceByName(SERVICE)
-
-        def method(name: str) -> Any:
-            m = service.FindMethodByName(name)
-            request_cls = message_factory.GetMessageClass(m.input_type)
-            response_cls = message_factory.GetMessageClass(m.output_type)
-            call = channel.unary_unary(
-                f"/{service.full_name}/{m.name}",
-                request_serializer=request_cls.SerializeToString,
-                response_deserializer=response_cls.FromString,
-            )
-            return lambda **fields: call(request_cls(**fields), timeout=HANG_GUARD_S)
-
-        statuses = pool.FindEnumTypeByName("oncall.alerting.v1.AlertStatus")
+    with reflection_client(target) as client:
+        statuses = client.pool.FindEnumTypeByName("oncall.alerting.v1.AlertStatus")
         triggered = statuses.values_by_name["ALERT_STATUS_TRIGGERED"].number
-        listed = method("ListAlerts")(statuses=[triggered])
+        listed = client.method(SERVICE, "ListAlerts")(statuses=[triggered])
         ids = [a.id for a in listed.alerts]
-        acked = method("AcknowledgeAlert")(alert_id=ids[0], user_id=user_id)
-        return services, ids, statuses.values_by_number[acked.alert.status].name
+        acked = client.method(SERVICE, "AcknowledgeAlert")(alert_id=ids[0], user_id=user_id)
+        return client.services, ids, statuses.values_by_number[acked.alert.status].name
 
 
 async def test_a_client_knowing_only_reflection_lists_and_acknowledges(server, stub):
@@ -432,9 +398,8 @@ async def test_a_client_knowing_only_reflection_lists_and_acknowledges(server, s
     assert (stored.status, stored.acknowledged_by) == (pb.ALERT_STATUS_ACKNOWLEDGED, "ada")
 
 
-async def test_health_check_reports_the_alert_service_serving(server):
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        for service in (SERVICE, ""):
-            response = await health.Check(health_pb2.HealthCheckRequest(service=service))
-            assert response.status == health_pb2.HealthCheckResponse.SERVING
+async def test_health_check_reports_the_alert_service_serving(grpc_channel):
+    health = health_pb2_grpc.HealthStub(grpc_channel)
+    for service in (SERVICE, ""):
+        response = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert response.status == health_pb2.HealthCheckResponse.SERVING

@@ -8,13 +8,15 @@ tests wait (boundedly) for what a user would see: notification requests, escalat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import grpc
 import pytest
+from fixtures.rpc import HANG_GUARD_S, failure_of
+from fixtures.webhooks import post_generic
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -29,8 +31,6 @@ from oncall.alerting.v1 import routing_pb2_grpc
 from oncall.alerting.v1 import silences_pb2 as silences_pb
 from oncall.alerting.v1 import silences_pb2_grpc
 
-# Only guards against a hung test; the engine acts within moments of a commit.
-HANG_GUARD_S = 30
 T = TypeVar("T")
 
 
@@ -44,21 +44,13 @@ class Stubs:
 
 
 @pytest.fixture
-async def stubs(server: Any) -> AsyncIterator[Stubs]:
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        yield Stubs(channel)
+def stubs(grpc_channel: grpc.aio.Channel) -> Stubs:
+    return Stubs(grpc_channel)
 
 
 @pytest.fixture
 def stub(stubs: Stubs) -> escalation_pb2_grpc.EscalationServiceStub:
     return stubs.escalation
-
-
-async def failure_of(call: Any) -> grpc.aio.AioRpcError:
-    """The error a unary call fails with."""
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await call
-    return failure.value
 
 
 async def eventually(read: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
@@ -69,18 +61,6 @@ async def eventually(read: Callable[[], Awaitable[T]], done: Callable[[T], bool]
             if done(value):
                 return value
             await asyncio.sleep(0.05)
-
-
-async def post_generic(server: Any, key: str, summary: str, dedup: str, **extra: Any) -> int:
-    """Send an alert through the generic webhook; return its alert id."""
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{server.http_url}/api/v1/webhooks/generic",
-            json={"summary": summary, "dedup": dedup, **extra},
-            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
-        ) as r:
-            assert r.status == 200, await r.text()
-            return (await r.json())["AlertID"]
 
 
 def seconds(n: int) -> Duration:

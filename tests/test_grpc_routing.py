@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, message_factory
+from fixtures.rpc import failure_of, reflection_client
 from google.protobuf.duration_pb2 import Duration
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from oncall.alerting.v1 import alerting_pb2 as alerting_pb
 from oncall.alerting.v1 import alerting_pb2_grpc
@@ -22,31 +20,16 @@ from oncall.alerting.v1 import silences_pb2 as silences_pb
 from oncall.alerting.v1 import silences_pb2_grpc
 
 SERVICE = "oncall.alerting.v1.RoutingService"
-# Only guards against a hung call; nothing here is expected to take more than a moment.
-HANG_GUARD_S = 30
 
 
 @pytest.fixture
-async def channel(server: Any) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(server.grpc_target) as ch:
-        yield ch
+def stub(grpc_channel: grpc.aio.Channel) -> routing_pb2_grpc.RoutingServiceStub:
+    return routing_pb2_grpc.RoutingServiceStub(grpc_channel)
 
 
 @pytest.fixture
-def stub(channel: grpc.aio.Channel) -> routing_pb2_grpc.RoutingServiceStub:
-    return routing_pb2_grpc.RoutingServiceStub(channel)
-
-
-@pytest.fixture
-def policies(channel: grpc.aio.Channel) -> escalation_pb2_grpc.EscalationServiceStub:
-    return escalation_pb2_grpc.EscalationServiceStub(channel)
-
-
-async def failure_of(call: Any) -> grpc.aio.AioRpcError:
-    """The error a unary call fails with."""
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await call
-    return failure.value
+def policies(grpc_channel: grpc.aio.Channel) -> escalation_pb2_grpc.EscalationServiceStub:
+    return escalation_pb2_grpc.EscalationServiceStub(grpc_channel)
 
 
 async def make_policy(policies: escalation_pb2_grpc.EscalationServiceStub, name: str) -> str:
@@ -222,7 +205,7 @@ async def test_the_default_route_is_set_and_read_back(stub, policies):
 # --------------------------------------------------------------------------- TestRoute
 
 
-async def test_test_route_traces_each_rule_and_decides_without_side_effects(channel, stub, policies):
+async def test_test_route_traces_each_rule_and_decides_without_side_effects(grpc_channel, stub, policies):
     db_policy = await make_policy(policies, "db-primary")
     fallback = await make_policy(policies, "fallback")
     await stub.SetDefaultRoute(pb.SetDefaultRouteRequest(actions=pb.RuleActions(escalation_policy_id=fallback)))
@@ -265,7 +248,7 @@ async def test_test_route_traces_each_rule_and_decides_without_side_effects(chan
     assert response.silenced_by == ""
 
     # nothing was stored, and no one was paged
-    alerts = alerting_pb2_grpc.AlertServiceStub(channel)
+    alerts = alerting_pb2_grpc.AlertServiceStub(grpc_channel)
     assert (await alerts.ListAlerts(alerting_pb.ListAlertsRequest())).alerts == []
     requests = await policies.ListNotificationRequests(escalation_pb.ListNotificationRequestsRequest())
     assert requests.requests == []
@@ -291,10 +274,10 @@ async def test_test_route_falls_back_to_the_default_route_when_nothing_matches(s
     assert suppressed.suppress and list(suppressed.matched_rules) == ["db only"]
 
 
-async def test_test_route_names_the_silence_that_would_hold_the_alert(channel, stub, policies):
+async def test_test_route_names_the_silence_that_would_hold_the_alert(grpc_channel, stub, policies):
     policy_id = await make_policy(policies, "primary")
     await stub.SetDefaultRoute(pb.SetDefaultRouteRequest(actions=pb.RuleActions(escalation_policy_id=policy_id)))
-    silences = silences_pb2_grpc.SilenceServiceStub(channel)
+    silences = silences_pb2_grpc.SilenceServiceStub(grpc_channel)
     silence = (
         await silences.CreateSilence(
             silences_pb.CreateSilenceRequest(
@@ -332,27 +315,13 @@ def create_and_test_by_reflection(target: str) -> tuple[list[str], str, list[tup
     Creates a rule, then routes a sample alert; returns the services the server lists, the
     rule's id, the decision's trace as (rule name, matched) and its matched rules.
     """
-    with grpc.insecure_channel(target) as channel:
-        reflection_db = ProtoReflectionDescriptorDatabase(channel)
-        services = sorted(reflection_db.get_services())
-        pool = descriptor_pool.DescriptorPool(reflection_db)
-        service = pool.FindServiceByName(SERVICE)
-
-        def method(name: str) -> Any:
-            m = service.FindMethodByName(name)
-            request_cls = message_factory.GetMessageClass(m.input_type)
-            response_cls = message_factory.GetMessageClass(m.output_type)
-            call = channel.unary_unary(
-                f"/{service.full_name}/{m.name}",
-                request_serializer=request_cls.SerializeToString,
-                response_deserializer=response_cls.FromString,
-            )
-            return lambda **fields: call(request_cls(**fields), timeout=HANG_GUARD_S)
-
-        created = method("CreateRule")(name="checkout", condition='labels.service == "checkout"')
-        tested = method("TestRoute")(alert={"summary": "5xx rate high", "labels": {"service": "checkout"}})
+    with reflection_client(target) as client:
+        created = client.method(SERVICE, "CreateRule")(name="checkout", condition='labels.service == "checkout"')
+        tested = client.method(SERVICE, "TestRoute")(
+            alert={"summary": "5xx rate high", "labels": {"service": "checkout"}}
+        )
         trace = [(t.rule_name, t.matched) for t in tested.decision.trace]
-        return services, created.rule.id, trace, list(tested.decision.matched_rules)
+        return client.services, created.rule.id, trace, list(tested.decision.matched_rules)
 
 
 async def test_a_client_knowing_only_reflection_creates_a_rule_and_tests_a_route(server, stub):

@@ -37,9 +37,8 @@ def ts(value: datetime) -> Timestamp:
 
 
 @pytest.fixture
-async def stub(server: Any) -> AsyncIterator[schedules_pb2_grpc.ScheduleServiceStub]:
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        yield schedules_pb2_grpc.ScheduleServiceStub(channel)
+def stub(grpc_channel: grpc.aio.Channel) -> schedules_pb2_grpc.ScheduleServiceStub:
+    return schedules_pb2_grpc.ScheduleServiceStub(grpc_channel)
 
 
 @pytest.fixture

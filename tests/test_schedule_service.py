@@ -18,26 +18,24 @@ import grpc
 import pytest
 
 from oncall.errors import InvalidArgument
+from fixtures.alerts import trigger
+from fixtures.rpc import failure_of, reflection_client
 from google.protobuf import descriptor_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from oncall.alerting import store as alerting_store
-from oncall.alerting.ingest import Ingestor
 from oncall.alerting.v1 import escalation_pb2 as escalation_pb
 from oncall.alerting.v1 import escalation_pb2_grpc, schedules_pb2_grpc
 from oncall.alerting.v1 import schedules_pb2 as pb
 from oncall.clock import Clock
-from oncall.config import Settings
 from oncall.context import Context
 from oncall.escalation.engine import Engine
 from oncall.escalation.policies import PolicyInput, Step, Target, create_policy
 from oncall.escalation.state import list_requests
-from oncall.plugins import load_plugins
 from oncall.routing import rules
 from oncall.schedules import Layer, ShiftLength
 from oncall.schedules import store as schedule_store
-from oncall_hookspecs import Action, AlertEvent, RuleActions
+from oncall_hookspecs import RuleActions
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERY_DAY = range(pb.WEEKDAY_MONDAY, pb.WEEKDAY_SUNDAY + 1)
@@ -73,16 +71,9 @@ def reason(r: pb.OnCallReason) -> tuple[Any, ...]:
     return ("temporary", r.temporary_schedule_id)
 
 
-async def failure_of(call: Any) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await call
-    return failure.value
-
-
 @pytest.fixture
-async def stub(server: Any) -> AsyncIterator[schedules_pb2_grpc.ScheduleServiceStub]:
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        yield schedules_pb2_grpc.ScheduleServiceStub(channel)
+def stub(grpc_channel: grpc.aio.Channel) -> schedules_pb2_grpc.ScheduleServiceStub:
+    return schedules_pb2_grpc.ScheduleServiceStub(grpc_channel)
 
 
 async def who(stub: schedules_pb2_grpc.ScheduleServiceStub, schedule_id: str, when: datetime) -> list[tuple[Any, ...]]:
@@ -406,17 +397,16 @@ async def test_a_temporary_schedule_replaces_everything_in_its_window_until_clea
     assert await version(stub, ops.id) == 5
 
 
-async def test_a_schedule_an_escalation_policy_pages_cannot_be_deleted(stub, server):
+async def test_a_schedule_an_escalation_policy_pages_cannot_be_deleted(stub, grpc_channel):
     ops = await weekly_ops(stub)
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        policies = escalation_pb2_grpc.EscalationServiceStub(channel)
-        policy = (await policies.CreatePolicy(escalation_pb.CreatePolicyRequest(name="db", steps=[
-            escalation_pb.EscalationStep(targets=[
-                escalation_pb.EscalationTarget(kind=escalation_pb.TARGET_KIND_SCHEDULE, id=ops.id)])]))).policy
-        failure = await failure_of(stub.DeleteSchedule(pb.DeleteScheduleRequest(schedule_id=ops.id)))
-        assert failure.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "paged by escalation policies: db" in failure.details()
-        await policies.DeletePolicy(escalation_pb.DeletePolicyRequest(policy_id=policy.id))
+    policies = escalation_pb2_grpc.EscalationServiceStub(grpc_channel)
+    policy = (await policies.CreatePolicy(escalation_pb.CreatePolicyRequest(name="db", steps=[
+        escalation_pb.EscalationStep(targets=[
+            escalation_pb.EscalationTarget(kind=escalation_pb.TARGET_KIND_SCHEDULE, id=ops.id)])]))).policy
+    failure = await failure_of(stub.DeleteSchedule(pb.DeleteScheduleRequest(schedule_id=ops.id)))
+    assert failure.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "paged by escalation policies: db" in failure.details()
+    await policies.DeletePolicy(escalation_pb.DeletePolicyRequest(policy_id=policy.id))
     await stub.DeleteSchedule(pb.DeleteScheduleRequest(schedule_id=ops.id))
 
 
@@ -453,30 +443,10 @@ def _well_known() -> str:
 
 
 @pytest.fixture
-async def ctx(pool, db_url) -> AsyncIterator[Context]:
-    _, registry = load_plugins()
-    ingestor = Ingestor(pool)
-    ingestor.start()
-    context = Context(settings=Settings(database_url=db_url), pool=pool, registry=registry,
-                      ingestor=ingestor, database_url=db_url)
-    # what server.py does once the lead wires it in
-    context.extras["schedule_resolver"] = schedule_store.resolver(context)
-    yield context
-    await ingestor.stop()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock()
-    c.freeze()
-    return c
-
-
-async def _trigger(ctx: Context, key: str = "k1") -> int:
-    integration_id = (await alerting_store.manual_integration(ctx.pool)).id
-    event = AlertEvent(action=Action.TRIGGER, dedup_key=key, summary=f"alert {key}")
-    [result] = await ctx.ingestor.submit(integration_id, ctx.ingestor.prepare([event]))
-    return result.alert_id
+def ctx(ctx: Context) -> Context:
+    """conftest's Context, resolving schedule targets as server.py has the engine do."""
+    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
+    return ctx
 
 
 async def _handing_over(ctx: Context, clock: Clock) -> tuple[str, datetime]:
@@ -504,7 +474,7 @@ async def test_a_schedule_step_pages_whoever_is_on_call_when_it_fires_across_a_h
     engine = Engine(ctx, clock=clock)
     schedule_id, handoff = await _handing_over(ctx, clock)
     await _escalate_through(ctx, schedule_id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
 
     await engine.run_once()
     assert _paged(await list_requests(ctx.pool, alert_id)) == [(0, "schedule", "alice", f"schedule:{schedule_id}")]
@@ -524,7 +494,7 @@ async def test_an_override_added_while_an_alert_escalates_is_paged_by_the_next_s
     engine = Engine(ctx, clock=clock)
     schedule_id, handoff = await _handing_over(ctx, clock)
     await _escalate_through(ctx, schedule_id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     await engine.run_once()  # alice, and the built schedule is now cached
 
     await schedule_store.add_override(ctx.pool, schedule_id, handoff, handoff + timedelta(hours=1),
@@ -546,7 +516,7 @@ async def test_a_schedule_with_nobody_on_call_at_the_step_pages_no_one(ctx, cloc
     await schedule_store.add_override(ctx.pool, schedule_id, now - timedelta(hours=1), now + timedelta(hours=1),
                                       remove_user="alice")
     await _escalate_through(ctx, schedule_id)
-    alert_id = await _trigger(ctx)
+    alert_id = await trigger(ctx)
     await engine.run_once()
     assert await list_requests(ctx.pool, alert_id) == []
     errors = [e.note for e in await alerting_store.timeline(ctx.pool, alert_id) if e.kind == "escalation_error"]
@@ -664,14 +634,13 @@ async def test_a_listener_that_loses_its_connection_drops_what_it_held_when_it_r
     assert await resolve(schedule_id, now) == ["alice", "erin"]
 
 
-async def test_the_schedule_service_is_served_healthy_and_discoverable_by_reflection(server):
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        checked = await health.Check(health_pb2.HealthCheckRequest(service="oncall.alerting.v1.ScheduleService"))
-        assert checked.status == health_pb2.HealthCheckResponse.SERVING
+async def test_the_schedule_service_is_served_healthy_and_discoverable_by_reflection(server, grpc_channel):
+    health = health_pb2_grpc.HealthStub(grpc_channel)
+    checked = await health.Check(health_pb2.HealthCheckRequest(service="oncall.alerting.v1.ScheduleService"))
+    assert checked.status == health_pb2.HealthCheckResponse.SERVING
 
     def services() -> list[str]:
-        with grpc.insecure_channel(server.grpc_target) as channel:
-            return list(ProtoReflectionDescriptorDatabase(channel).get_services())
+        with reflection_client(server.grpc_target) as client:
+            return client.services
 
     assert "oncall.alerting.v1.ScheduleService" in await asyncio.to_thread(services)

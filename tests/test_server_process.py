@@ -129,13 +129,6 @@ async def test_sigterm_stops_accepting_finishes_the_request_in_flight_and_exits_
     assert "INFO oncall.server: stopped" in server.output()  # logged once the pool is closed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp's graceful shutdown (runner.cleanup → pre_shutdown → connection.close) drops "
-    "request bytes that arrive after SIGTERM: a webhook still uploading its body hangs until the "
-    "grace period ends and is cut off. server.py should stop the site, then wait for in-flight "
-    "handlers, before runner.cleanup()",
-)
 async def test_sigterm_lets_a_webhook_still_sending_its_body_finish(serve):
     server, url = serve(grace_s=3)
     key = await new_key(url)

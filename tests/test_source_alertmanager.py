@@ -5,60 +5,29 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+from fixtures import webhooks
+from fixtures.webhooks import outcomes, post_json, stored_alerts
 
-PAYLOADS = Path(__file__).parent / "payloads" / "alertmanager"
 PATHS = ["/api/v1/webhooks/alertmanager", "/api/v2/prometheusalertmanager/incoming"]
 SHOP, API = "1a30ba71cca2921f", "7c3e2f1d9a0b4e55"
 
 
 def payload(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / f"{name}.json").read_text())
-
-
-async def post(
-    server,
-    path: str,
-    body: Any = None,
-    *,
-    key: str | None = None,
-    raw: bytes | None = None,
-    content_type: str = "application/json",
-    params: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    headers = {"Content-Type": content_type}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    data = raw if raw is not None else json.dumps(body).encode()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(server.http_url + path, data=data, headers=headers, params=params) as r:
-            text = await r.text()
-            return r.status, json.loads(text) if text else None
+    return webhooks.payload("alertmanager", name)
 
 
 async def alerts(server) -> list[dict[str, Any]]:
-    async with server.ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            """SELECT dedup_key, status, summary, details, severity, labels, annotations,
-                      duplicate_count, started_at
-               FROM alerting.alerts ORDER BY dedup_key, id"""
-        )
-        return await cur.fetchall()
-
-
-def outcomes(body: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(a["dedup_key"], a["outcome"]) for a in body["alerts"]]
+    return await stored_alerts(server, "started_at", order_by="dedup_key, id")
 
 
 @pytest.mark.parametrize("path", PATHS)
 async def test_a_firing_group_stores_one_alert_per_entry(server, path):
     _, key = await server.integration("alertmanager")
 
-    status, body = await post(server, path, payload("firing"), key=key)
+    status, body = await post_json(server, path, payload("firing"), key=key)
 
     assert status == 200
     assert body["status"] == "ok"
@@ -99,13 +68,13 @@ async def test_a_firing_group_stores_one_alert_per_entry(server, path):
 async def test_repeats_deduplicate_resolved_entries_resolve_and_refiring_opens_a_new_alert(server, path):
     _, key = await server.integration("alertmanager")
 
-    await post(server, path, payload("firing"), key=key)
-    status, body = await post(server, path, payload("firing"), key=key)
+    await post_json(server, path, payload("firing"), key=key)
+    status, body = await post_json(server, path, payload("firing"), key=key)
     assert status == 200
     assert outcomes(body) == [(SHOP, "duplicate"), (API, "duplicate")]
     assert [(a["dedup_key"], a["duplicate_count"]) for a in await alerts(server)] == [(SHOP, 1), (API, 1)]
 
-    status, body = await post(server, path, payload("resolved"), key=key)
+    status, body = await post_json(server, path, payload("resolved"), key=key)
     assert status == 200
     assert outcomes(body) == [(SHOP, "resolved")]
     assert [(a["dedup_key"], a["status"]) for a in await alerts(server)] == [
@@ -113,7 +82,7 @@ async def test_repeats_deduplicate_resolved_entries_resolve_and_refiring_opens_a
         (API, "triggered"),
     ]
 
-    status, body = await post(server, path, payload("firing"), key=key)
+    status, body = await post_json(server, path, payload("firing"), key=key)
     assert outcomes(body) == [(SHOP, "created"), (API, "duplicate")]
     assert [(a["dedup_key"], a["status"], a["duplicate_count"]) for a in await alerts(server)] == [
         (SHOP, "resolved", 1),
@@ -131,8 +100,8 @@ async def test_an_entry_without_fingerprint_is_keyed_by_its_labels_in_any_order(
     reordered = copy.deepcopy(group)
     reordered["alerts"][0]["labels"] = dict(reversed(list(entry["labels"].items())))
 
-    _, first = await post(server, PATHS[0], group, key=key)
-    _, second = await post(server, PATHS[0], reordered, key=key)
+    _, first = await post_json(server, PATHS[0], group, key=key)
+    _, second = await post_json(server, PATHS[0], reordered, key=key)
 
     assert first["alerts"][0]["outcome"] == "created"
     assert second["alerts"][0]["outcome"] == "duplicate"
@@ -220,7 +189,7 @@ async def test_bad_input_is_refused_with_a_json_error_and_nothing_stored(
     _, key = await server.integration("alertmanager")
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
 
-    got_status, got = await post(
+    got_status, got = await post_json(
         server, PATHS[0], raw=raw, key=key, content_type=content_type or "application/json"
     )
 
@@ -235,8 +204,8 @@ async def test_the_key_may_come_as_bearer_or_token_and_must_belong_to_an_alertma
     _, generic_key = await server.integration("generic")
     firing = payload("firing")
 
-    assert (await post(server, PATHS[1], firing, params={"token": key}))[0] == 200
-    assert (await post(server, PATHS[0], firing, key=key))[0] == 200
+    assert (await post_json(server, PATHS[1], firing, params={"token": key}))[0] == 200
+    assert (await post_json(server, PATHS[0], firing, key=key))[0] == 200
 
     for attempt, expected in (
         ({"key": generic_key}, 403),
@@ -244,7 +213,7 @@ async def test_the_key_may_come_as_bearer_or_token_and_must_belong_to_an_alertma
         ({"key": "not-a-key"}, 401),
         ({}, 401),
     ):
-        got_status, got = await post(server, PATHS[0], payload("resolved"), **attempt)
+        got_status, got = await post_json(server, PATHS[0], payload("resolved"), **attempt)
         assert (got_status, sorted(got)) == (expected, ["detail", "error"]), attempt
     # only the two accepted posts left a trace: one alert per entry, each repeated once
     assert [(a["status"], a["duplicate_count"]) for a in await alerts(server)] == [("triggered", 1)] * 2

@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from fixtures import webhooks
+from fixtures.webhooks import post, stored_alerts
 
-PAYLOADS = Path(__file__).parent / "payloads" / "generic"
 PATHS = ["/api/v1/webhooks/generic", "/api/v2/generic/incoming"]
 JSON_ACCEPT = {"Accept": "application/json"}
 
 
 def payload(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / f"{name}.json").read_text())
-
-
-async def post(
-    server,
-    path: str,
-    *,
-    params: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    **body: Any,
-) -> tuple[int, Any]:
-    """POST with ``json=``, ``data=`` (a form, FormData or bytes) or no body at all."""
-    async with aiohttp.ClientSession() as http:
-        async with http.post(server.http_url + path, params=params, headers=headers, **body) as r:
-            text = await r.text()
-            return r.status, json.loads(text) if text else None
+    return webhooks.payload("generic", name)
 
 
 async def alerts(server) -> list[dict[str, Any]]:
-    async with server.ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            """SELECT dedup_key, status, summary, details, severity, labels, annotations,
-                      duplicate_count
-               FROM alerting.alerts ORDER BY id"""
-        )
-        return await cur.fetchall()
+    return await stored_alerts(server)
 
 
 @pytest.mark.parametrize("path", PATHS)

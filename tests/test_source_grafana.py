@@ -4,60 +4,29 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+from fixtures import webhooks
+from fixtures.webhooks import outcomes, post_json, stored_alerts
 
-PAYLOADS = Path(__file__).parent / "payloads" / "grafana"
 PATHS = ["/api/v1/webhooks/grafana", "/api/v2/grafana/incoming"]
 MEMORY, CPU = "c6eadffa33fcdf37", "bc97ff14869b13e3"
 
 
 def payload(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / f"{name}.json").read_text())
-
-
-async def post(
-    server,
-    path: str,
-    body: Any = None,
-    *,
-    key: str | None = None,
-    raw: bytes | None = None,
-    content_type: str = "application/json",
-    params: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    headers = {"Content-Type": content_type}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    data = raw if raw is not None else json.dumps(body).encode()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(server.http_url + path, data=data, headers=headers, params=params) as r:
-            text = await r.text()
-            return r.status, json.loads(text) if text else None
+    return webhooks.payload("grafana", name)
 
 
 async def alerts(server) -> list[dict[str, Any]]:
-    async with server.ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            """SELECT dedup_key, status, summary, details, severity, labels, annotations,
-                      duplicate_count, started_at
-               FROM alerting.alerts ORDER BY dedup_key, id"""
-        )
-        return await cur.fetchall()
-
-
-def outcomes(body: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(a["dedup_key"], a["outcome"]) for a in body["alerts"]]
+    return await stored_alerts(server, "started_at", order_by="dedup_key, id")
 
 
 @pytest.mark.parametrize("path", PATHS)
 async def test_unified_alerts_are_stored_per_fingerprint_with_grafana_links_and_values(server, path):
     _, key = await server.integration("grafana")
 
-    status, body = await post(server, path, payload("unified_firing"), key=key)
+    status, body = await post_json(server, path, payload("unified_firing"), key=key)
 
     assert status == 200
     assert outcomes(body) == [(MEMORY, "created"), (CPU, "created")]
@@ -105,15 +74,15 @@ async def test_unified_alerts_are_stored_per_fingerprint_with_grafana_links_and_
 async def test_unified_repeats_deduplicate_resolved_resolves_and_refiring_opens_a_new_alert(server, path):
     _, key = await server.integration("grafana")
 
-    await post(server, path, payload("unified_firing"), key=key)
-    _, body = await post(server, path, payload("unified_firing"), key=key)
+    await post_json(server, path, payload("unified_firing"), key=key)
+    _, body = await post_json(server, path, payload("unified_firing"), key=key)
     assert outcomes(body) == [(MEMORY, "duplicate"), (CPU, "duplicate")]
 
-    status, body = await post(server, path, payload("unified_resolved"), key=key)
+    status, body = await post_json(server, path, payload("unified_resolved"), key=key)
     assert status == 200
     assert outcomes(body) == [(MEMORY, "resolved")]
 
-    _, body = await post(server, path, payload("unified_firing"), key=key)
+    _, body = await post_json(server, path, payload("unified_firing"), key=key)
     assert outcomes(body) == [(MEMORY, "created"), (CPU, "duplicate")]
     assert [(a["dedup_key"], a["status"], a["duplicate_count"]) for a in await alerts(server)] == [
         (CPU, "triggered", 2),
@@ -128,7 +97,7 @@ async def test_a_unified_group_of_one_alert_without_description_takes_the_messag
     group["alerts"] = group["alerts"][1:]
     group["alerts"][0]["annotations"] = {}
 
-    await post(server, PATHS[0], group, key=key)
+    await post_json(server, PATHS[0], group, key=key)
 
     (row,) = await alerts(server)
     assert row["summary"] == "High CPU usage"  # labels.alertname
@@ -139,7 +108,7 @@ async def test_a_unified_group_of_one_alert_without_description_takes_the_messag
 async def test_legacy_alerts_are_one_per_rule_and_ok_resolves_the_rule(server, path):
     _, key = await server.integration("grafana")
 
-    status, body = await post(server, path, payload("legacy_alerting"), key=key)
+    status, body = await post_json(server, path, payload("legacy_alerting"), key=key)
     assert status == 200
     assert outcomes(body) == [("rule:42", "created")]
     (row,) = await alerts(server)
@@ -161,11 +130,11 @@ async def test_legacy_alerts_are_one_per_rule_and_ok_resolves_the_rule(server, p
         "panelId": 2,
     }
 
-    _, body = await post(server, path, payload("legacy_alerting"), key=key)
+    _, body = await post_json(server, path, payload("legacy_alerting"), key=key)
     assert outcomes(body) == [("rule:42", "duplicate")]
-    _, body = await post(server, path, payload("legacy_ok"), key=key)
+    _, body = await post_json(server, path, payload("legacy_ok"), key=key)
     assert outcomes(body) == [("rule:42", "resolved")]
-    _, body = await post(server, path, payload("legacy_alerting"), key=key)
+    _, body = await post_json(server, path, payload("legacy_alerting"), key=key)
     assert outcomes(body) == [("rule:42", "created")]
     assert [(a["status"], a["duplicate_count"]) for a in await alerts(server)] == [
         ("resolved", 1),
@@ -178,15 +147,15 @@ async def test_legacy_no_data_pages_on_the_rule_while_pending_and_paused_change_
     legacy = payload("legacy_alerting")
 
     for state in ("pending", "paused"):
-        status, body = await post(server, PATHS[0], {**legacy, "state": state}, key=key)
+        status, body = await post_json(server, PATHS[0], {**legacy, "state": state}, key=key)
         assert (status, body["alerts"]) == (200, [])
     assert await alerts(server) == []
 
-    _, body = await post(server, PATHS[0], {**legacy, "state": "no_data", "evalMatches": []}, key=key)
+    _, body = await post_json(server, PATHS[0], {**legacy, "state": "no_data", "evalMatches": []}, key=key)
     assert outcomes(body) == [("rule:42", "created")]
-    _, body = await post(server, PATHS[0], legacy, key=key)
+    _, body = await post_json(server, PATHS[0], legacy, key=key)
     assert outcomes(body) == [("rule:42", "duplicate")]
-    await post(server, PATHS[0], {**payload("legacy_ok"), "state": "paused"}, key=key)
+    await post_json(server, PATHS[0], {**payload("legacy_ok"), "state": "paused"}, key=key)
 
     (row,) = await alerts(server)
     assert row["status"] == "triggered"  # pausing the rule did not close it
@@ -293,7 +262,7 @@ async def test_bad_input_is_refused_with_a_json_error_and_nothing_stored(
 ):
     _, key = await server.integration("grafana")
 
-    got_status, got = await post(server, PATHS[0], raw=raw, key=key, content_type=content_type)
+    got_status, got = await post_json(server, PATHS[0], raw=raw, key=key, content_type=content_type)
 
     assert got_status == status
     assert got["error"] == error
@@ -305,14 +274,14 @@ async def test_the_key_may_come_as_bearer_or_token_and_must_belong_to_a_grafana_
     _, key = await server.integration("grafana")
     _, alertmanager_key = await server.integration("alertmanager")
 
-    assert (await post(server, PATHS[1], payload("legacy_alerting"), params={"token": key}))[0] == 200
-    assert (await post(server, PATHS[0], payload("legacy_alerting"), key=key))[0] == 200
+    assert (await post_json(server, PATHS[1], payload("legacy_alerting"), params={"token": key}))[0] == 200
+    assert (await post_json(server, PATHS[0], payload("legacy_alerting"), key=key))[0] == 200
     for attempt, expected in (
         ({"key": alertmanager_key}, 403),
         ({"params": {"token": alertmanager_key}}, 403),
         ({"key": "not-a-key"}, 401),
         ({}, 401),
     ):
-        got_status, got = await post(server, PATHS[0], payload("legacy_ok"), **attempt)
+        got_status, got = await post_json(server, PATHS[0], payload("legacy_ok"), **attempt)
         assert (got_status, sorted(got)) == (expected, ["detail", "error"]), attempt
     assert [(a["status"], a["duplicate_count"]) for a in await alerts(server)] == [("triggered", 1)]

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+from fixtures import webhooks
+from fixtures.webhooks import post_json, stored_alerts
 
-PAYLOADS = Path(__file__).parent / "payloads" / "pagerduty"
 PATHS = ["/api/v1/webhooks/pagerduty", "/v2/enqueue"]
 DEDUP = "prod-datapipe03/disk"
 
 
 def event(name: str, routing_key: str | None = None) -> dict[str, Any]:
-    doc = json.loads((PAYLOADS / f"{name}.json").read_text())
+    doc = webhooks.payload("pagerduty", name)
     if routing_key is None:
         del doc["routing_key"]
     else:
@@ -24,36 +23,8 @@ def event(name: str, routing_key: str | None = None) -> dict[str, Any]:
     return doc
 
 
-async def post(
-    server,
-    path: str,
-    body: Any = None,
-    *,
-    raw: bytes | None = None,
-    content_type: str = "application/json",
-    headers: dict[str, str] | None = None,
-    params: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    data = raw if raw is not None else json.dumps(body).encode()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            server.http_url + path,
-            data=data,
-            params=params,
-            headers={"Content-Type": content_type, **(headers or {})},
-        ) as r:
-            text = await r.text()
-            return r.status, json.loads(text) if text else None
-
-
 async def alerts(server) -> list[dict[str, Any]]:
-    async with server.ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            """SELECT dedup_key, status, summary, details, severity, labels, annotations,
-                      duplicate_count, started_at, raw::text AS raw
-               FROM alerting.alerts ORDER BY id"""
-        )
-        return await cur.fetchall()
+    return await stored_alerts(server, "started_at", "raw::text AS raw")
 
 
 def accepted(dedup_key: str) -> dict[str, str]:
@@ -64,7 +35,7 @@ def accepted(dedup_key: str) -> dict[str, str]:
 async def test_a_trigger_is_answered_202_like_pagerduty_and_stores_the_alert(server, path):
     _, key = await server.integration("pagerduty")
 
-    status, body = await post(server, path, event("trigger", key))
+    status, body = await post_json(server, path, event("trigger", key))
 
     assert (status, body) == (202, accepted(DEDUP))
     (row,) = await alerts(server)
@@ -101,18 +72,18 @@ async def test_a_trigger_is_answered_202_like_pagerduty_and_stores_the_alert(ser
 async def test_repeat_acknowledge_resolve_and_a_trigger_after_resolve_follow_pagerduty(server, path):
     _, key = await server.integration("pagerduty")
 
-    await post(server, path, event("trigger", key))
-    assert await post(server, path, event("trigger", key)) == (202, accepted(DEDUP))
+    await post_json(server, path, event("trigger", key))
+    assert await post_json(server, path, event("trigger", key)) == (202, accepted(DEDUP))
     assert [(a["status"], a["duplicate_count"]) for a in await alerts(server)] == [("triggered", 1)]
 
-    assert await post(server, path, event("acknowledge", key)) == (202, accepted(DEDUP))
+    assert await post_json(server, path, event("acknowledge", key)) == (202, accepted(DEDUP))
     assert [a["status"] for a in await alerts(server)] == ["acknowledged"]
 
-    assert await post(server, path, event("resolve", key)) == (202, accepted(DEDUP))
+    assert await post_json(server, path, event("resolve", key)) == (202, accepted(DEDUP))
     assert [a["status"] for a in await alerts(server)] == ["resolved"]
 
     # PagerDuty: once resolved, a trigger with the same dedup_key opens a new alert
-    assert await post(server, path, event("trigger", key)) == (202, accepted(DEDUP))
+    assert await post_json(server, path, event("trigger", key)) == (202, accepted(DEDUP))
     assert [(a["dedup_key"], a["status"]) for a in await alerts(server)] == [
         (DEDUP, "resolved"),
         (DEDUP, "triggered"),
@@ -124,12 +95,12 @@ async def test_a_trigger_without_dedup_key_gets_a_new_key_each_time_which_resolv
     trigger = event("trigger", key)
     del trigger["dedup_key"]
 
-    _, first = await post(server, PATHS[1], trigger)
-    _, second = await post(server, PATHS[1], trigger)
+    _, first = await post_json(server, PATHS[1], trigger)
+    _, second = await post_json(server, PATHS[1], trigger)
 
     assert first["dedup_key"] and second["dedup_key"] and first["dedup_key"] != second["dedup_key"]
     resolve = {**event("resolve", key), "dedup_key": first["dedup_key"]}
-    assert await post(server, PATHS[1], resolve) == (202, accepted(first["dedup_key"]))
+    assert await post_json(server, PATHS[1], resolve) == (202, accepted(first["dedup_key"]))
     assert [(a["dedup_key"], a["status"]) for a in await alerts(server)] == [
         (first["dedup_key"], "resolved"),
         (second["dedup_key"], "triggered"),
@@ -140,7 +111,7 @@ async def test_acknowledge_or_resolve_of_an_unknown_key_is_accepted_and_changes_
     _, key = await server.integration("pagerduty")
 
     for name in ("acknowledge", "resolve"):
-        assert await post(server, PATHS[1], event(name, key)) == (202, accepted(DEDUP))
+        assert await post_json(server, PATHS[1], event(name, key)) == (202, accepted(DEDUP))
     assert await alerts(server) == []
 
 
@@ -230,7 +201,7 @@ async def test_an_invalid_event_is_refused_400_naming_the_field_and_nothing_stor
 ):
     _, key = await server.integration("pagerduty")
 
-    status, got = await post(server, PATHS[1], {**body, "routing_key": key})
+    status, got = await post_json(server, PATHS[1], {**body, "routing_key": key})
 
     assert status == 400
     assert got["error"] == error
@@ -244,7 +215,7 @@ async def test_every_problem_of_an_event_is_reported_at_once(server):
     trigger["payload"].update(severity="sev1", summary="y" * 2000)
     del trigger["payload"]["source"]
 
-    status, got = await post(server, PATHS[1], trigger)
+    status, got = await post_json(server, PATHS[1], trigger)
 
     assert status == 400
     for field in ("'payload.summary'", "'payload.source'", "'payload.severity'"):
@@ -262,7 +233,7 @@ async def test_a_body_that_is_not_a_json_event_is_refused_and_nothing_stored(ser
         (b'["trigger"]', "application/json", bearer, 400, "invalid_type"),
     ]
     for raw, content_type, headers, status, error in cases:
-        got_status, got = await post(server, PATHS[1], raw=raw, content_type=content_type, headers=headers)
+        got_status, got = await post_json(server, PATHS[1], raw=raw, content_type=content_type, headers=headers)
         assert (got_status, got["error"]) == (status, error), raw
     assert await alerts(server) == []
 
@@ -272,13 +243,13 @@ async def test_the_key_travels_as_routing_key_bearer_or_token_and_must_be_a_page
     _, generic_key = await server.integration("generic")
     no_key = event("trigger", None)
 
-    assert (await post(server, PATHS[0], no_key, headers={"Authorization": f"Bearer {key}"}))[0] == 202
-    assert (await post(server, PATHS[1], no_key, params={"token": key}))[0] == 202
+    assert (await post_json(server, PATHS[0], no_key, headers={"Authorization": f"Bearer {key}"}))[0] == 202
+    assert (await post_json(server, PATHS[1], no_key, params={"token": key}))[0] == 202
     for body, expected in (
         (event("resolve", generic_key), 403),
         (event("resolve", "R0UT1NGKEY"), 401),
         (event("resolve", None), 401),
     ):
-        status, got = await post(server, PATHS[1], body)
+        status, got = await post_json(server, PATHS[1], body)
         assert (status, sorted(got)) == (expected, ["detail", "error"]), body.get("routing_key")
     assert [(a["status"], a["duplicate_count"]) for a in await alerts(server)] == [("triggered", 1)]

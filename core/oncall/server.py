@@ -17,7 +17,7 @@ from .context import Context
 from .directory.client import open_directory
 from .escalation.engine import Engine
 from .events import EventHub
-from .http.app import build_app
+from .http.app import IN_FLIGHT, build_app
 from .plugins import load_plugins
 from .schedules import store as schedule_store
 from .rpc.server import start_grpc
@@ -97,7 +97,8 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
 
-    runner = web.AppRunner(build_app(ctx), handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
+    app = build_app(ctx)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
     await runner.setup()
     host, port = settings.http_host_port
     site = web.TCPSite(runner, host, port, backlog=1024)
@@ -121,10 +122,15 @@ async def serve(
     log.info("shutting down: no new connections, finishing in-flight requests")
     await health_servicer.enter_graceful_shutdown()
     hub.close_subscribers()  # end WatchAlerts streams now rather than at the grace deadline
-    await asyncio.gather(
-        grpc_server.stop(settings.shutdown_grace_s),
-        runner.cleanup(),  # stops listening, then waits for in-flight handlers
-    )
+    # Stop listening first, let in-flight webhooks finish (even one still sending its body),
+    # and only then close connections: aiohttp's cleanup alone drops bytes still arriving.
+    await site.stop()
+    idle = app[IN_FLIGHT].wait_idle(settings.shutdown_grace_s)
+    _, drained = await asyncio.gather(grpc_server.stop(settings.shutdown_grace_s), idle)
+    if not drained:
+        log.warning("%d HTTP request(s) still running after %.0fs; closing them", app[IN_FLIGHT].count,
+                    settings.shutdown_grace_s)
+    await runner.cleanup()
     await engine.stop()
     await schedule_cache.stop()
     if directory is not None:

@@ -45,6 +45,45 @@ class BadRequest(Exception):
 
 _NO_JSON = object()
 
+try:  # the fast parser when the core's dependencies are installed; the contract needs only pluggy
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+
+def _parse_json(body: bytes) -> Any:
+    """Parse a JSON body; BadRequest for anything that is not plain, valid JSON."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(body)
+        except _orjson.JSONDecodeError:
+            pass  # orjson refuses what the standard parser accepts (huge integers, NaN): retry
+    try:
+        doc = json.loads(body)
+    except RecursionError:
+        raise BadRequest("invalid_json", "the body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
+    if _orjson is not None and _has_lone_surrogate(doc):
+        raise BadRequest("invalid_json", "the body contains a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
+    return doc
+
+
+def _has_lone_surrogate(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if depth > 10_000:
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k, depth + 1) or _has_lone_surrogate(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v, depth + 1) for v in value)
+    return False
+
 
 @dataclass(eq=False)
 class InboundRequest:
@@ -64,10 +103,7 @@ class InboundRequest:
         if self._json is _NO_JSON:
             if not self.body.strip():
                 raise BadRequest("empty_body", "the request body is empty; a JSON document was expected")
-            try:
-                self._json = json.loads(self.body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise BadRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
+            self._json = _parse_json(self.body)
         return self._json
 
     def json_object(self) -> dict[str, Any]:

@@ -1,20 +1,21 @@
 """Ingestion with group commit: concurrent webhooks are committed together, in order.
 
-Each webhook hands its parsed events to ``Ingestor.submit`` and waits. One writer takes
-everything waiting, applies it in a single transaction (a few set-based statements, not a
-statement per alert), commits, and wakes the waiters with their results. A webhook is
-therefore answered only after its alerts are durable, while one fsync serves many
-requests. Submission order is kept: events for the same key apply in the order received.
+Each webhook hands its parsed events to ``Ingestor.submit`` and waits. A writer takes
+everything waiting, applies it in a single transaction (usually one set-based statement,
+never a statement per alert), commits, and wakes the waiters with their results. A webhook
+is therefore answered only after its alerts are durable, while one fsync serves many
+requests. Two writers (lanes) overlap their batches. Submission order is kept: events for
+the same key apply in the order received.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -23,8 +24,8 @@ from oncall_hookspecs import Action, AlertEvent, IngestOutcome, IngestResult
 from oncall_hookspecs.types import SEVERITIES
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import Unavailable
-from .store import notify_events
+from ..errors import InvalidArgument, Unavailable
+from .store import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,81 @@ class _Prepared:
     labels: str  # JSON text
     annotations: str  # JSON text
     raw: str | None  # JSON text
-    started_at: datetime | None
+    started_at: str | None  # ISO 8601; a time without an offset is in the session's zone
 
 
 class InvalidEvent(Exception):
     """A source plugin produced an event that breaks the contract (a server-side bug)."""
 
 
-def _json_text(value: Any, what: str) -> str:
+# PostgreSQL text and jsonb can't hold U+0000, and UTF-8 can't hold a lone surrogate. Both
+# are stored as U+FFFD (the replacement character) rather than refused: senders retry a
+# refused webhook forever. In JSON text a NUL can only be the escape \u0000, found where it
+# isn't an escaped backslash's "u0000".
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_DEPTH = 64  # deeper values in a payload are kept as a marker, not refused
+
+
+def _storable(text: str) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError as exc:
-        raise InvalidEvent(f"{what} is not JSON-serialisable: {exc}") from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _storable_json(text: str) -> str:
+    return _JSON_NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def _sanitised(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of what orjson refused: odd strings, huge integers, NaN, deep nesting."""
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if depth >= _MAX_DEPTH:
+        return "(nested too deeply to keep)"
+    if isinstance(value, dict):
+        return {_storable(str(k)): _sanitised(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sanitised(v, depth + 1) for v in value]
+    return _storable(str(value))
+
+
+def _json_text(value: Any) -> str:
+    """JSON text PostgreSQL will store; never fails (labels, annotations and raw are data)."""
+    try:
+        return _storable_json(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
+    except TypeError:
+        pass
+    try:
+        return orjson.dumps(_sanitised(value), option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError as exc:  # not expected: _sanitised leaves only JSON types
+        return orjson.dumps({"unserialisable": str(exc)[:200]}).decode()
+
+
+def _capped(raw: str, cap: int) -> str:
+    """``raw``, or a truncation marker with its head, within ``cap`` bytes of UTF-8."""
+    if len(raw) * 4 <= cap:  # at most 4 bytes a character: surely within the cap
+        return raw
+    encoded = raw.encode()
+    if len(encoded) <= cap:
+        return raw
+    head = encoded[: max(cap - 64, 0)].decode("utf-8", "ignore")
+    while True:
+        doc = _json_text({"truncated": True, "bytes": len(encoded), "head": head})
+        excess = len(doc.encode()) - (cap - 16)  # PostgreSQL's jsonb output adds a few spaces
+        if excess <= 0 or not head:
+            return doc
+        head = head[: max(0, len(head) - excess)]  # every character dropped saves >= 1 byte
 
 
 def prepare(ev: AlertEvent, raw_cap: int) -> _Prepared:
@@ -85,25 +149,23 @@ def prepare(ev: AlertEvent, raw_cap: int) -> _Prepared:
     key = ev.dedup_key
     if not isinstance(key, str) or not key:
         raise InvalidEvent("an event needs a non-empty string dedup_key")
+    key = _storable(key)
     summary = ev.summary if isinstance(ev.summary, str) else str(ev.summary)
-    summary = summary.strip()[:MAX_SUMMARY] or key[:MAX_SUMMARY]
-    details = ev.details if isinstance(ev.details, str) else str(ev.details)
+    summary = _storable(summary).strip()[:MAX_SUMMARY] or key[:MAX_SUMMARY]
+    details = _storable(ev.details if isinstance(ev.details, str) else str(ev.details))
     labels = {str(k): v if isinstance(v, str) else str(v) for k, v in (ev.labels or {}).items()}
-    raw = None
-    if ev.raw is not None:
-        raw = _json_text(ev.raw, "raw")
-        if len(raw) > raw_cap:
-            raw = _json_text({"truncated": True, "bytes": len(raw), "head": raw[:raw_cap]}, "raw")
+    raw = None if ev.raw is None else _capped(_json_text(ev.raw), raw_cap)
     return _Prepared(
         action=action,
         dedup_key=key[:MAX_KEY],
         summary=summary,
         details=details[:MAX_DETAILS],
         severity=normalize_severity(ev.severity),
-        labels=_json_text(labels, "labels"),
-        annotations=_json_text(ev.annotations or {}, "annotations"),
+        labels=_json_text(labels),
+        annotations=_json_text(ev.annotations or {}),
         raw=raw,
-        started_at=ev.occurred_at,
+        # as text, so that PostgreSQL reads every time alike, with or without an offset
+        started_at=None if ev.occurred_at is None else ev.occurred_at.isoformat(),
     )
 
 
@@ -114,75 +176,138 @@ class _Submission:
     future: asyncio.Future[list[IngestResult]]
 
 
-_UPSERT = """
-INSERT INTO alerting.alerts AS a
-    (integration_id, dedup_key, status, summary, details, severity, labels, annotations, raw,
-     started_at)
-SELECT t.integration_id, t.dedup_key, 'triggered', t.summary, t.details, t.severity,
-       t.labels::jsonb, t.annotations::jsonb, t.raw::jsonb, t.started_at
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::text[], %s::timestamptz[])
-     WITH ORDINALITY AS t(integration_id, dedup_key, summary, details, severity, labels,
-                          annotations, raw, started_at, ord)
-ORDER BY t.ord
-ON CONFLICT (integration_id, dedup_key) WHERE status <> 'resolved' DO UPDATE
-SET duplicate_count = a.duplicate_count + 1,
-    last_received_at = now(),
-    labels = EXCLUDED.labels,
-    annotations = EXCLUDED.annotations
-RETURNING a.id, a.integration_id, a.dedup_key, (a.xmax = 0) AS created
-"""
+# Each statement below does one step of a batch whole: it changes the alerts, writes their
+# timeline events and announces them. One statement is one round trip, and on its own
+# (autocommit) one transaction. Columns arrive as arrays in binary format (``%(x)b``):
+# PostgreSQL copies them rather than parsing array literals, and psycopg need not quote
+# and escape every element of a text array.
+#
+# ``announced`` runs pg_notify, delivered by PostgreSQL only on commit, with the new event
+# ids in chunks (a payload must stay under 8000 bytes). It always yields one row, and the
+# final SELECT joins it: a CTE that nothing references is not run.
+_ANNOUNCE = """
+announced AS (
+    SELECT count(pg_notify(%(channel)s, ids)) AS notifications
+    FROM (
+        SELECT string_agg(id::text, ',' ORDER BY id) AS ids
+        FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 300 AS chunk FROM recorded) AS numbered
+        GROUP BY chunk
+    ) AS chunks
+)"""
 
-# Locks are taken in (integration, key) order, as the upsert takes them, so concurrent
+# Rows are locked in (integration, key) order, as every writer takes them, so concurrent
 # writers (other replicas, API calls) cannot deadlock with this one.
-_CLOSE = """
-WITH t AS (
-    SELECT * FROM unnest(%s::bigint[], %s::text[]) AS t(integration_id, dedup_key)
-), target AS (
-    SELECT a.id FROM alerting.alerts a JOIN t USING (integration_id, dedup_key)
-    WHERE a.status = ANY(%s) ORDER BY a.integration_id, a.dedup_key FOR UPDATE OF a
-)
-UPDATE alerting.alerts a SET {assignments}
-FROM target WHERE a.id = target.id
-RETURNING a.id, a.integration_id, a.dedup_key
+_TRIGGER = """
+WITH input AS MATERIALIZED (
+    SELECT * FROM unnest(%(integration_id)b::bigint[], %(dedup_key)b::text[], %(summary)b::text[],
+                         %(details)b::text[], %(severity)b::text[], %(labels)b::text[],
+                         %(annotations)b::text[], %(raw)b::text[], %(started_at)b::text[])
+        WITH ORDINALITY AS t(integration_id, dedup_key, summary, details, severity, labels,
+                             annotations, raw, started_at, ord)
+), upserted AS (
+    INSERT INTO alerting.alerts AS a
+        (integration_id, dedup_key, status, summary, details, severity, labels, annotations,
+         raw, started_at)
+    SELECT integration_id, dedup_key, 'triggered', summary, details, severity, labels::jsonb,
+           annotations::jsonb, raw::jsonb, started_at::timestamptz
+    FROM input
+    ORDER BY integration_id, dedup_key
+    ON CONFLICT (integration_id, dedup_key) WHERE status <> 'resolved' DO UPDATE
+    SET duplicate_count = a.duplicate_count + 1,
+        last_received_at = now(),
+        labels = EXCLUDED.labels,
+        annotations = EXCLUDED.annotations
+    RETURNING a.id, a.integration_id, a.dedup_key, (a.xmax = 0) AS created
+), recorded AS (
+    INSERT INTO alerting.alert_events (alert_id, kind, actor)
+    SELECT id, CASE WHEN created THEN 'created' ELSE 'duplicate' END,
+           'integration:' || integration_id
+    FROM upserted
+    ORDER BY integration_id, dedup_key
+    RETURNING id
+), """ + _ANNOUNCE + """
+SELECT i.ord, u.id, u.created
+FROM input i JOIN upserted u USING (integration_id, dedup_key) CROSS JOIN announced
+ORDER BY i.ord
 """
-_RESOLVE = _CLOSE.format(assignments="status = 'resolved', resolved_at = now(), resolved_by = %s")
+
+_CLOSE = """
+WITH input AS MATERIALIZED (
+    SELECT * FROM unnest(%(integration_id)b::bigint[], %(dedup_key)b::text[])
+        WITH ORDINALITY AS t(integration_id, dedup_key, ord)
+), target AS (
+    SELECT a.id FROM alerting.alerts a JOIN input USING (integration_id, dedup_key)
+    WHERE a.status = ANY(%(from_statuses)s) ORDER BY a.integration_id, a.dedup_key FOR UPDATE OF a
+), changed AS (
+    UPDATE alerting.alerts a SET {assignments}
+    FROM target WHERE a.id = target.id
+    RETURNING a.id, a.integration_id, a.dedup_key
+), recorded AS (
+    INSERT INTO alerting.alert_events (alert_id, kind, actor)
+    SELECT id, %(kind)s, 'integration:' || integration_id
+    FROM changed
+    ORDER BY integration_id, dedup_key
+    RETURNING id
+), """ + _ANNOUNCE + """
+SELECT i.ord, c.id
+FROM input i LEFT JOIN changed c USING (integration_id, dedup_key) CROSS JOIN announced
+ORDER BY i.ord
+"""
+_RESOLVE = _CLOSE.format(
+    assignments="status = 'resolved', resolved_at = now(), resolved_by = 'integration:' || a.integration_id"
+)
 _ACK = _CLOSE.format(
-    assignments="status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s"
+    assignments="status = 'acknowledged', acknowledged_at = now(), acknowledged_by = 'integration:' || a.integration_id"
 )
 
-_EVENTS = """
-INSERT INTO alerting.alert_events (alert_id, kind, actor)
-SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[])
-RETURNING id
-"""
+# (action, statement, statuses it applies to, outcome when it applied)
+_CLOSING = (
+    (Action.ACKNOWLEDGE, _ACK, ["triggered"], IngestOutcome.ACKNOWLEDGED),
+    (Action.RESOLVE, _RESOLVE, ["triggered", "acknowledged"], IngestOutcome.RESOLVED),
+)
 
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
+# An event of a batch, with where its result goes: (integration, event, submission, index)
+_Item = tuple[int, _Prepared, int, int]
+
 
 class Ingestor:
-    """The group-commit writer. ``start`` it on the server's loop; ``stop`` drains it."""
+    """The group-commit writer. ``start`` it on the server's loop; ``stop`` drains it.
 
-    def __init__(self, pool: AsyncConnectionPool, raw_cap: int = 64 * 1024, max_batch: int = 5000) -> None:
+    ``lanes`` batches may be committing at once, each on its own connection, so that one
+    batch's round trip and fsync overlap the next batch's statements. Batches in flight
+    never share a key: a submission that shares one with a batch still committing waits
+    for it (and so does everything queued behind it), which keeps every key's events in
+    arrival order.
+    """
+
+    def __init__(
+        self, pool: AsyncConnectionPool, raw_cap: int = 64 * 1024, max_batch: int = 5000, lanes: int = 2
+    ) -> None:
         self._pool = pool
         self.raw_cap = raw_cap
         self._max_batch = max_batch
+        self._lanes = lanes
         self._queue: deque[_Submission] = deque()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._released = asyncio.Event()  # a batch finished committing; its keys are free
+        self._in_flight: dict[int, set[tuple[int, str]]] = {}  # lane → keys of its batch
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.batches = 0
         self.events_committed = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="oncall-ingest-writer")
+        self._tasks = [
+            asyncio.create_task(self._lane(i), name=f"oncall-ingest-writer-{i}") for i in range(self._lanes)
+        ]
 
     async def stop(self) -> None:
         """Commit everything already submitted, then stop."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        await asyncio.gather(*self._tasks)
 
     def prepare(self, events: Sequence[AlertEvent]) -> list[_Prepared]:
         return [prepare(ev, self.raw_cap) for ev in events]
@@ -198,7 +323,26 @@ class Ingestor:
         self._wake.set()
         return await fut
 
-    async def _run(self) -> None:
+    def _take(self) -> tuple[list[_Submission], set[tuple[int, str]]]:
+        """The next batch: submissions from the head of the queue, in order, up to
+        ``max_batch`` events, stopping before the first that shares a key with a batch in
+        flight."""
+        batch: list[_Submission] = []
+        keys: set[tuple[int, str]] = set()
+        n = 0
+        busy = list(self._in_flight.values())
+        while self._queue and n < self._max_batch:
+            sub = self._queue[0]
+            sub_keys = {(sub.integration_id, ev.dedup_key) for ev in sub.events}
+            if any(not held.isdisjoint(sub_keys) for held in busy):
+                break
+            self._queue.popleft()
+            batch.append(sub)
+            keys |= sub_keys
+            n += len(sub.events)
+        return batch, keys
+
+    async def _lane(self, lane: int) -> None:
         while True:
             if not self._queue:
                 if self._stopping:
@@ -206,13 +350,18 @@ class Ingestor:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch: list[_Submission] = []
-            n = 0
-            while self._queue and n < self._max_batch:
-                sub = self._queue.popleft()
-                batch.append(sub)
-                n += len(sub.events)
-            await self._commit(batch)
+            batch, keys = self._take()
+            if not batch:
+                # the head of the queue waits for a batch in flight that holds one of its keys
+                self._released.clear()
+                await self._released.wait()
+                continue
+            self._in_flight[lane] = keys
+            try:
+                await self._commit(batch)
+            finally:
+                del self._in_flight[lane]
+                self._released.set()
 
     async def _commit(self, batch: list[_Submission]) -> None:
         for attempt in range(5):
@@ -222,12 +371,23 @@ class Ingestor:
                 log.warning("ingest batch retried after %s (attempt %d)", type(exc).__name__, attempt + 1)
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
+            except (psycopg.DataError, UnicodeEncodeError) as exc:
+                detail = str(exc)
+                if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+                    detail = exc.diag.message_primary
+                if len(batch) > 1:
+                    # One request's data (text that can't be encoded, say) fails the statement
+                    # for the whole batch: commit each request alone, so only that one fails.
+                    log.warning("ingest batch of %d requests refused (%s); committing them one by one",
+                                len(batch), detail)
+                    for sub in batch:
+                        await self._commit([sub])
+                    return
+                self._fail(batch, InvalidArgument(f"the alert could not be stored: {detail}"))
+                return
             except Exception as exc:  # noqa: BLE001 - every waiter must hear of the failure
                 log.error("ingest batch of %d requests failed: %s", len(batch), exc)
-                err = Unavailable("the alert could not be stored; retry later")
-                for sub in batch:
-                    if not sub.future.done():
-                        sub.future.set_exception(err)
+                self._fail(batch, Unavailable("the alert could not be stored; retry later"))
                 return
             self.batches += 1
             for sub, res in zip(batch, results, strict=True):
@@ -235,7 +395,10 @@ class Ingestor:
                 if not sub.future.done():
                     sub.future.set_result(res)
             return
-        err = Unavailable("the alert could not be stored (contention); retry later")
+        self._fail(batch, Unavailable("the alert could not be stored (contention); retry later"))
+
+    @staticmethod
+    def _fail(batch: list[_Submission], err: Exception) -> None:
         for sub in batch:
             if not sub.future.done():
                 sub.future.set_exception(err)
@@ -243,7 +406,7 @@ class Ingestor:
     async def _apply(self, batch: list[_Submission]) -> list[list[IngestResult]]:
         # Round r holds the r-th event for each key, so every statement touches a key once
         # and events for one key still apply in arrival order.
-        rounds: list[list[tuple[int, str, _Prepared, int, int]]] = []
+        rounds: list[list[_Item]] = []
         occurrences: dict[tuple[int, str], int] = defaultdict(int)
         for si, sub in enumerate(batch):
             for ei, ev in enumerate(sub.events):
@@ -252,74 +415,61 @@ class Ingestor:
                 occurrences[k] = r + 1
                 if r == len(rounds):
                     rounds.append([])
-                rounds[r].append((sub.integration_id, ev.dedup_key, ev, si, ei))
+                rounds[r].append((sub.integration_id, ev, si, ei))
+
+        # one statement per (round, action), in this order; each with what to make of its rows
+        statements: list[tuple[str, dict[str, Any], list[_Item], IngestOutcome | None]] = []
+        for rnd in rounds:
+            by_action: dict[Action, list[_Item]] = defaultdict(list)
+            for item in rnd:
+                by_action[item[1].action].append(item)
+            if triggers := by_action.get(Action.TRIGGER):
+                evs = [t[1] for t in triggers]
+                params = {
+                    "integration_id": [t[0] for t in triggers],
+                    "dedup_key": [ev.dedup_key for ev in evs],
+                    "summary": [ev.summary for ev in evs],
+                    "details": [ev.details for ev in evs],
+                    "severity": [ev.severity for ev in evs],
+                    "labels": [ev.labels for ev in evs],
+                    "annotations": [ev.annotations for ev in evs],
+                    "raw": [ev.raw for ev in evs],
+                    "started_at": [ev.started_at for ev in evs],
+                    "channel": EVENTS_CHANNEL,
+                }
+                statements.append((_TRIGGER, params, triggers, None))
+            for action, sql, from_statuses, outcome in _CLOSING:
+                if items := by_action.get(action):
+                    params = {
+                        "integration_id": [t[0] for t in items],
+                        "dedup_key": [t[1].dedup_key for t in items],
+                        "from_statuses": from_statuses,
+                        "kind": outcome.value,
+                        "channel": EVENTS_CHANNEL,
+                    }
+                    statements.append((sql, params, items, outcome))
+
+        async with self._pool.connection() as conn:
+            if len(statements) == 1:
+                # the common case: one statement, its own transaction, one round trip
+                sql, params, _, _ = statements[0]
+                cur = await conn.execute(sql, params)
+                answers = [await cur.fetchall()]
+            else:
+                # sent together, applied in order, committed together
+                async with conn.pipeline(), conn.transaction():
+                    curs = [await conn.execute(sql, params) for sql, params, _, _ in statements]
+                answers = [await c.fetchall() for c in curs]
+
         results: list[list[IngestResult | None]] = [[None] * len(s.events) for s in batch]
-
-        async with self._pool.connection() as conn, conn.transaction():
-            event_ids: list[int] = []
-            for rnd in rounds:
-                rnd.sort(key=lambda x: (x[0], x[1]))
-                ev_alert: list[int] = []
-                ev_kind: list[str] = []
-                ev_actor: list[str] = []
-                by_action: dict[Action, list[tuple[int, str, _Prepared, int, int]]] = defaultdict(list)
-                for item in rnd:
-                    by_action[item[2].action].append(item)
-
-                if triggers := by_action.get(Action.TRIGGER):
-                    cur = await conn.execute(
-                        _UPSERT,
-                        (
-                            [t[0] for t in triggers],
-                            [t[1] for t in triggers],
-                            [t[2].summary for t in triggers],
-                            [t[2].details for t in triggers],
-                            [t[2].severity for t in triggers],
-                            [t[2].labels for t in triggers],
-                            [t[2].annotations for t in triggers],
-                            [t[2].raw for t in triggers],
-                            [t[2].started_at for t in triggers],
-                        ),
-                    )
-                    done = {(r["integration_id"], r["dedup_key"]): r for r in await cur.fetchall()}
-                    for integ, key, _, si, ei in triggers:
-                        row = done[(integ, key)]
-                        outcome = IngestOutcome.CREATED if row["created"] else IngestOutcome.DUPLICATE
-                        results[si][ei] = IngestResult(key, outcome, row["id"])
-                        ev_alert.append(row["id"])
-                        ev_kind.append(outcome.value)
-                        ev_actor.append(f"integration:{integ}")
-
-                for action, statuses, sql, outcome in (
-                    (Action.ACKNOWLEDGE, ["triggered"], _ACK, IngestOutcome.ACKNOWLEDGED),
-                    (Action.RESOLVE, ["triggered", "acknowledged"], _RESOLVE, IngestOutcome.RESOLVED),
-                ):
-                    items = by_action.get(action)
-                    if not items:
-                        continue
-                    # one actor per statement: split by integration (almost always one)
-                    by_integ: dict[int, list[tuple[int, str, _Prepared, int, int]]] = defaultdict(list)
-                    for item in items:
-                        by_integ[item[0]].append(item)
-                    for integ, group in by_integ.items():
-                        actor = f"integration:{integ}"
-                        cur = await conn.execute(
-                            sql, ([g[0] for g in group], [g[1] for g in group], statuses, actor)
-                        )
-                        done = {(r["integration_id"], r["dedup_key"]): r["id"] for r in await cur.fetchall()}
-                        for _, key, _, si, ei in group:
-                            alert_id = done.get((integ, key))
-                            if alert_id is None:
-                                results[si][ei] = IngestResult(key, IngestOutcome.IGNORED, None)
-                                continue
-                            results[si][ei] = IngestResult(key, outcome, alert_id)
-                            ev_alert.append(alert_id)
-                            ev_kind.append(outcome.value)
-                            ev_actor.append(actor)
-
-                if ev_alert:
-                    cur = await conn.execute(_EVENTS, (ev_alert, ev_kind, ev_actor))
-                    event_ids.extend(r["id"] for r in await cur.fetchall())
-            if event_ids:
-                await notify_events(conn, event_ids)
+        for (_, _, items, outcome), rows in zip(statements, answers, strict=True):
+            for row, (_, ev, si, ei) in zip(rows, items, strict=True):
+                alert_id = row["id"]
+                if outcome is None:
+                    got = IngestOutcome.CREATED if row["created"] else IngestOutcome.DUPLICATE
+                elif alert_id is None:
+                    got = IngestOutcome.IGNORED
+                else:
+                    got = outcome
+                results[si][ei] = IngestResult(ev.dedup_key, got, alert_id)
         return results  # type: ignore[return-value]

@@ -77,6 +77,13 @@ class _Work:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     requests: list[tuple[Any, ...]] = field(default_factory=list)
     policies: dict[str, Policy | None] = field(default_factory=dict)
+    # alert id → its routing outcome: (routed_at, routing json, policy id, severity, labels json)
+    routed: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    # alert id → silenced_by to set (None clears it), for alerts not in ``routed``
+    silenced: dict[int, str | None] = field(default_factory=dict)
+    # alert id → the escalation row as it must be after this transaction
+    escalations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    new_escalations: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -189,29 +196,64 @@ class Engine:
         return result
 
     async def _flush(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
-        """Write the transaction's events and requests in two batched statements, and announce them."""
+        """Write what the transaction decided, a few set-based statements in all, and announce it."""
+        if work.routed:
+            ids = list(work.routed)
+            rows = [work.routed[i] for i in ids]
+            await conn.execute(
+                """UPDATE alerting.alerts a
+                   SET routed_at = t.routed_at, routing = t.routing::jsonb, escalation_policy_id = t.policy_id,
+                       severity = t.severity, labels = t.labels::jsonb, silenced_by = t.silenced_by
+                   FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],
+                               %s::text[]) AS t(id, routed_at, routing, policy_id, severity, labels, silenced_by)
+                   WHERE a.id = t.id""",
+                (ids, *(list(col) for col in zip(*rows, strict=True))),
+            )
+        if work.silenced:
+            await conn.execute(
+                """UPDATE alerting.alerts a SET silenced_by = t.silenced_by
+                   FROM unnest(%s::bigint[], %s::text[]) AS t(id, silenced_by) WHERE a.id = t.id""",
+                (list(work.silenced), list(work.silenced.values())),
+            )
+        if work.escalations:
+            cols = ("policy_id", "step", "repeat", "next_due_at", "last_fired_at", "state", "held_by")
+            types = ("text", "integer", "integer", "timestamptz", "timestamptz", "text", "text")
+            for new_rows in (True, False):
+                ids = [i for i in work.escalations if (i in work.new_escalations) == new_rows]
+                if not ids:
+                    continue
+                arrays = [ids] + [[work.escalations[i][c] for i in ids] for c in cols]
+                source = ", ".join(["%s::bigint[]"] + [f"%s::{t}[]" for t in types])
+                if new_rows:
+                    sql = f"""INSERT INTO alerting.escalations (alert_id, {", ".join(cols)}, updated_at)
+                              SELECT t.*, %s FROM unnest({source}) AS t"""
+                else:
+                    sql = f"""UPDATE alerting.escalations e SET {", ".join(f"{c} = t.{c}" for c in cols)},
+                                     updated_at = %s
+                              FROM unnest({source}) AS t(alert_id, {", ".join(cols)})
+                              WHERE e.alert_id = t.alert_id"""  # noqa: S608 - the column names are ours
+                await conn.execute(sql, [self.clock.now(), *arrays])  # updated_at comes first in both
         event_ids: list[int] = []
         if work.events:
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
-                       VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
-                    work.events, returning=True,
-                )
-                while True:
-                    row = await cur.fetchone()
-                    if row is not None:
-                        event_ids.append(row["id"])
-                    if not cur.nextset():
-                        break
+            cur = await conn.execute(
+                """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+                   SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[],
+                                        %s::jsonb[])
+                   RETURNING id""",
+                [list(col) for col in zip(*work.events, strict=True)],
+            )
+            event_ids = [r["id"] for r in await cur.fetchall()]
         if work.requests:
-            await conn.cursor().executemany(
+            await conn.execute(
                 """INSERT INTO alerting.notification_requests
                        (idempotency_key, alert_id, policy_id, step, repeat, target_kind, target_id,
                         user_id, via, template_id, context, created_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+                   SELECT k, a, p, s, r, tk, ti, u, v, tp, c::jsonb, ca
+                   FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::integer[], %s::integer[], %s::text[],
+                               %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+                        AS t(k, a, p, s, r, tk, ti, u, v, tp, c, ca)
                    ON CONFLICT (idempotency_key) DO NOTHING""",
-                work.requests,
+                [list(col) for col in zip(*work.requests, strict=True)],
             )
             await conn.execute("SELECT pg_notify(%s, '')", (REQUESTS_CHANNEL,))
         if event_ids:
@@ -248,10 +290,9 @@ class Engine:
                 return 0
             rules, default = await self.rules.load(conn)
             silences = await load_current(conn, now)
-            async with conn.pipeline():  # per-alert updates go out without waiting for replies
-                for row in rows:
-                    await self._route_one(conn, work, Alert.from_row(row), rules, default, silences, now)
-                await self._flush(conn, work)
+            for row in rows:
+                await self._route_one(conn, work, Alert.from_row(row), rules, default, silences, now)
+            await self._flush(conn, work)
         return len(rows)
 
     async def decide(self, alert: AlertView, rules: Any, default: Any) -> RoutingDecision:
@@ -291,12 +332,9 @@ class Engine:
         alert.labels, alert.severity = labels, severity
         policy_id = None if decision.suppress else decision.escalation_policy_id
 
-        await conn.execute(
-            """UPDATE alerting.alerts SET routed_at = %s, routing = %s, escalation_policy_id = %s,
-                      severity = %s, labels = %s, silenced_by = %s
-               WHERE id = %s""",
-            (now, Jsonb(asdict(decision)), policy_id, severity, Jsonb(labels),
-             silence.id if silence else None, alert.id),
+        work.routed[alert.id] = (
+            now, orjson.dumps(asdict(decision)).decode(), policy_id, severity, orjson.dumps(labels).decode(),
+            silence.id if silence else None,
         )
         if decision.matched_rules:
             note = "routed by rule " + ", ".join(repr(n) for n in decision.matched_rules)
@@ -329,13 +367,11 @@ class Engine:
             state, due = "held", None
         else:
             state, due = "active", now + timedelta(seconds=policy.steps[0].delay_seconds)
-        await conn.execute(
-            """INSERT INTO alerting.escalations (alert_id, policy_id, step, repeat, next_due_at, state, held_by, updated_at)
-               VALUES (%s, %s, 0, 0, %s, %s, %s, %s)""",
-            (alert.id, policy.id, due, state, silence.id if silence else None, now),
-        )
+        esc = {"policy_id": policy.id, "step": 0, "repeat": 0, "next_due_at": due, "last_fired_at": None,
+               "state": state, "held_by": silence.id if silence else None}
+        work.escalations[alert.id] = esc
+        work.new_escalations.add(alert.id)
         if state == "active" and due is not None and due <= now:
-            esc = {"alert_id": alert.id, "policy_id": policy.id, "step": 0, "repeat": 0, "last_fired_at": None}
             await self._fire(conn, work, esc, alert, policy, silences, now)
 
     async def _route_channels(
@@ -357,7 +393,8 @@ class Engine:
         work = _Work()
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                f"""SELECT e.alert_id, e.policy_id, e.step, e.repeat, e.last_fired_at, {store.ALERT_COLUMNS}
+                f"""SELECT e.alert_id, e.policy_id, e.step, e.repeat, e.next_due_at, e.last_fired_at,
+                           e.state, e.held_by, {store.ALERT_COLUMNS}
                     FROM alerting.escalations e
                     JOIN alerting.alerts a ON a.id = e.alert_id
                     JOIN alerting.integrations i ON i.id = a.integration_id
@@ -370,42 +407,46 @@ class Engine:
             if not rows:
                 return 0
             silences = await load_current(conn, now)
-            async with conn.pipeline():
-                for row in rows:
-                    policy = await self._policy(conn, work, row["policy_id"])
-                    await self._fire(conn, work, row, Alert.from_row(row), policy, silences, now)
-                await self._flush(conn, work)
+            for row in rows:
+                policy = await self._policy(conn, work, row["policy_id"])
+                esc = {k: row[k] for k in ("policy_id", "step", "repeat", "next_due_at", "last_fired_at", "state", "held_by")}
+                work.escalations[row["alert_id"]] = esc
+                await self._fire(conn, work, esc, Alert.from_row(row), policy, silences, now)
+            await self._flush(conn, work)
         return len(rows)
 
-    async def _set_state(self, conn: psycopg.AsyncConnection, alert_id: int, now: datetime, **cols: Any) -> None:
-        assignments = ", ".join(f"{k} = %s" for k in cols)
-        await conn.execute(
-            f"UPDATE alerting.escalations SET {assignments}, updated_at = %s WHERE alert_id = %s",  # noqa: S608 - column names are ours
-            (*cols.values(), now, alert_id),
-        )
+    @staticmethod
+    def _set_state(esc: dict[str, Any], **changes: Any) -> None:
+        esc.update(changes)  # written by _flush with the rest of the transaction
+
+    def _set_silenced(self, work: _Work, alert_id: int, silence_id: str | None) -> None:
+        if alert_id in work.routed:
+            work.routed[alert_id] = (*work.routed[alert_id][:5], silence_id)
+        else:
+            work.silenced[alert_id] = silence_id
 
     async def _fire(
         self, conn: psycopg.AsyncConnection, work: _Work, esc: dict[str, Any], alert: Alert,
         policy: Policy | None, silences: list[Silence], now: datetime,
     ) -> None:
         if alert.status != "triggered":
-            await self._set_state(conn, alert.id, now, state="stopped", next_due_at=None)
+            self._set_state(esc, state="stopped", next_due_at=None)
             return
         if policy is None:
-            await self._set_state(conn, alert.id, now, state="done", next_due_at=None)
+            self._set_state(esc, state="done", next_due_at=None)
             self._event(work, alert.id, "escalation_error", f"escalation policy {esc['policy_id']!r} no longer exists")
             return
         silence = await first_match(silences, alert.view(), policy.id, self.router)
         if silence is not None:
-            await self._set_state(conn, alert.id, now, state="held", held_by=silence.id, next_due_at=None)
-            await conn.execute("UPDATE alerting.alerts SET silenced_by = %s WHERE id = %s", (silence.id, alert.id))
+            self._set_state(esc, state="held", held_by=silence.id, next_due_at=None)
+            self._set_silenced(work, alert.id, silence.id)
             self._event(work, alert.id, "silenced", f"silenced by {silence.id}; escalation paused",
                               {"silence_id": silence.id})
             return
         step_i, repeat = esc["step"], esc["repeat"]
         if step_i >= len(policy.steps):  # the policy lost steps since this was scheduled
             if repeat >= policy.repeat:
-                await self._set_state(conn, alert.id, now, state="done", next_due_at=None)
+                self._set_state(esc, state="done", next_due_at=None)
                 return
             step_i, repeat = 0, repeat + 1
         if step_i == 0 and repeat == 0 and esc.get("last_fired_at") is None and alert.silenced_by:
@@ -424,12 +465,12 @@ class Engine:
             due = now + timedelta(seconds=policy.repeat_delay_seconds)
         else:
             due = None
-        await self._set_state(
-            conn, alert.id, now, step=nxt, repeat=nxt_repeat, next_due_at=due,
+        self._set_state(
+            esc, step=nxt, repeat=nxt_repeat, next_due_at=due,
             state="active" if due is not None else "done", last_fired_at=now, held_by=None,
         )
         if alert.silenced_by:
-            await conn.execute("UPDATE alerting.alerts SET silenced_by = NULL WHERE id = %s", (alert.id,))
+            self._set_silenced(work, alert.id, None)
 
     async def _page(
         self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, policy: Policy, step: Step,

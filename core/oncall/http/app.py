@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +15,7 @@ from ..alerting.ingest import InvalidEvent
 from ..context import Context
 from ..errors import NotFound, OnCallError, PayloadTooLarge, PermissionDenied, Unauthenticated
 from ..store.migrate import pending_migrations
+from . import calendar, heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,46 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(status: int, error: str, detail: str) -> web.Response:
     return json_response({"error": error, "detail": detail}, status=status)
+
+
+class InFlight:
+    """Counts requests being handled, so shutdown can wait for them before closing sockets."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+
+
+@web.middleware
+async def in_flight_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    tracker = request.app[IN_FLIGHT]
+    tracker.enter()
+    try:
+        return await handler(request)
+    finally:
+        tracker.leave()
 
 
 @web.middleware
@@ -64,9 +106,12 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; the limit is {limit}")
     try:
-        return await request.read()
+        body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes") from None
+    if len(body) > limit:  # a chunked body has no Content-Length to check up front
+        raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+    return body
 
 
 def _default_response(results: list[IngestResult]) -> WebhookResponse:
@@ -159,11 +204,16 @@ def _source_route(source_name: str) -> Callable[[web.Request], Awaitable[web.Str
 
 def build_app(ctx: Context) -> web.Application:
     # aiohttp's own limit sits above ours so that our check (with its JSON error) runs first
-    app = web.Application(middlewares=[errors_middleware], client_max_size=ctx.settings.max_body_bytes + 1)
+    app = web.Application(
+        middlewares=[in_flight_middleware, errors_middleware], client_max_size=ctx.settings.max_body_bytes + 1
+    )
     app[CONTEXT] = ctx
+    app[IN_FLIGHT] = InFlight()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/api/v1/webhooks/{source}", webhook)
+    heartbeat.add_routes(app)
+    calendar.add_routes(app)
     for path, source_name in sorted(ctx.registry.source_paths.items()):
         app.router.add_post(path, _source_route(source_name))
     return app

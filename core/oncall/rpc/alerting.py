@@ -44,11 +44,16 @@ async def trigger(ctx: Context, event: AlertEvent, integration_id: int | None) -
     return alert, result.outcome is IngestOutcome.CREATED
 
 
-def watch_matches(flt: AlertFilter, alert: Alert) -> bool:
-    """Whether an alert passes a WatchAlerts filter (the meaning ListAlerts gives it)."""
+# The status an event leaves its alert in. The alert sent with an event is read when the
+# event is delivered, and may have moved on since; these kinds say what it was at the event.
+_STATUS_AFTER = {"created": "triggered", "acknowledged": "acknowledged", "resolved": "resolved"}
+
+
+def watch_matches(flt: AlertFilter, alert: Alert, kind: str = "") -> bool:
+    """Whether an event on an alert passes a WatchAlerts filter (the meaning ListAlerts gives it)."""
     if flt.integration_id is not None and alert.integration_id != flt.integration_id:
         return False
-    if flt.statuses and alert.status not in flt.statuses:
+    if flt.statuses and _STATUS_AFTER.get(kind, alert.status) not in flt.statuses:
         return False
     return all(alert.labels.get(k) == v for k, v in flt.labels.items())
 
@@ -119,7 +124,7 @@ class AlertService(alerting_pb2_grpc.AlertServiceServicer):
             await context.send_initial_metadata(())
             # Ends when the client cancels, or when the hub closes its subscribers (shutdown).
             async for event, alert in sub:
-                if watch_matches(flt, alert):
+                if watch_matches(flt, alert, event.kind):
                     yield pb.WatchAlertsResponse(
                         event=convert.event_to_proto(event), alert=convert.alert_to_proto(alert)
                     )
