@@ -162,3 +162,31 @@ async def test_first_page_is_recorded_within_a_second_of_the_webhook(escalating,
             # figures belong to bench/escalation.py; this bounds only gross regressions.
             assert row["created_at"].timestamp() - sent < 5
     assert srv.terminate() == 0
+
+
+async def test_worker_processes_without_an_engine_and_a_separate_engine_page_as_one_server_would(
+    escalating, tmp_path
+):
+    import subprocess
+    import sys
+
+    env = oncall_env(escalating.db_url, ONCALL_LOG_LEVEL="INFO")
+    # two HTTP/gRPC processes sharing their ports, neither running the engine ...
+    servers = ServeProcess.start({**env, "ONCALL_WORKERS": "2", "ONCALL_ENGINE": "off"}, tmp_path / "servers.log")
+    # ... and the engine on its own
+    with (tmp_path / "engine.log").open("wb") as log:
+        engine = subprocess.Popen([sys.executable, "-m", "oncall.cli", "engine"], env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        servers.wait_until_serving("/readyz")
+        await _post(servers.http_url, escalating.key, 20, "w")
+        await _wait_all_done(escalating.pool, 20)
+        engine.send_signal(subprocess.signal.SIGTERM)
+        assert engine.wait(30) == 0, (tmp_path / "engine.log").read_text()
+        assert servers.terminate() == 0, servers.output()
+        assert "started 1 worker process" in servers.output()
+        await _assert_each_paged_exactly_once_per_step(escalating.pool, 20)
+    finally:
+        servers.kill()
+        if engine.poll() is None:
+            engine.kill()

@@ -44,6 +44,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return _run(serve(settings, demo=args.demo))
 
 
+def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
+    from .server import run_engine
+
+    return _run(run_engine(settings))
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from .store.database import resolve_database_url
     from .store.migrate import apply_migrations
@@ -161,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="create a demo integration and print a curl command")
     p.add_argument("--role", default="all", help="which services to run (default: all)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("engine", help="run only the escalation engine (beside servers run with ONCALL_ENGINE=off)")
+    p.set_defaults(func=cmd_engine)
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
     p.set_defaults(func=cmd_migrate)

@@ -76,6 +76,10 @@ class Settings:
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
     router: str = "cel"
+    # run the escalation engine in this process (off: an `oncall engine` process runs it)
+    engine: bool = True
+    # server processes sharing the HTTP and gRPC ports (SO_REUSEPORT); the first runs the engine
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +101,8 @@ class Settings:
             shutdown_grace_s=_float(env, "ONCALL_SHUTDOWN_GRACE_S", 10.0),
             log_level=(env.get("ONCALL_LOG_LEVEL") or "INFO").upper(),
             router=env.get("ONCALL_ROUTER") or "cel",
+            engine=(env.get("ONCALL_ENGINE") or "on").strip().lower() not in ("off", "0", "false", "no"),
+            workers=max(1, _int(env, "ONCALL_WORKERS", 1)),
         )
 
     @property

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -61,6 +64,75 @@ async def _demo(ctx: Context) -> None:
     print("\n".join(lines), flush=True)
 
 
+_WORKER_ENV = "ONCALL_WORKER_OF"
+
+
+def _is_worker() -> bool:
+    return bool(os.environ.get(_WORKER_ENV))
+
+
+def _start_workers(settings: Settings, url: str) -> list[subprocess.Popen[bytes]]:
+    """Extra server processes on the same ports (the kernel spreads connections among them).
+
+    One Python process serves HTTP on one core; on a machine with more, workers let the
+    ingest path use them. Only this process runs the engine (the others could, safely,
+    but one per machine is plenty); each worker shares the database, never state.
+    """
+    if settings.workers <= 1 or _is_worker():
+        return []
+    env = dict(os.environ, ONCALL_DATABASE_URL=url, ONCALL_WORKERS="1", ONCALL_ENGINE="off",
+               **{_WORKER_ENV: str(os.getpid())})
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "oncall.cli", "serve"], env=env, stdin=subprocess.DEVNULL)
+        for _ in range(settings.workers - 1)
+    ]
+    log.info("started %d worker process(es): %s", len(procs), ", ".join(str(p.pid) for p in procs))
+    return procs
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+
+
+async def run_engine(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """``oncall engine``: only the escalation engine, for servers run with ONCALL_ENGINE=off.
+
+    Any number may run beside any number of servers: work is claimed with SKIP LOCKED.
+    """
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    await apply_migrations(url)
+    _, registry = load_plugins(settings.disabled_plugins)
+    pool = await open_pool(url, settings.pool_min, settings.pool_max)
+    ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)  # heartbeat alerts
+    ingestor.start()
+    ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
+    directory = open_directory(registry.directories)
+    if directory is not None:
+        ctx.extras["directory"] = directory
+    schedule_cache = schedule_store.cache_for(ctx)
+    await schedule_cache.start(url)
+    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
+    engine = Engine(ctx)
+    await engine.start()
+    stop = stop or asyncio.Event()
+    _stop_on_signals(stop)
+    log.info("oncall engine running")
+    await stop.wait()
+    await engine.stop()
+    await schedule_cache.stop()
+    if directory is not None:
+        await directory.aclose()
+    await ingestor.stop()
+    await pool.close()
+    log.info("stopped")
+    return 0
+
+
 async def serve(
     settings: Settings,
     *,
@@ -71,6 +143,7 @@ async def serve(
     """Run until SIGTERM/SIGINT (or ``stop`` is set); return the exit code."""
     url = await asyncio.to_thread(resolve_database_url, settings)
     await apply_migrations(url)
+    workers = _start_workers(settings, url)
     _, registry = load_plugins(settings.disabled_plugins)
     pool = await open_pool(url, settings.pool_min, settings.pool_max)
     ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
@@ -85,23 +158,19 @@ async def serve(
     schedule_cache = schedule_store.cache_for(ctx)
     await schedule_cache.start(url)
     ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
-    engine = Engine(ctx)
-    await engine.start()
+    engine = Engine(ctx)  # the RPC services decide through it even when it doesn't run here
+    if settings.engine:
+        await engine.start()
     ctx.extras["engine"] = engine
 
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            pass
+    _stop_on_signals(stop)
 
     app = build_app(ctx)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
     await runner.setup()
     host, port = settings.http_host_port
-    site = web.TCPSite(runner, host, port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=settings.workers > 1 or _is_worker())
     await site.start()
     ctx.extras["http_port"] = runner.addresses[0][1]
     grpc_server, health_servicer, grpc_port = await start_grpc(ctx)
@@ -117,9 +186,14 @@ async def serve(
         await _demo(ctx)
     if on_ready is not None:
         on_ready(ctx)
+    # what startup built lives as long as the process: keep it out of the GC's full passes
+    gc.collect()
+    gc.freeze()
 
     await stop.wait()
     log.info("shutting down: no new connections, finishing in-flight requests")
+    for w in workers:
+        w.send_signal(signal.SIGTERM)
     await health_servicer.enter_graceful_shutdown()
     hub.close_subscribers()  # end WatchAlerts streams now rather than at the grace deadline
     # Stop listening first, let in-flight webhooks finish (even one still sending its body),
@@ -138,5 +212,6 @@ async def serve(
     await ingestor.stop()
     await hub.stop()
     await pool.close()
+    codes = [await asyncio.to_thread(w.wait) for w in workers]
     log.info("stopped")
-    return 0
+    return max([0, *codes])

@@ -236,6 +236,7 @@ class RuleCache:
         self.version = -1
         self.rules: list[RoutingRule] = []
         self.default = RuleActions()
+        self.reloaded = False  # set when load() read a new rule set; the reader clears it
 
     async def load(self, conn: psycopg.AsyncConnection) -> tuple[list[RoutingRule], RuleActions]:
         cur = await conn.execute("SELECT rules_version, default_actions FROM alerting.routing_config")
@@ -245,4 +246,5 @@ class RuleCache:
             self.rules = [_rule_from_row(r) for r in await cur.fetchall()]
             self.default = actions_from_json(row["default_actions"])
             self.version = row["rules_version"]
+            self.reloaded = True
         return self.rules, self.default

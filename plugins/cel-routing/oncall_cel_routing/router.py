@@ -71,6 +71,7 @@ class CelRouter:
         self._programs: dict[tuple[str, int], _Compiled] = {}
         self._segments: dict[tuple[_Compiled, ...], Any] = {}
         self._plans: dict[tuple[_Compiled, ...], list[tuple[int, int, Any]]] = {}
+        self._memo: tuple[Sequence[RoutingRule], int, list[RoutingRule], list[_Compiled]] | None = None
         # cel-python's parser keeps state between calls, and its evaluations run in a
         # worker thread (see route): one routing or validation at a time.
         self._lock = threading.Lock()
@@ -97,11 +98,10 @@ class CelRouter:
 
     def route_now(self, alert: AlertView, rules: Sequence[RoutingRule], default: RuleActions) -> RoutingDecision:
         """``route`` without the event loop: the same decision, computed in this thread."""
-        ordered = sorted(rules, key=_POSITION)
         builder = DecisionBuilder()
         add_trace = builder.decision.trace.append
         with self._lock:
-            compiled = self._compile_all(ordered)
+            ordered, compiled = self._prepared(rules)
             try:
                 activation = self.engine.bind(alert_variables(alert))
             except Exception as exc:  # noqa: BLE001 - odd alert data must still route (to the default)
@@ -123,6 +123,21 @@ class CelRouter:
         return builder.finish(default)
 
     # ----------------------------------------------------------------------- compiling
+
+    def _prepared(self, rules: Sequence[RoutingRule]) -> tuple[list[RoutingRule], list[_Compiled]]:
+        """The rules in order and their programs, remembered for the same (unchanged) list.
+
+        The core hands the same list object until the rules change (it reloads a new one), so
+        sorting and looking up 1,000 programs happens once per rule change, not per alert.
+        A caller that edits a list in place must pass a new one.
+        """
+        memo = self._memo
+        if memo is not None and memo[0] is rules and memo[1] == len(rules):
+            return memo[2], memo[3]
+        ordered = sorted(rules, key=_POSITION)
+        compiled = self._compile_all(ordered)
+        self._memo = (rules, len(rules), ordered, compiled)
+        return ordered, compiled
 
     def _compile_all(self, ordered: list[RoutingRule]) -> list[_Compiled]:
         programs = self._programs
