@@ -55,7 +55,7 @@ async def _demo(ctx: Context) -> None:
     if source == "generic":
         lines.append(
             f"  curl -sS -X POST '{url}' -H 'Authorization: Bearer {key}' "
-            "-H 'Content-Type: application/json' "
+            "-H 'Content-Type: application/json' -H 'Accept: application/json' "
             "-d '{\"summary\": \"Disk full on db-1\", \"details\": \"/var is 98% used\", \"dedup\": \"db-1-disk\"}'"
         )
     else:
