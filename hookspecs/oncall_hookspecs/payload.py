@@ -6,10 +6,12 @@ sender can find the offending value without reading our code.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from .types import BadRequest, InboundRequest
+from .types import Action, BadRequest, InboundRequest
 
 _GO_ZERO_YEAR = 1  # Go's zero time.Time, "0001-01-01T00:00:00Z", means "not set"
 
@@ -128,3 +130,31 @@ def timestamp(doc: dict[str, Any], name: str, path: str = "") -> datetime | None
     if when.year == _GO_ZERO_YEAR:
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+# ----------------------------------------------------------------------- Prometheus-style alerts
+# Alertmanager and Grafana's unified alerting share these shapes.
+
+#: an alert entry's status and what it asks of OnCall
+PROMETHEUS_ACTIONS = {"firing": Action.TRIGGER, "resolved": Action.RESOLVE}
+
+
+def prometheus_status(doc: dict[str, Any], path: str = "") -> str | None:
+    """``status``: 'firing' or 'resolved'; None when absent."""
+    value = string(doc, "status", path)
+    if value is not None and value not in PROMETHEUS_ACTIONS:
+        raise BadRequest(
+            "invalid_value", f"'{at(path, 'status')}' must be 'firing' or 'resolved', got {value!r}"
+        )
+    return value
+
+
+def labels_key(labels: dict[str, str]) -> str:
+    """A stable dedup key from a label set, for entries that carry no fingerprint.
+
+    Alertmanager's own fingerprint is a hash of the label set too, so an alert keeps the
+    same key for as long as its labels stay the same, whichever way it is computed.
+    """
+    # ASCII-escaped, so that any label text (lone surrogates included) hashes
+    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
+    return "labels:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from oncall_hookspecs import Action, AlertEvent, BadRequest, InboundRequest
-
+from oncall_hookspecs import AlertEvent, BadRequest, InboundRequest
 from oncall_hookspecs import payload as fields
 
-_ACTIONS = {"firing": Action.TRIGGER, "resolved": Action.RESOLVE}
-
-
-def labels_key(labels: dict[str, str]) -> str:
-    """A stable dedup key from a label set, for entries that carry no fingerprint.
-
-    Alertmanager's own fingerprint is a hash of the label set too, so an alert keeps the
-    same key for as long as its labels stay the same, whichever way it is computed.
-    """
-    # ASCII-escaped, so that any label text (lone surrogates included) hashes
-    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
-    return "labels:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def _status(doc: dict[str, Any], path: str) -> str | None:
-    value = fields.string(doc, "status", path)
-    if value is not None and value not in _ACTIONS:
-        raise BadRequest(
-            "invalid_value", f"'{fields.at(path, 'status')}' must be 'firing' or 'resolved', got {value!r}"
-        )
-    return value
+_ACTIONS = fields.PROMETHEUS_ACTIONS
 
 
 class AlertmanagerSource:
@@ -44,7 +21,7 @@ class AlertmanagerSource:
         # Alertmanager has only ever sent version "4"; the type is checked, the value is not,
         # so a future version with the same fields keeps paging people.
         fields.string(doc, "version")
-        group_status = _status(doc, "")
+        group_status = fields.prometheus_status(doc)
         fields.integer(doc, "truncatedAlerts")
         for name in ("groupLabels", "commonLabels", "commonAnnotations"):
             fields.string_map(doc, name)
@@ -61,7 +38,7 @@ class AlertmanagerSource:
         if not isinstance(entry, dict):
             raise BadRequest("invalid_type", f"'{path}' must be an object, got {fields.json_type(entry)}")
         # every entry carries its own status; the group's stands in should one not
-        status = _status(entry, path) or group_status
+        status = fields.prometheus_status(entry, path) or group_status
         if status is None:
             raise BadRequest("missing_field", f"'{fields.at(path, 'status')}' is required")
         labels = fields.string_map(entry, "labels", path)
@@ -84,7 +61,7 @@ class AlertmanagerSource:
 
         return AlertEvent(
             action=_ACTIONS[status],
-            dedup_key=fingerprint or labels_key(labels),
+            dedup_key=fingerprint or fields.labels_key(labels),
             summary=summary_note or description or labels.get("alertname", ""),
             # the description is the details unless it already had to serve as the summary
             details=description if summary_note else "",

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from oncall_hookspecs import Action, AlertEvent, BadRequest
-
+from oncall_hookspecs import AlertEvent, BadRequest
 from oncall_hookspecs import payload as fields
 
-_ACTIONS = {"firing": Action.TRIGGER, "resolved": Action.RESOLVE}
+_ACTIONS = fields.PROMETHEUS_ACTIONS
 
 # Per-alert fields kept as annotations, in the order people look for them.
 _LINKS = ("generatorURL", "silenceURL", "dashboardURL", "panelURL", "imageURL")
-
-
-def labels_key(labels: dict[str, str]) -> str:
-    """A stable dedup key from a label set, for entries that carry no fingerprint."""
-    # ASCII-escaped, so that any label text (lone surrogates included) hashes
-    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
-    return "labels:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def _status(doc: dict[str, Any], path: str) -> str | None:
-    value = fields.string(doc, "status", path)
-    if value is not None and value not in _ACTIONS:
-        raise BadRequest(
-            "invalid_value", f"'{fields.at(path, 'status')}' must be 'firing' or 'resolved', got {value!r}"
-        )
-    return value
 
 
 def parse_unified(doc: dict[str, Any]) -> list[AlertEvent]:
@@ -39,7 +20,7 @@ def parse_unified(doc: dict[str, Any]) -> list[AlertEvent]:
     fields.integer(doc, "truncatedAlerts")
     for name in ("groupLabels", "commonLabels", "commonAnnotations"):
         fields.string_map(doc, name)
-    group_status = _status(doc, "")
+    group_status = fields.prometheus_status(doc)
     title = (fields.string(doc, "title") or "").strip()
     message = (fields.string(doc, "message") or "").strip()
     context: dict[str, Any] = {
@@ -60,7 +41,7 @@ def _event(
     path = fields.at("alerts", i)
     if not isinstance(entry, dict):
         raise BadRequest("invalid_type", f"'{path}' must be an object, got {fields.json_type(entry)}")
-    status = _status(entry, path) or group_status
+    status = fields.prometheus_status(entry, path) or group_status
     if status is None:
         raise BadRequest("missing_field", f"'{fields.at(path, 'status')}' is required")
     labels = fields.string_map(entry, "labels", path)
@@ -86,7 +67,7 @@ def _event(
     description = annotations.get("description", "").strip()
     return AlertEvent(
         action=_ACTIONS[status],
-        dedup_key=fingerprint or labels_key(labels),
+        dedup_key=fingerprint or fields.labels_key(labels),
         summary=summary_note or description or labels.get("alertname", "") or title,
         details=(description if summary_note else "") or message,
         severity=labels.get("severity", ""),
