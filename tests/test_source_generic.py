@@ -104,6 +104,17 @@ async def test_a_form_body_wins_over_the_query_and_may_repeat_meta(server):
     assert row["labels"] == {"host": "db-1", "team": "storage"}
 
 
+async def test_meta_may_repeat_in_the_query_string_too(server):
+    _, key = await server.integration("generic")
+    params = [("token", key), ("summary", "disk"), ("meta", "host=db-1"), ("meta", "team=storage")]
+
+    status, _ = await post(server, PATHS[0], params=params)
+
+    assert status == 204
+    (row,) = await alerts(server)
+    assert row["labels"] == {"host": "db-1", "team": "storage"}
+
+
 async def test_multipart_forms_and_json_field_names_in_any_case_are_read_as_goalert_reads_them(server):
     _, key = await server.integration("generic")
     fields = (("token", key), ("summary", "Backup failed"), ("details", "exit 3"), ("dedup", "m1"))

@@ -95,6 +95,8 @@ class InboundRequest:
     headers: Mapping[str, str]  # case-insensitive
     body: bytes
     content_type: str = ""
+    #: every value of each query parameter, for protocols that repeat one (GoAlert's ``meta``)
+    query_all: Mapping[str, Sequence[str]] = field(default_factory=dict)
     _json: Any = field(default=_NO_JSON, repr=False)
     _form: dict[str, str] | None = field(default=None, repr=False)
 

@@ -136,6 +136,7 @@ async def handle_webhook(request: web.Request, source_name: str) -> web.StreamRe
         method=request.method,
         path=request.path,
         query={k: request.query.getone(k) for k in request.query.keys()},
+        query_all={k: request.query.getall(k) for k in request.query.keys()},
         headers=request.headers,
         body=body,
         content_type=request.headers.get("Content-Type", ""),

@@ -29,8 +29,8 @@ class Params:
 
 def read_params(request: InboundRequest) -> Params:
     params = Params(values={k: v for k, v in request.query.items() if k in NAMES})
-    if "meta" in request.query:
-        _add_meta_pair(params.meta, request.query["meta"])
+    for pair in request.query_all.get("meta") or ([request.query["meta"]] if "meta" in request.query else []):
+        _add_meta_pair(params.meta, pair)
     if not request.body.strip():
         return params
     media = request.media_type
