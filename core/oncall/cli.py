@@ -73,6 +73,8 @@ def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
     rows = [("NAME", "VERSION", "STATUS", "HOOKS / PROBLEM")]
     for p in registry.plugins:
         detail = ", ".join(p.hooks) if p.status == "ok" else p.error
+        if p.status == "ok" and p.hooks and not p.provides:
+            detail += " (registered nothing: see its README for the settings it needs)"
         rows.append((p.name, p.version, p.status, detail))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:

@@ -1,0 +1,331 @@
+"""The webhook channel: signed deliveries to a local receiver, result classification, the SSRF guard, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from oncall.plugins import load_plugins
+from oncall_hookspecs import ChannelMessage
+from oncall_webhook import (
+    AllowList,
+    DestinationRefused,
+    WebhookChannel,
+    WebhookSettings,
+    encode_body,
+    parse_retry_after,
+    verify_signature,
+)
+from oncall_webhook.guard import check_addresses, literal_address
+
+SECRET = "test-signing-secret-5f1c"
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    url: str
+    port: int
+    requests: list[Received] = field(default_factory=list)
+    release_slow: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A local webhook receiver on 127.0.0.1 that records every request it gets."""
+    rec = Receiver(url="", port=0)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        rec.requests.append(Received(request.path, dict(request.headers), await request.read()))
+        name = request.match_info["name"]
+        if name == "ok":
+            return web.Response(text="received")
+        if name == "fail":
+            return web.Response(status=500, text="database is down")
+        if name == "busy":
+            return web.Response(status=429, text="slow down", headers={"Retry-After": "7"})
+        if name == "missing":
+            return web.Response(status=404, text="no such hook")
+        if name == "redirect":
+            raise web.HTTPFound(location=f"{rec.url}/ok")
+        if name == "big":
+            return web.Response(text="x" * 10_000)
+        if name == "slow":
+            await rec.release_slow.wait()
+            return web.Response(text="too late")
+        return web.Response(status=400, text="unknown route")
+
+    app = web.Application()
+    app.router.add_post("/{name}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    rec.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rec.url = f"http://127.0.0.1:{rec.port}"
+    yield rec
+    rec.release_slow.set()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def make_channel() -> AsyncIterator[Callable[..., WebhookChannel]]:
+    channels: list[WebhookChannel] = []
+
+    def make(allowed_hosts: str = "127.0.0.1", timeout_s: float = 5.0) -> WebhookChannel:
+        channel = WebhookChannel(
+            WebhookSettings(signing_secret=SECRET, timeout_s=timeout_s, allowed_hosts=AllowList.parse(allowed_hosts))
+        )
+        channels.append(channel)
+        return channel
+
+    yield make
+    for channel in channels:
+        await channel.aclose()
+
+
+def message(destination: str, payload: object = None, key: str = "alert-42:step-1:user-7") -> ChannelMessage:
+    return ChannelMessage(
+        delivery_id="dlv-0001",
+        idempotency_key=key,
+        destination=destination,
+        payload={"alert": {"id": 42, "summary": "Disk full on db-1 — 98 %"}, "status": "firing"}
+        if payload is None
+        else payload,
+        alert_id=42,
+        user_id="user-7",
+    )
+
+
+# --------------------------------------------------------------------------- delivery and signature
+
+
+async def test_delivery_arrives_with_the_exact_signed_body(receiver, make_channel):
+    payload = {"summary": "Disk full — db-1", "labels": {"team": "storage", "env": "prod"}, "count": 3}
+    result = await make_channel().send(message(f"{receiver.url}/ok", payload))
+
+    assert result.ok and not result.permanent
+    assert result.response == "HTTP 200 OK: received"
+    [got] = receiver.requests
+    assert got.body == encode_body(payload)
+    assert json.loads(got.body) == payload
+    ts, sig = got.headers["X-OnCall-Timestamp"], got.headers["X-OnCall-Signature"]
+    assert sig.startswith("v1=")
+    assert verify_signature(SECRET, ts, got.body, sig)
+
+
+async def test_a_tampered_body_a_wrong_secret_or_an_old_timestamp_fails_verification(receiver, make_channel):
+    await make_channel().send(message(f"{receiver.url}/ok"))
+    [got] = receiver.requests
+    ts, sig = got.headers["X-OnCall-Timestamp"], got.headers["X-OnCall-Signature"]
+
+    assert verify_signature(SECRET, ts, got.body, sig, now=int(ts) + 300)
+    assert not verify_signature(SECRET, ts, got.body.replace(b"firing", b"resolved"), sig)
+    assert not verify_signature("another-secret", ts, got.body, sig)
+    assert not verify_signature(SECRET, ts, got.body, sig, now=int(ts) + 301)
+    assert not verify_signature(SECRET, str(int(ts) + 1), got.body, sig, now=int(ts))
+    assert not verify_signature(SECRET, "yesterday", got.body, sig)
+
+
+async def test_verification_accepts_any_of_several_signatures_for_secret_rotation(receiver, make_channel):
+    await make_channel().send(message(f"{receiver.url}/ok"))
+    [got] = receiver.requests
+    ts, sig = got.headers["X-OnCall-Timestamp"], got.headers["X-OnCall-Signature"]
+    assert verify_signature(SECRET, ts, got.body, f"v1=00ff, {sig}")
+
+
+async def test_delivery_and_idempotency_headers_travel_with_every_attempt(receiver, make_channel):
+    channel = make_channel()
+    for _ in range(2):  # a retry of the same delivery
+        await channel.send(message(f"{receiver.url}/ok", key="alert-42:step-1:user-7"))
+
+    assert [r.headers["Idempotency-Key"] for r in receiver.requests] == ["alert-42:step-1:user-7"] * 2
+    assert [r.headers["X-OnCall-Delivery"] for r in receiver.requests] == ["dlv-0001"] * 2
+    assert all(r.headers["Content-Type"] == "application/json" for r in receiver.requests)
+
+
+# --------------------------------------------------------------------------- results
+
+
+async def test_a_server_error_is_retryable_and_keeps_the_response(receiver, make_channel):
+    result = await make_channel().send(message(f"{receiver.url}/fail"))
+    assert not result.ok and not result.permanent
+    assert result.retry_after is None
+    assert result.response == "HTTP 500 Internal Server Error: database is down"
+
+
+async def test_429_with_retry_after_asks_to_retry_no_sooner(receiver, make_channel):
+    result = await make_channel().send(message(f"{receiver.url}/busy"))
+    assert not result.ok and not result.permanent
+    assert result.retry_after == 7.0
+
+
+def test_retry_after_as_an_http_date_counts_from_now():
+    now = 1_790_000_000.0  # 2026-09-21T14:13:20Z
+    assert parse_retry_after("Mon, 21 Sep 2026 14:15:20 GMT", now) == 120.0
+    assert parse_retry_after("Mon, 21 Sep 2026 14:00:00 GMT", now) == 0.0  # already past
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+async def test_a_client_error_is_permanent(receiver, make_channel):
+    result = await make_channel().send(message(f"{receiver.url}/missing"))
+    assert not result.ok and result.permanent
+    assert result.response == "HTTP 404 Not Found: no such hook"
+
+
+async def test_a_receiver_slower_than_the_timeout_is_a_retryable_timeout(receiver, make_channel):
+    result = await make_channel(timeout_s=0.2).send(message(f"{receiver.url}/slow"))
+    assert not result.ok and not result.permanent
+    assert "timed out" in result.response and "0.2 s" in result.response
+
+
+async def test_a_redirect_is_not_followed_and_fails_permanently(receiver, make_channel):
+    result = await make_channel().send(message(f"{receiver.url}/redirect"))
+    assert not result.ok and result.permanent
+    assert f"Location: {receiver.url}/ok" in result.response
+    assert [r.path for r in receiver.requests] == ["/redirect"]
+
+
+async def test_only_the_first_2_kib_of_a_response_is_kept(receiver, make_channel):
+    result = await make_channel().send(message(f"{receiver.url}/big"))
+    assert result.ok
+    assert result.response == "HTTP 200 OK: " + "x" * 2048
+
+
+async def test_a_payload_that_is_not_json_fails_permanently(receiver, make_channel):
+    result = await make_channel().send(message(f"{receiver.url}/ok", payload={"value": float("nan")}))
+    assert not result.ok and result.permanent
+    assert "payload is not JSON" in result.response
+    assert receiver.requests == []
+
+
+# --------------------------------------------------------------------------- the destination guard
+
+
+@pytest.mark.parametrize("allowed", ["", "169.254.0.0/16"])
+@pytest.mark.parametrize(
+    "destination", ["http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://[fe80::1]/"]
+)
+async def test_link_local_metadata_addresses_are_refused_even_when_allowed(make_channel, destination, allowed):
+    result = await make_channel(allowed_hosts=allowed, timeout_s=0.2).send(message(destination))
+    assert not result.ok and result.permanent
+    assert "link-local" in result.response
+
+
+@pytest.mark.parametrize("allowed", ["", "10.0.0.0/8, hooks.example.com"])
+async def test_a_loopback_address_outside_the_allowlist_is_refused_without_connecting(receiver, make_channel, allowed):
+    result = await make_channel(allowed_hosts=allowed).send(message(f"{receiver.url}/ok"))
+    assert not result.ok and result.permanent
+    assert "refused 127.0.0.1" in result.response
+    assert receiver.requests == []
+
+
+async def test_localhost_is_refused_unless_allowed(receiver, make_channel):
+    result = await make_channel(allowed_hosts="").send(message(f"http://localhost:{receiver.port}/ok"))
+    assert not result.ok and result.permanent
+    assert "refused localhost: it resolves to 127.0.0.1, a loopback address" in result.response
+    assert receiver.requests == []
+
+    allowed = await make_channel(allowed_hosts="localhost").send(message(f"http://localhost:{receiver.port}/ok"))
+    assert allowed.ok
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("destination", ["ftp://127.0.0.1/upload", "file:///etc/passwd", "/relative/path"])
+async def test_only_http_and_https_destinations_are_allowed(receiver, make_channel, destination):
+    result = await make_channel().send(message(destination))
+    assert not result.ok and result.permanent
+    assert "only http and https" in result.response
+    assert receiver.requests == []
+
+
+def test_allowlist_entries_match_names_wildcards_and_cidrs():
+    import ipaddress
+
+    allow = AllowList.parse("hooks.example.com, *.corp.example, 10.20.0.0/16")
+    private = [ipaddress.ip_address("10.99.0.1")]
+    check_addresses("hooks.example.com", private, allow)
+    check_addresses("HOOKS.example.com.", private, allow)
+    check_addresses("a.b.corp.example", private, allow)
+    check_addresses("anything.example.org", [ipaddress.ip_address("10.20.3.4")], allow)
+    for host, addrs in [
+        ("corp.example", private),  # a wildcard covers subdomains only
+        ("other.example.com", [ipaddress.ip_address("93.184.216.34")]),  # a set allowlist is the whole list
+        ("anything.example.org", [ipaddress.ip_address("10.20.3.4"), ipaddress.ip_address("10.21.0.1")]),
+    ]:
+        with pytest.raises(DestinationRefused):
+            check_addresses(host, addrs, allow)
+
+
+def test_an_empty_allowlist_allows_public_addresses_only():
+    import ipaddress
+
+    check_addresses("example.com", [ipaddress.ip_address("93.184.216.34")], AllowList())
+    for addr in ["10.0.0.1", "192.168.1.1", "172.16.0.1", "100.64.0.1", "::1", "fc00::1", "0.0.0.0", "224.0.0.1"]:
+        with pytest.raises(DestinationRefused):
+            check_addresses("somewhere", [ipaddress.ip_address(addr)], AllowList())
+    assert literal_address("[::1]") == ipaddress.ip_address("::1")
+    assert literal_address("example.com") is None
+
+
+# --------------------------------------------------------------------------- settings and discovery
+
+
+def test_the_plugin_registers_its_channel_when_the_secret_is_set(monkeypatch, caplog):
+    monkeypatch.setenv("ONCALL_WEBHOOK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("ONCALL_WEBHOOK_TIMEOUT_S", "3.5")
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1, *.corp.example")
+    caplog.set_level(logging.DEBUG)
+    _, registry = load_plugins()
+
+    channel = registry.channels["webhook"]
+    assert isinstance(channel, WebhookChannel)
+    assert repr(channel) == "WebhookChannel(timeout_s=3.5)"
+    [info] = [p for p in registry.plugins if p.name == "webhook"]
+    assert info.status == "ok" and info.distribution == "oncall-webhook"
+    assert SECRET not in caplog.text
+
+
+def test_without_a_secret_the_plugin_registers_nothing_and_says_why(monkeypatch, caplog):
+    monkeypatch.delenv("ONCALL_WEBHOOK_SIGNING_SECRET", raising=False)
+    with caplog.at_level(logging.DEBUG):
+        _, registry = load_plugins()
+
+    assert "webhook" not in registry.channels
+    [info] = [p for p in registry.plugins if p.name == "webhook"]
+    assert info.status == "ok" and info.provides == {}
+    lines = [r.getMessage() for r in caplog.records if "ONCALL_WEBHOOK_SIGNING_SECRET" in r.getMessage()]
+    assert lines == ["webhook channel not registered: ONCALL_WEBHOOK_SIGNING_SECRET is not set"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("ONCALL_WEBHOOK_TIMEOUT_S", "ten", "ONCALL_WEBHOOK_TIMEOUT_S must be a number of seconds, got 'ten'"),
+        ("ONCALL_WEBHOOK_TIMEOUT_S", "0", "ONCALL_WEBHOOK_TIMEOUT_S must be a positive number of seconds, got '0'"),
+        ("ONCALL_WEBHOOK_ALLOWED_HOSTS", "10.0.0.0/33", "ONCALL_WEBHOOK_ALLOWED_HOSTS: '10.0.0.0/33' is not a valid IP address or CIDR"),
+        ("ONCALL_WEBHOOK_ALLOWED_HOSTS", "hooks.example.com:8443", "ONCALL_WEBHOOK_ALLOWED_HOSTS: 'hooks.example.com:8443' is not a host name"),
+    ],
+)
+def test_a_malformed_setting_fails_the_plugin_naming_the_variable(monkeypatch, caplog, variable, value, error):
+    monkeypatch.setenv("ONCALL_WEBHOOK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv(variable, value)
+    _, registry = load_plugins()
+
+    assert "webhook" not in registry.channels
+    [info] = [p for p in registry.plugins if p.name == "webhook"]
+    assert info.status == "failed"
+    assert error in info.error
+    assert SECRET not in info.error and SECRET not in caplog.text
