@@ -121,12 +121,13 @@ def cmd_integrations_list(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_pool(settings, go))
 
 
-def _labels(pairs: Sequence[str]) -> dict[str, str]:
+def key_values(pairs: Sequence[str] | None, flag: str = "--label") -> dict[str, str]:
+    """``["k=v", …]`` from repeated CLI flags (--label, --annotation …) as a mapping."""
     out = {}
-    for pair in pairs:
+    for pair in pairs or []:
         k, sep, v = pair.partition("=")
         if not sep or not k:
-            raise SystemExit(f"--label takes key=value, got {pair!r}")
+            raise SystemExit(f"{flag} takes key=value, got {pair!r}")
         out[k] = v
     return out
 
@@ -137,7 +138,7 @@ def cmd_alert_trigger(args: argparse.Namespace, settings: Settings) -> int:
     from .alerting import store
     from .alerting.ingest import Ingestor
 
-    labels = _labels(args.label or [])
+    labels = key_values(args.label)
 
     async def go(pool: Any) -> int:
         integ = await store.manual_integration(pool)

@@ -17,6 +17,7 @@ from typing import Any
 
 from oncall_hookspecs import AlertView, RuleActions
 
+from .cli import key_values
 from .config import Settings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
@@ -31,14 +32,6 @@ def parse_duration(text: str) -> int:
     return int(float(m.group(1)) * _UNIT[m.group(2)])
 
 
-def _labels(pairs: list[str] | None) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        k, sep, v = pair.partition("=")
-        if not sep or not k:
-            raise SystemExit(f"expected key=value, got {pair!r}")
-        out[k] = v
-    return out
 
 
 def _run(settings: Settings, fn: Callable[[Any, Any], Awaitable[int]]) -> int:
@@ -72,7 +65,7 @@ def _actions(args: argparse.Namespace) -> RuleActions:
         channel_destinations=list(args.channel or []),
         ticket_provider=args.ticket,
         set_severity=args.set_severity,
-        set_labels=_labels(args.set_label),
+        set_labels=key_values(args.set_label, "--set-label"),
         suppress=args.suppress,
     )
 
@@ -172,7 +165,7 @@ def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
         alert = AlertView(
             id=0, integration_id=0, integration_name=args.integration, source=args.source,
             dedup_key="test", status="triggered", summary=args.summary, details=args.details,
-            severity=args.severity, labels=_labels(args.label), annotations=_labels(args.annotation),
+            severity=args.severity, labels=key_values(args.label), annotations=key_values(args.annotation, "--annotation"),
             created_at=now, last_received_at=now,
         )
         decision = await router.route(alert, await rules.list_rules(pool), await rules.get_default(pool))

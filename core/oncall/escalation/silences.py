@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from oncall_hookspecs import AlertView, Router, RoutingRule
+from oncall_hookspecs import AlertView, Router, RoutingRule, RuleActions
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -231,8 +231,6 @@ async def first_match(
             if router is None:
                 continue
             # the router evaluates one rule; "matched" is the answer
-            from oncall_hookspecs import RuleActions
-
             decision = await router.route(
                 alert, [RoutingRule(id=f"silence:{s.id}", name=f"silence {s.id}", condition=s.condition)], RuleActions()
             )

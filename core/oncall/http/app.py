@@ -94,12 +94,13 @@ async def errors_middleware(
         return error_response(500, "internal", "the server failed; the failure is logged")
 
 
-def _bearer(request: web.Request) -> str | None:
+def request_key(request: web.Request) -> str | None:
+    """An integration key from ``Authorization: Bearer KEY`` or ``?token=KEY``."""
     auth = request.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return None
+    return request.query.get("token") or None
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -142,7 +143,7 @@ async def handle_webhook(request: web.Request, source_name: str) -> web.StreamRe
         content_type=request.headers.get("Content-Type", ""),
     )
 
-    key = _bearer(request) or request.query.get("token")
+    key = request_key(request)
     if not key:
         key_from = getattr(source, "key_from", None)
         if key_from is not None:

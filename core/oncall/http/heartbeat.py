@@ -12,12 +12,10 @@ BEAT_PATH = "/api/v1/heartbeat/{id}"
 
 
 async def beat(request: web.Request) -> web.Response:
-    from .app import CONTEXT, json_response
+    from .app import CONTEXT, json_response, request_key  # app.py imports this module
 
     ctx = request.app[CONTEXT]
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    key = value.strip() if scheme.lower() == "bearer" else request.query.get("token")
+    key = request_key(request)
     if not key:
         raise Unauthenticated("a heartbeat key is required: 'Authorization: Bearer KEY' or '?token=KEY'")
     integration = await ctx.keys.lookup(key)
@@ -25,6 +23,8 @@ async def beat(request: web.Request) -> web.Response:
         raise Unauthenticated("the heartbeat key is not valid")
     if integration.source != heartbeats.SOURCE:
         raise PermissionDenied("this key is not a heartbeat key")
+    if not integration.enabled:
+        raise PermissionDenied("this heartbeat's key is disabled (its monitor was deleted)")
     hb = await heartbeats.beat(ctx, request.match_info["id"], integration.id, SYSTEM_CLOCK.now())
     return json_response({
         "status": "ok",
