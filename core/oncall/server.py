@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -99,6 +100,36 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             pass
 
 
+@contextlib.asynccontextmanager
+async def _running_core(settings: Settings, url: str, start_engine: bool) -> AsyncIterator[Context]:
+    """What every role shares: plugins, the pool, the ingestor, the directory, schedules and
+    the engine (started only when ``start_engine``); torn down in reverse."""
+    _, registry = load_plugins(settings.disabled_plugins)
+    pool = await open_pool(url, settings.pool_min, settings.pool_max)
+    ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
+    ingestor.start()
+    ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
+    directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
+    if directory is not None:
+        ctx.extras["directory"] = directory
+    schedule_cache = schedule_store.cache_for(ctx)
+    await schedule_cache.start(url)
+    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
+    engine = Engine(ctx)  # the RPC services decide through it even where it doesn't run
+    ctx.extras["engine"] = engine
+    if start_engine:
+        await engine.start()
+    try:
+        yield ctx
+    finally:
+        await engine.stop()
+        await schedule_cache.stop()
+        if directory is not None:
+            await directory.aclose()
+        await ingestor.stop()
+        await pool.close()
+
+
 async def run_engine(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """``oncall engine``: only the escalation engine, for servers run with ONCALL_ENGINE=off.
 
@@ -106,29 +137,11 @@ async def run_engine(settings: Settings, stop: asyncio.Event | None = None) -> i
     """
     url = await asyncio.to_thread(resolve_database_url, settings)
     await apply_migrations(url)
-    _, registry = load_plugins(settings.disabled_plugins)
-    pool = await open_pool(url, settings.pool_min, settings.pool_max)
-    ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)  # heartbeat alerts
-    ingestor.start()
-    ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
-    directory = open_directory(registry.directories)
-    if directory is not None:
-        ctx.extras["directory"] = directory
-    schedule_cache = schedule_store.cache_for(ctx)
-    await schedule_cache.start(url)
-    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
-    engine = Engine(ctx)
-    await engine.start()
-    stop = stop or asyncio.Event()
-    _stop_on_signals(stop)
-    log.info("oncall engine running")
-    await stop.wait()
-    await engine.stop()
-    await schedule_cache.stop()
-    if directory is not None:
-        await directory.aclose()
-    await ingestor.stop()
-    await pool.close()
+    async with _running_core(settings, url, start_engine=True):
+        stop = stop or asyncio.Event()
+        _stop_on_signals(stop)
+        log.info("oncall engine running")
+        await stop.wait()
     log.info("stopped")
     return 0
 
@@ -144,24 +157,24 @@ async def serve(
     url = await asyncio.to_thread(resolve_database_url, settings)
     await apply_migrations(url)
     workers = _start_workers(settings, url)
-    _, registry = load_plugins(settings.disabled_plugins)
-    pool = await open_pool(url, settings.pool_min, settings.pool_max)
-    ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
-    ingestor.start()
-    ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
-    hub = EventHub(url, pool)
+    async with _running_core(settings, url, start_engine=settings.engine) as ctx:
+        await _serve_http_and_grpc(ctx, workers, demo, on_ready, stop)
+    codes = [await asyncio.to_thread(w.wait) for w in workers]
+    log.info("stopped")
+    return max([0, *codes])
+
+
+async def _serve_http_and_grpc(
+    ctx: Context,
+    workers: list[subprocess.Popen[bytes]],
+    demo: bool,
+    on_ready: Callable[[Context], None] | None,
+    stop: asyncio.Event | None,
+) -> None:
+    settings, registry, url = ctx.settings, ctx.registry, ctx.database_url
+    hub = EventHub(url, ctx.pool)
     await hub.start()
     ctx.extras["events"] = hub
-    directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
-    if directory is not None:
-        ctx.extras["directory"] = directory
-    schedule_cache = schedule_store.cache_for(ctx)
-    await schedule_cache.start(url)
-    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
-    engine = Engine(ctx)  # the RPC services decide through it even when it doesn't run here
-    if settings.engine:
-        await engine.start()
-    ctx.extras["engine"] = engine
 
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
@@ -205,13 +218,4 @@ async def serve(
         log.warning("%d HTTP request(s) still running after %.0fs; closing them", app[IN_FLIGHT].count,
                     settings.shutdown_grace_s)
     await runner.cleanup()
-    await engine.stop()
-    await schedule_cache.stop()
-    if directory is not None:
-        await directory.aclose()
-    await ingestor.stop()
     await hub.stop()
-    await pool.close()
-    codes = [await asyncio.to_thread(w.wait) for w in workers]
-    log.info("stopped")
-    return max([0, *codes])
