@@ -331,3 +331,28 @@ async def test_deleting_a_heartbeat_disables_its_key_and_resolves_its_alert(ctx,
 async def test_a_policy_cannot_target_a_schedule_that_does_not_exist(ctx):
     with pytest.raises(Exception, match="do not exist"):
         await _policy(ctx, [Step(0, (Target("schedule", "no-such-schedule"),))])
+
+
+async def test_the_running_engine_expires_a_heartbeat_and_resolves_it_when_beats_resume(server):
+    """The engine's own loop, not a hand-driven pass: its timers wake it for the expiry."""
+    import aiohttp
+
+    hb, key = await heartbeats.create_heartbeat(server.ctx.pool, "cron-1s", 1)
+    beat_url = f"{server.http_url}/api/v1/heartbeat/{hb.id}"
+
+    async def open_alerts() -> list:
+        alerts, _ = await store.list_alerts(server.ctx.pool, store.AlertFilter(statuses=("triggered",)))
+        return alerts
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(beat_url, headers={"Authorization": f"Bearer {key}"}) as r:
+            assert r.status == 200
+        for _ in range(100):  # bounded: the expiry is due one second after the beat
+            if await open_alerts():
+                break
+            await asyncio.sleep(0.1)
+        [alert] = await open_alerts()
+        assert alert.dedup_key == f"heartbeat:{hb.id}"
+        async with http.post(beat_url, params={"token": key}) as r:
+            assert r.status == 200
+    assert await open_alerts() == []

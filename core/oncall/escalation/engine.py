@@ -87,6 +87,16 @@ class _Work:
     new_escalations: set[int] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class _Timers:
+    silence: datetime | None  # the earliest end of a silence not yet released
+    heartbeat: datetime | None  # the earliest expiry of a beating heartbeat
+
+    def due(self, kind: str, now: datetime) -> bool:
+        at = getattr(self, kind)
+        return at is not None and at <= now
+
+
 @dataclass
 class PassResult:
     routed: int = 0
@@ -106,6 +116,10 @@ class Engine:
         self.rules = RuleCache()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # When the next silence ends and the next heartbeat expires, as last read; None until
+        # read, or after a change to either. A pass skips their queries while they are
+        # known to lie in the future: most wakes are new alerts, which need neither.
+        self._timers: _Timers | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -138,7 +152,9 @@ class Engine:
                     listening.set()
                     self._wake.set()  # catch up on anything missed while not listening
                     backoff = 0.1
-                    async for _ in conn.notifies():
+                    async for note in conn.notifies():
+                        if note.channel == ENGINE_CHANNEL and note.payload in ("silence", "heartbeat"):
+                            self._timers = None
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
@@ -165,16 +181,16 @@ class Engine:
     async def _seconds_until_next(self) -> float:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                """SELECT least(
-                       (SELECT min(next_due_at) FROM alerting.escalations WHERE state = 'active'),
-                       (SELECT min(ends_at) FROM alerting.silences WHERE released_at IS NULL),
-                       (SELECT min(expires_at) FROM alerting.heartbeats WHERE state = 'up')
-                   ) AS next"""
+                """SELECT (SELECT min(next_due_at) FROM alerting.escalations WHERE state = 'active') AS step,
+                          (SELECT min(ends_at) FROM alerting.silences WHERE released_at IS NULL) AS silence,
+                          (SELECT min(expires_at) FROM alerting.heartbeats WHERE state = 'up') AS heartbeat"""
             )
-            nxt = (await cur.fetchone())["next"]
-        if nxt is None:
+            row = await cur.fetchone()
+        self._timers = _Timers(row["silence"], row["heartbeat"])
+        due = [t for t in (row["step"], row["silence"], row["heartbeat"]) if t is not None]
+        if not due:
             return self.max_sleep
-        delta = (nxt - self.clock.now()).total_seconds()
+        delta = (min(due) - self.clock.now()).total_seconds()
         return max(0.0, min(delta, self.max_sleep))
 
     # ------------------------------------------------------------------ one pass
@@ -187,13 +203,16 @@ class Engine:
             result.routed += n
             if n < self.batch_size:
                 break
-        result.released += await self.release_silences()
+        timers, now = self._timers, self.clock.now()
+        if timers is None or timers.due("silence", now):
+            result.released += await self.release_silences()
         while True:
             n = await self.fire_due()
             result.fired += n
             if n < self.batch_size:
                 break
-        result.heartbeats_expired += await heartbeats.expire_due(self.ctx, self.clock.now())
+        if timers is None or timers.due("heartbeat", now):
+            result.heartbeats_expired += await heartbeats.expire_due(self.ctx, self.clock.now())
         return result
 
     async def _flush(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
