@@ -7,7 +7,6 @@ domain errors become status codes in ``rpc.errors``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import grpc
 

@@ -7,7 +7,7 @@ import email.utils
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import timezone
 
 import aiohttp
 from oncall_hookspecs import ChannelMessage, DeliveryResult
