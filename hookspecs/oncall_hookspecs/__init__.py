@@ -15,11 +15,14 @@
 from .markers import hookimpl, hookspec
 from .types import (
     Action,
+    ActionResult,
     AlertEvent,
     AlertLifecycleEvent,
     AlertView,
     BadRequest,
+    CallbackRoute,
     Channel,
+    ChannelHost,
     ChannelMessage,
     ContactMethod,
     DeliveryResult,
@@ -46,11 +49,14 @@ from .types import (
 
 __all__ = [
     "Action",
+    "ActionResult",
     "AlertEvent",
     "AlertLifecycleEvent",
     "AlertView",
     "BadRequest",
+    "CallbackRoute",
     "Channel",
+    "ChannelHost",
     "ChannelMessage",
     "ContactMethod",
     "DeliveryResult",

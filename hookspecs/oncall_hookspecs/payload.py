@@ -158,3 +158,13 @@ def labels_key(labels: dict[str, str]) -> str:
     # ASCII-escaped, so that any label text (lone surrogates included) hashes
     canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
     return "labels:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def canonical_json(payload: Any) -> bytes:
+    """A payload's canonical JSON bytes: sorted keys, compact separators, UTF-8, no NaN.
+
+    The one encoding shared by ``RenderPreview`` and every channel that sends JSON as is
+    (the outgoing webhook), so a preview is byte-identical to what the receiver gets, even
+    after the payload went through JSONB in the outbox and lost its key order.
+    """
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

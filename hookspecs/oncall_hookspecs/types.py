@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -97,6 +97,9 @@ class InboundRequest:
     content_type: str = ""
     #: every value of each query parameter, for protocols that repeat one (GoAlert's ``meta``)
     query_all: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: the full URL as the caller addressed it (``ONCALL_PUBLIC_URL`` + path + query string),
+    #: for signature schemes that sign the URL (Twilio)
+    url: str = ""
     _json: Any = field(default=_NO_JSON, repr=False)
     _form: dict[str, str] | None = field(default=None, repr=False)
 
@@ -192,6 +195,9 @@ class WebhookResponse:
     status: int = 200
     body: Any = None  # JSON-serialisable, or None for an empty body
     headers: dict[str, str] = field(default_factory=dict)
+    #: a non-JSON body (TwiML, an HTML page); sent as is with ``content_type``
+    text: str | None = None
+    content_type: str = "application/json"
 
 
 @runtime_checkable
@@ -384,7 +390,15 @@ class User:
 
 @dataclass(slots=True)
 class ChannelMessage:
-    """One delivery for a channel: the rendered payload for one destination."""
+    """One delivery for a channel: the rendered payload for one destination.
+
+    ``payload`` is exactly what the channel's renderer produced (what ``RenderPreview``
+    shows). ``actions`` maps ``acknowledge``/``resolve``/``escalate`` to one-click URLs the
+    core made for this delivery (single-use, expiring; empty when there is no alert or no
+    public URL): channels without native buttons put them in the message. ``reply_code`` is
+    the short code a text reply names the alert by (``"3"`` → ``3a`` acknowledges).
+    ``bundle_count`` > 1 means the payload summarises that many alerts for this destination.
+    """
 
     delivery_id: str
     idempotency_key: str
@@ -392,22 +406,104 @@ class ChannelMessage:
     payload: Any
     alert_id: int | None = None
     user_id: str | None = None
+    channel: str = ""
+    actions: Mapping[str, str] = field(default_factory=dict)
+    reply_code: str | None = None
+    bundle_count: int = 1
+    alert: Mapping[str, Any] = field(default_factory=dict)  # the render context's ``alert``
 
 
 @dataclass(slots=True)
 class DeliveryResult:
-    """What a channel reports. ``retry_after`` (seconds) honours the provider's wish."""
+    """What a channel reports. ``retry_after`` (seconds) honours the provider's wish.
+
+    ``ok`` with ``delivered`` means the destination has it (a 2xx from a webhook, Slack's
+    ``ok``); ``ok`` alone means the provider accepted it and may report delivery later
+    through ``ChannelHost.update_delivery`` (Twilio's status callbacks). ``provider_id`` is
+    the provider's handle for the message (Slack ``"C123:1700000000.0001"``, a Twilio SID).
+    """
 
     ok: bool
     provider_id: str | None = None
     permanent: bool = False
     retry_after: float | None = None
     response: str = ""
+    delivered: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class CallbackRoute:
+    """An inbound HTTP endpoint of a channel (button clicks, SMS replies, status callbacks).
+
+    Mounted at ``/api/v1/channels/<channel name><path>``. The handler must verify the
+    provider's signature itself and answer 401 to a forged, stale or unsigned request.
+    """
+
+    method: str
+    path: str
+    handler: Callable[[InboundRequest], Awaitable[WebhookResponse]]
+
+
+@dataclass(slots=True, frozen=True)
+class ActionResult:
+    """What ``ChannelHost.act`` did: ``ok`` False with ``message`` when it could not."""
+
+    ok: bool
+    alert_id: int
+    action: str
+    status: str  # the alert's status after the action
+    message: str
+    summary: str = ""
+
+
+@runtime_checkable
+class ChannelHost(Protocol):
+    """What the core offers a channel for two-way action; given once through ``bind``."""
+
+    public_url: str
+
+    async def act(self, alert_id: int, action: str, *, user_id: str | None, actor: str) -> ActionResult:
+        """``action`` is acknowledge, resolve or escalate; ``actor`` names who, for the timeline
+        (``"slack:U123"``) when ``user_id`` (a directory user) is unknown."""
+        ...
+
+    async def find_user(self, kind: str, address: str) -> str | None:
+        """The directory user with a contact method of ``kind`` at ``address``, if any."""
+        ...
+
+    async def alert_for_reply(self, channel: str, destination: str, code: str | None) -> int | None:
+        """The alert a reply names: by ``reply_code``, or the last one sent there when None."""
+        ...
+
+    async def set_opt_out(self, channel: str, destination: str, opted_out: bool) -> None:
+        """STOP/START: an opted-out destination gets no deliveries (each fails, recorded)."""
+        ...
+
+    async def update_delivery(self, channel: str, provider_id: str, status: str, detail: str = "") -> bool:
+        """A provider's later report (``delivered``, ``failed``) for a message it accepted."""
+        ...
+
+    async def sent_messages(self, alert_id: int, channel: str) -> list[tuple[str, str]]:
+        """``(destination, provider_id)`` of every message this channel sent about the alert."""
+        ...
 
 
 @runtime_checkable
 class Channel(Protocol):
-    """Delivers rendered messages to a destination (Slack, email, SMS …)."""
+    """Delivers rendered messages to a destination (Slack, email, SMS …).
+
+    Optional members the core uses when present:
+
+    - ``routes: Sequence[CallbackRoute]`` — inbound endpoints (see ``CallbackRoute``);
+    - ``bind(host: ChannelHost) -> None`` — called once before the first send;
+    - ``async on_alert_change(alert: Mapping[str, Any], actor: str | None) -> None`` — the
+      alert (a render context's ``alert``) changed state: update what was posted;
+    - ``idempotent: bool`` — the provider deduplicates on ``idempotency_key``;
+    - ``bundles: bool`` — several alerts for one destination may go out as one message;
+    - ``rate_limits: Mapping[str, tuple[int, float]]`` — ``{"destination": (burst,
+      per_seconds), "channel": (burst, per_seconds)}``, overriding the core's defaults;
+    - ``async aclose() -> None`` — release clients at shutdown.
+    """
 
     name: str
 

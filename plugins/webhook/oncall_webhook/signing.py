@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from typing import Any
+
+from oncall_hookspecs.payload import canonical_json
 
 SIGNATURE_VERSION = "v1"
 
 
 def encode_body(payload: Any) -> bytes:
-    """Serialise a payload to the bytes that are sent and signed.
-
-    Keys are sorted and separators compact so the bytes depend only on the payload's value
-    (a payload that went through JSONB in the outbox loses its key order); NaN and
-    infinities are refused because they are not JSON.
-    """
-    return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The bytes that are sent and signed: the payload's canonical JSON (``canonical_json``),
+    which is also what ``RenderPreview`` shows, so the preview is byte-identical."""
+    return canonical_json(payload)
 
 
 def _as_bytes(value: str | bytes) -> bytes:
