@@ -80,6 +80,17 @@ class Settings:
     engine: bool = True
     # server processes sharing the HTTP and gRPC ports (SO_REUSEPORT); the first runs the engine
     workers: int = 1
+    # the delivery worker (off: an `oncall engine` process delivers); see notification/worker.py
+    notifier: bool = True
+    notify_concurrency: int = 64
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+    max_attempts: int = 10
+    circuit_threshold: int = 5
+    circuit_pause_s: float = 30.0
+    # "<channel>.<destination|channel>=<burst>/<seconds per message>", comma-separated
+    rate_limits: str = ""
+    action_link_ttl_s: float = 24 * 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +114,15 @@ class Settings:
             router=env.get("ONCALL_ROUTER") or "cel",
             engine=(env.get("ONCALL_ENGINE") or "on").strip().lower() not in ("off", "0", "false", "no"),
             workers=max(1, _int(env, "ONCALL_WORKERS", 1)),
+            notifier=(env.get("ONCALL_NOTIFIER") or "on").strip().lower() not in ("off", "0", "false", "no"),
+            notify_concurrency=max(1, _int(env, "ONCALL_NOTIFY_CONCURRENCY", 64)),
+            retry_base_s=_float(env, "ONCALL_NOTIFY_RETRY_BASE_S", 2.0),
+            retry_max_s=_float(env, "ONCALL_NOTIFY_RETRY_MAX_S", 300.0),
+            max_attempts=max(1, _int(env, "ONCALL_NOTIFY_MAX_ATTEMPTS", 10)),
+            circuit_threshold=max(1, _int(env, "ONCALL_NOTIFY_CIRCUIT_THRESHOLD", 5)),
+            circuit_pause_s=_float(env, "ONCALL_NOTIFY_CIRCUIT_PAUSE_S", 30.0),
+            rate_limits=env.get("ONCALL_NOTIFY_RATE_LIMITS", ""),
+            action_link_ttl_s=_float(env, "ONCALL_ACTION_LINK_TTL_S", 24 * 3600.0),
         )
 
     @property

@@ -22,7 +22,10 @@ from .directory.client import open_directory
 from .escalation.engine import Engine
 from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
-from .plugins import load_plugins
+from .http.channels import HOST as NOTIFICATION_HOST
+from .notification.actions import Host
+from .notification.worker import Notifier
+from .plugins import Registry, load_plugins
 from .schedules import store as schedule_store
 from .rpc.server import start_grpc
 from .store.database import open_pool, resolve_database_url
@@ -81,7 +84,7 @@ def _start_workers(settings: Settings, url: str) -> list[subprocess.Popen[bytes]
     """
     if settings.workers <= 1 or _is_worker():
         return []
-    env = dict(os.environ, ONCALL_DATABASE_URL=url, ONCALL_WORKERS="1", ONCALL_ENGINE="off",
+    env = dict(os.environ, ONCALL_DATABASE_URL=url, ONCALL_WORKERS="1", ONCALL_ENGINE="off", ONCALL_NOTIFIER="off",
                **{_WORKER_ENV: str(os.getpid())})
     procs = [
         subprocess.Popen([sys.executable, "-m", "oncall.cli", "serve"], env=env, stdin=subprocess.DEVNULL)
@@ -102,8 +105,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 @contextlib.asynccontextmanager
 async def _running_core(settings: Settings, url: str, start_engine: bool) -> AsyncIterator[Context]:
-    """What every role shares: plugins, the pool, the ingestor, the directory, schedules and
-    the engine (started only when ``start_engine``); torn down in reverse."""
+    """What every role shares: plugins, the pool, the ingestor, the directory, schedules, the
+    alert event hub, the channels' host, and the engine and delivery worker (started only
+    when ``start_engine``); torn down in reverse."""
     _, registry = load_plugins(settings.disabled_plugins)
     pool = await open_pool(url, settings.pool_min, settings.pool_max)
     ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
@@ -115,19 +119,52 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     schedule_cache = schedule_store.cache_for(ctx)
     await schedule_cache.start(url)
     ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
+    hub = EventHub(url, pool)
+    await hub.start()
+    ctx.extras["events"] = hub
     engine = Engine(ctx)  # the RPC services decide through it even where it doesn't run
     ctx.extras["engine"] = engine
+    notifier = Notifier(ctx)
+    ctx.extras["notifier"] = notifier
+    host = Host(ctx, lambda: notifier.public_url)
+    ctx.extras[NOTIFICATION_HOST] = host
+    _bind_channels(registry, host)
     if start_engine:
         await engine.start()
+        if settings.notifier:
+            await notifier.start()
     try:
         yield ctx
     finally:
         await engine.stop()
+        await notifier.stop(settings.shutdown_grace_s)
+        await _close_channels(registry)
+        await hub.stop()
         await schedule_cache.stop()
         if directory is not None:
             await directory.aclose()
         await ingestor.stop()
         await pool.close()
+
+
+def _bind_channels(registry: Registry, host: Host) -> None:
+    for name, channel in registry.channels.items():
+        bind = getattr(channel, "bind", None)
+        if bind is not None:
+            try:
+                bind(host)
+            except Exception:  # noqa: BLE001 - one channel's failure is its own
+                log.exception("channel %s failed to bind; its inbound actions will not work", name)
+
+
+async def _close_channels(registry: Registry) -> None:
+    for name, channel in registry.channels.items():
+        aclose = getattr(channel, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:  # noqa: BLE001 - shutting down regardless
+                log.exception("channel %s failed to close", name)
 
 
 async def run_engine(settings: Settings, stop: asyncio.Event | None = None) -> int:
@@ -171,10 +208,8 @@ async def _serve_http_and_grpc(
     on_ready: Callable[[Context], None] | None,
     stop: asyncio.Event | None,
 ) -> None:
-    settings, registry, url = ctx.settings, ctx.registry, ctx.database_url
-    hub = EventHub(url, ctx.pool)
-    await hub.start()
-    ctx.extras["events"] = hub
+    settings, registry = ctx.settings, ctx.registry
+    hub = ctx.extras["events"]
 
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
@@ -218,4 +253,3 @@ async def _serve_http_and_grpc(
         log.warning("%d HTTP request(s) still running after %.0fs; closing them", app[IN_FLIGHT].count,
                     settings.shutdown_grace_s)
     await runner.cleanup()
-    await hub.stop()

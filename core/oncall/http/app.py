@@ -15,7 +15,7 @@ from ..alerting.ingest import InvalidEvent
 from ..context import Context
 from ..errors import NotFound, OnCallError, PayloadTooLarge, PermissionDenied, Unauthenticated
 from ..store.migrate import pending_migrations
-from . import calendar, heartbeat
+from . import calendar, channels, heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,7 @@ def build_app(ctx: Context) -> web.Application:
     app.router.add_post("/api/v1/webhooks/{source}", webhook)
     heartbeat.add_routes(app)
     calendar.add_routes(app)
+    channels.add_routes(app, ctx)
     for path, source_name in sorted(ctx.registry.source_paths.items()):
         app.router.add_post(path, _source_route(source_name))
     return app

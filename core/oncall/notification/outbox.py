@@ -1,0 +1,323 @@
+"""The notification outbox: notifications, one delivery row per destination, and their attempts.
+
+A notification is created in one transaction with all of its deliveries, so a send is
+either wholly recorded or not at all; the engine's requests become notifications the same
+way (``intake``), each at most once (the request id is the notification's idempotency key).
+What happens to a delivery afterwards is the worker's (``worker.py``); this module is the
+data and its readers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from ..errors import InvalidArgument, NotFound
+
+#: NOTIFY channel: a delivery is due (payload empty) — wakes every worker
+DELIVERIES_CHANNEL = "oncall_deliveries"
+#: NOTIFY channel: a delivery of notification <payload> changed status — wakes watchers
+STATUS_CHANNEL = "oncall_delivery_status"
+
+STATUSES = ("queued", "sending", "sent", "delivered", "failed", "retrying", "cancelled")
+FINAL = frozenset({"sent", "delivered", "failed", "cancelled"})
+
+# A user's contact method kinds are channel names; a few common aliases are accepted.
+KIND_ALIASES = {"phone": "voice", "call": "voice", "text": "sms", "ntfy": "push", "mail": "email"}
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where to send: a directory user (every contact method) or one channel address."""
+
+    user_id: str | None = None
+    channel: str | None = None
+    address: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        """``user:42``, or ``<channel>:<address>`` (``slack:#ops``, ``webhook:https://…``)."""
+        kind, sep, rest = text.partition(":")
+        if not sep or not rest:
+            raise InvalidArgument(f"destination {text!r}: expected 'user:<id>' or '<channel>:<address>'")
+        if kind == "user":
+            return cls(user_id=rest)
+        return cls(channel=kind, address=rest)
+
+
+@dataclass(slots=True)
+class Attempt:
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    response: str
+    retry_after: float | None
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: int
+    notification_id: int
+    channel: str
+    destination: str
+    user_id: str | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    provider_id: str | None
+    last_error: str
+    bundled_into: int | None
+    bundle_size: int
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    payload: Any = None
+    timeline: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Notification:
+    id: int
+    idempotency_key: str
+    template_id: str | None
+    template_version: int | None
+    context: Mapping[str, Any]
+    alert_id: int | None
+    created_at: datetime
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return all(d.status in FINAL for d in self.deliveries)
+
+
+def delivery_key(notification_key: str, channel: str, destination: str) -> str:
+    """The idempotency key a provider sees: stable for a (notification, destination)."""
+    raw = f"{notification_key}\x00{channel}\x00{destination}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def channel_of(kind: str) -> str:
+    kind = kind.strip().lower()
+    return KIND_ALIASES.get(kind, kind)
+
+
+async def current_version(conn: psycopg.AsyncConnection, template_id: str) -> int:
+    cur = await conn.execute(
+        "SELECT current_version FROM notification.templates WHERE id = %s AND deleted_at IS NULL", (template_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"template {template_id!r} not found")
+    return int(row["current_version"])
+
+
+@dataclass(slots=True)
+class _Row:
+    channel: str
+    destination: str
+    user_id: str | None = None
+    contact_method_id: str | None = None
+    error: str = ""  # a row that is failed from the start (no way to reach the user)
+
+
+def _user_rows(user_id: str, methods: Sequence[Mapping[str, Any]], note: str = "") -> list[_Row]:
+    rows = [
+        _Row(channel_of(str(m.get("kind") or m.get("type") or "")), str(m.get("address") or m.get("value") or ""),
+             user_id, str(m.get("id") or "") or None)
+        for m in methods
+    ]
+    rows = [r for r in rows if r.channel and r.destination]
+    if not rows:
+        rows = [_Row("none", user_id, user_id, error=note or f"no contact methods are known for user {user_id}")]
+    return rows
+
+
+async def insert_notification(
+    conn: psycopg.AsyncConnection, *, idempotency_key: str, template_id: str | None, template_version: int | None,
+    context: Mapping[str, Any], rows: Sequence[_Row], alert_id: int | None = None, request_id: int | None = None,
+    created_by: str = "",
+) -> int | None:
+    """One notification and its deliveries; None when the key was already used (nothing written)."""
+    cur = await conn.execute(
+        """INSERT INTO notification.notifications
+               (idempotency_key, template_id, template_version, context, alert_id, request_id, created_by)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+        (idempotency_key, template_id, template_version, Jsonb(dict(context)), alert_id, request_id, created_by),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    nid = int(row["id"])
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for r in rows:
+        if (r.channel, r.destination) not in seen:
+            seen.add((r.channel, r.destination))
+            unique.append(r)
+    await conn.execute(
+        """INSERT INTO notification.deliveries
+               (notification_id, idempotency_key, channel, destination, user_id, contact_method_id, alert_id,
+                status, last_error)
+           SELECT %s, k, c, d, u, m, %s, CASE WHEN e = '' THEN 'queued' ELSE 'failed' END, e
+           FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+                AS t(k, c, d, u, m, e)""",
+        (nid, alert_id, [delivery_key(idempotency_key, r.channel, r.destination) for r in unique],
+         [r.channel for r in unique], [r.destination for r in unique], [r.user_id for r in unique],
+         [r.contact_method_id for r in unique], [r.error for r in unique]),
+    )
+    await conn.execute("SELECT pg_notify(%s, '')", (DELIVERIES_CHANNEL,))
+    await conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, str(nid)))
+    return nid
+
+
+async def create_notification(
+    pool: AsyncConnectionPool, *, template_id: str | None, context: Mapping[str, Any],
+    destinations: Sequence[Destination], directory: Any = None, idempotency_key: str | None = None,
+    alert_id: int | None = None, created_by: str = "",
+) -> int:
+    """``SendNotification``: users are resolved to contact methods through the directory now.
+
+    With an ``idempotency_key`` already used, the earlier notification's id is returned and
+    nothing is sent again.
+    """
+    if not destinations:
+        raise InvalidArgument("a notification needs at least one destination")
+    rows: list[_Row] = []
+    for dest in destinations:
+        if dest.user_id:
+            if directory is None:
+                rows += _user_rows(dest.user_id, (), "no user directory is configured")
+                continue
+            lookup = await directory.contact_methods(dest.user_id)
+            methods = [{"id": m.id, "kind": m.kind, "address": m.address} for m in lookup.value]
+            note = f"directory unreachable: {lookup.error}" if getattr(lookup, "error", None) and not methods else ""
+            rows += _user_rows(dest.user_id, methods, note)
+        elif dest.channel and dest.address:
+            rows.append(_Row(channel_of(dest.channel), dest.address))
+        else:
+            raise InvalidArgument("each destination needs a user id, or a channel and an address")
+    key = f"send:{idempotency_key}" if idempotency_key else f"send:{secrets.token_hex(16)}"
+    async with pool.connection() as conn, conn.transaction():
+        version = await current_version(conn, template_id) if template_id else None
+        nid = await insert_notification(
+            conn, idempotency_key=key, template_id=template_id, template_version=version, context=context,
+            rows=rows, alert_id=alert_id, created_by=created_by,
+        )
+        if nid is None:
+            cur = await conn.execute("SELECT id FROM notification.notifications WHERE idempotency_key = %s", (key,))
+            nid = int((await cur.fetchone())["id"])  # type: ignore[index]
+    return nid
+
+
+# ------------------------------------------------------------------ the engine's requests
+
+
+def _request_rows(req: Mapping[str, Any]) -> list[_Row]:
+    kind, target, context = req["target_kind"], req["target_id"], req["context"] or {}
+    if req.get("user_id") or kind == "user":
+        user = req.get("user_id") or target
+        return _user_rows(user, context.get("contact_methods") or (), context.get("contact_methods_note") or "")
+    if kind == "webhook":
+        return [_Row("webhook", target)]
+    if kind == "channel":
+        channel, sep, address = target.partition(":")
+        if sep and address:
+            return [_Row(channel_of(channel), address)]
+        return [_Row("none", target, error=f"channel destination {target!r} is not '<channel>:<address>'")]
+    return [_Row("none", target, error=f"cannot deliver to a {kind} target")]
+
+
+async def intake(conn: psycopg.AsyncConnection, limit: int = 500) -> int:
+    """Turn pending engine requests into notifications; returns how many were taken.
+
+    Runs in the caller's transaction; rows are claimed with SKIP LOCKED so replicas share
+    the work, and each request's id is its notification's key, so none is taken twice.
+    """
+    cur = await conn.execute(
+        """SELECT id, idempotency_key, alert_id, target_kind, target_id, user_id, template_id, context
+           FROM alerting.notification_requests WHERE status = 'pending'
+           ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
+        (limit,),
+    )
+    requests = await cur.fetchall()
+    if not requests:
+        return 0
+    versions: dict[str, int | None] = {}
+    for req in requests:
+        tid = req["template_id"]
+        if tid and tid not in versions:
+            try:
+                versions[tid] = await current_version(conn, tid)
+            except NotFound:
+                versions[tid] = None  # deleted since the rule named it: the defaults render it
+        await insert_notification(
+            conn, idempotency_key=f"request:{req['idempotency_key']}",
+            template_id=tid if tid and versions.get(tid) else None,
+            template_version=versions.get(tid) if tid else None,
+            context=req["context"] or {}, rows=_request_rows(req), alert_id=req["alert_id"], request_id=req["id"],
+            created_by="engine",
+        )
+    await conn.execute(
+        "UPDATE alerting.notification_requests SET status = 'queued' WHERE id = ANY(%s)",
+        ([r["id"] for r in requests],),
+    )
+    return len(requests)
+
+
+# ------------------------------------------------------------------ readers
+
+
+_DELIVERY_COLUMNS = """id, notification_id, channel, destination, user_id, status, attempts, next_attempt_at,
+    provider_id, last_error, bundled_into, bundle_size, created_at, updated_at, sent_at, delivered_at, payload"""
+
+
+def _delivery(row: Mapping[str, Any]) -> Delivery:
+    return Delivery(**{k: row[k] for k in Delivery.__slots__ if k != "timeline"})  # type: ignore[attr-defined]
+
+
+async def get_notification(pool: AsyncConnectionPool, notification_id: int, *, with_attempts: bool = True) -> Notification:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            """SELECT id, idempotency_key, template_id, template_version, context, alert_id, created_at
+               FROM notification.notifications WHERE id = %s""",
+            (notification_id,),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"notification {notification_id} not found")
+        n = Notification(**row)
+        cur = await conn.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM notification.deliveries WHERE notification_id = %s ORDER BY id",  # noqa: S608
+            (notification_id,),
+        )
+        n.deliveries = [_delivery(r) for r in await cur.fetchall()]
+        if with_attempts and n.deliveries:
+            by_id = {d.id: d for d in n.deliveries}
+            cur = await conn.execute(
+                """SELECT delivery_id, attempt, started_at, finished_at, outcome, response, retry_after
+                   FROM notification.attempts WHERE delivery_id = ANY(%s) ORDER BY id""",
+                (list(by_id),),
+            )
+            for a in await cur.fetchall():
+                by_id[a.pop("delivery_id")].timeline.append(Attempt(**a))
+    return n
+
+
+async def notifications_for_alert(pool: AsyncConnectionPool, alert_id: int) -> list[int]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT id FROM notification.notifications WHERE alert_id = %s ORDER BY id", (alert_id,)
+        )
+        return [r["id"] for r in await cur.fetchall()]

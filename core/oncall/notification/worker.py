@@ -1,0 +1,765 @@
+"""The delivery worker: engine requests → deliveries → channel plugins, with every attempt recorded.
+
+One pass (``run_once``):
+
+1. **intake** — pending engine requests become notifications with their deliveries.
+2. **recover** — a ``sending`` row whose worker has died goes back to ``retrying``. Each
+   worker holds a PostgreSQL advisory lock on its id while it lives; the lock is free
+   exactly when its session is gone, so recovery needs no lease timeout.
+3. **claim** — due rows are locked with SKIP LOCKED (any number of replicas share them),
+   settled at once when they cannot be sent (no such channel, opted out, the alert was
+   acknowledged before its page went), held back by an open circuit or an empty token
+   bucket (they wait, never dropped), grouped into bundles for channels that bundle,
+   rendered (the same ``render_for`` a preview runs), and marked ``sending`` under this
+   worker's id — committed *before* any provider is called.
+4. **send** — concurrently; each result is committed with its attempt row, the circuit's
+   count, and a line on the alert's timeline ("SMS to user 42: delivered").
+
+A crash between a provider call and its commit repeats that one send, once, with the same
+idempotency key; nothing else can repeat or vanish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import psycopg
+from oncall_hookspecs import Channel, ChannelMessage, DeliveryResult
+from psycopg.types.json import Jsonb
+
+from ..alerting import store as alert_store
+from ..clock import SYSTEM_CLOCK, Clock
+from ..context import Context
+from ..escalation.engine import REQUESTS_CHANNEL
+from . import outbox
+from .pipeline import load_template, render_for
+from .templates import Template
+
+log = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x4F4E  # pg_advisory_lock(namespace, worker id)
+
+# (burst, seconds per message) per destination and per channel; GoAlert-like for phones
+DEFAULT_RATE_LIMITS: Mapping[str, Mapping[str, tuple[float, float]]] = {
+    "sms": {"destination": (2, 60.0)},
+    "voice": {"destination": (2, 60.0)},
+    "email": {"destination": (10, 6.0)},
+    "push": {"destination": (10, 6.0)},
+    "slack": {"destination": (10, 1.0)},
+    "teams": {"destination": (4, 1.0)},
+    "webhook": {"destination": (50, 0.02)},
+}
+# channels whose queued messages for one destination go out as one (GoAlert does this for SMS)
+DEFAULT_BUNDLING = frozenset({"sms", "voice"})
+# channels whose destinations are independent services: one bad receiver must not pause the rest
+PER_DESTINATION_CIRCUITS = frozenset({"webhook", "teams"})
+# channels that show one-click links (the others have native buttons, replies or nothing)
+LINK_CHANNELS = frozenset({"email", "teams", "push"})
+REPLY_CODE_CHANNELS = frozenset({"sms"})
+MAX_REPLY_CODE = 99
+SEND_GUARD_S = 120.0  # a channel that neither answers nor times out by itself
+LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "slack": "Slack", "teams": "Teams",
+          "push": "Push", "webhook": "Webhook"}
+
+
+def parse_rate_limits(text: str) -> dict[str, dict[str, tuple[float, float]]]:
+    """``sms.destination=2/60,webhook.channel=100/0.01`` → {channel: {scope: (burst, per_s)}}."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            key, value = item.split("=", 1)
+            channel, scope = key.strip().split(".", 1)
+            burst, per = value.split("/", 1)
+            if scope not in ("destination", "channel"):
+                raise ValueError(scope)
+            out.setdefault(channel, {})[scope] = (float(burst), float(per))
+        except ValueError:
+            raise SystemExit(
+                f"ONCALL_NOTIFY_RATE_LIMITS: {item!r} is not <channel>.<destination|channel>=<burst>/<seconds>"
+            ) from None
+    return out
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
+    """Exponential backoff with jitter (half to full of base·2ⁿ), at least the provider's Retry-After."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    delay = ceiling * (0.5 + rng.random() / 2)
+    if retry_after is not None and retry_after > 0:
+        delay = max(delay, min(retry_after, 3600.0))
+    return delay
+
+
+@dataclass(slots=True)
+class _Unit:
+    """One provider call: a delivery, with the rows bundled into it."""
+
+    rows: list[dict[str, Any]]
+    channel: Channel
+    circuit: str
+    message: ChannelMessage | None = None
+    started_at: datetime | None = None
+
+    @property
+    def leader(self) -> dict[str, Any]:
+        return self.rows[0]
+
+
+@dataclass
+class _Pass:
+    """What one claim transaction decided, written at its end."""
+
+    settle: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)  # row, status, reason
+    defer: dict[int, datetime] = field(default_factory=dict)
+    send: list[_Unit] = field(default_factory=list)
+
+
+class Notifier:
+    """The delivery worker for one process. Any number may run on one database."""
+
+    def __init__(self, ctx: Context, clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None) -> None:
+        self.ctx = ctx
+        self.clock = clock
+        self.settings = ctx.settings
+        self.worker_id = secrets.randbelow(2**31 - 2) + 1
+        self._rng = rng or random.Random()
+        self._limits = {**{k: dict(v) for k, v in DEFAULT_RATE_LIMITS.items()}}
+        for ch, scopes in parse_rate_limits(ctx.settings.rate_limits).items():
+            self._limits.setdefault(ch, {}).update(scopes)
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(ctx.settings.notify_concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock_conn: psycopg.AsyncConnection | None = None
+        self._last_recover = 0.0
+        self._stopping = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._lock_conn = await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True)
+        await self._lock_conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, self.worker_id))
+        listening = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._listen(listening), name="oncall-notifier-listen"),
+            asyncio.create_task(self._loop(), name="oncall-notifier-loop"),
+        ]
+        hub = self.ctx.extras.get("events")
+        if hub is not None:
+            self._tasks.append(asyncio.create_task(self._follow_alerts(hub), name="oncall-notifier-alerts"))
+        await asyncio.wait_for(listening.wait(), timeout=30)
+        log.info("notifier %d delivering through: %s", self.worker_id, ", ".join(sorted(self.channels)) or "no channels")
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop claiming; let sends in flight finish (their results are committed), then close."""
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=grace_s)
+        for t in list(self._inflight):  # past the grace: recovered by the next worker as interrupted
+            t.cancel()
+        if self._lock_conn is not None:
+            await self._lock_conn.close()
+            self._lock_conn = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        return self.ctx.registry.channels
+
+    async def _listen(self, listening: asyncio.Event) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {REQUESTS_CHANNEL}")
+                    await conn.execute(f"LISTEN {outbox.DELIVERIES_CHANNEL}")
+                    listening.set()
+                    self._wake.set()
+                    backoff = 0.1
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reconnect, whatever broke
+                log.warning("notifier listener lost its connection (%s); retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            timeout = 5.0
+            try:
+                await self.run_once(wait=False)
+                timeout = await self._seconds_until_next()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notifier pass failed; retrying shortly")
+                timeout = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, min(timeout, 5.0)))
+
+    async def _seconds_until_next(self) -> float:
+        async with self.ctx.pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT min(next_attempt_at) AS t FROM notification.deliveries
+                   WHERE status IN ('queued', 'retrying')"""
+            )
+            row = await cur.fetchone()
+        if row is None or row["t"] is None:
+            return 5.0
+        return (row["t"] - self.clock.now()).total_seconds()
+
+    # ------------------------------------------------------------------ one pass
+
+    async def run_once(self, *, wait: bool = True) -> int:
+        """Intake, recover, claim and start sends; ``wait``: until those sends are recorded.
+
+        Returns how many provider calls were started.
+        """
+        async with self.ctx.pool.connection() as conn, conn.transaction():
+            await outbox.intake(conn)
+        if time.monotonic() - self._last_recover > 5.0:
+            await self.recover()
+        started: list[asyncio.Task[None]] = []
+        while not self._stopping:
+            free = self._free_slots()
+            if free <= 0:
+                break
+            units = await self._claim(min(free, 200))
+            for unit in units:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._deliver(unit))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+                started.append(task)
+            if len(units) < min(free, 200):
+                break
+        if wait and started:
+            await asyncio.gather(*started, return_exceptions=True)
+        return len(started)
+
+    def _free_slots(self) -> int:
+        return self.settings.notify_concurrency - len(self._inflight)
+
+    async def recover(self) -> int:
+        """Requeue ``sending`` rows whose worker is gone; returns how many."""
+        self._last_recover = time.monotonic()
+        async with self.ctx.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT DISTINCT claimed_by FROM notification.deliveries WHERE status = 'sending' AND claimed_by <> %s",
+                (self.worker_id,),
+            )
+            owners = [r["claimed_by"] for r in await cur.fetchall()]
+        total = 0
+        for owner in owners:
+            async with self.ctx.pool.connection() as conn, conn.transaction():
+                # transaction-level: released at commit, so a live owner is never blocked for long
+                cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s) AS free", (LOCK_NAMESPACE, owner))
+                if not (await cur.fetchone())["free"]:
+                    continue  # alive
+                now = self.clock.now()
+                cur = await conn.execute(
+                    """UPDATE notification.deliveries
+                       SET status = 'retrying', claimed_by = NULL, next_attempt_at = %s, updated_at = %s,
+                           last_error = 'the worker sending this stopped before recording the answer; sending again'
+                       WHERE status = 'sending' AND claimed_by = %s
+                       RETURNING id, attempts, updated_at, notification_id""",
+                    (now, now, owner),
+                )
+                rows = await cur.fetchall()
+                if rows:
+                    await conn.execute(
+                        """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
+                                                              response, worker)
+                           SELECT unnest(%s::bigint[]), unnest(%s::integer[]), %s, %s, 'interrupted',
+                                  'the worker stopped mid-send; the provider may or may not have it', %s""",
+                        ([r["id"] for r in rows], [r["attempts"] for r in rows], now, now, owner),
+                    )
+                    await self._notify_status(conn, {r["notification_id"] for r in rows})
+                    await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
+                    log.warning("requeued %d deliveries left 'sending' by stopped worker %d", len(rows), owner)
+                total += len(rows)
+        return total
+
+    # ------------------------------------------------------------------ claim
+
+    async def _claim(self, limit: int) -> list[_Unit]:
+        now = self.clock.now()
+        async with self.ctx.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                """SELECT d.id, d.notification_id, d.idempotency_key, d.channel, d.destination, d.user_id,
+                          d.alert_id, d.attempts, d.status, n.context, n.template_id, n.template_version
+                   FROM notification.deliveries d JOIN notification.notifications n ON n.id = d.notification_id
+                   WHERE d.status IN ('queued', 'retrying') AND d.next_attempt_at <= %s
+                   ORDER BY d.next_attempt_at, d.id LIMIT %s FOR UPDATE OF d SKIP LOCKED""",
+                (now, limit),
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                return []
+            work = _Pass()
+            rows = await self._settle_unsendable(conn, rows, work)
+            units = self._group(rows)
+            units = await self._open_circuits(conn, units, work, now)
+            units = await self._take_tokens(conn, units, work, now)
+            for unit in units:
+                await self._prepare(conn, unit, now)
+                work.send.append(unit)
+            await self._write_claim(conn, work, now)
+        return work.send
+
+    async def _settle_unsendable(
+        self, conn: psycopg.AsyncConnection, rows: list[dict[str, Any]], work: _Pass,
+    ) -> list[dict[str, Any]]:
+        pairs = list({(r["channel"], r["destination"]) for r in rows})
+        cur = await conn.execute(
+            """SELECT channel, destination FROM notification.opt_outs
+               WHERE (channel, destination) IN (SELECT * FROM unnest(%s::text[], %s::text[]))""",
+            ([p[0] for p in pairs], [p[1] for p in pairs]),
+        )
+        opted_out = {(r["channel"], r["destination"]) for r in await cur.fetchall()}
+        pages = [r["alert_id"] for r in rows if r["alert_id"] is not None and r["user_id"] is not None]
+        statuses: dict[int, str] = {}
+        if pages:
+            cur = await conn.execute(
+                "SELECT id, status FROM alerting.alerts WHERE id = ANY(%s)", (list(set(pages)),)
+            )
+            statuses = {r["id"]: r["status"] for r in await cur.fetchall()}
+        keep = []
+        for r in rows:
+            if r["channel"] not in self.channels:
+                work.settle.append((r, "failed", f"no channel plugin named {r['channel']!r} is installed and configured"))
+            elif (r["channel"], r["destination"]) in opted_out:
+                work.settle.append((r, "failed", "the destination opted out (STOP); send START to opt back in"))
+            elif r["user_id"] is not None and statuses.get(r["alert_id"], "triggered") != "triggered":
+                work.settle.append((r, "cancelled", f"alert {r['alert_id']} was {statuses[r['alert_id']]} before this page went"))
+            else:
+                keep.append(r)
+        return keep
+
+    def _bundles(self, channel_name: str) -> bool:
+        ch = self.channels[channel_name]
+        return bool(getattr(ch, "bundles", channel_name in DEFAULT_BUNDLING))
+
+    def _group(self, rows: list[dict[str, Any]]) -> list[_Unit]:
+        units: list[_Unit] = []
+        bundles: dict[tuple[str, str], _Unit] = {}
+        for r in rows:
+            name = r["channel"]
+            channel = self.channels[name]
+            circuit = f"{name}:{r['destination']}" if name in PER_DESTINATION_CIRCUITS else name
+            if self._bundles(name) and r["alert_id"] is not None:
+                key = (name, r["destination"])
+                if key in bundles:
+                    bundles[key].rows.append(r)
+                    continue
+                bundles[key] = unit = _Unit([r], channel, circuit)
+            else:
+                unit = _Unit([r], channel, circuit)
+            units.append(unit)
+        return units
+
+    async def _open_circuits(
+        self, conn: psycopg.AsyncConnection, units: list[_Unit], work: _Pass, now: datetime,
+    ) -> list[_Unit]:
+        keys = list({u.circuit for u in units})
+        cur = await conn.execute(
+            "SELECT channel, open_until FROM notification.circuits WHERE channel = ANY(%s) AND open_until > %s",
+            (keys, now),
+        )
+        open_until = {r["channel"]: r["open_until"] for r in await cur.fetchall()}
+        keep = []
+        for u in units:
+            if u.circuit in open_until:
+                for r in u.rows:
+                    work.defer[r["id"]] = open_until[u.circuit]
+            else:
+                keep.append(u)
+        return keep
+
+    def _limits_for(self, name: str) -> dict[str, tuple[float, float]]:
+        limits = dict(self._limits.get(name, {}))
+        own = getattr(self.channels[name], "rate_limits", None)
+        if isinstance(own, Mapping):
+            limits.update({k: (float(v[0]), float(v[1])) for k, v in own.items() if k in ("destination", "channel")})
+        return limits
+
+    async def _take_tokens(
+        self, conn: psycopg.AsyncConnection, units: list[_Unit], work: _Pass, now: datetime,
+    ) -> list[_Unit]:
+        """Token buckets in PostgreSQL, so every replica draws from the same ones."""
+        wants: list[list[tuple[str, float, float]]] = []
+        for u in units:
+            name = u.leader["channel"]
+            limits = self._limits_for(name)
+            need = []
+            if "destination" in limits:
+                need.append((f"{name}:{u.leader['destination']}", *limits["destination"]))
+            if "channel" in limits:
+                need.append((f"channel:{name}", *limits["channel"]))
+            wants.append(need)
+        keys = sorted({k for need in wants for k, _, _ in need})
+        if not keys:
+            return units
+        bursts = {k: b for need in wants for k, b, _ in need}
+        await conn.execute(
+            """INSERT INTO notification.rate_buckets (key, tokens, updated_at)
+               SELECT k, b, %s FROM unnest(%s::text[], %s::float8[]) AS t(k, b) ORDER BY k
+               ON CONFLICT (key) DO NOTHING""",
+            (now, keys, [bursts[k] for k in keys]),
+        )
+        cur = await conn.execute(
+            "SELECT key, tokens, updated_at FROM notification.rate_buckets WHERE key = ANY(%s) ORDER BY key FOR UPDATE",
+            (keys,),
+        )
+        buckets = {r["key"]: [r["tokens"], r["updated_at"]] for r in await cur.fetchall()}
+        level: dict[str, float] = {}
+        for need in wants:
+            for key, burst, per in need:
+                if key not in level:
+                    tokens, at = buckets[key]
+                    level[key] = min(burst, tokens + max(0.0, (now - at).total_seconds()) / per)
+        keep = []
+        for u, need in zip(units, wants, strict=True):
+            short = [(key, per) for key, _, per in need if level[key] < 1.0]
+            if short:
+                wait = max((1.0 - level[key]) * per for key, per in short)
+                for r in u.rows:
+                    work.defer[r["id"]] = now + timedelta(seconds=wait)
+                continue
+            for key, _, _ in need:
+                level[key] -= 1.0
+            keep.append(u)
+        await conn.execute(
+            """UPDATE notification.rate_buckets b SET tokens = t.tokens, updated_at = %s
+               FROM unnest(%s::text[], %s::float8[]) AS t(key, tokens) WHERE b.key = t.key""",
+            (now, list(level), list(level.values())),
+        )
+        return keep
+
+    async def _prepare(self, conn: psycopg.AsyncConnection, unit: _Unit, now: datetime) -> None:
+        """Render the unit's payload and make its reply code and one-click links."""
+        lead = unit.leader
+        name = lead["channel"]
+        context: dict[str, Any] = dict(lead["context"] or {})
+        if len(unit.rows) > 1:
+            context["bundle"] = _bundle_context(unit.rows)
+        reply_code = None
+        if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(unit.rows) == 1:
+            reply_code = await _reply_code(conn, name, lead["destination"], lead["alert_id"], now)
+            context["reply_code"] = reply_code
+        template = await _template(conn, lead)
+        rendered = render_for(template, name, context, self.ctx.registry.renderers)
+        if rendered.errors and lead["template_id"]:
+            # a page must still go out: the built-in template for this channel stands in
+            fallback = render_for(Template(), name, context, self.ctx.registry.renderers)
+            if not fallback.errors:
+                note = f"template {lead['template_id']} v{lead['template_version']} failed ({'; '.join(rendered.errors)}); the default was used"
+                log.warning("delivery %d: %s", lead["id"], note)
+                rendered = fallback
+                lead["note"] = note
+        lead["rendered"] = rendered
+        actions: dict[str, str] = {}
+        if name in LINK_CHANNELS and lead["alert_id"] is not None:
+            actions = await _action_links(
+                conn, self.public_url, lead["alert_id"], lead["user_id"], name, lead["id"],
+                now + timedelta(seconds=self.settings.action_link_ttl_s),
+            )
+        alert = context.get("alert") if isinstance(context.get("alert"), Mapping) else {}
+        unit.message = ChannelMessage(
+            delivery_id=str(lead["id"]), idempotency_key=lead["idempotency_key"], destination=lead["destination"],
+            payload=rendered.payload, alert_id=lead["alert_id"], user_id=lead["user_id"], channel=name,
+            actions=actions, reply_code=reply_code, bundle_count=len(unit.rows), alert=dict(alert or {}),
+        )
+
+    @property
+    def public_url(self) -> str:
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        port = self.ctx.extras.get("http_port")
+        base = self.settings.base_url
+        if port:
+            host = base.rsplit(":", 1)[0]
+            return f"{host}:{port}"
+        return base
+
+    async def _write_claim(self, conn: psycopg.AsyncConnection, work: _Pass, now: datetime) -> None:
+        if work.defer:
+            await conn.execute(
+                """UPDATE notification.deliveries d SET next_attempt_at = t.at, updated_at = %s
+                   FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(id, at) WHERE d.id = t.id""",
+                (now, list(work.defer), list(work.defer.values())),
+            )
+        for unit in work.send:
+            lead = unit.leader
+            rendered = lead["rendered"]
+            ids = [r["id"] for r in unit.rows]
+            await conn.execute(
+                """UPDATE notification.deliveries
+                   SET status = 'sending', claimed_by = %s, attempts = attempts + 1, updated_at = %s,
+                       payload = %s, reply_code = %s, bundle_size = %s,
+                       bundled_into = CASE WHEN id = %s THEN NULL ELSE %s END
+                   WHERE id = ANY(%s)""",
+                (self.worker_id, now, Jsonb(rendered.payload), unit.message.reply_code if unit.message else None,
+                 len(ids), lead["id"], lead["id"], ids),
+            )
+            unit.started_at = now
+        events = []
+        for row, status, reason in work.settle:
+            await conn.execute(
+                """UPDATE notification.deliveries SET status = %s, last_error = %s, updated_at = %s,
+                          attempts = attempts + 1 WHERE id = %s""",
+                (status, reason, now, row["id"]),
+            )
+            await conn.execute(
+                """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
+                                                      response, worker)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                (row["id"], row["attempts"] + 1, now, now, status, reason, self.worker_id),
+            )
+            events.append((row, status, reason))
+        await write_timeline(conn, events, now)
+        touched = {r["notification_id"] for u in work.send for r in u.rows}
+        touched |= {row["notification_id"] for row, _, _ in work.settle}
+        await self._notify_status(conn, touched)
+
+    # ------------------------------------------------------------------ send and record
+
+    async def _deliver(self, unit: _Unit) -> None:
+        try:
+            assert unit.message is not None
+            rendered = unit.leader["rendered"]
+            if rendered.errors:
+                result = DeliveryResult(ok=False, permanent=True, response="; ".join(rendered.errors)[:1000])
+            else:
+                try:
+                    result = await asyncio.wait_for(unit.channel.send(unit.message), SEND_GUARD_S)
+                except TimeoutError:
+                    result = DeliveryResult(ok=False, response=f"no answer from the {unit.channel.name} channel in {SEND_GUARD_S:.0f} s")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a plugin's bug is this attempt's failure
+                    log.exception("channel %s raised while sending delivery %s", unit.channel.name, unit.message.delivery_id)
+                    result = DeliveryResult(ok=False, response=f"the {unit.channel.name} channel raised {type(exc).__name__}: {exc}"[:1000])
+            await self._record(unit, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("recording delivery %s failed; it stays 'sending' until recovered", unit.leader["id"])
+        finally:
+            self._slots.release()
+            self._wake.set()
+
+    async def _record(self, unit: _Unit, result: DeliveryResult) -> None:
+        now = self.clock.now()
+        lead = unit.leader
+        attempt = lead["attempts"] + 1
+        if result.ok:
+            status = "delivered" if result.delivered else "sent"
+            next_at = None
+        elif result.permanent:
+            status, next_at = "failed", None
+        elif attempt >= self.settings.max_attempts:
+            status, next_at = "failed", None
+        else:
+            status = "retrying"
+            delay = backoff_delay(attempt, self.settings.retry_base_s, self.settings.retry_max_s, result.retry_after, self._rng)
+            next_at = now + timedelta(seconds=delay)
+        response = (result.response or ("ok" if result.ok else "failed"))[:2000]
+        error = "" if result.ok else response
+        if status == "failed" and not result.permanent:
+            error = f"gave up after {attempt} attempts: {response}"
+        if lead.get("note"):
+            response = f"{response} ({lead['note']})"
+        ids = [r["id"] for r in unit.rows]
+        async with self.ctx.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE notification.deliveries
+                   SET status = %s, claimed_by = NULL, updated_at = %s, last_error = %s,
+                       provider_id = coalesce(%s, provider_id),
+                       next_attempt_at = coalesce(%s, next_attempt_at),
+                       sent_at = CASE WHEN %s THEN coalesce(sent_at, %s) ELSE sent_at END,
+                       delivered_at = CASE WHEN %s THEN %s ELSE delivered_at END
+                   WHERE id = ANY(%s) AND status = 'sending' AND claimed_by = %s""",
+                (status, now, error, result.provider_id, next_at, result.ok, now,
+                 status == "delivered", now, ids, self.worker_id),
+            )
+            await conn.execute(
+                """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
+                                                      response, retry_after, worker)
+                   SELECT unnest(%s::bigint[]), %s, %s, %s, %s, %s, %s, %s""",
+                (ids, attempt, unit.started_at or now, now, status, response, result.retry_after, self.worker_id),
+            )
+            await self._circuit(conn, unit.circuit, result, now)
+            if status != "retrying":
+                await write_timeline(conn, [(r, status, error) for r in unit.rows], now)
+            await self._notify_status(conn, {r["notification_id"] for r in unit.rows})
+            if status == "retrying":
+                await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
+
+    async def _circuit(self, conn: psycopg.AsyncConnection, key: str, result: DeliveryResult, now: datetime) -> None:
+        """Count consecutive retryable failures; past the threshold the channel pauses, doubling each time."""
+        if result.ok:
+            await conn.execute(
+                "UPDATE notification.circuits SET failures = 0, open_until = NULL WHERE channel = %s AND failures > 0",
+                (key,),
+            )
+            return
+        if result.permanent:
+            return  # one bad destination or message says nothing about the channel
+        cur = await conn.execute(
+            """INSERT INTO notification.circuits (channel, failures) VALUES (%s, 1)
+               ON CONFLICT (channel) DO UPDATE SET failures = notification.circuits.failures + 1
+               RETURNING failures""",
+            (key,),
+        )
+        failures = (await cur.fetchone())["failures"]
+        threshold = self.settings.circuit_threshold
+        if failures >= threshold:
+            pause = min(self.settings.circuit_pause_s * 2 ** ((failures - threshold) // threshold), 600.0)
+            await conn.execute(
+                "UPDATE notification.circuits SET open_until = %s WHERE channel = %s",
+                (now + timedelta(seconds=pause), key),
+            )
+            if (failures - threshold) % threshold == 0:
+                log.warning("channel %s failed %d times in a row; pausing it for %.0f s", key, failures, pause)
+
+    async def _notify_status(self, conn: psycopg.AsyncConnection, notification_ids: set[int]) -> None:
+        for nid in notification_ids:
+            await conn.execute("SELECT pg_notify(%s, %s)", (outbox.STATUS_CHANNEL, str(nid)))
+
+    # ------------------------------------------------------------------ alert changes → posted messages
+
+    async def _follow_alerts(self, hub: Any) -> None:
+        from ..escalation.engine import render_context
+
+        sub = hub.subscribe()
+        try:
+            async for event, alert in sub:
+                if event.kind not in ("acknowledged", "resolved", "escalate_requested", "triggered"):
+                    continue
+                ctx_alert = render_context(alert)["alert"]
+                for channel in list(self.channels.values()):
+                    hook = getattr(channel, "on_alert_change", None)
+                    if hook is None:
+                        continue
+                    try:
+                        await asyncio.wait_for(hook(ctx_alert, event.actor), 30)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:  # noqa: BLE001 - one channel's failure is its own
+                        log.exception("channel %s failed to follow alert %d's change", channel.name, alert.id)
+        finally:
+            sub.close()
+
+
+async def write_timeline(
+    conn: psycopg.AsyncConnection, items: list[tuple[dict[str, Any], str, str]], now: datetime,
+) -> None:
+    """'SMS to user 42: delivered' on the alert's timeline, for rows about an alert."""
+    rows = [(r, s, why) for r, s, why in items if r.get("alert_id") is not None]
+    if not rows:
+        return
+    cur = await conn.execute(
+        """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+           SELECT a, %s, 'notification', 'notifier', n, d::jsonb
+           FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(a, n, d)
+           WHERE EXISTS (SELECT 1 FROM alerting.alerts WHERE id = t.a)
+           RETURNING id""",
+        (now, [r["alert_id"] for r, _, _ in rows], [delivery_note(r, s, why) for r, s, why in rows],
+         [orjson.dumps({"delivery_id": r["id"], "notification_id": r["notification_id"], "channel": r["channel"],
+                        "destination": r["destination"], "user_id": r["user_id"], "status": s}).decode()
+          for r, s, _ in rows]),
+    )
+    await alert_store.notify_events(conn, [r["id"] for r in await cur.fetchall()])
+
+
+def delivery_note(row: Mapping[str, Any], status: str, why: str) -> str:
+    label = LABELS.get(row["channel"], row["channel"].capitalize())
+    who = f"user {row['user_id']}" if row.get("user_id") else row["destination"]
+    if row["channel"] == "none":
+        return f"Page to {who}: {status}" + (f" ({why})" if why else "")
+    return f"{label} to {who}: {status}" + (f" ({why})" if why and status in ("failed", "cancelled") else "")
+
+
+def _bundle_context(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    alerts = [dict((r["context"] or {}).get("alert") or {}) for r in rows]
+    groups = [str((a.get("labels") or {}).get("service") or a.get("integration") or "") for a in alerts]
+    group = groups[0] if groups and all(g == groups[0] for g in groups) and groups[0] else "you"
+    return {"count": len(rows), "alerts": alerts, "group": group}
+
+
+async def _template(conn: psycopg.AsyncConnection, row: Mapping[str, Any]) -> Template:
+    try:
+        return await load_template(conn, row["template_id"], row["template_version"])
+    except Exception:  # noqa: BLE001 - a vanished template must not stop the page: the defaults render it
+        log.warning("delivery %d: template %s v%s unavailable; using the defaults",
+                    row["id"], row["template_id"], row["template_version"])
+        return Template()
+
+
+async def _reply_code(conn: psycopg.AsyncConnection, channel: str, destination: str, alert_id: int, now: datetime) -> str:
+    """The short code a reply uses for this alert at this number: kept if it has one, else the
+    smallest free one, else the one assigned longest ago."""
+    cur = await conn.execute(
+        """SELECT code, alert_id, assigned_at FROM notification.reply_codes
+           WHERE channel = %s AND destination = %s ORDER BY assigned_at FOR UPDATE""",
+        (channel, destination),
+    )
+    rows = await cur.fetchall()
+    for r in rows:
+        if r["alert_id"] == alert_id:
+            await conn.execute(
+                "UPDATE notification.reply_codes SET assigned_at = %s WHERE channel = %s AND destination = %s AND code = %s",
+                (now, channel, destination, r["code"]),
+            )
+            return str(r["code"])
+    used = {r["code"] for r in rows}
+    code = next((c for c in range(1, MAX_REPLY_CODE + 1) if c not in used), None)
+    if code is None:
+        code = rows[0]["code"]
+        await conn.execute(
+            "DELETE FROM notification.reply_codes WHERE channel = %s AND destination = %s AND code = %s",
+            (channel, destination, code),
+        )
+    await conn.execute(
+        """INSERT INTO notification.reply_codes (channel, destination, code, alert_id, assigned_at)
+           VALUES (%s, %s, %s, %s, %s)""",
+        (channel, destination, code, alert_id, now),
+    )
+    return str(code)
+
+
+async def _action_links(
+    conn: psycopg.AsyncConnection, public_url: str, alert_id: int, user_id: str | None, channel: str,
+    delivery_id: int, expires_at: datetime,
+) -> dict[str, str]:
+    """Single-use, expiring links; only each token's hash is stored."""
+    from .actions import hash_token
+
+    tokens = {action: secrets.token_urlsafe(24) for action in ("acknowledge", "resolve", "escalate")}
+    await conn.execute(
+        """INSERT INTO notification.action_tokens (token_hash, alert_id, action, user_id, channel, delivery_id, expires_at)
+           SELECT unnest(%s::bytea[]), %s, unnest(%s::text[]), %s, %s, %s, %s""",
+        ([hash_token(t) for t in tokens.values()], alert_id, list(tokens), user_id, channel, delivery_id, expires_at),
+    )
+    return {action: f"{public_url}/a/{token}" for action, token in tokens.items()}
