@@ -145,9 +145,15 @@ class Notifier:
 
     # ------------------------------------------------------------------ lifecycle
 
+    async def attach(self) -> None:
+        """Take this worker's advisory lock: from now on its ``sending`` rows count as alive."""
+        if self._lock_conn is None:
+            self._lock_conn = await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True)
+            await self._lock_conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, self.worker_id))
+
     async def start(self) -> None:
-        self._lock_conn = await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True)
-        await self._lock_conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, self.worker_id))
+        """Attach, then run passes whenever woken (a request, a due delivery) or something falls due."""
+        await self.attach()
         listening = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._listen(listening), name="oncall-notifier-listen"),

@@ -136,7 +136,7 @@ def _classify(resp: aiohttp.ClientResponse, body: str, now: float) -> DeliveryRe
     summary = f"HTTP {status} {resp.reason or ''}".rstrip()
     text = f"{summary}: {body}" if body else summary
     if 200 <= status < 300:
-        return DeliveryResult(ok=True, response=text)
+        return DeliveryResult(ok=True, response=text, delivered=True)
     if 300 <= status < 400:
         location = resp.headers.get("Location", "(no Location header)")
         return DeliveryResult(

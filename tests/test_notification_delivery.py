@@ -1,0 +1,465 @@
+"""The delivery worker against real PostgreSQL and a local HTTP receiver (the webhook channel).
+
+Time is a frozen clock the tests move, so backoff, Retry-After, circuit pauses and rate
+limits are checked by what is due, not by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fixtures.alerts import trigger
+from fixtures.receiver import Receiver, receiver
+from oncall_hookspecs import ChannelMessage, DeliveryResult
+from psycopg.types.json import Jsonb
+
+from oncall.alerting import store
+from oncall.clock import Clock
+from oncall.config import Settings
+from oncall.context import Context
+from oncall.escalation.engine import render_context
+from oncall.notification import outbox
+from oncall.notification.outbox import Destination
+from oncall.notification.pipeline import payload_bytes, render_for
+from oncall.notification.templates import SAMPLE_CONTEXT, Template
+from oncall.notification.worker import Notifier
+from oncall.plugins import load_plugins
+from oncall.store.database import open_pool
+
+SECRET = "test-signing-secret"
+
+
+@pytest.fixture
+def webhook_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONCALL_WEBHOOK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+
+
+def _settings(db_url: str, **overrides: Any) -> Settings:
+    base: dict[str, Any] = dict(database_url=db_url, retry_base_s=1.0, retry_max_s=8.0, max_attempts=5,
+                                circuit_threshold=50, circuit_pause_s=30.0)
+    base.update(overrides)
+    return Settings(**base)
+
+
+@contextlib.asynccontextmanager
+async def _context(db_url: str, **overrides: Any) -> AsyncIterator[Context]:
+    from oncall.alerting.ingest import Ingestor
+
+    _, registry = load_plugins(())
+    pool = await open_pool(db_url, 1, 6)
+    ingestor = Ingestor(pool)
+    ingestor.start()
+    try:
+        yield Context(settings=_settings(db_url, **overrides), pool=pool, registry=registry, ingestor=ingestor,
+                      database_url=db_url)
+    finally:
+        await ingestor.stop()
+        await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def _notifier(ctx: Context, clock: Clock) -> AsyncIterator[Notifier]:
+    # rows are created at the database's now(): the frozen clock starts just after it
+    clock.freeze(datetime.now(UTC) + timedelta(seconds=1))
+    n = Notifier(ctx, clock=clock)
+    await n.attach()
+    try:
+        yield n
+    finally:
+        await n.stop(2)
+
+
+@pytest.fixture
+async def dctx(db_url: str, webhook_env: None) -> AsyncIterator[Context]:
+    async with _context(db_url) as ctx:
+        yield ctx
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    async with receiver() as rec:
+        yield rec
+
+
+async def _send(ctx: Context, url: str, context: dict[str, Any] | None = None, template_id: str | None = None,
+                alert_id: int | None = None) -> int:
+    return await outbox.create_notification(
+        ctx.pool, template_id=template_id, context=context or dict(SAMPLE_CONTEXT),
+        destinations=[Destination(channel="webhook", address=url)], alert_id=alert_id,
+    )
+
+
+async def _deliveries(ctx: Context, nid: int | None = None) -> list[dict[str, Any]]:
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM notification.deliveries" + (" WHERE notification_id = %s" if nid else "") + " ORDER BY id",
+            (nid,) if nid else (),
+        )
+        return await cur.fetchall()
+
+
+async def _attempts(ctx: Context, delivery_id: int) -> list[dict[str, Any]]:
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM notification.attempts WHERE delivery_id = %s ORDER BY id", (delivery_id,)
+        )
+        return await cur.fetchall()
+
+
+# ------------------------------------------------------------------ preview equals send
+
+
+async def test_the_receiver_gets_exactly_the_previewed_bytes(dctx: Context, hook: Receiver, clock: Clock) -> None:
+    from oncall_webhook import verify_signature
+
+    custom = {"webhook": {"body": '{"text": "{{ alert.summary }} ✓", "n": {{ alert.duplicate_count }}, '
+                                  '"labels": {{ alert.labels|tojson }}}'}}
+    async with dctx.pool.connection() as conn:
+        await conn.execute("INSERT INTO notification.templates (id, name, current_version) VALUES ('t1', 't1', 1)")
+        await conn.execute(
+            "INSERT INTO notification.template_versions (template_id, version, channels) VALUES ('t1', 1, %s)",
+            (Jsonb(custom),),
+        )
+    context = dict(SAMPLE_CONTEXT)
+    nid = await _send(dctx, hook.url + "/in", context, template_id="t1")
+    async with _notifier(dctx, clock) as n:
+        assert await n.run_once() == 1
+    preview = render_for(Template.from_mapping(custom), "webhook", context, dctx.registry.renderers)
+    assert not preview.errors
+    [got] = hook.requests
+    assert got.body == payload_bytes(preview.payload)
+    assert verify_signature(SECRET, got.headers["X-OnCall-Timestamp"], got.body, got.headers["X-OnCall-Signature"],
+                            now=int(got.headers["X-OnCall-Timestamp"]))
+    [d] = await _deliveries(dctx, nid)
+    assert d["status"] == "delivered" and d["attempts"] == 1 and d["delivered_at"] is not None
+    assert got.headers["Idempotency-Key"] == d["idempotency_key"]
+    note = await outbox.get_notification(dctx.pool, nid)
+    assert (note.template_id, note.template_version) == ("t1", 1)
+    assert [a.outcome for a in note.deliveries[0].timeline] == ["delivered"]
+
+
+# ------------------------------------------------------------------ retries
+
+
+async def test_a_failing_receiver_is_retried_with_backoff_until_it_recovers(
+    dctx: Context, hook: Receiver, clock: Clock,
+) -> None:
+    hook.script = [(500, {}), (503, {})]
+    nid = await _send(dctx, hook.url)
+    async with _notifier(dctx, clock) as n:
+        await n.run_once()
+        [d] = await _deliveries(dctx, nid)
+        assert d["status"] == "retrying" and d["attempts"] == 1
+        first_wait = (d["next_attempt_at"] - clock.now()).total_seconds()
+        assert 0.5 <= first_wait <= 1.0  # base 1 s, jittered between half and all of it
+        assert await n.run_once() == 0  # not due yet: nothing is sent early
+        clock.advance(first_wait)
+        await n.run_once()
+        [d] = await _deliveries(dctx, nid)
+        second_wait = (d["next_attempt_at"] - clock.now()).total_seconds()
+        assert d["status"] == "retrying" and 1.0 <= second_wait <= 2.0  # doubled
+        clock.advance(second_wait)
+        await n.run_once()
+    [d] = await _deliveries(dctx, nid)
+    assert d["status"] == "delivered" and d["attempts"] == 3
+    assert len(hook.requests) == 3
+    timeline = await _attempts(dctx, d["id"])
+    assert [a["outcome"] for a in timeline] == ["retrying", "retrying", "delivered"]
+    assert "500" in timeline[0]["response"] and "503" in timeline[1]["response"]
+    # every attempt carried the same idempotency key
+    assert len({r.headers["Idempotency-Key"] for r in hook.requests}) == 1
+
+
+async def test_retry_after_is_honoured(dctx: Context, hook: Receiver, clock: Clock) -> None:
+    hook.script = [(429, {"Retry-After": "30"})]
+    nid = await _send(dctx, hook.url)
+    async with _notifier(dctx, clock) as n:
+        await n.run_once()
+        [d] = await _deliveries(dctx, nid)
+        assert d["status"] == "retrying"
+        assert (d["next_attempt_at"] - clock.now()).total_seconds() >= 30  # not the 1 s backoff
+        clock.advance(29)
+        assert await n.run_once() == 0
+        clock.advance(1.5)
+        assert await n.run_once() == 1
+    [d] = await _deliveries(dctx, nid)
+    assert d["status"] == "delivered"
+    [first, _] = await _attempts(dctx, d["id"])
+    assert first["retry_after"] == 30
+
+
+async def test_a_permanent_error_is_not_retried_and_lands_on_the_alert_timeline(
+    dctx: Context, hook: Receiver, clock: Clock,
+) -> None:
+    alert_id = await trigger(dctx, "perm")
+    alert = await store.get_alert(dctx.pool, alert_id)
+    hook.script = [(400, {})]
+    nid = await _send(dctx, hook.url + "/x", render_context(alert), alert_id=alert_id)
+    async with _notifier(dctx, clock) as n:
+        await n.run_once()
+        clock.advance(3600)
+        assert await n.run_once() == 0
+    [d] = await _deliveries(dctx, nid)
+    assert d["status"] == "failed" and d["attempts"] == 1 and "400" in d["last_error"]
+    assert len(hook.requests) == 1
+    notes = [e.note for e in await store.timeline(dctx.pool, alert_id) if e.kind == "notification"]
+    assert notes == [f"Webhook to {hook.url}/x: failed ({d['last_error']})"]
+
+
+async def test_giving_up_after_max_attempts_says_so(db_url: str, webhook_env: None, hook: Receiver, clock: Clock) -> None:
+    async with _context(db_url, max_attempts=2) as ctx:
+        hook.default = (502, {})
+        nid = await _send(ctx, hook.url)
+        async with _notifier(ctx, clock) as n:
+            await n.run_once()
+            clock.advance(60)
+            await n.run_once()
+            clock.advance(60)
+            assert await n.run_once() == 0
+        [d] = await _deliveries(ctx, nid)
+        assert d["status"] == "failed" and d["attempts"] == 2
+        assert d["last_error"].startswith("gave up after 2 attempts")
+
+
+async def test_a_channel_that_keeps_failing_is_paused(db_url: str, webhook_env: None, hook: Receiver, clock: Clock) -> None:
+    async with _context(db_url, circuit_threshold=2, circuit_pause_s=30.0, retry_base_s=0.001) as ctx:
+        hook.default = (500, {})
+        for _ in range(2):
+            await _send(ctx, hook.url)
+        async with _notifier(ctx, clock) as n:
+            await n.run_once()  # two failures: the circuit opens
+            assert len(hook.requests) == 2
+            later = await _send(ctx, hook.url)
+            clock.advance(1)
+            assert await n.run_once() == 0  # everything for that receiver waits out the pause
+            [d] = await _deliveries(ctx, later)
+            assert d["status"] == "queued" and d["attempts"] == 0
+            assert (d["next_attempt_at"] - clock.now()).total_seconds() > 25
+            hook.default = (200, {})
+            clock.advance(30)
+            assert await n.run_once() == 3  # the pause is over: one success closes the circuit
+        statuses = [d["status"] for d in await _deliveries(ctx)]
+        assert statuses == ["delivered"] * 3
+
+
+# ------------------------------------------------------------------ rate limits and bundling
+
+
+async def test_rate_limited_messages_wait_and_none_is_dropped(
+    db_url: str, webhook_env: None, hook: Receiver, clock: Clock,
+) -> None:
+    async with _context(db_url, rate_limits="webhook.destination=2/10") as ctx:
+        for _ in range(5):
+            await _send(ctx, hook.url)
+        async with _notifier(ctx, clock) as n:
+            assert await n.run_once() == 2  # the burst
+            held = [d for d in await _deliveries(ctx) if d["status"] == "queued"]
+            assert len(held) == 3 and all(d["next_attempt_at"] > clock.now() for d in held)
+            for _ in range(10):
+                clock.advance(10)
+                await n.run_once()
+        assert [d["status"] for d in await _deliveries(ctx)] == ["delivered"] * 5
+        assert len(hook.requests) == 5
+
+
+class RecordingSms:
+    """An in-process SMS channel standing in for a provider: what the worker hands a channel."""
+
+    name = "sms"
+    bundles = True
+
+    def __init__(self) -> None:
+        self.sent: list[ChannelMessage] = []
+
+    async def send(self, message: ChannelMessage) -> DeliveryResult:
+        self.sent.append(message)
+        return DeliveryResult(ok=True, provider_id=f"SM{len(self.sent)}")
+
+
+async def test_alerts_pending_for_one_number_go_out_as_one_message(dctx: Context, clock: Clock) -> None:
+    sms = RecordingSms()
+    dctx.registry.channels["sms"] = sms
+    ids = []
+    for key in ("a", "b", "c"):
+        alert_id = await trigger(dctx, key, labels={"service": "payments-db"})
+        alert = await store.get_alert(dctx.pool, alert_id)
+        ids.append(await outbox.create_notification(
+            dctx.pool, template_id=None, context=render_context(alert), alert_id=alert_id,
+            destinations=[Destination(channel="sms", address="+15555550100")],
+        ))
+    other = await outbox.create_notification(
+        dctx.pool, template_id=None, context=render_context(alert), alert_id=alert_id,
+        destinations=[Destination(channel="sms", address="+15555550199")],
+    )
+    async with _notifier(dctx, clock) as n:
+        assert await n.run_once() == 2
+    bundle = next(m for m in sms.sent if m.destination == "+15555550100")
+    assert bundle.bundle_count == 3
+    assert "3 alerts for payments-db" in bundle.payload["text"]
+    rows = [d for d in await _deliveries(dctx) if d["destination"] == "+15555550100"]
+    leader = rows[0]["id"]
+    assert [d["status"] for d in rows] == ["sent"] * 3
+    assert [d["bundled_into"] for d in rows] == [None, leader, leader]
+    assert len({d["provider_id"] for d in rows}) == 1  # one message: every bundled row points at it
+    single = next(m for m in sms.sent if m.destination == "+15555550199")
+    assert single.bundle_count == 1 and single.reply_code == "1" and "Reply 1a" in single.payload["text"]
+    assert len(ids) == 3 and other
+
+
+# ------------------------------------------------------------------ the engine's requests
+
+
+async def test_engine_requests_become_deliveries_once(dctx: Context, hook: Receiver, clock: Clock) -> None:
+    alert_id = await trigger(dctx, "req")
+    alert = await store.get_alert(dctx.pool, alert_id)
+    async with dctx.pool.connection() as conn:
+        await conn.execute(
+            """INSERT INTO alerting.notification_requests (idempotency_key, alert_id, target_kind, target_id, context)
+               VALUES ('r1', %s, 'channel', %s, %s), ('r2', %s, 'user', 'u42', %s)""",
+            (alert_id, f"webhook:{hook.url}/chan", Jsonb(render_context(alert)), alert_id,
+             Jsonb({**render_context(alert), "contact_methods": [{"id": "cm1", "kind": "webhook",
+                                                                  "address": f"{hook.url}/u42"}]})),
+        )
+    async with _notifier(dctx, clock) as n:
+        await n.run_once()
+        await n.run_once()
+    assert sorted(r.path for r in hook.requests) == ["/chan", "/u42"]
+    async with dctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT status FROM alerting.notification_requests ORDER BY id")
+        assert [r["status"] for r in await cur.fetchall()] == ["queued", "queued"]
+    notes = sorted(e.note for e in await store.timeline(dctx.pool, alert_id) if e.kind == "notification")
+    assert notes == sorted(["Webhook to user u42: delivered", f"Webhook to {hook.url}/chan: delivered"])
+
+
+async def test_a_page_for_an_alert_acknowledged_before_it_went_is_cancelled(
+    dctx: Context, hook: Receiver, clock: Clock,
+) -> None:
+    alert_id = await trigger(dctx, "acked")
+    alert = await store.get_alert(dctx.pool, alert_id)
+    async with dctx.pool.connection() as conn:
+        await conn.execute(
+            """INSERT INTO alerting.notification_requests (idempotency_key, alert_id, target_kind, target_id, user_id,
+                                                           context)
+               VALUES ('r1', %s, 'user', 'u1', 'u1', %s)""",
+            (alert_id, Jsonb({**render_context(alert), "contact_methods": [{"kind": "webhook", "address": hook.url}]})),
+        )
+    await store.acknowledge(dctx.pool, alert_id, "u1")
+    async with _notifier(dctx, clock) as n:
+        await n.run_once()
+    [d] = await _deliveries(dctx)
+    assert d["status"] == "cancelled" and "acknowledged" in d["last_error"]
+    assert hook.requests == []
+
+
+async def test_a_user_without_contact_methods_is_accounted_for(dctx: Context, clock: Clock) -> None:
+    alert_id = await trigger(dctx, "nocm")
+    alert = await store.get_alert(dctx.pool, alert_id)
+    async with dctx.pool.connection() as conn:
+        await conn.execute(
+            """INSERT INTO alerting.notification_requests (idempotency_key, alert_id, target_kind, target_id, user_id,
+                                                           context)
+               VALUES ('r1', %s, 'user', 'ghost', 'ghost', %s)""",
+            (alert_id, Jsonb(render_context(alert))),
+        )
+    async with _notifier(dctx, clock) as n:
+        await n.run_once()
+    [d] = await _deliveries(dctx)
+    assert d["status"] == "failed" and "no contact methods" in d["last_error"]
+
+
+async def test_opted_out_destinations_get_nothing(dctx: Context, hook: Receiver, clock: Clock) -> None:
+    from oncall.notification.actions import Host
+
+    host = Host(dctx, lambda: "http://oncall.test")
+    await host.set_opt_out("webhook", hook.url, True)
+    nid = await _send(dctx, hook.url)
+    async with _notifier(dctx, clock) as n:
+        await n.run_once()
+    [d] = await _deliveries(dctx, nid)
+    assert d["status"] == "failed" and "opted out" in d["last_error"] and hook.requests == []
+
+
+# ------------------------------------------------------------------ crashes and replicas
+
+
+async def test_a_dead_workers_sending_rows_are_sent_again_but_a_live_ones_are_not(
+    dctx: Context, hook: Receiver, clock: Clock,
+) -> None:
+    dead = await _send(dctx, hook.url + "/dead")
+    alive = await _send(dctx, hook.url + "/alive")
+    async with _notifier(dctx, clock) as a, _notifier(dctx, clock) as b:
+        async with dctx.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE notification.deliveries SET status = 'sending', claimed_by = 777, attempts = 1 WHERE notification_id = %s",
+                (dead,),
+            )
+            await conn.execute(
+                "UPDATE notification.deliveries SET status = 'sending', claimed_by = %s, attempts = 1 WHERE notification_id = %s",
+                (b.worker_id, alive),
+            )
+        assert await a.recover() == 1
+        await a.run_once()
+    [d] = await _deliveries(dctx, dead)
+    assert d["status"] == "delivered" and d["attempts"] == 2
+    assert [x["outcome"] for x in await _attempts(dctx, d["id"])] == ["interrupted", "delivered"]
+    [live] = await _deliveries(dctx, alive)
+    assert live["status"] == "sending"  # its worker still holds its lock: left alone
+    assert [r.path for r in hook.requests] == ["/dead"]
+
+
+async def test_two_replicas_deliver_everything_exactly_once(db_url: str, webhook_env: None, hook: Receiver) -> None:
+    async with _context(db_url) as one, _context(db_url) as two:
+        ids = [await _send(one, f"{hook.url}/{i}") for i in range(60)]
+        a, b = Notifier(one), Notifier(two)
+        await a.start()
+        await b.start()
+        try:
+            await hook.wait_for(60)
+            for _ in range(200):
+                if all(d["status"] == "delivered" for d in await _deliveries(one)):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await a.stop(5)
+            await b.stop(5)
+        assert sorted(r.path for r in hook.requests) == sorted(f"/{i}" for i in range(60))
+        assert len({r.headers["Idempotency-Key"] for r in hook.requests}) == 60
+        rows = await _deliveries(one)
+        assert len(rows) == len(ids) and all(d["status"] == "delivered" and d["attempts"] == 1 for d in rows)
+        async with one.pool.connection() as conn:
+            cur = await conn.execute("SELECT DISTINCT worker FROM notification.attempts")
+            workers = {r["worker"] for r in await cur.fetchall()}
+        assert workers <= {a.worker_id, b.worker_id}
+
+
+async def test_backoff_bounds() -> None:
+    import random
+
+    from oncall.notification.worker import backoff_delay
+
+    rng = random.Random(7)
+    for attempt in range(1, 12):
+        d = backoff_delay(attempt, 2.0, 300.0, None, rng)
+        ceiling = min(300.0, 2.0 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= d <= ceiling
+    assert backoff_delay(1, 2.0, 300.0, 120.0, rng) >= 120.0
+    assert backoff_delay(1, 2.0, 300.0, 10**9, rng) == 3600.0
+
+
+def test_settings_reject_a_malformed_rate_limit() -> None:
+    from oncall.notification.worker import parse_rate_limits
+
+    assert parse_rate_limits("sms.destination=1/60, webhook.channel=100/0.01") == {
+        "sms": {"destination": (1.0, 60.0)}, "webhook": {"channel": (100.0, 0.01)},
+    }
+    with pytest.raises(SystemExit, match="ONCALL_NOTIFY_RATE_LIMITS"):
+        parse_rate_limits("sms=1")
+
+
+
