@@ -1,0 +1,90 @@
+"""What both channels' callback routes share: Twilio's request signature, TwiML answers, delivery statuses."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl
+
+from multidict import MultiDict
+from oncall_hookspecs import ActionResult, ChannelHost, InboundRequest, WebhookResponse
+from twilio.request_validator import RequestValidator
+from twilio.twiml import TwiML
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+UNAUTHORIZED = WebhookResponse(
+    status=401, body={"error": "invalid_signature", "detail": "the X-Twilio-Signature header is missing or wrong"}
+)
+NOT_READY = WebhookResponse(status=503, body={"error": "not_ready", "detail": "the channel is not bound yet"})
+NO_CONTENT = WebhookResponse(status=204)
+
+
+class Signatures:
+    """Checks ``X-Twilio-Signature``: HMAC-SHA1 with the auth token over the URL and sorted form fields."""
+
+    def __init__(self, auth_token: str) -> None:
+        self._validator = RequestValidator(auth_token)
+
+    def __repr__(self) -> str:
+        return "Signatures()"
+
+    def verify(self, request: InboundRequest) -> bool:
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature or not request.url:
+            log.warning("twilio callback %s refused: %s", request.path,
+                        "no signature" if not signature else "the request URL is unknown")
+            return False
+        try:
+            body = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        # every value of a repeated field is signed, so the validator gets a MultiDict (getall)
+        params = MultiDict(parse_qsl(body, keep_blank_values=True))
+        if not self._validator.validate(request.url, params, signature):
+            log.warning("twilio callback %s refused: the signature does not match", request.path)
+            return False
+        return True
+
+
+def twiml(response: TwiML) -> WebhookResponse:
+    return WebhookResponse(text=str(response), content_type="text/xml")
+
+
+async def report_status(host: ChannelHost, channel: str, provider_id: str, status: str, detail: str) -> None:
+    updated = await host.update_delivery(channel, provider_id, status, detail)
+    if not updated:
+        log.info("twilio %s status %s for unknown %s", channel, status, provider_id)
+
+
+def error_detail(form: dict[str, str], status: str) -> str:
+    """``status``, with Twilio's ErrorCode (and ErrorMessage, when sent) for the timeline."""
+    code = form.get("ErrorCode", "").strip()
+    message = form.get("ErrorMessage", "").strip()
+    detail = status
+    if code:
+        detail += f": Twilio error {code}"
+        if message:
+            detail += f" ({message})"
+    return detail
+
+
+#: what an action is called once done, in replies and spoken confirmations
+DONE = {"acknowledge": "Acknowledged", "resolve": "Closed", "escalate": "Escalated"}
+
+
+def outcome_text(result: ActionResult, action: str) -> str:
+    """One sentence on what ``ChannelHost.act`` did, for an SMS reply or a spoken confirmation."""
+    if result.ok:
+        text = f"{DONE.get(action, action.capitalize())} alert #{result.alert_id}"
+        return f"{text}: {result.summary}" if result.summary else f"{text}."
+    return result.message or f"Could not {action} alert #{result.alert_id}."
+
+
+def callback_url(host: ChannelHost | None, channel: str, path: str) -> str | None:
+    """``<public_url>/api/v1/channels/<channel><path>``, or None when no public URL is known."""
+    base = (host.public_url if host is not None else "") or ""
+    if not base.strip():
+        return None
+    return f"{base.rstrip('/')}/api/v1/channels/{channel}{path}"

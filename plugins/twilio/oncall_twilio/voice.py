@@ -1,0 +1,173 @@
+"""The ``voice`` channel: a phone call that reads the alert and takes 4/5/6 on the keypad."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from oncall_hookspecs import CallbackRoute, ChannelHost, ChannelMessage, DeliveryResult, InboundRequest, WebhookResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from .api import TwilioApi, check_number, payload_text
+from .inbound import (
+    NO_CONTENT,
+    NOT_READY,
+    UNAUTHORIZED,
+    Signatures,
+    callback_url,
+    error_detail,
+    outcome_text,
+    report_status,
+    twiml,
+)
+
+log = logging.getLogger(__name__)
+
+NAME = "voice"
+MENU = "Press 4 to acknowledge, 5 to escalate, 6 to close."
+TEST_SPEECH = "This is a test call from On Call. Voice alerts to this number work. No action is needed. Goodbye."
+DIGITS = {"4": "acknowledge", "5": "escalate", "6": "resolve"}
+GATHER_TIMEOUT_S = 5
+#: Twilio refuses inline TwiML longer than this; the speech is shortened to fit
+TWIML_LIMIT = 4000
+
+#: Twilio's CallStatus → what the core records; queued, initiated and ringing are not reported
+_STATUSES = {
+    "in-progress": "delivered",
+    "completed": "delivered",
+    "busy": "failed",
+    "no-answer": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+
+class VoiceChannel:
+    """Calls the destination and speaks ``payload["text"]``, then the keypad menu, twice."""
+
+    name = NAME
+    idempotent = False
+    bundles = False
+    #: a call a minute per number at most: calls are the loudest thing we send
+    rate_limits: Mapping[str, tuple[int, float]] = {"destination": (1, 60.0)}
+
+    def __init__(self, api: TwilioApi, signatures: Signatures) -> None:
+        self._api = api
+        self._signatures = signatures
+        self._host: ChannelHost | None = None
+        self.routes = (
+            CallbackRoute("POST", "/gather", self._gather),
+            CallbackRoute("POST", "/status", self._status),
+        )
+
+    def __repr__(self) -> str:
+        return f"VoiceChannel(from_number={self._api.settings.from_number!r})"
+
+    def bind(self, host: ChannelHost) -> None:
+        self._host = host
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+    async def send(self, message: ChannelMessage) -> DeliveryResult:
+        speech = payload_text(message.payload)
+        if speech is None:
+            return DeliveryResult(ok=False, permanent=True, response='the voice payload has no "text"')
+        gather = self._gather_url(message.alert_id) if message.alert_id is not None else None
+        return await self._call(message.destination, call_twiml(speech, gather), callback_url(self._host, NAME, "/status"))
+
+    async def test_send(self, destination: str) -> DeliveryResult:
+        return await self._call(destination, call_twiml(TEST_SPEECH, None), None)
+
+    async def _call(self, destination: str, response: VoiceResponse, status_callback: str | None) -> DeliveryResult:
+        number, refused = check_number(destination)
+        if refused is not None:
+            return refused
+        extra: dict[str, Any] = {"status_callback": status_callback} if status_callback else {}
+        settings = self._api.settings
+        call, failure = await self._api.call(
+            lambda: self._api.client.calls.create_async(
+                to=number, from_=settings.from_number, twiml=str(response), **extra
+            )
+        )
+        if failure is not None:
+            return failure
+        # placed, not answered: the status callback says whether anyone picked up
+        return DeliveryResult(ok=True, provider_id=call.sid, response=f"call placed by Twilio as {call.sid} ({call.status})")
+
+    def _gather_url(self, alert_id: int) -> str | None:
+        url = callback_url(self._host, NAME, "/gather")
+        return f"{url}?alert={alert_id}" if url else None
+
+    # ----------------------------------------------------------------- callbacks
+
+    async def _gather(self, request: InboundRequest) -> WebhookResponse:
+        """The digit pressed during the call: act on the alert named in the URL, or repeat the menu."""
+        if not self._signatures.verify(request):
+            return UNAUTHORIZED
+        host = self._host
+        if host is None:
+            return NOT_READY
+        form = request.form()
+        response = VoiceResponse()
+        try:
+            alert_id = int(request.query.get("alert", ""))
+        except ValueError:
+            response.say("This call names no alert to act on. Goodbye.")
+            response.hangup()
+            return twiml(response)
+        action = DIGITS.get(form.get("Digits", "").strip())
+        if action is None:
+            gather = response.gather(
+                num_digits=1, action=self._gather_url(alert_id), method="POST", timeout=GATHER_TIMEOUT_S
+            )
+            gather.say(MENU)
+            response.say("Goodbye.")
+            return twiml(response)
+        # on a call we placed, "To" is the person we called
+        number = form.get("To", "").strip()
+        user_id = await host.find_user(NAME, number)
+        result = await host.act(alert_id, action, user_id=user_id, actor=f"voice:{number}")
+        response.say(outcome_text(result, action) + " Goodbye.")
+        response.hangup()
+        return twiml(response)
+
+    async def _status(self, request: InboundRequest) -> WebhookResponse:
+        """A call status callback: answered (delivered), or busy, unanswered or failed."""
+        if not self._signatures.verify(request):
+            return UNAUTHORIZED
+        host = self._host
+        if host is None:
+            return NOT_READY
+        form = request.form()
+        sid = form.get("CallSid", "")
+        twilio_status = form.get("CallStatus", "").strip().lower()
+        status = _STATUSES.get(twilio_status)
+        if sid and status is not None:
+            if status == "failed":
+                detail = error_detail(form, twilio_status)
+            elif form.get("CallDuration"):
+                detail = f"{twilio_status} after {form['CallDuration']} s"
+            else:
+                detail = twilio_status
+            await report_status(host, NAME, sid, status, detail)
+        return NO_CONTENT
+
+
+def call_twiml(speech: str, gather_url: str | None) -> VoiceResponse:
+    """Say the alert inside a one-digit Gather, twice, so a key press can cut in; without a
+    callback URL (no public URL, a test call) there is nothing to press, so just say it."""
+    while True:
+        response = VoiceResponse()
+        if gather_url is None:
+            response.say(speech)
+        else:
+            for _ in range(2):
+                gather = response.gather(num_digits=1, action=gather_url, method="POST", timeout=GATHER_TIMEOUT_S)
+                gather.say(speech)
+                gather.say(MENU)
+            response.say("Goodbye.")
+        if len(str(response)) <= TWIML_LIMIT or len(speech) <= 40:
+            return response
+        speech = speech[: int(len(speech) * 0.8)].rstrip() + "."
