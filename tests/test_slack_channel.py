@@ -1,0 +1,536 @@
+"""The Slack channel through the real slack-sdk against a local Slack Web API: posting, failures,
+signed button clicks acting on alerts, and messages kept current as alerts change."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fixtures.processes import free_port
+from fixtures.slack_api import FakeSlack, Failure, block_actions, interaction_request
+from oncall.plugins import load_plugins
+from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage
+from oncall_slack import SlackChannel, SlackSettings
+
+TOKEN = "xoxb-test-1111-2222-secret-bot-token"
+SECRET = "8f14e45fceea167a5a36dedd4bea2543"
+
+BLOCKS = [
+    {"type": "header", "text": {"type": "plain_text", "text": "CRITICAL: High error rate on payments-api"}},
+    {"type": "section", "text": {"type": "mrkdwn", "text": "Error rate over the last 5 minutes is 5.2%."}},
+]
+PAYLOAD = {"text": "[critical] High error rate on payments-api", "blocks": BLOCKS}
+
+
+@dataclass
+class FakeHost:
+    """The core's side of two-way actions: alerts with a status, and a directory of Slack users."""
+
+    public_url: str = "https://oncall.example.com"
+    statuses: dict[int, str] = field(default_factory=lambda: {42: "triggered"})
+    directory: dict[str, str] = field(default_factory=lambda: {"U0ALICE": "user-alice"})
+    sent: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    acts: list[tuple[int, str, str | None, str]] = field(default_factory=list)
+
+    async def act(self, alert_id: int, action: str, *, user_id: str | None, actor: str) -> ActionResult:
+        self.acts.append((alert_id, action, user_id, actor))
+        status = self.statuses.get(alert_id)
+        if status is None:
+            return ActionResult(False, alert_id, action, "", f"alert #{alert_id} does not exist")
+        if status == "resolved":
+            return ActionResult(False, alert_id, action, status, f"alert #{alert_id} is already resolved")
+        after = {"acknowledge": "acknowledged", "resolve": "resolved", "escalate": status}[action]
+        self.statuses[alert_id] = after
+        return ActionResult(True, alert_id, action, after, f"{action}d", summary="High error rate on payments-api")
+
+    async def find_user(self, kind: str, address: str) -> str | None:
+        return self.directory.get(address) if kind == "slack" else None
+
+    async def alert_for_reply(self, channel: str, destination: str, code: str | None) -> int | None:
+        return None
+
+    async def set_opt_out(self, channel: str, destination: str, opted_out: bool) -> None:
+        return None
+
+    async def update_delivery(self, channel: str, provider_id: str, status: str, detail: str = "") -> bool:
+        return False
+
+    async def sent_messages(self, alert_id: int, channel: str) -> list[tuple[str, str]]:
+        return list(self.sent.get(alert_id, [])) if channel == "slack" else []
+
+
+@pytest.fixture
+async def slack(monkeypatch) -> AsyncIterator[FakeSlack]:
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(proxy, raising=False)  # the SDK would send loopback traffic through a proxy
+    fake = FakeSlack(token=TOKEN)
+    fake.add_channel("#ops", "C0OPS")
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def make_channel(slack) -> AsyncIterator[Callable[..., SlackChannel]]:
+    channels: list[SlackChannel] = []
+
+    def make(token: str = TOKEN, api_url: str | None = None, timeout_s: float = 10.0,
+             host: ChannelHost | None = None) -> SlackChannel:
+        channel = SlackChannel(SlackSettings(bot_token=token, signing_secret=SECRET,
+                                             api_url=api_url or slack.url, timeout_s=timeout_s))
+        if host is not None:
+            channel.bind(host)
+        channels.append(channel)
+        return channel
+
+    yield make
+    for channel in channels:
+        await channel.aclose()
+
+
+def message(destination: str = "#ops", *, alert_id: int | None = 42, status: str = "triggered",
+            payload: Any = None) -> ChannelMessage:
+    return ChannelMessage(
+        delivery_id="dlv-1", idempotency_key="alert-42:step-1:user-alice", destination=destination,
+        payload=PAYLOAD if payload is None else payload, alert_id=alert_id, channel="slack",
+        alert={"id": alert_id, "status": status, "summary": "High error rate on payments-api"} if alert_id else {},
+    )
+
+
+def buttons(attachments: list[dict[str, Any]] | None) -> list[tuple[str, str, str]]:
+    """(label, action_id, value) of every button in the message's attachments."""
+    found = []
+    for attachment in attachments or []:
+        for block in attachment.get("blocks", []):
+            if block["type"] == "actions":
+                found += [(e["text"]["text"], e["action_id"], e["value"]) for e in block["elements"]]
+    return found
+
+
+def context_lines(attachments: list[dict[str, Any]] | None) -> list[str]:
+    return [e["text"] for a in attachments or [] for b in a.get("blocks", []) if b["type"] == "context"
+            for e in b["elements"]]
+
+
+ALL_BUTTONS = [("Acknowledge", "oncall_acknowledge", "42"), ("Resolve", "oncall_resolve", "42"),
+               ("Escalate", "oncall_escalate", "42")]
+
+
+# --------------------------------------------------------------------------- posting
+
+
+async def test_an_alert_is_posted_to_a_channel_with_its_blocks_and_three_buttons(slack, make_channel):
+    result = await make_channel().send(message("#ops"))
+
+    assert result.ok and result.delivered and not result.permanent
+    posted = slack.only_message()
+    assert result.provider_id == f"C0OPS:{posted.ts}"
+    assert posted.text == PAYLOAD["text"]
+    assert posted.blocks == BLOCKS
+    assert buttons(posted.attachments) == ALL_BUTTONS
+    assert f"C0OPS at {posted.ts}" in result.response
+    [call] = slack.calls_to("chat.postMessage")
+    assert call.content_type == "application/json" and call.args["channel"] == "#ops"
+
+
+async def test_a_user_id_destination_is_a_direct_message_updated_through_its_dm_id(slack, make_channel):
+    result = await make_channel().send(message("U0ALICE"))
+
+    assert result.ok
+    posted = slack.only_message()
+    assert posted.channel == "D0ALICE"
+    assert result.provider_id == f"D0ALICE:{posted.ts}"
+
+
+async def test_no_buttons_for_a_resolved_alert_or_a_message_about_no_alert(slack, make_channel):
+    channel = make_channel()
+    await channel.send(message(status="resolved"))
+    await channel.send(message(alert_id=None))
+
+    assert [m.attachments for m in slack.messages.values()] == [None, None]
+    assert [m.blocks for m in slack.messages.values()] == [BLOCKS, BLOCKS]
+
+
+async def test_an_acknowledged_alert_offers_only_resolve(slack, make_channel):
+    await make_channel().send(message(status="acknowledged"))
+
+    posted = slack.only_message()
+    assert buttons(posted.attachments) == [("Resolve", "oncall_resolve", "42")]
+    assert context_lines(posted.attachments) == [":eyes: Acknowledged"]
+
+
+async def test_the_test_message_is_labelled_and_has_no_buttons(slack, make_channel):
+    result = await make_channel().test_send("#ops")
+
+    assert result.ok
+    posted = slack.only_message()
+    assert "OnCall test message" in posted.text
+    assert posted.attachments is None
+
+
+async def test_a_payload_that_is_not_a_slack_message_fails_permanently_without_calling_slack(slack, make_channel):
+    channel = make_channel()
+    for payload in (["not", "an", "object"], {"username": "x"}):
+        result = await channel.send(message(payload=payload))
+        assert not result.ok and result.permanent
+    assert slack.calls == []
+
+
+# --------------------------------------------------------------------------- failures
+
+
+async def test_429_is_retried_no_sooner_than_retry_after(slack, make_channel):
+    slack.fail_next("chat.postMessage", Failure(status=429, retry_after="30"))
+    result = await make_channel().send(message())
+
+    assert not result.ok and not result.permanent
+    assert result.retry_after == 30.0
+    assert result.response == "HTTP 429: Slack error ratelimited"
+
+
+@pytest.mark.parametrize("failure", [
+    Failure(status=500, body="upstream connect error"),
+    Failure(status=503, error="service_unavailable"),
+    Failure(status=200, error="ratelimited", retry_after="5"),
+    Failure(status=200, error="internal_error"),
+])
+async def test_server_errors_and_passing_slack_errors_are_retryable(slack, make_channel, failure):
+    slack.fail_next("chat.postMessage", failure)
+    result = await make_channel().send(message())
+
+    assert not result.ok and not result.permanent
+    assert f"HTTP {failure.status}" in result.response
+    assert (failure.error or failure.body) in result.response
+    assert result.retry_after == (float(failure.retry_after) if failure.retry_after else None)
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived", "account_inactive",
+                                   "token_revoked", "invalid_blocks", "msg_too_long"])
+async def test_slack_errors_that_will_not_pass_are_permanent(slack, make_channel, error):
+    slack.fail_next("chat.postMessage", Failure(error=error))
+    result = await make_channel().send(message())
+
+    assert not result.ok and result.permanent
+    assert result.response == f"HTTP 200: Slack error {error}"
+
+
+async def test_an_unknown_channel_is_a_permanent_failure(slack, make_channel):
+    result = await make_channel().send(message("#nowhere"))
+    assert not result.ok and result.permanent
+    assert "channel_not_found" in result.response
+
+
+async def test_a_wrong_token_is_a_permanent_invalid_auth_that_never_shows_the_token(slack, make_channel):
+    wrong = "xoxb-wrong-3333-token"
+    result = await make_channel(token=wrong).send(message())
+
+    assert not result.ok and result.permanent
+    assert "invalid_auth" in result.response
+    assert wrong not in result.response and TOKEN not in result.response
+    assert slack.messages == {}
+
+
+async def test_a_slack_that_does_not_answer_in_time_is_a_retryable_timeout(slack, make_channel):
+    slack.fail_next("chat.postMessage", Failure(hang=True))
+    result = await make_channel(timeout_s=0.3).send(message())
+
+    assert not result.ok and not result.permanent
+    assert "timed out" in result.response and "0.3 s" in result.response
+
+
+async def test_a_refused_connection_is_retryable(make_channel):
+    result = await make_channel(api_url=f"http://127.0.0.1:{free_port()}/api/").send(message())
+
+    assert not result.ok and not result.permanent
+    assert "connection failed" in result.response
+
+
+# --------------------------------------------------------------------------- button clicks
+
+
+async def click(channel: SlackChannel, slack: FakeSlack, action: str, *, user: str = "U0ALICE",
+                alert: str = "42") -> Any:
+    posted = next(iter(slack.messages.values()))
+    payload = block_actions(user=user, channel=posted.channel, message_ts=posted.ts,
+                            action_id=f"oncall_{action}", value=alert)
+    answer = await channel.handle_interactivity(interaction_request(SECRET, payload))
+    await channel.drain()
+    return answer
+
+
+async def test_acknowledge_acts_as_the_directory_user_and_leaves_only_resolve(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    await channel.send(message())
+
+    answer = await click(channel, slack, "acknowledge")
+
+    assert answer.status == 200 and answer.body is None
+    assert host.acts == [(42, "acknowledge", "user-alice", "slack:U0ALICE")]
+    posted = slack.only_message()
+    assert context_lines(posted.attachments) == [":eyes: Acknowledged by <@U0ALICE>"]
+    assert buttons(posted.attachments) == [("Resolve", "oncall_resolve", "42")]
+    assert posted.blocks == BLOCKS  # the rendered message itself is untouched
+    assert posted.text.startswith(":eyes: Acknowledged by <@U0ALICE>")
+    [update] = slack.calls_to("chat.update")
+    assert update.args["channel"] == posted.channel and update.args["ts"] == posted.ts
+    assert "blocks" not in update.args
+
+
+async def test_resolve_from_a_dm_leaves_no_buttons(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    await channel.send(message("U0ALICE"))
+
+    await click(channel, slack, "acknowledge")
+    await click(channel, slack, "resolve")
+
+    assert [a[1] for a in host.acts] == ["acknowledge", "resolve"]
+    posted = slack.only_message()
+    assert posted.channel == "D0ALICE" and posted.edits == 2
+    assert context_lines(posted.attachments) == [":white_check_mark: Resolved by <@U0ALICE>"]
+    assert buttons(posted.attachments) == []
+
+
+async def test_escalate_keeps_every_button_and_says_who_escalated(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    await channel.send(message())
+
+    await click(channel, slack, "escalate")
+
+    assert host.acts == [(42, "escalate", "user-alice", "slack:U0ALICE")]
+    posted = slack.only_message()
+    assert context_lines(posted.attachments) == [":arrow_double_up: Escalated by <@U0ALICE>"]
+    assert buttons(posted.attachments) == ALL_BUTTONS
+
+
+async def test_a_slack_user_unknown_to_the_directory_still_acts_as_slack_user(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    await channel.send(message())
+
+    await click(channel, slack, "acknowledge", user="U0STRANGER")
+
+    assert host.acts == [(42, "acknowledge", None, "slack:U0STRANGER")]
+    assert context_lines(slack.only_message().attachments) == [":eyes: Acknowledged by <@U0STRANGER>"]
+
+
+async def test_a_refused_action_leaves_the_message_and_tells_only_the_clicker(slack, make_channel):
+    host = FakeHost(statuses={42: "resolved"})
+    channel = make_channel(host=host)
+    await channel.send(message())
+
+    answer = await click(channel, slack, "acknowledge")
+
+    assert answer.status == 200
+    posted = slack.only_message()
+    assert posted.edits == 0 and buttons(posted.attachments) == ALL_BUTTONS
+    assert slack.ephemerals == [{"channel": "C0OPS", "user": "U0ALICE",
+                                 "text": "Could not acknowledge alert #42: alert #42 is already resolved"}]
+
+
+def _forged(slack_payload: dict[str, Any]) -> list[Any]:
+    now = int(time.time())
+    good = interaction_request(SECRET, slack_payload)
+    return [
+        pytest.param(interaction_request("not-the-secret", slack_payload), id="wrong-secret"),
+        pytest.param(interaction_request(SECRET, slack_payload, timestamp=now - 6 * 60), id="stale-timestamp"),
+        pytest.param(interaction_request(SECRET, slack_payload, timestamp=now + 6 * 60), id="future-timestamp"),
+        pytest.param(interaction_request(SECRET, slack_payload, headers={}), id="no-headers"),
+        pytest.param(interaction_request(SECRET, slack_payload, headers={
+            "X-Slack-Request-Timestamp": good.headers["X-Slack-Request-Timestamp"]}), id="no-signature"),
+        pytest.param(interaction_request(SECRET, slack_payload, headers={
+            "X-Slack-Signature": good.headers["X-Slack-Signature"]}), id="no-timestamp"),
+        pytest.param(interaction_request(SECRET, slack_payload, headers={
+            "X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": good.headers["X-Slack-Signature"]}),
+            id="bad-timestamp"),
+        pytest.param(interaction_request(SECRET, slack_payload, body=good.body.replace(b"42", b"43")),
+                     id="tampered-body"),
+    ]
+
+
+@pytest.mark.parametrize("request_", _forged(block_actions(
+    user="U0ALICE", channel="C0OPS", message_ts="1700000001.000001", action_id="oncall_resolve", value="42")))
+async def test_a_forged_stale_or_unsigned_click_is_refused_and_changes_nothing(slack, make_channel, request_):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    await channel.send(message())
+
+    answer = await channel.handle_interactivity(request_)
+    await channel.drain()
+
+    assert answer.status == 401 and answer.body["error"] == "invalid_signature"
+    assert host.acts == []
+    assert slack.calls_to("chat.update") == [] and slack.ephemerals == []
+    assert host.statuses == {42: "triggered"}
+
+
+async def test_interactions_that_are_not_oncall_buttons_are_answered_and_ignored(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    other = block_actions(user="U0ALICE", channel="C0OPS", message_ts="1.2", action_id="someone_elses", value="42")
+    for payload in ({"type": "view_submission", "user": {"id": "U0ALICE"}}, other):
+        answer = await channel.handle_interactivity(interaction_request(SECRET, payload))
+        assert answer.status == 200
+    assert host.acts == []
+
+
+async def test_a_signed_request_without_a_payload_is_a_bad_request(make_channel):
+    host = FakeHost()
+    answer = await make_channel(host=host).handle_interactivity(interaction_request(SECRET, None))
+    assert answer.status == 400 and answer.body["error"] == "missing_field"
+    assert host.acts == []
+
+
+# --------------------------------------------------------------------------- changes made elsewhere
+
+
+async def test_a_change_elsewhere_updates_every_message_about_the_alert(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    in_channel = await channel.send(message("#ops"))
+    in_dm = await channel.send(message("U0BOB"))
+    other_alert = await channel.send(message("#ops"))
+    host.sent = {42: [("#ops", in_channel.provider_id), ("U0BOB", in_dm.provider_id)]}
+
+    await channel.on_alert_change({"id": 42, "status": "acknowledged", "summary": "High error rate"}, "cli:carol")
+
+    updated = {f"{m.channel}:{m.ts}": m for m in slack.messages.values()}
+    for provider_id in (in_channel.provider_id, in_dm.provider_id):
+        assert context_lines(updated[provider_id].attachments) == [":eyes: Acknowledged by cli:carol"]
+        assert buttons(updated[provider_id].attachments) == [("Resolve", "oncall_resolve", "42")]
+        assert updated[provider_id].blocks == BLOCKS
+    assert updated[other_alert.provider_id].edits == 0
+
+    await channel.on_alert_change({"id": 42, "status": "resolved", "summary": "High error rate"}, "slack:U0BOB")
+    for provider_id in (in_channel.provider_id, in_dm.provider_id):
+        assert context_lines(updated[provider_id].attachments) == [":white_check_mark: Resolved by <@U0BOB>"]
+        assert buttons(updated[provider_id].attachments) == []
+
+
+async def test_a_directory_user_who_clicked_in_slack_is_named_as_their_slack_self(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    sent = await channel.send(message())
+    host.sent = {42: [("#ops", sent.provider_id)]}
+    await click(channel, slack, "acknowledge")
+
+    await channel.on_alert_change({"id": 42, "status": "resolved", "summary": "x"}, "user-alice")
+
+    assert context_lines(slack.only_message().attachments) == [":white_check_mark: Resolved by <@U0ALICE>"]
+
+
+async def test_actor_names_are_escaped_so_they_cannot_mention_or_link(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    sent = await channel.send(message())
+    host.sent = {42: [("#ops", sent.provider_id)]}
+
+    await channel.on_alert_change({"id": 42, "status": "acknowledged"}, "<!channel> & co")
+
+    assert context_lines(slack.only_message().attachments) == [":eyes: Acknowledged by &lt;!channel&gt; &amp; co"]
+
+
+async def test_a_failed_update_is_logged_and_does_not_stop_the_others(slack, make_channel, caplog):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    first, second = await channel.send(message()), await channel.send(message())
+    host.sent = {42: [("#ops", first.provider_id), ("#ops", second.provider_id)]}
+    slack.fail_next("chat.update", Failure(status=500, body="oops"))
+
+    with caplog.at_level(logging.WARNING):
+        await channel.on_alert_change({"id": 42, "status": "resolved"}, None)
+
+    edits = {f"{m.channel}:{m.ts}": m.edits for m in slack.messages.values()}
+    assert edits == {first.provider_id: 0, second.provider_id: 1}
+    assert f"could not update message {first.provider_id}" in caplog.text
+
+
+# --------------------------------------------------------------------------- secrets, settings, discovery
+
+
+async def test_secrets_stay_out_of_repr_and_logs(slack, make_channel, caplog):
+    caplog.set_level(logging.DEBUG)
+    host = FakeHost()
+    channel = make_channel(host=host)
+    await channel.send(message())
+    slack.fail_next("chat.postMessage", Failure(status=429, retry_after="1"))
+    await channel.send(message())
+    await click(channel, slack, "acknowledge")
+    await channel.handle_interactivity(interaction_request("forged", block_actions(
+        user="U0ALICE", channel="C0OPS", message_ts="1.2", action_id="oncall_resolve", value="42")))
+    await make_channel(token="xoxb-wrong").send(message())
+
+    assert any(r.name == "oncall_slack.sdk" for r in caplog.records)  # the SDK logged its requests and answers
+    for secret in (TOKEN, SECRET):
+        assert secret not in caplog.text
+        assert secret not in repr(channel)
+        assert secret not in repr(SlackSettings(bot_token=TOKEN, signing_secret=SECRET))
+    assert repr(channel) == f"SlackChannel(api_url={slack.url!r}, timeout_s=10)"
+
+
+def test_the_plugin_registers_the_slack_channel_with_its_interactivity_route(monkeypatch, caplog):
+    monkeypatch.setenv("ONCALL_SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ONCALL_SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("ONCALL_SLACK_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("ONCALL_SLACK_TIMEOUT_S", "2.5")
+    caplog.set_level(logging.DEBUG)
+    _, registry = load_plugins()
+
+    channel = registry.channels["slack"]
+    assert isinstance(channel, SlackChannel)
+    assert repr(channel) == "SlackChannel(api_url='http://127.0.0.1:9/api/', timeout_s=2.5)"
+    assert [(r.method, r.path) for r in channel.routes] == [("POST", "/interactivity")]
+    assert channel.idempotent is False and channel.bundles is False
+    assert channel.rate_limits["destination"] == (5, 1.0)
+    [info] = [p for p in registry.plugins if p.name == "slack"]
+    assert info.status == "ok" and info.distribution == "oncall-slack"
+    assert TOKEN not in caplog.text and SECRET not in caplog.text
+
+
+def test_without_a_token_the_plugin_registers_nothing(monkeypatch, caplog):
+    monkeypatch.delenv("ONCALL_SLACK_BOT_TOKEN", raising=False)
+    with caplog.at_level(logging.DEBUG):
+        _, registry = load_plugins()
+
+    assert "slack" not in registry.channels
+    [info] = [p for p in registry.plugins if p.name == "slack"]
+    assert info.status == "ok" and info.provides == {}
+    assert "slack channel not registered: ONCALL_SLACK_BOT_TOKEN is not set" in caplog.text
+
+
+@pytest.mark.parametrize(("variable", "value", "error"), [
+    ("ONCALL_SLACK_SIGNING_SECRET", "", "ONCALL_SLACK_SIGNING_SECRET is required when ONCALL_SLACK_BOT_TOKEN is set"),
+    ("ONCALL_SLACK_TIMEOUT_S", "soon", "ONCALL_SLACK_TIMEOUT_S must be a number of seconds, got 'soon'"),
+    ("ONCALL_SLACK_TIMEOUT_S", "-1", "ONCALL_SLACK_TIMEOUT_S must be a positive number of seconds, got '-1'"),
+    ("ONCALL_SLACK_API_URL", "slack.internal/api", "ONCALL_SLACK_API_URL must be an http(s) URL"),
+])
+def test_a_missing_or_malformed_setting_fails_the_plugin_naming_the_variable(monkeypatch, caplog, variable, value,
+                                                                             error):
+    monkeypatch.setenv("ONCALL_SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ONCALL_SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv(variable, value)
+    _, registry = load_plugins()
+
+    assert "slack" not in registry.channels
+    [info] = [p for p in registry.plugins if p.name == "slack"]
+    assert info.status == "failed"
+    assert error in info.error
+    assert TOKEN not in info.error and SECRET not in info.error and TOKEN not in caplog.text
+
+
+def test_buttons_carry_the_alert_id_in_a_form_slack_accepts():
+    from oncall_slack import status_attachment
+
+    attachment = status_attachment(7, "triggered", None)
+    assert json.loads(json.dumps(attachment)) == attachment
+    [actions] = attachment["blocks"]
+    assert actions["type"] == "actions"
+    assert [(e["action_id"], e["value"], e.get("style")) for e in actions["elements"]] == [
+        ("oncall_acknowledge", "7", "primary"), ("oncall_resolve", "7", None), ("oncall_escalate", "7", "danger")]
