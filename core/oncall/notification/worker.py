@@ -702,6 +702,8 @@ async def write_timeline(
 def delivery_note(row: Mapping[str, Any], status: str, why: str) -> str:
     label = LABELS.get(row["channel"], row["channel"].capitalize())
     who = f"user {row['user_id']}" if row.get("user_id") else row["destination"]
+    if row["channel"] == "teams" and "://" in who:  # a Workflows URL carries its signature
+        who = "a webhook at " + who.split("://", 1)[1].split("/", 1)[0]
     if row["channel"] == "none":
         return f"Page to {who}: {status}" + (f" ({why})" if why else "")
     return f"{label} to {who}: {status}" + (f" ({why})" if why and status in ("failed", "cancelled") else "")

@@ -1,0 +1,132 @@
+"""The Teams channel's settings, read from ``ONCALL_TEAMS_*`` and checked at startup.
+
+A Workflows webhook URL carries its own signature (``sig=``): whoever has it can post to
+the channel. So the URLs are held out of ``repr``, and no message here ever quotes one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from oncall_hookspecs import plugin_settings
+from yarl import URL
+
+DEFAULT_TIMEOUT_S = 10.0
+KNOWN = ("webhooks", "allow_url_destinations", "timeout_s")
+WEBHOOKS_VAR = "ONCALL_TEAMS_WEBHOOKS"
+ALLOW_URLS_VAR = "ONCALL_TEAMS_ALLOW_URL_DESTINATIONS"
+TIMEOUT_VAR = "ONCALL_TEAMS_TIMEOUT_S"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+class TeamsSettingsError(ValueError):
+    """A setting is malformed; the message names the variable (never a webhook URL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsSettings:
+    #: webhook name → Workflows URL (a secret)
+    webhooks: Mapping[str, URL] = field(default_factory=dict, repr=False)
+    allow_url_destinations: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __repr__(self) -> str:  # names only: the URLs are credentials
+        return (
+            f"TeamsSettings(webhooks={sorted(self.webhooks)!r}, "
+            f"allow_url_destinations={self.allow_url_destinations}, timeout_s={self.timeout_s:g})"
+        )
+
+
+def webhook_url(text: str) -> URL | None:
+    """``text`` as the URL of a Workflows webhook, or None unless it is an https URL with a host.
+
+    Plain http is refused: the URL's signature would cross the network readable by anyone
+    on the path. The URL is kept exactly as Microsoft wrote it (``encoded=True``), so the
+    signed query is sent byte for byte.
+    """
+    if not text or any(c.isspace() for c in text):
+        return None
+    try:
+        url = URL(text, encoded=True)
+    except (TypeError, ValueError):
+        return None
+    if url.scheme.lower() != "https" or not url.raw_host or url.user is not None or url.fragment:
+        return None
+    try:
+        url.port  # noqa: B018  (a malformed port raises here rather than at send time)
+    except ValueError:
+        return None
+    return url
+
+
+def parse_webhooks(raw: str) -> dict[str, URL]:
+    """``ops=https://…,dba=https://…`` → {name: URL}; TeamsSettingsError naming the entry, not its URL."""
+    webhooks: dict[str, URL] = {}
+    for index, entry in enumerate(raw.split(","), 1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, sep, value = entry.partition("=")
+        name = name.strip()
+        if not sep or not _NAME.match(name):
+            # what precedes '=' may be a pasted URL: say where, never what
+            raise TeamsSettingsError(
+                f"{WEBHOOKS_VAR}: entry {index} is not name=URL; a name is 1-64 letters, digits, "
+                "'.', '_' or '-' (e.g. ops=https://…)"
+            )
+        if name in webhooks:
+            raise TeamsSettingsError(f"{WEBHOOKS_VAR}: the name {name!r} is given twice")
+        url = webhook_url(value.strip())
+        if url is None:
+            raise TeamsSettingsError(
+                f"{WEBHOOKS_VAR}: the URL for {name!r} must be an https URL with a host "
+                "(the Workflows 'HTTP POST URL'; commas in it must be written %2C)"
+            )
+        webhooks[name] = url
+    return webhooks
+
+
+def _flag(variable: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise TeamsSettingsError(f"{variable} must be true or false, got {raw!r}")
+
+
+def _seconds(variable: str, raw: str, default: float) -> float:
+    text = raw.strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise TeamsSettingsError(f"{variable} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise TeamsSettingsError(f"{variable} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> tuple[TeamsSettings | None, list[str]]:
+    """The settings, or None when there is nowhere to post; plus names of unknown variables.
+
+    Raises TeamsSettingsError for a malformed value, so the plugin fails to load with a
+    message naming the variable rather than failing every delivery later.
+    """
+    raw = plugin_settings("teams", environ)
+    unknown = sorted("ONCALL_TEAMS_" + k.upper() for k in raw if k not in KNOWN)
+    settings = TeamsSettings(
+        webhooks=parse_webhooks(raw.get("webhooks", "")),
+        allow_url_destinations=_flag(ALLOW_URLS_VAR, raw.get("allow_url_destinations", "")),
+        timeout_s=_seconds(TIMEOUT_VAR, raw.get("timeout_s", ""), DEFAULT_TIMEOUT_S),
+    )
+    if not settings.webhooks and not settings.allow_url_destinations:
+        return None, unknown
+    return settings, unknown
