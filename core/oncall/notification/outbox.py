@@ -178,8 +178,16 @@ async def insert_notification(
          [r.contact_method_id for r in unique], [r.error for r in unique]),
     )
     await conn.execute("SELECT pg_notify(%s, '')", (DELIVERIES_CHANNEL,))
-    await conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, str(nid)))
+    await notify_status(conn, {nid})
     return nid
+
+
+async def notify_status(conn: psycopg.AsyncConnection, notification_ids: set[int]) -> None:
+    """Tell watchers these notifications changed: one NOTIFY per id, in one statement."""
+    if notification_ids:
+        await conn.execute(
+            "SELECT pg_notify(%s, n::text) FROM unnest(%s::bigint[]) AS n", (STATUS_CHANNEL, sorted(notification_ids))
+        )
 
 
 async def create_notification(
@@ -255,20 +263,53 @@ async def intake(conn: psycopg.AsyncConnection, limit: int = 500) -> int:
     if not requests:
         return 0
     versions: dict[str, int | None] = {}
-    for req in requests:
-        tid = req["template_id"]
-        if tid and tid not in versions:
-            try:
-                versions[tid] = await current_version(conn, tid)
-            except NotFound:
-                versions[tid] = None  # deleted since the rule named it: the defaults render it
-        await insert_notification(
-            conn, idempotency_key=f"request:{req['idempotency_key']}",
-            template_id=tid if tid and versions.get(tid) else None,
-            template_version=versions.get(tid) if tid else None,
-            context=req["context"] or {}, rows=_request_rows(req), alert_id=req["alert_id"], request_id=req["id"],
-            created_by="engine",
+    for tid in {r["template_id"] for r in requests if r["template_id"]}:
+        try:
+            versions[tid] = await current_version(conn, tid)
+        except NotFound:
+            versions[tid] = None  # deleted since the rule named it: the defaults render it
+    # one statement for the notifications, one for their deliveries: intake keeps up with bursts
+    keys = [f"request:{r['idempotency_key']}" for r in requests]
+    tids = [r["template_id"] if versions.get(r["template_id"]) else None for r in requests]
+    cur = await conn.execute(
+        """INSERT INTO notification.notifications
+               (idempotency_key, template_id, template_version, context, alert_id, request_id, created_by)
+           SELECT k, t, v, c, a, r, 'engine'
+           FROM unnest(%b::text[], %b::text[], %b::integer[], %b::jsonb[], %b::bigint[], %b::bigint[])
+                AS u(k, t, v, c, a, r)
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING id, idempotency_key""",
+        (keys, tids, [versions.get(t) if t else None for t in tids],
+         [Jsonb(r["context"] or {}) for r in requests], [r["alert_id"] for r in requests],
+         [r["id"] for r in requests]),
+    )
+    created = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
+    cols: list[list[Any]] = [[] for _ in range(8)]
+    for key, req in zip(keys, requests, strict=True):
+        nid = created.get(key)
+        if nid is None:
+            continue  # taken before (a retried transaction): nothing twice
+        seen: set[tuple[str, str]] = set()
+        for row in _request_rows(req):
+            if (row.channel, row.destination) in seen:
+                continue
+            seen.add((row.channel, row.destination))
+            for col, value in zip(cols, (nid, delivery_key(key, row.channel, row.destination), row.channel,
+                                         row.destination, row.user_id, row.contact_method_id, req["alert_id"],
+                                         row.error), strict=True):
+                col.append(value)
+    if cols[0]:
+        await conn.execute(
+            """INSERT INTO notification.deliveries
+                   (notification_id, idempotency_key, channel, destination, user_id, contact_method_id, alert_id,
+                    status, last_error)
+               SELECT n, k, c, d, u, m, a, CASE WHEN e = '' THEN 'queued' ELSE 'failed' END, e
+               FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
+                           %b::text[]) AS t(n, k, c, d, u, m, a, e)""",
+            cols,
         )
+        await conn.execute("SELECT pg_notify(%s, '')", (DELIVERIES_CHANNEL,))
+        await notify_status(conn, set(created.values()))
     await conn.execute(
         "UPDATE alerting.notification_requests SET status = 'queued' WHERE id = ANY(%s)",
         ([r["id"] for r in requests],),

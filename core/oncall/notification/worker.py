@@ -57,7 +57,7 @@ DEFAULT_RATE_LIMITS: Mapping[str, Mapping[str, tuple[float, float]]] = {
     "push": {"destination": (10, 6.0)},
     "slack": {"destination": (10, 1.0)},
     "teams": {"destination": (4, 1.0)},
-    "webhook": {"destination": (50, 0.02)},
+    "webhook": {"destination": (200, 0.005)},  # a receiver is a service: 200/s
 }
 # channels whose queued messages for one destination go out as one (GoAlert does this for SMS)
 DEFAULT_BUNDLING = frozenset({"sms", "voice"})
@@ -142,6 +142,8 @@ class Notifier:
         self._lock_conn: psycopg.AsyncConnection | None = None
         self._last_recover = 0.0
         self._stopping = False
+        self._results: list[tuple[_Unit, DeliveryResult, asyncio.Future[None]]] = []
+        self._recording = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -300,7 +302,7 @@ class Notifier:
                                   'the worker stopped mid-send; the provider may or may not have it', %s""",
                         ([r["id"] for r in rows], [r["attempts"] for r in rows], now, now, owner),
                     )
-                    await self._notify_status(conn, {r["notification_id"] for r in rows})
+                    await outbox.notify_status(conn, {r["notification_id"] for r in rows})
                     await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
                     log.warning("requeued %d deliveries left 'sending' by stopped worker %d", len(rows), owner)
                 total += len(rows)
@@ -515,38 +517,46 @@ class Notifier:
                    FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(id, at) WHERE d.id = t.id""",
                 (now, list(work.defer), list(work.defer.values())),
             )
-        for unit in work.send:
-            lead = unit.leader
-            rendered = lead["rendered"]
-            ids = [r["id"] for r in unit.rows]
+        if work.send:
+            cols: list[list[Any]] = [[] for _ in range(5)]
+            for unit in work.send:
+                lead = unit.leader
+                unit.started_at = now
+                code = unit.message.reply_code if unit.message else None
+                for r in unit.rows:
+                    for col, value in zip(cols, (r["id"], Jsonb(lead["rendered"].payload), code, len(unit.rows),
+                                                 None if r is lead else lead["id"]), strict=True):
+                        col.append(value)
             await conn.execute(
-                """UPDATE notification.deliveries
-                   SET status = 'sending', claimed_by = %s, attempts = attempts + 1, updated_at = %s,
-                       payload = %s, reply_code = %s, bundle_size = %s,
-                       bundled_into = CASE WHEN id = %s THEN NULL ELSE %s END
-                   WHERE id = ANY(%s)""",
-                (self.worker_id, now, Jsonb(rendered.payload), unit.message.reply_code if unit.message else None,
-                 len(ids), lead["id"], lead["id"], ids),
+                """UPDATE notification.deliveries d
+                   SET status = 'sending', claimed_by = %s, attempts = d.attempts + 1, updated_at = %s,
+                       payload = t.payload, reply_code = t.code, bundle_size = t.size, bundled_into = t.leader
+                   FROM unnest(%b::bigint[], %b::jsonb[], %b::text[], %b::integer[], %b::bigint[])
+                        AS t(id, payload, code, size, leader)
+                   WHERE d.id = t.id""",
+                (self.worker_id, now, *cols),
             )
-            unit.started_at = now
-        events = []
-        for row, status, reason in work.settle:
+        if work.settle:
+            ids = [row["id"] for row, _, _ in work.settle]
+            statuses = [status for _, status, _ in work.settle]
+            reasons = [reason for _, _, reason in work.settle]
             await conn.execute(
-                """UPDATE notification.deliveries SET status = %s, last_error = %s, updated_at = %s,
-                          attempts = attempts + 1 WHERE id = %s""",
-                (status, reason, now, row["id"]),
+                """UPDATE notification.deliveries d SET status = t.status, last_error = t.reason, updated_at = %s,
+                          attempts = d.attempts + 1
+                   FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS t(id, status, reason) WHERE d.id = t.id""",
+                (now, ids, statuses, reasons),
             )
             await conn.execute(
                 """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
                                                       response, worker)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-                (row["id"], row["attempts"] + 1, now, now, status, reason, self.worker_id),
+                   SELECT t.id, t.n, %s, %s, t.status, t.reason, %s
+                   FROM unnest(%b::bigint[], %b::integer[], %b::text[], %b::text[]) AS t(id, n, status, reason)""",
+                (now, now, self.worker_id, ids, [row["attempts"] + 1 for row, _, _ in work.settle], statuses, reasons),
             )
-            events.append((row, status, reason))
-        await write_timeline(conn, events, now)
+            await write_timeline(conn, work.settle, now)
         touched = {r["notification_id"] for u in work.send for r in u.rows}
         touched |= {row["notification_id"] for row, _, _ in work.settle}
-        await self._notify_status(conn, touched)
+        await outbox.notify_status(conn, touched)
 
     # ------------------------------------------------------------------ send and record
 
@@ -576,67 +586,124 @@ class Notifier:
             self._wake.set()
 
     async def _record(self, unit: _Unit, result: DeliveryResult) -> None:
-        now = self.clock.now()
-        lead = unit.leader
-        attempt = lead["attempts"] + 1
+        """Commit a send's result; results that finish together share one transaction (group commit)."""
+        done = asyncio.get_running_loop().create_future()
+        self._results.append((unit, result, done))
+        if not self._recording:
+            self._recording = True
+            asyncio.create_task(self._record_pending())
+        await done
+
+    async def _record_pending(self) -> None:
+        try:
+            while self._results:
+                batch, self._results = self._results, []
+                try:
+                    await self._record_batch([(u, r) for u, r, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._recording = False
+
+    def _outcome(self, unit: _Unit, result: DeliveryResult, now: datetime) -> tuple[str, datetime | None, str, str]:
+        """(status, next attempt, last error, attempt response) for one provider answer."""
+        attempt = unit.leader["attempts"] + 1
         if result.ok:
-            status = "delivered" if result.delivered else "sent"
-            next_at = None
-        elif result.permanent:
-            status, next_at = "failed", None
-        elif attempt >= self.settings.max_attempts:
+            status, next_at = ("delivered" if result.delivered else "sent"), None
+        elif result.permanent or attempt >= self.settings.max_attempts:
             status, next_at = "failed", None
         else:
             status = "retrying"
-            delay = backoff_delay(attempt, self.settings.retry_base_s, self.settings.retry_max_s, result.retry_after, self._rng)
+            delay = backoff_delay(attempt, self.settings.retry_base_s, self.settings.retry_max_s, result.retry_after,
+                                  self._rng)
             next_at = now + timedelta(seconds=delay)
         response = (result.response or ("ok" if result.ok else "failed"))[:2000]
         error = "" if result.ok else response
         if status == "failed" and not result.permanent:
             error = f"gave up after {attempt} attempts: {response}"
-        if lead.get("note"):
-            response = f"{response} ({lead['note']})"
-        ids = [r["id"] for r in unit.rows]
+        if unit.leader.get("note"):
+            response = f"{response} ({unit.leader['note']})"
+        return status, next_at, error, response
+
+    async def _record_batch(self, batch: list[tuple[_Unit, DeliveryResult]]) -> None:
+        now = self.clock.now()
+        cols: list[list[Any]] = [[] for _ in range(11)]
+        finals: list[tuple[dict[str, Any], str, str]] = []
+        retrying = False
+        for unit, result in batch:
+            status, next_at, error, response = self._outcome(unit, result, now)
+            retrying |= status == "retrying"
+            for r in unit.rows:
+                for col, value in zip(cols, (
+                    r["id"], status, error, result.provider_id, next_at, result.ok, status == "delivered",
+                    unit.leader["attempts"] + 1, unit.started_at or now, response, result.retry_after,
+                ), strict=True):
+                    col.append(value)
+                if status != "retrying":
+                    finals.append((r, status, error))
         async with self.ctx.pool.connection() as conn, conn.transaction():
             await conn.execute(
-                """UPDATE notification.deliveries
-                   SET status = %s, claimed_by = NULL, updated_at = %s, last_error = %s,
-                       provider_id = coalesce(%s, provider_id),
-                       next_attempt_at = coalesce(%s, next_attempt_at),
-                       sent_at = CASE WHEN %s THEN coalesce(sent_at, %s) ELSE sent_at END,
-                       delivered_at = CASE WHEN %s THEN %s ELSE delivered_at END
-                   WHERE id = ANY(%s) AND status = 'sending' AND claimed_by = %s""",
-                (status, now, error, result.provider_id, next_at, result.ok, now,
-                 status == "delivered", now, ids, self.worker_id),
+                """UPDATE notification.deliveries d
+                   SET status = t.status, claimed_by = NULL, updated_at = %s, last_error = t.error,
+                       provider_id = coalesce(t.provider_id, d.provider_id),
+                       next_attempt_at = coalesce(t.next_at, d.next_attempt_at),
+                       sent_at = CASE WHEN t.ok THEN coalesce(d.sent_at, %s) ELSE d.sent_at END,
+                       delivered_at = CASE WHEN t.delivered THEN %s ELSE d.delivered_at END
+                   FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::bool[],
+                               %b::bool[]) AS t(id, status, error, provider_id, next_at, ok, delivered)
+                   WHERE d.id = t.id AND d.status = 'sending' AND d.claimed_by = %s""",
+                (now, now, now, *cols[:7], self.worker_id),
             )
             await conn.execute(
                 """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
                                                       response, retry_after, worker)
-                   SELECT unnest(%s::bigint[]), %s, %s, %s, %s, %s, %s, %s""",
-                (ids, attempt, unit.started_at or now, now, status, response, result.retry_after, self.worker_id),
+                   SELECT t.id, t.n, t.started, %s, t.status, t.response, t.retry_after, %s
+                   FROM unnest(%b::bigint[], %b::integer[], %b::timestamptz[], %b::text[], %b::text[], %b::float8[])
+                        AS t(id, n, started, status, response, retry_after)""",
+                (now, self.worker_id, cols[0], cols[7], cols[8], cols[1], cols[9], cols[10]),
             )
-            await self._circuit(conn, unit.circuit, result, now)
-            if status != "retrying":
-                await write_timeline(conn, [(r, status, error) for r in unit.rows], now)
-            await self._notify_status(conn, {r["notification_id"] for r in unit.rows})
-            if status == "retrying":
+            by_circuit: dict[str, list[DeliveryResult]] = {}
+            for unit, result in batch:
+                by_circuit.setdefault(unit.circuit, []).append(result)
+            for key, results in by_circuit.items():
+                await self._circuit(conn, key, results, now)
+            await write_timeline(conn, finals, now)
+            await outbox.notify_status(conn, {r["notification_id"] for u, _ in batch for r in u.rows})
+            if retrying:
                 await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
 
-    async def _circuit(self, conn: psycopg.AsyncConnection, key: str, result: DeliveryResult, now: datetime) -> None:
-        """Count consecutive retryable failures; past the threshold the channel pauses, doubling each time."""
-        if result.ok:
+    async def _circuit(
+        self, conn: psycopg.AsyncConnection, key: str, results: list[DeliveryResult], now: datetime,
+    ) -> None:
+        """Count consecutive retryable failures; past the threshold the channel pauses, doubling each time.
+
+        A permanent error (one bad destination or message) says nothing about the channel.
+        """
+        failed, succeeded = 0, False
+        for result in results:  # in the order they were recorded: a success resets the count
+            if result.ok:
+                failed, succeeded = 0, True
+            elif not result.permanent:
+                failed += 1
+        if succeeded:
             await conn.execute(
-                "UPDATE notification.circuits SET failures = 0, open_until = NULL WHERE channel = %s AND failures > 0",
+                """UPDATE notification.circuits SET failures = 0, open_until = NULL
+                   WHERE channel = %s AND (failures > 0 OR open_until IS NOT NULL)""",
                 (key,),
             )
+        if failed == 0:
             return
-        if result.permanent:
-            return  # one bad destination or message says nothing about the channel
         cur = await conn.execute(
-            """INSERT INTO notification.circuits (channel, failures) VALUES (%s, 1)
-               ON CONFLICT (channel) DO UPDATE SET failures = notification.circuits.failures + 1
+            """INSERT INTO notification.circuits (channel, failures) VALUES (%s, %s)
+               ON CONFLICT (channel) DO UPDATE SET failures = notification.circuits.failures + EXCLUDED.failures
                RETURNING failures""",
-            (key,),
+            (key, failed),
         )
         failures = (await cur.fetchone())["failures"]
         threshold = self.settings.circuit_threshold
@@ -646,12 +713,7 @@ class Notifier:
                 "UPDATE notification.circuits SET open_until = %s WHERE channel = %s",
                 (now + timedelta(seconds=pause), key),
             )
-            if (failures - threshold) % threshold == 0:
-                log.warning("channel %s failed %d times in a row; pausing it for %.0f s", key, failures, pause)
-
-    async def _notify_status(self, conn: psycopg.AsyncConnection, notification_ids: set[int]) -> None:
-        for nid in notification_ids:
-            await conn.execute("SELECT pg_notify(%s, %s)", (outbox.STATUS_CHANNEL, str(nid)))
+            log.warning("channel %s failed %d times in a row; pausing it for %.0f s", key, failures, pause)
 
     # ------------------------------------------------------------------ alert changes → posted messages
 

@@ -1,0 +1,90 @@
+"""Slack end to end: webhook in → alice paged by DM → button clicked → acknowledged, escalation stopped,
+message updated; forged clicks refused; a state change elsewhere updates the message too."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from fixtures.paging import alert_row, assert_escalation_stopped, page, paging_server, timeline_notes, wait_for_delivery
+from fixtures.slack_api import FakeSlack, block_actions
+from slack_sdk.signature import SignatureVerifier
+
+from oncall.alerting import store
+
+TOKEN = "xoxb-e2e-token"
+SECRET = "e2e-signing-secret"
+ALICE_SLACK = "U0ALICE"
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack(token=TOKEN)
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def server(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack) -> AsyncIterator[object]:
+    async with paging_server(
+        db_url, tmp_path, monkeypatch, ("slack", ALICE_SLACK),
+        ONCALL_SLACK_BOT_TOKEN=TOKEN, ONCALL_SLACK_SIGNING_SECRET=SECRET, ONCALL_SLACK_API_URL=slack.url,
+    ) as running:
+        yield running
+
+
+async def click(server: object, payload: dict, secret: str = SECRET, ts: int | None = None) -> int:
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    stamp = str(int(time.time()) if ts is None else ts)
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body),
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.http_url}/api/v1/channels/slack/interactivity",  # type: ignore[attr-defined]
+                             data=body, headers=headers) as r:
+            return r.status
+
+
+async def test_a_slack_button_acknowledges_and_stops_escalation(server: object, slack: FakeSlack) -> None:
+    alert_id = await page(server, "Disk full on db-1")
+    delivery = await wait_for_delivery(server, alert_id)
+    assert delivery["status"] == "delivered" and delivery["destination"] == ALICE_SLACK
+    message = slack.only_message()
+    posted = slack.calls_to("chat.postMessage")[0].args
+    assert posted["channel"] == ALICE_SLACK
+    assert "Disk full on db-1" in json.dumps(posted)
+    buttons = [e["action_id"] for a in message.attachments or [] for b in a.get("blocks", [])
+               if b.get("type") == "actions" for e in b["elements"]]
+    assert buttons == ["oncall_acknowledge", "oncall_resolve", "oncall_escalate"]
+
+    payload = block_actions(user=ALICE_SLACK, channel=message.channel, message_ts=message.ts,
+                            action_id="oncall_acknowledge", value=str(alert_id))
+    # forged, stale: refused, and nothing changes
+    assert await click(server, payload, secret="not-the-secret") == 401
+    assert await click(server, payload, ts=int(time.time()) - 600) == 401
+    assert (await alert_row(server, alert_id))["status"] == "triggered"
+
+    assert await click(server, payload) == 200
+    row = await alert_row(server, alert_id)
+    assert row["status"] == "acknowledged" and row["acknowledged_by"] == "alice"  # the Slack user mapped to alice
+    await slack.wait_for(lambda s: s.only_message().edits >= 1)
+    assert "Acknowledged" in json.dumps(slack.only_message().attachments)
+    await assert_escalation_stopped(server, alert_id)
+    assert "Slack to user alice: delivered" in await timeline_notes(server, alert_id, "notification")
+
+
+async def test_resolving_elsewhere_updates_the_slack_message(server: object, slack: FakeSlack) -> None:
+    alert_id = await page(server)
+    await wait_for_delivery(server, alert_id)
+    await store.resolve(server.ctx.pool, alert_id, "bob")  # type: ignore[attr-defined]
+    await slack.wait_for(lambda s: s.only_message().edits >= 1)
+    shown = json.dumps(slack.only_message().attachments)
+    assert "Resolved" in shown and "oncall_acknowledge" not in shown
