@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 ACTIONS = ("acknowledge", "resolve", "escalate")
 _PAST = {"acknowledge": "Acknowledged", "resolve": "Resolved", "escalate": "Escalated"}
 # a provider's report → the delivery's status
-_REPORTS = {"delivered": "delivered", "failed": "failed", "undelivered": "failed", "sent": "sent"}
+# ("sent" is not one: a delivery is sent when the provider accepts it, and reports arrive in any order)
+_REPORTS = {"delivered": "delivered", "failed": "failed", "undelivered": "failed"}
+# what each report may move a delivery from: a late "failed" never undoes "delivered"
+_REPORTABLE_FROM = {"delivered": ["sent", "failed"], "failed": ["sent"]}
 
 
 def hash_token(token: str) -> bytes:
@@ -124,10 +127,10 @@ class Host:
                    SET status = %s, updated_at = %s,
                        delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END,
                        last_error = CASE WHEN %s = 'failed' THEN %s ELSE last_error END
-                   WHERE channel = %s AND provider_id = %s AND status IN ('sent', 'delivered', 'failed')
-                         AND status <> %s
+                   WHERE channel = %s AND provider_id = %s AND status = ANY(%s)
                    RETURNING id, notification_id, channel, destination, user_id, alert_id, attempts""",
-                (new, now, new, now, new, detail[:1000] or "the provider reported a failure", channel, provider_id, new),
+                (new, now, new, now, new, detail[:1000] or "the provider reported a failure", channel, provider_id,
+                 _REPORTABLE_FROM[new]),
             )
             rows = await cur.fetchall()
             if not rows:

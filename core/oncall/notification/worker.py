@@ -469,10 +469,11 @@ class Notifier:
         lead = unit.leader
         name = lead["channel"]
         context: dict[str, Any] = dict(lead["context"] or {})
-        if len(unit.rows) > 1:
-            context["bundle"] = _bundle_context(unit.rows)
+        alerts = {r["alert_id"] for r in unit.rows}
+        if len(alerts) > 1:  # two pages for one alert (a retry and the next step) are one page
+            context["bundle"] = _bundle_context(list({r["alert_id"]: r for r in unit.rows}.values()))
         reply_code = None
-        if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(unit.rows) == 1:
+        if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(alerts) == 1:
             reply_code = await _reply_code(conn, name, lead["destination"], lead["alert_id"], now)
             context["reply_code"] = reply_code
         template = await _template(conn, lead)
@@ -496,7 +497,7 @@ class Notifier:
         unit.message = ChannelMessage(
             delivery_id=str(lead["id"]), idempotency_key=lead["idempotency_key"], destination=lead["destination"],
             payload=rendered.payload, alert_id=lead["alert_id"], user_id=lead["user_id"], channel=name,
-            actions=actions, reply_code=reply_code, bundle_count=len(unit.rows), alert=dict(alert or {}),
+            actions=actions, reply_code=reply_code, bundle_count=len(alerts), alert=dict(alert or {}),
         )
 
     @property

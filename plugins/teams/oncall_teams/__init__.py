@@ -46,4 +46,4 @@ def register_channels(register: Callable[[Channel], None]) -> None:
             "and ONCALL_TEAMS_ALLOW_URL_DESTINATIONS is not true"
         )
         return
-    register(TeamsChannel(settings))
+    register(TeamsChannel(settings, ssl_context=settings.ssl_context()))

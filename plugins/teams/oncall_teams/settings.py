@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,10 +16,11 @@ from oncall_hookspecs import plugin_settings
 from yarl import URL
 
 DEFAULT_TIMEOUT_S = 10.0
-KNOWN = ("webhooks", "allow_url_destinations", "timeout_s")
+KNOWN = ("webhooks", "allow_url_destinations", "timeout_s", "ca_file")
 WEBHOOKS_VAR = "ONCALL_TEAMS_WEBHOOKS"
 ALLOW_URLS_VAR = "ONCALL_TEAMS_ALLOW_URL_DESTINATIONS"
 TIMEOUT_VAR = "ONCALL_TEAMS_TIMEOUT_S"
+CA_FILE_VAR = "ONCALL_TEAMS_CA_FILE"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -35,6 +37,13 @@ class TeamsSettings:
     webhooks: Mapping[str, URL] = field(default_factory=dict, repr=False)
     allow_url_destinations: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
+    #: extra trust roots (a private CA in front of a proxy, and tests), added to the system's
+    ca_file: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.ca_file is None:
+            return None
+        return _tls_context(self.ca_file)
 
     def __repr__(self) -> str:  # names only: the URLs are credentials
         return (
@@ -126,7 +135,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> tuple[TeamsSettin
         webhooks=parse_webhooks(raw.get("webhooks", "")),
         allow_url_destinations=_flag(ALLOW_URLS_VAR, raw.get("allow_url_destinations", "")),
         timeout_s=_seconds(TIMEOUT_VAR, raw.get("timeout_s", ""), DEFAULT_TIMEOUT_S),
+        ca_file=raw.get("ca_file", "").strip() or None,
     )
+    if settings.ca_file is not None:
+        _tls_context(settings.ca_file)  # fail at startup, naming the variable, not at the first page
     if not settings.webhooks and not settings.allow_url_destinations:
         return None, unknown
     return settings, unknown
+
+
+def _tls_context(ca_file: str) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except FileNotFoundError:
+        raise TeamsSettingsError(f"{CA_FILE_VAR}: no such file: {ca_file!r}") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise TeamsSettingsError(f"{CA_FILE_VAR}: {ca_file!r} is not a readable PEM file of CA certificates ({exc})") from None
+    return context

@@ -33,7 +33,7 @@ HELP_TEXT = (
 )
 
 #: Twilio's MessageStatus → what the core records; interim states (queued, sending …) are not reported
-_STATUSES = {"delivered": "delivered", "sent": "sent", "failed": "failed", "undelivered": "failed"}
+_STATUSES = {"delivered": "delivered", "failed": "failed", "undelivered": "failed"}
 
 
 class SmsChannel:

@@ -129,7 +129,8 @@ class VoiceChannel:
         number = form.get("To", "").strip()
         user_id = await host.find_user(NAME, number)
         result = await host.act(alert_id, action, user_id=user_id, actor=f"voice:{number}")
-        response.say(outcome_text(result, action) + " Goodbye.")
+        said = outcome_text(result, action).rstrip()
+        response.say(said + ("" if said.endswith((".", "!", "?")) else ".") + " Goodbye.")
         response.hangup()
         return twiml(response)
 
