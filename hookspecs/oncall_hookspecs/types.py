@@ -487,6 +487,11 @@ class ChannelHost(Protocol):
         """``(destination, provider_id)`` of every message this channel sent about the alert."""
         ...
 
+    async def sent_payload(self, channel: str, provider_id: str) -> Any:
+        """The rendered payload of the message with this provider id (None when unknown), so a
+        channel can rebuild a message it updates (Slack's ``chat.update``)."""
+        ...
+
 
 @runtime_checkable
 class Channel(Protocol):

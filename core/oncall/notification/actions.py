@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from oncall_hookspecs import ActionResult
 
@@ -156,6 +157,16 @@ class Host:
                 (alert_id, channel),
             )
             return [(r["destination"], r["provider_id"]) for r in await cur.fetchall()]
+
+    async def sent_payload(self, channel: str, provider_id: str) -> Any:
+        async with self.ctx.pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT payload FROM notification.deliveries
+                   WHERE channel = %s AND provider_id = %s AND bundled_into IS NULL ORDER BY id LIMIT 1""",
+                (channel, provider_id),
+            )
+            row = await cur.fetchone()
+        return row["payload"] if row else None
 
     # ------------------------------------------------------------------ one-click links
 
