@@ -53,6 +53,11 @@ async def click(server: object, payload: dict, secret: str = SECRET, ts: int | N
             return r.status
 
 
+def buttons(blocks: list | None) -> list[str]:
+    """The action ids of the buttons in a message's blocks."""
+    return [e["action_id"] for b in blocks or [] if b.get("type") == "actions" for e in b["elements"]]
+
+
 async def test_a_slack_button_acknowledges_and_stops_escalation(server: object, slack: FakeSlack) -> None:
     alert_id = await page(server, "Disk full on db-1")
     delivery = await wait_for_delivery(server, alert_id)
@@ -61,12 +66,13 @@ async def test_a_slack_button_acknowledges_and_stops_escalation(server: object, 
     posted = slack.calls_to("chat.postMessage")[0].args
     assert posted["channel"] == ALICE_SLACK
     assert "Disk full on db-1" in json.dumps(posted)
-    buttons = [e["action_id"] for a in message.attachments or [] for b in a.get("blocks", [])
-               if b.get("type") == "actions" for e in b["elements"]]
-    assert buttons == ["oncall_acknowledge", "oncall_resolve", "oncall_escalate"]
+    rendered = [b for b in message.blocks or [] if not b.get("block_id", "").startswith("oncall_")]
+    assert rendered and "Disk full on db-1" in json.dumps(rendered)
+    assert buttons(message.blocks) == ["oncall_acknowledge", "oncall_resolve", "oncall_escalate"]
+    assert message.attachments is None
 
     payload = block_actions(user=ALICE_SLACK, channel=message.channel, message_ts=message.ts,
-                            action_id="oncall_acknowledge", value=str(alert_id))
+                            action_id="oncall_acknowledge", value=str(alert_id), blocks=message.blocks)
     # forged, stale: refused, and nothing changes
     assert await click(server, payload, secret="not-the-secret") == 401
     assert await click(server, payload, ts=int(time.time()) - 600) == 401
@@ -76,7 +82,9 @@ async def test_a_slack_button_acknowledges_and_stops_escalation(server: object, 
     row = await alert_row(server, alert_id)
     assert row["status"] == "acknowledged" and row["acknowledged_by"] == "alice"  # the Slack user mapped to alice
     await slack.wait_for(lambda s: s.only_message().edits >= 1)
-    assert "Acknowledged" in json.dumps(slack.only_message().attachments)
+    updated = slack.only_message().blocks
+    assert updated[:len(rendered)] == rendered  # the rendered message is kept
+    assert "Acknowledged" in json.dumps(updated) and buttons(updated) == ["oncall_resolve"]
     await assert_escalation_stopped(server, alert_id)
     assert "Slack to user alice: delivered" in await timeline_notes(server, alert_id, "notification")
 
@@ -84,7 +92,9 @@ async def test_a_slack_button_acknowledges_and_stops_escalation(server: object, 
 async def test_resolving_elsewhere_updates_the_slack_message(server: object, slack: FakeSlack) -> None:
     alert_id = await page(server)
     await wait_for_delivery(server, alert_id)
+    rendered = slack.only_message().blocks[:-1]  # less the buttons
     await store.resolve(server.ctx.pool, alert_id, "bob")  # type: ignore[attr-defined]
     await slack.wait_for(lambda s: s.only_message().edits >= 1)
-    shown = json.dumps(slack.only_message().attachments)
-    assert "Resolved" in shown and "oncall_acknowledge" not in shown
+    updated = slack.only_message().blocks
+    assert updated[:-1] == rendered and "Resolved" in json.dumps(updated[-1])  # rebuilt from the payload the core kept
+    assert buttons(updated) == []

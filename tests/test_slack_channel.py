@@ -14,7 +14,7 @@ import pytest
 from fixtures.processes import free_port
 from fixtures.slack_api import FakeSlack, Failure, block_actions, interaction_request
 from oncall.plugins import load_plugins
-from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage
+from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage, DeliveryResult
 from oncall_slack import SlackChannel, SlackSettings
 
 TOKEN = "xoxb-test-1111-2222-secret-bot-token"
@@ -36,6 +36,9 @@ class FakeHost:
     directory: dict[str, str] = field(default_factory=lambda: {"U0ALICE": "user-alice"})
     sent: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
     acts: list[tuple[int, str, str | None, str]] = field(default_factory=list)
+    #: provider id → the rendered payload delivered with it, as the core stores it (see ``deliver``)
+    payloads: dict[str, Any] = field(default_factory=dict)
+    payload_lookups: list[tuple[str, str]] = field(default_factory=list)
 
     async def act(self, alert_id: int, action: str, *, user_id: str | None, actor: str) -> ActionResult:
         self.acts.append((alert_id, action, user_id, actor))
@@ -62,6 +65,18 @@ class FakeHost:
 
     async def sent_messages(self, alert_id: int, channel: str) -> list[tuple[str, str]]:
         return list(self.sent.get(alert_id, [])) if channel == "slack" else []
+
+    async def sent_payload(self, channel: str, provider_id: str) -> Any:
+        self.payload_lookups.append((channel, provider_id))
+        return self.payloads.get(provider_id) if channel == "slack" else None
+
+
+async def deliver(channel: SlackChannel, host: FakeHost, sent: ChannelMessage) -> DeliveryResult:
+    """Send as the core does: the rendered payload is kept with the delivery's provider id."""
+    result = await channel.send(sent)
+    if result.ok and result.provider_id:
+        host.payloads[result.provider_id] = sent.payload
+    return result
 
 
 @pytest.fixture
@@ -102,19 +117,19 @@ def message(destination: str = "#ops", *, alert_id: int | None = 42, status: str
     )
 
 
-def buttons(attachments: list[dict[str, Any]] | None) -> list[tuple[str, str, str]]:
-    """(label, action_id, value) of every button in the message's attachments."""
-    found = []
-    for attachment in attachments or []:
-        for block in attachment.get("blocks", []):
-            if block["type"] == "actions":
-                found += [(e["text"]["text"], e["action_id"], e["value"]) for e in block["elements"]]
-    return found
-
-
-def context_lines(attachments: list[dict[str, Any]] | None) -> list[str]:
-    return [e["text"] for a in attachments or [] for b in a.get("blocks", []) if b["type"] == "context"
+def buttons(blocks: list[dict[str, Any]] | None) -> list[tuple[str, str, str]]:
+    """(label, action_id, value) of every button in the message's blocks."""
+    return [(e["text"]["text"], e["action_id"], e["value"]) for b in blocks or [] if b["type"] == "actions"
             for e in b["elements"]]
+
+
+def context_lines(blocks: list[dict[str, Any]] | None) -> list[str]:
+    return [e["text"] for b in blocks or [] if b["type"] == "context" for e in b["elements"]]
+
+
+def ours(blocks: list[dict[str, Any]] | None) -> list[str]:
+    """The block ids of OnCall's own blocks, in order (status line, then buttons)."""
+    return [b["block_id"] for b in blocks or [] if b.get("block_id", "").startswith("oncall_")]
 
 
 ALL_BUTTONS = [("Acknowledge", "oncall_acknowledge", "42"), ("Resolve", "oncall_resolve", "42"),
@@ -131,8 +146,11 @@ async def test_an_alert_is_posted_to_a_channel_with_its_blocks_and_three_buttons
     posted = slack.only_message()
     assert result.provider_id == f"C0OPS:{posted.ts}"
     assert posted.text == PAYLOAD["text"]
-    assert posted.blocks == BLOCKS
-    assert buttons(posted.attachments) == ALL_BUTTONS
+    assert posted.blocks[:2] == BLOCKS  # the rendered blocks, then the buttons in a block of their own
+    assert [(b["type"], b.get("block_id")) for b in posted.blocks[2:]] == [("actions", "oncall_actions")]
+    assert buttons(posted.blocks) == ALL_BUTTONS
+    assert context_lines(posted.blocks) == []  # a new alert needs no status line
+    assert posted.attachments is None
     assert f"C0OPS at {posted.ts}" in result.response
     [call] = slack.calls_to("chat.postMessage")
     assert call.content_type == "application/json" and call.args["channel"] == "#ops"
@@ -152,16 +170,38 @@ async def test_no_buttons_for_a_resolved_alert_or_a_message_about_no_alert(slack
     await channel.send(message(status="resolved"))
     await channel.send(message(alert_id=None))
 
-    assert [m.attachments for m in slack.messages.values()] == [None, None]
     assert [m.blocks for m in slack.messages.values()] == [BLOCKS, BLOCKS]
+    assert [m.attachments for m in slack.messages.values()] == [None, None]
 
 
 async def test_an_acknowledged_alert_offers_only_resolve(slack, make_channel):
     await make_channel().send(message(status="acknowledged"))
 
     posted = slack.only_message()
-    assert buttons(posted.attachments) == [("Resolve", "oncall_resolve", "42")]
-    assert context_lines(posted.attachments) == [":eyes: Acknowledged"]
+    assert posted.blocks[:2] == BLOCKS
+    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"]  # the status line comes first
+    assert buttons(posted.blocks) == [("Resolve", "oncall_resolve", "42")]
+    assert context_lines(posted.blocks) == [":eyes: Acknowledged"]
+
+
+async def test_a_templates_own_attachments_are_passed_on_and_oncall_adds_none(slack, make_channel):
+    own = [{"color": "#439FE0", "text": "runbook: restart the pods"}]
+    await make_channel().send(message(payload={**PAYLOAD, "attachments": own}))
+
+    posted = slack.only_message()
+    assert posted.attachments == own
+    assert buttons(posted.blocks) == ALL_BUTTONS
+
+
+async def test_too_many_rendered_blocks_lose_their_tail_but_keep_status_and_buttons(slack, make_channel):
+    many = [{"type": "section", "text": {"type": "mrkdwn", "text": f"line {n}"}} for n in range(60)]
+    result = await make_channel().send(message(status="acknowledged", payload={"text": "t", "blocks": many}))
+
+    assert result.ok, result.response  # Slack refuses more than 50 blocks
+    posted = slack.only_message()
+    assert len(posted.blocks) == 50
+    assert posted.blocks[:48] == many[:48]
+    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"]
 
 
 async def test_the_test_message_is_labelled_and_has_no_buttons(slack, make_channel):
@@ -170,6 +210,7 @@ async def test_the_test_message_is_labelled_and_has_no_buttons(slack, make_chann
     assert result.ok
     posted = slack.only_message()
     assert "OnCall test message" in posted.text
+    assert buttons(posted.blocks) == [] and ours(posted.blocks) == []
     assert posted.attachments is None
 
 
@@ -254,10 +295,11 @@ async def test_a_refused_connection_is_retryable(make_channel):
 
 
 async def click(channel: SlackChannel, slack: FakeSlack, action: str, *, user: str = "U0ALICE",
-                alert: str = "42") -> Any:
+                alert: str = "42", shown: bool = True) -> Any:
+    """Press a button on the first message; Slack sends the message's blocks along unless not ``shown``."""
     posted = next(iter(slack.messages.values()))
     payload = block_actions(user=user, channel=posted.channel, message_ts=posted.ts,
-                            action_id=f"oncall_{action}", value=alert)
+                            action_id=f"oncall_{action}", value=alert, blocks=posted.blocks if shown else None)
     answer = await channel.handle_interactivity(interaction_request(SECRET, payload))
     await channel.drain()
     return answer
@@ -266,26 +308,29 @@ async def click(channel: SlackChannel, slack: FakeSlack, action: str, *, user: s
 async def test_acknowledge_acts_as_the_directory_user_and_leaves_only_resolve(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    await channel.send(message())
+    sent = await deliver(channel, host, message())
 
     answer = await click(channel, slack, "acknowledge")
 
     assert answer.status == 200 and answer.body is None
     assert host.acts == [(42, "acknowledge", "user-alice", "slack:U0ALICE")]
     posted = slack.only_message()
-    assert context_lines(posted.attachments) == [":eyes: Acknowledged by <@U0ALICE>"]
-    assert buttons(posted.attachments) == [("Resolve", "oncall_resolve", "42")]
-    assert posted.blocks == BLOCKS  # the rendered message itself is untouched
+    assert context_lines(posted.blocks) == [":eyes: Acknowledged by <@U0ALICE>"]
+    assert buttons(posted.blocks) == [("Resolve", "oncall_resolve", "42")]
+    assert posted.blocks[:2] == BLOCKS  # the rendered message itself is kept
+    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"]
     assert posted.text.startswith(":eyes: Acknowledged by <@U0ALICE>")
+    assert not posted.attachments
     [update] = slack.calls_to("chat.update")
     assert update.args["channel"] == posted.channel and update.args["ts"] == posted.ts
-    assert "blocks" not in update.args
+    assert update.args["blocks"] == posted.blocks
+    assert host.payload_lookups == [("slack", sent.provider_id)]
 
 
 async def test_resolve_from_a_dm_leaves_no_buttons(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    await channel.send(message("U0ALICE"))
+    await deliver(channel, host, message("U0ALICE"))
 
     await click(channel, slack, "acknowledge")
     await click(channel, slack, "resolve")
@@ -293,46 +338,99 @@ async def test_resolve_from_a_dm_leaves_no_buttons(slack, make_channel):
     assert [a[1] for a in host.acts] == ["acknowledge", "resolve"]
     posted = slack.only_message()
     assert posted.channel == "D0ALICE" and posted.edits == 2
-    assert context_lines(posted.attachments) == [":white_check_mark: Resolved by <@U0ALICE>"]
-    assert buttons(posted.attachments) == []
+    assert context_lines(posted.blocks) == [":white_check_mark: Resolved by <@U0ALICE>"]
+    assert buttons(posted.blocks) == []
+    assert posted.blocks[:2] == BLOCKS and ours(posted.blocks) == ["oncall_status"]
 
 
 async def test_escalate_keeps_every_button_and_says_who_escalated(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    await channel.send(message())
+    await deliver(channel, host, message())
 
     await click(channel, slack, "escalate")
 
     assert host.acts == [(42, "escalate", "user-alice", "slack:U0ALICE")]
     posted = slack.only_message()
-    assert context_lines(posted.attachments) == [":arrow_double_up: Escalated by <@U0ALICE>"]
-    assert buttons(posted.attachments) == ALL_BUTTONS
+    assert context_lines(posted.blocks) == [":arrow_double_up: Escalated by <@U0ALICE>"]
+    assert buttons(posted.blocks) == ALL_BUTTONS
 
 
 async def test_a_slack_user_unknown_to_the_directory_still_acts_as_slack_user(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    await channel.send(message())
+    await deliver(channel, host, message())
 
     await click(channel, slack, "acknowledge", user="U0STRANGER")
 
     assert host.acts == [(42, "acknowledge", None, "slack:U0STRANGER")]
-    assert context_lines(slack.only_message().attachments) == [":eyes: Acknowledged by <@U0STRANGER>"]
+    assert context_lines(slack.only_message().blocks) == [":eyes: Acknowledged by <@U0STRANGER>"]
 
 
 async def test_a_refused_action_leaves_the_message_and_tells_only_the_clicker(slack, make_channel):
     host = FakeHost(statuses={42: "resolved"})
     channel = make_channel(host=host)
-    await channel.send(message())
+    await deliver(channel, host, message())
 
     answer = await click(channel, slack, "acknowledge")
 
     assert answer.status == 200
     posted = slack.only_message()
-    assert posted.edits == 0 and buttons(posted.attachments) == ALL_BUTTONS
+    assert posted.edits == 0 and buttons(posted.blocks) == ALL_BUTTONS and posted.blocks[:2] == BLOCKS
     assert slack.ephemerals == [{"channel": "C0OPS", "user": "U0ALICE",
                                  "text": "Could not acknowledge alert #42: alert #42 is already resolved"}]
+
+
+async def test_updates_keep_the_rendered_content_and_replace_only_oncalls_own_blocks(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    sent = await deliver(channel, host, message())
+    host.sent = {42: [("#ops", sent.provider_id)]}
+
+    await channel.on_alert_change({"id": 42, "status": "acknowledged", "summary": "x"}, "cli:carol")
+    host.statuses[42] = "acknowledged"
+    await click(channel, slack, "resolve", shown=False)  # the click carries no blocks: the core's payload is the base
+
+    posted = slack.only_message()
+    assert posted.edits == 2
+    assert posted.blocks[0] == {"type": "header", "text": {"type": "plain_text",
+                                                           "text": "CRITICAL: High error rate on payments-api"}}
+    assert posted.blocks == [*BLOCKS, {"type": "context", "block_id": "oncall_status",
+                                       "elements": [{"type": "mrkdwn",
+                                                     "text": ":white_check_mark: Resolved by <@U0ALICE>"}]}]
+    first, second = (c.args["blocks"] for c in slack.calls_to("chat.update"))
+    assert first[:2] == second[:2] == BLOCKS
+    assert ours(first) == ["oncall_status", "oncall_actions"] and ours(second) == ["oncall_status"]
+    assert host.payload_lookups == [("slack", sent.provider_id)] * 2
+
+
+async def test_without_the_cores_payload_a_click_rebuilds_from_the_clicked_messages_blocks(slack, make_channel):
+    host = FakeHost()  # the core knows no payload for the message: sent_payload answers None
+    channel = make_channel(host=host)
+    sent = await channel.send(message())
+
+    await click(channel, slack, "acknowledge")  # Slack sends the message's blocks, our buttons among them
+
+    posted = slack.only_message()
+    assert host.payload_lookups == [("slack", sent.provider_id)]
+    assert posted.blocks[:2] == BLOCKS
+    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"]  # the old buttons replaced, not repeated
+    assert buttons(posted.blocks) == [("Resolve", "oncall_resolve", "42")]
+    assert context_lines(posted.blocks) == [":eyes: Acknowledged by <@U0ALICE>"]
+
+
+async def test_with_no_rendered_blocks_to_be_found_an_update_shows_status_and_buttons(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    sent = await channel.send(message())
+    host.sent = {42: [("#ops", sent.provider_id)]}
+
+    await channel.on_alert_change({"id": 42, "status": "acknowledged", "summary": "High error rate"}, "cli:carol")
+
+    posted = slack.only_message()
+    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"] and len(posted.blocks) == 2
+    assert context_lines(posted.blocks) == [":eyes: Acknowledged by cli:carol"]
+    assert posted.text == ":eyes: Acknowledged by cli:carol — High error rate"
 
 
 def _forged(slack_payload: dict[str, Any]) -> list[Any]:
@@ -394,53 +492,54 @@ async def test_a_signed_request_without_a_payload_is_a_bad_request(make_channel)
 async def test_a_change_elsewhere_updates_every_message_about_the_alert(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    in_channel = await channel.send(message("#ops"))
-    in_dm = await channel.send(message("U0BOB"))
-    other_alert = await channel.send(message("#ops"))
+    in_channel = await deliver(channel, host, message("#ops"))
+    in_dm = await deliver(channel, host, message("U0BOB"))
+    other_alert = await deliver(channel, host, message("#ops"))
     host.sent = {42: [("#ops", in_channel.provider_id), ("U0BOB", in_dm.provider_id)]}
 
     await channel.on_alert_change({"id": 42, "status": "acknowledged", "summary": "High error rate"}, "cli:carol")
 
     updated = {f"{m.channel}:{m.ts}": m for m in slack.messages.values()}
     for provider_id in (in_channel.provider_id, in_dm.provider_id):
-        assert context_lines(updated[provider_id].attachments) == [":eyes: Acknowledged by cli:carol"]
-        assert buttons(updated[provider_id].attachments) == [("Resolve", "oncall_resolve", "42")]
-        assert updated[provider_id].blocks == BLOCKS
+        assert context_lines(updated[provider_id].blocks) == [":eyes: Acknowledged by cli:carol"]
+        assert buttons(updated[provider_id].blocks) == [("Resolve", "oncall_resolve", "42")]
+        assert updated[provider_id].blocks[:2] == BLOCKS
     assert updated[other_alert.provider_id].edits == 0
 
     await channel.on_alert_change({"id": 42, "status": "resolved", "summary": "High error rate"}, "slack:U0BOB")
     for provider_id in (in_channel.provider_id, in_dm.provider_id):
-        assert context_lines(updated[provider_id].attachments) == [":white_check_mark: Resolved by <@U0BOB>"]
-        assert buttons(updated[provider_id].attachments) == []
+        assert context_lines(updated[provider_id].blocks) == [":white_check_mark: Resolved by <@U0BOB>"]
+        assert buttons(updated[provider_id].blocks) == []
+        assert updated[provider_id].blocks[:2] == BLOCKS
 
 
 async def test_a_directory_user_who_clicked_in_slack_is_named_as_their_slack_self(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    sent = await channel.send(message())
+    sent = await deliver(channel, host, message())
     host.sent = {42: [("#ops", sent.provider_id)]}
     await click(channel, slack, "acknowledge")
 
     await channel.on_alert_change({"id": 42, "status": "resolved", "summary": "x"}, "user-alice")
 
-    assert context_lines(slack.only_message().attachments) == [":white_check_mark: Resolved by <@U0ALICE>"]
+    assert context_lines(slack.only_message().blocks) == [":white_check_mark: Resolved by <@U0ALICE>"]
 
 
 async def test_actor_names_are_escaped_so_they_cannot_mention_or_link(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    sent = await channel.send(message())
+    sent = await deliver(channel, host, message())
     host.sent = {42: [("#ops", sent.provider_id)]}
 
     await channel.on_alert_change({"id": 42, "status": "acknowledged"}, "<!channel> & co")
 
-    assert context_lines(slack.only_message().attachments) == [":eyes: Acknowledged by &lt;!channel&gt; &amp; co"]
+    assert context_lines(slack.only_message().blocks) == [":eyes: Acknowledged by &lt;!channel&gt; &amp; co"]
 
 
 async def test_a_failed_update_is_logged_and_does_not_stop_the_others(slack, make_channel, caplog):
     host = FakeHost()
     channel = make_channel(host=host)
-    first, second = await channel.send(message()), await channel.send(message())
+    first, second = await deliver(channel, host, message()), await deliver(channel, host, message())
     host.sent = {42: [("#ops", first.provider_id), ("#ops", second.provider_id)]}
     slack.fail_next("chat.update", Failure(status=500, body="oops"))
 
@@ -526,11 +625,11 @@ def test_a_missing_or_malformed_setting_fails_the_plugin_naming_the_variable(mon
 
 
 def test_buttons_carry_the_alert_id_in_a_form_slack_accepts():
-    from oncall_slack import status_attachment
+    from oncall_slack import oncall_blocks
 
-    attachment = status_attachment(7, "triggered", None)
-    assert json.loads(json.dumps(attachment)) == attachment
-    [actions] = attachment["blocks"]
-    assert actions["type"] == "actions"
+    blocks = oncall_blocks(7, "triggered", None)
+    assert json.loads(json.dumps(blocks)) == blocks
+    [actions] = blocks
+    assert actions["type"] == "actions" and actions["block_id"] == "oncall_actions"
     assert [(e["action_id"], e["value"], e.get("style")) for e in actions["elements"]] == [
         ("oncall_acknowledge", "7", "primary"), ("oncall_resolve", "7", None), ("oncall_escalate", "7", "danger")]

@@ -12,25 +12,27 @@ from collections.abc import Callable
 
 from oncall_hookspecs import Channel, hookimpl
 
-from .blocks import ACTIONS, buttons, status_attachment, status_line
+from .blocks import ACTIONS, MAX_BLOCKS, buttons, message_blocks, oncall_blocks, status_line
 from .channel import Click, SlackChannel, parse_clicks, post_arguments
 from .settings import SlackSettings, SlackSettingsError, load_settings
 from .signing import signature, signature_problem
 
 __all__ = [
     "ACTIONS",
+    "MAX_BLOCKS",
     "Click",
     "SlackChannel",
     "SlackSettings",
     "SlackSettingsError",
     "buttons",
     "load_settings",
+    "message_blocks",
+    "oncall_blocks",
     "parse_clicks",
     "post_arguments",
     "register_channels",
     "signature",
     "signature_problem",
-    "status_attachment",
     "status_line",
 ]
 

@@ -1,10 +1,11 @@
 """The Block Kit OnCall adds to a rendered message: the alert's status and its buttons.
 
-The rendered payload's own ``blocks`` are posted untouched; the status line and the
-Acknowledge / Resolve / Escalate buttons travel in one message attachment of their own.
-``chat.update`` keeps a message's blocks when it is not given any, so replacing only the
-attachment changes status and buttons without knowing (or storing) what was rendered:
-any replica can update any message, even after a restart.
+A posted message's ``blocks`` are the rendered ones followed by OnCall's own two: a
+context block (``block_id`` ``oncall_status``) with the status line, and an actions block
+(``oncall_actions``) with the Acknowledge / Resolve / Escalate buttons. Buttons belong in
+the top-level blocks, where Block Kit (and anything reading the message) looks for them.
+``chat.update`` replaces all of a message's blocks, so an update rebuilds the message from
+the rendered blocks (kept by the core with the delivery) plus fresh blocks of our own.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ _OFFERED: Mapping[str, Sequence[str]] = {
     "resolved": (),
 }
 
-_COLOURS: Mapping[str, str] = {"triggered": "#E01E5A", "acknowledged": "#ECB22E", "resolved": "#2EB67D"}
+STATUS_BLOCK_ID = "oncall_status"
+ACTIONS_BLOCK_ID = "oncall_actions"
+_OURS = frozenset({STATUS_BLOCK_ID, ACTIONS_BLOCK_ID})
+#: Slack refuses a message with more blocks than this (``invalid_blocks``)
+MAX_BLOCKS = 50
 
 _PAST: Mapping[str, str] = {
     "acknowledge": ":eyes: Acknowledged",
@@ -86,16 +91,30 @@ def status_line(status: str, by: str | None, action: str | None = None) -> str:
     return f"{head} by {by}"
 
 
-def status_attachment(alert_id: int, status: str, line: str | None) -> dict[str, Any]:
-    """The attachment that carries the status ``line`` (optional) and the buttons still possible."""
+def oncall_blocks(alert_id: int, status: str, line: str | None) -> list[dict[str, Any]]:
+    """Our blocks for an alert: the status ``line`` (when given) and the buttons still possible."""
     blocks: list[dict[str, Any]] = []
     if line:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+        blocks.append({"type": "context", "block_id": STATUS_BLOCK_ID, "elements": [{"type": "mrkdwn", "text": line}]})
     offered = buttons(alert_id, status)
     if offered:
-        blocks.append({"type": "actions", "block_id": "oncall_actions", "elements": offered})
-    return {
-        "color": _COLOURS.get(status, "#616061"),
-        "fallback": line or f"Alert #{alert_id}: {status}",
-        "blocks": blocks,
-    }
+        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": offered})
+    return blocks
+
+
+def without_ours(blocks: Any) -> list[Any]:
+    """``blocks`` less any status or actions block of ours (a message read back from Slack has them)."""
+    if not isinstance(blocks, Sequence) or isinstance(blocks, (str, bytes)):
+        return []
+    return [b for b in blocks if not (isinstance(b, Mapping) and b.get("block_id") in _OURS)]
+
+
+def message_blocks(rendered: Any, ours: Sequence[dict[str, Any]]) -> list[Any]:
+    """The rendered blocks followed by ours, within Slack's block limit.
+
+    When there are too many, rendered blocks go from the end: the status and the buttons
+    are what the message is for once it has been read.
+    """
+    base = without_ours(rendered)
+    room = max(MAX_BLOCKS - len(ours), 0)
+    return base[:room] + list(ours)

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from . import results
-from .blocks import ACTIONS, escape, mention, status_attachment, status_line
+from .blocks import ACTIONS, escape, mention, message_blocks, oncall_blocks, status_line
 from .settings import SlackSettings
 from .signing import signature_problem
 
@@ -52,6 +52,8 @@ class Click:
     slack_user: str
     channel_id: str
     message_ts: str
+    #: the clicked message's blocks as Slack showed them: a base for the update if the core has none
+    message_blocks: tuple[Any, ...] = ()
 
 
 class SlackChannel:
@@ -208,7 +210,7 @@ class SlackChannel:
             if click.message_ts:
                 line = status_line(result.status, mention(click.slack_user), click.action)
                 self._spawn(self._update(click.channel_id, click.message_ts, click.alert_id, result.status, line,
-                                         result.summary))
+                                         result.summary, click.message_blocks))
             return
         reason = result.message if result is not None else "OnCall could not record it (internal error)"
         note = f"Could not {click.action} alert #{click.alert_id}: {reason}"
@@ -248,6 +250,17 @@ class SlackChannel:
             if channel_id and ts:
                 await self._update(channel_id, ts, alert_id, status, line, summary)
 
+    async def _sent_payload(self, provider_id: str) -> Mapping[str, Any] | None:
+        """The rendered payload the core keeps for a posted message, None when it has none."""
+        if self._host is None:
+            return None
+        try:
+            payload = await self._host.sent_payload(self.name, provider_id)
+        except Exception:
+            log.exception("slack: looking up the rendered payload of message %s failed", provider_id)
+            return None
+        return payload if isinstance(payload, Mapping) else None
+
     def _name(self, actor: str | None) -> str | None:
         """How an actor appears in the message: Slack users as mentions, others as plain text."""
         if not actor:
@@ -258,12 +271,26 @@ class SlackChannel:
             return mention(self._slack_ids[actor])
         return escape(actor)
 
-    async def _update(self, channel_id: str, ts: str, alert_id: int, status: str, line: str, summary: str) -> None:
-        # only text and attachments: chat.update keeps the rendered blocks when given none
+    async def _update(self, channel_id: str, ts: str, alert_id: int, status: str, line: str, summary: str,
+                      shown: Sequence[Any] = ()) -> None:
+        """Rewrite the message: its rendered blocks, then the status line and the buttons still offered.
+
+        chat.update replaces every block, so the rendered ones come back from the core (the
+        payload stored with the delivery); failing that, from the clicked message as Slack
+        showed it (``shown``); failing that, the message keeps only our blocks.
+        """
         text = f"{line} — {escape(summary)}" if summary else line
-        attachment = status_attachment(alert_id, status, line)
+        payload = await self._sent_payload(f"{channel_id}:{ts}")
+        extra: dict[str, Any] = {}
+        if payload is not None:
+            rendered = payload.get("blocks")
+            # the template's own attachments, or none: clears what an older OnCall attached
+            extra["attachments"] = list(payload.get("attachments") or [])
+        else:
+            rendered = shown  # message_blocks drops the status and buttons it showed
+        blocks = message_blocks(rendered, oncall_blocks(alert_id, status, line))
         outcome = await self._call(
-            lambda web: web.chat_update(channel=channel_id, ts=ts, text=text, attachments=[attachment])
+            lambda web: web.chat_update(channel=channel_id, ts=ts, text=text, blocks=blocks, **extra)
         )
         if isinstance(outcome, DeliveryResult):
             log.warning("slack: could not update message %s:%s for alert %s: %s",
@@ -284,9 +311,11 @@ def post_arguments(message: ChannelMessage) -> dict[str, Any]:
     attachments = list(payload.get("attachments") or [])
     alert_id = message.alert_id
     status = str(message.alert.get("status") or "triggered")
+    ours: list[dict[str, Any]] = []
     if alert_id is not None and status != "resolved":
-        line = status_line(status, None) if status != "triggered" else None
-        attachments.append(status_attachment(alert_id, status, line))
+        ours = oncall_blocks(alert_id, status, status_line(status, None) if status != "triggered" else None)
+    if ours:
+        blocks = message_blocks(blocks, ours)
     args: dict[str, Any] = {"channel": destination, "text": text or None, "blocks": blocks or None}
     if attachments:
         args["attachments"] = attachments
@@ -309,8 +338,11 @@ def parse_clicks(request: InboundRequest) -> list[Click]:
         return []
     user = _obj(doc.get("user")).get("id")
     container = _obj(doc.get("container"))
+    shown = _obj(doc.get("message"))
     channel_id = container.get("channel_id") or _obj(doc.get("channel")).get("id")
-    message_ts = container.get("message_ts") or _obj(doc.get("message")).get("ts")
+    message_ts = container.get("message_ts") or shown.get("ts")
+    shown_blocks = shown.get("blocks")
+    as_shown = tuple(shown_blocks) if isinstance(shown_blocks, list) else ()
     if not isinstance(user, str) or not user:
         return []
     clicks = []
@@ -318,7 +350,7 @@ def parse_clicks(request: InboundRequest) -> list[Click]:
         what = ACTIONS.get(str(_obj(action).get("action_id")))
         alert_id = _int(_obj(action).get("value"))
         if what and alert_id is not None:
-            clicks.append(Click(what, alert_id, user, str(channel_id or ""), str(message_ts or "")))
+            clicks.append(Click(what, alert_id, user, str(channel_id or ""), str(message_ts or ""), as_shown))
     return clicks
 
 
