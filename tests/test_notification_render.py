@@ -1,4 +1,9 @@
-"""Notification templates: defaults per channel, the sandbox, channel escaping, filters and validation."""
+"""Notification templates: defaults per channel, the sandbox, channel escaping, filters and validation.
+
+Validation runs each channel's rules from its renderer plugin, loaded through the real
+plugin registry (``oncall-renderers`` must be installed); the rules themselves are tested in
+``test_renderers.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from typing import Any
 
 import pytest
 
+from oncall_hookspecs import Renderer
+
 from oncall.notification import (
+    BUNDLE_SAMPLE_CONTEXT,
     SAMPLE_CONTEXT,
     Channel,
     ChannelTemplate,
@@ -16,13 +24,19 @@ from oncall.notification import (
     Template,
     TemplateRenderer,
     render,
-    sms_segments,
     validate,
 )
 from oncall.notification.templates import TemplateShapeError
-from oncall.notification.validate import check_slack, sanitize_email_html
+from oncall.plugins import load_plugins
 
 NOW = datetime(2026, 3, 14, 9, 31, 53, tzinfo=UTC)  # five minutes after the sample alert started
+
+
+@pytest.fixture(scope="module")
+def renderers() -> dict[str, Renderer]:
+    _, registry = load_plugins(())
+    assert registry.renderers.keys() >= {c.value for c in Channel}, "pip install -e plugins/renderers"
+    return registry.renderers
 
 
 def context(**alert: Any) -> dict[str, Any]:
@@ -74,9 +88,60 @@ def test_defaults_render_without_escalation_or_optional_fields() -> None:
     assert json.loads(render(Template(), Channel.WEBHOOK, bare, now=NOW).parts["body"])["escalation"] is None
 
 
-def test_defaults_pass_their_own_validation() -> None:
-    result = validate(Template(), channels=list(Channel))
-    assert result.ok and result.errors == [] and result.warnings == []
+def test_bundle_defaults_summarise_the_alerts_of_one_message() -> None:
+    def parts(channel: Channel) -> dict[str, str]:
+        return dict(render(Template(), channel, BUNDLE_SAMPLE_CONTEXT, now=NOW).parts)
+
+    assert parts(Channel.SMS)["text"].startswith(
+        "3 alerts for payments-db: #4301 Disk full on payments-db-1 (/var/lib/postgresql 97%); #4302 Replication")
+    assert len(parts(Channel.SMS)["text"]) <= 160
+    slack = json.loads(parts(Channel.SLACK)["body"])
+    assert slack["blocks"][0]["text"]["text"] == "3 alerts for payments-db"
+    assert slack["blocks"][1]["text"]["text"].split("\n") == [
+        "• *#4301* TRIGGERED · critical · Disk full on payments-db-1 (/var/lib/postgresql 97%)",
+        "• *#4302* TRIGGERED · warning · Replication lag on payments-db-2 is 45s",
+        "• *#4303* TRIGGERED · error · Connection pool exhausted on payments-db-1",
+    ]
+    assert parts(Channel.EMAIL)["subject"] == "[3 ALERTS] payments-db"
+    assert "#4303  TRIGGERED  error  Connection pool exhausted on payments-db-1 (5 minutes ago)" in \
+        parts(Channel.EMAIL)["text"]
+    assert parts(Channel.VOICE)["text"].startswith(
+        "This is On Call with 3 alerts for payments-db. Alert 4301, critical:")
+    assert parts(Channel.PUSH)["title"] == "[3 ALERTS] payments-db"
+    # a bundle of one is an alert
+    single = {**BUNDLE_SAMPLE_CONTEXT, "bundle": {**BUNDLE_SAMPLE_CONTEXT["bundle"], "count": 1}}
+    assert render(Template(), Channel.SMS, single, now=NOW).parts["text"].startswith("TRIGGERED #4301: Disk full")
+
+
+def test_sms_default_ends_with_how_to_reply_by_code() -> None:
+    ctx = {**SAMPLE_CONTEXT, "reply_code": "3"}
+    assert render(Template(), Channel.SMS, ctx, now=NOW).parts["text"] == \
+        "TRIGGERED #4217: High error rate on payments-api (5.2% > 1%) Reply 3a to ack, 3c to close."
+
+
+def test_defaults_pass_their_own_validation(renderers: dict[str, Renderer]) -> None:
+    for sample in (SAMPLE_CONTEXT, {**SAMPLE_CONTEXT, "reply_code": "3"}, BUNDLE_SAMPLE_CONTEXT):
+        result = validate(Template(), sample, channels=list(Channel), renderers=renderers)
+        assert result.ok and result.errors == [] and result.warnings == [], result
+
+
+def test_a_channel_without_a_renderer_plugin_cannot_be_saved(renderers: dict[str, Renderer]) -> None:
+    without_sms = {name: r for name, r in renderers.items() if name != "sms"}
+    result = validate(Template.from_mapping({"sms": "{{ alert.summary }}"}), renderers=without_sms)
+    assert [(e.channel, e.part, e.message) for e in result.errors] == [
+        (Channel.SMS, "", "no renderer plugin for channel 'sms' is installed")]
+    assert str(result.errors[0]) == "sms: no renderer plugin for channel 'sms' is installed"
+
+
+def test_a_renderer_that_raises_is_an_error_not_a_crash(renderers: dict[str, Renderer]) -> None:
+    class Broken:
+        channel = "sms"
+
+        def render(self, template_output: Any, context: Any) -> Any:
+            raise RuntimeError("boom")
+
+    result = validate(Template.from_mapping({"sms": "x"}), renderers={**renderers, "sms": Broken()})
+    assert [e.message for e in result.errors] == ["the sms renderer failed: boom"]
 
 
 def test_a_template_overrides_one_part_and_keeps_the_default_for_the_rest() -> None:
@@ -162,13 +227,14 @@ def test_a_hostile_template_leaves_the_renderer_working() -> None:
 # ------------------------------------------------------------------------------ escaping per channel
 
 
-def test_alert_text_is_html_escaped_in_email_html_only() -> None:
+def test_alert_text_is_html_escaped_in_email_html_only(renderers: dict[str, Renderer]) -> None:
     evil = '<script>alert("x")</script> & <b>bold</b>'
     ctx = context(summary=evil)
     html = one(Channel.EMAIL, "html", "<p>{{ alert.summary }}</p>", ctx)
     assert html == "<p>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</p>"
     assert one(Channel.EMAIL, "text", "{{ alert.summary }}", ctx) == evil
-    assert validate(Template({Channel.EMAIL: ChannelTemplate({"html": "<p>{{ alert.summary }}</p>"})}), ctx).ok
+    assert validate(Template({Channel.EMAIL: ChannelTemplate({"html": "<p>{{ alert.summary }}</p>"})}), ctx,
+                    renderers=renderers).ok
 
 
 def test_email_subject_cannot_carry_a_header() -> None:
@@ -243,19 +309,19 @@ def test_missing_values_render_empty_rather_than_failing_a_page() -> None:
 # ------------------------------------------------------------------------------ validation
 
 
-def test_syntax_errors_block_the_save_with_their_line() -> None:
+def test_syntax_errors_block_the_save_with_their_line(renderers: dict[str, Renderer]) -> None:
     template = Template.from_mapping({"email": {"text": "Alert\n{% if alert.status %}\n{{ alert.summary }\n"}})
-    result = validate(template)
+    result = validate(template, renderers=renderers)
     assert not result.ok
     [error] = result.errors
     assert (error.channel, error.part, error.line) == (Channel.EMAIL, "text", 3)
     assert "syntax error" in error.message
 
 
-def test_unknown_variables_are_warnings_with_lines() -> None:
+def test_unknown_variables_are_warnings_with_lines(renderers: dict[str, Renderer]) -> None:
     template = Template.from_mapping({"sms": "{{ alert.summary }}\n{{ alert.sumary }}\n{% if incident %}{{ x }}{% endif %}"
                                             "\n{{ alert.labels.team }} {{ alert.summary.upper() }}"})
-    result = validate(template)
+    result = validate(template, renderers=renderers)
     assert result.ok
     assert {(w.message, w.line) for w in result.warnings} == {
         ("'alert.sumary' is not in the sample context", 2),
@@ -265,74 +331,57 @@ def test_unknown_variables_are_warnings_with_lines() -> None:
     }
 
 
-def test_hostile_templates_are_refused_on_save() -> None:
-    result = validate(Template.from_mapping({"sms": "ok\n{{ ''.__class__.__mro__ }}"}))
+def test_context_the_engine_sets_only_sometimes_is_not_an_unknown_variable(renderers: dict[str, Renderer]) -> None:
+    source = "{% if bundle %}{{ bundle.count }}{% endif %}{{ reply_code }}{{ escalation.policy }}"
+    assert validate(Template.from_mapping({"sms": source}), {"alert": {}}, renderers=renderers).warnings == []
+    # present in the sample, a key is checked as usual
+    typo = validate(Template.from_mapping({"sms": "{{ bundle.cuont }}"}), BUNDLE_SAMPLE_CONTEXT, renderers=renderers)
+    assert [w.message for w in typo.warnings] == ["'bundle.cuont' is not in the sample context"]
+
+
+def test_hostile_templates_are_refused_on_save(renderers: dict[str, Renderer]) -> None:
+    result = validate(Template.from_mapping({"sms": "ok\n{{ ''.__class__.__mro__ }}"}), renderers=renderers)
     assert [(e.line, e.message) for e in result.errors] == [
         (2, "access to attribute '__class__' of 'str' object is not allowed")]
 
 
-def test_email_html_outside_the_whitelist_is_an_error() -> None:
+def test_email_html_outside_the_allow_list_is_an_error_and_is_not_sent(renderers: dict[str, Renderer]) -> None:
     html = ('<p onclick="steal()">hi</p>\n<script>x()</script>\n<iframe src="https://x"></iframe>\n'
             '<a href="javascript:alert(1)">go</a>\n<a href="https://ok.example">ok</a>')
-    result = validate(Template.from_mapping({"email": {"html": html}}))
-    messages = [e.message for e in result.errors]
-    assert messages == [
-        "line 1: attribute 'onclick' is not allowed on <p> (rendered sample)",
-        "line 2: <script> is not allowed in email HTML (rendered sample)",
-        "line 3: <iframe> is not allowed in email HTML (rendered sample)",
-        "line 4: javascript: URLs are not allowed in href (rendered sample)",
+    template = Template.from_mapping({"email": {"html": html}})
+    result = validate(template, renderers=renderers)
+    assert [(e.part, e.message) for e in result.errors] == [
+        ("html", "line 1 of the rendered HTML: attribute 'onclick' is not allowed on <p>"),
+        ("html", "line 2 of the rendered HTML: <script> is not allowed in email HTML"),
+        ("html", "line 3 of the rendered HTML: <iframe> is not allowed in email HTML"),
+        ("html", "line 4 of the rendered HTML: javascript: URLs are not allowed in href"),
     ]
-    clean = sanitize_email_html(html)
+    sent = renderers["email"].render(render(template, Channel.EMAIL, SAMPLE_CONTEXT, now=NOW).parts, SAMPLE_CONTEXT)
+    clean = sent.payload["html"]
     assert "script" not in clean and "iframe" not in clean and "onclick" not in clean and "javascript" not in clean
     assert 'href="https://ok.example"' in clean
 
 
-def test_slack_body_must_be_block_kit_within_limits() -> None:
-    def body(blocks: list[Any]) -> dict[str, str]:
-        return {"body": json.dumps({"text": "x", "blocks": blocks})}
-
-    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
-    assert check_slack(body([section] * 50)) == ([], [])
-    errors, _ = check_slack(body([section] * 51))
-    assert errors == [("body", "51 blocks: Slack allows at most 50")]
-    errors, _ = check_slack(body([{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 3001}}]))
-    assert errors == [("body", "block 1: section text is 3001 characters, at most 3000")]
-    errors, _ = check_slack(body([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]))
-    assert errors == [("body", "block 1: header text is 151 characters, at most 150")]
-    errors, _ = check_slack(body([{"type": "banner"}]))
-    assert errors == [("body", "block 1: unknown block type 'banner'")]
-
-
-def test_a_template_rendering_too_many_slack_blocks_is_refused() -> None:
+def test_a_template_rendering_too_many_slack_blocks_is_refused(renderers: dict[str, Renderer]) -> None:
     source = ('{"text": "x", "blocks": [{% for i in range(51) %}{"type": "divider"}{% if not loop.last %},'
               '{% endif %}{% endfor %}]}')
-    result = validate(Template.from_mapping({"slack": source}))
-    assert [e.message for e in result.errors] == ["51 blocks: Slack allows at most 50"]
-    broken = validate(Template.from_mapping({"slack": '{"text": "{{ alert.summary }}",}'}))
+    result = validate(Template.from_mapping({"slack": source}), renderers=renderers)
+    assert [(e.part, e.message) for e in result.errors] == [("body", "51 blocks: Slack allows at most 50")]
+    broken = validate(Template.from_mapping({"slack": '{"text": "{{ alert.summary }}",}'}), renderers=renderers)
     assert broken.errors[0].message.startswith("rendered output is not valid JSON")
 
 
-def test_teams_card_needs_the_adaptive_card_basics() -> None:
-    result = validate(Template.from_mapping({"teams": '{"type": "Card", "body": {}}'}))
+def test_teams_card_needs_the_adaptive_card_basics(renderers: dict[str, Renderer]) -> None:
+    result = validate(Template.from_mapping({"teams": '{"type": "Card", "body": {}}'}), renderers=renderers)
     assert [e.message for e in result.errors] == [
         '"type" must be "AdaptiveCard"', '"version" must be a string like "1.4"', '"body" must be a list of elements']
 
 
-def test_sms_segments_count_like_a_carrier() -> None:
-    assert (sms_segments("a" * 160).segments, sms_segments("a" * 161).segments) == (1, 2)
-    assert (sms_segments("a" * 306).segments, sms_segments("a" * 307).segments) == (2, 3)
-    assert sms_segments("[" * 80) == sms_segments("a" * 160)  # extension characters cost two septets
-    assert sms_segments("é" * 160).encoding == "GSM-7"
-    assert (sms_segments("ą" * 70).segments, sms_segments("ą" * 71).segments) == (1, 2)
-    assert (sms_segments("ą" * 134).segments, sms_segments("ą" * 135).segments) == (2, 3)
-    assert sms_segments("🔥" * 35).units == 70 and sms_segments("🔥" * 35).segments == 1
-    assert sms_segments("").segments == 0
-
-
-def test_long_sms_is_a_warning_and_a_huge_one_an_error() -> None:
-    long = validate(Template.from_mapping({"sms": "{{ alert.details }} {{ alert.details }}"}))
+def test_long_sms_is_a_warning_and_a_huge_one_an_error(renderers: dict[str, Renderer]) -> None:
+    long = validate(Template.from_mapping({"sms": "{{ alert.details }} {{ alert.details }}"}), renderers=renderers)
     assert long.ok and [w.message for w in long.warnings] == ["189 GSM-7 characters: sent as 2 segments"]  # 94 + 1 + 94
-    huge = validate(Template.from_mapping({"sms": "{% for i in range(40) %}{{ alert.details }}{% endfor %}"}))
+    huge = validate(Template.from_mapping({"sms": "{% for i in range(40) %}{{ alert.details }}{% endfor %}"}),
+                    renderers=renderers)
     assert [e.message for e in huge.errors] == ["3760 GSM-7 characters is 25 segments; at most 10 are sent"]  # 40 × 94
 
 

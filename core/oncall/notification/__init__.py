@@ -2,14 +2,23 @@
 
 ``templates`` holds the model and the built-in defaults, ``render`` turns a template and an
 alert context into named strings per channel (what a renderer plugin turns into the
-channel's payload), and ``validate`` checks a template against a sample before it is saved.
+channel's payload), and ``validate`` checks a template against a sample before it is saved,
+running the channel's rules from its renderer plugin.
 """
 
 from oncall.notification.render import RenderError, RenderLimits, RenderedChannel, TemplateRenderer, render
-from oncall.notification.templates import DEFAULT_TEMPLATES, SAMPLE_CONTEXT, Channel, ChannelTemplate, Template
-from oncall.notification.validate import Problem, ValidationResult, sms_segments, validate
+from oncall.notification.templates import (
+    BUNDLE_SAMPLE_CONTEXT,
+    DEFAULT_TEMPLATES,
+    SAMPLE_CONTEXT,
+    Channel,
+    ChannelTemplate,
+    Template,
+)
+from oncall.notification.validate import Problem, ValidationResult, validate
 
 __all__ = [
+    "BUNDLE_SAMPLE_CONTEXT",
     "DEFAULT_TEMPLATES",
     "SAMPLE_CONTEXT",
     "Channel",
@@ -22,6 +31,5 @@ __all__ = [
     "TemplateRenderer",
     "ValidationResult",
     "render",
-    "sms_segments",
     "validate",
 ]
