@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_schedules import register as register_schedules
 
     register_schedules(sub)
+    from .cli_notification import register as register_notification
+
+    register_notification(sub)
     return parser
 
 

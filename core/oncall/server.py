@@ -244,6 +244,9 @@ async def _serve_http_and_grpc(
         w.send_signal(signal.SIGTERM)
     await health_servicer.enter_graceful_shutdown()
     hub.close_subscribers()  # end WatchAlerts streams now rather than at the grace deadline
+    watcher = ctx.extras.get("notification_watcher")
+    if watcher is not None:
+        await watcher.stop()  # and WatchNotification streams
     # Stop listening first, let in-flight webhooks finish (even one still sending its body),
     # and only then close connections: aiohttp's cleanup alone drops bytes still arriving.
     await site.stop()

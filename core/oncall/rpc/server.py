@@ -16,10 +16,10 @@ log = logging.getLogger(__name__)
 
 async def start_grpc(ctx: Context) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     """Start serving on ``ONCALL_GRPC_ADDR``; return the server, its health servicer, its port."""
-    from . import alerting  # the servicers; imported here so the CLI starts fast
+    from . import alerting, notification  # the servicers; imported here so the CLI starts fast
 
     server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
-    service_names = alerting.add_services(server, ctx)
+    service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
