@@ -14,7 +14,7 @@ import pytest
 from fixtures.processes import free_port
 from fixtures.slack_api import FakeSlack, Failure, block_actions, interaction_request
 from oncall.plugins import load_plugins
-from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage, DeliveryResult
+from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage, DeliveryResult, InboundRequest
 from oncall_slack import SlackChannel, SlackSettings
 
 TOKEN = "xoxb-test-1111-2222-secret-bot-token"
@@ -433,34 +433,36 @@ async def test_with_no_rendered_blocks_to_be_found_an_update_shows_status_and_bu
     assert posted.text == ":eyes: Acknowledged by cli:carol — High error rate"
 
 
-def _forged(slack_payload: dict[str, Any]) -> list[Any]:
+FORGERIES = ("wrong-secret", "stale-timestamp", "future-timestamp", "no-headers", "no-signature", "no-timestamp",
+             "bad-timestamp", "tampered-body")
+
+
+def _forged(slack_payload: dict[str, Any], kind: str) -> InboundRequest:
+    """Built when the test runs: a timestamp made at collection would age into the window."""
     now = int(time.time())
     good = interaction_request(SECRET, slack_payload)
-    return [
-        pytest.param(interaction_request("not-the-secret", slack_payload), id="wrong-secret"),
-        pytest.param(interaction_request(SECRET, slack_payload, timestamp=now - 6 * 60), id="stale-timestamp"),
-        pytest.param(interaction_request(SECRET, slack_payload, timestamp=now + 6 * 60), id="future-timestamp"),
-        pytest.param(interaction_request(SECRET, slack_payload, headers={}), id="no-headers"),
-        pytest.param(interaction_request(SECRET, slack_payload, headers={
-            "X-Slack-Request-Timestamp": good.headers["X-Slack-Request-Timestamp"]}), id="no-signature"),
-        pytest.param(interaction_request(SECRET, slack_payload, headers={
-            "X-Slack-Signature": good.headers["X-Slack-Signature"]}), id="no-timestamp"),
-        pytest.param(interaction_request(SECRET, slack_payload, headers={
-            "X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": good.headers["X-Slack-Signature"]}),
-            id="bad-timestamp"),
-        pytest.param(interaction_request(SECRET, slack_payload, body=good.body.replace(b"42", b"43")),
-                     id="tampered-body"),
-    ]
+    ts, sig = good.headers["X-Slack-Request-Timestamp"], good.headers["X-Slack-Signature"]
+    return {
+        "wrong-secret": lambda: interaction_request("not-the-secret", slack_payload),
+        "stale-timestamp": lambda: interaction_request(SECRET, slack_payload, timestamp=now - 6 * 60),
+        "future-timestamp": lambda: interaction_request(SECRET, slack_payload, timestamp=now + 6 * 60),
+        "no-headers": lambda: interaction_request(SECRET, slack_payload, headers={}),
+        "no-signature": lambda: interaction_request(SECRET, slack_payload, headers={"X-Slack-Request-Timestamp": ts}),
+        "no-timestamp": lambda: interaction_request(SECRET, slack_payload, headers={"X-Slack-Signature": sig}),
+        "bad-timestamp": lambda: interaction_request(
+            SECRET, slack_payload, headers={"X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": sig}),
+        "tampered-body": lambda: interaction_request(SECRET, slack_payload, body=good.body.replace(b"42", b"43")),
+    }[kind]()
 
 
-@pytest.mark.parametrize("request_", _forged(block_actions(
-    user="U0ALICE", channel="C0OPS", message_ts="1700000001.000001", action_id="oncall_resolve", value="42")))
-async def test_a_forged_stale_or_unsigned_click_is_refused_and_changes_nothing(slack, make_channel, request_):
+@pytest.mark.parametrize("kind", FORGERIES)
+async def test_a_forged_stale_or_unsigned_click_is_refused_and_changes_nothing(slack, make_channel, kind):
     host = FakeHost()
     channel = make_channel(host=host)
     await channel.send(message())
 
-    answer = await channel.handle_interactivity(request_)
+    answer = await channel.handle_interactivity(_forged(block_actions(
+        user="U0ALICE", channel="C0OPS", message_ts="1700000001.000001", action_id="oncall_resolve", value="42"), kind))
     await channel.drain()
 
     assert answer.status == 401 and answer.body["error"] == "invalid_signature"
