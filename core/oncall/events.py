@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -23,6 +23,34 @@ from .alerting.models import Alert, TimelineEvent
 log = logging.getLogger(__name__)
 
 _END = object()
+
+
+async def listen_forever(
+    url: str, channels: Sequence[str], on_note: Callable[[psycopg.Notify], None], listening: asyncio.Event,
+    what: str,
+) -> None:
+    """LISTEN on ``channels`` on a connection of its own, reconnecting whenever it drops.
+
+    ``on_note`` is also called with None after each (re)connect: anything announced while
+    nobody listened must be caught up on by the caller.
+    """
+    backoff = 0.1
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                for channel in channels:
+                    await conn.execute(f"LISTEN {channel}")
+                listening.set()
+                on_note(None)
+                backoff = 0.1
+                async for note in conn.notifies():
+                    on_note(note)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reconnect, whatever broke
+            log.warning("%s lost its listening connection (%s); retrying", what, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
 
 
 class Subscription:

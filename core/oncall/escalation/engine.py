@@ -28,6 +28,7 @@ from ..alerting import store
 from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
+from ..events import listen_forever
 from ..routing.rules import RuleCache
 from . import heartbeats
 from .policies import Policy, Step, find_policy
@@ -143,25 +144,13 @@ class Engine:
         self._wake.set()
 
     async def _listen(self, listening: asyncio.Event) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {ENGINE_CHANNEL}")
-                    await conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
-                    listening.set()
-                    self._wake.set()  # catch up on anything missed while not listening
-                    backoff = 0.1
-                    async for note in conn.notifies():
-                        if note.channel == ENGINE_CHANNEL and note.payload in ("silence", "heartbeat"):
-                            self._timers = None
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect, whatever broke
-                log.warning("engine listener lost its connection (%s); retrying", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        def on_note(note: psycopg.Notify | None) -> None:
+            if note is not None and note.channel == ENGINE_CHANNEL and note.payload in ("silence", "heartbeat"):
+                self._timers = None
+            self._wake.set()  # None: (re)connected — catch up on anything missed while not listening
+
+        await listen_forever(self.ctx.database_url, (ENGINE_CHANNEL, store.EVENTS_CHANNEL), on_note, listening,
+                             "the engine")
 
     async def _loop(self) -> None:
         while True:

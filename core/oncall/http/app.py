@@ -115,6 +115,20 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return body
 
 
+def inbound_request(request: web.Request, body: bytes, url: str = "") -> InboundRequest:
+    """The request as a plugin sees it: its body already read under the size limit."""
+    return InboundRequest(
+        method=request.method,
+        path=request.path,
+        query={k: request.query.getone(k) for k in request.query.keys()},
+        query_all={k: request.query.getall(k) for k in request.query.keys()},
+        headers=request.headers,
+        body=body,
+        content_type=request.headers.get("Content-Type", ""),
+        url=url,
+    )
+
+
 def _default_response(results: list[IngestResult]) -> WebhookResponse:
     return WebhookResponse(
         status=200,
@@ -133,15 +147,7 @@ async def handle_webhook(request: web.Request, source_name: str) -> web.StreamRe
     if source is None:
         raise NotFound(f"no source named {source_name!r} is installed")
     body = await _read_body(request, ctx.settings.max_body_bytes)
-    inbound = InboundRequest(
-        method=request.method,
-        path=request.path,
-        query={k: request.query.getone(k) for k in request.query.keys()},
-        query_all={k: request.query.getall(k) for k in request.query.keys()},
-        headers=request.headers,
-        body=body,
-        content_type=request.headers.get("Content-Type", ""),
-    )
+    inbound = inbound_request(request, body)
 
     key = request_key(request)
     if not key:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from oncall_hookspecs import CallbackRoute, InboundRequest, WebhookResponse
+from oncall_hookspecs import CallbackRoute, WebhookResponse
 
 from ..context import Context
 
@@ -39,20 +39,11 @@ def _respond(out: WebhookResponse) -> web.Response:
 
 
 def _callback(ctx: Context, route: CallbackRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    from .app import _read_body  # one body reader, one size limit
+    from .app import _read_body, inbound_request  # one body reader, one size limit
 
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await _read_body(request, ctx.settings.max_body_bytes)
-        inbound = InboundRequest(
-            method=request.method,
-            path=request.path,
-            query={k: request.query.getone(k) for k in request.query.keys()},
-            query_all={k: request.query.getall(k) for k in request.query.keys()},
-            headers=request.headers,
-            body=body,
-            content_type=request.headers.get("Content-Type", ""),
-            url=_public_url(ctx) + request.path_qs,
-        )
+        inbound = inbound_request(request, body, url=_public_url(ctx) + request.path_qs)
         return _respond(await route.handler(inbound))
 
     return handler

@@ -41,6 +41,7 @@ from ..alerting import store as alert_store
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
+from ..events import listen_forever
 from . import outbox
 from .pipeline import load_template, render_for
 from .templates import Template
@@ -192,23 +193,8 @@ class Notifier:
         return self.ctx.registry.channels
 
     async def _listen(self, listening: asyncio.Event) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {REQUESTS_CHANNEL}")
-                    await conn.execute(f"LISTEN {outbox.DELIVERIES_CHANNEL}")
-                    listening.set()
-                    self._wake.set()
-                    backoff = 0.1
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect, whatever broke
-                log.warning("notifier listener lost its connection (%s); retrying", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        await listen_forever(self.ctx.database_url, (REQUESTS_CHANNEL, outbox.DELIVERIES_CHANNEL),
+                             lambda _note: self._wake.set(), listening, "the notifier")
 
     async def _loop(self) -> None:
         while True:

@@ -8,13 +8,13 @@ with a message naming the variable instead of failing every alert email at 3 a.m
 from __future__ import annotations
 
 import ipaddress
-import math
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 
 from oncall_hookspecs import plugin_settings
+from oncall_hookspecs.settings import seconds_setting
 
 from .addresses import InvalidAddress, parse_mailbox
 
@@ -122,16 +122,7 @@ def _port(text: str, security: str) -> int:
 
 
 def _timeout(text: str) -> float:
-    text = text.strip()
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        raise EmailSettingsError(f"ONCALL_EMAIL_TIMEOUT_S must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise EmailSettingsError(f"ONCALL_EMAIL_TIMEOUT_S must be a positive number of seconds, got {text!r}")
-    return value
+    return seconds_setting("ONCALL_EMAIL_TIMEOUT_S", text, DEFAULT_TIMEOUT_S, EmailSettingsError)
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC
 from typing import Any
 
 import aiohttp
 from oncall_hookspecs import ChannelMessage, DeliveryResult
+from oncall_hookspecs.settings import parse_retry_after
 
 from .message import InvalidMessage, build, check_message, check_topic
 from .settings import NtfySettings
@@ -159,19 +158,3 @@ def _error_text(body: str) -> str:
     else:
         text = " ".join(body.split())
     return text[:RESPONSE_TEXT_CHARS]
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds from ``now``: delta-seconds or an HTTP-date; None if absent or bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)

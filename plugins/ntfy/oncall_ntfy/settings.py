@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from oncall_hookspecs import plugin_settings
+from oncall_hookspecs.settings import seconds_setting
 from yarl import URL
 
 log = logging.getLogger(__name__)
@@ -75,19 +75,6 @@ def _server_url(text: str) -> URL:
     return url
 
 
-def _seconds(variable: str, raw: str, default: float) -> float:
-    text = raw.strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise NtfySettingsError(f"{variable} must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise NtfySettingsError(f"{variable} must be a positive number of seconds, got {text!r}")
-    return value
-
-
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -125,7 +112,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> tuple[NtfySetting
         token=token,
         username=username,
         password=password,
-        timeout_s=_seconds("ONCALL_NTFY_TIMEOUT_S", raw.get("timeout_s", ""), DEFAULT_TIMEOUT_S),
+        timeout_s=seconds_setting("ONCALL_NTFY_TIMEOUT_S", raw.get("timeout_s", ""), DEFAULT_TIMEOUT_S, NtfySettingsError),
     )
     if settings.authorization() and settings.url.scheme == "http" and not _is_loopback(settings.url.host or ""):
         log.warning(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from oncall_hookspecs import plugin_settings
+from oncall_hookspecs.settings import seconds_setting
 
 DEFAULT_TIMEOUT_S = 10.0
 KNOWN = ("bot_token", "signing_secret", "api_url", "timeout_s")
@@ -66,12 +66,4 @@ def _api_url(text: str) -> str | None:
 
 
 def _timeout(text: str) -> float:
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        raise SlackSettingsError(f"ONCALL_SLACK_TIMEOUT_S must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise SlackSettingsError(f"ONCALL_SLACK_TIMEOUT_S must be a positive number of seconds, got {text!r}")
-    return value
+    return seconds_setting("ONCALL_SLACK_TIMEOUT_S", text, DEFAULT_TIMEOUT_S, SlackSettingsError)

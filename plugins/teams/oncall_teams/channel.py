@@ -8,18 +8,17 @@ is a URL, and anything the provider says back is scrubbed of the URL before it i
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC
 from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
 from oncall_hookspecs import ChannelHost, ChannelMessage, DeliveryResult
+from oncall_hookspecs.settings import parse_retry_after
 from yarl import URL
 
 from .card import NotACard, check_message, with_buttons
@@ -187,19 +186,3 @@ def _classify(label: str, resp: aiohttp.ClientResponse, body: str, now: float) -
             ok=False, retry_after=parse_retry_after(resp.headers.get("Retry-After"), now), response=text
         )
     return DeliveryResult(ok=False, permanent=True, response=text)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds from ``now``: delta-seconds or an HTTP-date; None if absent or bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)

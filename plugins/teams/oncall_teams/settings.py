@@ -6,13 +6,13 @@ the channel. So the URLs are held out of ``repr``, and no message here ever quot
 
 from __future__ import annotations
 
-import math
 import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from oncall_hookspecs import plugin_settings
+from oncall_hookspecs.settings import seconds_setting
 from yarl import URL
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -110,19 +110,6 @@ def _flag(variable: str, raw: str) -> bool:
     raise TeamsSettingsError(f"{variable} must be true or false, got {raw!r}")
 
 
-def _seconds(variable: str, raw: str, default: float) -> float:
-    text = raw.strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise TeamsSettingsError(f"{variable} must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise TeamsSettingsError(f"{variable} must be a positive number of seconds, got {text!r}")
-    return value
-
-
 def load_settings(environ: Mapping[str, str] | None = None) -> tuple[TeamsSettings | None, list[str]]:
     """The settings, or None when there is nowhere to post; plus names of unknown variables.
 
@@ -134,7 +121,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> tuple[TeamsSettin
     settings = TeamsSettings(
         webhooks=parse_webhooks(raw.get("webhooks", "")),
         allow_url_destinations=_flag(ALLOW_URLS_VAR, raw.get("allow_url_destinations", "")),
-        timeout_s=_seconds(TIMEOUT_VAR, raw.get("timeout_s", ""), DEFAULT_TIMEOUT_S),
+        timeout_s=seconds_setting(TIMEOUT_VAR, raw.get("timeout_s", ""), DEFAULT_TIMEOUT_S, TeamsSettingsError),
         ca_file=raw.get("ca_file", "").strip() or None,
     )
     if settings.ca_file is not None:

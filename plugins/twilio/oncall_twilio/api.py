@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timezone
 from typing import Any
 
 import aiohttp
 from oncall_hookspecs import DeliveryResult
+from oncall_hookspecs.settings import parse_retry_after
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
@@ -175,22 +174,6 @@ def describe_error(status: int, body: str) -> str:
         return f"Twilio error {code}: {doc['message']} (HTTP {status})" if code else f"HTTP {status}: {doc['message']}"
     snippet = " ".join(body.split())[:200]
     return f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds from ``now``: delta-seconds or an HTTP-date; None if absent or bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - now)
 
 
 def check_number(destination: str) -> tuple[str | None, DeliveryResult | None]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
 from collections.abc import Callable
-from datetime import timezone
 
 import aiohttp
 from oncall_hookspecs import ChannelMessage, DeliveryResult
+from oncall_hookspecs.settings import parse_retry_after
 from yarl import URL
 
 from .guard import DestinationRefused, GuardedResolver, check_addresses, literal_address
@@ -146,19 +145,3 @@ def _classify(resp: aiohttp.ClientResponse, body: str, now: float) -> DeliveryRe
         retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
         return DeliveryResult(ok=False, retry_after=retry_after, response=text)
     return DeliveryResult(ok=False, permanent=True, response=text)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds from ``now``: delta-seconds or an HTTP-date; None if absent or bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - now)
