@@ -327,6 +327,23 @@ async def test_acknowledge_acts_as_the_directory_user_and_leaves_only_resolve(sl
     assert host.payload_lookups == [("slack", sent.provider_id)]
 
 
+async def test_a_replayed_genuine_click_is_refused_and_acts_once(slack, make_channel):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    await deliver(channel, host, message())
+    posted = slack.only_message()
+    request = interaction_request(SECRET, block_actions(
+        user="U0ALICE", channel=posted.channel, message_ts=posted.ts, action_id="oncall_acknowledge", value="42"))
+
+    first = await channel.handle_interactivity(request)
+    again = await channel.handle_interactivity(request)
+    await channel.drain()
+
+    assert first.status == 200
+    assert again.status == 401 and "replayed" in again.body["detail"]
+    assert host.acts == [(42, "acknowledge", "user-alice", "slack:U0ALICE")]
+
+
 async def test_resolve_from_a_dm_leaves_no_buttons(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)

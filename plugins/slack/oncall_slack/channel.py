@@ -29,7 +29,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from . import results
 from .blocks import ACTIONS, escape, mention, message_blocks, oncall_blocks, status_line
 from .settings import SlackSettings
-from .signing import signature_problem
+from .signing import SIGNATURE_HEADER, TOLERANCE_S, signature_problem
 
 log = logging.getLogger(__name__)
 #: the SDK logs requests at debug level (with the Authorization header redacted)
@@ -38,6 +38,7 @@ sdk_log = logging.getLogger("oncall_slack.sdk")
 #: payload keys passed on to chat.postMessage besides text, blocks and attachments
 _PASSED_ON = ("unfurl_links", "unfurl_media", "mrkdwn")
 #: how many directory-user → Slack-user pairs to remember for naming actors
+_REMEMBERED_REQUESTS = 50_000
 _KNOWN_PEOPLE = 1024
 
 Outcome = Mapping[str, Any] | DeliveryResult
@@ -75,6 +76,9 @@ class SlackChannel:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slack_ids: OrderedDict[str, str] = OrderedDict()
+        # signatures of requests already acted on → when they can be forgotten (their
+        # timestamp is refused by then); one process's memory: a replica sees its own replays
+        self._seen: OrderedDict[str, float] = OrderedDict()
         self.routes = (CallbackRoute("POST", "/interactivity", self.handle_interactivity),)
 
     def __repr__(self) -> str:  # the settings hold the token and the signing secret
@@ -175,7 +179,10 @@ class SlackChannel:
         Slack wants an answer within 3 seconds, so only the action itself happens before
         the answer; the message update (or the note to the clicker) follows in the background.
         """
-        problem = signature_problem(self._settings.signing_secret, request.headers, request.body, self._clock())
+        now = self._clock()
+        problem = signature_problem(self._settings.signing_secret, request.headers, request.body, now)
+        if problem is None:
+            problem = self._replayed(request.headers, now)
         if problem:
             log.info("slack interactivity refused: %s", problem)
             return WebhookResponse(status=401, body={"error": "invalid_signature", "detail": problem})
@@ -189,6 +196,17 @@ class SlackChannel:
         for click in clicks:
             await self._act(host, click)  # type: ignore[arg-type]  (host is set when there are clicks)
         return WebhookResponse(status=200)
+
+    def _replayed(self, headers: Mapping[str, str], now: float) -> str | None:
+        """A genuine request seen before (within the window its timestamp is accepted) is a replay."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        key = lowered.get(SIGNATURE_HEADER, "")
+        while self._seen and (next(iter(self._seen.values())) < now or len(self._seen) > _REMEMBERED_REQUESTS):
+            self._seen.popitem(last=False)  # oldest first: entries are added in time order
+        if key in self._seen:
+            return "this request was already received (replayed)"
+        self._seen[key] = now + 2 * TOLERANCE_S
+        return None
 
     async def _act(self, host: ChannelHost, click: Click) -> None:
         try:
