@@ -1,10 +1,12 @@
-"""The webhook channel: signed deliveries to a local receiver, result classification, the SSRF guard, settings."""
+"""The webhook channel: deliveries (signed or not) to a local receiver, results, the SSRF guard, settings."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +15,7 @@ from aiohttp import web
 from oncall.plugins import load_plugins
 from oncall_hookspecs import ChannelMessage
 from oncall_webhook import (
+    UNSIGNED_WARNING,
     AllowList,
     DestinationRefused,
     WebhookChannel,
@@ -21,7 +24,7 @@ from oncall_webhook import (
     parse_retry_after,
     verify_signature,
 )
-from oncall_webhook.guard import check_addresses, literal_address
+from oncall_webhook.guard import GuardedResolver, check_addresses, check_host_name, literal_address
 
 SECRET = "test-signing-secret-5f1c"
 
@@ -83,9 +86,16 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def make_channel() -> AsyncIterator[Callable[..., WebhookChannel]]:
     channels: list[WebhookChannel] = []
 
-    def make(allowed_hosts: str = "127.0.0.1", timeout_s: float = 5.0) -> WebhookChannel:
+    def make(
+        allowed_hosts: str = "127.0.0.1", timeout_s: float = 5.0, public_only: bool = False, secret: str | None = SECRET
+    ) -> WebhookChannel:
         channel = WebhookChannel(
-            WebhookSettings(signing_secret=SECRET, timeout_s=timeout_s, allowed_hosts=AllowList.parse(allowed_hosts))
+            WebhookSettings(
+                signing_secret=secret,
+                timeout_s=timeout_s,
+                allowed_hosts=AllowList.parse(allowed_hosts),
+                public_only=public_only,
+            )
         )
         channels.append(channel)
         return channel
@@ -153,6 +163,19 @@ async def test_delivery_and_idempotency_headers_travel_with_every_attempt(receiv
     assert [r.headers["Idempotency-Key"] for r in receiver.requests] == ["alert-42:step-1:user-7"] * 2
     assert [r.headers["X-OnCall-Delivery"] for r in receiver.requests] == ["dlv-0001"] * 2
     assert all(r.headers["Content-Type"] == "application/json" for r in receiver.requests)
+
+
+async def test_without_a_secret_a_delivery_is_sent_unsigned(receiver, make_channel):
+    sent = message(f"{receiver.url}/ok")
+    result = await make_channel(secret=None).send(sent)
+
+    assert result.ok
+    [got] = receiver.requests
+    assert "X-OnCall-Signature" not in got.headers
+    assert got.headers["X-OnCall-Delivery"] == "dlv-0001"
+    assert got.headers["Idempotency-Key"] == "alert-42:step-1:user-7"
+    assert got.headers["X-OnCall-Timestamp"].isdigit()
+    assert got.body == encode_body(sent.payload)
 
 
 # --------------------------------------------------------------------------- results
@@ -224,23 +247,90 @@ async def test_link_local_metadata_addresses_are_refused_even_when_allowed(make_
     assert "link-local" in result.response
 
 
-@pytest.mark.parametrize("allowed", ["", "10.0.0.0/8, hooks.example.com"])
-async def test_a_loopback_address_outside_the_allowlist_is_refused_without_connecting(receiver, make_channel, allowed):
-    result = await make_channel(allowed_hosts=allowed).send(message(f"{receiver.url}/ok"))
+@pytest.mark.parametrize(
+    ("destination", "listed", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254", "a link-local address"),
+        ("http://[::ffff:169.254.169.254]/latest/meta-data/", "::ffff:169.254.169.254", "a link-local address"),
+        ("http://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254", "a cloud metadata address (AWS"),
+        ("http://100.100.100.200/latest/meta-data/", "100.100.100.200", "a cloud metadata address (Alibaba"),
+        (
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "metadata.google.internal",
+            "the name of a cloud metadata service",
+        ),
+    ],
+)
+@pytest.mark.parametrize("extra", ["", ", 0.0.0.0/0, ::/0"])
+async def test_metadata_endpoints_are_refused_even_when_allowlisted(make_channel, destination, listed, reason, extra):
+    channel = make_channel(allowed_hosts=listed + extra, timeout_s=0.2)
+    result = await channel.send(message(destination))
     assert not result.ok and result.permanent
-    assert "refused 127.0.0.1" in result.response
+    assert reason in result.response
+    assert result.response.endswith("which webhooks may never reach")
+
+
+@pytest.mark.parametrize("public_only", [False, True])
+async def test_metadata_endpoints_are_refused_with_no_allowlist_either(make_channel, public_only):
+    for destination in ["http://[fd00:ec2::254]/", "http://100.100.100.200/", "http://metadata/computeMetadata/v1/"]:
+        result = await make_channel(allowed_hosts="", public_only=public_only, timeout_s=0.2).send(message(destination))
+        assert not result.ok and result.permanent
+        assert "which webhooks may never reach" in result.response
+
+
+async def test_metadata_host_names_are_refused_before_they_are_resolved():
+    for name in ["metadata.google.internal", "METADATA.google.internal.", "metadata.goog", "metadata", "metadata."]:
+        with pytest.raises(DestinationRefused, match="is the name of a cloud metadata service"):
+            check_host_name(name)
+    check_host_name("metadata.example.com")  # only the exact names
+    # the resolver refuses the name itself: no lookup, so no DNS traffic leaves the machine
+    with pytest.raises(DestinationRefused, match="refused metadata.google.internal: it is the name"):
+        await GuardedResolver(AllowList.parse("metadata.google.internal")).resolve("metadata.google.internal", 80)
+
+
+async def test_with_no_settings_a_loopback_receiver_gets_the_delivery(receiver, make_channel):
+    result = await make_channel(allowed_hosts="").send(message(f"{receiver.url}/ok"))
+    assert result.ok
+    assert len(receiver.requests) == 1
+
+
+async def test_public_only_refuses_a_loopback_address_without_connecting(receiver, make_channel):
+    result = await make_channel(allowed_hosts="", public_only=True).send(message(f"{receiver.url}/ok"))
+    assert not result.ok and result.permanent
+    assert result.response.startswith(
+        "refused 127.0.0.1: it resolves to 127.0.0.1, a loopback address, and ONCALL_WEBHOOK_PUBLIC_ONLY "
+        "allows public addresses only"
+    )
     assert receiver.requests == []
 
 
-async def test_localhost_is_refused_unless_allowed(receiver, make_channel):
-    result = await make_channel(allowed_hosts="").send(message(f"http://localhost:{receiver.port}/ok"))
+@pytest.mark.parametrize("public_only", [False, True])
+async def test_a_loopback_address_outside_a_set_allowlist_is_refused_without_connecting(
+    receiver, make_channel, public_only
+):
+    channel = make_channel(allowed_hosts="10.0.0.0/8, hooks.example.com", public_only=public_only)
+    result = await channel.send(message(f"{receiver.url}/ok"))
+    assert not result.ok and result.permanent
+    assert result.response == (
+        "refused 127.0.0.1: it resolves to 127.0.0.1, which ONCALL_WEBHOOK_ALLOWED_HOSTS "
+        "(hooks.example.com, 10.0.0.0/8) does not allow"
+    )
+    assert receiver.requests == []
+
+
+async def test_localhost_is_refused_with_public_only_unless_allowlisted(receiver, make_channel):
+    url = f"http://localhost:{receiver.port}/ok"
+    result = await make_channel(allowed_hosts="", public_only=True).send(message(url))
     assert not result.ok and result.permanent
     assert "refused localhost: it resolves to 127.0.0.1, a loopback address" in result.response
     assert receiver.requests == []
 
-    allowed = await make_channel(allowed_hosts="localhost").send(message(f"http://localhost:{receiver.port}/ok"))
+    # an allowlist is the whole list: naming localhost in it is how to reach it, PUBLIC_ONLY or not
+    allowed = await make_channel(allowed_hosts="localhost", public_only=True).send(message(url))
     assert allowed.ok
-    assert len(receiver.requests) == 1
+    default = await make_channel(allowed_hosts="").send(message(url))
+    assert default.ok
+    assert len(receiver.requests) == 2
 
 
 @pytest.mark.parametrize("destination", ["ftp://127.0.0.1/upload", "file:///etc/passwd", "/relative/path"])
@@ -252,8 +342,6 @@ async def test_only_http_and_https_destinations_are_allowed(receiver, make_chann
 
 
 def test_allowlist_entries_match_names_wildcards_and_cidrs():
-    import ipaddress
-
     allow = AllowList.parse("hooks.example.com, *.corp.example, 10.20.0.0/16")
     private = [ipaddress.ip_address("10.99.0.1")]
     check_addresses("hooks.example.com", private, allow)
@@ -269,13 +357,23 @@ def test_allowlist_entries_match_names_wildcards_and_cidrs():
             check_addresses(host, addrs, allow)
 
 
-def test_an_empty_allowlist_allows_public_addresses_only():
-    import ipaddress
+def test_an_empty_allowlist_allows_any_address_the_guard_does_not_always_refuse():
+    for addr in ["93.184.216.34", "10.0.0.1", "192.168.1.1", "172.16.0.1", "100.64.0.1", "127.0.0.1", "::1", "fc00::1"]:
+        check_addresses("somewhere", [ipaddress.ip_address(addr)], AllowList())
+    for addr in ["0.0.0.0", "::", "224.0.0.1", "ff02::1", "169.254.1.1", "::ffff:100.100.100.200"]:
+        with pytest.raises(DestinationRefused, match="which webhooks may never reach"):
+            check_addresses("somewhere", [ipaddress.ip_address(addr)], AllowList())
+    # one bad address among good ones refuses the host
+    mixed = [ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("169.254.169.254")]
+    with pytest.raises(DestinationRefused, match="link-local"):
+        check_addresses("mixed", mixed, AllowList())
 
-    check_addresses("example.com", [ipaddress.ip_address("93.184.216.34")], AllowList())
+
+def test_public_only_allows_public_addresses_only():
+    check_addresses("example.com", [ipaddress.ip_address("93.184.216.34")], AllowList(), public_only=True)
     for addr in ["10.0.0.1", "192.168.1.1", "172.16.0.1", "100.64.0.1", "::1", "fc00::1", "0.0.0.0", "224.0.0.1"]:
         with pytest.raises(DestinationRefused):
-            check_addresses("somewhere", [ipaddress.ip_address(addr)], AllowList())
+            check_addresses("somewhere", [ipaddress.ip_address(addr)], AllowList(), public_only=True)
     assert literal_address("[::1]") == ipaddress.ip_address("::1")
     assert literal_address("example.com") is None
 
@@ -298,16 +396,57 @@ def test_the_plugin_registers_its_channel_when_the_secret_is_set(monkeypatch, ca
     assert SECRET not in caplog.text
 
 
-def test_without_a_secret_the_plugin_registers_nothing_and_says_why(monkeypatch, caplog):
-    monkeypatch.delenv("ONCALL_WEBHOOK_SIGNING_SECRET", raising=False)
+def _clear_webhook_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("ONCALL_WEBHOOK_")]:
+        monkeypatch.delenv(name)
+
+
+async def test_with_no_settings_the_channel_registers_sends_unsigned_and_warns_once(monkeypatch, caplog, receiver):
+    _clear_webhook_env(monkeypatch)
     with caplog.at_level(logging.DEBUG):
         _, registry = load_plugins()
 
-    assert "webhook" not in registry.channels
+    channel = registry.channels["webhook"]
+    assert isinstance(channel, WebhookChannel)
     [info] = [p for p in registry.plugins if p.name == "webhook"]
-    assert info.status == "ok" and info.provides == {}
-    lines = [r.getMessage() for r in caplog.records if "ONCALL_WEBHOOK_SIGNING_SECRET" in r.getMessage()]
-    assert lines == ["webhook channel not registered: ONCALL_WEBHOOK_SIGNING_SECRET is not set"]
+    assert info.status == "ok"
+    warnings = [r for r in caplog.records if r.name == "oncall_webhook" and r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "webhook deliveries are not signed: set ONCALL_WEBHOOK_SIGNING_SECRET so receivers can verify them"
+    ]
+    assert UNSIGNED_WARNING == warnings[0].getMessage()
+    try:
+        # zero configuration: the loopback receiver is reachable and the delivery is unsigned
+        result = await channel.send(message(f"{receiver.url}/ok"))
+    finally:
+        await channel.aclose()
+    assert result.ok
+    [got] = receiver.requests
+    assert "X-OnCall-Signature" not in got.headers
+    assert {"X-OnCall-Timestamp", "X-OnCall-Delivery", "Idempotency-Key"} <= set(got.headers)
+
+
+def test_with_a_secret_there_is_no_unsigned_warning_and_the_secret_stays_out_of_repr(monkeypatch, caplog):
+    _clear_webhook_env(monkeypatch)
+    monkeypatch.setenv("ONCALL_WEBHOOK_SIGNING_SECRET", SECRET)
+    with caplog.at_level(logging.DEBUG):
+        _, registry = load_plugins()
+
+    assert "webhook" in registry.channels
+    assert not [r for r in caplog.records if r.name == "oncall_webhook" and r.levelno >= logging.WARNING]
+    assert SECRET not in repr(WebhookSettings(signing_secret=SECRET)) and SECRET not in caplog.text
+
+
+def test_public_only_alongside_an_allowlist_is_reported_as_having_no_effect(monkeypatch, caplog):
+    _clear_webhook_env(monkeypatch)
+    monkeypatch.setenv("ONCALL_WEBHOOK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWED_HOSTS", "hooks.example.com")
+    monkeypatch.setenv("ONCALL_WEBHOOK_PUBLIC_ONLY", "true")
+    with caplog.at_level(logging.WARNING):
+        _, registry = load_plugins()
+
+    assert "webhook" in registry.channels
+    assert any("ONCALL_WEBHOOK_PUBLIC_ONLY has no effect" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(
@@ -317,6 +456,7 @@ def test_without_a_secret_the_plugin_registers_nothing_and_says_why(monkeypatch,
         ("ONCALL_WEBHOOK_TIMEOUT_S", "0", "ONCALL_WEBHOOK_TIMEOUT_S must be a positive number of seconds, got '0'"),
         ("ONCALL_WEBHOOK_ALLOWED_HOSTS", "10.0.0.0/33", "ONCALL_WEBHOOK_ALLOWED_HOSTS: '10.0.0.0/33' is not a valid IP address or CIDR"),
         ("ONCALL_WEBHOOK_ALLOWED_HOSTS", "hooks.example.com:8443", "ONCALL_WEBHOOK_ALLOWED_HOSTS: 'hooks.example.com:8443' is not a host name"),
+        ("ONCALL_WEBHOOK_PUBLIC_ONLY", "maybe", "ONCALL_WEBHOOK_PUBLIC_ONLY must be true or false, got 'maybe'"),
     ],
 )
 def test_a_malformed_setting_fails_the_plugin_naming_the_variable(monkeypatch, caplog, variable, value, error):

@@ -1,8 +1,10 @@
-"""Outgoing webhooks as an OnCall channel: signed JSON POSTs to destinations the guard allows.
+"""Outgoing webhooks as an OnCall channel: JSON POSTs, signed when a secret is set, to destinations the guard allows.
 
-Settings (``ONCALL_WEBHOOK_*``): ``SIGNING_SECRET`` (required; without it nothing is
-registered), ``TIMEOUT_S`` (default 10) and ``ALLOWED_HOSTS`` (host names, ``*.suffix``
-wildcards and CIDRs; empty allows public addresses only). See README.md.
+Settings (``ONCALL_WEBHOOK_*``, all optional): ``SIGNING_SECRET`` (without it deliveries
+are sent unsigned, with one warning at startup), ``TIMEOUT_S`` (default 10),
+``ALLOWED_HOSTS`` (host names, ``*.suffix`` wildcards and CIDRs; when set, the only
+destinations allowed) and ``PUBLIC_ONLY`` (with no allowlist, public addresses only).
+Link-local and cloud metadata addresses are refused whatever is set. See README.md.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .settings import WebhookSettings, WebhookSettingsError, load_settings
 from .signing import encode_body, sign, verify_signature
 
 __all__ = [
+    "UNSIGNED_WARNING",
     "AllowList",
     "DestinationRefused",
     "WebhookChannel",
@@ -32,14 +35,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+UNSIGNED_WARNING = (
+    "webhook deliveries are not signed: set ONCALL_WEBHOOK_SIGNING_SECRET so receivers can verify them"
+)
+
 
 @hookimpl
 def register_channels(register: Callable[[Channel], None]) -> None:
     settings, unknown = load_settings()
     if unknown:
         log.warning("webhook channel: ignoring unknown settings %s", ", ".join(unknown))
-    if settings is None:
-        # unsigned webhooks can be forged by anyone who learns the URL: refuse to send them
-        log.debug("webhook channel not registered: ONCALL_WEBHOOK_SIGNING_SECRET is not set")
-        return
+    if not settings.signed:
+        # still useful unsigned (a receiver on a trusted network), but anyone who learns the
+        # URL can forge a delivery: say so once, where the operator will see it
+        log.warning(UNSIGNED_WARNING)
+    if settings.public_only and not settings.allowed_hosts.empty:
+        log.warning(
+            "webhook channel: ONCALL_WEBHOOK_PUBLIC_ONLY has no effect while ONCALL_WEBHOOK_ALLOWED_HOSTS is set "
+            "(the allowlist is the whole list)"
+        )
     register(WebhookChannel(settings))

@@ -1,4 +1,4 @@
-"""The webhook channel: POST a rendered payload, signed, to a guarded URL, and classify the answer."""
+"""The webhook channel: POST a rendered payload (signed when a secret is set) to a guarded URL; classify the answer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from oncall_hookspecs import ChannelMessage, DeliveryResult
 from oncall_hookspecs.settings import parse_retry_after
 from yarl import URL
 
-from .guard import DestinationRefused, GuardedResolver, check_addresses, literal_address
+from .guard import DestinationRefused, GuardedResolver, check_addresses, check_host_name, literal_address
 from .settings import WebhookSettings
 from .signing import encode_body, sign
 
@@ -42,7 +42,7 @@ class WebhookChannel:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(self._settings.allowed_hosts),
+                resolver=GuardedResolver(self._settings.allowed_hosts, public_only=self._settings.public_only),
                 # every new connection resolves and checks again
                 use_dns_cache=False,
             )
@@ -64,14 +64,26 @@ class WebhookChannel:
             await self._session.close()
         self._session = None
 
+    async def test_send(self, destination: str) -> DeliveryResult:
+        """``oncall channels test webhook --to URL``: a labelled test event, signed like any other."""
+        stamp = int(self._clock())
+        return await self.send(ChannelMessage(
+            delivery_id=f"test-{stamp}", idempotency_key=f"oncall-test-{stamp}", destination=destination,
+            payload={"event": "test", "message": "OnCall test notification: this channel works."},
+            channel=self.name,
+        ))
+
     async def send(self, message: ChannelMessage) -> DeliveryResult:
         try:
             url = _parse_destination(message.destination)
             host = url.raw_host or ""
+            check_host_name(host)  # a metadata host name is refused before anything resolves it
             literal = literal_address(host)
             if literal is not None:
                 # aiohttp connects to an IP literal without asking the resolver: check it here
-                check_addresses(host, [literal], self._settings.allowed_hosts)
+                check_addresses(
+                    host, [literal], self._settings.allowed_hosts, public_only=self._settings.public_only
+                )
             body = encode_body(message.payload)
         except DestinationRefused as exc:
             return DeliveryResult(ok=False, permanent=True, response=str(exc))
@@ -84,8 +96,9 @@ class WebhookChannel:
             "X-OnCall-Delivery": message.delivery_id,
             "Idempotency-Key": message.idempotency_key,
             "X-OnCall-Timestamp": str(timestamp),
-            "X-OnCall-Signature": sign(self._settings.signing_secret, timestamp, body),
         }
+        if self._settings.signing_secret is not None:
+            headers["X-OnCall-Signature"] = sign(self._settings.signing_secret, timestamp, body)
         try:
             async with self._client().post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 captured = await _read_capped(resp)

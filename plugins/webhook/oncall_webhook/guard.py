@@ -1,10 +1,15 @@
 """The destination guard: which addresses a webhook may reach, and a resolver that enforces it.
 
 Templates choose webhook URLs, so without a guard an alert could make the server POST to
-the cloud metadata service or to anything on the internal network. Every address a
-destination resolves to is checked, and the connection is made to exactly the addresses
-that were checked (the resolver below is the one aiohttp connects with), so a DNS answer
-that changes between check and connect (DNS rebinding) cannot slip past.
+the cloud metadata service. Link-local, unspecified and multicast addresses and the
+well-known metadata endpoints are refused whatever the settings say; beyond that,
+``ONCALL_WEBHOOK_ALLOWED_HOSTS`` (when set) is the whole list, ``ONCALL_WEBHOOK_PUBLIC_ONLY``
+(when the list is empty) keeps webhooks off loopback and private networks, and with
+neither any other address may be reached, so a fresh install works with no settings.
+
+Every address a destination resolves to is checked, and the connection is made to exactly
+the addresses that were checked (the resolver below is the one aiohttp connects with), so
+a DNS answer that changes between check and connect (DNS rebinding) cannot slip past.
 """
 
 from __future__ import annotations
@@ -22,6 +27,20 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_HOSTS_VAR = "ONCALL_WEBHOOK_ALLOWED_HOSTS"
+PUBLIC_ONLY_VAR = "ONCALL_WEBHOOK_PUBLIC_ONLY"
+
+#: metadata services reachable by name: refused before any DNS lookup, since on the cloud
+#: in question the name resolves to the metadata service (``metadata`` via the search domain)
+METADATA_HOST_NAMES: dict[str, str] = {
+    "metadata.google.internal": "Google Cloud",
+    "metadata.goog": "Google Cloud",
+    "metadata": "Google Cloud, through the search domain",
+}
+#: metadata services outside the link-local ranges (those are refused as link-local anyway)
+METADATA_ADDRESSES: dict[IPAddress, str] = {
+    ipaddress.ip_address("fd00:ec2::254"): "AWS instance metadata over IPv6",
+    ipaddress.ip_address("100.100.100.200"): "Alibaba Cloud instance metadata",
+}
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
@@ -41,7 +60,8 @@ def _valid_hostname(name: str) -> bool:
 class AllowList:
     """``ONCALL_WEBHOOK_ALLOWED_HOSTS`` parsed: exact host names, ``*.suffix`` wildcards, CIDRs.
 
-    Empty means "any public address". Otherwise only what it names may be reached.
+    Empty means "no list": any address the guard does not always refuse (or, with
+    ``ONCALL_WEBHOOK_PUBLIC_ONLY``, any public one). Otherwise only what it names may be reached.
     """
 
     names: frozenset[str] = frozenset()
@@ -107,16 +127,31 @@ def _is_ip(text: str) -> bool:
 
 
 def _unmapped(addr: IPAddress) -> IPAddress:
-    # ::ffff:169.254.169.254 reaches the same place as 169.254.169.254
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
+    """The address as the guard compares it: IPv4-mapped forms as IPv4, without a scope id."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        # ::ffff:169.254.169.254 reaches the same place as 169.254.169.254
+        if addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped
+        if addr.scope_id is not None:  # fd00:ec2::254%eth0 is still fd00:ec2::254
+            return ipaddress.IPv6Address(int(addr))
     return addr
 
 
+def check_host_name(host: str) -> None:
+    """Raise DestinationRefused when ``host`` names a metadata service (before it is resolved)."""
+    cloud = METADATA_HOST_NAMES.get(_normalise(host))
+    if cloud is not None:
+        raise DestinationRefused(
+            f"refused {host}: it is the name of a cloud metadata service ({cloud}), which webhooks may never reach"
+        )
+
+
 def _never_allowed(addr: IPAddress) -> str | None:
-    """Why an address is refused whatever the allowlist says, or None."""
+    """Why an address is refused whatever the settings say, or None."""
     if addr.is_link_local:
         return "a link-local address (where cloud metadata services live)"
+    if addr in METADATA_ADDRESSES:
+        return f"a cloud metadata address ({METADATA_ADDRESSES[addr]})"
     if addr.is_unspecified:
         return "the unspecified address"
     if addr.is_multicast:
@@ -132,8 +167,13 @@ def _kind(addr: IPAddress) -> str:
     return "a non-public address"
 
 
-def check_addresses(host: str, addresses: list[IPAddress], allow: AllowList) -> None:
-    """Raise DestinationRefused unless every address ``host`` resolved to may be reached."""
+def check_addresses(host: str, addresses: list[IPAddress], allow: AllowList, *, public_only: bool = False) -> None:
+    """Raise DestinationRefused unless every address ``host`` resolved to may be reached.
+
+    ``public_only`` matters only while ``allow`` is empty: a set allowlist is the whole
+    list, and allowing a private range in it is the way to reach one.
+    """
+    check_host_name(host)
     if not addresses:
         raise DestinationRefused(f"{host} resolved to no address")
     name_allowed = allow.allows_name(host)
@@ -145,10 +185,10 @@ def check_addresses(host: str, addresses: list[IPAddress], allow: AllowList) -> 
                 f"refused {host}: it resolves to {addr}, {reason}, which webhooks may never reach"
             )
         if allow.empty:
-            if not addr.is_global:
+            if public_only and not addr.is_global:
                 raise DestinationRefused(
-                    f"refused {host}: it resolves to {addr}, {_kind(addr)}; "
-                    f"allow it explicitly in {ALLOWED_HOSTS_VAR}"
+                    f"refused {host}: it resolves to {addr}, {_kind(addr)}, and {PUBLIC_ONLY_VAR} "
+                    f"allows public addresses only; list the destinations in {ALLOWED_HOSTS_VAR} instead"
                 )
         elif not (name_allowed or allow.allows_address(addr)):
             raise DestinationRefused(
@@ -168,12 +208,14 @@ def literal_address(host: str) -> IPAddress | None:
 class GuardedResolver(AbstractResolver):
     """aiohttp's resolver for webhook sessions: resolves, checks, and returns only checked addresses."""
 
-    def __init__(self, allow: AllowList) -> None:
+    def __init__(self, allow: AllowList, *, public_only: bool = False) -> None:
         self._allow = allow
+        self._public_only = public_only
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        check_host_name(host)  # before the lookup: the name alone is reason enough
         loop = asyncio.get_running_loop()
         infos: list[tuple[Any, ...]] = await loop.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, family=family, flags=getattr(socket, "AI_ADDRCONFIG", 0)
@@ -195,7 +237,7 @@ class GuardedResolver(AbstractResolver):
                     "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
                 }
             )
-        check_addresses(host, addresses, self._allow)
+        check_addresses(host, addresses, self._allow, public_only=self._public_only)
         return results
 
     async def close(self) -> None:
