@@ -11,7 +11,7 @@ import pytest
 from fixtures.teams_api import Certificate, WorkflowsServer, make_certificate, running_workflows
 from oncall.plugins import load_plugins
 from oncall_hookspecs import ChannelMessage
-from oncall_teams import TeamsChannel, load_settings
+from oncall_teams import TeamsChannel, TeamsSettingsError, load_settings
 
 CARD = "application/vnd.microsoft.card.adaptive"
 ACTIONS = {
@@ -273,7 +273,21 @@ async def test_an_allowed_url_destination_is_posted_and_named_by_its_host(workfl
     assert len(workflows.received) == 1
 
 
-@pytest.mark.parametrize("destination", ["http://127.0.0.1:9/workflows/x?sig=abc", "ftp://127.0.0.1/x", "https://"])
+async def test_plain_http_is_accepted_to_a_loopback_endpoint_only(make_channel):
+    from fixtures.receiver import receiver
+
+    async with receiver() as local:
+        channel = make_channel(f"local={local.url}/workflows/x?sig=abc")
+        result = await channel.send(message("local"))
+    assert result.ok and result.delivered
+    [got] = local.requests
+    assert got.path == "/workflows/x" and b"AdaptiveCard" in got.body
+    with pytest.raises(TeamsSettingsError, match="ONCALL_TEAMS_WEBHOOKS"):
+        load_settings({"ONCALL_TEAMS_WEBHOOKS": "ops=http://teams.example/x?sig=abc"})
+
+
+@pytest.mark.parametrize("destination", ["http://10.0.0.9:9/workflows/x?sig=abc", "http://teams.example/x?sig=abc",
+                                         "ftp://127.0.0.1/x", "https://"])
 async def test_a_url_destination_must_be_https(workflows, make_channel, destination):
     result = await make_channel(allow_urls=True).send(message(destination))
     assert not result.ok and result.permanent

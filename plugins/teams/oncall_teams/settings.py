@@ -6,6 +6,7 @@ the channel. So the URLs are held out of ``repr``, and no message here ever quot
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import ssl
 from collections.abc import Mapping
@@ -55,8 +56,9 @@ class TeamsSettings:
 def webhook_url(text: str) -> URL | None:
     """``text`` as the URL of a Workflows webhook, or None unless it is an https URL with a host.
 
-    Plain http is refused: the URL's signature would cross the network readable by anyone
-    on the path. The URL is kept exactly as Microsoft wrote it (``encoded=True``), so the
+    Plain http is refused — the URL's signature would cross the network readable by anyone
+    on the path — except to a loopback address (a local relay or test endpoint), where
+    nothing crosses a network. The URL is kept exactly as Microsoft wrote it (``encoded=True``), so the
     signed query is sent byte for byte.
     """
     if not text or any(c.isspace() for c in text):
@@ -65,7 +67,9 @@ def webhook_url(text: str) -> URL | None:
         url = URL(text, encoded=True)
     except (TypeError, ValueError):
         return None
-    if url.scheme.lower() != "https" or not url.raw_host or url.user is not None or url.fragment:
+    if not url.raw_host or url.user is not None or url.fragment:
+        return None
+    if url.scheme.lower() != "https" and not (url.scheme.lower() == "http" and _loopback(url.raw_host)):
         return None
     try:
         url.port  # noqa: B018  (a malformed port raises here rather than at send time)
@@ -140,3 +144,12 @@ def _tls_context(ca_file: str) -> ssl.SSLContext:
     except (ssl.SSLError, OSError) as exc:
         raise TeamsSettingsError(f"{CA_FILE_VAR}: {ca_file!r} is not a readable PEM file of CA certificates ({exc})") from None
     return context
+
+
+def _loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
