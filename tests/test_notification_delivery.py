@@ -413,6 +413,22 @@ async def test_a_dead_workers_sending_rows_are_sent_again_but_a_live_ones_are_no
     assert [r.path for r in hook.requests] == ["/dead"]
 
 
+async def test_a_row_this_worker_lost_track_of_is_sent_again(dctx: Context, hook: Receiver, clock: Clock) -> None:
+    # e.g. its result could not be recorded even after retrying: the row says 'sending' under
+    # this (live) worker's id, but nothing in this worker is sending it any more
+    nid = await _send(dctx, hook.url)
+    async with _notifier(dctx, clock) as n:
+        async with dctx.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE notification.deliveries SET status = 'sending', claimed_by = %s, attempts = 1 WHERE notification_id = %s",
+                (n.worker_id, nid),
+            )
+        assert await n.recover() == 1
+        await n.run_once()
+    [d] = await _deliveries(dctx, nid)
+    assert d["status"] == "delivered" and d["attempts"] == 2 and len(hook.requests) == 1
+
+
 async def test_two_replicas_deliver_everything_exactly_once(db_url: str, webhook_env: None, hook: Receiver) -> None:
     async with _context(db_url) as one, _context(db_url) as two:
         ids = [await _send(one, f"{hook.url}/{i}") for i in range(60)]

@@ -144,7 +144,9 @@ class Notifier:
         self._last_recover = 0.0
         self._stopping = False
         self._results: list[tuple[_Unit, DeliveryResult, asyncio.Future[None]]] = []
-        self._recording = False
+        self._recorder: asyncio.Task[None] | None = None
+        # ids this worker has marked 'sending' and not yet recorded: any other row it holds is lost
+        self._sending_ids: set[int] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -240,6 +242,7 @@ class Notifier:
                 break
             units = await self._claim(min(free, 200))
             for unit in units:
+                self._sending_ids.update(r["id"] for r in unit.rows)
                 await self._slots.acquire()
                 task = asyncio.create_task(self._deliver(unit))
                 self._inflight.add(task)
@@ -255,29 +258,34 @@ class Notifier:
         return self.settings.notify_concurrency - len(self._inflight)
 
     async def recover(self) -> int:
-        """Requeue ``sending`` rows whose worker is gone; returns how many."""
+        """Requeue ``sending`` rows whose worker is gone, or that this worker lost track of
+        (its result could not be recorded); returns how many."""
         self._last_recover = time.monotonic()
         async with self.ctx.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT DISTINCT claimed_by FROM notification.deliveries WHERE status = 'sending' AND claimed_by <> %s",
-                (self.worker_id,),
+                "SELECT DISTINCT claimed_by FROM notification.deliveries WHERE status = 'sending'"
             )
             owners = [r["claimed_by"] for r in await cur.fetchall()]
         total = 0
         for owner in owners:
             async with self.ctx.pool.connection() as conn, conn.transaction():
-                # transaction-level: released at commit, so a live owner is never blocked for long
-                cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s) AS free", (LOCK_NAMESPACE, owner))
-                if not (await cur.fetchone())["free"]:
-                    continue  # alive
+                if owner == self.worker_id:
+                    lost = "AND NOT (id = ANY(%s))"
+                    params: tuple[Any, ...] = (list(self._sending_ids),)
+                else:
+                    # transaction-level: released at commit, so a live owner is never blocked for long
+                    cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s) AS free", (LOCK_NAMESPACE, owner))
+                    if not (await cur.fetchone())["free"]:
+                        continue  # alive
+                    lost, params = "", ()
                 now = self.clock.now()
                 cur = await conn.execute(
-                    """UPDATE notification.deliveries
-                       SET status = 'retrying', claimed_by = NULL, next_attempt_at = %s, updated_at = %s,
-                           last_error = 'the worker sending this stopped before recording the answer; sending again'
-                       WHERE status = 'sending' AND claimed_by = %s
-                       RETURNING id, attempts, updated_at, notification_id""",
-                    (now, now, owner),
+                    f"""UPDATE notification.deliveries
+                        SET status = 'retrying', claimed_by = NULL, next_attempt_at = %s, updated_at = %s,
+                            last_error = 'the worker sending this stopped before recording the answer; sending again'
+                        WHERE status = 'sending' AND claimed_by = %s {lost}
+                        RETURNING id, attempts, updated_at, notification_id""",  # noqa: S608 - our own SQL
+                    (now, now, owner, *params),
                 )
                 rows = await cur.fetchall()
                 if rows:
@@ -290,7 +298,8 @@ class Notifier:
                     )
                     await outbox.notify_status(conn, {r["notification_id"] for r in rows})
                     await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
-                    log.warning("requeued %d deliveries left 'sending' by stopped worker %d", len(rows), owner)
+                    log.warning("requeued %d deliveries left 'sending' by %s worker %d", len(rows),
+                                "this" if owner == self.worker_id else "stopped", owner)
                 total += len(rows)
         return total
 
@@ -576,27 +585,34 @@ class Notifier:
         """Commit a send's result; results that finish together share one transaction (group commit)."""
         done = asyncio.get_running_loop().create_future()
         self._results.append((unit, result, done))
-        if not self._recording:
-            self._recording = True
-            asyncio.create_task(self._record_pending())
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending(), name="oncall-notifier-record")
         await done
 
     async def _record_pending(self) -> None:
-        try:
-            while self._results:
-                batch, self._results = self._results, []
+        while self._results:
+            batch, self._results = self._results, []
+            delay = 0.2
+            for attempt in range(12):  # about a minute of trying: a result is worth keeping
                 try:
                     await self._record_batch([(u, r) for u, r, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - handed to every waiter
-                    for _, _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
+                except Exception as exc:  # noqa: BLE001 - the database may be back in a moment
+                    if attempt == 11:
+                        log.error("could not record %d delivery results (%s); they will be sent again", len(batch), exc)
+                        for unit, _, done in batch:
+                            self._sending_ids.difference_update(r["id"] for r in unit.rows)
+                            if not done.done():
+                                done.set_exception(exc)
+                        break
+                    log.warning("recording delivery results failed (%s); retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 8.0)
                 else:
-                    for _, _, done in batch:
+                    for unit, _, done in batch:
+                        self._sending_ids.difference_update(r["id"] for r in unit.rows)
                         if not done.done():
                             done.set_result(None)
-        finally:
-            self._recording = False
+                    break
 
     def _outcome(self, unit: _Unit, result: DeliveryResult, now: datetime) -> tuple[str, datetime | None, str, str]:
         """(status, next attempt, last error, attempt response) for one provider answer."""
