@@ -98,3 +98,46 @@ async def test_resolving_elsewhere_updates_the_slack_message(server: object, sla
     updated = slack.only_message().blocks
     assert updated[:-1] == rendered and "Resolved" in json.dumps(updated[-1])  # rebuilt from the payload the core kept
     assert buttons(updated) == []
+
+
+async def test_a_click_in_a_channel_maps_the_slack_user_through_the_directory(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack,
+) -> None:
+    # the route posts to #ops at once; alice, whose first page is minutes away, clicks there.
+    # OnCall never messaged her Slack id: it is found among her contact methods in the
+    # directory, because she is a target of the policy
+    from fixtures.paging import USER
+    from oncall_hookspecs import RuleActions
+
+    from oncall.escalation.policies import PolicyInput, Step, Target, create_policy
+    from oncall.routing import rules
+
+    slack.add_channel("#ops", "C0OPS")
+    users = tmp_path / "alice-with-slack.yaml"
+    users.write_text(
+        f"users:\n  - id: {USER}\n    name: Alice\n    contact_methods:\n"
+        f"      - {{id: cm-1, type: sms, address: \"+15555550100\"}}\n"
+        f"      - {{id: cm-2, type: slack, address: \"{ALICE_SLACK}\"}}\n"
+    )
+    async with paging_server(
+        db_url, tmp_path, monkeypatch, ("sms", "+15555550100"),
+        ONCALL_SLACK_BOT_TOKEN=TOKEN, ONCALL_SLACK_SIGNING_SECRET=SECRET, ONCALL_SLACK_API_URL=slack.url,
+        ONCALL_LOCAL_DIRECTORY_FILE=str(users),
+    ) as running:
+        pool = running.ctx.pool
+        policy = await create_policy(pool, PolicyInput(name="primary", steps=[Step(300, (Target("user", USER),))]))
+        await rules.set_default(pool, RuleActions(escalation_policy_id=policy.id, channel_destinations=["slack:#ops"]))
+        _, key = await running.integration("generic")
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{running.http_url}/api/v1/webhooks/generic",
+                                 headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
+                                 json={"summary": "Disk full on db-1", "dedup": "db-1-disk"}) as r:
+                alert_id = (await r.json())["AlertID"]
+        await slack.wait_for(lambda s: len(s.messages) == 1)
+        message = slack.only_message()
+        assert message.channel == "C0OPS"
+        payload = block_actions(user=ALICE_SLACK, channel=message.channel, message_ts=message.ts,
+                                action_id="oncall_acknowledge", value=str(alert_id))
+        assert await click(running, payload) == 200
+        row = await alert_row(running, alert_id)
+        assert row["status"] == "acknowledged" and row["acknowledged_by"] == USER

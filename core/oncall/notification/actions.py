@@ -9,6 +9,7 @@ only the hash is stored; a token works once, before it expires.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -31,6 +32,27 @@ _PAST = {"acknowledge": "Acknowledged", "resolve": "Resolved", "escalate": "Esca
 _REPORTS = {"delivered": "delivered", "failed": "failed", "undelivered": "failed"}
 # what each report may move a delivery from: a late "failed" never undoes "delivered"
 _REPORTABLE_FROM = {"delivered": ["sent", "failed"], "failed": ["sent"]}
+
+
+# every user id OnCall itself refers to, for reverse lookups the directory contract lacks
+_KNOWN_USERS = """
+    SELECT DISTINCT u FROM (
+        SELECT t->>'id' AS u
+        FROM alerting.escalation_policies p, jsonb_array_elements(p.steps) s, jsonb_array_elements(s->'targets') t
+        WHERE t->>'kind' = 'user'
+        UNION ALL
+        SELECT jsonb_array_elements_text(l->'participants')
+        FROM alerting.schedules sc, jsonb_array_elements(sc.layers) l
+        UNION ALL
+        SELECT add_user FROM alerting.schedule_overrides WHERE add_user IS NOT NULL AND ends_at > now()
+        UNION ALL
+        SELECT user_id FROM notification.deliveries WHERE user_id IS NOT NULL AND created_at > now() - interval '30 days'
+    ) known WHERE u IS NOT NULL AND u <> '' ORDER BY u LIMIT 5000"""
+
+
+def _normal(channel: str, address: str) -> str:
+    address = address.strip()
+    return address.lower() if channel == "email" else address
 
 
 def hash_token(token: str) -> bytes:
@@ -72,15 +94,39 @@ class Host:
                             alert.summary)
 
     async def find_user(self, kind: str, address: str) -> str | None:
-        """Who we paged at this address most recently (the directory has no reverse lookup)."""
+        """The directory user reachable at ``address`` on ``kind``.
+
+        The directory contract has no reverse lookup, so: first whoever was paged there most
+        recently, then the users OnCall knows (policy targets, schedule participants and
+        overrides, anyone paged before) whose contact methods, as the directory gives them
+        (cached), include the address.
+        """
+        channel = outbox.channel_of(kind)
         async with self.ctx.pool.connection() as conn:
             cur = await conn.execute(
                 """SELECT user_id FROM notification.deliveries
                    WHERE channel = %s AND destination = %s AND user_id IS NOT NULL ORDER BY id DESC LIMIT 1""",
-                (outbox.channel_of(kind), address),
+                (channel, address),
             )
             row = await cur.fetchone()
-        return row["user_id"] if row else None
+            if row is not None:
+                return row["user_id"]
+            directory = self.ctx.extras.get("directory")
+            if directory is None:
+                return None
+            cur = await conn.execute(_KNOWN_USERS)
+            candidates = [r["u"] for r in await cur.fetchall()]
+        wanted = _normal(channel, address)
+        for start in range(0, len(candidates), 50):
+            chunk = candidates[start:start + 50]
+            lookups = await asyncio.gather(*(directory.contact_methods(u) for u in chunk), return_exceptions=True)
+            for user_id, lookup in zip(chunk, lookups, strict=True):
+                if isinstance(lookup, BaseException):
+                    continue
+                if any(outbox.channel_of(cm.kind) == channel and _normal(channel, cm.address) == wanted
+                       for cm in lookup.value):
+                    return user_id
+        return None
 
     async def alert_for_reply(self, channel: str, destination: str, code: str | None) -> int | None:
         async with self.ctx.pool.connection() as conn:
