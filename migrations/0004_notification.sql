@@ -60,7 +60,7 @@ CREATE TABLE notification.deliveries (
     provider_id        text,
     payload            jsonb,              -- what the channel was given, as rendered
     reply_code         text,
-    bundled_into       bigint REFERENCES notification.deliveries (id),
+    bundled_into       bigint REFERENCES notification.deliveries (id) ON DELETE SET NULL,
     bundle_size        integer NOT NULL DEFAULT 1,
     last_error         text NOT NULL DEFAULT '',
     created_at         timestamptz NOT NULL DEFAULT now(),

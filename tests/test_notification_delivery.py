@@ -479,3 +479,32 @@ def test_settings_reject_a_malformed_rate_limit() -> None:
 
 
 
+
+
+async def test_pruning_keeps_what_is_still_needed(dctx: Context, hook: Receiver, clock: Clock) -> None:
+    old_done = await _send(dctx, hook.url + "/old")
+    old_waiting = await _send(dctx, hook.url + "/waiting")
+    recent = await _send(dctx, hook.url + "/recent")
+    async with dctx.pool.connection() as conn:
+        await conn.execute("UPDATE notification.deliveries SET status = 'delivered' WHERE notification_id <> %s",
+                           (old_waiting,))
+        await conn.execute("UPDATE notification.deliveries SET next_attempt_at = now() + interval '1 day' "
+                           "WHERE notification_id = %s", (old_waiting,))
+        await conn.execute("UPDATE notification.notifications SET created_at = now() - interval '100 days' "
+                           "WHERE id = ANY(%s)", ([old_done, old_waiting],))
+        await conn.execute(
+            """INSERT INTO notification.action_tokens (token_hash, alert_id, action, channel, expires_at)
+               VALUES ('\\x01', 1, 'acknowledge', 'email', now() - interval '2 days'),
+                      ('\\x02', 1, 'acknowledge', 'email', now() + interval '1 hour')""")
+        await conn.execute(
+            """INSERT INTO notification.rate_buckets (key, tokens, updated_at)
+               VALUES ('sms:+1', 0, now() - interval '2 days'), ('sms:+2', 0, now())""")
+    async with _notifier(dctx, clock) as n:
+        deleted = await n.prune()
+    assert deleted == {"action_tokens": 1, "reply_codes": 0, "rate_buckets": 1, "notifications": 1}
+    async with dctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT id FROM notification.notifications ORDER BY id")
+        assert [r["id"] for r in await cur.fetchall()] == [old_waiting, recent]  # a waiting delivery is kept
+        cur = await conn.execute("SELECT count(*) AS n FROM notification.deliveries WHERE notification_id = %s",
+                                 (old_done,))
+        assert (await cur.fetchone())["n"] == 0

@@ -91,6 +91,8 @@ class Settings:
     # "<channel>.<destination|channel>=<burst>/<seconds per message>", comma-separated
     rate_limits: str = ""
     action_link_ttl_s: float = 24 * 3600.0
+    # notifications (with their deliveries and attempts) older than this are deleted; 0 keeps them
+    notification_retention_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,6 +125,7 @@ class Settings:
             circuit_pause_s=_float(env, "ONCALL_NOTIFY_CIRCUIT_PAUSE_S", 30.0),
             rate_limits=env.get("ONCALL_NOTIFY_RATE_LIMITS", ""),
             action_link_ttl_s=_float(env, "ONCALL_ACTION_LINK_TTL_S", 24 * 3600.0),
+            notification_retention_days=max(0, _int(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90)),
         )
 
     @property

@@ -68,7 +68,8 @@ PER_DESTINATION_CIRCUITS = frozenset({"webhook", "teams"})
 LINK_CHANNELS = frozenset({"email", "teams", "push"})
 REPLY_CODE_CHANNELS = frozenset({"sms"})
 MAX_REPLY_CODE = 99
-SEND_GUARD_S = 120.0  # a channel that neither answers nor times out by itself
+SEND_GUARD_S = 120.0
+PRUNE_EVERY_S = 600.0  # a channel that neither answers nor times out by itself
 LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "slack": "Slack", "teams": "Teams",
           "push": "Push", "webhook": "Webhook"}
 
@@ -142,6 +143,7 @@ class Notifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock_conn: psycopg.AsyncConnection | None = None
         self._last_recover = 0.0
+        self._last_prune = time.monotonic()  # not at startup: a restart loop must not become a delete loop
         self._stopping = False
         self._results: list[tuple[_Unit, DeliveryResult, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
@@ -235,6 +237,8 @@ class Notifier:
             await outbox.intake(conn)
         if time.monotonic() - self._last_recover > 5.0:
             await self.recover()
+        if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
+            await self.prune()
         started: list[asyncio.Task[None]] = []
         while not self._stopping:
             free = self._free_slots()
@@ -302,6 +306,41 @@ class Notifier:
                                 "this" if owner == self.worker_id else "stopped", owner)
                 total += len(rows)
         return total
+
+    async def prune(self) -> dict[str, int]:
+        """Delete what nothing needs any more; one replica at a time. Returns rows deleted per table.
+
+        Spent or expired one-click tokens (after a day, so a late click still reads "expired"),
+        reply codes not used for 30 days, token buckets idle for a day (a new one starts full,
+        as an idle one would be), and notifications past the retention whose deliveries are
+        all final (their deliveries and attempts go with them).
+        """
+        self._last_prune = time.monotonic()
+        now = self.clock.now()
+        deleted: dict[str, int] = {}
+        async with self.ctx.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s, 0) AS mine", (LOCK_NAMESPACE,))
+            if not (await cur.fetchone())["mine"]:
+                return deleted  # another replica is pruning
+            statements = {
+                "action_tokens": ("DELETE FROM notification.action_tokens WHERE expires_at < %s", now - timedelta(days=1)),
+                "reply_codes": ("DELETE FROM notification.reply_codes WHERE assigned_at < %s", now - timedelta(days=30)),
+                "rate_buckets": ("DELETE FROM notification.rate_buckets WHERE updated_at < %s", now - timedelta(days=1)),
+            }
+            days = self.settings.notification_retention_days
+            if days > 0:
+                statements["notifications"] = (
+                    """DELETE FROM notification.notifications n WHERE n.created_at < %s
+                       AND NOT EXISTS (SELECT 1 FROM notification.deliveries d WHERE d.notification_id = n.id
+                                       AND d.status IN ('queued', 'sending', 'retrying'))""",
+                    now - timedelta(days=days),
+                )
+            for table, (sql, before) in statements.items():
+                cur = await conn.execute(sql, (before,))
+                deleted[table] = cur.rowcount
+        if any(deleted.values()):
+            log.info("pruned %s", ", ".join(f"{n} {t}" for t, n in deleted.items() if n))
+        return deleted
 
     # ------------------------------------------------------------------ claim
 
