@@ -10,7 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -136,15 +137,30 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     try:
         yield ctx
     finally:
-        await engine.stop()
-        await notifier.stop(settings.shutdown_grace_s)
-        await _close_channels(registry)
-        await hub.stop()
-        await schedule_cache.stop()
+        # each step is bounded, so one that hangs can't keep the process from exiting; a
+        # step that overruns is named in the log
+        grace = settings.shutdown_grace_s
+        await _bounded("the engine", engine.stop(), 10)
+        await _bounded("the delivery worker", notifier.stop(grace), grace + 10)
+        await _bounded("the channels", _close_channels(registry), 10)
+        await _bounded("the alert event hub", hub.stop(), 10)
+        await _bounded("the schedule cache", schedule_cache.stop(), 10)
         if directory is not None:
-            await directory.aclose()
-        await ingestor.stop()
-        await pool.close()
+            await _bounded("the user directory", directory.aclose(), 10)
+        await _bounded("the ingestor", ingestor.stop(), grace + 10)
+        await _bounded("the database pool", pool.close(), 10)
+
+
+async def _bounded(what: str, work: Coroutine[Any, Any, Any], timeout_s: float) -> None:
+    """Run one shutdown step for at most ``timeout_s`` (unlike wait_for, never waiting on a
+    step that ignores its cancellation)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        log.error("shutdown: stopping %s took longer than %.0f s; going on without it", what, timeout_s)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("shutdown: stopping %s failed: %r", what, task.exception())
 
 
 def _bind_channels(registry: Registry, host: Host) -> None:
@@ -179,6 +195,7 @@ async def run_engine(settings: Settings, stop: asyncio.Event | None = None) -> i
         _stop_on_signals(stop)
         log.info("oncall engine running")
         await stop.wait()
+        log.info("shutting down the engine and the delivery worker")
     log.info("stopped")
     return 0
 
