@@ -14,6 +14,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from typing import Any
+
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
@@ -51,6 +53,24 @@ async def listen_forever(
             log.warning("%s lost its listening connection (%s); retrying", what, exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+
+async def stop_tasks(waiting: Sequence[asyncio.Task[Any]], working: Sequence[asyncio.Task[Any]],
+                     patience_s: float = 5.0) -> None:
+    """Cancel ``waiting`` tasks (listeners) at once; give ``working`` ones (a pass told to stop)
+    ``patience_s`` to finish on their own before cancelling them too.
+
+    Cancelling a task in the middle of a query makes psycopg ask the server to cancel it and
+    wait for that, which can take long on a busy server; a pass that is let finish cannot stall.
+    """
+    for t in waiting:
+        t.cancel()
+    live = [t for t in working if not t.done()]
+    if live:
+        _, pending = await asyncio.wait(live, timeout=patience_s)
+        for t in pending:
+            t.cancel()
+    await asyncio.gather(*waiting, *working, return_exceptions=True)
 
 
 class Subscription:

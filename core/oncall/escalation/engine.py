@@ -28,7 +28,7 @@ from ..alerting import store
 from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
-from ..events import listen_forever
+from ..events import listen_forever, stop_tasks
 from ..routing.rules import RuleCache
 from . import heartbeats
 from .policies import Policy, Step, find_policy
@@ -117,6 +117,7 @@ class Engine:
         self.rules = RuleCache()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         # When the next silence ends and the next heartbeat expires, as last read; None until
         # read, or after a change to either. A pass skips their queries while they are
         # known to lie in the future: most wakes are new alerts, which need neither.
@@ -125,6 +126,7 @@ class Engine:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self._stopping = False
         listening = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._listen(listening), name="oncall-engine-listen"),
@@ -133,11 +135,12 @@ class Engine:
         await asyncio.wait_for(listening.wait(), timeout=30)
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        """Stop listening at once; let a pass in progress finish (then stop)."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            listener, loop = self._tasks
+            await stop_tasks([listener], [loop])
         self._tasks = []
 
     def wake(self) -> None:
@@ -153,7 +156,7 @@ class Engine:
                              "the engine")
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.run_once()

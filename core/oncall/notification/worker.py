@@ -41,7 +41,7 @@ from ..alerting import store as alert_store
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
-from ..events import listen_forever
+from ..events import listen_forever, stop_tasks
 from . import outbox
 from .pipeline import load_template, render_for
 from .templates import Template
@@ -175,11 +175,9 @@ class Notifier:
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop claiming; let sends in flight finish (their results are committed), then close."""
         self._stopping = True
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        self._wake.set()
+        loop = [t for t in self._tasks if t.get_name() == "oncall-notifier-loop"]
+        await stop_tasks([t for t in self._tasks if t not in loop], loop)  # the pass in progress finishes
         self._tasks = []
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=grace_s)
@@ -201,7 +199,7 @@ class Notifier:
                              lambda _note: self._wake.set(), listening, "the notifier")
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             timeout = 5.0
             try:
