@@ -27,7 +27,6 @@ DELIVERIES_CHANNEL = "oncall_deliveries"
 #: NOTIFY channel: a delivery of notification <payload> changed status — wakes watchers
 STATUS_CHANNEL = "oncall_delivery_status"
 
-STATUSES = ("queued", "sending", "sent", "delivered", "failed", "retrying", "cancelled")
 FINAL = frozenset({"sent", "delivered", "failed", "cancelled"})
 
 # A user's contact method kinds are channel names; a few common aliases are accepted.
@@ -143,43 +142,62 @@ def _user_rows(user_id: str, methods: Sequence[Mapping[str, Any]], note: str = "
     return rows
 
 
-async def insert_notification(
-    conn: psycopg.AsyncConnection, *, idempotency_key: str, template_id: str | None, template_version: int | None,
-    context: Mapping[str, Any], rows: Sequence[_Row], alert_id: int | None = None, request_id: int | None = None,
-    created_by: str = "",
-) -> int | None:
-    """One notification and its deliveries; None when the key was already used (nothing written)."""
+@dataclass(slots=True)
+class _New:
+    """A notification to write, with the rows of its deliveries."""
+
+    key: str
+    template_id: str | None
+    template_version: int | None
+    context: Mapping[str, Any]
+    rows: Sequence[_Row]
+    alert_id: int | None = None
+    request_id: int | None = None
+    created_by: str = ""
+
+
+async def _insert(conn: psycopg.AsyncConnection, new: Sequence[_New]) -> dict[str, int]:
+    """Notifications and their deliveries, in one statement each; returns key → id of those
+    written. A key already used writes nothing (a retried send, a request taken before)."""
     cur = await conn.execute(
         """INSERT INTO notification.notifications
                (idempotency_key, template_id, template_version, context, alert_id, request_id, created_by)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-        (idempotency_key, template_id, template_version, Jsonb(dict(context)), alert_id, request_id, created_by),
+           SELECT * FROM unnest(%b::text[], %b::text[], %b::integer[], %b::jsonb[], %b::bigint[], %b::bigint[],
+                                %b::text[])
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING id, idempotency_key""",
+        ([n.key for n in new], [n.template_id for n in new], [n.template_version for n in new],
+         [Jsonb(dict(n.context)) for n in new], [n.alert_id for n in new], [n.request_id for n in new],
+         [n.created_by for n in new]),
     )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    nid = int(row["id"])
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for r in rows:
-        if (r.channel, r.destination) not in seen:
-            seen.add((r.channel, r.destination))
-            unique.append(r)
-    await conn.execute(
-        """INSERT INTO notification.deliveries
-               (notification_id, idempotency_key, channel, destination, user_id, contact_method_id, alert_id,
-                status, last_error)
-           SELECT %s, k, c, d, u, m, %s, CASE WHEN e = '' THEN 'queued' ELSE 'failed' END, e
-           FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
-                AS t(k, c, d, u, m, e)""",
-        (nid, alert_id, [delivery_key(idempotency_key, r.channel, r.destination) for r in unique],
-         [r.channel for r in unique], [r.destination for r in unique], [r.user_id for r in unique],
-         [r.contact_method_id for r in unique], [r.error for r in unique]),
-    )
-    await conn.execute("SELECT pg_notify(%s, '')", (DELIVERIES_CHANNEL,))
-    await notify_status(conn, {nid})
-    return nid
+    created = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
+    cols: list[list[Any]] = [[] for _ in range(8)]
+    for n in new:
+        nid = created.get(n.key)
+        if nid is None:
+            continue
+        seen: set[tuple[str, str]] = set()
+        for row in n.rows:
+            if (row.channel, row.destination) in seen:
+                continue
+            seen.add((row.channel, row.destination))
+            for col, value in zip(cols, (nid, delivery_key(n.key, row.channel, row.destination), row.channel,
+                                         row.destination, row.user_id, row.contact_method_id, n.alert_id,
+                                         row.error), strict=True):
+                col.append(value)
+    if cols[0]:
+        await conn.execute(
+            """INSERT INTO notification.deliveries
+                   (notification_id, idempotency_key, channel, destination, user_id, contact_method_id, alert_id,
+                    status, last_error)
+               SELECT n, k, c, d, u, m, a, CASE WHEN e = '' THEN 'queued' ELSE 'failed' END, e
+               FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
+                           %b::text[]) AS t(n, k, c, d, u, m, a, e)""",
+            cols,
+        )
+        await conn.execute("SELECT pg_notify(%s, '')", (DELIVERIES_CHANNEL,))
+        await notify_status(conn, set(created.values()))
+    return created
 
 
 async def notify_status(conn: psycopg.AsyncConnection, notification_ids: set[int]) -> None:
@@ -219,10 +237,9 @@ async def create_notification(
     key = f"send:{idempotency_key}" if idempotency_key else f"send:{secrets.token_hex(16)}"
     async with pool.connection() as conn, conn.transaction():
         version = await current_version(conn, template_id) if template_id else None
-        nid = await insert_notification(
-            conn, idempotency_key=key, template_id=template_id, template_version=version, context=context,
-            rows=rows, alert_id=alert_id, created_by=created_by,
-        )
+        created = await _insert(conn, [_New(key, template_id, version, context, rows, alert_id,
+                                            created_by=created_by)])
+        nid = created.get(key)
         if nid is None:
             cur = await conn.execute("SELECT id FROM notification.notifications WHERE idempotency_key = %s", (key,))
             nid = int((await cur.fetchone())["id"])  # type: ignore[index]
@@ -269,47 +286,12 @@ async def intake(conn: psycopg.AsyncConnection, limit: int = 500) -> int:
         except NotFound:
             versions[tid] = None  # deleted since the rule named it: the defaults render it
     # one statement for the notifications, one for their deliveries: intake keeps up with bursts
-    keys = [f"request:{r['idempotency_key']}" for r in requests]
-    tids = [r["template_id"] if versions.get(r["template_id"]) else None for r in requests]
-    cur = await conn.execute(
-        """INSERT INTO notification.notifications
-               (idempotency_key, template_id, template_version, context, alert_id, request_id, created_by)
-           SELECT k, t, v, c, a, r, 'engine'
-           FROM unnest(%b::text[], %b::text[], %b::integer[], %b::jsonb[], %b::bigint[], %b::bigint[])
-                AS u(k, t, v, c, a, r)
-           ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id, idempotency_key""",
-        (keys, tids, [versions.get(t) if t else None for t in tids],
-         [Jsonb(r["context"] or {}) for r in requests], [r["alert_id"] for r in requests],
-         [r["id"] for r in requests]),
-    )
-    created = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
-    cols: list[list[Any]] = [[] for _ in range(8)]
-    for key, req in zip(keys, requests, strict=True):
-        nid = created.get(key)
-        if nid is None:
-            continue  # taken before (a retried transaction): nothing twice
-        seen: set[tuple[str, str]] = set()
-        for row in _request_rows(req):
-            if (row.channel, row.destination) in seen:
-                continue
-            seen.add((row.channel, row.destination))
-            for col, value in zip(cols, (nid, delivery_key(key, row.channel, row.destination), row.channel,
-                                         row.destination, row.user_id, row.contact_method_id, req["alert_id"],
-                                         row.error), strict=True):
-                col.append(value)
-    if cols[0]:
-        await conn.execute(
-            """INSERT INTO notification.deliveries
-                   (notification_id, idempotency_key, channel, destination, user_id, contact_method_id, alert_id,
-                    status, last_error)
-               SELECT n, k, c, d, u, m, a, CASE WHEN e = '' THEN 'queued' ELSE 'failed' END, e
-               FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
-                           %b::text[]) AS t(n, k, c, d, u, m, a, e)""",
-            cols,
-        )
-        await conn.execute("SELECT pg_notify(%s, '')", (DELIVERIES_CHANNEL,))
-        await notify_status(conn, set(created.values()))
+    await _insert(conn, [
+        _New(f"request:{r['idempotency_key']}", r["template_id"] if versions.get(r["template_id"]) else None,
+             versions.get(r["template_id"]) if r["template_id"] else None, r["context"] or {}, _request_rows(r),
+             r["alert_id"], r["id"], "engine")
+        for r in requests
+    ])
     await conn.execute(
         "UPDATE alerting.notification_requests SET status = 'queued' WHERE id = ANY(%s)",
         ([r["id"] for r in requests],),
