@@ -140,7 +140,8 @@ class Notifier:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(ctx.settings.notify_concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # listeners, cancelled at once on stop
+        self._loop_task: asyncio.Task[None] | None = None
         self._lock_conn: psycopg.AsyncConnection | None = None
         self._last_recover = 0.0
         self._last_prune = time.monotonic()  # not at startup: a restart loop must not become a delete loop
@@ -162,13 +163,12 @@ class Notifier:
         """Attach, then run passes whenever woken (a request, a due delivery) or something falls due."""
         await self.attach()
         listening = asyncio.Event()
-        self._tasks = [
-            asyncio.create_task(self._listen(listening), name="oncall-notifier-listen"),
-            asyncio.create_task(self._loop(), name="oncall-notifier-loop"),
-        ]
+        self._loop_task = asyncio.create_task(self._loop(), name="oncall-notifier-loop")
+        self._tasks = [asyncio.create_task(self._listen(listening), name="oncall-notifier-listen")]
         hub = self.ctx.extras.get("events")
-        if hub is not None:
-            self._tasks.append(asyncio.create_task(self._follow_alerts(hub), name="oncall-notifier-alerts"))
+        followers = [c for c in self.channels.values() if getattr(c, "on_alert_change", None) is not None]
+        if hub is not None and followers:  # only channels that update what they posted need alert events
+            self._tasks.append(asyncio.create_task(self._follow_alerts(hub, followers), name="oncall-notifier-alerts"))
         await asyncio.wait_for(listening.wait(), timeout=30)
         log.info("notifier %d delivering through: %s", self.worker_id, ", ".join(sorted(self.channels)) or "no channels")
 
@@ -176,9 +176,9 @@ class Notifier:
         """Stop claiming; let sends in flight finish (their results are committed), then close."""
         self._stopping = True
         self._wake.set()
-        loop = [t for t in self._tasks if t.get_name() == "oncall-notifier-loop"]
-        await stop_tasks([t for t in self._tasks if t not in loop], loop)  # the pass in progress finishes
-        self._tasks = []
+        loop = [self._loop_task] if self._loop_task is not None else []
+        await stop_tasks(self._tasks, loop)  # listeners at once; the pass in progress may finish
+        self._tasks, self._loop_task = [], None
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=grace_s)
         for t in list(self._inflight):  # past the grace: recovered by the next worker as interrupted
@@ -757,7 +757,7 @@ class Notifier:
 
     # ------------------------------------------------------------------ alert changes → posted messages
 
-    async def _follow_alerts(self, hub: Any) -> None:
+    async def _follow_alerts(self, hub: Any, followers: list[Channel]) -> None:
         from ..escalation.engine import render_context
 
         sub = hub.subscribe()
@@ -766,12 +766,9 @@ class Notifier:
                 if event.kind not in ("acknowledged", "resolved", "escalate_requested", "triggered"):
                     continue
                 ctx_alert = render_context(alert)["alert"]
-                for channel in list(self.channels.values()):
-                    hook = getattr(channel, "on_alert_change", None)
-                    if hook is None:
-                        continue
+                for channel in followers:
                     try:
-                        await asyncio.wait_for(hook(ctx_alert, event.actor), 30)
+                        await asyncio.wait_for(channel.on_alert_change(ctx_alert, event.actor), 30)  # type: ignore[attr-defined]
                     except asyncio.CancelledError:
                         raise
                     except Exception:  # noqa: BLE001 - one channel's failure is its own
