@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from multidict import MultiDict
-from oncall_hookspecs import ActionResult, ChannelHost, InboundRequest, WebhookResponse
+from collections.abc import Awaitable, Callable, Mapping
+
+from oncall_hookspecs import ActionResult, CallbackRoute, ChannelHost, InboundRequest, WebhookResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml import TwiML
+
+if TYPE_CHECKING:
+    from .api import TwilioApi
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,42 @@ class Signatures:
             log.warning("twilio callback %s refused: the signature does not match", request.path)
             return False
         return True
+
+
+Handler = Callable[[ChannelHost, InboundRequest], Awaitable[WebhookResponse]]
+
+
+class TwilioChannel:
+    """What the sms and voice channels share: the API client, the host, and callback routes
+    that answer 401 to an unsigned or forged request and 503 before ``bind``."""
+
+    name: str
+    idempotent = False  # Twilio takes no idempotency key for Messages or Calls
+
+    def __init__(self, api: TwilioApi, signatures: Signatures, routes: Mapping[str, Handler]) -> None:
+        self._api = api
+        self._signatures = signatures
+        self._host: ChannelHost | None = None
+        self.routes = tuple(CallbackRoute("POST", path, self._guarded(handler)) for path, handler in routes.items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(from_number={self._api.settings.from_number!r})"
+
+    def bind(self, host: ChannelHost) -> None:
+        self._host = host
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+    def _guarded(self, handler: Handler) -> Callable[[InboundRequest], Awaitable[WebhookResponse]]:
+        async def route(request: InboundRequest) -> WebhookResponse:
+            if not self._signatures.verify(request):
+                return UNAUTHORIZED
+            if self._host is None:
+                return NOT_READY
+            return await handler(self._host, request)
+
+        return route
 
 
 def twiml(response: TwiML) -> WebhookResponse:

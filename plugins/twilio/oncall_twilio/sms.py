@@ -6,15 +6,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from oncall_hookspecs import CallbackRoute, ChannelHost, ChannelMessage, DeliveryResult, InboundRequest, WebhookResponse
+from oncall_hookspecs import ChannelHost, ChannelMessage, DeliveryResult, InboundRequest, WebhookResponse
 from twilio.twiml.messaging_response import MessagingResponse
 
 from .api import TwilioApi, check_number, payload_text
 from .inbound import (
     NO_CONTENT,
-    NOT_READY,
-    UNAUTHORIZED,
     Signatures,
+    TwilioChannel,
     callback_url,
     error_detail,
     outcome_text,
@@ -36,32 +35,16 @@ HELP_TEXT = (
 _STATUSES = {"delivered": "delivered", "failed": "failed", "undelivered": "failed"}
 
 
-class SmsChannel:
+class SmsChannel(TwilioChannel):
     """Sends ``payload["text"]`` (with a reply hint when the message has a reply code)."""
 
     name = NAME
-    idempotent = False  # Twilio has no idempotency key for Messages
     bundles = True
     #: like GoAlert: about one message a minute per number, with small bursts
     rate_limits: Mapping[str, tuple[int, float]] = {"destination": (3, 60.0)}
 
     def __init__(self, api: TwilioApi, signatures: Signatures) -> None:
-        self._api = api
-        self._signatures = signatures
-        self._host: ChannelHost | None = None
-        self.routes = (
-            CallbackRoute("POST", "/inbound", self._inbound),
-            CallbackRoute("POST", "/status", self._status),
-        )
-
-    def __repr__(self) -> str:
-        return f"SmsChannel(from_number={self._api.settings.from_number!r})"
-
-    def bind(self, host: ChannelHost) -> None:
-        self._host = host
-
-    async def aclose(self) -> None:
-        await self._api.aclose()
+        super().__init__(api, signatures, {"/inbound": self._inbound, "/status": self._status})
 
     async def send(self, message: ChannelMessage) -> DeliveryResult:
         text = payload_text(message.payload)
@@ -91,13 +74,8 @@ class SmsChannel:
 
     # ----------------------------------------------------------------- callbacks
 
-    async def _inbound(self, request: InboundRequest) -> WebhookResponse:
+    async def _inbound(self, host: ChannelHost, request: InboundRequest) -> WebhookResponse:
         """An SMS to our number: a reply code, STOP/START, HELP, or something we answer with help."""
-        if not self._signatures.verify(request):
-            return UNAUTHORIZED
-        host = self._host
-        if host is None:
-            return NOT_READY
         form = request.form()
         number = form.get("From", "").strip()
         reply = parse_reply(form.get("Body", ""))
@@ -126,13 +104,8 @@ class SmsChannel:
         result = await host.act(alert_id, reply.action, user_id=user_id, actor=f"sms:{number}")
         return _answer(outcome_text(result, reply.action))
 
-    async def _status(self, request: InboundRequest) -> WebhookResponse:
+    async def _status(self, host: ChannelHost, request: InboundRequest) -> WebhookResponse:
         """A message status callback: delivered, or failed with Twilio's error code."""
-        if not self._signatures.verify(request):
-            return UNAUTHORIZED
-        host = self._host
-        if host is None:
-            return NOT_READY
         form = request.form()
         sid = form.get("MessageSid") or form.get("SmsSid") or ""
         twilio_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()

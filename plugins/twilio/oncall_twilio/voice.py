@@ -6,15 +6,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from oncall_hookspecs import CallbackRoute, ChannelHost, ChannelMessage, DeliveryResult, InboundRequest, WebhookResponse
+from oncall_hookspecs import ChannelHost, ChannelMessage, DeliveryResult, InboundRequest, WebhookResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from .api import TwilioApi, check_number, payload_text
 from .inbound import (
     NO_CONTENT,
-    NOT_READY,
-    UNAUTHORIZED,
     Signatures,
+    TwilioChannel,
     callback_url,
     error_detail,
     outcome_text,
@@ -43,32 +42,16 @@ _STATUSES = {
 }
 
 
-class VoiceChannel:
+class VoiceChannel(TwilioChannel):
     """Calls the destination and speaks ``payload["text"]``, then the keypad menu, twice."""
 
     name = NAME
-    idempotent = False
     bundles = False
     #: a call a minute per number at most: calls are the loudest thing we send
     rate_limits: Mapping[str, tuple[int, float]] = {"destination": (1, 60.0)}
 
     def __init__(self, api: TwilioApi, signatures: Signatures) -> None:
-        self._api = api
-        self._signatures = signatures
-        self._host: ChannelHost | None = None
-        self.routes = (
-            CallbackRoute("POST", "/gather", self._gather),
-            CallbackRoute("POST", "/status", self._status),
-        )
-
-    def __repr__(self) -> str:
-        return f"VoiceChannel(from_number={self._api.settings.from_number!r})"
-
-    def bind(self, host: ChannelHost) -> None:
-        self._host = host
-
-    async def aclose(self) -> None:
-        await self._api.aclose()
+        super().__init__(api, signatures, {"/gather": self._gather, "/status": self._status})
 
     async def send(self, message: ChannelMessage) -> DeliveryResult:
         speech = payload_text(message.payload)
@@ -102,13 +85,8 @@ class VoiceChannel:
 
     # ----------------------------------------------------------------- callbacks
 
-    async def _gather(self, request: InboundRequest) -> WebhookResponse:
+    async def _gather(self, host: ChannelHost, request: InboundRequest) -> WebhookResponse:
         """The digit pressed during the call: act on the alert named in the URL, or repeat the menu."""
-        if not self._signatures.verify(request):
-            return UNAUTHORIZED
-        host = self._host
-        if host is None:
-            return NOT_READY
         form = request.form()
         response = VoiceResponse()
         try:
@@ -134,13 +112,8 @@ class VoiceChannel:
         response.hangup()
         return twiml(response)
 
-    async def _status(self, request: InboundRequest) -> WebhookResponse:
+    async def _status(self, host: ChannelHost, request: InboundRequest) -> WebhookResponse:
         """A call status callback: answered (delivered), or busy, unanswered or failed."""
-        if not self._signatures.verify(request):
-            return UNAUTHORIZED
-        host = self._host
-        if host is None:
-            return NOT_READY
         form = request.form()
         sid = form.get("CallSid", "")
         twilio_status = form.get("CallStatus", "").strip().lower()
