@@ -268,6 +268,33 @@ async def test_rate_limited_messages_wait_and_none_is_dropped(
         assert len(hook.requests) == 5
 
 
+class RecordingPush:
+    """A push channel whose plugin asks for one message a minute per destination."""
+
+    name = "push"
+    rate_limits = {"destination": (1, 60.0)}
+
+    def __init__(self) -> None:
+        self.sent: list[ChannelMessage] = []
+
+    async def send(self, message: ChannelMessage) -> DeliveryResult:
+        self.sent.append(message)
+        return DeliveryResult(ok=True, delivered=True, provider_id=f"P{len(self.sent)}")
+
+
+async def test_the_operators_rate_limit_beats_the_plugins_own(db_url: str, webhook_env: None, clock: Clock) -> None:
+    for setting, expected in (("", 1), ("push.destination=5/1", 3)):
+        async with _context(db_url, rate_limits=setting) as ctx:
+            push = RecordingPush()
+            ctx.registry.channels["push"] = push
+            for _ in range(3):
+                await outbox.create_notification(ctx.pool, template_id=None, context=dict(SAMPLE_CONTEXT),
+                                                 destinations=[Destination(channel="push", address=f"t{setting}")])
+            async with _notifier(ctx, clock) as n:
+                await n.run_once()
+            assert len(push.sent) == expected, setting
+
+
 class RecordingSms:
     """An in-process SMS channel standing in for a provider: what the worker hands a channel."""
 

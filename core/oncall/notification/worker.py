@@ -134,9 +134,7 @@ class Notifier:
         self.settings = ctx.settings
         self.worker_id = secrets.randbelow(2**31 - 2) + 1
         self._rng = rng or random.Random()
-        self._limits = {**{k: dict(v) for k, v in DEFAULT_RATE_LIMITS.items()}}
-        for ch, scopes in parse_rate_limits(ctx.settings.rate_limits).items():
-            self._limits.setdefault(ch, {}).update(scopes)
+        self._limit_overrides = parse_rate_limits(ctx.settings.rate_limits)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(ctx.settings.notify_concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
@@ -437,10 +435,12 @@ class Notifier:
         return keep
 
     def _limits_for(self, name: str) -> dict[str, tuple[float, float]]:
-        limits = dict(self._limits.get(name, {}))
+        """The core's default, then the channel plugin's own, then the operator's setting."""
+        limits = dict(DEFAULT_RATE_LIMITS.get(name, {}))
         own = getattr(self.channels[name], "rate_limits", None)
         if isinstance(own, Mapping):
             limits.update({k: (float(v[0]), float(v[1])) for k, v in own.items() if k in ("destination", "channel")})
+        limits.update(self._limit_overrides.get(name, {}))
         return limits
 
     async def _take_tokens(
