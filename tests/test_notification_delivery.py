@@ -535,3 +535,35 @@ async def test_pruning_keeps_what_is_still_needed(dctx: Context, hook: Receiver,
         cur = await conn.execute("SELECT count(*) AS n FROM notification.deliveries WHERE notification_id = %s",
                                  (old_done,))
         assert (await cur.fetchone())["n"] == 0
+
+
+async def test_delivery_outcomes_reach_alert_watchers_but_do_not_wake_the_engine(
+    dctx: Context, hook: Receiver, clock: Clock,
+) -> None:
+    import psycopg
+
+    from oncall.events import EventHub
+
+    alert_id = await trigger(dctx, "watched")
+    alert = await store.get_alert(dctx.pool, alert_id)
+    hub = EventHub(dctx.database_url, dctx.pool)
+    await hub.start()
+    sub = hub.subscribe()
+    async with await psycopg.AsyncConnection.connect(dctx.database_url, autocommit=True) as listener:
+        await listener.execute("LISTEN oncall_alert_events")
+        await _send(dctx, hook.url, render_context(alert), alert_id=alert_id)
+        async with _notifier(dctx, clock) as n:
+            await n.run_once()
+        payloads = [note.payload async for note in listener.notifies(timeout=1.0)]
+    try:
+        async def first_notification() -> Any:
+            async for event, _ in sub:
+                if event.kind == "notification":
+                    return event
+
+        event = await asyncio.wait_for(first_notification(), 10)
+        assert event.note == f"Webhook to {hook.url}: delivered"
+    finally:
+        sub.close()
+        await hub.stop()
+    assert payloads and all(p.startswith(store.NOT_FOR_ENGINE) for p in payloads)  # the engine sleeps on

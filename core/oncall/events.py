@@ -150,7 +150,7 @@ class EventHub:
                     self._listening.set()
                     backoff = 0.1
                     async for note in conn.notifies():
-                        ids = [int(x) for x in note.payload.split(",") if x]
+                        ids = [int(x) for x in note.payload.lstrip(store.NOT_FOR_ENGINE).split(",") if x]
                         if ids:
                             await self._dispatch(ids)
             except asyncio.CancelledError:

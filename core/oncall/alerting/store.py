@@ -248,19 +248,28 @@ async def events_after(conn: psycopg.AsyncConnection, after_id: int, limit: int 
 # --------------------------------------------------------------------------- changing alerts
 
 
-async def notify_events(conn: psycopg.AsyncConnection, event_ids: Sequence[int]) -> None:
-    """Announce committed timeline events (delivered by PostgreSQL only on commit)."""
+#: an events payload starting with this announces events the escalation engine need not wake for
+NOT_FOR_ENGINE = "~"
+
+
+async def notify_events(conn: psycopg.AsyncConnection, event_ids: Sequence[int], *, wake_engine: bool = True) -> None:
+    """Announce committed timeline events (delivered by PostgreSQL only on commit).
+
+    ``wake_engine=False`` for events that change nothing the engine decides on (a delivery's
+    outcome): watchers still get them, the engine sleeps on.
+    """
+    prefix = "" if wake_engine else NOT_FOR_ENGINE
     chunk: list[str] = []
     size = 0
     for eid in event_ids:
         s = str(eid)
         if size + len(s) + 1 > 7000:
-            await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, ",".join(chunk)))
+            await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, prefix + ",".join(chunk)))
             chunk, size = [], 0
         chunk.append(s)
         size += len(s) + 1
     if chunk:
-        await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, ",".join(chunk)))
+        await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, prefix + ",".join(chunk)))
 
 
 async def _record(

@@ -148,6 +148,10 @@ class Engine:
 
     async def _listen(self, listening: asyncio.Event) -> None:
         def on_note(note: psycopg.Notify | None) -> None:
+            if note is not None and note.channel == store.EVENTS_CHANNEL and note.payload.startswith(
+                store.NOT_FOR_ENGINE
+            ):
+                return  # a delivery's outcome: nothing for the engine to decide
             if note is not None and note.channel == ENGINE_CHANNEL and note.payload in ("silence", "heartbeat"):
                 self._timers = None
             self._wake.set()  # None: (re)connected — catch up on anything missed while not listening

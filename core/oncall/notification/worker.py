@@ -795,7 +795,7 @@ async def write_timeline(
                         "destination": r["destination"], "user_id": r["user_id"], "status": s}).decode()
           for r, s, _ in rows]),
     )
-    await alert_store.notify_events(conn, [r["id"] for r in await cur.fetchall()])
+    await alert_store.notify_events(conn, [r["id"] for r in await cur.fetchall()], wake_engine=False)
 
 
 def delivery_note(row: Mapping[str, Any], status: str, why: str) -> str:
