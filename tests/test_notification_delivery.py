@@ -496,13 +496,14 @@ async def test_backoff_bounds() -> None:
 
 
 def test_settings_reject_a_malformed_rate_limit() -> None:
-    from oncall.notification.worker import parse_rate_limits
+    from oncall.config import parse_rate_limits
 
     assert parse_rate_limits("sms.destination=1/60, webhook.channel=100/0.01") == {
         "sms": {"destination": (1.0, 60.0)}, "webhook": {"channel": (100.0, 0.01)},
     }
-    with pytest.raises(SystemExit, match="ONCALL_NOTIFY_RATE_LIMITS"):
-        parse_rate_limits("sms=1")
+    for bad in ("sms=1", "sms.destination=0/60", "sms.destination=2/0", "sms.destination=2/nan", "sms.weekly=1/1"):
+        with pytest.raises(SystemExit, match="ONCALL_NOTIFY_RATE_LIMITS"):
+            Settings.from_env({"ONCALL_NOTIFY_RATE_LIMITS": bad})
 
 
 

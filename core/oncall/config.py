@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
 
 
+def _rate_limits(env: Mapping[str, str]) -> str:
+    raw = env.get("ONCALL_NOTIFY_RATE_LIMITS", "")
+    parse_rate_limits(raw)  # refuse a bad value at startup, naming the variable
+    return raw
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -53,6 +60,27 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def parse_rate_limits(text: str) -> dict[str, dict[str, tuple[float, float]]]:
+    """``sms.destination=2/60,webhook.channel=100/0.01`` → {channel: {scope: (burst, seconds per message)}}."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            key, value = item.split("=", 1)
+            channel, scope = key.strip().split(".", 1)
+            burst, per = (float(v) for v in value.split("/", 1))
+            if scope not in ("destination", "channel") or not channel:
+                raise ValueError(scope)
+            if not (math.isfinite(burst) and math.isfinite(per) and burst >= 1 and per > 0):
+                raise ValueError(value)
+            out.setdefault(channel, {})[scope] = (burst, per)
+        except ValueError:
+            raise SystemExit(
+                f"ONCALL_NOTIFY_RATE_LIMITS: {item!r} is not <channel>.<destination|channel>=<burst>/<seconds>"
+                " (a burst of at least 1, a positive number of seconds)"
+            ) from None
+    return out
 
 
 def default_data_dir() -> Path:
@@ -123,7 +151,7 @@ class Settings:
             max_attempts=max(1, _int(env, "ONCALL_NOTIFY_MAX_ATTEMPTS", 10)),
             circuit_threshold=max(1, _int(env, "ONCALL_NOTIFY_CIRCUIT_THRESHOLD", 5)),
             circuit_pause_s=_float(env, "ONCALL_NOTIFY_CIRCUIT_PAUSE_S", 30.0),
-            rate_limits=env.get("ONCALL_NOTIFY_RATE_LIMITS", ""),
+            rate_limits=_rate_limits(env),
             action_link_ttl_s=_float(env, "ONCALL_ACTION_LINK_TTL_S", 24 * 3600.0),
             notification_retention_days=max(0, _int(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90)),
         )

@@ -39,6 +39,7 @@ from psycopg.types.json import Jsonb
 
 from ..alerting import store as alert_store
 from ..clock import SYSTEM_CLOCK, Clock
+from ..config import parse_rate_limits
 from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
 from ..events import listen_forever, stop_tasks
@@ -72,24 +73,6 @@ SEND_GUARD_S = 120.0
 PRUNE_EVERY_S = 600.0  # a channel that neither answers nor times out by itself
 LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "slack": "Slack", "teams": "Teams",
           "push": "Push", "webhook": "Webhook"}
-
-
-def parse_rate_limits(text: str) -> dict[str, dict[str, tuple[float, float]]]:
-    """``sms.destination=2/60,webhook.channel=100/0.01`` → {channel: {scope: (burst, per_s)}}."""
-    out: dict[str, dict[str, tuple[float, float]]] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            key, value = item.split("=", 1)
-            channel, scope = key.strip().split(".", 1)
-            burst, per = value.split("/", 1)
-            if scope not in ("destination", "channel"):
-                raise ValueError(scope)
-            out.setdefault(channel, {})[scope] = (float(burst), float(per))
-        except ValueError:
-            raise SystemExit(
-                f"ONCALL_NOTIFY_RATE_LIMITS: {item!r} is not <channel>.<destination|channel>=<burst>/<seconds>"
-            ) from None
-    return out
 
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
@@ -439,7 +422,8 @@ class Notifier:
         limits = dict(DEFAULT_RATE_LIMITS.get(name, {}))
         own = getattr(self.channels[name], "rate_limits", None)
         if isinstance(own, Mapping):
-            limits.update({k: (float(v[0]), float(v[1])) for k, v in own.items() if k in ("destination", "channel")})
+            limits.update({k: (float(v[0]), float(v[1])) for k, v in own.items()
+                           if k in ("destination", "channel") and float(v[0]) >= 1 and float(v[1]) > 0})
         limits.update(self._limit_overrides.get(name, {}))
         return limits
 
