@@ -143,19 +143,25 @@ async def get_alert(pool: AsyncConnectionPool, alert_id: int) -> Alert:
     return Alert.from_row(row)
 
 
+_MAX_ALERT_ID = 2**63 - 1  # alerts.id is a bigint
+
+
 def encode_page_token(last_id: int) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"before": last_id})).decode().rstrip("=")
 
 
 def decode_page_token(token: str) -> int:
+    """The alert id a page token continues before. Only a token this server issues is accepted:
+    one that decodes to ``{"before": <alert id>}`` and encodes back to itself."""
     try:
-        padded = token + "=" * (-len(token) % 4)
-        before = orjson.loads(base64.urlsafe_b64decode(padded))["before"]
-        if not isinstance(before, int):
-            raise ValueError
-        return before
-    except Exception:  # noqa: BLE001 - any malformed token is the caller's mistake
-        raise InvalidArgument("page_token is not a token this server issued") from None
+        body = orjson.loads(base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True))
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not JSON
+        body = None
+    before = body.get("before") if isinstance(body, dict) and len(body) == 1 else None
+    # type() rather than isinstance(): JSON true is a Python bool, and bool is an int
+    if type(before) is not int or not 0 < before <= _MAX_ALERT_ID or encode_page_token(before) != token:
+        raise InvalidArgument("invalid page token: page_token must be the next_page_token of the previous page")
+    return before
 
 
 async def list_alerts(

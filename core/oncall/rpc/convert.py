@@ -156,17 +156,15 @@ def _statuses(values: Iterable[int]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _datetime(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=timezone.utc)
-
-
 def list_filter(request: pb.ListAlertsRequest) -> AlertFilter:
     flt = AlertFilter(
         statuses=_statuses(request.statuses),
         labels=dict(request.labels),
         integration_id=request.integration_id if request.HasField("integration_id") else None,
-        created_after=_datetime(request.created_after) if request.HasField("created_after") else None,
-        created_before=_datetime(request.created_before) if request.HasField("created_before") else None,
+        created_after=instant(request.created_after, "created_after") if request.HasField("created_after") else None,
+        created_before=(
+            instant(request.created_before, "created_before") if request.HasField("created_before") else None
+        ),
     )
     if flt.created_after and flt.created_before and flt.created_after > flt.created_before:
         raise InvalidArgument("created_after is later than created_before: nothing can match")
@@ -229,6 +227,22 @@ def duration(seconds: float) -> Duration:
     d = Duration()
     d.FromTimedelta(timedelta(seconds=seconds))
     return d
+
+
+def instant(ts: Timestamp, field: str) -> datetime:
+    """A Timestamp as a UTC datetime; one no datetime can hold (outside years 1–9999) is refused."""
+    try:
+        return ts.ToDatetime(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{field} is not a valid timestamp") from None
+
+
+def later(start: datetime, span: timedelta, field: str) -> datetime:
+    """``start + span``, refused when it falls past the year 9999 (no datetime holds it)."""
+    try:
+        return start + span
+    except OverflowError:
+        raise InvalidArgument(f"{field} is too long: it would end after the year 9999") from None
 
 
 def whole_seconds(value: Duration, field: str) -> int:
@@ -512,7 +526,10 @@ def _matchers(matchers: Iterable[silences_pb.Matcher]) -> list[Matcher]:
 
 
 def _positive(value: Duration, field: str) -> timedelta:
-    span = value.ToTimedelta()
+    try:
+        span = value.ToTimedelta()
+    except (ValueError, OverflowError):  # past protobuf's ±10,000 years
+        raise InvalidArgument(f"{field} is not a valid duration") from None
     if span <= timedelta(0):
         raise InvalidArgument(f"{field} must be positive")
     return span
@@ -520,12 +537,12 @@ def _positive(value: Duration, field: str) -> timedelta:
 
 def silence_input(request: silences_pb.CreateSilenceRequest, now: datetime) -> SilenceInput:
     """The silence a request asks for; the domain checks the rest (scope, regexes, times)."""
-    starts_at = _datetime(request.starts_at) if request.HasField("starts_at") else None
+    starts_at = instant(request.starts_at, "starts_at") if request.HasField("starts_at") else None
     end = request.WhichOneof("end")
     if end == "ends_at":
-        ends_at = _datetime(request.ends_at)
+        ends_at = instant(request.ends_at, "ends_at")
     elif end == "duration":
-        ends_at = (starts_at or now) + _positive(request.duration, "duration")
+        ends_at = later(starts_at or now, _positive(request.duration, "duration"), "duration")
     else:
         raise InvalidArgument("ends_at or duration is required: a silence must end")
     return SilenceInput(
@@ -547,6 +564,7 @@ def maintenance(request: silences_pb.SetMaintenanceRequest, now: datetime) -> Si
     if not request.HasField("duration"):
         raise InvalidArgument("duration is required")
     span = _positive(request.duration, "duration")
+    later(now, span, "duration")  # maintenance_input adds it to now
     return maintenance_input(
         created_by=request.created_by,
         minutes=span.total_seconds() / 60,
@@ -627,13 +645,6 @@ def time_of_day(text: str, field: str) -> dt_time:
 
 def time_of_day_text(value: dt_time) -> str:
     return value.strftime("%H:%M:%S" if value.second else "%H:%M")
-
-
-def instant(ts: Timestamp, field: str) -> datetime:
-    try:
-        return _datetime(ts)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(f"{field} is not a valid timestamp") from None
 
 
 def _required_instant(message: Any, name: str, field: str | None = None) -> datetime:

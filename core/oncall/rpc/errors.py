@@ -1,41 +1,158 @@
-"""The one place domain errors become gRPC status codes."""
+"""The one place a gRPC call's failures become status codes, for every method of every kind.
+
+Every request is decoded and checked (``validate``) before its servicer sees it: one that
+does not parse, or holds what no servicer may be given, is INVALID_ARGUMENT naming the field.
+A domain error becomes the status it names. A database that cannot be reached (a broken
+connection, or none free in time) is UNAVAILABLE "database unavailable", which a client may
+retry. Anything else is a bug: the client gets INTERNAL "internal error", and the log gets
+the method and the traceback, never the exception's text, which may carry what a caller
+sent or a secret.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
-from collections.abc import Awaitable, Callable
+import traceback
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+import psycopg
+import psycopg_pool
 
-from ..errors import OnCallError
+from ..errors import InvalidArgument, OnCallError
+from .validate import check_request, undecodable
 
 log = logging.getLogger(__name__)
 
+# psycopg_pool.PoolTimeout is an OperationalError; named for the reader.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
-def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+class _Undecodable:
+    """What a request that does not parse decodes to, so its handler can answer INVALID_ARGUMENT."""
+
+    __slots__ = ("detail",)
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
+def _decoder(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserialize``, answering a request it cannot parse with an ``_Undecodable`` instead of raising.
+
+    gRPC would turn the parser's exception into UNKNOWN with the parser's words.
+    """
+    if deserialize is None:
+        return None
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+
+    def decode(data: bytes) -> Any:
         try:
-            return await behavior(request, context)
-        except OnCallError as exc:
-            await context.abort(exc.grpc_status, exc.detail)
+            return deserialize(data)
+        except Exception:  # noqa: BLE001 - whatever the parser refuses is the caller's bytes
+            if descriptor is None:
+                return _Undecodable("the request is not a valid message")
+            return _Undecodable(undecodable(descriptor, data))
 
-    return wrapper
+    return decode
 
 
-def _wrap_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            async for item in behavior(request, context):
-                yield item
-        except OnCallError as exc:
-            await context.abort(exc.grpc_status, exc.detail)
+def _check(request: Any) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument(request.detail)
+    check_request(request)
 
-    return wrapper
+
+async def _checked(requests: AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """A client stream's requests, each checked as it arrives."""
+    async for request in requests:
+        _check(request)
+        yield request
+
+
+def _trace(exc: BaseException) -> str:
+    """The traceback of ``exc`` and what it was raised from: frames and types, not messages."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{kind.__module__}.{kind.__qualname__}")
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\n\nwhile handling, or raised from:\n".join(parts)
+
+
+@contextlib.asynccontextmanager
+async def _answering(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Turn what the body raises into the status the client gets (see the module's docstring)."""
+    try:
+        yield
+    except grpc.aio.AbortError:
+        raise  # the servicer chose its status with context.abort
+    except OnCallError as exc:
+        await context.abort(exc.grpc_status, exc.detail)
+    except NotImplementedError:  # how a generated servicer base class answers a method it lacks
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this server")
+    except DATABASE_UNAVAILABLE as exc:
+        first_line = next(iter(str(exc).splitlines()), "")
+        log.warning("gRPC %s: database unavailable (%s: %s)", method, type(exc).__name__, first_line)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
+    except Exception as exc:  # noqa: BLE001 - a bug; the client must not see its text
+        log.error("gRPC %s failed: internal error\n%s", method, _trace(exc))
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+async def _respond(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
+def _unary_response(behavior: Callable[..., Any], method: str, streaming_requests: bool) -> Callable[..., Any]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async with _answering(method, context):
+            if streaming_requests:
+                return await _respond(behavior(_checked(request), context))
+            _check(request)
+            return await _respond(behavior(request, context))
+
+    return handle
+
+
+def _stream_response(behavior: Callable[..., Any], method: str, streaming_requests: bool) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(behavior):
+        # A servicer that answers with context.write (grpc_health's Watch does).
+        async def write(request: Any, context: grpc.aio.ServicerContext) -> None:
+            async with _answering(method, context):
+                if streaming_requests:
+                    request = _checked(request)
+                else:
+                    _check(request)
+                await behavior(request, context)
+
+        return write
+
+    async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async with _answering(method, context):
+            if streaming_requests:
+                request = _checked(request)
+            else:
+                _check(request)
+            responses = behavior(request, context)
+            if hasattr(responses, "__aiter__"):
+                async for response in responses:
+                    yield response
+            else:
+                for response in responses:
+                    yield response
+
+    return stream
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Turns OnCallError raised by any servicer into the status code the error names."""
+    """Checks every request and maps every failure of every method, of all four kinds, to its status."""
 
     async def intercept_service(
         self,
@@ -45,16 +162,25 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
+        method: str = handler_call_details.method
+        codec: dict[str, Any] = {
+            "request_deserializer": _decoder(handler.request_deserializer),
+            "response_serializer": handler.response_serializer,
+        }
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _unary_response(handler.unary_unary, method, streaming_requests=False), **codec
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _stream_response(handler.unary_stream, method, streaming_requests=False), **codec
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary_response(handler.stream_unary, method, streaming_requests=True), **codec
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _stream_response(handler.stream_stream, method, streaming_requests=True), **codec
             )
         return handler

@@ -726,13 +726,20 @@ def cache_for(ctx: Context) -> ScheduleCache:
     return cache
 
 
+# Local dates and handoffs near the ends of years 1–9999 fall outside what a datetime holds.
+_BEYOND_THE_CALENDAR = "{} is too near the end of the calendar (years 1 to 9999) to work the schedule out"
+
+
 async def on_call_at(
     cache: ScheduleCache, pool: AsyncConnectionPool, schedule_id: str, at: datetime
 ) -> list[OnCallEntry]:
     """Who is on call on the schedule at ``at``, and why."""
     at = utc_instant(at, "at")
     built = await cache.get(pool, schedule_id)
-    return on_call(built.schedule, at)
+    try:
+        return on_call(built.schedule, at)
+    except OverflowError:
+        raise InvalidArgument(_BEYOND_THE_CALENDAR.format(f"at {at.isoformat()}")) from None
 
 
 async def shifts_in(
@@ -746,7 +753,10 @@ async def shifts_in(
     """The schedule's final shifts over [start, end) (at most ``MAX_SHIFTS_RANGE``), only ``user``'s if given."""
     start, end = check_range(start, end)
     built = await cache.get(pool, schedule_id)
-    found = shifts(built.schedule, start, end)
+    try:
+        found = shifts(built.schedule, start, end)
+    except OverflowError:
+        raise InvalidArgument(_BEYOND_THE_CALENDAR.format(f"{start.isoformat()} to {end.isoformat()}")) from None
     if user is not None:
         found = [s for s in found if s.user == user]
     return built, found
