@@ -203,12 +203,14 @@ def data_dir() -> Iterator[Path]:
 
 def test_oncall_serve_runs_on_the_embedded_postgresql_when_no_database_is_configured(data_dir, tmp_path):
     env = oncall_env(None, ONCALL_DATA_DIR=str(data_dir), ONCALL_SHUTDOWN_GRACE_S="5")
+    env.pop("XDG_RUNTIME_DIR", None)  # as in a container or over ssh
     server = ServeProcess.start(env, tmp_path / "serve.log")
     try:
         server.wait_until_serving("/readyz")
         status, body = server.get("/readyz")
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         assert "using the embedded PostgreSQL in " + str(data_dir) in server.output()
+        assert "Warning" not in server.output() and "WARNING" not in server.output(), server.output()
         assert server.terminate() == 0, server.output()
     finally:
         server.kill()

@@ -401,7 +401,14 @@ def _clear_webhook_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
 
 
-async def test_with_no_settings_the_channel_registers_sends_unsigned_and_warns_once(monkeypatch, caplog, receiver):
+def _webhook_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name.startswith("oncall_webhook") and r.levelno == logging.WARNING]
+
+
+async def test_with_no_settings_the_channel_registers_quietly_sends_unsigned_and_warns_at_the_first_send(
+    monkeypatch, caplog, receiver,
+):
     _clear_webhook_env(monkeypatch)
     with caplog.at_level(logging.DEBUG):
         _, registry = load_plugins()
@@ -410,18 +417,22 @@ async def test_with_no_settings_the_channel_registers_sends_unsigned_and_warns_o
     assert isinstance(channel, WebhookChannel)
     [info] = [p for p in registry.plugins if p.name == "webhook"]
     assert info.status == "ok"
-    warnings = [r for r in caplog.records if r.name == "oncall_webhook" and r.levelno == logging.WARNING]
-    assert [r.getMessage() for r in warnings] == [
-        "webhook deliveries are not signed: set ONCALL_WEBHOOK_SIGNING_SECRET so receivers can verify them"
-    ]
-    assert UNSIGNED_WARNING == warnings[0].getMessage()
+    # loading the plugins (every CLI command does) says nothing
+    assert _webhook_warnings(caplog) == []
     try:
         # zero configuration: the loopback receiver is reachable and the delivery is unsigned
-        result = await channel.send(message(f"{receiver.url}/ok"))
+        with caplog.at_level(logging.DEBUG):
+            result = await channel.send(message(f"{receiver.url}/ok"))
+            again = await channel.send(message(f"{receiver.url}/ok"))
     finally:
         await channel.aclose()
-    assert result.ok
-    [got] = receiver.requests
+    assert result.ok and again.ok
+    # the process that sends unsigned says so, once
+    assert _webhook_warnings(caplog) == [
+        "webhook deliveries are not signed: set ONCALL_WEBHOOK_SIGNING_SECRET so receivers can verify them"
+    ]
+    assert UNSIGNED_WARNING == _webhook_warnings(caplog)[0]
+    got = receiver.requests[0]
     assert "X-OnCall-Signature" not in got.headers
     assert {"X-OnCall-Timestamp", "X-OnCall-Delivery", "Idempotency-Key"} <= set(got.headers)
 

@@ -36,12 +36,16 @@ async def _with_pool(settings: Settings, fn: Callable[[Any], Awaitable[int]]) ->
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .server import serve
+    from .server import CannotListen, serve
 
     if args.role not in ("all", "alerting"):
         print(f"role {args.role!r} is not available yet; use --role all", file=sys.stderr)
         return 2
-    return _run(serve(settings, demo=args.demo))
+    try:
+        return _run(serve(settings, demo=args.demo))
+    except CannotListen as exc:
+        print(f"oncall: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import os
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from .alerting import store
 from .alerting.ingest import Ingestor
+from .alerting.models import Integration
 from .config import Settings
 from .context import Context
 from .directory.client import open_directory
@@ -37,24 +39,52 @@ log = logging.getLogger(__name__)
 DEMO_INTEGRATION = "demo"
 
 
-async def _demo(ctx: Context) -> None:
-    """Give the demo integration a fresh key and print a curl command that uses it."""
-    source = "generic" if "generic" in ctx.registry.sources else next(iter(sorted(ctx.registry.sources)), None)
-    if source is None:
-        print("no source plugins are installed: no demo integration", file=sys.stderr)
-        return
+DEMO_KEY_FILE = "demo-key"
+
+
+async def _demo_key(ctx: Context, source: str) -> tuple[Integration, str, bool]:
+    """The demo integration and its key, the same across restarts: the key is kept in
+    ``ONCALL_DATA_DIR/demo-key`` (mode 0600, like an SSH key), so a curl command copied once
+    keeps working. Returns (integration, key, whether the key is new)."""
+    path = ctx.settings.data_dir / DEMO_KEY_FILE
     existing = await store.find_integration_by_name(ctx.pool, source, DEMO_INTEGRATION)
+    with contextlib.suppress(OSError):
+        kept = path.read_text().strip()
+        if kept and existing is not None:
+            found = await store.find_integration_by_key(ctx.pool, kept)
+            if found is not None and found.id == existing.id:
+                return existing, kept, False
     if existing is None:
         integ, key = await store.create_integration(ctx.pool, source, DEMO_INTEGRATION)
     else:
         integ, key = existing, await store.rotate_integration_key(ctx.pool, existing.id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+    except OSError as exc:
+        log.warning("could not keep the demo key in %s (%s): the next restart issues a new one", path, exc.strerror)
+    return integ, key, True
+
+
+async def _demo(ctx: Context) -> None:
+    """Make sure the demo integration exists and print a curl command that uses its key."""
+    source = "generic" if "generic" in ctx.registry.sources else next(iter(sorted(ctx.registry.sources)), None)
+    if source is None:
+        print("no source plugins are installed: no demo integration", file=sys.stderr)
+        return
+    integ, key, new = await _demo_key(ctx, source)
     url = f"{ctx.settings.base_url}/api/v1/webhooks/{source}"
     host, port = ctx.settings.grpc_host_port
+    kept = ctx.settings.data_dir / DEMO_KEY_FILE
     lines = [
         "",
         f"OnCall is running. Demo integration {integ.name!r} (source {source}, id {integ.id}).",
         f"  webhook URL: {url}",
-        f"  key:         {key}   (shown once; a restart with --demo issues a new one)",
+        f"  key:         {key}",
+        f"               {'a new key' if new else 'the same key as last time'}, kept in {kept} for the next "
+        "--demo start; delete that file for a new one",
         "Send a test alert:",
     ]
     if source == "generic":
@@ -67,6 +97,16 @@ async def _demo(ctx: Context) -> None:
         lines.append(f"  curl -sS -X POST '{url}?token={key}' -H 'Content-Type: application/json' -d @alert.json")
     lines.append(f"List alerts over gRPC (reflection is on): grpcurl -plaintext {host}:{port} oncall.alerting.v1.AlertService/ListAlerts")
     print("\n".join(lines), flush=True)
+
+
+class CannotListen(Exception):
+    """A listening address is taken or not ours to bind: one line for the operator, no traceback."""
+
+    def __init__(self, what: str, addr: str, setting: str, exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the address is already in use (by another OnCall, or another program)"
+        super().__init__(f"cannot listen for {what} on {addr}: {reason}; set {setting} to another address")
 
 
 _WORKER_ENV = "ONCALL_WORKER_OF"
@@ -236,9 +276,17 @@ async def _serve_http_and_grpc(
     await runner.setup()
     host, port = settings.http_host_port
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=settings.workers > 1 or _is_worker())
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise CannotListen("HTTP", settings.http_addr, "ONCALL_HTTP_ADDR", exc) from None
     ctx.extras["http_port"] = runner.addresses[0][1]
-    grpc_server, health_servicer, grpc_port = await start_grpc(ctx)
+    try:
+        grpc_server, health_servicer, grpc_port = await start_grpc(ctx, reuse_port=settings.workers > 1 or _is_worker())
+    except OSError as exc:
+        await runner.cleanup()
+        raise CannotListen("gRPC", settings.grpc_addr, "ONCALL_GRPC_ADDR", exc) from None
     ctx.extras["grpc_port"] = grpc_port
     loaded = [p.name for p in registry.plugins if p.status == "ok"]
     failed = [p.name for p in registry.plugins if p.status == "failed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import grpc
@@ -14,11 +15,19 @@ from .errors import ErrorMappingInterceptor
 log = logging.getLogger(__name__)
 
 
-async def start_grpc(ctx: Context) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    """Start serving on ``ONCALL_GRPC_ADDR``; return the server, its health servicer, its port."""
+async def start_grpc(
+    ctx: Context, reuse_port: bool = False,
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    """Start serving on ``ONCALL_GRPC_ADDR``; return the server, its health servicer, its port.
+
+    ``reuse_port`` only for worker processes sharing the port on purpose: gRPC turns
+    SO_REUSEPORT on by default, and a second server would then silently share the port.
+    """
     from . import alerting, notification  # the servicers; imported here so the CLI starts fast
 
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    server = grpc.aio.server(
+        interceptors=[ErrorMappingInterceptor()], options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+    )
     service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
 
     health_servicer = health.aio.HealthServicer()
@@ -31,8 +40,12 @@ async def start_grpc(ctx: Context) -> tuple[grpc.aio.Server, health.aio.HealthSe
         (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     host, port = ctx.settings.grpc_host_port
-    bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    except RuntimeError:  # grpcio raises where older versions returned 0
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot listen for gRPC on {ctx.settings.grpc_addr}")
+        # gRPC gives no reason; by far the most common one is a port already taken
+        raise OSError(errno.EADDRINUSE, "the address is already in use or cannot be bound")
     await server.start()
     return server, health_servicer, bound

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -20,11 +21,15 @@ def embedded_database_url(data_dir: Path) -> str:
     pgserver shares one server between processes using the same directory and stops it
     when the last of them exits.
     """
-    import pgserver
-
     pgdata = data_dir / "pg"
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime directory, which warns on every run where
+        # XDG_RUNTIME_DIR is unset (containers, ssh sessions) and falls back to /tmp: harmless
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver
+
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
     return server.get_uri()
 
 

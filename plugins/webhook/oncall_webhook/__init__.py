@@ -1,7 +1,7 @@
 """Outgoing webhooks as an OnCall channel: JSON POSTs, signed when a secret is set, to destinations the guard allows.
 
 Settings (``ONCALL_WEBHOOK_*``, all optional): ``SIGNING_SECRET`` (without it deliveries
-are sent unsigned, with one warning at startup), ``TIMEOUT_S`` (default 10),
+are sent unsigned, with one warning at the first unsigned delivery), ``TIMEOUT_S`` (default 10),
 ``ALLOWED_HOSTS`` (host names, ``*.suffix`` wildcards and CIDRs; when set, the only
 destinations allowed) and ``PUBLIC_ONLY`` (with no allowlist, public addresses only).
 Link-local and cloud metadata addresses are refused whatever is set. See README.md.
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from oncall_hookspecs import Channel, hookimpl
 
-from .channel import WebhookChannel, parse_retry_after
+from .channel import UNSIGNED_WARNING, WebhookChannel, parse_retry_after
 from .guard import AllowList, DestinationRefused
 from .settings import WebhookSettings, WebhookSettingsError, load_settings
 from .signing import encode_body, sign, verify_signature
@@ -35,20 +35,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-UNSIGNED_WARNING = (
-    "webhook deliveries are not signed: set ONCALL_WEBHOOK_SIGNING_SECRET so receivers can verify them"
-)
-
-
 @hookimpl
 def register_channels(register: Callable[[Channel], None]) -> None:
     settings, unknown = load_settings()
     if unknown:
         log.warning("webhook channel: ignoring unknown settings %s", ", ".join(unknown))
-    if not settings.signed:
-        # still useful unsigned (a receiver on a trusted network), but anyone who learns the
-        # URL can forge a delivery: say so once, where the operator will see it
-        log.warning(UNSIGNED_WARNING)
     if settings.public_only and not settings.allowed_hosts.empty:
         log.warning(
             "webhook channel: ONCALL_WEBHOOK_PUBLIC_ONLY has no effect while ONCALL_WEBHOOK_ALLOWED_HOSTS is set "

@@ -18,6 +18,10 @@ from .signing import encode_body, sign
 
 log = logging.getLogger(__name__)
 
+UNSIGNED_WARNING = (
+    "webhook deliveries are not signed: set ONCALL_WEBHOOK_SIGNING_SECRET so receivers can verify them"
+)
+
 RESPONSE_CAPTURE_BYTES = 2048
 USER_AGENT = "OnCall-Webhook/0.1"
 #: statuses worth trying again; other 4xx mean the request itself is wrong
@@ -34,6 +38,7 @@ class WebhookChannel:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._warned_unsigned = False
 
     def __repr__(self) -> str:  # the settings hold the secret: name only what is safe
         return f"WebhookChannel(timeout_s={self._settings.timeout_s})"
@@ -99,6 +104,12 @@ class WebhookChannel:
         }
         if self._settings.signing_secret is not None:
             headers["X-OnCall-Signature"] = sign(self._settings.signing_secret, timestamp, body)
+        elif not self._warned_unsigned:
+            # still useful unsigned (a receiver on a trusted network), but anyone who learns the
+            # URL can forge a delivery: say so once, in the log of the process that sends, and
+            # not in every CLI command that merely loads the plugins
+            self._warned_unsigned = True
+            log.warning(UNSIGNED_WARNING)
         try:
             async with self._client().post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 captured = await _read_capped(resp)
