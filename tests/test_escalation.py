@@ -356,3 +356,71 @@ async def test_the_running_engine_expires_a_heartbeat_and_resolves_it_when_beats
         async with http.post(beat_url, params={"token": key}) as r:
             assert r.status == 200
     assert await open_alerts() == []
+
+
+# --------------------------------------------------------------------------- what routing decides reaches the first step
+
+
+@pytest.fixture
+async def hooked(pool, db_url, monkeypatch):
+    """A Context whose webhook channel may deliver to 127.0.0.1, with a receiver to deliver to."""
+    from fixtures.receiver import receiver
+    from oncall.alerting.ingest import Ingestor
+    from oncall.config import Settings
+    from oncall.context import Context
+    from oncall.plugins import load_plugins
+
+    monkeypatch.setenv("ONCALL_WEBHOOK_SIGNING_SECRET", "test-signing-secret")
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    _, registry = load_plugins()  # the webhook channel reads its settings when it registers
+    ingestor = Ingestor(pool)
+    ingestor.start()
+    try:
+        async with receiver() as hook:
+            yield Context(settings=Settings(database_url=db_url), pool=pool, registry=registry, ingestor=ingestor,
+                          database_url=db_url), hook
+    finally:
+        await ingestor.stop()
+
+
+async def test_an_immediate_first_step_pages_with_everything_the_routing_rule_decided(hooked, clock):
+    from oncall.notification import store as templates
+    from oncall.notification.worker import Notifier
+
+    ctx, hook = hooked
+    engine = Engine(ctx, clock=clock)
+    await templates.create_template(
+        ctx.pool, renderers=ctx.registry.renderers, id="routed", name="Routed",
+        channels={"webhook": {"body": '{"text": "ROUTED {{ alert.summary }} {{ alert.severity }} {{ alert.labels.team }}"}'}},
+    )
+    policy = await _policy(ctx, [Step(0, (Target("webhook", f"{hook.url}/first"),)),
+                                 Step(60, (Target("webhook", f"{hook.url}/second"),))])
+    await _rule(ctx, engine, "payments", 'labels.service == "pay"', escalation_policy_id=policy.id,
+                template_id="routed", channel_destinations=[f"webhook:{hook.url}/extra"],
+                set_severity="warning", set_labels={"team": "payments"})
+    alert_id = await trigger(ctx, labels={"service": "pay"})
+
+    await engine.run_once()
+    reqs = await list_requests(ctx.pool, alert_id)
+    assert [(r.step, r.target_id, r.template_id) for r in reqs] == [
+        (None, f"webhook:{hook.url}/extra", "routed"), (0, f"{hook.url}/first", "routed"),
+    ]
+    first = reqs[1].context["alert"]
+    assert (first["severity"], first["labels"]["team"]) == ("warning", "payments")
+
+    clock.advance(60)
+    await engine.run_once()
+    assert [r.template_id for r in await list_requests(ctx.pool, alert_id)] == ["routed"] * 3
+
+    clock.freeze(clock.now() + timedelta(seconds=1))  # past the rows' database-made timestamps
+    notifier = Notifier(ctx, clock=clock)
+    await notifier.attach()
+    try:
+        await notifier.run_once()
+    finally:
+        await notifier.stop(2)
+    await hook.wait_for(3)
+    bodies = {r.path: r.body.decode() for r in hook.requests}
+    assert bodies.keys() == {"/extra", "/first", "/second"}
+    for body in bodies.values():
+        assert "ROUTED alert k1 warning payments" in body, body
