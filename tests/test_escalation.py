@@ -10,6 +10,7 @@ from fixtures.alerts import trigger
 from oncall_hookspecs import Action, RuleActions
 
 from oncall.alerting import store
+from oncall.errors import FailedPrecondition
 from oncall.escalation import heartbeats, silences
 from oncall.escalation.engine import Engine
 from oncall.escalation.policies import PolicyInput, Step, Target, create_policy, update_policy
@@ -424,3 +425,66 @@ async def test_an_immediate_first_step_pages_with_everything_the_routing_rule_de
     assert bodies.keys() == {"/extra", "/first", "/second"}
     for body in bodies.values():
         assert "ROUTED alert k1 warning payments" in body, body
+
+
+# --------------------------------------------------------------------------- escalating a policy that has finished
+
+
+async def _stored(ctx, alert_id):
+    """Everything escalating by hand could change: the alert, its escalation, its requests, its timeline."""
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT status, acknowledged_by FROM alerting.alerts WHERE id = %s", (alert_id,))
+        alert = await cur.fetchone()
+        cur = await conn.execute("SELECT * FROM alerting.escalations WHERE alert_id = %s", (alert_id,))
+        escalation = await cur.fetchone()
+        cur = await conn.execute("SELECT count(*) AS n FROM alerting.alert_events WHERE alert_id = %s", (alert_id,))
+        events = (await cur.fetchone())["n"]
+    return alert, escalation, _targets(await list_requests(ctx.pool, alert_id)), events
+
+
+async def test_the_cli_refuses_to_escalate_a_finished_policy_and_restarts_it_when_told(ctx, engine, clock, db_url):
+    from fixtures.processes import oncall_env, run_cli
+
+    policy = await _policy(ctx, [Step(0, (Target("user", "alice"),))])
+    await _default_route(ctx, policy.id)
+    alert_id = await trigger(ctx)
+    await engine.run_once()
+    assert (await escalation_state(ctx.pool, alert_id)).state == "done"
+    await store.acknowledge(ctx.pool, alert_id, "alice")
+    before = await _stored(ctx, alert_id)
+    env = oncall_env(db_url)
+
+    refused = await asyncio.to_thread(run_cli, "alert", "escalate", str(alert_id), "--user", "bob", env=env)
+    assert refused.returncode == 1, refused.stdout
+    assert "the policy has finished: every step has fired and it does not repeat" in refused.stderr
+    assert "escalate with restart" in refused.stderr and "Traceback" not in refused.stderr
+    await engine.run_once()
+    assert await _stored(ctx, alert_id) == before  # still acknowledged by alice; no one paged again
+
+    restarted = await asyncio.to_thread(
+        run_cli, "alert", "escalate", str(alert_id), "--user", "bob", "--restart", env=env)
+    assert restarted.returncode == 0, restarted.stderr
+    assert f"escalated alert {alert_id}: its policy starts again from step 1" in restarted.stdout
+    clock.advance(60)  # the CLI's clock is the real one: the engine's frozen one must pass it
+    await engine.run_once()
+    alert, escalation, requests, _ = await _stored(ctx, alert_id)
+    assert requests == [(0, 0, "user", "alice"), (0, 1, "user", "alice")]
+    assert (alert["status"], escalation["state"], escalation["repeat"]) == ("triggered", "done", 1)
+    [asked] = [e for e in await store.timeline(ctx.pool, alert_id) if e.kind == "escalate_requested"]
+    assert (asked.actor, asked.note) == ("bob", "escalated by hand: the policy starts again from its first step")
+
+
+async def test_a_repeating_policy_escalates_into_its_next_pass_and_has_finished_only_after_the_last(
+    ctx, engine, clock
+):
+    policy = await _policy(ctx, [Step(0, (Target("user", "alice"),))], repeat=1, repeat_delay=600)
+    await _default_route(ctx, policy.id)
+    alert_id = await trigger(ctx)
+    await engine.run_once()
+    await escalate_now(ctx.pool, alert_id, "bob", clock.now())  # the repeat, without waiting for its delay
+    await engine.run_once()
+    assert _targets(await list_requests(ctx.pool, alert_id)) == [(0, 0, "user", "alice"), (0, 1, "user", "alice")]
+    before = await _stored(ctx, alert_id)
+    with pytest.raises(FailedPrecondition, match="every step has fired in all 2 of its passes"):
+        await escalate_now(ctx.pool, alert_id, "bob", clock.now())
+    assert await _stored(ctx, alert_id) == before
