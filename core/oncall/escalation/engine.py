@@ -208,7 +208,11 @@ class Engine:
             if n < self.batch_size:
                 break
         if timers is None or timers.due("heartbeat", now):
-            result.heartbeats_expired += await heartbeats.expire_due(self.ctx, self.clock.now())
+            while True:
+                n = await heartbeats.expire_due(self.ctx, self.clock.now(), self.batch_size)
+                result.heartbeats_expired += n
+                if n < self.batch_size:
+                    break
         return result
 
     async def _flush(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
