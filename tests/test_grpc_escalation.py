@@ -282,6 +282,62 @@ async def test_escalate_alert_fires_the_next_step_now_and_records_who_asked(serv
     assert ("escalate_requested", "ada", "need the db team") in [(e.kind, e.actor, e.note) for e in timeline.events]
 
 
+async def _escalation_rows(server, alert_id: int) -> dict:
+    """What escalating could change, as stored: the alert, its escalation, its requests, its timeline."""
+    async with server.ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT status, acknowledged_by FROM alerting.alerts WHERE id = %s", (alert_id,))
+        alert = await cur.fetchone()
+        cur = await conn.execute(
+            """SELECT state, step, repeat, next_due_at, last_fired_at, updated_at
+               FROM alerting.escalations WHERE alert_id = %s""", (alert_id,))
+        escalation = await cur.fetchone()
+        cur = await conn.execute(
+            "SELECT step, repeat, target_id FROM alerting.notification_requests WHERE alert_id = %s ORDER BY id",
+            (alert_id,))
+        requests = [tuple(r.values()) for r in await cur.fetchall()]
+        # delivery outcomes ('notification') are the notifier's, written as it gets to them
+        cur = await conn.execute(
+            """SELECT kind, actor, note FROM alerting.alert_events
+               WHERE alert_id = %s AND kind <> 'notification' ORDER BY id""", (alert_id,))
+        events = [tuple(r.values()) for r in await cur.fetchall()]
+    return {"alert": alert, "escalation": escalation, "requests": requests, "events": events}
+
+
+async def test_escalating_a_finished_policy_is_refused_and_changes_nothing_unless_told_to_restart(
+    server, stubs, stub
+):
+    await route_generic_alerts_to(stubs, ONCALL_STEPS)  # two steps, no repeat
+    _, key = await server.integration("generic")
+    alert_id = await post_generic(server, key, "nobody answers", "silent")
+    await eventually(lambda: requests_for(stub, alert_id), bool)
+    await stub.EscalateAlert(pb.EscalateAlertRequest(alert_id=alert_id, user_id="ada"))  # step 2, the last
+
+    def state() -> Awaitable[pb.GetEscalationStateResponse]:
+        return stub.GetEscalationState(pb.GetEscalationStateRequest(alert_id=alert_id))
+
+    await eventually(state, lambda r: r.escalation.state == pb.ESCALATION_STATE_DONE)
+    await stubs.alerts.AcknowledgeAlert(alerting_pb.AcknowledgeAlertRequest(alert_id=alert_id, user_id="grace"))
+    before = await _escalation_rows(server, alert_id)
+    assert before["requests"] == [(0, 0, "ada"), (1, 0, "grace")]
+
+    refused = await failure_of(stub.EscalateAlert(pb.EscalateAlertRequest(alert_id=alert_id, user_id="ada")))
+    assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "the policy has finished: every step has fired and it does not repeat" in refused.details()
+    assert "restart" in refused.details()  # and it says how to page everyone again
+    assert await _escalation_rows(server, alert_id) == before  # still acknowledged; no one re-paged
+
+    restarted = await stub.EscalateAlert(
+        pb.EscalateAlertRequest(alert_id=alert_id, user_id="ada", note="still broken", restart=True))
+    assert restarted.escalation.state == pb.ESCALATION_STATE_ACTIVE
+    rows = await eventually(lambda: _escalation_rows(server, alert_id), lambda r: len(r["requests"]) == 3)
+    assert rows["requests"][2] == (0, 1, "ada")  # the first step again, as a new pass
+    assert rows["alert"]["status"] == "triggered"
+    assert ("escalate_requested", "ada", "still broken") in rows["events"]
+    after = (await state()).escalation
+    assert (after.state, after.current_step, after.next_step, after.repeat) == (pb.ESCALATION_STATE_ACTIVE, 0, 1, 1)
+
+
 async def test_escalation_refuses_what_cannot_be_escalated(server, stubs, stub):
     # an alert with no route to a policy has no escalation
     by_hand = (await stubs.alerts.CreateAlert(alerting_pb.CreateAlertRequest(summary="no policy"))).alert

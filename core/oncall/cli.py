@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dedup", help="dedup key (default: a new one, so a new alert)")
     p.set_defaults(func=cmd_alert_trigger)
     from .cli_escalation import register as register_escalation
+    from .cli_escalation import register_alert_commands
 
+    register_alert_commands(asub)
     register_escalation(sub)
     from .cli_schedules import register as register_schedules
 

@@ -342,6 +342,35 @@ def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
     return _run(settings, go)
 
 
+# --------------------------------------------------------------------------- escalating by hand
+
+
+def cmd_alert_escalate(args: argparse.Namespace, settings: Settings) -> int:
+    from .clock import SYSTEM_CLOCK
+    from .escalation import state
+
+    async def go(pool: Any, router: Any) -> int:
+        await state.escalate_now(pool, args.alert_id, args.user, SYSTEM_CLOCK.now(), args.note or "",
+                                 restart=args.restart)
+        esc = await state.escalation_state(pool, args.alert_id)
+        what = "its policy starts again from step 1" if args.restart else f"step {(esc.next_step or 0) + 1} fires now"
+        print(f"escalated alert {args.alert_id}: {what} (policy {esc.policy_id}, pass {esc.repeat + 1})")
+        return 0
+
+    return _run(settings, go)
+
+
+def register_alert_commands(alert_sub: Any) -> None:
+    """``oncall alert escalate``: beside ``alert trigger``, which cli.py registers."""
+    p = alert_sub.add_parser("escalate", help="fire an alert's next escalation step now")
+    p.add_argument("alert_id", type=int)
+    p.add_argument("--user", required=True, help="who is escalating (a user id)")
+    p.add_argument("--note", help="why; added to the timeline")
+    p.add_argument("--restart", action="store_true",
+                   help="start the policy again from its first step (the way to escalate a finished policy)")
+    p.set_defaults(func=cmd_alert_escalate)
+
+
 # --------------------------------------------------------------------------- heartbeats
 
 

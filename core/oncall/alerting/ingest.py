@@ -270,6 +270,10 @@ _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailu
 
 # An event of a batch, with where its result goes: (integration, event, submission, index)
 _Item = tuple[int, _Prepared, int, int]
+# Events as the statements take them: each submission's integration and its events, in order
+_Events = Sequence[tuple[int, Sequence[_Prepared]]]
+# A statement to run, its parameters, the events it applies and the outcome it records
+_Statement = tuple[str, dict[str, Any], list[_Item], IngestOutcome | None]
 
 
 class Ingestor:
@@ -404,51 +408,8 @@ class Ingestor:
                 sub.future.set_exception(err)
 
     async def _apply(self, batch: list[_Submission]) -> list[list[IngestResult]]:
-        # Round r holds the r-th event for each key, so every statement touches a key once
-        # and events for one key still apply in arrival order.
-        rounds: list[list[_Item]] = []
-        occurrences: dict[tuple[int, str], int] = defaultdict(int)
-        for si, sub in enumerate(batch):
-            for ei, ev in enumerate(sub.events):
-                k = (sub.integration_id, ev.dedup_key)
-                r = occurrences[k]
-                occurrences[k] = r + 1
-                if r == len(rounds):
-                    rounds.append([])
-                rounds[r].append((sub.integration_id, ev, si, ei))
-
-        # one statement per (round, action), in this order; each with what to make of its rows
-        statements: list[tuple[str, dict[str, Any], list[_Item], IngestOutcome | None]] = []
-        for rnd in rounds:
-            by_action: dict[Action, list[_Item]] = defaultdict(list)
-            for item in rnd:
-                by_action[item[1].action].append(item)
-            if triggers := by_action.get(Action.TRIGGER):
-                evs = [t[1] for t in triggers]
-                params = {
-                    "integration_id": [t[0] for t in triggers],
-                    "dedup_key": [ev.dedup_key for ev in evs],
-                    "summary": [ev.summary for ev in evs],
-                    "details": [ev.details for ev in evs],
-                    "severity": [ev.severity for ev in evs],
-                    "labels": [ev.labels for ev in evs],
-                    "annotations": [ev.annotations for ev in evs],
-                    "raw": [ev.raw for ev in evs],
-                    "started_at": [ev.started_at for ev in evs],
-                    "channel": EVENTS_CHANNEL,
-                }
-                statements.append((_TRIGGER, params, triggers, None))
-            for action, sql, from_statuses, outcome in _CLOSING:
-                if items := by_action.get(action):
-                    params = {
-                        "integration_id": [t[0] for t in items],
-                        "dedup_key": [t[1].dedup_key for t in items],
-                        "from_statuses": from_statuses,
-                        "kind": outcome.value,
-                        "channel": EVENTS_CHANNEL,
-                    }
-                    statements.append((sql, params, items, outcome))
-
+        events = [(sub.integration_id, sub.events) for sub in batch]
+        statements = _statements(events)
         async with self._pool.connection() as conn:
             if len(statements) == 1:
                 # the common case: one statement, its own transaction, one round trip
@@ -460,16 +421,84 @@ class Ingestor:
                 async with conn.pipeline(), conn.transaction():
                     curs = [await conn.execute(sql, params) for sql, params, _, _ in statements]
                 answers = [await c.fetchall() for c in curs]
+        return _results(events, statements, answers)
 
-        results: list[list[IngestResult | None]] = [[None] * len(s.events) for s in batch]
-        for (_, _, items, outcome), rows in zip(statements, answers, strict=True):
-            for row, (_, ev, si, ei) in zip(rows, items, strict=True):
-                alert_id = row["id"]
-                if outcome is None:
-                    got = IngestOutcome.CREATED if row["created"] else IngestOutcome.DUPLICATE
-                elif alert_id is None:
-                    got = IngestOutcome.IGNORED
-                else:
-                    got = outcome
-                results[si][ei] = IngestResult(ev.dedup_key, got, alert_id)
-        return results  # type: ignore[return-value]
+
+async def apply_events(conn: psycopg.AsyncConnection, events: _Events) -> list[list[IngestResult]]:
+    """Apply events with the Ingestor's own statements, inside the caller's transaction on ``conn``.
+
+    For a decision that must commit together with the alerts it opens or closes (a heartbeat
+    expiring or beating again): dedup, the one open alert per (integration, dedup key) and
+    the timeline are exactly an ingested event's. Nothing is committed here.
+    """
+    statements = _statements(events)
+    answers: list[list[Any]] = []
+    for sql, params, _, _ in statements:
+        cur = await conn.execute(sql, params)
+        answers.append(await cur.fetchall())
+    return _results(events, statements, answers)
+
+
+def _statements(events: _Events) -> list[_Statement]:
+    """One statement per (round, action), in the order they must run; each with what to make of its rows."""
+    # Round r holds the r-th event for each key, so every statement touches a key once
+    # and events for one key still apply in arrival order.
+    rounds: list[list[_Item]] = []
+    occurrences: dict[tuple[int, str], int] = defaultdict(int)
+    for si, (integration_id, evs) in enumerate(events):
+        for ei, ev in enumerate(evs):
+            k = (integration_id, ev.dedup_key)
+            r = occurrences[k]
+            occurrences[k] = r + 1
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].append((integration_id, ev, si, ei))
+
+    statements: list[_Statement] = []
+    for rnd in rounds:
+        by_action: dict[Action, list[_Item]] = defaultdict(list)
+        for item in rnd:
+            by_action[item[1].action].append(item)
+        if triggers := by_action.get(Action.TRIGGER):
+            trig = [t[1] for t in triggers]
+            params = {
+                "integration_id": [t[0] for t in triggers],
+                "dedup_key": [ev.dedup_key for ev in trig],
+                "summary": [ev.summary for ev in trig],
+                "details": [ev.details for ev in trig],
+                "severity": [ev.severity for ev in trig],
+                "labels": [ev.labels for ev in trig],
+                "annotations": [ev.annotations for ev in trig],
+                "raw": [ev.raw for ev in trig],
+                "started_at": [ev.started_at for ev in trig],
+                "channel": EVENTS_CHANNEL,
+            }
+            statements.append((_TRIGGER, params, triggers, None))
+        for action, sql, from_statuses, outcome in _CLOSING:
+            if items := by_action.get(action):
+                params = {
+                    "integration_id": [t[0] for t in items],
+                    "dedup_key": [t[1].dedup_key for t in items],
+                    "from_statuses": from_statuses,
+                    "kind": outcome.value,
+                    "channel": EVENTS_CHANNEL,
+                }
+                statements.append((sql, params, items, outcome))
+    return statements
+
+
+def _results(
+    events: _Events, statements: list[_Statement], answers: list[list[Any]]
+) -> list[list[IngestResult]]:
+    results: list[list[IngestResult | None]] = [[None] * len(evs) for _, evs in events]
+    for (_, _, items, outcome), rows in zip(statements, answers, strict=True):
+        for row, (_, ev, si, ei) in zip(rows, items, strict=True):
+            alert_id = row["id"]
+            if outcome is None:
+                got = IngestOutcome.CREATED if row["created"] else IngestOutcome.DUPLICATE
+            elif alert_id is None:
+                got = IngestOutcome.IGNORED
+            else:
+                got = outcome
+            results[si][ei] = IngestResult(ev.dedup_key, got, alert_id)
+    return results  # type: ignore[return-value]

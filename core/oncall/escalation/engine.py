@@ -208,7 +208,11 @@ class Engine:
             if n < self.batch_size:
                 break
         if timers is None or timers.due("heartbeat", now):
-            result.heartbeats_expired += await heartbeats.expire_due(self.ctx, self.clock.now())
+            while True:
+                n = await heartbeats.expire_due(self.ctx, self.clock.now(), self.batch_size)
+                result.heartbeats_expired += n
+                if n < self.batch_size:
+                    break
         return result
 
     async def _flush(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
@@ -355,7 +359,6 @@ class Engine:
     ) -> None:
         decision, view, silence = await self.route(alert.view(), rules, default, silences)
         labels, severity = dict(view.labels), view.severity
-        alert.labels, alert.severity = labels, severity
         policy_id = None if decision.suppress else decision.escalation_policy_id
 
         stored = asdict(decision)
@@ -363,6 +366,11 @@ class Engine:
         # would otherwise mean 1,000 trace entries stored with every alert)
         stored["trace"] = [t for t in stored["trace"] if t["matched"] or (t["error"] and any(
             e.startswith(f"rule {t['rule_name']!r}") for e in decision.errors))]
+        # From here on the alert is as this routing leaves it, exactly as a later pass reads it
+        # back from its row: a step fired now (an immediate first step) pages with the routed
+        # template, labels and severity, like every step after it.
+        alert = replace(alert, labels=labels, severity=severity, routed_at=now, routing=stored,
+                        escalation_policy_id=policy_id, silenced_by=silence.id if silence else None)
         work.routed[alert.id] = (
             now, orjson.dumps(stored).decode(), policy_id, severity, orjson.dumps(labels).decode(),
             silence.id if silence else None,

@@ -15,7 +15,7 @@ import psycopg
 from oncall_hookspecs import Action, AlertEvent
 from psycopg_pool import AsyncConnectionPool
 
-from ..alerting import store
+from ..alerting import ingest, store
 from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
@@ -113,15 +113,22 @@ def _event(hb: Heartbeat, action: Action) -> AlertEvent:
 
 
 async def beat(ctx: Context, heartbeat_id: str, integration_id: int, now: datetime) -> Heartbeat:
-    """Record a beat. A monitor that had expired resolves its alert first."""
-    hb = await get_heartbeat(ctx.pool, heartbeat_id)
-    if hb.integration_id != integration_id:
-        raise PermissionDenied("this key belongs to another integration than this heartbeat's")
-    if hb.state == "expired":
-        # resolve before recording the beat: a crash in between leaves it 'expired', and
-        # the next beat resolves again (harmless) rather than leaving the alert open
-        await ctx.ingestor.submit(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.RESOLVE)]))
-    async with ctx.pool.connection() as conn:
+    """Record a beat. A monitor that had expired resolves its alert, in the same transaction.
+
+    The monitor's row is locked first (waiting for an expiry that holds it), so a beat and an
+    expiry happen one after the other: either the expiry opened the alert and this resolves
+    it, or this beat came first and the monitor is no longer overdue.
+    """
+    async with ctx.pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT * FROM alerting.heartbeats WHERE id = %s FOR UPDATE", (heartbeat_id,))
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"heartbeat {heartbeat_id!r} not found")
+        hb = _from_row(row)
+        if hb.integration_id != integration_id:
+            raise PermissionDenied("this key belongs to another integration than this heartbeat's")
+        if hb.state == "expired":
+            await ingest.apply_events(conn, [(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.RESOLVE)]))])
         cur = await conn.execute(
             """UPDATE alerting.heartbeats SET last_beat_at = %s, expires_at = %s, state = 'up'
                WHERE id = %s RETURNING *""",
@@ -129,32 +136,28 @@ async def beat(ctx: Context, heartbeat_id: str, integration_id: int, now: dateti
         )
         row = await cur.fetchone()
         await conn.execute("SELECT pg_notify('oncall_engine', 'heartbeat')")
-    if row is None:
-        raise NotFound(f"heartbeat {heartbeat_id!r} not found")
     return _from_row(row)
 
 
-async def expire_due(ctx: Context, now: datetime) -> int:
-    """Open an alert for every monitor whose beat is overdue."""
-    async with ctx.pool.connection() as conn:
+async def expire_due(ctx: Context, now: datetime, limit: int = 100) -> int:
+    """Open an alert for every monitor whose beat is overdue; return how many expired.
+
+    One transaction claims the overdue monitors (``SKIP LOCKED``: another replica's claim, or
+    a beat being recorded, is left alone), opens their alerts through the ingest statements
+    and marks them expired: all of it commits, or none of it.
+    """
+    async with ctx.pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
-            "SELECT * FROM alerting.heartbeats WHERE state = 'up' AND expires_at <= %s LIMIT 100", (now,)
+            """SELECT * FROM alerting.heartbeats WHERE state = 'up' AND expires_at <= %s
+               ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED""",
+            (now, limit),
         )
         due = [_from_row(r) for r in await cur.fetchall()]
-    expired = 0
-    for hb in due:
-        # the alert first (a repeat is only a duplicate), then the state
-        await ctx.ingestor.submit(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.TRIGGER)]))
-        async with ctx.pool.connection() as conn:
-            cur = await conn.execute(
-                """UPDATE alerting.heartbeats SET state = 'expired'
-                   WHERE id = %s AND state = 'up' AND expires_at <= %s RETURNING id""",
-                (hb.id, now),
-            )
-            marked = await cur.fetchone() is not None
-        if marked:
-            expired += 1
-        else:
-            # a beat arrived in between: the job is alive after all
-            await ctx.ingestor.submit(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.RESOLVE)]))
-    return expired
+        if not due:
+            return 0
+        await ingest.apply_events(conn, [(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.TRIGGER)]))
+                                         for hb in due])
+        await conn.execute(
+            "UPDATE alerting.heartbeats SET state = 'expired' WHERE id = ANY(%s)", ([hb.id for hb in due],)
+        )
+    return len(due)

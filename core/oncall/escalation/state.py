@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..alerting.store import notify_events
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from .policies import Policy, find_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,32 @@ async def escalation_state(pool: AsyncConnectionPool, alert_id: int) -> Escalati
     )
 
 
-async def escalate_now(pool: AsyncConnectionPool, alert_id: int, user_id: str, now: datetime, note: str = "") -> None:
-    """Fire the alert's next step now. An acknowledged alert returns to triggered first."""
+def _finished(policy: Policy, step: int, repeat: int, state: str) -> bool:
+    """Whether the policy has nothing left to fire: every step of its last pass has fired.
+
+    ``state`` is 'done' once the engine has recorded it; the steps are counted too, because
+    a policy edited down to fewer steps can have finished before the engine noticed.
+    """
+    return state == "done" or (step >= len(policy.steps) and repeat >= policy.repeat)
+
+
+def _finished_detail(alert_id: int, policy: Policy) -> str:
+    fired = ("every step has fired and it does not repeat" if policy.repeat == 0
+             else f"every step has fired in all {policy.repeat + 1} of its passes")
+    return (f"alert {alert_id} was not escalated, because the policy has finished: {fired}. "
+            f"To page everyone in {policy.name!r} again from its first step, escalate with restart.")
+
+
+async def escalate_now(
+    pool: AsyncConnectionPool, alert_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False
+) -> None:
+    """Fire the alert's next step now; ``restart``: start its policy again from the first step.
+
+    An acknowledged alert returns to triggered first. A policy that has finished has no next
+    step: that is refused (FailedPrecondition) and nothing changes, because starting it over
+    re-pages everyone who already ignored it; ``restart`` says that is what is wanted. A new
+    pass counts as the next repeat, so its requests are new pages, never a replay of old ones.
+    """
     if not user_id.strip():
         raise InvalidArgument("user_id is required: say who is escalating")
     async with pool.connection() as conn, conn.transaction():
@@ -88,33 +113,43 @@ async def escalate_now(pool: AsyncConnectionPool, alert_id: int, user_id: str, n
         if row["status"] == "resolved":
             raise FailedPrecondition(f"alert {alert_id} is resolved; it cannot be escalated")
         cur = await conn.execute(
-            "SELECT state, step, repeat FROM alerting.escalations WHERE alert_id = %s FOR UPDATE", (alert_id,)
+            "SELECT policy_id, state, step, repeat FROM alerting.escalations WHERE alert_id = %s FOR UPDATE",
+            (alert_id,),
         )
         esc = await cur.fetchone()
         if esc is None:
             raise FailedPrecondition(f"alert {alert_id} has no escalation policy to escalate through")
-        event_ids = []
+        policy = await find_policy(conn, esc["policy_id"])
+        if policy is None:
+            raise FailedPrecondition(
+                f"alert {alert_id} cannot be escalated: its escalation policy {esc['policy_id']!r} no longer exists"
+            )
+        step, repeat = esc["step"], esc["repeat"]
+        if restart:
+            step, repeat = 0, repeat + 1
+        elif _finished(policy, step, repeat, esc["state"]):
+            raise FailedPrecondition(_finished_detail(alert_id, policy))
+        # checked: from here on the request is granted
         if row["status"] == "acknowledged":
             await conn.execute(
                 """UPDATE alerting.alerts SET status = 'triggered', acknowledged_at = NULL,
                           acknowledged_by = NULL WHERE id = %s""",
                 (alert_id,),
             )
-        step, repeat = esc["step"], esc["repeat"]
-        if esc["state"] == "done":
-            step, repeat = 0, repeat + 1  # past the last step: start another pass
         await conn.execute(
             """UPDATE alerting.escalations SET state = 'active', step = %s, repeat = %s,
                       next_due_at = %s, held_by = NULL, updated_at = %s WHERE alert_id = %s""",
             (step, repeat, now, now, alert_id),
         )
+        default_note = "escalated by hand: the policy starts again from its first step" if restart \
+            else "escalated by hand"
         cur = await conn.execute(
             """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
                VALUES (%s, %s, 'escalate_requested', %s, %s, %s) RETURNING id""",
-            (alert_id, now, user_id.strip(), note or "escalated by hand", Jsonb({"step": step, "repeat": repeat})),
+            (alert_id, now, user_id.strip(), note or default_note,
+             Jsonb({"step": step, "repeat": repeat, "restart": restart})),
         )
-        event_ids.append((await cur.fetchone())["id"])
-        await notify_events(conn, event_ids)
+        await notify_events(conn, [(await cur.fetchone())["id"]])
         await conn.execute("SELECT pg_notify('oncall_engine', 'escalate')")
 
 

@@ -217,14 +217,16 @@ class GetEscalationStateResponse(_message.Message):
     def __init__(self, escalation: _Optional[_Union[Escalation, _Mapping]] = ...) -> None: ...
 
 class EscalateAlertRequest(_message.Message):
-    __slots__ = ("alert_id", "user_id", "note")
+    __slots__ = ("alert_id", "user_id", "note", "restart")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    RESTART_FIELD_NUMBER: _ClassVar[int]
     alert_id: int
     user_id: str
     note: str
-    def __init__(self, alert_id: _Optional[int] = ..., user_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+    restart: bool
+    def __init__(self, alert_id: _Optional[int] = ..., user_id: _Optional[str] = ..., note: _Optional[str] = ..., restart: _Optional[bool] = ...) -> None: ...
 
 class EscalateAlertResponse(_message.Message):
     __slots__ = ("escalation",)

@@ -157,8 +157,10 @@ class EscalationServiceServicer:
 
     def EscalateAlert(self, request, context):
         """Fire an alert's next step now, rather than when it falls due. An acknowledged alert
-        returns to triggered first (someone asked for more help); an escalation that had run
-        through every step starts another pass. The step fires within moments, in the engine.
+        returns to triggered first (someone asked for more help). When the policy has finished
+        (every step, and every repeat, has fired) there is no next step: FAILED_PRECONDITION,
+        and nothing changes, unless the request says `restart`. The step fires within moments,
+        in the engine.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
