@@ -164,7 +164,6 @@ async def test_a_timestamp_of_5000_digits_is_a_401_not_a_500(server: object, sla
     assert (await alert_row(server, alert_id))["status"] == "triggered"
 
 
-@pytest.mark.slow
 async def test_a_genuine_click_replayed_at_another_replica_is_refused_and_acts_once(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, server: object,
 ) -> None:
