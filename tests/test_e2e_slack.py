@@ -39,7 +39,8 @@ async def server(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s
         yield running
 
 
-async def click(server: object, payload: dict, secret: str = SECRET, ts: int | None = None) -> int:
+def signed(payload: dict, secret: str = SECRET, ts: int | str | None = None) -> tuple[bytes, dict[str, str]]:
+    """An interaction's body and headers, signed as Slack signs them."""
     body = urlencode({"payload": json.dumps(payload)}).encode()
     stamp = str(int(time.time()) if ts is None else ts)
     headers = {
@@ -47,10 +48,17 @@ async def click(server: object, payload: dict, secret: str = SECRET, ts: int | N
         "X-Slack-Request-Timestamp": stamp,
         "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body),
     }
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{server.http_url}/api/v1/channels/slack/interactivity",  # type: ignore[attr-defined]
-                             data=body, headers=headers) as r:
-            return r.status
+    return body, headers
+
+
+async def post(server: object, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    url = f"{server.http_url}/api/v1/channels/slack/interactivity"  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+        return r.status, (await r.json() if r.content_type == "application/json" else {})
+
+
+async def click(server: object, payload: dict, secret: str = SECRET, ts: int | str | None = None) -> int:
+    return (await post(server, *signed(payload, secret, ts)))[0]
 
 
 def buttons(blocks: list | None) -> list[str]:
@@ -141,3 +149,52 @@ async def test_a_click_in_a_channel_maps_the_slack_user_through_the_directory(
         assert await click(running, payload) == 200
         row = await alert_row(running, alert_id)
         assert row["status"] == "acknowledged" and row["acknowledged_by"] == USER
+
+
+async def test_a_timestamp_of_5000_digits_is_a_401_not_a_500(server: object, slack: FakeSlack) -> None:
+    alert_id = await page(server)
+    await wait_for_delivery(server, alert_id)
+    message = slack.only_message()
+    payload = block_actions(user=ALICE_SLACK, channel=message.channel, message_ts=message.ts,
+                            action_id="oncall_resolve", value=str(alert_id))
+    for stamp in ("9" * 5000, "9" * 400):  # int() refuses the first; the second overflows a float
+        status, body = await post(server, *signed(payload, ts=stamp))
+        assert (status, body["error"]) == (401, "invalid_signature")
+        assert body["detail"] == "X-Slack-Request-Timestamp is not a Unix time"
+    assert (await alert_row(server, alert_id))["status"] == "triggered"
+
+
+async def test_a_genuine_click_replayed_at_another_replica_is_refused_and_acts_once(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, server: object,
+) -> None:
+    # a second replica on the same database, with its own process memory: only the database
+    # can tell it that the first replica already acted on this exact request
+    async with paging_server(
+        db_url, tmp_path, monkeypatch, ("slack", ALICE_SLACK),
+        ONCALL_SLACK_BOT_TOKEN=TOKEN, ONCALL_SLACK_SIGNING_SECRET=SECRET, ONCALL_SLACK_API_URL=slack.url,
+    ) as replica:
+        alert_id = await page(server)
+        await wait_for_delivery(server, alert_id)
+        message = slack.only_message()
+        request = signed(block_actions(user=ALICE_SLACK, channel=message.channel, message_ts=message.ts,
+                                       action_id="oncall_escalate", value=str(alert_id)))
+
+        assert (await post(server, *request))[0] == 200
+        replayed = await post(replica, *request)
+        again = await post(server, *request)
+
+        assert replayed == (401, {"error": "invalid_signature", "detail": "this request was already received (replayed)"})
+        assert again[0] == 401
+        # escalated once: one request on the timeline, and the rows show one step fired by hand
+        async with server.ctx.pool.connection() as conn:  # type: ignore[attr-defined]
+            cur = await conn.execute(
+                "SELECT actor FROM alerting.alert_events WHERE alert_id = %s AND kind = 'escalate_requested'",
+                (alert_id,),
+            )
+            assert [r["actor"] for r in await cur.fetchall()] == ["alice"]
+            cur = await conn.execute("SELECT count(*) AS n FROM notification.seen_requests")
+            assert (await cur.fetchone())["n"] == 1
+        # and a click made fresh (a new signature) still acts, at either replica
+        assert await click(replica, block_actions(user=ALICE_SLACK, channel=message.channel, message_ts=message.ts,
+                                                  action_id="oncall_acknowledge", value=str(alert_id))) == 200
+        assert (await alert_row(server, alert_id))["status"] == "acknowledged"

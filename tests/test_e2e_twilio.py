@@ -194,6 +194,31 @@ async def test_stop_opts_the_number_out_until_start(sms_server: Any, twilio: Fak
     assert "Queue backlog on mq-1" in (twilio.sent("Messages")[1].get("Body") or "")
 
 
+async def test_a_replayed_reply_or_stop_is_refused_at_any_time_and_acts_once(sms_server: Any, twilio: FakeTwilio) -> None:
+    # Twilio signs no timestamp: without the core remembering it, a captured "3e" would
+    # escalate again whenever it was sent, and a captured STOP silence the number again
+    alert_id = await page(sms_server, "Disk full on db-1", "/var is 98% used")
+    await wait_for_delivery(sms_server, alert_id, ("sent",))
+    escalate = sms_from(ALICE, f"{reply_code(twilio.sent('Messages')[0].get('Body') or '')}e")
+    assert (await twilio_callback(sms_server, "/sms/inbound", escalate))[0] == 200
+    status, answer = await twilio_callback(sms_server, "/sms/inbound", escalate)
+    assert status == 401 and "replayed" in answer
+    async with sms_server.ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM alerting.alert_events WHERE alert_id = %s AND kind = 'escalate_requested'",
+            (alert_id,),
+        )
+        assert (await cur.fetchone())["n"] == 1
+
+    stop = sms_from(ALICE, "STOP")
+    assert (await twilio_callback(sms_server, "/sms/inbound", stop))[0] == 200
+    assert (await twilio_callback(sms_server, "/sms/inbound", sms_from(ALICE, "START")))[0] == 200
+    assert (await twilio_callback(sms_server, "/sms/inbound", stop))[0] == 401
+    async with sms_server.ctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) AS n FROM notification.opt_outs")
+        assert (await cur.fetchone())["n"] == 0  # still opted in
+
+
 async def test_a_status_callback_marks_the_sms_delivered(sms_server: Any, twilio: FakeTwilio) -> None:
     alert_id = await page(sms_server)
     delivery = await wait_for_delivery(sms_server, alert_id, ("sent",))

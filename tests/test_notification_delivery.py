@@ -527,9 +527,12 @@ async def test_pruning_keeps_what_is_still_needed(dctx: Context, hook: Receiver,
         await conn.execute(
             """INSERT INTO notification.rate_buckets (key, tokens, updated_at)
                VALUES ('sms:+1', 0, now() - interval '2 days'), ('sms:+2', 0, now())""")
+        await conn.execute(
+            """INSERT INTO notification.seen_requests (key_hash, expires_at)
+               VALUES ('\x01', now() - interval '1 second'), ('\x02', now() + interval '5 minutes')""")
     async with _notifier(dctx, clock) as n:
         deleted = await n.prune()
-    assert deleted == {"action_tokens": 1, "reply_codes": 0, "rate_buckets": 1, "notifications": 1}
+    assert deleted == {"action_tokens": 1, "reply_codes": 0, "rate_buckets": 1, "seen_requests": 1, "notifications": 1}
     async with dctx.pool.connection() as conn:
         cur = await conn.execute("SELECT id FROM notification.notifications ORDER BY id")
         assert [r["id"] for r in await cur.fetchall()] == [old_waiting, recent]  # a waiting delivery is kept

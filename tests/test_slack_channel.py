@@ -39,6 +39,8 @@ class FakeHost:
     #: provider id → the rendered payload delivered with it, as the core stores it (see ``deliver``)
     payloads: dict[str, Any] = field(default_factory=dict)
     payload_lookups: list[tuple[str, str]] = field(default_factory=list)
+    #: first_seen keys, as the core's table would hold them (every replica sharing it)
+    seen: set[str] = field(default_factory=set)
 
     async def act(self, alert_id: int, action: str, *, user_id: str | None, actor: str) -> ActionResult:
         self.acts.append((alert_id, action, user_id, actor))
@@ -69,6 +71,11 @@ class FakeHost:
     async def sent_payload(self, channel: str, provider_id: str) -> Any:
         self.payload_lookups.append((channel, provider_id))
         return self.payloads.get(provider_id) if channel == "slack" else None
+
+    async def first_seen(self, key: str, ttl_s: float) -> bool:
+        first = key not in self.seen
+        self.seen.add(key)
+        return first
 
 
 async def deliver(channel: SlackChannel, host: FakeHost, sent: ChannelMessage) -> DeliveryResult:
@@ -451,7 +458,8 @@ async def test_with_no_rendered_blocks_to_be_found_an_update_shows_status_and_bu
 
 
 FORGERIES = ("wrong-secret", "stale-timestamp", "future-timestamp", "no-headers", "no-signature", "no-timestamp",
-             "bad-timestamp", "tampered-body")
+             "bad-timestamp", "tampered-body", "timestamp-of-5000-digits", "timestamp-of-400-digits",
+             "timestamp-of-13-digits", "timestamp-in-other-digits", "timestamp-with-a-superscript")
 
 
 def _forged(slack_payload: dict[str, Any], kind: str) -> InboundRequest:
@@ -469,6 +477,14 @@ def _forged(slack_payload: dict[str, Any], kind: str) -> InboundRequest:
         "bad-timestamp": lambda: interaction_request(
             SECRET, slack_payload, headers={"X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": sig}),
         "tampered-body": lambda: interaction_request(SECRET, slack_payload, body=good.body.replace(b"42", b"43")),
+        # signed over the timestamp they carry, so only the timestamp can refuse them: int()
+        # refuses over 4,300 digits, and 400 overflow the arithmetic with a float clock
+        "timestamp-of-5000-digits": lambda: interaction_request(SECRET, slack_payload, timestamp="9" * 5000),
+        "timestamp-of-400-digits": lambda: interaction_request(SECRET, slack_payload, timestamp="9" * 400),
+        "timestamp-of-13-digits": lambda: interaction_request(SECRET, slack_payload, timestamp=f"000{now}"),
+        "timestamp-in-other-digits": lambda: interaction_request(
+            SECRET, slack_payload, timestamp=str(now).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))),
+        "timestamp-with-a-superscript": lambda: interaction_request(SECRET, slack_payload, timestamp=f"{now}²"),
     }[kind]()
 
 
@@ -496,6 +512,44 @@ async def test_interactions_that_are_not_oncall_buttons_are_answered_and_ignored
         answer = await channel.handle_interactivity(interaction_request(SECRET, payload))
         assert answer.status == 200
     assert host.acts == []
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "9" * 400, "99999999999999999999", "²", "-1", "0", "4_2", " ", ""])
+async def test_a_button_value_that_is_no_alert_id_acts_on_nothing(slack, make_channel, value):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    answer = await channel.handle_interactivity(interaction_request(SECRET, block_actions(
+        user="U0ALICE", channel="C0OPS", message_ts="1700000001.000001", action_id="oncall_resolve", value=value)))
+    await channel.drain()
+    assert answer.status == 200
+    assert host.acts == [] and host.seen == set()  # nothing to act on, nothing remembered
+    assert slack.calls == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ('{"type": "block_actions", "actions": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid_json"),
+        ('{"type": "block_actions", "n": ' + "9" * 5000 + "}", "invalid_json"),
+        (json.dumps(block_actions(user="U0AL\x00ICE", channel="C0OPS", message_ts="1.2", action_id="oncall_resolve",
+                                  value="42")), "invalid_field"),
+        (json.dumps(block_actions(user="U0ALICE", channel="C0OPS\ud800", message_ts="1.2", action_id="oncall_resolve",
+                                  value="42")), "invalid_field"),
+        (json.dumps(block_actions(user="U0ALICE", channel="C0OPS", message_ts="1.2" * 100, action_id="oncall_resolve",
+                                  value="42")), "invalid_field"),
+        (json.dumps({**block_actions(user="U0ALICE", channel="C0OPS", message_ts="1.2", action_id="oncall_resolve",
+                                     value="42"), "user": {"id": ["U0ALICE"]}}), "invalid_field"),
+    ],
+    ids=["nested-100000-deep", "integer-of-5000-digits", "nul-in-user-id", "surrogate-in-channel-id", "long-ts",
+         "user-id-not-a-string"],
+)
+async def test_a_signed_interaction_that_cannot_be_slacks_is_a_bad_request(slack, make_channel, payload, error):
+    host = FakeHost()
+    channel = make_channel(host=host)
+    answer = await channel.handle_interactivity(interaction_request(SECRET, payload))
+    await channel.drain()
+    assert answer.status == 400 and answer.body["error"] == error
+    assert host.acts == [] and slack.calls == []
 
 
 async def test_a_signed_request_without_a_payload_is_a_bad_request(make_channel):

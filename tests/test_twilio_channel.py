@@ -46,6 +46,7 @@ class FakeHost:
     opt_outs: list[tuple[str, str, bool]] = field(default_factory=list)
     deliveries: list[tuple[str, str, str, str]] = field(default_factory=list)
     lookups: list[tuple[str, str, str | None]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # first_seen keys
 
     async def act(self, alert_id: int, action: str, *, user_id: str | None, actor: str) -> ActionResult:
         if alert_id in self.refuse:
@@ -71,6 +72,11 @@ class FakeHost:
 
     async def sent_messages(self, alert_id: int, channel: str) -> list[tuple[str, str]]:
         return []
+
+    async def first_seen(self, key: str, ttl_s: float) -> bool:
+        first = key not in self.seen
+        self.seen.add(key)
+        return first
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
@@ -490,6 +496,38 @@ async def test_any_other_key_repeats_the_menu(voice, host):
     gather = ET.fromstring(response.text).find("Gather")
     assert gather.get("action") == f"{PUBLIC}/api/v1/channels/voice/gather?alert=12"
     assert [s.text for s in gather.findall("Say")] == [MENU]
+
+
+async def test_a_replayed_reply_stop_or_key_press_is_refused_and_acts_once(sms, voice, host):
+    reply, stop = sms_in("3e"), sms_in("STOP")
+    press = signed("/voice/gather", {"Digits": "5", "To": ANN, "From": FROM, "CallSid": "CA" + "2" * 32},
+                   query="alert=12")
+    assert said(await call(sms, "/inbound", reply)) == ["Escalated alert #12: Disk full on db-1"]
+    assert (await call(sms, "/inbound", stop)).status == 200
+    assert (await call(voice, "/gather", press)).status == 200
+    for channel, path, request in [(sms, "/inbound", reply), (sms, "/inbound", stop), (voice, "/gather", press)]:
+        again = await call(channel, path, request)
+        assert again.status == 401 and again.body == {
+            "error": "invalid_signature", "detail": "this request was already received (replayed)"}
+    assert host.acts == [(12, "escalate", "u-ann", f"sms:{ANN}"), (12, "escalate", "u-ann", f"voice:{ANN}")]
+    assert host.opt_outs == [("sms", ANN, True)]
+
+
+async def test_the_same_wrong_key_twice_repeats_the_menu_twice(voice, host):
+    # only a press that acts is remembered: a caller may well press 9 twice
+    request = signed("/voice/gather", {"Digits": "9", "To": ANN, "From": FROM, "CallSid": "CA" + "3" * 32},
+                     query="alert=12")
+    for _ in range(2):
+        gather = ET.fromstring((await call(voice, "/gather", request)).text).find("Gather")
+        assert [s.text for s in gather.findall("Say")] == [MENU]
+    assert host.acts == [] and host.seen == set()
+
+
+@pytest.mark.parametrize("alert", ["9" * 5000, "9" * 400, "99999999999999999999", "1_2", "-12", "0", "١٢", ""])
+async def test_a_gather_url_naming_no_alert_id_acts_on_nothing(voice, host, alert):
+    request = signed("/voice/gather", {"Digits": "4", "To": ANN, "From": FROM}, query=urlencode({"alert": alert}))
+    assert said(await call(voice, "/gather", request)) == ["This call names no alert to act on. Goodbye."]
+    assert host.acts == []
 
 
 # --------------------------------------------------------------------------- status callbacks

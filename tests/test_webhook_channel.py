@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
+from fixtures.network import connections, stub_dns
 from oncall.plugins import load_plugins
 from oncall_hookspecs import ChannelMessage
 from oncall_webhook import (
@@ -339,6 +340,121 @@ async def test_only_http_and_https_destinations_are_allowed(receiver, make_chann
     assert not result.ok and result.permanent
     assert "only http and https" in result.response
     assert receiver.requests == []
+
+
+def embeddings(ipv4: str) -> dict[str, str]:
+    """Every IPv6 form that carries ``ipv4``, built bit by bit from the RFCs (not by the guard)."""
+    v4 = int(ipaddress.IPv4Address(ipv4))
+    local = int(ipaddress.IPv6Address("64:ff9b:1::"))
+    public = int(ipaddress.IPv4Address("65.54.227.120"))  # a Teredo server / client elsewhere
+    forms = {
+        "ipv4-mapped": 0xFFFF << 32 | v4,  # ::ffff:a.b.c.d
+        "ipv4-compatible": v4,  # ::a.b.c.d
+        "ipv4-translated": 0xFFFF << 48 | v4,  # ::ffff:0:a.b.c.d
+        "nat64": 0x0064_FF9B << 96 | v4,  # 64:ff9b::a.b.c.d
+        "nat64-local-96": local | v4,  # 64:ff9b:1::a.b.c.d, a /96 inside the /48
+        "nat64-local-48": local | (v4 >> 16) << 64 | (v4 & 0xFFFF) << 40,  # bits 48-63, then 72-87
+        "6to4": 0x2002 << 112 | v4 << 80 | 1,  # 2002:aabb:ccdd::1
+        "teredo-client": 0x2001_0000 << 96 | public << 64 | 0x8000_63BF << 32 | v4 ^ 0xFFFFFFFF,
+        "teredo-server": 0x2001_0000 << 96 | v4 << 64 | 0x8000_63BF << 32 | public ^ 0xFFFFFFFF,
+    }
+    return {name: str(ipaddress.IPv6Address(n)) for name, n in forms.items()}
+
+
+METADATA_FORMS = embeddings("169.254.169.254")
+
+
+@pytest.mark.parametrize("via", ["literal", "name"])
+@pytest.mark.parametrize("settings", ["none", "public-only", "allow-everything"])
+@pytest.mark.parametrize("form", sorted(METADATA_FORMS))
+async def test_every_ipv6_form_of_the_metadata_address_is_refused_before_connecting(make_channel, form, settings, via):
+    address = METADATA_FORMS[form]
+    channel = make_channel(allowed_hosts={"allow-everything": "0.0.0.0/0, ::/0"}.get(settings, ""),
+                           public_only=settings == "public-only")
+    url = f"http://[{address}]/latest/meta-data/" if via == "literal" else "http://imds.oncall.test/latest/meta-data/"
+    with stub_dns({"imds.oncall.test": [address]}), connections() as connects:
+        result = await channel.send(message(url))
+    assert not result.ok and result.permanent
+    assert f"it resolves to {address}, which embeds 169.254.169.254 (" in result.response
+    assert result.response.endswith("a link-local address (where cloud metadata services live), "
+                                    "which webhooks may never reach")
+    assert connects == []
+
+
+LOOPBACK_FORMS = embeddings("127.0.0.1")
+
+
+@pytest.mark.parametrize("via", ["literal", "name"])
+@pytest.mark.parametrize(("form", "target"), [(f, "127.0.0.1") for f in sorted(LOOPBACK_FORMS)]
+                         + [(f, "10.1.2.3") for f in sorted(LOOPBACK_FORMS)])
+async def test_public_only_refuses_ipv6_forms_of_loopback_and_private_addresses(receiver, make_channel, form, target, via):
+    address = embeddings(target)[form]
+    url = f"http://[{address}]:{receiver.port}/ok" if via == "literal" else f"http://hook.oncall.test:{receiver.port}/ok"
+    with stub_dns({"hook.oncall.test": [address]}), connections() as connects:
+        result = await make_channel(allowed_hosts="", public_only=True).send(message(url))
+    assert not result.ok and result.permanent
+    assert f"it resolves to {address}, " in result.response
+    if form.startswith("nat64-local"):
+        # read at every RFC 6052 position, one of which is 0.0.0.0 here: refused whatever is set
+        assert "which embeds 0.0.0.0 (local-use NAT64 with a /" in result.response
+    elif form.startswith("teredo"):
+        assert "a private address, and ONCALL_WEBHOOK_PUBLIC_ONLY" in result.response  # 2001::/32 itself
+    else:
+        kind = "a loopback address" if target == "127.0.0.1" else "a private address"
+        assert f"which embeds {target} (" in result.response
+        assert f"{kind}, and ONCALL_WEBHOOK_PUBLIC_ONLY allows public addresses only" in result.response
+    assert connects == [] and receiver.requests == []
+
+
+async def test_one_embedded_form_among_good_addresses_refuses_the_name(receiver, make_channel):
+    answers = {"mixed.oncall.test": ["127.0.0.1", METADATA_FORMS["nat64"]]}
+    with stub_dns(answers), connections() as connects:
+        result = await make_channel(allowed_hosts="").send(message(f"http://mixed.oncall.test:{receiver.port}/ok"))
+    assert not result.ok and "which embeds 169.254.169.254 (NAT64)" in result.response
+    assert connects == [] and receiver.requests == []
+
+
+@pytest.mark.parametrize("ipv4", ["93.184.216.34", "8.8.8.8"])
+def test_public_ipv4_through_nat64_6to4_or_mapped_stays_reachable_with_public_only(ipv4):
+    # an IPv6-only host reaches IPv4 receivers through NAT64: that must keep working
+    forms = embeddings(ipv4)
+    for form in ("ipv4-mapped", "nat64", "6to4"):
+        check_addresses("hooks.example.com", [ipaddress.ip_address(forms[form])], AllowList(), public_only=True)
+    # an allowlist that names the IPv4 receiver covers its translated forms too
+    check_addresses("x", [ipaddress.ip_address(forms["nat64"])], AllowList.parse(f"{ipv4}/32"))
+    with pytest.raises(DestinationRefused, match="does not allow"):
+        check_addresses("x", [ipaddress.ip_address(forms["nat64"])], AllowList.parse("10.0.0.0/8"))
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0177.0.0.1", "169.254.43518", "[::ffff:127.1]"])
+async def test_a_numeric_host_that_is_no_standard_address_is_refused_before_connecting(receiver, make_channel, host):
+    # aiohttp takes all-digit hosts for IP literals and never asks the resolver; the socket
+    # layer may read 127.1 or 2130706433 as 127.0.0.1
+    with connections() as connects:
+        result = await make_channel(allowed_hosts="", public_only=True).send(message(f"http://{host}:{receiver.port}/ok"))
+    assert not result.ok and result.permanent
+    assert connects == [] and receiver.requests == []
+
+
+async def test_a_page_to_a_nat64_form_of_the_metadata_address_fails_on_the_timeline_without_connecting(
+    db_url, tmp_path, monkeypatch,
+):
+    from fixtures.paging import page, paging_server, timeline_notes, wait_for_delivery
+
+    _clear_webhook_env(monkeypatch)
+    destination = "http://imds.oncall.test/latest/meta-data/iam/security-credentials/"
+    with connections() as connects:
+        async with paging_server(db_url, tmp_path, monkeypatch, ("webhook", destination),
+                                 ONCALL_WEBHOOK_PUBLIC_ONLY="true", ONCALL_WEBHOOK_SIGNING_SECRET=SECRET) as server:
+            with stub_dns({"imds.oncall.test": [METADATA_FORMS["nat64"]]}):
+                alert_id = await page(server)
+                delivery = await wait_for_delivery(server, alert_id, ("failed",))
+            notes = await timeline_notes(server, alert_id, "notification")
+    reason = ("refused imds.oncall.test: it resolves to 64:ff9b::a9fe:a9fe, which embeds 169.254.169.254 (NAT64), "
+              "a link-local address (where cloud metadata services live), which webhooks may never reach")
+    assert delivery["last_error"] == reason
+    assert f"Webhook to user alice: failed ({reason})" in notes
+    assert not any("64:ff9b" in str(address) for address in connects)
 
 
 def test_allowlist_entries_match_names_wildcards_and_cidrs():

@@ -492,6 +492,19 @@ class ChannelHost(Protocol):
         channel can rebuild a message it updates (Slack's ``chat.update``)."""
         ...
 
+    async def first_seen(self, key: str, ttl_s: float) -> bool:
+        """Remember ``key`` for ``ttl_s`` seconds: True the first time, False when any replica
+        (or this one, before a restart) saw it within that time.
+
+        For refusing replays of a signed callback: call it after the signature checks out
+        and before acting, with a key naming the request (Slack's ``X-Slack-Signature``),
+        prefixed with the channel's name so channels cannot collide, and a ``ttl_s`` at least
+        as long as the provider's timestamp is accepted. Concurrent calls with one key get
+        exactly one True. Only a hash of the key is stored. ``ttl_s`` must be positive and
+        at most a year (ValueError otherwise); when the database cannot be reached it raises,
+        and the request should be answered 503 so the provider retries."""
+        ...
+
 
 @runtime_checkable
 class Channel(Protocol):

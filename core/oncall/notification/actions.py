@@ -2,8 +2,9 @@
 
 Channel plugins get a :class:`Host` through ``bind``: they verify their provider's
 signature, then ask the host to act (acknowledge, resolve, escalate), to find the user
-behind an address, to name the alert a reply means, or to record a provider's later
-report on a delivery. One-click links (email, Teams, push) carry a random token of which
+behind an address, to name the alert a reply means, to record a provider's later
+report on a delivery, or to remember a request so that a replay of it, at any replica, is
+refused. One-click links (email, Teams, push) carry a random token of which
 only the hash is stored; a token works once, before it expires.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from oncall_hookspecs import ActionResult
@@ -32,6 +35,8 @@ _PAST = {"acknowledge": "Acknowledged", "resolve": "Resolved", "escalate": "Esca
 _REPORTS = {"delivered": "delivered", "failed": "failed", "undelivered": "failed"}
 # what each report may move a delivery from: a late "failed" never undoes "delivered"
 _REPORTABLE_FROM = {"delivered": ["sent", "failed"], "failed": ["sent"]}
+#: the longest a ``first_seen`` key is remembered (a year): long enough for any replay window
+_SEEN_TTL_MAX_S = 366 * 24 * 3600
 
 
 # every user id OnCall itself refers to, for reverse lookups the directory contract lacks
@@ -56,7 +61,8 @@ def _normal(channel: str, address: str) -> str:
 
 
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    # surrogatepass: a key taken from a request may hold a lone surrogate, and must still hash
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 class Host:
@@ -139,7 +145,10 @@ class Host:
                     (channel, destination),
                 )
             else:
-                if not code.strip().isdigit():
+                code = code.strip()
+                # what int() reads ("٣" is 3, "²" is no number), short enough for the integer
+                # column (int() fails on thousands of digits)
+                if not (code.isdecimal() and len(code) <= 9):
                     return None
                 cur = await conn.execute(
                     """SELECT alert_id FROM notification.reply_codes
@@ -213,6 +222,26 @@ class Host:
             )
             row = await cur.fetchone()
         return row["payload"] if row else None
+
+    async def first_seen(self, key: str, ttl_s: float) -> bool:
+        """True the first time ``key`` is seen within ``ttl_s`` seconds, on any replica; False after.
+
+        One statement, so replicas racing with the same key get exactly one True: the insert
+        wins, or the conflict re-checks the row another inserted (a row past its expiry is
+        taken over, so an old key counts as new). Only the key's SHA-256 is stored.
+        """
+        if not (math.isfinite(ttl_s) and 0 < ttl_s <= _SEEN_TTL_MAX_S):
+            raise ValueError(f"ttl_s must be more than 0 and at most {_SEEN_TTL_MAX_S} seconds, got {ttl_s!r}")
+        now = self.clock.now()
+        async with self.ctx.pool.connection() as conn:
+            cur = await conn.execute(
+                """INSERT INTO notification.seen_requests AS s (key_hash, expires_at) VALUES (%s, %s)
+                   ON CONFLICT (key_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                   WHERE s.expires_at <= %s
+                   RETURNING true AS first""",
+                (hash_token(key), now + timedelta(seconds=ttl_s), now),
+            )
+            return await cur.fetchone() is not None
 
     # ------------------------------------------------------------------ one-click links
 

@@ -305,6 +305,7 @@ class Notifier:
                 "action_tokens": ("DELETE FROM notification.action_tokens WHERE expires_at < %s", now - timedelta(days=1)),
                 "reply_codes": ("DELETE FROM notification.reply_codes WHERE assigned_at < %s", now - timedelta(days=30)),
                 "rate_buckets": ("DELETE FROM notification.rate_buckets WHERE updated_at < %s", now - timedelta(days=1)),
+                "seen_requests": ("DELETE FROM notification.seen_requests WHERE expires_at < %s", now),
             }
             days = self.settings.notification_retention_days
             if days > 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -29,7 +30,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from . import results
 from .blocks import ACTIONS, escape, mention, message_blocks, oncall_blocks, status_line
 from .settings import SlackSettings
-from .signing import SIGNATURE_HEADER, TOLERANCE_S, signature_problem
+from .signing import TOLERANCE_S, request_signature, signature_problem
 
 log = logging.getLogger(__name__)
 #: the SDK logs requests at debug level (with the Authorization header redacted)
@@ -38,8 +39,14 @@ sdk_log = logging.getLogger("oncall_slack.sdk")
 #: payload keys passed on to chat.postMessage besides text, blocks and attachments
 _PASSED_ON = ("unfurl_links", "unfurl_media", "mrkdwn")
 #: how many directory-user → Slack-user pairs to remember for naming actors
-_REMEMBERED_REQUESTS = 50_000
 _KNOWN_PEOPLE = 1024
+#: how long a click's signature is remembered: a timestamp accepted now (up to 5 minutes
+#: behind) stays acceptable for at most 10 minutes more
+REPLAY_WINDOW_S = 2 * TOLERANCE_S
+#: Slack's ids (users U…/W…, conversations C…/D…/G…) and message timestamps (1700000000.000100)
+_SLACK_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: the largest alert id (PostgreSQL bigint)
+_MAX_ID = 2**63 - 1
 
 Outcome = Mapping[str, Any] | DeliveryResult
 
@@ -76,9 +83,6 @@ class SlackChannel:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slack_ids: OrderedDict[str, str] = OrderedDict()
-        # signatures of requests already acted on → when they can be forgotten (their
-        # timestamp is refused by then); one process's memory: a replica sees its own replays
-        self._seen: OrderedDict[str, float] = OrderedDict()
         self.routes = (CallbackRoute("POST", "/interactivity", self.handle_interactivity),)
 
     def __repr__(self) -> str:  # the settings hold the token and the signing secret
@@ -176,37 +180,37 @@ class SlackChannel:
     async def handle_interactivity(self, request: InboundRequest) -> WebhookResponse:
         """Slack's interactivity request URL: verify, act on the click, update the message.
 
-        Slack wants an answer within 3 seconds, so only the action itself happens before
+        A click is acted on once: its signature must be valid and fresh, and new to every
+        replica (``ChannelHost.first_seen``). Slack wants an answer within 3 seconds, so only the action itself happens before
         the answer; the message update (or the note to the clicker) follows in the background.
         """
-        now = self._clock()
-        problem = signature_problem(self._settings.signing_secret, request.headers, request.body, now)
-        if problem is None:
-            problem = self._replayed(request.headers, now)
+        problem = signature_problem(self._settings.signing_secret, request.headers, request.body, self._clock())
         if problem:
-            log.info("slack interactivity refused: %s", problem)
-            return WebhookResponse(status=401, body={"error": "invalid_signature", "detail": problem})
+            return _refused(problem)
         try:
             clicks = parse_clicks(request)
         except BadRequest as exc:
             return WebhookResponse(status=exc.status, body={"error": exc.error, "detail": exc.detail})
+        if not clicks:
+            return WebhookResponse(status=200)  # nothing OnCall acts on, so nothing to replay
         host = self._host
-        if clicks and host is None:
+        if host is None:
             return WebhookResponse(status=503, body={"error": "not_ready", "detail": "the server is starting"})
+        # seen by every replica and across restarts: a genuine click captured and sent again
+        # within its 5 minutes must not act twice (the signature names the exact request)
+        key = "slack:" + request_signature(request.headers)
+        try:
+            fresh = await host.first_seen(key, REPLAY_WINDOW_S)
+        except Exception:
+            log.warning("slack interactivity: could not check the click against replays; answered 503", exc_info=True)
+            return WebhookResponse(status=503, body={
+                "error": "unavailable", "detail": "OnCall could not record the click; try again",
+            })
+        if not fresh:
+            return _refused("this request was already received (replayed)")
         for click in clicks:
-            await self._act(host, click)  # type: ignore[arg-type]  (host is set when there are clicks)
+            await self._act(host, click)
         return WebhookResponse(status=200)
-
-    def _replayed(self, headers: Mapping[str, str], now: float) -> str | None:
-        """A genuine request seen before (within the window its timestamp is accepted) is a replay."""
-        lowered = {k.lower(): v for k, v in headers.items()}
-        key = lowered.get(SIGNATURE_HEADER, "")
-        while self._seen and (next(iter(self._seen.values())) < now or len(self._seen) > _REMEMBERED_REQUESTS):
-            self._seen.popitem(last=False)  # oldest first: entries are added in time order
-        if key in self._seen:
-            return "this request was already received (replayed)"
-        self._seen[key] = now + 2 * TOLERANCE_S
-        return None
 
     async def _act(self, host: ChannelHost, click: Click) -> None:
         try:
@@ -315,6 +319,11 @@ class SlackChannel:
                         channel_id, ts, alert_id, outcome.response)
 
 
+def _refused(problem: str) -> WebhookResponse:
+    log.info("slack interactivity refused: %s", problem)
+    return WebhookResponse(status=401, body={"error": "invalid_signature", "detail": problem})
+
+
 def post_arguments(message: ChannelMessage) -> dict[str, Any]:
     """The chat.postMessage arguments for a message; ValueError when it cannot be a Slack message."""
     destination = message.destination.strip()
@@ -348,7 +357,9 @@ def parse_clicks(request: InboundRequest) -> list[Click]:
         raise BadRequest("missing_field", "the interaction has no \"payload\" form field")
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except RecursionError:
+        raise BadRequest("invalid_json", "the interaction payload is nested too deeply") from None
+    except ValueError:  # also a number of more than 4,300 digits
         raise BadRequest("invalid_json", "the interaction payload is not valid JSON") from None
     if not isinstance(doc, dict):
         raise BadRequest("invalid_type", "the interaction payload must be a JSON object")
@@ -357,19 +368,31 @@ def parse_clicks(request: InboundRequest) -> list[Click]:
     user = _obj(doc.get("user")).get("id")
     container = _obj(doc.get("container"))
     shown = _obj(doc.get("message"))
-    channel_id = container.get("channel_id") or _obj(doc.get("channel")).get("id")
-    message_ts = container.get("message_ts") or shown.get("ts")
+    channel_id = _slack_id(container.get("channel_id") or _obj(doc.get("channel")).get("id"), "channel id")
+    message_ts = _slack_id(container.get("message_ts") or shown.get("ts"), "message ts")
     shown_blocks = shown.get("blocks")
     as_shown = tuple(shown_blocks) if isinstance(shown_blocks, list) else ()
-    if not isinstance(user, str) or not user:
+    if not user:
         return []
+    user = _slack_id(user, "user id")
+    actions = doc.get("actions")
     clicks = []
-    for action in doc.get("actions") or []:
+    for action in actions if isinstance(actions, list) else []:
         what = ACTIONS.get(str(_obj(action).get("action_id")))
         alert_id = _int(_obj(action).get("value"))
         if what and alert_id is not None:
-            clicks.append(Click(what, alert_id, user, str(channel_id or ""), str(message_ts or ""), as_shown))
+            clicks.append(Click(what, alert_id, user, channel_id, message_ts, as_shown))
     return clicks
+
+
+def _slack_id(value: Any, what: str) -> str:
+    """A Slack id or message ts as the payload gives it ("" when absent); BadRequest when it
+    cannot be one, so it never reaches the database or the Web API."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str) and _SLACK_ID.fullmatch(value):
+        return value
+    raise BadRequest("invalid_field", f"the interaction's {what} is not a Slack id")
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -377,13 +400,16 @@ def _obj(value: Any) -> dict[str, Any]:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """An alert id (a positive bigint), or None: what a button's ``value`` must hold to act."""
+    if isinstance(value, str):
+        value = value.strip()
+        # isdigit alone lets through "²", which int() refuses, and digits by the thousand
+        if not (value.isascii() and value.isdigit() and len(value) <= 19):
+            return None
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    return value if 0 < value <= _MAX_ID else None
 
 
 def _by(alert: Mapping[str, Any], status: str) -> str | None:

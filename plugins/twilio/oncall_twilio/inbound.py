@@ -24,6 +24,15 @@ UNAUTHORIZED = WebhookResponse(
     status=401, body={"error": "invalid_signature", "detail": "the X-Twilio-Signature header is missing or wrong"}
 )
 NOT_READY = WebhookResponse(status=503, body={"error": "not_ready", "detail": "the channel is not bound yet"})
+REPLAYED = WebhookResponse(
+    status=401, body={"error": "invalid_signature", "detail": "this request was already received (replayed)"}
+)
+UNAVAILABLE = WebhookResponse(
+    status=503, body={"error": "unavailable", "detail": "OnCall could not record the request; try again"}
+)
+#: Twilio signs no timestamp, so a captured callback stays valid for ever: one that acts is
+#: remembered for as long as what it could act on lives (a reply code is kept 30 days)
+REPLAY_WINDOW_S = 30 * 24 * 3600
 NO_CONTENT = WebhookResponse(status=204)
 
 
@@ -88,6 +97,25 @@ class TwilioChannel:
             return await handler(self._host, request)
 
         return route
+
+
+async def replayed(host: ChannelHost, channel: str, request: InboundRequest) -> WebhookResponse | None:
+    """REPLAYED when any replica has acted on this exact signed request before (UNAVAILABLE
+    when that cannot be told); None when it is new, and now remembered.
+
+    The signature covers the URL and every field, Twilio's unique MessageSid or CallSid
+    among them, so it names the request.
+    """
+    key = f"twilio-{channel}:" + request.headers.get(SIGNATURE_HEADER, "")
+    try:
+        fresh = await host.first_seen(key, REPLAY_WINDOW_S)
+    except Exception:
+        log.warning("twilio %s callback: could not check it against replays; answered 503", channel, exc_info=True)
+        return UNAVAILABLE
+    if not fresh:
+        log.info("twilio %s callback %s refused: replayed", channel, request.path)
+        return REPLAYED
+    return None
 
 
 def twiml(response: TwiML) -> WebhookResponse:

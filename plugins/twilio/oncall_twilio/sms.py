@@ -17,6 +17,7 @@ from .inbound import (
     callback_url,
     error_detail,
     outcome_text,
+    replayed,
     report_status,
     twiml,
 )
@@ -75,7 +76,14 @@ class SmsChannel(TwilioChannel):
     # ----------------------------------------------------------------- callbacks
 
     async def _inbound(self, host: ChannelHost, request: InboundRequest) -> WebhookResponse:
-        """An SMS to our number: a reply code, STOP/START, HELP, or something we answer with help."""
+        """An SMS to our number: a reply code, STOP/START, HELP, or something we answer with help.
+
+        Each is acted on once: a captured reply sent again would act on whatever alert holds
+        its code by then, and a replayed STOP would silence the number.
+        """
+        refused = await replayed(host, NAME, request)
+        if refused is not None:
+            return refused
         form = request.form()
         number = form.get("From", "").strip()
         reply = parse_reply(form.get("Body", ""))

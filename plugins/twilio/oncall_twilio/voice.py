@@ -17,6 +17,7 @@ from .inbound import (
     callback_url,
     error_detail,
     outcome_text,
+    replayed,
     report_status,
     twiml,
 )
@@ -89,9 +90,8 @@ class VoiceChannel(TwilioChannel):
         """The digit pressed during the call: act on the alert named in the URL, or repeat the menu."""
         form = request.form()
         response = VoiceResponse()
-        try:
-            alert_id = int(request.query.get("alert", ""))
-        except ValueError:
+        alert_id = _alert_id(request.query.get("alert", ""))
+        if alert_id is None:
             response.say("This call names no alert to act on. Goodbye.")
             response.hangup()
             return twiml(response)
@@ -103,6 +103,10 @@ class VoiceChannel(TwilioChannel):
             gather.say(MENU)
             response.say("Goodbye.")
             return twiml(response)
+        # acting ends the call, so the same key press arriving again is a captured request replayed
+        refused = await replayed(host, NAME, request)
+        if refused is not None:
+            return refused
         # on a call we placed, "To" is the person we called
         number = form.get("To", "").strip()
         user_id = await host.find_user(NAME, number)
@@ -127,6 +131,15 @@ class VoiceChannel(TwilioChannel):
                 detail = twilio_status
             await report_status(host, NAME, sid, status, detail)
         return NO_CONTENT
+
+
+def _alert_id(text: str) -> int | None:
+    """The ``alert`` query parameter as an alert id (a positive bigint), None when it is not one."""
+    text = text.strip()
+    # int() would take "1_0" and fail on 5,000 digits; 19 digits may overflow the bigint column
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        return None
+    return int(text) or None
 
 
 def call_twiml(speech: str, gather_url: str | None) -> VoiceResponse:

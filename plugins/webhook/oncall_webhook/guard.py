@@ -10,6 +10,12 @@ neither any other address may be reached, so a fresh install works with no setti
 Every address a destination resolves to is checked, and the connection is made to exactly
 the addresses that were checked (the resolver below is the one aiohttp connects with), so
 a DNS answer that changes between check and connect (DNS rebinding) cannot slip past.
+
+An IPv6 address that carries an IPv4 address (IPv4-mapped, -compatible and -translated,
+NAT64, 6to4, Teredo) reaches that IPv4 address through the kernel or a translator, so the
+IPv4 address is checked too, by the same rules: ``64:ff9b::a9fe:a9fe`` is the metadata
+service. Where the embedding depends on how a network is set up (a local-use NAT64
+prefix), every position it may take is checked.
 """
 
 from __future__ import annotations
@@ -126,15 +132,61 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _unmapped(addr: IPAddress) -> IPAddress:
-    """The address as the guard compares it: IPv4-mapped forms as IPv4, without a scope id."""
-    if isinstance(addr, ipaddress.IPv6Address):
-        # ::ffff:169.254.169.254 reaches the same place as 169.254.169.254
-        if addr.ipv4_mapped is not None:
-            return addr.ipv4_mapped
-        if addr.scope_id is not None:  # fd00:ec2::254%eth0 is still fd00:ec2::254
-            return ipaddress.IPv6Address(int(addr))
+def _without_scope(addr: IPAddress) -> IPAddress:
+    # fd00:ec2::254%eth0 is still fd00:ec2::254
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
+        return ipaddress.IPv6Address(int(addr))
     return addr
+
+
+_V6 = ipaddress.IPv6Network
+#: the IPv6 ranges whose addresses carry an IPv4 address, most specific first
+_IPV4_MAPPED = _V6("::ffff:0:0/96")  # RFC 4291: the kernel connects to it over IPv4
+_IPV4_TRANSLATED = _V6("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
+_IPV4_COMPATIBLE = _V6("::/96")  # RFC 4291, deprecated; :: and ::1 are themselves
+_NAT64 = _V6("64:ff9b::/96")  # RFC 6052, the well-known prefix
+_NAT64_LOCAL = _V6("64:ff9b:1::/48")  # RFC 8215: a network's own prefix of /48 to /96 inside it
+_6TO4 = _V6("2002::/16")  # RFC 3056: the relay's IPv4 address in bits 16-47
+_TEREDO = _V6("2001::/32")  # RFC 4380: server in bits 32-63, client (inverted) in the last 32
+
+
+def _bits(value: int, first: int, count: int) -> int:
+    """``count`` bits of a 128-bit address from bit ``first`` (bit 0 the most significant)."""
+    return (value >> (128 - first - count)) & ((1 << count) - 1)
+
+
+def embedded_ipv4(addr: IPAddress) -> list[tuple[ipaddress.IPv4Address, str]]:
+    """Each IPv4 address a connection to ``addr`` may reach, with the form that embeds it.
+
+    Empty for an address of no such form. A local-use NAT64 address gives one per RFC 6052
+    position (prefix lengths 48, 56, 64 and 96; bits 64-71 are skipped below /96), since the
+    guard cannot know which one the network's translator uses.
+    """
+    if not isinstance(addr, ipaddress.IPv6Address):
+        return []
+    n = int(addr)
+    v4 = ipaddress.IPv4Address
+    if addr in _IPV4_MAPPED:
+        return [(v4(_bits(n, 96, 32)), "IPv4-mapped")]
+    if addr in _IPV4_TRANSLATED:
+        return [(v4(_bits(n, 96, 32)), "IPv4-translated")]
+    if addr in _IPV4_COMPATIBLE:
+        return [(v4(_bits(n, 96, 32)), "IPv4-compatible")] if n > 1 else []
+    if addr in _NAT64:
+        return [(v4(_bits(n, 96, 32)), "NAT64")]
+    if addr in _NAT64_LOCAL:
+        positions = {
+            48: _bits(n, 48, 16) << 16 | _bits(n, 72, 16),
+            56: _bits(n, 56, 8) << 24 | _bits(n, 72, 24),
+            64: _bits(n, 72, 32),
+            96: _bits(n, 96, 32),
+        }
+        return [(v4(ip), f"local-use NAT64 with a /{length} prefix") for length, ip in positions.items()]
+    if addr in _6TO4:
+        return [(v4(_bits(n, 16, 32)), "6to4")]
+    if addr in _TEREDO:
+        return [(v4(_bits(n, 32, 32)), "Teredo server"), (v4(_bits(n, 96, 32) ^ 0xFFFFFFFF), "Teredo client")]
+    return []
 
 
 def check_host_name(host: str) -> None:
@@ -146,16 +198,17 @@ def check_host_name(host: str) -> None:
         )
 
 
-def _never_allowed(addr: IPAddress) -> str | None:
-    """Why an address is refused whatever the settings say, or None."""
+def _never_allowed(addr: IPAddress) -> tuple[int, str] | None:
+    """Why an address is refused whatever the settings say (ranked: 0 names a metadata
+    service, so a refusal mentions it first), or None."""
     if addr.is_link_local:
-        return "a link-local address (where cloud metadata services live)"
+        return 0, "a link-local address (where cloud metadata services live)"
     if addr in METADATA_ADDRESSES:
-        return f"a cloud metadata address ({METADATA_ADDRESSES[addr]})"
+        return 0, f"a cloud metadata address ({METADATA_ADDRESSES[addr]})"
     if addr.is_unspecified:
-        return "the unspecified address"
+        return 1, "the unspecified address"
     if addr.is_multicast:
-        return "a multicast address"
+        return 1, "a multicast address"
     return None
 
 
@@ -178,19 +231,32 @@ def check_addresses(host: str, addresses: list[IPAddress], allow: AllowList, *, 
         raise DestinationRefused(f"{host} resolved to no address")
     name_allowed = allow.allows_name(host)
     for raw in addresses:
-        addr = _unmapped(raw)
-        reason = _never_allowed(addr)
-        if reason:
+        addr = _without_scope(raw)
+        embedded = embedded_ipv4(addr)
+        # what the connection reaches: the address itself (an IPv4-mapped one is only its IPv4
+        # address, which the kernel connects to) and every IPv4 address it carries
+        reached: list[tuple[IPAddress, str]] = [] if addr in _IPV4_MAPPED else [(addr, "")]
+        reached += [(ip, f", which embeds {ip} ({form})") for ip, form in embedded]
+        never = [(found, embeds) for target, embeds in reached if (found := _never_allowed(target))]
+        if never:
+            (_, reason), embeds = min(never, key=lambda refusal: refusal[0][0])
             raise DestinationRefused(
-                f"refused {host}: it resolves to {addr}, {reason}, which webhooks may never reach"
+                f"refused {host}: it resolves to {addr}{embeds}, {reason}, which webhooks may never reach"
             )
         if allow.empty:
-            if public_only and not addr.is_global:
-                raise DestinationRefused(
-                    f"refused {host}: it resolves to {addr}, {_kind(addr)}, and {PUBLIC_ONLY_VAR} "
-                    f"allows public addresses only; list the destinations in {ALLOWED_HOSTS_VAR} instead"
-                )
-        elif not (name_allowed or allow.allows_address(addr)):
+            if not public_only:
+                continue
+            for target, embeds in reached:
+                if not target.is_global:
+                    raise DestinationRefused(
+                        f"refused {host}: it resolves to {addr}{embeds}, {_kind(target)}, and {PUBLIC_ONLY_VAR} "
+                        f"allows public addresses only; list the destinations in {ALLOWED_HOSTS_VAR} instead"
+                    )
+        elif not (
+            name_allowed
+            or allow.allows_address(addr)
+            or (embedded and all(allow.allows_address(ip) for ip, _ in embedded))
+        ):
             raise DestinationRefused(
                 f"refused {host}: it resolves to {addr}, which {ALLOWED_HOSTS_VAR} "
                 f"({allow.describe()}) does not allow"
@@ -198,11 +264,20 @@ def check_addresses(host: str, addresses: list[IPAddress], allow: AllowList, *, 
 
 
 def literal_address(host: str) -> IPAddress | None:
-    """The address when ``host`` is an IP literal (aiohttp connects to those without resolving)."""
+    """The address when ``host`` is an IP literal (aiohttp connects to those without resolving).
+
+    Raises DestinationRefused for a host aiohttp would take for an IP literal (all digits and
+    dots, or any colon) that is no standard one (``127.1``, ``2130706433``): the socket layer
+    may still read it as an address, and the resolver would never see it.
+    """
+    text = host.strip("[]")
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(text)
     except ValueError:
-        return None
+        pass
+    if ":" in text or text.replace(".", "").isdigit():
+        raise DestinationRefused(f"refused {host}: it is not a standard IP address (write it as a.b.c.d or IPv6)")
+    return None
 
 
 class GuardedResolver(AbstractResolver):
