@@ -110,7 +110,7 @@ BAD = {
     "invalid-utf8-form": Bad(
         b"summary=disk+\xff+full", 400, "invalid_encoding", "UTF-8", content_type="application/x-www-form-urlencoded"
     ),
-    "integer-of-5000-digits": Bad(b'{"summary": "x", "n": ' + b"9" * 5000 + b"}", 400, "invalid_json", "digits"),
+    "integer-of-5000-digits": Bad(b'{"summary": "x", "n": ' + b"9" * 5000 + b"}", 400, "invalid_json", "too large"),
     "xml-content-type": Bad(b"<alert><summary>x</summary></alert>", 415, "unsupported_media_type", "application/xml",
                             content_type="application/xml"),
     # required fields and their types

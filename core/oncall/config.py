@@ -46,6 +46,40 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive, finite number of seconds."""
+    value = _float(env, name, default)
+    if not (math.isfinite(value) and value > 0):
+        raise SystemExit(f"{name} must be a positive number of seconds, got {env.get(name)!r}")
+    return value
+
+
+def _at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    value = _int(env, name, default)
+    if value < minimum:
+        raise SystemExit(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _optional_bytes(env: Mapping[str, str], name: str) -> int | None:
+    if not env.get(name):
+        return None
+    return _at_least(env, name, 0, 1)
+
+
+def parse_body_limits(text: str) -> dict[str, int]:
+    """``alertmanager=33554432,generic=2097152`` → {source: the most bytes its webhook body may have}."""
+    out: dict[str, int] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        source, sep, value = item.partition("=")
+        if not sep or not source.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise SystemExit(
+                f"ONCALL_SOURCE_MAX_BODY_BYTES: {item!r} is not <source>=<bytes> (a whole number of at least 1)"
+            )
+        out[source.strip()] = int(value)
+    return out
+
+
 def _rate_limits(env: Mapping[str, str]) -> str:
     raw = env.get("ONCALL_NOTIFY_RATE_LIMITS", "")
     parse_rate_limits(raw)  # refuse a bad value at startup, naming the variable
@@ -89,6 +123,10 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("oncall", appauthor=False))
 
 
+#: the body limit of a source that declares none, and of channel callbacks
+DEFAULT_BODY_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -96,7 +134,10 @@ class Settings:
     http_addr: str = "127.0.0.1:8080"
     grpc_addr: str = "127.0.0.1:9090"
     public_url: str | None = None
-    max_body_bytes: int = 1024 * 1024
+    # the largest webhook body: unset, each source's own limit (Source.max_body_bytes, else
+    # DEFAULT_BODY_BYTES); set, it overrides every source's; body_limits overrides per source
+    max_body_bytes: int | None = None
+    body_limits: Mapping[str, int] = field(default_factory=dict)
     raw_payload_max_bytes: int = 64 * 1024
     disabled_plugins: frozenset[str] = frozenset()
     pool_min: int = 2
@@ -121,6 +162,19 @@ class Settings:
     action_link_ttl_s: float = 24 * 3600.0
     # notifications (with their deliveries and attempts) older than this are deleted; 0 keeps them
     notification_retention_days: int = 90
+    # slow clients (http/connections.py): the whole request head within header_timeout_s;
+    # a body that pauses longer than body_timeout_s, or arrives slower than body_min_rate
+    # bytes/s on average (after its first body_timeout_s), is cut off; idle keep-alive
+    # connections close after keepalive_timeout_s; at most max_connections_per_client
+    # connections from one address at once (0: no cap)
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 30.0
+    http_body_min_rate: int = 1024
+    http_keepalive_timeout_s: float = 75.0
+    http_max_connections_per_client: int = 256
+    # how long a request (webhook, heartbeat, feed, callback) waits for a database
+    # connection before it is answered 503 (the database is down or the pool exhausted)
+    db_acquire_timeout_s: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +186,8 @@ class Settings:
             http_addr=_addr(env, "ONCALL_HTTP_ADDR", "127.0.0.1:8080"),
             grpc_addr=_addr(env, "ONCALL_GRPC_ADDR", "127.0.0.1:9090"),
             public_url=(env.get("ONCALL_PUBLIC_URL") or None),
-            max_body_bytes=_int(env, "ONCALL_MAX_BODY_BYTES", 1024 * 1024),
+            max_body_bytes=_optional_bytes(env, "ONCALL_MAX_BODY_BYTES"),
+            body_limits=parse_body_limits(env.get("ONCALL_SOURCE_MAX_BODY_BYTES", "")),
             raw_payload_max_bytes=_int(env, "ONCALL_RAW_PAYLOAD_MAX_BYTES", 64 * 1024),
             disabled_plugins=frozenset(
                 p.strip() for p in env.get("ONCALL_DISABLE_PLUGINS", "").split(",") if p.strip()
@@ -154,7 +209,22 @@ class Settings:
             rate_limits=_rate_limits(env),
             action_link_ttl_s=_float(env, "ONCALL_ACTION_LINK_TTL_S", 24 * 3600.0),
             notification_retention_days=max(0, _int(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90)),
+            http_header_timeout_s=_seconds(env, "ONCALL_HTTP_HEADER_TIMEOUT_S", 10.0),
+            http_body_timeout_s=_seconds(env, "ONCALL_HTTP_BODY_TIMEOUT_S", 30.0),
+            http_body_min_rate=_at_least(env, "ONCALL_HTTP_BODY_MIN_RATE", 1024, 0),
+            http_keepalive_timeout_s=_seconds(env, "ONCALL_HTTP_KEEPALIVE_TIMEOUT_S", 75.0),
+            http_max_connections_per_client=_at_least(env, "ONCALL_HTTP_MAX_CONNECTIONS_PER_CLIENT", 256, 0),
+            db_acquire_timeout_s=_seconds(env, "ONCALL_DB_ACQUIRE_TIMEOUT_S", 1.0),
         )
+
+    def body_limit(self, source: str | None = None, declared: int | None = None) -> int:
+        """The most bytes a body may have: for ``source`` (which declares ``declared``), or for
+        a channel callback when ``source`` is None."""
+        if source is not None and source in self.body_limits:
+            return self.body_limits[source]
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        return declared or DEFAULT_BODY_BYTES
 
     @property
     def http_host_port(self) -> tuple[str, int]:

@@ -13,6 +13,7 @@ from .alerting.ingest import Ingestor
 from .alerting.models import Integration
 from .config import Settings
 from .plugins import Registry
+from .store.database import UNREACHABLE, unavailable
 
 
 class KeyCache:
@@ -20,12 +21,31 @@ class KeyCache:
 
     Unknown keys are cached for a shorter time so a new key works almost at once, while a
     flood of bad keys still can't become a flood of queries.
+
+    When the database can't be reached, a key looked up in the last ``stale_grace`` seconds
+    keeps its last answer (stale-if-error): the webhook goes on to be refused for what it
+    is (a wrong key 401, another source's key 403, a bad body 400) or to meet the database
+    itself (503), rather than every request failing alike. A key never seen, or seen longer
+    ago, raises Unavailable (503). Nothing is written on a stale answer that couldn't be
+    written on a fresh one: the database being down, the alert is refused either way. For
+    ``retry_after`` seconds after a failed lookup, known keys are answered from the cache
+    without asking again, so a request meets the outage once (at the ingest), not twice.
     """
 
-    def __init__(self, pool: AsyncConnectionPool, ttl: float = 10.0, negative_ttl: float = 1.0) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        ttl: float = 10.0,
+        negative_ttl: float = 1.0,
+        stale_grace: float = 600.0,
+        retry_after: float = 2.0,
+    ) -> None:
         self._pool = pool
         self._ttl = ttl
         self._negative_ttl = negative_ttl
+        self._stale_grace = stale_grace
+        self._retry_after = retry_after
+        self._unreachable_until = 0.0
         self._entries: dict[bytes, tuple[float, Integration | None]] = {}
 
     async def lookup(self, key: str) -> Integration | None:
@@ -34,7 +54,16 @@ class KeyCache:
         hit = self._entries.get(h)
         if hit is not None and hit[0] > now:
             return hit[1]
-        integ = await store.find_integration_by_key(self._pool, key)
+        stale = hit is not None and now - hit[0] < self._stale_grace
+        if stale and now < self._unreachable_until:
+            return hit[1]  # type: ignore[index]
+        try:
+            integ = await store.find_integration_by_key(self._pool, key)
+        except UNREACHABLE as exc:
+            self._unreachable_until = time.monotonic() + self._retry_after
+            if stale:
+                return hit[1]  # type: ignore[index]
+            raise unavailable(exc) from None
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[h] = (now + (self._ttl if integ else self._negative_ttl), integ)

@@ -26,6 +26,7 @@ from .escalation.engine import Engine
 from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
 from .http.channels import HOST as NOTIFICATION_HOST
+from .http.connections import ConnectionLimits, GuardedSite
 from .notification.actions import Host
 from .notification.worker import Notifier
 from .plugins import Registry, load_plugins
@@ -275,7 +276,9 @@ async def _serve_http_and_grpc(
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
     await runner.setup()
     host, port = settings.http_host_port
-    site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=settings.workers > 1 or _is_worker())
+    # aiohttp's TCPSite with header, write and idle deadlines and a cap per client address
+    site = GuardedSite(runner, host, port, ConnectionLimits.from_settings(settings), backlog=1024,
+                       reuse_port=settings.workers > 1 or _is_worker())
     try:
         await site.start()
     except OSError as exc:

@@ -8,7 +8,9 @@ and run on the server's event loop, while pluggy's hook dispatch stays synchrono
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,43 +47,142 @@ class BadRequest(Exception):
 
 _NO_JSON = object()
 
+# ----------------------------------------------------------------------- the JSON parser
+# One parser for every inbound body, strict and bounded. It accepts RFC 8259 JSON in UTF-8
+# whose numbers fit a double, nested at most MAX_JSON_DEPTH containers deep; everything
+# else is a BadRequest naming the problem: NaN and Infinity (not JSON), 1e999 (no double
+# holds it), lone UTF-16 surrogate escapes (not text), other encodings, a byte-order mark,
+# deeper nesting. Depth is refused here, once, so nothing downstream (a plugin turning
+# ``custom_details`` into text, templates, the store) recurses over a sender's depth.
+#
+# A NUL character (\u0000) is valid JSON but text PostgreSQL can't hold: it becomes U+FFFD,
+# the replacement character, in strings and keys alike, as the core does with every other
+# string it stores. A sender isn't refused for it: a refused alert group is lost.
+
+#: the deepest nesting of objects and arrays a body may have (``{"a": [1]}`` is 2 deep)
+MAX_JSON_DEPTH = 64
+
 try:  # the fast parser when the core's dependencies are installed; the contract needs only pluggy
     import orjson as _orjson
-except ImportError:  # pragma: no cover
+except ImportError:  # pragma: no cover - the contract's own tests run without it
     _orjson = None
 
+# In JSON text a NUL can only be the escape \u0000 inside a string, found where its
+# backslash isn't itself escaped ("\\u0000" is a backslash and the text "u0000").
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+_NOT_NUMBERS = (b"NaN", b"Infinity", b"-Infinity")
+_SURROGATE_DETAIL = "the body contains a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not text"
+_UTF8_DETAIL = "the body is not valid UTF-8 (JSON is UTF-8)"
+_HUGE_DETAIL = "a number is too large: beyond the range of a double (about 1.8e308)"
 
-def _parse_json(body: bytes) -> Any:
-    """Parse a JSON body; BadRequest for anything that is not plain, valid JSON."""
-    if _orjson is not None:
-        try:
-            return _orjson.loads(body)
-        except _orjson.JSONDecodeError:
-            pass  # orjson refuses what the standard parser accepts (huge integers, NaN): retry
-    try:
-        doc = json.loads(body)
-    except RecursionError:
-        raise BadRequest("invalid_json", "the body is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
-    if _orjson is not None and _has_lone_surrogate(doc):
-        raise BadRequest("invalid_json", "the body contains a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
+
+def parse_json(body: bytes) -> Any:
+    """``body`` parsed; BadRequest ("invalid_json") for anything but plain, bounded JSON."""
+    if b"\\u0000" in body:
+        body = _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
+    doc = _parse_orjson(body) if _orjson is not None else _parse_stdlib(body)
+    if _deeper_than(doc, MAX_JSON_DEPTH):
+        raise _too_deep()
     return doc
 
 
-def _has_lone_surrogate(value: Any, depth: int = 0) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
+def _too_deep() -> BadRequest:
+    return BadRequest("invalid_json", f"the body is nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays")
+
+
+def _parse_orjson(body: bytes) -> Any:
+    assert _orjson is not None
+    try:
+        return _orjson.loads(body)
+    except _orjson.JSONDecodeError as exc:
+        raise BadRequest("invalid_json", _explain(exc.msg, exc.pos, body)) from None
+
+
+def _explain(msg: str, pos: int, body: bytes) -> str:
+    """A sentence for the sender from orjson's message and where it stopped."""
+    near = body[max(pos - 1, 0) : pos + 9]
+    if any(c in near for c in _NOT_NUMBERS):
+        return f"NaN and Infinity are not JSON numbers (at byte {pos})"
+    if "infinity" in msg:
+        return f"{_HUGE_DETAIL} (at byte {pos})"
+    if "byte order mark" in msg:
+        return "the body starts with a byte order mark (BOM); JSON is sent without one"
+    if "UTF-8" in msg:
+        return _UTF8_DETAIL
+    if "surrogate" in msg:
+        return _SURROGATE_DETAIL
+    if "depth" in msg or "recursion" in msg:
+        return _too_deep().detail
+    return f"the body is not valid JSON: {msg} (at byte {pos})"
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests more than ``limit`` containers; iterative, so any depth is safe to ask about."""
+    if not isinstance(doc, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
             return True
-        return False
-    if depth > 10_000:
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k, depth + 1) or _has_lone_surrogate(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v, depth + 1) for v in value)
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
+# The same rules with the standard parser, for plugins tested against the contract alone.
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"NaN and Infinity are not JSON numbers ({name})")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(_HUGE_DETAIL)
+    return value
+
+
+def _integer(text: str) -> int | float:
+    # as orjson reads them: integers beyond 64 bits become doubles
+    value = int(text) if len(text) <= 21 else None
+    if value is not None and -(2**63) <= value < 2**64:
+        return value
+    return _finite(text)
+
+
+def _parse_stdlib(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("invalid_json", _UTF8_DETAIL) from None
+    try:
+        doc = json.loads(text, parse_constant=_not_a_number, parse_float=_finite, parse_int=_integer)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:  # a BOM too: loads refuses one in a str
+        raise BadRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
+    if _has_lone_surrogate(doc):
+        raise BadRequest("invalid_json", _SURROGATE_DETAIL)
+    return doc
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
     return False
 
 
@@ -108,7 +209,7 @@ class InboundRequest:
         if self._json is _NO_JSON:
             if not self.body.strip():
                 raise BadRequest("empty_body", "the request body is empty; a JSON document was expected")
-            self._json = _parse_json(self.body)
+            self._json = parse_json(self.body)
         return self._json
 
     def json_object(self) -> dict[str, Any]:
@@ -216,9 +317,16 @@ class Source(Protocol):
     def parse(self, request: InboundRequest) -> list[AlertEvent]: ...
 
 
-# Optional Source methods (looked up with getattr):
+# Optional Source methods and attributes (looked up with getattr):
 #   key_from(request) -> str | None     a key carried by the protocol itself
 #   respond(request, results: list[IngestResult]) -> WebhookResponse   the protocol's answer
+#   max_body_bytes: int                 the largest body the sender really sends, in bytes
+#                                       (default 1 MiB). The core refuses a larger one with
+#                                       413 before reading it; operators override it with
+#                                       ONCALL_SOURCE_MAX_BODY_BYTES or ONCALL_MAX_BODY_BYTES.
+#                                       Size it for the sender's worst case: a sender that
+#                                       batches (Alertmanager's groups) loses the whole batch
+#                                       to a 413.
 
 
 # --------------------------------------------------------------------------- alerts seen by plugins

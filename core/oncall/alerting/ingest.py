@@ -22,9 +22,10 @@ import orjson
 import psycopg
 from oncall_hookspecs import Action, AlertEvent, IngestOutcome, IngestResult
 from oncall_hookspecs.types import SEVERITIES
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..errors import InvalidArgument, Unavailable
+from ..errors import InvalidArgument, OnCallError, Unavailable
+from ..store.database import UNREACHABLE, current_acquire_timeout, unavailable
 from .store import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,8 @@ class _Submission:
     integration_id: int
     events: list[_Prepared]
     future: asyncio.Future[list[IngestResult]]
+    # how long the submitter may wait for a connection (a request's acquire_timeout), or None
+    acquire_timeout: float | None = None
 
 
 # Each statement below does one step of a batch whole: it changes the alerts, writes their
@@ -323,7 +326,7 @@ class Ingestor:
         if not events:
             return []
         fut: asyncio.Future[list[IngestResult]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Submission(integration_id, events, fut))
+        self._queue.append(_Submission(integration_id, events, fut, current_acquire_timeout()))
         self._wake.set()
         return await fut
 
@@ -368,6 +371,7 @@ class Ingestor:
                 self._released.set()
 
     async def _commit(self, batch: list[_Submission]) -> None:
+        reconnected = False
         for attempt in range(5):
             try:
                 results = await self._apply(batch)
@@ -375,6 +379,24 @@ class Ingestor:
                 log.warning("ingest batch retried after %s (attempt %d)", type(exc).__name__, attempt + 1)
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
+            except PoolTimeout as exc:
+                # No connection in the time the senders may wait: the database is down (or
+                # the pool exhausted). What is queued would meet the same wall, so it is told
+                # now too, rather than each batch in turn waiting out its own timeout.
+                err = unavailable(exc)
+                self._fail(batch, err)
+                self._fail_queued(err)
+                return
+            except UNREACHABLE as exc:
+                if not reconnected:
+                    # The connection broke (a restart, a terminated backend): once more on a
+                    # fresh one. Had the statement committed before the break, the retry
+                    # counts each alert as a duplicate, never as a second alert.
+                    reconnected = True
+                    log.warning("ingest batch retried on a new connection after %s", type(exc).__name__)
+                    continue
+                self._fail(batch, unavailable(exc))
+                return
             except (psycopg.DataError, UnicodeEncodeError) as exc:
                 detail = str(exc)
                 if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
@@ -401,6 +423,12 @@ class Ingestor:
             return
         self._fail(batch, Unavailable("the alert could not be stored (contention); retry later"))
 
+    def _fail_queued(self, err: OnCallError) -> None:
+        while self._queue:
+            sub = self._queue.popleft()
+            if not sub.future.done():
+                sub.future.set_exception(err)
+
     @staticmethod
     def _fail(batch: list[_Submission], err: Exception) -> None:
         for sub in batch:
@@ -410,7 +438,8 @@ class Ingestor:
     async def _apply(self, batch: list[_Submission]) -> list[list[IngestResult]]:
         events = [(sub.integration_id, sub.events) for sub in batch]
         statements = _statements(events)
-        async with self._pool.connection() as conn:
+        waits = [s.acquire_timeout for s in batch if s.acquire_timeout is not None]
+        async with self._pool.connection(timeout=min(waits) if waits else None) as conn:
             if len(statements) == 1:
                 # the common case: one statement, its own transaction, one round trip
                 sql, params, _, _ = statements[0]

@@ -121,11 +121,14 @@ def render_calendar(
 
 
 async def calendar(request: web.Request) -> web.Response:
-    from .app import CONTEXT  # here, not at import: app.py imports this module
+    from .app import (  # here, not at import: app.py imports this module
+        CONTEXT,
+        credential,
+    )
 
     ctx = request.app[CONTEXT]
     schedule_id = request.match_info["id"]
-    secret = request.query.get("token")
+    secret = credential(request.query.get("token"), "calendar token")
     if not secret:
         raise Unauthenticated("a calendar token is required: add '?token=TOKEN' to the URL")
     token = await store.find_calendar_token(ctx.pool, secret)

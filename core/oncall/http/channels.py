@@ -16,6 +16,7 @@ from aiohttp import web
 from oncall_hookspecs import CallbackRoute, WebhookResponse
 
 from ..context import Context
+from ..errors import Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,10 @@ def _respond(out: WebhookResponse) -> web.Response:
 
 
 def _callback(ctx: Context, route: CallbackRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    from .app import _read_body, inbound_request  # one body reader, one size limit
+    from .app import inbound_request, read_body  # one body reader, one size limit
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        body = await _read_body(request, ctx.settings.max_body_bytes)
+        body = await read_body(request, ctx.settings.body_limit(None), ctx.settings)
         inbound = inbound_request(request, body, url=_public_url(ctx) + request.path_qs)
         return _respond(await route.handler(inbound))
 
@@ -65,13 +66,19 @@ def page(status: int, title: str, message: str) -> web.Response:
 
 
 async def one_click(request: web.Request) -> web.Response:
-    from .app import CONTEXT
+    from .app import CONTEXT, credential
 
     ctx = request.app[CONTEXT]
     host = ctx.extras.get(HOST)
     if host is None:
         return page(503, "Unavailable", "Actions are not available on this server.")
-    status, message, result = await host.use_link(request.match_info["token"])
+    try:
+        token = credential(request.match_info["token"], "link")
+    except Unauthenticated:
+        token = None
+    if token is None:
+        return page(401, "Link not accepted", "This link is not valid.")
+    status, message, result = await host.use_link(token)
     if result is None:
         return page(status, "Link not accepted", message)
     if not result.ok:

@@ -1,16 +1,24 @@
-"""The connection pool, and the embedded PostgreSQL used when no database is configured."""
+"""The connection pool, the embedded PostgreSQL used when no database is configured, and the
+one place where "the database can't be reached" becomes :class:`~oncall.errors.Unavailable`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 import warnings
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..config import Settings
+from ..errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +48,89 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded_database_url(settings.data_dir)
 
 
+# What a caller sees when PostgreSQL is down, restarting, unreachable or out of connections
+# for it: psycopg's OperationalError covers a refused or broken connection, an
+# administrator's shutdown (57P01, what pg_terminate_backend sends) and the pool's own
+# PoolTimeout and PoolClosed; InterfaceError is a connection already closed under us.
+UNREACHABLE: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+
+#: what a 503 says, so a sender retries: no sender should be told less, nor more
+UNAVAILABLE_DETAIL = "the database is unreachable; retry later"
+
+
+_LOG_EVERY_S = 10.0
+_logged = {"at": -_LOG_EVERY_S, "since": 0}
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    """The domain error for a database failure in ``UNREACHABLE``. Its text, which can name
+    hosts and users, goes to the log (once every few seconds during an outage), never to
+    the caller."""
+    now = time.monotonic()
+    if now - _logged["at"] >= _LOG_EVERY_S:
+        what = "no connection was free in time" if isinstance(exc, PoolTimeout) else type(exc).__name__
+        more = f" ({_logged['since']} more since the last report)" if _logged["since"] else ""
+        log.warning("database unreachable: %s: %s%s", what, str(exc).strip(), more)
+        _logged.update(at=now, since=0)
+    else:
+        _logged["since"] += 1
+    return Unavailable(UNAVAILABLE_DETAIL)
+
+
+_BROKEN: tuple[type[BaseException], ...] = (TimeoutError, *UNREACHABLE)  # a connection that doesn't answer
+
+_ACQUIRE_TIMEOUT: ContextVar[float | None] = ContextVar("oncall_db_acquire_timeout", default=None)
+
+
+@contextlib.contextmanager
+def acquire_timeout(seconds: float) -> Iterator[None]:
+    """Within this block (and tasks started in it), taking a pool connection waits at most
+    ``seconds`` rather than the pool's own timeout: a request answers 503 at once when the
+    database is down, while background work keeps the pool's patience."""
+    token = _ACQUIRE_TIMEOUT.set(seconds)
+    try:
+        yield
+    finally:
+        _ACQUIRE_TIMEOUT.reset(token)
+
+
+def current_acquire_timeout() -> float | None:
+    """The :func:`acquire_timeout` in force here, or None (the pool's own)."""
+    return _ACQUIRE_TIMEOUT.get()
+
+
+class Pool(AsyncConnectionPool):
+    """The pool. It honours :func:`acquire_timeout` when a caller names no timeout, and hands
+    out only connections that answer: one that died while idle (PostgreSQL restarted, a
+    backend terminated, a failover) is dropped and another taken, at once, within the same
+    deadline. (psycopg_pool's own ``check`` waits a backoff of a second or more after each
+    dead connection, longer than a request may wait.)"""
+
+    async def getconn(self, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = _ACQUIRE_TIMEOUT.get()
+        if timeout is None:
+            timeout = self.timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PoolTimeout(f"couldn't get a working connection after {timeout:.2f} sec")
+            conn = await super().getconn(remaining)
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.05)):
+                    await conn.execute("")  # one round trip, no statement: is anyone there?
+            except _BROKEN:
+                await self.putconn(conn)  # broken: the pool discards it and opens another
+                continue
+            except BaseException:
+                await self.putconn(conn)
+                raise
+            return conn
+
+
 async def open_pool(url: str, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
-    pool = AsyncConnectionPool(
+    pool = Pool(
         url,
         min_size=min_size,
         max_size=max_size,

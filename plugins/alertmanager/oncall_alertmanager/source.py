@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from oncall_hookspecs import AlertEvent, BadRequest, InboundRequest
 from oncall_hookspecs import payload as fields
+
+log = logging.getLogger(__name__)
 
 _ACTIONS = fields.PROMETHEUS_ACTIONS
 
@@ -15,6 +18,10 @@ class AlertmanagerSource:
 
     name = "alertmanager"
     paths = ("/api/v2/prometheusalertmanager/incoming",)
+    #: Alertmanager sends a whole group in one POST and takes a 413 as final (the group is
+    #: lost), so the limit is sized for a storm: some 10,000-30,000 alerts at 0.5-1.5 KB each.
+    #: Its webhook_config ``max_alerts`` keeps a group under it (see the README).
+    max_body_bytes = 16 * 1024 * 1024
 
     def parse(self, request: InboundRequest) -> list[AlertEvent]:
         doc = fields.json_body(request)
@@ -22,18 +29,23 @@ class AlertmanagerSource:
         # so a future version with the same fields keeps paging people.
         fields.string(doc, "version")
         group_status = fields.prometheus_status(doc)
-        fields.integer(doc, "truncatedAlerts")
+        truncated = fields.integer(doc, "truncatedAlerts")
         for name in ("groupLabels", "commonLabels", "commonAnnotations"):
             fields.string_map(doc, name)
-        context = {
+        context: dict[str, Any] = {
             name: value
             for name in ("externalURL", "receiver", "groupKey")
             if (value := fields.string(doc, name))
         }
         entries = fields.array(doc, "alerts", required=True) or []
+        if truncated:
+            # max_alerts cut the group: those alerts never reach us, so say so on the ones that did
+            log.warning("an Alertmanager group (receiver %r, group %r) came without %d of its alerts"
+                        " (webhook_config max_alerts)", context.get("receiver"), context.get("groupKey"), truncated)
+            context["truncatedAlerts"] = truncated
         return [self._event(entry, i, group_status, context) for i, entry in enumerate(entries)]
 
-    def _event(self, entry: Any, i: int, group_status: str | None, context: dict[str, str]) -> AlertEvent:
+    def _event(self, entry: Any, i: int, group_status: str | None, context: dict[str, Any]) -> AlertEvent:
         path = fields.at("alerts", i)
         if not isinstance(entry, dict):
             raise BadRequest("invalid_type", f"'{path}' must be an object, got {fields.json_type(entry)}")

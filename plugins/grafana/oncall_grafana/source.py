@@ -16,6 +16,8 @@ class GrafanaSource:
 
     name = "grafana"
     paths = ("/api/v2/grafana/incoming",)
+    #: unified alerting sends a whole group in one POST, as Alertmanager does (it is one)
+    max_body_bytes = 16 * 1024 * 1024
 
     def parse(self, request: InboundRequest) -> list[AlertEvent]:
         doc = fields.json_body(request)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from oncall_hookspecs import AlertEvent, BadRequest
 from oncall_hookspecs import payload as fields
+
+log = logging.getLogger(__name__)
 
 _ACTIONS = fields.PROMETHEUS_ACTIONS
 
@@ -17,7 +20,7 @@ def parse_unified(doc: dict[str, Any]) -> list[AlertEvent]:
     """One event per entry of ``alerts``, keyed by the entry's fingerprint."""
     fields.string(doc, "version")
     fields.string(doc, "state")
-    fields.integer(doc, "truncatedAlerts")
+    truncated = fields.integer(doc, "truncatedAlerts")
     for name in ("groupLabels", "commonLabels", "commonAnnotations"):
         fields.string_map(doc, name)
     group_status = fields.prometheus_status(doc)
@@ -28,6 +31,11 @@ def parse_unified(doc: dict[str, Any]) -> list[AlertEvent]:
     }
     if (org_id := fields.integer(doc, "orgId")) is not None:
         context["orgId"] = org_id
+    if truncated:
+        # the contact point's max_alerts cut the group: say so on the alerts that did come
+        log.warning("a Grafana group (receiver %r) came without %d of its alerts (max_alerts)",
+                    context.get("receiver"), truncated)
+        context["truncatedAlerts"] = truncated
     entries = fields.array(doc, "alerts", required=True) or []
     # The group's message describes every alert in it; it is one alert's details only
     # when the group holds one alert.

@@ -87,6 +87,8 @@ class PagerDutySource:
 
     name = "pagerduty"
     paths = ("/v2/enqueue",)
+    #: PagerDuty's own limit on an event (senders written for it stay under it)
+    max_body_bytes = 512 * 1024
 
     def key_from(self, request: InboundRequest) -> str | None:
         """The event's ``routing_key``: PagerDuty senders carry their key in the body."""
