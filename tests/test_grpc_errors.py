@@ -1,5 +1,5 @@
 """How gRPC calls fail: a bug is INTERNAL "internal error" (its text only ever in no one's
-hands), a database out of reach is UNAVAILABLE "database unavailable", and every kind of
+hands), a database out of reach is UNAVAILABLE with the same sentence as HTTP's 503, and every kind of
 method, streams included, goes through the same mapping. The hostile-input corpus is
 ``test_grpc_hostile.py``.
 """
@@ -22,6 +22,7 @@ from oncall.alerting.v1 import alerting_pb2_grpc
 from oncall.notification import outbox
 from oncall.notification.v1 import notification_pb2 as notification_pb
 from oncall.notification.v1 import notification_pb2_grpc
+from oncall.store.database import UNAVAILABLE_DETAIL
 
 SECRET = "hunter2-do-not-echo"
 
@@ -84,7 +85,7 @@ async def test_a_database_out_of_reach_is_unavailable_for_calls_and_streams(serv
             every_connection_taken(server.ctx.pool, wait_s=0.2):
         alerts = alerting_pb2_grpc.AlertServiceStub(channel)
         failure = await failure_of(alerts.GetAlert(pb.GetAlertRequest(alert_id=1), timeout=HANG_GUARD_S))
-        assert (failure.code(), failure.details()) == (grpc.StatusCode.UNAVAILABLE, "database unavailable")
+        assert (failure.code(), failure.details()) == (grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_DETAIL)
 
         notifications = notification_pb2_grpc.NotificationServiceStub(channel)
         call = notifications.WatchNotification(notification_pb.WatchNotificationRequest(id=1), timeout=HANG_GUARD_S)
@@ -92,7 +93,7 @@ async def test_a_database_out_of_reach_is_unavailable_for_calls_and_streams(serv
             async for _ in call:
                 pass
         assert stream_failure.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert stream_failure.value.details() == "database unavailable"
+        assert stream_failure.value.details() == UNAVAILABLE_DETAIL
     # and once connections are free again, the same call is answered
     async with grpc.aio.insecure_channel(server.grpc_target) as channel:
         missing = await failure_of(alerting_pb2_grpc.AlertServiceStub(channel).GetAlert(pb.GetAlertRequest(alert_id=1)))

@@ -3,7 +3,7 @@
 Every request is decoded and checked (``validate``) before its servicer sees it: one that
 does not parse, or holds what no servicer may be given, is INVALID_ARGUMENT naming the field.
 A domain error becomes the status it names. A database that cannot be reached (a broken
-connection, or none free in time) is UNAVAILABLE "database unavailable", which a client may
+connection, or none free in time) is UNAVAILABLE "the database is unreachable; retry later" (what HTTP's 503 says), which a client may
 retry. Anything else is a bug: the client gets INTERNAL "internal error", and the log gets
 the method and the traceback, never the exception's text, which may carry what a caller
 sent or a secret.
@@ -19,16 +19,13 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-import psycopg
-import psycopg_pool
 
 from ..errors import InvalidArgument, OnCallError
+from ..store.database import UNREACHABLE, acquire_timeout, unavailable
 from .validate import check_request, undecodable
 
 log = logging.getLogger(__name__)
 
-# psycopg_pool.PoolTimeout is an OperationalError; named for the reader.
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 class _Undecodable:
     """What a request that does not parse decodes to, so its handler can answer INVALID_ARGUMENT."""
@@ -87,20 +84,26 @@ def _trace(exc: BaseException) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _answering(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-    """Turn what the body raises into the status the client gets (see the module's docstring)."""
+async def _answering(
+    method: str, context: grpc.aio.ServicerContext, wait: float | None,
+) -> AsyncIterator[None]:
+    """Turn what the body raises into the status the client gets (see the module's docstring).
+
+    ``wait``: how long the call may wait for a database connection (as an HTTP request does),
+    so that a call answers UNAVAILABLE at once when the database is down.
+    """
     try:
-        yield
+        with acquire_timeout(wait) if wait is not None else contextlib.nullcontext():
+            yield
     except grpc.aio.AbortError:
         raise  # the servicer chose its status with context.abort
     except OnCallError as exc:
         await context.abort(exc.grpc_status, exc.detail)
     except NotImplementedError:  # how a generated servicer base class answers a method it lacks
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this server")
-    except DATABASE_UNAVAILABLE as exc:
-        first_line = next(iter(str(exc).splitlines()), "")
-        log.warning("gRPC %s: database unavailable (%s: %s)", method, type(exc).__name__, first_line)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
+    except UNREACHABLE as exc:
+        # the same answer (and the same rate-limited log line) as HTTP's 503
+        await context.abort(grpc.StatusCode.UNAVAILABLE, unavailable(exc).detail)
     except Exception as exc:  # noqa: BLE001 - a bug; the client must not see its text
         log.error("gRPC %s failed: internal error\n%s", method, _trace(exc))
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -110,9 +113,11 @@ async def _respond(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def _unary_response(behavior: Callable[..., Any], method: str, streaming_requests: bool) -> Callable[..., Any]:
+def _unary_response(
+    behavior: Callable[..., Any], method: str, streaming_requests: bool, wait: float | None,
+) -> Callable[..., Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async with _answering(method, context):
+        async with _answering(method, context, wait):
             if streaming_requests:
                 return await _respond(behavior(_checked(request), context))
             _check(request)
@@ -121,11 +126,13 @@ def _unary_response(behavior: Callable[..., Any], method: str, streaming_request
     return handle
 
 
-def _stream_response(behavior: Callable[..., Any], method: str, streaming_requests: bool) -> Callable[..., Any]:
+def _stream_response(
+    behavior: Callable[..., Any], method: str, streaming_requests: bool, wait: float | None,
+) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(behavior):
         # A servicer that answers with context.write (grpc_health's Watch does).
         async def write(request: Any, context: grpc.aio.ServicerContext) -> None:
-            async with _answering(method, context):
+            async with _answering(method, context, wait):
                 if streaming_requests:
                     request = _checked(request)
                 else:
@@ -135,7 +142,7 @@ def _stream_response(behavior: Callable[..., Any], method: str, streaming_reques
         return write
 
     async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with _answering(method, context):
+        async with _answering(method, context, wait):
             if streaming_requests:
                 request = _checked(request)
             else:
@@ -152,7 +159,14 @@ def _stream_response(behavior: Callable[..., Any], method: str, streaming_reques
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Checks every request and maps every failure of every method, of all four kinds, to its status."""
+    """Checks every request and maps every failure of every method, of all four kinds, to its status.
+
+    ``acquire_timeout_s``: how long a call may wait for a database connection
+    (``ONCALL_DB_ACQUIRE_TIMEOUT_S``); None leaves the pool's own timeout.
+    """
+
+    def __init__(self, acquire_timeout_s: float | None = None) -> None:
+        self._wait = acquire_timeout_s
 
     async def intercept_service(
         self,
@@ -169,18 +183,18 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         }
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _unary_response(handler.unary_unary, method, streaming_requests=False), **codec
+                _unary_response(handler.unary_unary, method, streaming_requests=False, wait=self._wait), **codec
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _stream_response(handler.unary_stream, method, streaming_requests=False), **codec
+                _stream_response(handler.unary_stream, method, streaming_requests=False, wait=self._wait), **codec
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _unary_response(handler.stream_unary, method, streaming_requests=True), **codec
+                _unary_response(handler.stream_unary, method, streaming_requests=True, wait=self._wait), **codec
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                _stream_response(handler.stream_stream, method, streaming_requests=True), **codec
+                _stream_response(handler.stream_stream, method, streaming_requests=True, wait=self._wait), **codec
             )
         return handler

@@ -26,7 +26,7 @@ async def start_grpc(
     from . import alerting, notification  # the servicers; imported here so the CLI starts fast
 
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor()], options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+        interceptors=[ErrorMappingInterceptor(ctx.settings.db_acquire_timeout_s)], options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
 
