@@ -481,6 +481,173 @@ async def test_two_replicas_deliver_everything_exactly_once(db_url: str, webhook
         assert workers <= {a.worker_id, b.worker_id}
 
 
+async def _lock_holder(ctx: Context, worker_id: int) -> int | None:
+    """The backend holding the delivery worker lock on ``worker_id``."""
+    from oncall.notification.worker import LOCK_NAMESPACE
+
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            """SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objid = %s::oid
+               AND objsubid = 2 AND granted""",
+            (LOCK_NAMESPACE, worker_id),
+        )
+        row = await cur.fetchone()
+    return row["pid"] if row else None
+
+
+async def _until(check: Any, timeout: float = 30.0) -> None:
+    """Wait until ``await check()`` is true; a bound on the wait, not a measurement."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "gave up waiting"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_worker_whose_lock_connection_is_killed_stops_sending_and_takes_its_lock_again(
+    db_url: str, webhook_env: None, hook: Receiver,
+) -> None:
+    import collections
+
+    async with _context(db_url) as one, _context(db_url) as two:
+        hook.hang = asyncio.Event()
+        hook.hang.set()  # sends stay on the wire until the receiver is released
+        for i in range(8):
+            await _send(one, f"{hook.url}/first/{i}")
+        a, b = Notifier(one), Notifier(two)
+        await a.attach()
+        await b.attach()
+        try:
+            assert await a.run_once(wait=False) == 8
+            await hook.wait_for(8)
+            on_the_wire = {r.headers["Idempotency-Key"] for r in hook.requests}
+            lost_id, pid = a.worker_id, await _lock_holder(one, a.worker_id)
+            async with one.pool.connection() as conn:  # no process dies: only the lock's session ends
+                await conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            # B finds A's lock free and requeues what A has on the wire (A may have held its lost
+            # id again first, to record those answers itself: then there is nothing to requeue)
+            requeued = await b.recover()
+            assert requeued in (0, 8)
+            for i in range(30):
+                await _send(one, f"{hook.url}/later/{i}")
+            await a.run_once(wait=False)  # nothing is claimed under the lost lock
+            assert await b.recover() == 0  # so there is nothing more to requeue
+            await b.run_once(wait=False)
+            hook.hang.clear()
+            hook.release.set()
+
+            async def all_delivered() -> bool:
+                return [d["status"] for d in await _deliveries(one)] == ["delivered"] * 38
+
+            await _until(all_delivered)
+
+            async def relocked() -> bool:  # under a new id, without a pass of its own
+                return a.worker_id != lost_id and await _lock_holder(one, a.worker_id) not in (None, pid)
+
+            await _until(relocked, 10)
+            for i in range(5):
+                await _send(one, f"{hook.url}/after/{i}")
+            assert await a.run_once() == 5  # and it delivers again
+        finally:
+            await a.stop(5)
+            await b.stop(5)
+        keys = collections.Counter(r.headers["Idempotency-Key"] for r in hook.requests)
+        assert len(keys) == 43
+        # at most the sends on the wire at the kill went once more each (if B requeued them)
+        repeated = on_the_wire if requeued else set()
+        assert {k for k, n in keys.items() if n > 1} == repeated and max(keys.values()) <= 2
+        for d in await _deliveries(one):
+            outcomes = [x["outcome"] for x in await _attempts(one, d["id"])]
+            # A's late answers are not recorded over B's claim
+            assert outcomes == (["interrupted", "delivered"] if d["idempotency_key"] in repeated else ["delivered"])
+
+
+async def test_a_worker_that_holds_its_lost_id_again_in_time_records_its_sends_instead_of_repeating_them(
+    db_url: str, webhook_env: None, hook: Receiver,
+) -> None:
+    async with _context(db_url) as one, _context(db_url) as two:
+        hook.hang = asyncio.Event()
+        hook.hang.set()
+        for i in range(8):
+            await _send(one, f"{hook.url}/{i}")
+        a, b = Notifier(one), Notifier(two)
+        await a.attach()
+        await b.attach()
+        try:
+            assert await a.run_once(wait=False) == 8
+            await hook.wait_for(8)
+            lost_id, pid = a.worker_id, await _lock_holder(one, a.worker_id)
+            async with one.pool.connection() as conn:
+                await conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+            async def holds_both() -> bool:  # its new id, and the lost one while its sends are out
+                new = await _lock_holder(one, a.worker_id)
+                return a.worker_id != lost_id and new is not None and await _lock_holder(one, lost_id) == new
+
+            await _until(holds_both, 10)
+            assert await b.recover() == 0  # to B, those sends are alive
+            hook.hang.clear()
+            hook.release.set()
+
+            async def all_delivered() -> bool:
+                return [d["status"] for d in await _deliveries(one)] == ["delivered"] * 8
+
+            await _until(all_delivered)
+
+            async def let_go() -> bool:
+                return await _lock_holder(one, lost_id) is None
+
+            await _until(let_go, 10)
+        finally:
+            await a.stop(5)
+            await b.stop(5)
+        assert len(hook.requests) == 8  # each once
+        for d in await _deliveries(one):
+            [attempt] = await _attempts(one, d["id"])
+            assert (attempt["outcome"], attempt["worker"]) == ("delivered", lost_id)
+
+
+async def test_a_worker_delivers_again_after_every_database_connection_is_dropped(
+    db_url: str, webhook_env: None, hook: Receiver,
+) -> None:
+    import collections
+
+    import psycopg
+
+    async with _context(db_url) as ctx:
+        n = Notifier(ctx)
+        await n.start()
+        try:
+            await _send(ctx, f"{hook.url}/before")
+            await hook.wait_for(1)
+            lost_id = n.worker_id
+            async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+                # what a PostgreSQL restart does to this database's sessions, without restarting it
+                await admin.execute("""SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+                                       WHERE datname = current_database() AND pid <> pg_backend_pid()""")
+
+                async def relocked() -> bool:
+                    if n.worker_id == lost_id:
+                        return False
+                    cur = await admin.execute(
+                        """SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s::oid
+                           AND objsubid = 2 AND granted""", (n.worker_id,))
+                    return (await cur.fetchone())[0] == 1
+
+                await _until(relocked)
+            for i in range(10):
+                for attempt in range(10):  # the pool hands out each killed connection once
+                    try:
+                        await _send(ctx, f"{hook.url}/after/{i}")
+                        break
+                    except psycopg.OperationalError:
+                        assert attempt < 9
+            await hook.wait_for(11)
+        finally:
+            await n.stop(5)
+        keys = collections.Counter(r.headers["Idempotency-Key"] for r in hook.requests)
+        assert len(keys) == 11 and set(keys.values()) == {1}
+
+
 async def test_backoff_bounds() -> None:
     import random
 
