@@ -243,9 +243,147 @@ async def test_a_channel_that_keeps_failing_is_paused(db_url: str, webhook_env: 
             assert (d["next_attempt_at"] - clock.now()).total_seconds() > 25
             hook.default = (200, {})
             clock.advance(30)
-            assert await n.run_once() == 3  # the pause is over: one success closes the circuit
+            assert await n.run_once() == 1  # the pause is over: one delivery probes the receiver
+            assert await n.run_once() == 2  # its success closed the circuit: the rest go at once
         statuses = [d["status"] for d in await _deliveries(ctx)]
         assert statuses == ["delivered"] * 3
+
+
+async def _circuit(ctx: Context, key: str) -> dict[str, Any]:
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM notification.circuits WHERE channel = %s", (key,))
+        return await cur.fetchone()
+
+
+async def test_a_burst_of_failures_pauses_for_the_first_pause_then_one_probe_goes_and_failing_doubles_it(
+    db_url: str, webhook_env: None, hook: Receiver, clock: Clock,
+) -> None:
+    async with _context(db_url, circuit_threshold=5, circuit_pause_s=30.0, retry_base_s=0.001) as ctx:
+        hook.default = (500, {})
+        for _ in range(40):
+            await _send(ctx, hook.url)
+        async with _notifier(ctx, clock) as n:
+            assert await n.run_once() == 40  # all out at once: 35 answers come after the circuit opened
+            circuit = await _circuit(ctx, f"webhook:{hook.url}")
+            assert (circuit["open_until"] - clock.now()).total_seconds() == 30  # not 600
+            clock.advance(29.9)
+            assert await n.run_once() == 0
+            clock.advance(0.1)
+            assert await n.run_once() == 1  # the probe; the other 39 wait for its answer
+            assert len(hook.requests) == 41
+            assert await n.run_once() == 0
+            circuit = await _circuit(ctx, f"webhook:{hook.url}")  # it failed: twice as long
+            assert (circuit["open_until"] - clock.now()).total_seconds() == 60
+            clock.advance(59.9)
+            assert await n.run_once() == 0
+            hook.default = (200, {})
+            clock.advance(0.1)
+            assert await n.run_once() == 1  # the next probe
+            assert await n.run_once() == 39  # it succeeded: everything waiting goes at once
+        assert [d["status"] for d in await _deliveries(ctx)] == ["delivered"] * 40
+        assert len(hook.requests) == 40 + 1 + 1 + 39
+
+
+async def test_replicas_let_exactly_one_probe_through(db_url: str, webhook_env: None, hook: Receiver,
+                                                      clock: Clock) -> None:
+    async with _context(db_url, circuit_threshold=2, retry_base_s=0.001) as one, \
+            _context(db_url, circuit_threshold=2, retry_base_s=0.001) as two:
+        hook.default = (500, {})
+        for _ in range(2):
+            await _send(one, hook.url)
+        async with _notifier(one, clock) as a:
+            b = Notifier(two, clock=clock)
+            await b.attach()
+            try:
+                await a.run_once()  # the circuit opens
+                for _ in range(20):
+                    await _send(one, hook.url)
+                clock.advance(30)
+                hook.default = (200, {})
+                hook.hang = asyncio.Event()
+                hook.hang.set()  # the probe stays out while both replicas claim
+                started = await asyncio.gather(a.run_once(wait=False), b.run_once(wait=False))
+                assert sum(started) == 1
+                await hook.wait_for(3)
+                assert [d["status"] for d in await _deliveries(one)].count("sending") == 1
+                hook.hang.clear()
+                hook.release.set()
+                for _ in range(400):  # the probe's answer is recorded
+                    if [d["status"] for d in await _deliveries(one)].count("delivered") == 1:
+                        break
+                    await asyncio.sleep(0.01)
+                started = await asyncio.gather(a.run_once(), b.run_once())
+                assert sum(started) == 21
+            finally:
+                await b.stop(2)
+        assert [d["status"] for d in await _deliveries(one)] == ["delivered"] * 22
+        assert len(hook.requests) == 2 + 1 + 21
+
+
+class GatedPush:
+    """A push channel: fails at once, except for destinations whose answer the test holds back."""
+
+    name = "push"
+    rate_limits = {"destination": (100, 0.01)}
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.held: dict[str, asyncio.Future[DeliveryResult]] = {}
+        self.answer = DeliveryResult(ok=False, response="503 from the push service")
+
+    async def send(self, message: ChannelMessage) -> DeliveryResult:
+        self.sent.append(message.destination)
+        if message.destination in self.held:
+            return await self.held[message.destination]
+        return self.answer
+
+
+async def test_answers_to_sends_out_before_the_circuit_opened_do_not_open_it_again(
+    db_url: str, webhook_env: None, clock: Clock,
+) -> None:
+    async with _context(db_url, circuit_threshold=2, retry_base_s=0.001) as ctx:
+        push = GatedPush()
+        ctx.registry.channels["push"] = push
+        loop = asyncio.get_running_loop()
+        push.held = {"slow1": loop.create_future(), "slow2": loop.create_future()}
+        for dest in ("fast1", "fast2", "slow1", "slow2"):
+            await outbox.create_notification(ctx.pool, template_id=None, context=dict(SAMPLE_CONTEXT),
+                                             destinations=[Destination(channel="push", address=dest)])
+        async with _notifier(ctx, clock) as n:
+            assert await n.run_once(wait=False) == 4
+            for _ in range(400):  # the two quick failures open the circuit
+                if (c := await _circuit(ctx, "push")) and c["open_until"] is not None:
+                    break
+                await asyncio.sleep(0.01)
+            push.answer = DeliveryResult(ok=True, response="ok")
+            clock.advance(30)
+            assert await n.run_once() == 1  # the probe: the channel works again
+            for dest in ("slow1", "slow2"):  # two stragglers from before the pause fail now
+                push.held[dest].set_result(DeliveryResult(ok=False, response="503 from the push service"))
+            for _ in range(400):
+                if [d["status"] for d in await _deliveries(ctx)].count("retrying") == 3:
+                    break
+                await asyncio.sleep(0.01)
+            del push.held["slow1"], push.held["slow2"]
+            clock.advance(1)
+            assert await n.run_once() == 3  # the circuit stayed closed
+        assert [d["status"] for d in await _deliveries(ctx)] == ["sent"] * 4
+
+
+async def test_one_bad_receiver_does_not_pause_another(db_url: str, webhook_env: None, hook: Receiver,
+                                                       clock: Clock) -> None:
+    async with _context(db_url, circuit_threshold=2, retry_base_s=0.001) as ctx, receiver() as bad:
+        bad.default = (500, {})
+        for _ in range(3):
+            await _send(ctx, bad.url)
+        async with _notifier(ctx, clock) as n:
+            await n.run_once()  # the bad receiver's circuit opens
+            for i in range(5):
+                await _send(ctx, f"{hook.url}/{i}")
+                await _send(ctx, bad.url)
+            clock.advance(1)
+            assert await n.run_once() == 5  # the good receiver's pages all go; the bad one's wait
+            assert len(hook.requests) == 5 and len(bad.requests) == 3
 
 
 # ------------------------------------------------------------------ rate limits and bundling

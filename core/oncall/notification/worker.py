@@ -18,7 +18,7 @@ One pass (``run_once``):
    in the same transaction that this worker's lock session still holds its lock.
 4. **send** — concurrently, each after asking PostgreSQL once more that the lock is still
    this worker's (a unit whose lock is gone goes back to the queue unsent); each result is
-   committed with its attempt row, the circuit's count, and a line on the alert's
+   committed with its attempt row, the circuit breaker's state, and a line on the alert's
    timeline ("SMS to user 42: delivered"). A result is recorded only while its row is still
    ``sending`` under the id it was claimed under.
 
@@ -83,6 +83,8 @@ LINK_CHANNELS = frozenset({"email", "teams", "push"})
 REPLY_CODE_CHANNELS = frozenset({"sms"})
 MAX_REPLY_CODE = 99
 SEND_GUARD_S = 120.0
+CIRCUIT_PAUSE_MAX_S = 600.0  # the pause doubles after each failed probe, up to this
+PROBE_WAIT_S = SEND_GUARD_S + 60.0  # a probe with no recorded answer by then lets the next one go
 PRUNE_EVERY_S = 600.0  # a channel that neither answers nor times out by itself
 LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "slack": "Slack", "teams": "Teams",
           "push": "Push", "webhook": "Webhook"}
@@ -107,6 +109,7 @@ class _Unit:
     message: ChannelMessage | None = None
     started_at: datetime | None = None
     claimed_by: int = 0  # the worker id (lock) it was claimed under
+    circuit_generation: int = 0  # its circuit's generation when it was claimed
 
     @property
     def leader(self) -> dict[str, Any]:
@@ -120,6 +123,7 @@ class _Pass:
     settle: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)  # row, status, reason
     defer: dict[int, datetime] = field(default_factory=dict)
     send: list[_Unit] = field(default_factory=list)
+    probes: dict[str, tuple[_Unit, list[int]]] = field(default_factory=dict)  # circuit: probe, ids held for it
 
 
 class _LockLost(Exception):
@@ -415,6 +419,7 @@ class Notifier:
                 )
                 rows = await cur.fetchall()
                 if rows:
+                    await self._release_probes(conn, [r["id"] for r in rows], now)
                     await conn.execute(
                         """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
                                                               response, worker)
@@ -545,18 +550,33 @@ class Notifier:
     async def _open_circuits(
         self, conn: psycopg.AsyncConnection, units: list[_Unit], work: _Pass, now: datetime,
     ) -> list[_Unit]:
-        keys = list({u.circuit for u in units})
-        cur = await conn.execute(
-            "SELECT channel, open_until FROM notification.circuits WHERE channel = ANY(%s) AND open_until > %s",
-            (keys, now),
-        )
-        open_until = {r["channel"]: r["open_until"] for r in await cur.fetchall()}
+        """Hold back units whose circuit is open; once its pause is over, let one through as the probe.
+
+        A circuit that is not closed is read under its row lock, so replicas deciding at the same
+        moment agree: one probe per circuit, and the rest wait for its answer (``_write_claim``
+        records which unit probes).
+        """
+        keys = sorted({u.circuit for u in units})
+        sql = "SELECT channel, state, generation, open_until FROM notification.circuits WHERE channel = ANY(%s)"
+        cur = await conn.execute(sql, (keys,))
+        circuits = {r["channel"]: r for r in _dicts(await cur.fetchall())}
+        tripped = sorted(k for k, c in circuits.items() if c["state"] != "closed")
+        if tripped:  # in key order: two claims never wait on each other in a circle
+            cur = await conn.execute(sql + " ORDER BY channel FOR UPDATE", (tripped,))
+            circuits.update({r["channel"]: r for r in _dicts(await cur.fetchall())})
         keep = []
         for u in units:
-            if u.circuit in open_until:
+            c = circuits.get(u.circuit)
+            u.circuit_generation = c["generation"] if c else 0
+            if c is None or c["state"] == "closed":
+                keep.append(u)
+            elif c["open_until"] is not None and c["open_until"] > now:  # paused, or its probe is out
                 for r in u.rows:
-                    work.defer[r["id"]] = open_until[u.circuit]
+                    work.defer[r["id"]] = c["open_until"]
+            elif u.circuit in work.probes:  # the pause is over and this circuit's probe is chosen
+                work.probes[u.circuit][1].extend(r["id"] for r in u.rows)
             else:
+                work.probes[u.circuit] = (u, [])
                 keep.append(u)
         return keep
 
@@ -672,6 +692,19 @@ class Notifier:
 
     async def _write_claim(self, conn: psycopg.AsyncConnection, work: _Pass, now: datetime) -> None:
         worker_id = await self._fence(conn) if work.send else self.worker_id
+        sending = {id(u) for u in work.send}
+        for key, (probe, held) in work.probes.items():
+            if id(probe) in sending:
+                until = now + timedelta(seconds=PROBE_WAIT_S)
+                await conn.execute(
+                    "UPDATE notification.circuits SET state = 'half_open', probe_id = %s, open_until = %s WHERE channel = %s",
+                    (probe.leader["id"], until, key),
+                )
+                log.info("channel %s: its pause is over; delivery %d goes as the probe", key, probe.leader["id"])
+            else:  # the probe waits for its rate limit: the rest wait with it
+                until = work.defer.get(probe.leader["id"], now + timedelta(seconds=1))
+            for delivery_id in held:
+                work.defer[delivery_id] = until
         if work.defer:
             await conn.execute(
                 """UPDATE notification.deliveries d SET next_attempt_at = t.at, updated_at = %s
@@ -796,11 +829,19 @@ class Notifier:
             )
             rows = _dicts(await cur.fetchall())
             if rows:
+                await self._release_probes(conn, ids, now)
                 await outbox.notify_status(conn, {r["notification_id"] for r in rows})
                 await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
         if rows:
             log.warning("delivery %d was not sent (this worker lost its lock after claiming it); queued again",
                         unit.leader["id"])
+
+    async def _release_probes(self, conn: psycopg.AsyncConnection, delivery_ids: list[int], now: datetime) -> None:
+        """A probe that will never answer (requeued, or put back unsent) lets the next one go now."""
+        await conn.execute(
+            "UPDATE notification.circuits SET probe_id = NULL, open_until = %s WHERE state = 'half_open' AND probe_id = ANY(%s)",
+            (now, delivery_ids),
+        )
 
     async def _deliver(self, unit: _Unit) -> None:
         try:
@@ -930,52 +971,108 @@ class Notifier:
                                %b::integer[]) AS t(id, n, started, status, response, retry_after, worker)""",
                 (now, cols[0], cols[8], cols[9], cols[1], cols[10], cols[11], cols[7]),
             )
-            by_circuit: dict[str, list[DeliveryResult]] = {}
-            for unit, result in batch:
-                by_circuit.setdefault(unit.circuit, []).append(result)
-            for key, results in sorted(by_circuit.items()):  # in key order: recorders never wait in a circle
-                await self._circuit(conn, key, results, now)
+            await self._circuits(conn, batch, now)
             await write_timeline(conn, finals, now)
             await outbox.notify_status(conn, {r["notification_id"] for u, _ in batch for r in u.rows})
             if "retrying" in cols[1]:
                 await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
 
-    async def _circuit(
-        self, conn: psycopg.AsyncConnection, key: str, results: list[DeliveryResult], now: datetime,
-    ) -> None:
-        """Count consecutive retryable failures; past the threshold the channel pauses, doubling each time.
+    def _pause_s(self, pauses: int) -> float:
+        """The length of the n-th pause in a row: ``circuit_pause_s``, doubling, at most CIRCUIT_PAUSE_MAX_S."""
+        base = self.settings.circuit_pause_s
+        return min(base * 2 ** min(pauses - 1, 20), max(base, CIRCUIT_PAUSE_MAX_S))
 
-        A permanent error (one bad destination or message) says nothing about the channel.
+    async def _circuits(
+        self, conn: psycopg.AsyncConnection, batch: list[tuple[_Unit, DeliveryResult]], now: datetime,
+    ) -> None:
+        """The circuit breakers, moved by the answers just recorded, in order.
+
+        closed: retryable failures in a row are counted; at the threshold the circuit opens and
+        everything for it waits out a pause. Then one delivery goes as the probe (half-open)
+        while the rest wait for its answer: success closes the circuit and lets them all go at
+        once; failure opens it again for twice as long. Answers to sends that were already out
+        when the circuit opened count for nothing. A permanent error (one bad destination or
+        message) says nothing about the channel: a probe that gets one lets the next one probe.
         """
-        failed, succeeded = 0, False
-        for result in results:  # in the order they were recorded: a success resets the count
-            if result.ok:
-                failed, succeeded = 0, True
-            elif not result.permanent:
-                failed += 1
-        if succeeded:
-            await conn.execute(
-                """UPDATE notification.circuits SET failures = 0, open_until = NULL
-                   WHERE channel = %s AND (failures > 0 OR open_until IS NOT NULL)""",
-                (key,),
-            )
-        if failed == 0:
-            return
+        by_key: dict[str, list[tuple[_Unit, DeliveryResult]]] = {}
+        for unit, result in batch:
+            by_key.setdefault(unit.circuit, []).append((unit, result))
+        keys = sorted(by_key)
         cur = await conn.execute(
-            """INSERT INTO notification.circuits (channel, failures) VALUES (%s, %s)
-               ON CONFLICT (channel) DO UPDATE SET failures = notification.circuits.failures + EXCLUDED.failures
-               RETURNING failures""",
-            (key, failed),
+            "SELECT channel FROM notification.circuits WHERE channel = ANY(%s) AND (state <> 'closed' OR failures > 0)",
+            (keys,),
         )
-        failures = (await cur.fetchone())["failures"]
-        threshold = self.settings.circuit_threshold
-        if failures >= threshold:
-            pause = min(self.settings.circuit_pause_s * 2 ** ((failures - threshold) // threshold), 600.0)
+        busy = {r["channel"] for r in _dicts(await cur.fetchall())}
+        keys = [k for k in keys if k in busy or any(not r.ok and not r.permanent for _, r in by_key[k])]
+        if not keys:
+            return  # the common case: every circuit closed, nothing failed
+        await conn.execute(
+            "INSERT INTO notification.circuits (channel) SELECT unnest(%s::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+            (keys,),
+        )
+        cur = await conn.execute(  # in key order, as claims lock them
+            "SELECT * FROM notification.circuits WHERE channel = ANY(%s) ORDER BY channel FOR UPDATE", (keys,),
+        )
+        changed: list[dict[str, Any]] = []
+        released: list[tuple[_Unit, datetime, datetime]] = []  # a probe's circuit, held until, now free at
+        for c in _dicts(await cur.fetchall()):
+            before = dict(c)
+            for unit, result in by_key[c["channel"]]:
+                failed = not result.ok and not result.permanent
+                if c["state"] == "closed":
+                    if result.ok:
+                        c["failures"] = 0
+                    elif failed and unit.circuit_generation == c["generation"]:
+                        c["failures"] += 1
+                        if c["failures"] >= self.settings.circuit_threshold:
+                            pause = self._pause_s(1)
+                            log.warning("channel %s failed %d times in a row; pausing it for %.0f s, then one "
+                                        "delivery probes it", c["channel"], c["failures"], pause)
+                            c.update(state="open", failures=0, pauses=1, generation=c["generation"] + 1,
+                                     open_until=now + timedelta(seconds=pause))
+                elif unit.leader["id"] == c["probe_id"]:  # the probe's answer decides
+                    held_until = c["open_until"]
+                    if result.ok:
+                        log.warning("channel %s answered its probe; the circuit is closed", c["channel"])
+                        c.update(state="closed", failures=0, pauses=0, probe_id=None, open_until=None)
+                        free_at = now
+                    elif failed:
+                        pause = self._pause_s(c["pauses"] + 1)
+                        log.warning("channel %s failed its probe; pausing it for %.0f s", c["channel"], pause)
+                        c.update(state="open", pauses=c["pauses"] + 1, probe_id=None,
+                                 open_until=now + timedelta(seconds=pause))
+                        free_at = c["open_until"]
+                    else:  # nothing learnt about the channel: the next delivery probes
+                        c.update(probe_id=None, open_until=now)
+                        free_at = now
+                    released.append((unit, held_until, free_at))
+                # else: a send that was out when the circuit opened; its answer counts for nothing
+            if c != before:
+                changed.append(c)
+        if changed:
             await conn.execute(
-                "UPDATE notification.circuits SET open_until = %s WHERE channel = %s",
-                (now + timedelta(seconds=pause), key),
+                """UPDATE notification.circuits c
+                   SET state = t.state, failures = t.failures, pauses = t.pauses, generation = t.generation,
+                       probe_id = t.probe_id, open_until = t.open_until
+                   FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[], %s::bigint[], %s::bigint[],
+                               %s::timestamptz[]) AS t(channel, state, failures, pauses, generation, probe_id, open_until)
+                   WHERE c.channel = t.channel""",
+                tuple([c[k] for c in changed] for k in ("channel", "state", "failures", "pauses", "generation",
+                                                         "probe_id", "open_until")),
             )
-            log.warning("channel %s failed %d times in a row; pausing it for %.0f s", key, failures, pause)
+        for unit, held_until, free_at in released:
+            # what waited for the probe goes when it says; rows a claim holds now see the new state
+            name = unit.leader["channel"]
+            destination = unit.leader["destination"] if unit.circuit != name else None
+            await conn.execute(
+                """UPDATE notification.deliveries SET next_attempt_at = %s, updated_at = %s
+                   WHERE id IN (SELECT id FROM notification.deliveries
+                                WHERE status IN ('queued', 'retrying') AND next_attempt_at > %s AND next_attempt_at <= %s
+                                  AND channel = %s AND (%s::text IS NULL OR destination = %s)
+                                FOR UPDATE SKIP LOCKED)""",
+                (free_at, now, now, held_until, name, destination, destination),
+            )
+            await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
 
     # ------------------------------------------------------------------ alert changes → posted messages
 
