@@ -324,9 +324,9 @@ class GatedPush:
     """A push channel: fails at once, except for destinations whose answer the test holds back."""
 
     name = "push"
-    rate_limits = {"destination": (100, 0.01)}
 
     def __init__(self) -> None:
+        self.rate_limits = {"destination": (100, 0.01)}
         self.sent: list[str] = []
         self.held: dict[str, asyncio.Future[DeliveryResult]] = {}
         self.answer = DeliveryResult(ok=False, response="503 from the push service")
