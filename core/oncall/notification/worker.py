@@ -762,7 +762,8 @@ class Notifier:
             cur = await conn.execute(_HOLDS_LOCK, (LOCK_NAMESPACE, worker_id, pid))
             if _dicts(await cur.fetchall())[0]["held"]:
                 return worker_id
-            self._lose_lock("a claim found it released")
+            if worker_id == self.worker_id:  # (not a lock taken again meanwhile)
+                self._lose_lock("a claim found it released")
         raise _LockLost
 
     # ------------------------------------------------------------------ send and record
@@ -804,7 +805,7 @@ class Notifier:
             check.task = asyncio.create_task(self._ask_lock(check), name="oncall-notifier-lock-check")
         assert check.task is not None
         held = await asyncio.shield(check.task)
-        if not held:
+        if not held and worker_id == self.worker_id:  # (not a lock taken again meanwhile)
             self._lose_lock("a send found it released")
         return held and worker_id == self.worker_id and self._locked.is_set()
 
