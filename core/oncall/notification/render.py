@@ -16,7 +16,8 @@ filters ``filters.py`` (``FILTER_BOUNDS`` says how each is bounded), and ``STR_M
 here how each string method a template can call is.
 
 One call into C (a sort, a regex) is never interrupted, so each is kept to work linear in
-a bounded size. Each part's values are escaped for its channel (see ``Escape``). The
+a bounded size; the render processes (``renderpool``) add a hard wall clock and a memory
+cap around all of it. Each part's values are escaped for its channel (see ``Escape``). The
 result is a mapping of named strings per channel; a renderer plugin turns that into the
 channel's payload, so preview and send share this one code path.
 """

@@ -10,8 +10,8 @@ One pass (``run_once``):
    settled at once when they cannot be sent (no such channel, opted out, the alert was
    acknowledged before its page went), held back by an open circuit or an empty token
    bucket (they wait, never dropped), grouped into bundles for channels that bundle,
-   rendered (the same ``render_for`` a preview runs; a failing template falls back, see
-   ``pipeline.render_send``), and marked ``sending`` under this
+   rendered in one batch in the render processes (the same ``render_for`` a preview runs;
+   a failing template falls back, see ``pipeline.render_send``), and marked ``sending`` under this
    worker's id — committed *before* any provider is called.
 4. **send** — concurrently; each result is committed with its attempt row, the circuit's
    count, and a line on the alert's timeline ("SMS to user 42: delivered").
@@ -45,7 +45,7 @@ from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
 from ..events import listen_forever, stop_tasks
 from . import outbox
-from .pipeline import SendJob, SendRender, fallback_note, load_template, render_send
+from .pipeline import SendJob, SendRender, fallback_note, load_template, rendering_for
 from .templates import Template
 
 log = logging.getLogger(__name__)
@@ -483,8 +483,9 @@ class Notifier:
     async def _prepare(self, conn: psycopg.AsyncConnection, units: list[_Unit], now: datetime) -> None:
         """Render the units' payloads, all in one batch, and make their reply codes and one-click links.
 
-        A unit whose template failed gets the channel's default, or else a minimal message,
-        and the failure goes on the alert's timeline: the page always goes out.
+        The batch renders in the render processes (``rendering_for``), so no template stalls
+        this loop. A unit whose template failed gets the channel's default, or else a minimal
+        message, and the failure goes on the alert's timeline: the page always goes out.
         """
         jobs: list[SendJob] = []
         contexts: list[dict[str, Any]] = []
@@ -503,7 +504,7 @@ class Notifier:
             jobs.append(SendJob(await _template(conn, lead), name, context))
             contexts.append(context)
             codes.append(reply_code)
-        results = [render_send(job, self.ctx.registry.renderers) for job in jobs]
+        results = await rendering_for(self.ctx).send(jobs) if jobs else []
         notes: list[tuple[dict[str, Any], str, SendRender]] = []
         for unit, context, reply_code, result in zip(units, contexts, codes, results, strict=True):
             lead = unit.leader
