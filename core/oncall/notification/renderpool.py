@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 60.0  # a child importing everything on a busy 2-core machine
 ACQUIRE_TIMEOUT_S = 60.0  # waiting for a free child: past this, a send gets the minimal message
 MAX_FRAME = 256 * 1024 * 1024
+MAX_REQUEST = 64 * 1024 * 1024  # a batch bigger than this goes as several requests
 _SMALL_BATCH = 8  # a batch this small goes to one child
 _LIMITS = RenderLimits()
 
@@ -183,9 +184,9 @@ def _write(sock: socket.socket, value: Any) -> None:
 
 def _child_main(sock: socket.socket, config: _ChildConfig) -> None:
     """A render process: load the renderers, cap memory, warm up, then render until the socket closes."""
-    # the server stops its children itself (closing the socket) after its last render
+    # Ctrl-C reaches the whole process group: the server stops its children itself (closing
+    # the socket) after its last render. SIGTERM still ends a child at once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.ERROR, format=f"oncall render process {os.getpid()}: %(message)s")
     from ..plugins import load_plugins
 
@@ -197,6 +198,12 @@ def _child_main(sock: socket.socket, config: _ChildConfig) -> None:
         for ch in Channel:
             render_for(Template(), ch.value, context, renderers, renderer=renderer)
     _cap_memory(config.memory_mb)
+    with contextlib.suppress(OSError):  # the server went away: nothing to answer
+        _serve(sock, renderers, renderer, config)
+
+
+def _serve(sock: socket.socket, renderers: Mapping[str, Renderer], renderer: TemplateRenderer,
+           config: _ChildConfig) -> None:
     _write(sock, {"ready": sorted(renderers)})
     stream = sock.makefile("rb")
     while True:
@@ -470,10 +477,21 @@ class RenderPool:
             return results
         chunks = min(self.processes, math.ceil(len(ready) / _SMALL_BATCH))
         size = math.ceil(len(ready) / chunks)
-        batches = [_Batch([jobs[i] for i in ready[n:n + size]]) for n in range(0, len(ready), size)]  # type: ignore[misc]
+        groups: list[list[int]] = []
+        for n in range(0, len(ready), size):
+            groups.append([])
+            held = 0
+            for i in ready[n:n + size]:  # and no request past MAX_REQUEST bytes
+                held += len(jobs[i])  # type: ignore[arg-type]
+                if groups[-1] and held > MAX_REQUEST:
+                    groups.append([])
+                    held = len(jobs[i])  # type: ignore[arg-type]
+                groups[-1].append(i)
+        batches = [_Batch([jobs[i] for i in group]) for group in groups]  # type: ignore[misc]
         await asyncio.gather(*(self._run_batch(b) for b in batches))
-        for i, result in zip(ready, (r for b in batches for r in b.results), strict=True):
-            results[i] = result
+        for group, batch in zip(groups, batches, strict=True):
+            for i, result in zip(group, batch.results, strict=True):
+                results[i] = result
         return results
 
     async def _run_batch(self, batch: _Batch) -> None:
@@ -489,7 +507,11 @@ class RenderPool:
             done = 0
             lost: str | None = None
             try:
-                await child.write(b'{"jobs":[' + b",".join(batch.jobs[i] for i in pending) + b"]}")
+                request = b'{"jobs":[' + b",".join(batch.jobs[i] for i in pending) + b"]}"
+                try:
+                    await asyncio.wait_for(child.write(request), self.timeout_s)
+                except TimeoutError:
+                    raise ConnectionError("the render process stopped taking work") from None
                 for answer in child.answers(len(pending), self.timeout_s):
                     frame = await answer
                     batch.results[pending[done]] = frame["r"] if "r" in frame else \
