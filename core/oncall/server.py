@@ -137,7 +137,10 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
         await engine.start()
         if settings.notifier:
             await notifier.start()
-    if not await render_pool.ready(30):  # a page that comes at once renders at once
+    if await render_pool.ready(30):  # a page that comes at once renders at once
+        log.info("templates render in %d processes (each message at most %g s, each process %d MB more)",
+                 settings.render_processes, settings.render_timeout_s, settings.render_memory_mb)
+    else:
         log.warning("no render process is up yet; pages wait for one")
     try:
         yield ctx

@@ -10,8 +10,7 @@ One pass (``run_once``):
    settled at once when they cannot be sent (no such channel, opted out, the alert was
    acknowledged before its page went), held back by an open circuit or an empty token
    bucket (they wait, never dropped), grouped into bundles for channels that bundle,
-   rendered in one batch in the render processes (the same ``render_for`` a preview runs;
-   a failing template falls back, see ``pipeline.render_send``), and marked ``sending`` under this
+   rendered (the same ``render_for`` a preview runs), and marked ``sending`` under this
    worker's id — committed *before* any provider is called.
 4. **send** — concurrently; each result is committed with its attempt row, the circuit's
    count, and a line on the alert's timeline ("SMS to user 42: delivered").
