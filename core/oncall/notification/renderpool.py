@@ -9,12 +9,13 @@ itself, capping its own address space (``ONCALL_RENDER_MEMORY_MB`` more than it 
 ``RLIMIT_AS``), and keeping its compile cache warm across renders.
 
 Work goes out in batches: a claimed batch of sends is one request to each child it is split
-over, answered one frame per message. A message a child takes longer than
-``ONCALL_RENDER_TIMEOUT_S`` over gets the child killed and replaced, and so does a child that
-dies (a crash, the memory cap): that one message is "lost" to its render — the rest of the
-batch goes on in the new child — and a lost send is rendered again with the channel's
-default, then, if that is lost too, as the minimal message (``pipeline.render_minimal``),
-here. A page is never lost to rendering, and no worker waits on a stuck child.
+over, answered one frame per message. When a child spends longer than
+``ONCALL_RENDER_TIMEOUT_S`` on one message it is killed and replaced, and so is a child that
+dies (a crash; one that ran out of memory leaves after answering its batch): that one
+message is "lost" to its render — the rest of the batch goes on in the new child — and a
+lost send is rendered again with the channel's default, then, if that is lost too, as the
+minimal message (``pipeline.render_minimal``), here. A page is never lost to rendering, and
+no worker waits on a stuck child.
 
 Frames are a 4-byte length and JSON (orjson) both ways: nothing a child sends back is
 unpickled here, whatever a template did in it.
@@ -279,8 +280,9 @@ class _Child:
 
     def kill(self) -> None:
         self.killed = True
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        if self.writer is not None:
+            with contextlib.suppress(Exception):
+                self.writer.close()
         with contextlib.suppress(Exception):
             self.process.kill()
 
@@ -412,15 +414,23 @@ class RenderPool:
         assert self._spawn_lock is not None
         async with self._spawn_lock:  # multiprocessing's bookkeeping is not for threads at once
             ours, theirs = socket.socketpair()
+            process = _forkserver(self._preload).Process(target=_child_main, args=(theirs, self._config),
+                                                         name="oncall-render", daemon=True)
+            starting = asyncio.ensure_future(asyncio.to_thread(process.start))
             try:
-                process = _forkserver(self._preload).Process(target=_child_main, args=(theirs, self._config),
-                                                name="oncall-render", daemon=True)
-                await asyncio.wait_for(asyncio.to_thread(process.start), STARTUP_TIMEOUT_S)
+                await asyncio.wait_for(asyncio.shield(starting), STARTUP_TIMEOUT_S)
             except BaseException:
+                # cancelled (the server is stopping) or slow: the thread is still handing the
+                # socket to the forkserver; let it finish, so that neither is left half-way
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(starting, STARTUP_TIMEOUT_S)
                 ours.close()
+                if process.pid is not None:
+                    self._track(self._reap(_Child(process, None, None)))  # type: ignore[arg-type]
                 raise
             finally:
-                theirs.close()
+                if starting.done():
+                    theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         child = _Child(process, reader, writer)
         try:
