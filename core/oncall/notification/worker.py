@@ -51,7 +51,7 @@ from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
 from ..events import listen_forever, stop_tasks
 from . import outbox
-from .pipeline import load_template, render_for
+from .pipeline import SendJob, SendRender, fallback_note, load_template, rendering_for
 from .templates import Template
 
 log = logging.getLogger(__name__)
@@ -491,9 +491,8 @@ class Notifier:
             units = self._group(rows)
             units = await self._open_circuits(conn, units, work, now)
             units = await self._take_tokens(conn, units, work, now)
-            for unit in units:
-                await self._prepare(conn, unit, now)
-                work.send.append(unit)
+            await self._prepare(conn, units, now)
+            work.send.extend(units)
             await self._write_claim(conn, work, now)
         return work.send
 
@@ -644,41 +643,55 @@ class Notifier:
         )
         return keep
 
-    async def _prepare(self, conn: psycopg.AsyncConnection, unit: _Unit, now: datetime) -> None:
-        """Render the unit's payload and make its reply code and one-click links."""
-        lead = unit.leader
-        name = lead["channel"]
-        context: dict[str, Any] = dict(lead["context"] or {})
-        alerts = {r["alert_id"] for r in unit.rows}
-        if len(alerts) > 1:  # two pages for one alert (a retry and the next step) are one page
-            context["bundle"] = _bundle_context(list({r["alert_id"]: r for r in unit.rows}.values()))
-        reply_code = None
-        if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(alerts) == 1:
-            reply_code = await _reply_code(conn, name, lead["destination"], lead["alert_id"], now)
-            context["reply_code"] = reply_code
-        template = await _template(conn, lead)
-        rendered = render_for(template, name, context, self.ctx.registry.renderers)
-        if rendered.errors and lead["template_id"]:
-            # a page must still go out: the built-in template for this channel stands in
-            fallback = render_for(Template(), name, context, self.ctx.registry.renderers)
-            if not fallback.errors:
-                note = f"template {lead['template_id']} v{lead['template_version']} failed ({'; '.join(rendered.errors)}); the default was used"
+    async def _prepare(self, conn: psycopg.AsyncConnection, units: list[_Unit], now: datetime) -> None:
+        """Render the units' payloads, all in one batch, and make their reply codes and one-click links.
+
+        The batch renders in the render processes (``rendering_for``), so no template stalls
+        this loop. A unit whose template failed gets the channel's default, or else a minimal
+        message, and the failure goes on the alert's timeline: the page always goes out.
+        """
+        jobs: list[SendJob] = []
+        contexts: list[dict[str, Any]] = []
+        codes: list[str | None] = []
+        for unit in units:
+            lead = unit.leader
+            name = lead["channel"]
+            context: dict[str, Any] = dict(lead["context"] or {})
+            alerts = {r["alert_id"] for r in unit.rows}
+            if len(alerts) > 1:  # two pages for one alert (a retry and the next step) are one page
+                context["bundle"] = _bundle_context(list({r["alert_id"]: r for r in unit.rows}.values()))
+            reply_code = None
+            if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(alerts) == 1:
+                reply_code = await _reply_code(conn, name, lead["destination"], lead["alert_id"], now)
+                context["reply_code"] = reply_code
+            jobs.append(SendJob(await _template(conn, lead), name, context))
+            contexts.append(context)
+            codes.append(reply_code)
+        results = await rendering_for(self.ctx).send(jobs) if jobs else []
+        notes: list[tuple[dict[str, Any], str, SendRender]] = []
+        for unit, context, reply_code, result in zip(units, contexts, codes, results, strict=True):
+            lead = unit.leader
+            name = lead["channel"]
+            note = fallback_note(result, name, lead["template_id"], lead["template_version"])
+            if note is not None:
                 log.warning("delivery %d: %s", lead["id"], note)
-                rendered = fallback
                 lead["note"] = note
-        lead["rendered"] = rendered
-        actions: dict[str, str] = {}
-        if name in LINK_CHANNELS and lead["alert_id"] is not None:
-            actions = await _action_links(
-                conn, self.public_url, lead["alert_id"], lead["user_id"], name, lead["id"],
-                now + timedelta(seconds=self.settings.action_link_ttl_s),
+                notes += [(r, note, result) for r in {r["alert_id"]: r for r in unit.rows}.values()]
+            lead["rendered"] = rendered = result.rendered
+            actions: dict[str, str] = {}
+            if name in LINK_CHANNELS and lead["alert_id"] is not None:
+                actions = await _action_links(
+                    conn, self.public_url, lead["alert_id"], lead["user_id"], name, lead["id"],
+                    now + timedelta(seconds=self.settings.action_link_ttl_s),
+                )
+            alert = context.get("alert") if isinstance(context.get("alert"), Mapping) else {}
+            unit.message = ChannelMessage(
+                delivery_id=str(lead["id"]), idempotency_key=lead["idempotency_key"], destination=lead["destination"],
+                payload=rendered.payload, alert_id=lead["alert_id"], user_id=lead["user_id"], channel=name,
+                actions=actions, reply_code=reply_code, bundle_count=len({r["alert_id"] for r in unit.rows}),
+                alert=dict(alert or {}),
             )
-        alert = context.get("alert") if isinstance(context.get("alert"), Mapping) else {}
-        unit.message = ChannelMessage(
-            delivery_id=str(lead["id"]), idempotency_key=lead["idempotency_key"], destination=lead["destination"],
-            payload=rendered.payload, alert_id=lead["alert_id"], user_id=lead["user_id"], channel=name,
-            actions=actions, reply_code=reply_code, bundle_count=len(alerts), alert=dict(alert or {}),
-        )
+        await write_render_notes(conn, notes, now)
 
     @property
     def public_url(self) -> str:
@@ -849,7 +862,8 @@ class Notifier:
         try:
             assert unit.message is not None
             rendered = unit.leader["rendered"]
-            if rendered.errors:
+            if rendered.payload is None:
+                # nothing to send even as the minimal message (no renderer for the channel)
                 result = DeliveryResult(ok=False, permanent=True, response="; ".join(rendered.errors)[:1000])
             else:
                 try:
@@ -1132,6 +1146,29 @@ def delivery_note(row: Mapping[str, Any], status: str, why: str) -> str:
     if row["channel"] == "none":
         return f"Page to {who}: {status}" + (f" ({why})" if why else "")
     return f"{label} to {who}: {status}" + (f" ({why})" if why and status in ("failed", "cancelled") else "")
+
+
+async def write_render_notes(
+    conn: psycopg.AsyncConnection, items: list[tuple[dict[str, Any], str, SendRender]], now: datetime,
+) -> None:
+    """'template payments v3 failed for slack: …; the default slack message was sent' on the alert's timeline."""
+    rows = [(r, note, result) for r, note, result in items if r.get("alert_id") is not None]
+    if not rows:
+        return
+    cur = await conn.execute(
+        """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+           SELECT a, %s, 'notification', 'notifier', n, d::jsonb
+           FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(a, n, d)
+           WHERE EXISTS (SELECT 1 FROM alerting.alerts WHERE id = t.a)
+           RETURNING id""",
+        (now, [r["alert_id"] for r, _, _ in rows], [note for _, note, _ in rows],
+         [orjson.dumps({"delivery_id": r["id"], "notification_id": r["notification_id"], "channel": r["channel"],
+                        "template_id": r["template_id"], "template_version": r["template_version"],
+                        "sent": result.used, "failures": [{"template": stage, "error": why}
+                                                          for stage, why in result.failures]}).decode()
+          for r, _, result in rows]),
+    )
+    await alert_store.notify_events(conn, [r["id"] for r in await cur.fetchall()], wake_engine=False)
 
 
 def _bundle_context(rows: list[dict[str, Any]]) -> dict[str, Any]:
