@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -62,6 +63,7 @@ _NO_JSON = object()
 #: the deepest nesting of objects and arrays a body may have (``{"a": [1]}`` is 2 deep)
 MAX_JSON_DEPTH = 64
 
+_orjson: ModuleType | None
 try:  # the fast parser when the core's dependencies are installed; the contract needs only pluggy
     import orjson as _orjson
 except ImportError:  # pragma: no cover - the contract's own tests run without it

@@ -342,7 +342,7 @@ class TemplateRenderer:
 
     def __init__(
         self,
-        limits: RenderLimits = RenderLimits(),
+        limits: RenderLimits = RenderLimits(),  # noqa: B008 - frozen, so one shared default is safe
         clock: Clock = SYSTEM_CLOCK,
         undefined: type[jinja2.Undefined] = ChainableUndefined,
         cache_size: int = 1024,
@@ -420,8 +420,8 @@ class TemplateRenderer:
                     if total > limit:
                         raise BudgetExceeded(f"output longer than {limit} characters")
                     out.append(chunk)
-            except Exception:
-                template.environment.handle_exception()  # re-raises with template line numbers
+            except Exception:  # noqa: BLE001 - not swallowed: re-raised with template line numbers
+                template.environment.handle_exception()
             text = "".join(out)
         except RecursionError:
             raise RenderError(channel, part, "template recursed too deeply") from None
