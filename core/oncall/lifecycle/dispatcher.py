@@ -133,13 +133,14 @@ class Dispatcher:
 
     async def _claim(self, conn: psycopg.AsyncConnection[Any]) -> None:
         for name, listener, stream in self._pairs:
+            if self._stopping.is_set():
+                return
             key = (name, stream.name)
             runner = self._runners.get(key)
             if runner is not None and not runner.task.done():
                 continue
-            if runner is not None:  # it failed on the database or a bug; the lock is still ours
-                exc = None if runner.task.cancelled() else runner.task.exception()
-                log.error("lifecycle listener %r stopped on %s (%r); starting it again", name, stream.name, exc)
+            if runner is not None:  # it failed on the database, or a bug (logged): the lock is still ours
+                log.info("lifecycle listener %r: starting again on %s", name, stream.name)
             elif not await cursors.try_claim(conn, name, stream.name):
                 continue  # another server drives it
             start = 0 if _start_from(name, listener) == "beginning" else await stream.newest_id(conn)
@@ -190,6 +191,12 @@ class _Runner:
         self._failing = (cursor.failing_id, cursor.attempts)
         self._rng = random.Random()
         self.task = asyncio.create_task(self._run(cursor.last_id), name=f"oncall-lifecycle-{name}-{stream.name}")
+        self.task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("lifecycle listener %r stopped on %s: %s: %s; it starts again at the next poll",
+                      self.name, self.stream.name, type(exc).__name__, exc)
 
     async def _run(self, position: int) -> None:
         reader = OrderedReader(self.stream, position)
