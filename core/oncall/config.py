@@ -186,6 +186,15 @@ class Settings:
     # how long a request (webhook, heartbeat, feed, callback) waits for a database
     # connection before it is answered 503 (the database is down or the pool exhausted)
     db_acquire_timeout_s: float = 1.0
+    # lifecycle listeners (lifecycle/dispatcher.py): how long one call may take, how often an
+    # event is tried before it is skipped (0: never skipped, the listener waits), the
+    # backoff between tries, and the safety-net poll (also how soon another server takes
+    # over the listeners of one that died)
+    lifecycle_timeout_s: float = 30.0
+    lifecycle_max_attempts: int = 10
+    lifecycle_retry_base_s: float = 1.0
+    lifecycle_retry_max_s: float = 300.0
+    lifecycle_poll_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -230,6 +239,11 @@ class Settings:
             http_keepalive_timeout_s=_seconds(env, "ONCALL_HTTP_KEEPALIVE_TIMEOUT_S", 75.0),
             http_max_connections_per_client=_at_least(env, "ONCALL_HTTP_MAX_CONNECTIONS_PER_CLIENT", 256, 0),
             db_acquire_timeout_s=_seconds(env, "ONCALL_DB_ACQUIRE_TIMEOUT_S", 1.0),
+            lifecycle_timeout_s=_seconds(env, "ONCALL_LIFECYCLE_TIMEOUT_S", 30.0),
+            lifecycle_max_attempts=_at_least(env, "ONCALL_LIFECYCLE_MAX_ATTEMPTS", 10, 0),
+            lifecycle_retry_base_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_BASE_S", 1.0),
+            lifecycle_retry_max_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_MAX_S", 300.0),
+            lifecycle_poll_s=_seconds(env, "ONCALL_LIFECYCLE_POLL_S", 10.0),
         )
 
     def body_limit(self, source: str | None = None, declared: int | None = None) -> int:

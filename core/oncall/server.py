@@ -27,6 +27,7 @@ from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
 from .http.channels import HOST as NOTIFICATION_HOST
 from .http.connections import ConnectionLimits, GuardedSite
+from .lifecycle import Dispatcher
 from .notification.actions import Host
 from .notification.renderpool import RenderPool
 from .notification.worker import Notifier
@@ -148,9 +149,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 @contextlib.asynccontextmanager
 async def _running_core(settings: Settings, url: str, start_engine: bool) -> AsyncIterator[Context]:
-    """What every role shares: plugins, the pool, the render processes, the ingestor, the directory, schedules, the
-    alert event hub, the channels' host, and the engine and delivery worker (started only
-    when ``start_engine``); torn down in reverse."""
+    """What every role shares: plugins, the pool, the render processes, the ingestor, the
+    directory, schedules, the alert event hub, the channels' host, and the engine, delivery
+    worker and lifecycle listeners (started only when ``start_engine``); torn down in reverse."""
     _, registry = load_plugins(settings.disabled_plugins)
     pool = await open_pool(url, settings.pool_min, settings.pool_max)
     ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
@@ -174,8 +175,10 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     host = Host(ctx, lambda: notifier.public_url)
     ctx.extras[NOTIFICATION_HOST] = host
     _bind_channels(registry, host)
+    lifecycle = Dispatcher(url, registry.lifecycle_listeners, settings, hub)
     if start_engine:
         await engine.start()
+        await lifecycle.start()
         if settings.notifier:
             await notifier.start()
     if await render_pool.ready(30):  # a page that comes at once renders at once
@@ -190,6 +193,8 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
         # step that overruns is named in the log
         grace = settings.shutdown_grace_s
         await _bounded("the engine", engine.stop(), 10)
+        patience = min(grace, settings.lifecycle_timeout_s)
+        await _bounded("the lifecycle listeners", lifecycle.stop(patience), patience + 10)
         await _bounded("the delivery worker", notifier.stop(grace), grace + 10)
         await _bounded("the render processes", render_pool.stop(), 20)
         await _bounded("the channels", _close_channels(registry), 10)
