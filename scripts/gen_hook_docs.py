@@ -177,10 +177,10 @@ def page(hook_name: str) -> str:
     lines += [f"| `{name}` | {_cell(params.get(name, ''))} |" for name in inspect.signature(spec).parameters]
     lines += [
         "",
-        f"What a plugin registers here is kept by the core as its **{family_key.replace('_', ' ')}**, by name; "
+        (f"What a plugin registers here is kept by the core as its **{family_key.replace('_', ' ')}**, by name; "
         f"each must satisfy the `{protocol.__name__}` protocol (a plugin whose object lacks a member is "
         "reported by `oncall plugins` and skipped). `oncall plugin new NAME --family "
-        f"{_FAMILY_FLAG[hook_name]}` writes a working one, with its tests.",
+        f"{_FAMILY_FLAG[hook_name]}` writes a working one, with its tests."),
         "",
         "## The objects it registers",
         "",

@@ -8,6 +8,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
+from oncall.config import Settings
+from oncall.context import Context
+from oncall.directory.client import open_directory
+from oncall.escalation.engine import pick_router
+from oncall.http.channels import add_routes
+from oncall.notification.pipeline import render_for
+from oncall.notification.templates import SAMPLE_CONTEXT, Template
+from oncall.plugins import Registry, load_plugins
 from oncall_hookspecs import (
     AlertLifecycleEvent,
     AlertView,
@@ -27,15 +35,6 @@ from oncall_hookspecs import (
     hookimpl,
 )
 from oncall_testkit import alert_view
-
-from oncall.config import Settings
-from oncall.context import Context
-from oncall.directory.client import open_directory
-from oncall.escalation.engine import pick_router
-from oncall.http.channels import add_routes
-from oncall.notification.pipeline import render_for
-from oncall.notification.templates import SAMPLE_CONTEXT, Template
-from oncall.plugins import Registry, load_plugins
 
 
 def loaded(name: str, **hooks: Any) -> Registry:

@@ -18,7 +18,7 @@ from oncall_testkit import (
 )
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"^### (.+?)\n\n```python\n(.*?)^```", README.read_text(), re.M | re.S)
+BLOCKS = re.findall(r"^### (.+?)\n\n```python\n(.*?)^```", README.read_text(), re.MULTILINE | re.DOTALL)
 
 
 def plugin(title: str) -> types.ModuleType:
