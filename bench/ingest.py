@@ -842,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_bytes(
             orjson.dumps(
                 {
-                    "date": dt.datetime.now(dt.timezone.utc).isoformat(),
+                    "date": dt.datetime.now(dt.UTC).isoformat(),
                     "cores": os.cpu_count(),
                     "clients": args.clients,
                     "client_procs": args.client_procs,

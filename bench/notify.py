@@ -1,7 +1,10 @@
-"""Notification speed: Slack renders per second on one core, and webhook-in to webhook-delivered latency.
+"""Notification speed: Slack renders per second, and webhook-in to webhook-delivered latency.
 
 1. render: the default template through the one render path (sandboxed Jinja2, then the
    slack renderer plugin) --renders times in this process, on one core.
+1b. render processes: the same renders sent to the server's render processes (a pool as
+   ``oncall serve`` starts it, ``--processes`` of them) in batches of 200, as the delivery
+   worker sends a claimed batch: renders a second, and this process's CPU per render.
 2. end to end: starts ``oncall serve`` on a throwaway database with the webhook channel
    pointed at a local receiver, routes every alert to ``webhook:<receiver>``, posts alerts
    at --rate per second for --seconds, and prints, per alert, the time from the moment
@@ -9,7 +12,7 @@
 
 Both clocks are this machine's. Only 127.0.0.1 is contacted.
 
-    ./dev bench notify [--renders 10000] [--rate 100] [--seconds 10] [--database-url URL]
+    ./dev bench notify [--renders 10000] [--processes 2] [--rate 100] [--seconds 10] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -72,6 +75,35 @@ def bench_render(n: int) -> None:
         assert not out.errors, out.errors
         print(f"slack render (default template + renderer plugin): {n} renders, "
               f"{n / cpu:,.0f}/s per CPU-second, {n / (time.perf_counter() - wall):,.0f}/s wall")
+
+
+async def bench_pool(n: int, processes: int) -> None:
+    from oncall.config import Settings
+    from oncall.notification.pipeline import SendJob
+    from oncall.notification.renderpool import RenderPool
+
+    _, registry = load_plugins(())
+    pool = RenderPool.for_server(Settings(render_processes=processes), registry)
+    await pool.start()
+    try:
+        contexts = []
+        for i in range(64):
+            ctx = json.loads(json.dumps(dict(SAMPLE_CONTEXT)))
+            ctx["alert"]["id"] = 1000 + i
+            contexts.append(ctx)
+        jobs = [SendJob(Template(), "slack", contexts[i % 64]) for i in range(200)]
+        await pool.send(jobs)  # every process started and warm
+        for _ in range(2):
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(max(1, n // len(jobs))):
+                out = await pool.send(jobs)
+            done = max(1, n // len(jobs)) * len(jobs)
+            assert all(not r.rendered.errors for r in out)
+            print(f"slack render in {processes} render process(es), batches of {len(jobs)}: {done} renders, "
+                  f"{done / (time.perf_counter() - wall):,.0f}/s wall, "
+                  f"{(time.process_time() - cpu) / done * 1e6:.0f} µs of this process's CPU each")
+    finally:
+        await pool.stop()
 
 
 async def bench_end_to_end(args: argparse.Namespace) -> None:
@@ -160,6 +192,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", default=os.environ.get("ONCALL_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--renders", type=int, default=10_000)
+    ap.add_argument("--processes", type=int, default=2, help="render processes for the pool figure")
     ap.add_argument("--rate", type=float, default=100.0, help="alerts per second")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--skip-render", action="store_true")
@@ -167,6 +200,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.skip_render:
         bench_render(args.renders)
+        asyncio.run(bench_pool(args.renders, args.processes))
     if not args.skip_e2e:
         asyncio.run(bench_end_to_end(args))
 

@@ -100,6 +100,18 @@ def test_an_integration_for_a_source_that_is_not_installed_is_refused(db_url):
         assert conn.execute("SELECT count(*) FROM alerting.integrations").fetchone()[0] == 0
 
 
+
+def test_a_rule_or_default_route_naming_a_ticket_provider_that_is_not_installed_is_refused(db_url):
+    env = oncall_env(db_url)
+    for args in (("rules", "create", "--name", "tickets", "--when", "true", "--ticket", "jira"),
+                 ("rules", "default", "--ticket", "jira")):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr == "error: ticket provider 'jira' is not installed (installed ticket providers: none)\n"
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM alerting.routing_rules").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM alerting.routing_config").fetchone()[0] == 0
+
 def test_alert_trigger_raises_an_alert_with_its_labels(db_url):
     result = run_cli(
         "alert", "trigger", "--summary", "Manual page: checkout down",

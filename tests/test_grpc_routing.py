@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from fixtures.rpc import failure_of, reflection_client
 from google.protobuf.duration_pb2 import Duration
@@ -201,6 +202,66 @@ async def test_the_default_route_is_set_and_read_back(stub, policies):
     await stub.SetDefaultRoute(pb.SetDefaultRouteRequest())
     assert (await stub.GetDefaultRoute(pb.GetDefaultRouteRequest())).actions == pb.RuleActions()
 
+
+
+class FakeTickets:
+    """A ticket provider as a plugin registers one (never asked for a ticket here)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def stored_routing(db_url: str) -> tuple[list[tuple[Any, ...]], Any]:
+    """The rule rows and the routing config row, as the database holds them."""
+    with psycopg.connect(db_url) as conn:
+        rules = conn.execute("SELECT name, actions, version FROM alerting.routing_rules ORDER BY position").fetchall()
+        config = conn.execute("SELECT default_actions, rules_version FROM alerting.routing_config").fetchone()
+    return rules, config
+
+
+async def test_a_ticket_provider_that_is_not_installed_is_refused_on_save_and_nothing_is_written(
+    server, stub, db_url,
+):
+    kept = await create_rule(stub, "kept", "true")
+    before = stored_routing(db_url)
+    jira = pb.RuleActions(ticket_provider="jira")
+    for call in (
+        stub.CreateRule(pb.CreateRuleRequest(name="tickets", condition="true", actions=jira)),
+        stub.UpdateRule(pb.UpdateRuleRequest(rule_id=kept.id, name="kept", condition="true", actions=jira)),
+        stub.SetDefaultRoute(pb.SetDefaultRouteRequest(actions=jira)),
+    ):
+        refused = await failure_of(call)
+        assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.details() == "ticket provider 'jira' is not installed (installed ticket providers: none)"
+    assert stored_routing(db_url) == before
+
+    # once installed providers exist, the refusal lists them, and an installed one is saved
+    for name in ("servicenow", "ticket-webhook"):
+        server.ctx.registry.ticket_providers[name] = FakeTickets(name)
+    refused = await failure_of(stub.CreateRule(pb.CreateRuleRequest(name="tickets", condition="true", actions=jira)))
+    assert refused.details() == (
+        "ticket provider 'jira' is not installed (installed ticket providers: servicenow, ticket-webhook)"
+    )
+    assert stored_routing(db_url) == before
+    saved = await create_rule(stub, "tickets", "true", actions=pb.RuleActions(ticket_provider="servicenow"))
+    assert saved.actions.ticket_provider == "servicenow"
+    default = pb.RuleActions(ticket_provider="ticket-webhook")
+    assert (await stub.SetDefaultRoute(pb.SetDefaultRouteRequest(actions=default))).actions == default
+    rules, (default_actions, _) = stored_routing(db_url)
+    assert [(name, actions) for name, actions, _ in rules] == [("kept", {}), ("tickets", {"ticket_provider": "servicenow"})]
+    assert default_actions == {"ticket_provider": "ticket-webhook"}
+
+
+async def test_test_route_says_when_a_stored_rule_names_a_ticket_provider_no_longer_installed(server, stub):
+    server.ctx.registry.ticket_providers["jira"] = FakeTickets("jira")
+    await create_rule(stub, "tickets", "true", actions=pb.RuleActions(ticket_provider="jira"))
+    del server.ctx.registry.ticket_providers["jira"]  # uninstalled after the rule was saved
+
+    decision = (await stub.TestRoute(pb.TestRouteRequest(alert=pb.SampleAlert(summary="disk full")))).decision
+    assert decision.ticket_provider == "jira"
+    assert list(decision.errors) == [
+        "ticket provider 'jira' is not installed (installed ticket providers: none): no ticket is opened"
+    ]
 
 # --------------------------------------------------------------------------- TestRoute
 

@@ -63,7 +63,7 @@ def test_two_processes_migrating_a_new_database_at_once_apply_each_migration_onc
             holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
         outputs = [p.communicate(timeout=60) for p in procs]
 
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "Traceback" not in err and "ERROR" not in err, err
     applied = sorted(out.strip().removeprefix("applied:") for out, _ in outputs)

@@ -243,9 +243,147 @@ async def test_a_channel_that_keeps_failing_is_paused(db_url: str, webhook_env: 
             assert (d["next_attempt_at"] - clock.now()).total_seconds() > 25
             hook.default = (200, {})
             clock.advance(30)
-            assert await n.run_once() == 3  # the pause is over: one success closes the circuit
+            assert await n.run_once() == 1  # the pause is over: one delivery probes the receiver
+            assert await n.run_once() == 2  # its success closed the circuit: the rest go at once
         statuses = [d["status"] for d in await _deliveries(ctx)]
         assert statuses == ["delivered"] * 3
+
+
+async def _circuit(ctx: Context, key: str) -> dict[str, Any]:
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM notification.circuits WHERE channel = %s", (key,))
+        return await cur.fetchone()
+
+
+async def test_a_burst_of_failures_pauses_for_the_first_pause_then_one_probe_goes_and_failing_doubles_it(
+    db_url: str, webhook_env: None, hook: Receiver, clock: Clock,
+) -> None:
+    async with _context(db_url, circuit_threshold=5, circuit_pause_s=30.0, retry_base_s=0.001) as ctx:
+        hook.default = (500, {})
+        for _ in range(40):
+            await _send(ctx, hook.url)
+        async with _notifier(ctx, clock) as n:
+            assert await n.run_once() == 40  # all out at once: 35 answers come after the circuit opened
+            circuit = await _circuit(ctx, f"webhook:{hook.url}")
+            assert (circuit["open_until"] - clock.now()).total_seconds() == 30  # not 600
+            clock.advance(29.9)
+            assert await n.run_once() == 0
+            clock.advance(0.1)
+            assert await n.run_once() == 1  # the probe; the other 39 wait for its answer
+            assert len(hook.requests) == 41
+            assert await n.run_once() == 0
+            circuit = await _circuit(ctx, f"webhook:{hook.url}")  # it failed: twice as long
+            assert (circuit["open_until"] - clock.now()).total_seconds() == 60
+            clock.advance(59.9)
+            assert await n.run_once() == 0
+            hook.default = (200, {})
+            clock.advance(0.1)
+            assert await n.run_once() == 1  # the next probe
+            assert await n.run_once() == 39  # it succeeded: everything waiting goes at once
+        assert [d["status"] for d in await _deliveries(ctx)] == ["delivered"] * 40
+        assert len(hook.requests) == 40 + 1 + 1 + 39
+
+
+async def test_replicas_let_exactly_one_probe_through(db_url: str, webhook_env: None, hook: Receiver,
+                                                      clock: Clock) -> None:
+    async with _context(db_url, circuit_threshold=2, retry_base_s=0.001) as one, \
+            _context(db_url, circuit_threshold=2, retry_base_s=0.001) as two:
+        hook.default = (500, {})
+        for _ in range(2):
+            await _send(one, hook.url)
+        async with _notifier(one, clock) as a:
+            b = Notifier(two, clock=clock)
+            await b.attach()
+            try:
+                await a.run_once()  # the circuit opens
+                for _ in range(20):
+                    await _send(one, hook.url)
+                clock.advance(30)
+                hook.default = (200, {})
+                hook.hang = asyncio.Event()
+                hook.hang.set()  # the probe stays out while both replicas claim
+                started = await asyncio.gather(a.run_once(wait=False), b.run_once(wait=False))
+                assert sum(started) == 1
+                await hook.wait_for(3)
+                assert [d["status"] for d in await _deliveries(one)].count("sending") == 1
+                hook.hang.clear()
+                hook.release.set()
+                for _ in range(400):  # the probe's answer is recorded
+                    if [d["status"] for d in await _deliveries(one)].count("delivered") == 1:
+                        break
+                    await asyncio.sleep(0.01)
+                started = await asyncio.gather(a.run_once(), b.run_once())
+                assert sum(started) == 21
+            finally:
+                await b.stop(2)
+        assert [d["status"] for d in await _deliveries(one)] == ["delivered"] * 22
+        assert len(hook.requests) == 2 + 1 + 21
+
+
+class GatedPush:
+    """A push channel: fails at once, except for destinations whose answer the test holds back."""
+
+    name = "push"
+
+    def __init__(self) -> None:
+        self.rate_limits = {"destination": (100, 0.01)}
+        self.sent: list[str] = []
+        self.held: dict[str, asyncio.Future[DeliveryResult]] = {}
+        self.answer = DeliveryResult(ok=False, response="503 from the push service")
+
+    async def send(self, message: ChannelMessage) -> DeliveryResult:
+        self.sent.append(message.destination)
+        if message.destination in self.held:
+            return await self.held[message.destination]
+        return self.answer
+
+
+async def test_answers_to_sends_out_before_the_circuit_opened_do_not_open_it_again(
+    db_url: str, webhook_env: None, clock: Clock,
+) -> None:
+    async with _context(db_url, circuit_threshold=2, retry_base_s=0.001) as ctx:
+        push = GatedPush()
+        ctx.registry.channels["push"] = push
+        loop = asyncio.get_running_loop()
+        push.held = {"slow1": loop.create_future(), "slow2": loop.create_future()}
+        for dest in ("fast1", "fast2", "slow1", "slow2"):
+            await outbox.create_notification(ctx.pool, template_id=None, context=dict(SAMPLE_CONTEXT),
+                                             destinations=[Destination(channel="push", address=dest)])
+        async with _notifier(ctx, clock) as n:
+            assert await n.run_once(wait=False) == 4
+            for _ in range(400):  # the two quick failures open the circuit
+                if (c := await _circuit(ctx, "push")) and c["open_until"] is not None:
+                    break
+                await asyncio.sleep(0.01)
+            push.answer = DeliveryResult(ok=True, response="ok")
+            clock.advance(30)
+            assert await n.run_once() == 1  # the probe: the channel works again
+            for dest in ("slow1", "slow2"):  # two stragglers from before the pause fail now
+                push.held[dest].set_result(DeliveryResult(ok=False, response="503 from the push service"))
+            for _ in range(400):
+                if [d["status"] for d in await _deliveries(ctx)].count("retrying") == 3:
+                    break
+                await asyncio.sleep(0.01)
+            del push.held["slow1"], push.held["slow2"]
+            clock.advance(1)
+            assert await n.run_once() == 3  # the circuit stayed closed
+        assert [d["status"] for d in await _deliveries(ctx)] == ["sent"] * 4
+
+
+async def test_one_bad_receiver_does_not_pause_another(db_url: str, webhook_env: None, hook: Receiver,
+                                                       clock: Clock) -> None:
+    async with _context(db_url, circuit_threshold=2, retry_base_s=0.001) as ctx, receiver() as bad:
+        bad.default = (500, {})
+        for _ in range(3):
+            await _send(ctx, bad.url)
+        async with _notifier(ctx, clock) as n:
+            await n.run_once()  # the bad receiver's circuit opens
+            for i in range(5):
+                await _send(ctx, f"{hook.url}/{i}")
+                await _send(ctx, bad.url)
+            clock.advance(1)
+            assert await n.run_once() == 5  # the good receiver's pages all go; the bad one's wait
+            assert len(hook.requests) == 5 and len(bad.requests) == 3
 
 
 # ------------------------------------------------------------------ rate limits and bundling
@@ -479,6 +617,173 @@ async def test_two_replicas_deliver_everything_exactly_once(db_url: str, webhook
             cur = await conn.execute("SELECT DISTINCT worker FROM notification.attempts")
             workers = {r["worker"] for r in await cur.fetchall()}
         assert workers <= {a.worker_id, b.worker_id}
+
+
+async def _lock_holder(ctx: Context, worker_id: int) -> int | None:
+    """The backend holding the delivery worker lock on ``worker_id``."""
+    from oncall.notification.worker import LOCK_NAMESPACE
+
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            """SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objid = %s::oid
+               AND objsubid = 2 AND granted""",
+            (LOCK_NAMESPACE, worker_id),
+        )
+        row = await cur.fetchone()
+    return row["pid"] if row else None
+
+
+async def _until(check: Any, timeout: float = 30.0) -> None:
+    """Wait until ``await check()`` is true; a bound on the wait, not a measurement."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "gave up waiting"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_worker_whose_lock_connection_is_killed_stops_sending_and_takes_its_lock_again(
+    db_url: str, webhook_env: None, hook: Receiver,
+) -> None:
+    import collections
+
+    async with _context(db_url) as one, _context(db_url) as two:
+        hook.hang = asyncio.Event()
+        hook.hang.set()  # sends stay on the wire until the receiver is released
+        for i in range(8):
+            await _send(one, f"{hook.url}/first/{i}")
+        a, b = Notifier(one), Notifier(two)
+        await a.attach()
+        await b.attach()
+        try:
+            assert await a.run_once(wait=False) == 8
+            await hook.wait_for(8)
+            on_the_wire = {r.headers["Idempotency-Key"] for r in hook.requests}
+            lost_id, pid = a.worker_id, await _lock_holder(one, a.worker_id)
+            async with one.pool.connection() as conn:  # no process dies: only the lock's session ends
+                await conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            # B finds A's lock free and requeues what A has on the wire (A may have held its lost
+            # id again first, to record those answers itself: then there is nothing to requeue)
+            requeued = await b.recover()
+            assert requeued in (0, 8)
+            for i in range(30):
+                await _send(one, f"{hook.url}/later/{i}")
+            await a.run_once(wait=False)  # nothing is claimed under the lost lock
+            assert await b.recover() == 0  # so there is nothing more to requeue
+            await b.run_once(wait=False)
+            hook.hang.clear()
+            hook.release.set()
+
+            async def all_delivered() -> bool:
+                return [d["status"] for d in await _deliveries(one)] == ["delivered"] * 38
+
+            await _until(all_delivered)
+
+            async def relocked() -> bool:  # under a new id, without a pass of its own
+                return a.worker_id != lost_id and await _lock_holder(one, a.worker_id) not in (None, pid)
+
+            await _until(relocked, 10)
+            for i in range(5):
+                await _send(one, f"{hook.url}/after/{i}")
+            assert await a.run_once() == 5  # and it delivers again
+        finally:
+            await a.stop(5)
+            await b.stop(5)
+        keys = collections.Counter(r.headers["Idempotency-Key"] for r in hook.requests)
+        assert len(keys) == 43
+        # at most the sends on the wire at the kill went once more each (if B requeued them)
+        repeated = on_the_wire if requeued else set()
+        assert {k for k, n in keys.items() if n > 1} == repeated and max(keys.values()) <= 2
+        for d in await _deliveries(one):
+            outcomes = [x["outcome"] for x in await _attempts(one, d["id"])]
+            # A's late answers are not recorded over B's claim
+            assert outcomes == (["interrupted", "delivered"] if d["idempotency_key"] in repeated else ["delivered"])
+
+
+async def test_a_worker_that_holds_its_lost_id_again_in_time_records_its_sends_instead_of_repeating_them(
+    db_url: str, webhook_env: None, hook: Receiver,
+) -> None:
+    async with _context(db_url) as one, _context(db_url) as two:
+        hook.hang = asyncio.Event()
+        hook.hang.set()
+        for i in range(8):
+            await _send(one, f"{hook.url}/{i}")
+        a, b = Notifier(one), Notifier(two)
+        await a.attach()
+        await b.attach()
+        try:
+            assert await a.run_once(wait=False) == 8
+            await hook.wait_for(8)
+            lost_id, pid = a.worker_id, await _lock_holder(one, a.worker_id)
+            async with one.pool.connection() as conn:
+                await conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+            async def holds_both() -> bool:  # its new id, and the lost one while its sends are out
+                new = await _lock_holder(one, a.worker_id)
+                return a.worker_id != lost_id and new is not None and await _lock_holder(one, lost_id) == new
+
+            await _until(holds_both, 10)
+            assert await b.recover() == 0  # to B, those sends are alive
+            hook.hang.clear()
+            hook.release.set()
+
+            async def all_delivered() -> bool:
+                return [d["status"] for d in await _deliveries(one)] == ["delivered"] * 8
+
+            await _until(all_delivered)
+
+            async def let_go() -> bool:
+                return await _lock_holder(one, lost_id) is None
+
+            await _until(let_go, 10)
+        finally:
+            await a.stop(5)
+            await b.stop(5)
+        assert len(hook.requests) == 8  # each once
+        for d in await _deliveries(one):
+            [attempt] = await _attempts(one, d["id"])
+            assert (attempt["outcome"], attempt["worker"]) == ("delivered", lost_id)
+
+
+async def test_a_worker_delivers_again_after_every_database_connection_is_dropped(
+    db_url: str, webhook_env: None, hook: Receiver,
+) -> None:
+    import collections
+
+    import psycopg
+
+    async with _context(db_url) as ctx:
+        n = Notifier(ctx)
+        await n.start()
+        try:
+            await _send(ctx, f"{hook.url}/before")
+            await hook.wait_for(1)
+            lost_id = n.worker_id
+            async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+                # what a PostgreSQL restart does to this database's sessions, without restarting it
+                await admin.execute("""SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+                                       WHERE datname = current_database() AND pid <> pg_backend_pid()""")
+
+                async def relocked() -> bool:
+                    if n.worker_id == lost_id:
+                        return False
+                    cur = await admin.execute(
+                        """SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s::oid
+                           AND objsubid = 2 AND granted""", (n.worker_id,))
+                    return (await cur.fetchone())[0] == 1
+
+                await _until(relocked)
+            for i in range(10):
+                for attempt in range(10):  # the pool hands out each killed connection once
+                    try:
+                        await _send(ctx, f"{hook.url}/after/{i}")
+                        break
+                    except psycopg.OperationalError:
+                        assert attempt < 9
+            await hook.wait_for(11)
+        finally:
+            await n.stop(5)
+        keys = collections.Counter(r.headers["Idempotency-Key"] for r in hook.requests)
+        assert len(keys) == 11 and set(keys.values()) == {1}
 
 
 async def test_backoff_bounds() -> None:

@@ -13,12 +13,15 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oncall_hookspecs import AlertView, RuleActions
+from oncall_hookspecs import AlertView, Router, RuleActions
 
 from .cli import key_values
 from .config import Settings
+
+if TYPE_CHECKING:
+    from .plugins import Registry
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -34,7 +37,12 @@ def parse_duration(text: str) -> int:
 
 
 
-def _run(settings: Settings, fn: Callable[[Any, Any], Awaitable[int]]) -> int:
+def _router(settings: Settings, plugins: Registry) -> Router | None:
+    """The router the engine routes with (ONCALL_ROUTER, else the one installed)."""
+    return plugins.routers.get(settings.router) or next(iter(plugins.routers.values()), None)
+
+
+def _run(settings: Settings, fn: Callable[[Any, Registry], Awaitable[int]]) -> int:
     from .cli import _run as run_loop
     from .errors import OnCallError
     from .plugins import load_plugins
@@ -45,10 +53,9 @@ def _run(settings: Settings, fn: Callable[[Any, Any], Awaitable[int]]) -> int:
         url = await asyncio.to_thread(resolve_database_url, settings)
         await apply_migrations(url)
         _, registry = load_plugins(settings.disabled_plugins)
-        router = registry.routers.get(settings.router) or next(iter(registry.routers.values()), None)
         pool = await open_pool(url, 1, 2)
         try:
-            return await fn(pool, router)
+            return await fn(pool, registry)
         except OnCallError as exc:
             print(f"error: {exc.detail}", file=sys.stderr)
             return 1
@@ -85,7 +92,7 @@ def _print_rule(r: Any) -> None:
 def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
     from .routing import rules
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         for r in await rules.list_rules(pool):
             _print_rule(r)
         print(f"default: {json.dumps(rules.actions_to_json(await rules.get_default(pool)))}")
@@ -97,10 +104,10 @@ def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_create(args: argparse.Namespace, settings: Settings) -> int:
     from .routing import rules
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         r = await rules.create_rule(
-            pool, router, rules.RuleInput(args.name, args.when, _actions(args), args.continue_),
-            position=args.position - 1 if args.position else None,
+            pool, _router(settings, plugins), rules.RuleInput(args.name, args.when, _actions(args), args.continue_),
+            position=args.position - 1 if args.position else None, ticket_providers=plugins.ticket_providers,
         )
         _print_rule(r)
         return 0
@@ -111,10 +118,11 @@ def cmd_rules_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_update(args: argparse.Namespace, settings: Settings) -> int:
     from .routing import rules
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         old = await rules.get_rule(pool, args.id)
-        r = await rules.update_rule(pool, router, args.id, rules.RuleInput(
-            args.name or old.name, args.when or old.condition, _actions(args), args.continue_))
+        r = await rules.update_rule(pool, _router(settings, plugins), args.id, rules.RuleInput(
+            args.name or old.name, args.when or old.condition, _actions(args), args.continue_),
+            ticket_providers=plugins.ticket_providers)
         _print_rule(r)
         return 0
 
@@ -124,7 +132,7 @@ def cmd_rules_update(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_delete(args: argparse.Namespace, settings: Settings) -> int:
     from .routing import rules
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         await rules.delete_rule(pool, args.id)
         print(f"deleted rule {args.id}")
         return 0
@@ -135,7 +143,7 @@ def cmd_rules_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_reorder(args: argparse.Namespace, settings: Settings) -> int:
     from .routing import rules
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         for r in await rules.reorder_rules(pool, args.ids):
             _print_rule(r)
         return 0
@@ -146,8 +154,8 @@ def cmd_rules_reorder(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_default(args: argparse.Namespace, settings: Settings) -> int:
     from .routing import rules
 
-    async def go(pool: Any, router: Any) -> int:
-        actions = await rules.set_default(pool, _actions(args))
+    async def go(pool: Any, plugins: Registry) -> int:
+        actions = await rules.set_default(pool, _actions(args), ticket_providers=plugins.ticket_providers)
         print(f"default: {json.dumps(rules.actions_to_json(actions))}")
         return 0
 
@@ -157,7 +165,8 @@ def cmd_rules_default(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
     from .routing import rules
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
+        router = _router(settings, plugins)
         if router is None:
             print("no router plugin is installed", file=sys.stderr)
             return 1
@@ -213,7 +222,7 @@ def _print_policy(p: Any) -> None:
 def cmd_policies_create(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import policies
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         p = await policies.create_policy(pool, policies.PolicyInput(
             name=args.name, steps=[_parse_step(s) for s in args.step], repeat=args.repeat,
             repeat_delay_seconds=parse_duration(args.repeat_delay), description=args.description))
@@ -226,7 +235,7 @@ def cmd_policies_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_policies_update(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import policies
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         old = await policies.get_policy(pool, args.id)
         p = await policies.update_policy(pool, args.id, policies.PolicyInput(
             name=args.name or old.name,
@@ -243,7 +252,7 @@ def cmd_policies_update(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_policies_list(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import policies
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         for p in await policies.list_policies(pool):
             _print_policy(p)
         return 0
@@ -254,7 +263,7 @@ def cmd_policies_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_policies_delete(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import policies
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         await policies.delete_policy(pool, args.id)
         print(f"deleted policy {args.id}")
         return 0
@@ -290,11 +299,11 @@ def _when(text: str | None, now: datetime) -> datetime | None:
 def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import silences
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
         starts = _when(args.start, now) or now
         ends = _when(args.end, now) if args.end else starts + timedelta(seconds=parse_duration(args.duration))
-        s = await silences.create_silence(pool, router, silences.SilenceInput(
+        s = await silences.create_silence(pool, _router(settings, plugins), silences.SilenceInput(
             created_by=args.created_by, starts_at=starts, ends_at=ends,
             matchers=[silences.parse_matcher(m) for m in args.matcher or []],
             condition=args.when, integration_id=args.integration, policy_id=args.policy, comment=args.comment,
@@ -308,7 +317,7 @@ def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_silences_list(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import silences
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
         for s in await silences.list_silences(pool, now, include_expired=args.all):
             _print_silence(s, now)
@@ -320,7 +329,7 @@ def cmd_silences_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_silences_expire(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import silences
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
         _print_silence(await silences.expire_silence(pool, args.id, now), now)
         return 0
@@ -331,9 +340,9 @@ def cmd_silences_expire(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import silences
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
-        s = await silences.create_silence(pool, router, silences.maintenance_input(
+        s = await silences.create_silence(pool, _router(settings, plugins), silences.maintenance_input(
             args.created_by, parse_duration(args.duration) / 60, now,
             integration_id=args.integration, policy_id=args.policy, comment=args.comment), now)
         _print_silence(s, now)
@@ -349,7 +358,7 @@ def cmd_alert_escalate(args: argparse.Namespace, settings: Settings) -> int:
     from .clock import SYSTEM_CLOCK
     from .escalation import state
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         await state.escalate_now(pool, args.alert_id, args.user, SYSTEM_CLOCK.now(), args.note or "",
                                  restart=args.restart)
         esc = await state.escalation_state(pool, args.alert_id)
@@ -377,7 +386,7 @@ def register_alert_commands(alert_sub: Any) -> None:
 def cmd_heartbeats_create(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import heartbeats
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         hb, key = await heartbeats.create_heartbeat(pool, args.name, parse_duration(args.timeout))
         print(f"created heartbeat {hb.name!r} [{hb.id}], timeout {timedelta(seconds=hb.timeout_seconds)}")
         print(f"key: {key}   (shown only now)")
@@ -390,7 +399,7 @@ def cmd_heartbeats_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_heartbeats_list(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import heartbeats
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         for hb in await heartbeats.list_heartbeats(pool):
             last = f"{hb.last_beat_at:%Y-%m-%d %H:%M:%S}" if hb.last_beat_at else "never"
             print(f"{hb.id}  {hb.name:<24} {hb.state:<8} timeout {timedelta(seconds=hb.timeout_seconds)}  last beat {last}")
@@ -402,7 +411,7 @@ def cmd_heartbeats_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_heartbeats_delete(args: argparse.Namespace, settings: Settings) -> int:
     from .escalation import heartbeats
 
-    async def go(pool: Any, router: Any) -> int:
+    async def go(pool: Any, plugins: Registry) -> int:
         await heartbeats.delete_heartbeat(pool, args.id)
         print(f"deleted heartbeat {args.id}")
         return 0

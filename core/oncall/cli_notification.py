@@ -205,7 +205,7 @@ def cmd_templates_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
     from .notification import outbox, pipeline
     from .notification.templates import SAMPLE_CONTEXT, Template
-    from .rpc.notification import CHANNEL_NAMES, inline_template, preview
+    from .rpc.notification import CHANNEL_NAMES, inline_template
 
     if args.id and (args.file or args.part):
         raise SystemExit("preview a stored template (ID) or an unsaved one (--file/--part), not both")
@@ -223,7 +223,8 @@ def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
             template, shape_errors = inline_template(_channels(args))
         else:
             template = Template()
-        previews = await asyncio.to_thread(preview, template, channels, context, registry.renderers, shape_errors)
+        previews = await asyncio.to_thread(pipeline.preview, template, channels, context, registry.renderers,
+                                           shape_errors)
         failed = False
         for p in previews:
             print(f"=== {p.channel}")

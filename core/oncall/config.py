@@ -96,6 +96,12 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _ranged(value: float, name: str, low: float, high: float) -> float:
+    if not (low <= value <= high):  # also refuses NaN
+        raise SystemExit(f"{name} must be from {low:g} to {high:g}, got {value:g}")
+    return value
+
+
 def parse_rate_limits(text: str) -> dict[str, dict[str, tuple[float, float]]]:
     """``sms.destination=2/60,webhook.channel=100/0.01`` → {channel: {scope: (burst, seconds per message)}}."""
     out: dict[str, dict[str, tuple[float, float]]] = {}
@@ -159,6 +165,11 @@ class Settings:
     circuit_pause_s: float = 30.0
     # "<channel>.<destination|channel>=<burst>/<seconds per message>", comma-separated
     rate_limits: str = ""
+    # templates render in child processes (notification/renderpool.py): how many, the wall clock
+    # one message may take there before its process is killed, and what memory each may add
+    render_processes: int = 2
+    render_timeout_s: float = 5.0
+    render_memory_mb: int = 512
     action_link_ttl_s: float = 24 * 3600.0
     # notifications (with their deliveries and attempts) older than this are deleted; 0 keeps them
     notification_retention_days: int = 90
@@ -175,6 +186,15 @@ class Settings:
     # how long a request (webhook, heartbeat, feed, callback) waits for a database
     # connection before it is answered 503 (the database is down or the pool exhausted)
     db_acquire_timeout_s: float = 1.0
+    # lifecycle listeners (lifecycle/dispatcher.py): how long one call may take, how often an
+    # event is tried before it is skipped (0: never skipped, the listener waits), the
+    # backoff between tries, and the safety-net poll (also how soon another server takes
+    # over the listeners of one that died)
+    lifecycle_timeout_s: float = 30.0
+    lifecycle_max_attempts: int = 10
+    lifecycle_retry_base_s: float = 1.0
+    lifecycle_retry_max_s: float = 300.0
+    lifecycle_poll_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -207,6 +227,10 @@ class Settings:
             circuit_threshold=max(1, _int(env, "ONCALL_NOTIFY_CIRCUIT_THRESHOLD", 5)),
             circuit_pause_s=_float(env, "ONCALL_NOTIFY_CIRCUIT_PAUSE_S", 30.0),
             rate_limits=_rate_limits(env),
+            render_processes=int(_ranged(_int(env, "ONCALL_RENDER_PROCESSES", 2), "ONCALL_RENDER_PROCESSES", 1, 64)),
+            render_timeout_s=_ranged(_float(env, "ONCALL_RENDER_TIMEOUT_S", 5.0), "ONCALL_RENDER_TIMEOUT_S", 0.5, 300),
+            render_memory_mb=int(_ranged(_int(env, "ONCALL_RENDER_MEMORY_MB", 512), "ONCALL_RENDER_MEMORY_MB",
+                                         64, 65536)),
             action_link_ttl_s=_float(env, "ONCALL_ACTION_LINK_TTL_S", 24 * 3600.0),
             notification_retention_days=max(0, _int(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90)),
             http_header_timeout_s=_seconds(env, "ONCALL_HTTP_HEADER_TIMEOUT_S", 10.0),
@@ -215,6 +239,11 @@ class Settings:
             http_keepalive_timeout_s=_seconds(env, "ONCALL_HTTP_KEEPALIVE_TIMEOUT_S", 75.0),
             http_max_connections_per_client=_at_least(env, "ONCALL_HTTP_MAX_CONNECTIONS_PER_CLIENT", 256, 0),
             db_acquire_timeout_s=_seconds(env, "ONCALL_DB_ACQUIRE_TIMEOUT_S", 1.0),
+            lifecycle_timeout_s=_seconds(env, "ONCALL_LIFECYCLE_TIMEOUT_S", 30.0),
+            lifecycle_max_attempts=_at_least(env, "ONCALL_LIFECYCLE_MAX_ATTEMPTS", 10, 0),
+            lifecycle_retry_base_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_BASE_S", 1.0),
+            lifecycle_retry_max_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_MAX_S", 300.0),
+            lifecycle_poll_s=_seconds(env, "ONCALL_LIFECYCLE_POLL_S", 10.0),
         )
 
     def body_limit(self, source: str | None = None, declared: int | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -14,6 +14,9 @@ from .alerting.models import Integration
 from .config import Settings
 from .plugins import Registry
 from .store.database import UNREACHABLE, unavailable
+
+if TYPE_CHECKING:
+    from .notification.renderpool import RenderPool
 
 
 class KeyCache:
@@ -82,6 +85,8 @@ class Context:
     database_url: str
     keys: KeyCache = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
+    # where templates render: the server's render processes; None renders in this process
+    render_pool: RenderPool | None = None
 
     def __post_init__(self) -> None:
         self.keys = KeyCache(self.pool)

@@ -3,8 +3,9 @@
 Writers ``pg_notify`` the ids of timeline events they commit (see ``alerting.store``);
 PostgreSQL delivers them only after commit, to every replica. The hub fetches the events
 once, with their alert's current state, and hands them to each subscriber (WatchAlerts
-streams, lifecycle listeners, later the escalation engine). When the connection drops it
-reconnects and catches up from the last event id it saw.
+streams, later the escalation engine). When the connection drops it reconnects and catches
+up from the last event id it saw. Wakers (the lifecycle dispatcher, which reads the
+timeline from cursors of its own) are only told that something new was committed.
 """
 
 from __future__ import annotations
@@ -110,9 +111,20 @@ class EventHub:
         self._url = url
         self._pool = pool
         self._subs: set[Subscription] = set()
+        self._wakers: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self.last_event_id = 0
+
+    def add_waker(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake`` (quick, never blocking) whenever new events are announced, and after
+        each reconnect (announcements may have been missed). Returns the call that removes it."""
+        self._wakers.append(wake)
+        return lambda: self._wakers.remove(wake)
+
+    def _wake(self) -> None:
+        for wake in list(self._wakers):
+            wake()
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         sub = Subscription(self, maxsize)
@@ -141,13 +153,13 @@ class EventHub:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
                     async with self._pool.connection() as c:
-                        cur = await c.execute("SELECT coalesce(max(id), 0) AS m FROM alerting.alert_events")
-                        newest = (await cur.fetchone())["m"]
+                        newest = await store.newest_event_id(c)
                     if self.last_event_id and newest > self.last_event_id:
                         await self._catch_up()
                     else:
                         self.last_event_id = max(self.last_event_id, newest)
                     self._listening.set()
+                    self._wake()
                     backoff = 0.1
                     async for note in conn.notifies():
                         ids = [int(x) for x in note.payload.lstrip(store.NOT_FOR_ENGINE).split(",") if x]
@@ -168,6 +180,7 @@ class EventHub:
 
     async def _dispatch(self, ids: list[int]) -> None:
         self.last_event_id = max(self.last_event_id, max(ids))
+        self._wake()
         if not self._subs:
             return
         async with self._pool.connection() as conn:

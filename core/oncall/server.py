@@ -27,7 +27,9 @@ from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
 from .http.channels import HOST as NOTIFICATION_HOST
 from .http.connections import ConnectionLimits, GuardedSite
+from .lifecycle import Dispatcher
 from .notification.actions import Host
+from .notification.renderpool import RenderPool
 from .notification.worker import Notifier
 from .plugins import Registry, load_plugins
 from .schedules import store as schedule_store
@@ -147,14 +149,16 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 @contextlib.asynccontextmanager
 async def _running_core(settings: Settings, url: str, start_engine: bool) -> AsyncIterator[Context]:
-    """What every role shares: plugins, the pool, the ingestor, the directory, schedules, the
-    alert event hub, the channels' host, and the engine and delivery worker (started only
-    when ``start_engine``); torn down in reverse."""
+    """What every role shares: plugins, the pool, the render processes, the ingestor, the
+    directory, schedules, the alert event hub, the channels' host, and the engine, delivery
+    worker and lifecycle listeners (started only when ``start_engine``); torn down in reverse."""
     _, registry = load_plugins(settings.disabled_plugins)
     pool = await open_pool(url, settings.pool_min, settings.pool_max)
     ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
     ingestor.start()
     ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
+    ctx.render_pool = render_pool = RenderPool.for_server(settings, registry)
+    await render_pool.start()  # the children start in the background; the first render waits for one
     directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
     if directory is not None:
         ctx.extras["directory"] = directory
@@ -171,10 +175,17 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     host = Host(ctx, lambda: notifier.public_url)
     ctx.extras[NOTIFICATION_HOST] = host
     _bind_channels(registry, host)
+    lifecycle = Dispatcher(url, registry.lifecycle_listeners, settings, hub)
     if start_engine:
         await engine.start()
+        await lifecycle.start()
         if settings.notifier:
             await notifier.start()
+    if await render_pool.ready(30):  # a page that comes at once renders at once
+        log.info("templates render in %d processes (each message at most %g s, each process %d MB more)",
+                 settings.render_processes, settings.render_timeout_s, settings.render_memory_mb)
+    else:
+        log.warning("no render process is up yet; pages wait for one")
     try:
         yield ctx
     finally:
@@ -182,7 +193,10 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
         # step that overruns is named in the log
         grace = settings.shutdown_grace_s
         await _bounded("the engine", engine.stop(), 10)
+        patience = min(grace, settings.lifecycle_timeout_s)
+        await _bounded("the lifecycle listeners", lifecycle.stop(patience), patience + 10)
         await _bounded("the delivery worker", notifier.stop(grace), grace + 10)
+        await _bounded("the render processes", render_pool.stop(), 20)
         await _bounded("the channels", _close_channels(registry), 10)
         await _bounded("the alert event hub", hub.stop(), 10)
         await _bounded("the schedule cache", schedule_cache.stop(), 10)

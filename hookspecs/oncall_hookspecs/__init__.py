@@ -14,6 +14,7 @@
 
 from .markers import hookimpl, hookspec
 from .types import (
+    ALERT_LIFECYCLE_KINDS,
     Action,
     ActionResult,
     AlertEvent,
@@ -48,6 +49,7 @@ from .types import (
 )
 
 __all__ = [
+    "ALERT_LIFECYCLE_KINDS",
     "Action",
     "ActionResult",
     "AlertEvent",

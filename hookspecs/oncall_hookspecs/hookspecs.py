@@ -66,8 +66,11 @@ def register_directories(register: Callable[[Directory], None]) -> None:
 def register_lifecycle_listeners(register: Callable[[LifecycleListener], None]) -> None:
     """Register listeners for alert lifecycle events (created, acknowledged, resolved …).
 
-    :param register: call with each :class:`LifecycleListener`; each hears every event
-        after it is committed.
+    :param register: call with each :class:`LifecycleListener`, one per ``listener.name``.
+        Each hears every committed event of :data:`ALERT_LIFECYCLE_KINDS` (or of its own
+        ``alert_kinds``) as an :class:`AlertLifecycleEvent`, in timeline order, at least
+        once, from its own durable place on the timeline (kept under its name, so renaming
+        a listener starts it afresh); a listener that fails or hangs delays only itself.
     """
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -62,6 +63,7 @@ _NO_JSON = object()
 #: the deepest nesting of objects and arrays a body may have (``{"a": [1]}`` is 2 deep)
 MAX_JSON_DEPTH = 64
 
+_orjson: ModuleType | None
 try:  # the fast parser when the core's dependencies are installed; the contract needs only pluggy
     import orjson as _orjson
 except ImportError:  # pragma: no cover - the contract's own tests run without it
@@ -675,22 +677,70 @@ class Directory(Protocol):
 
 # --------------------------------------------------------------------------- lifecycle
 
+#: the alert timeline's kinds a lifecycle listener hears unless it names others (``alert_kinds``):
+#: opened, acknowledged, resolved, an escalation step fired, escalated by hand, a note added,
+#: held or released by a silence, and suppressed by routing (no one is paged)
+ALERT_LIFECYCLE_KINDS: frozenset[str] = frozenset({
+    "created", "acknowledged", "resolved", "escalated", "escalate_requested", "note",
+    "silenced", "unsilenced", "suppressed",
+})
+
 
 @dataclass(slots=True, frozen=True)
 class AlertLifecycleEvent:
-    """An alert changed: ``kind`` is created, duplicate, acknowledged, resolved, escalated or note."""
+    """One committed entry of the alert timeline, as a lifecycle listener hears it.
+
+    :param kind: the timeline's kind: one of :data:`ALERT_LIFECYCLE_KINDS`, or any other
+        the timeline records (``duplicate``, ``routed``, ``notified``, ``notification`` for a
+        delivery's outcome …) for a listener that names it in ``alert_kinds``.
+    :param alert: the alert as it is when the event is dispatched, not as it was when the
+        event was written: a listener that falls behind hears ``created`` for an alert whose
+        ``status`` is already ``acknowledged``. ``kind``, ``at``, ``actor``, ``note`` and
+        ``data`` are the event's own.
+    :param at: when the event happened.
+    :param actor: who caused it (a user id, ``integration:3``, ``engine``), when known.
+    :param note: the timeline's text for it (a note's text, "escalated to step 2" …).
+    :param id: the event's id: ids increase along the whole timeline, and a listener hears
+        events in id order. Delivery is at least once (an event in flight when a server
+        stops is heard again), so a listener with side effects ignores an id it has handled.
+    :param data: the event's structured details (the step and targets of ``escalated``,
+        the decision of ``routed`` …), empty when it has none.
+    """
 
     kind: str
     alert: AlertView
     at: datetime
     actor: str | None = None
     note: str | None = None
+    id: int = 0
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
 class LifecycleListener(Protocol):
-    """Hears alert lifecycle events after they are committed."""
+    """Hears alert lifecycle events after they are committed, in order, at least once.
+
+    Each listener keeps its own durable place on the timeline: a restart loses no event,
+    and one server at a time drives it. ``on_alert_event`` is awaited for one event at a
+    time; it must not block the event loop. A call that raises or outlives
+    ``ONCALL_LIFECYCLE_TIMEOUT_S`` is retried with backoff, and later events wait for it
+    (order is kept); after ``ONCALL_LIFECYCLE_MAX_ATTEMPTS`` failures the event is skipped,
+    logged with its id and recorded in ``lifecycle.skipped``.
+
+    Optional members the core uses when present:
+
+    - ``alert_kinds: Collection[str] | None`` — the timeline kinds to hear instead of
+      :data:`ALERT_LIFECYCLE_KINDS`; None hears every kind, including ones added later;
+    - ``start_from: str`` — where a listener seen for the first time starts: ``"now"``
+      (the default: events committed from then on) or ``"beginning"`` (the whole stored
+      timeline first).
+    """
 
     name: str
 
-    async def on_alert_event(self, event: AlertLifecycleEvent) -> None: ...
+    async def on_alert_event(self, event: AlertLifecycleEvent) -> None:
+        """Handle one event.
+
+        :param event: the committed event, with the alert as it is at dispatch.
+        """
+        ...

@@ -218,30 +218,49 @@ async def timeline(pool: AsyncConnectionPool, alert_id: int) -> list[TimelineEve
         return [TimelineEvent.from_row(r) for r in await cur.fetchall()]
 
 
+_EVENTS_WITH_ALERTS = f"""
+    SELECT e.id AS e_id, e.alert_id AS e_alert_id, e.at AS e_at, e.kind AS e_kind,
+           e.actor AS e_actor, e.note AS e_note, e.data AS e_data, {ALERT_COLUMNS}
+    FROM alerting.alert_events e JOIN {ALERT_FROM} ON a.id = e.alert_id
+"""
+
+
+def _event_and_alert(row: dict[str, Any]) -> tuple[TimelineEvent, Alert]:
+    event = TimelineEvent(
+        id=row["e_id"],
+        alert_id=row["e_alert_id"],
+        at=row["e_at"],
+        kind=row["e_kind"],
+        actor=row["e_actor"],
+        note=row["e_note"],
+        data=row["e_data"],
+    )
+    return event, Alert.from_row(row)
+
+
 async def events_with_alerts(
     conn: psycopg.AsyncConnection, event_ids: Sequence[int]
 ) -> list[tuple[TimelineEvent, Alert]]:
-    """Timeline events and the current state of their alerts (for WatchAlerts, listeners)."""
+    """Timeline events and the current state of their alerts (for WatchAlerts)."""
+    cur = await conn.execute(_EVENTS_WITH_ALERTS + " WHERE e.id = ANY(%s) ORDER BY e.id", (list(event_ids),))
+    return [_event_and_alert(row) for row in await cur.fetchall()]
+
+
+async def events_with_alerts_after(
+    conn: psycopg.AsyncConnection[Any], after_id: int, limit: int
+) -> list[tuple[TimelineEvent, Alert]]:
+    """Up to ``limit`` committed timeline events after ``after_id``, in id order, with the
+    current state of their alerts (for lifecycle listeners)."""
     cur = await conn.execute(
-        f"""SELECT e.id AS e_id, e.alert_id AS e_alert_id, e.at AS e_at, e.kind AS e_kind,
-                   e.actor AS e_actor, e.note AS e_note, e.data AS e_data, {ALERT_COLUMNS}
-            FROM alerting.alert_events e JOIN {ALERT_FROM} ON a.id = e.alert_id
-            WHERE e.id = ANY(%s) ORDER BY e.id""",
-        (list(event_ids),),
+        _EVENTS_WITH_ALERTS + " WHERE e.id > %s ORDER BY e.id LIMIT %s", (after_id, limit)
     )
-    out = []
-    for row in await cur.fetchall():
-        ev = TimelineEvent(
-            id=row["e_id"],
-            alert_id=row["e_alert_id"],
-            at=row["e_at"],
-            kind=row["e_kind"],
-            actor=row["e_actor"],
-            note=row["e_note"],
-            data=row["e_data"],
-        )
-        out.append((ev, Alert.from_row(row)))
-    return out
+    return [_event_and_alert(row) for row in await cur.fetchall()]
+
+
+async def newest_event_id(conn: psycopg.AsyncConnection[Any]) -> int:
+    """The id of the newest committed timeline event (0 when there is none)."""
+    cur = await conn.execute("SELECT coalesce(max(id), 0) AS m FROM alerting.alert_events")
+    return (await cur.fetchone())["m"]
 
 
 async def events_after(conn: psycopg.AsyncConnection, after_id: int, limit: int = 1000) -> list[int]:

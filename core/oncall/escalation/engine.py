@@ -29,7 +29,7 @@ from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..events import listen_forever, stop_tasks
-from ..routing.rules import RuleCache
+from ..routing.rules import RuleCache, ticket_provider_problem
 from . import heartbeats
 from .policies import Policy, Step, find_policy
 from .silences import Silence, first_match, load_current
@@ -347,6 +347,10 @@ class Engine:
         by TestRoute's dry run, so the preview cannot drift from the real thing.
         """
         decision = await self.decide(view, rules, default)
+        # a rule saved before its provider was uninstalled: said on the timeline (and in
+        # TestRoute), not silently ignored
+        if problem := ticket_provider_problem(decision.ticket_provider, self.ctx.registry.ticket_providers):
+            decision.errors.append(problem + ": no ticket is opened")
         routed = replace(view, labels={**view.labels, **decision.labels}, severity=decision.severity or view.severity)
         if decision.suppress:
             return decision, routed, None

@@ -2,49 +2,68 @@
 
 A template is untrusted code written by any team. The sandbox stops attribute walks
 (``''.__class__.__mro__`` → a SecurityError, not a silent blank), and a per-render budget
-stops templates that would hang or exhaust memory: every ``{% for %}`` iteration, call and
-filter counts against a step limit and a time budget, ``range`` and
-string growth are capped, and output is streamed with a size cap. Each part's values are
-escaped for its channel (see ``Escape``). The result is a mapping of named strings per
-channel; a renderer plugin turns that into the channel's payload, so preview and send share
-this one code path.
+stops templates that would hang or exhaust memory. The rule the budget keeps: **what one
+operation would build or walk is bounded before it is built or walked**, from the sizes of
+its operands — a string's length, a list's items *and what they hold* (a list of one long
+string a thousand times is a thousand long strings) — not only from its integer arguments.
+So every ``{% for %}`` iteration, call, test and filter counts against a step limit and a
+time budget; ``*``, ``+``, ``%``, ``~`` and every filter and string method that can grow
+text check the size of what they would make first; filters that walk a list (``sort``,
+``unique``, ``max``, ``join`` …) walk it a step per item and measure what they compare or
+keep; all text written anywhere (output, macro and block bodies, loop bodies) counts
+against one cap; and output is streamed with a size cap. The budget is ``budget.py``, the
+filters ``filters.py`` (``FILTER_BOUNDS`` says how each is bounded), and ``STR_METHOD_BOUNDS``
+here how each string method a template can call is.
+
+One call into C (a sort, a regex) is never interrupted, so each is kept to work linear in
+a bounded size; the render processes (``renderpool``) add a hard wall clock and a memory
+cap around all of it. Each part's values are escaped for its channel (see ``Escape``). The
+result is a mapping of named strings per channel; a renderer plugin turns that into the
+channel's payload, so preview and send share this one code path.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-import re
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime
+from datetime import time as dtime
+from typing import Any, ClassVar
 
 import jinja2
 import orjson
 from jinja2 import nodes
-from jinja2.defaults import DEFAULT_FILTERS
 from jinja2.runtime import ChainableUndefined, Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import Namespace
 from markupsafe import Markup
 
 from oncall.clock import SYSTEM_CLOCK, Clock
+from oncall.notification.budget import (
+    BUDGET,
+    Budget,
+    BudgetExceeded,
+    RenderLimits,
+    cap_int,
+    check_text,
+    current,
+    measure,
+    take,
+)
+from oncall.notification.filters import (
+    MAX_TIME_FORMAT,
+    check_format,
+    estimate_replace,
+    filters,
+    ticked,
+)
 from oncall.notification.templates import CHANNEL_PARTS, Channel, Escape, Template
 
+__all__ = ["BudgetExceeded", "RenderError", "RenderLimits", "RenderedChannel", "TemplateRenderer", "render"]
+
 TEMPLATE_FILENAME = "<template>"
-
-
-@dataclass(frozen=True)
-class RenderLimits:
-    """What one part's render may spend. Generous for any real template, fatal for a hostile one."""
-
-    time_budget_s: float = 0.25
-    max_steps: int = 200_000  # loop iterations + calls + filter applications
-    max_range: int = 10_000
-    max_string: int = 100_000  # any intermediate string or list built by the template
-    max_output: int = 100_000  # characters of one rendered part
 
 
 class RenderError(Exception):
@@ -63,244 +82,22 @@ class RenderedChannel:
     channel: Channel
     parts: Mapping[str, str]
 
-
-class BudgetExceeded(SecurityError):
-    """The template used more time, steps or memory than its budget allows."""
-
-
-# ------------------------------------------------------------------------------ the budget
-
-
-class _Budget:
-    __slots__ = ("deadline", "limits", "max_steps", "now", "steps", "timezone")
-
-    def __init__(self, limits: RenderLimits, now: datetime, timezone: str) -> None:
-        self.limits = limits
-        self.max_steps = limits.max_steps
-        self.deadline = time.monotonic() + limits.time_budget_s
-        self.steps = 0
-        self.now = now
-        self.timezone = timezone
-
-    def tick(self, n: int = 1) -> None:
-        self.steps += n
-        if self.steps > self.max_steps:
-            raise BudgetExceeded(f"template did too much work (more than {self.limits.max_steps} steps)")
-        # the clock is read every 16th step: a step is microseconds, so the budget still holds
-        if not self.steps & 15 and time.monotonic() > self.deadline:
-            raise BudgetExceeded(f"template took longer than {self.limits.time_budget_s:g}s to render")
-
-    def size(self, value: Any) -> Any:
-        if isinstance(value, (str, list, tuple, dict)) and len(value) > self.limits.max_string:
-            raise BudgetExceeded(f"template built a value longer than {self.limits.max_string} items")
-        return value
-
-    def iterate(self, iterable: Iterable[Any]) -> Iterator[Any]:
-        for item in iterable:
-            self.tick()
-            yield item
-
-
-_BUDGET: ContextVar[_Budget | None] = ContextVar("oncall_render_budget", default=None)
-
-
-def _budget() -> _Budget:
-    budget = _BUDGET.get()
-    if budget is None:
-        # Outside a render (Jinja folding constants at compile time): refuse, and the compiler
-        # leaves the expression to run under a budget.
-        raise nodes.Impossible()
-    return budget
-
-
-# ------------------------------------------------------------------------------ filters
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
-
-
-def localtime(value: Any, zone: str | None = None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
-    """A time in an IANA zone (default: the render's zone, UTC unless given): ``{{ t|localtime('Europe/Paris') }}``."""
-    when = _parse_time(value)
-    if when is None:
-        return "" if value is None else str(value)
-    name = zone or _budget().timezone
-    try:
-        tz = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-    return when.astimezone(tz).strftime(fmt)
-
-
-def _span(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
-
-
-def ago(value: Any) -> str:
-    """How long ago a time was, from the render's now: ``5 minutes ago``, ``in 2 hours``, ``just now``."""
-    when = _parse_time(value)
-    if when is None:
-        return "" if value is None else str(value)
-    delta = (_budget().now - when).total_seconds()
-    if abs(delta) < 1:
-        return "just now"
-    return f"{_span(delta)} ago" if delta > 0 else f"in {_span(delta)}"
-
-
-def duration(value: Any) -> str:
-    """A length of time, from seconds or a timedelta, to the two largest units: ``1h 5m``, ``2d 3h``, ``45s``."""
-    seconds = int(value.total_seconds() if isinstance(value, timedelta) else float(value))
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size or (unit == "s" and not parts):
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return sign + " ".join(parts[:2])
-
-
-def labels(value: Any, sep: str = ", ", exclude: Iterable[str] = ()) -> str:
-    """Labels as ``key=value`` pairs sorted by key: ``{{ alert.labels|labels(exclude=['alertname']) }}``."""
-    if not isinstance(value, Mapping):
-        return "" if value is None else str(value)
-    skip = set(exclude)
-    return sep.join(f"{k}={v}" for k, v in sorted(value.items()) if k not in skip)
-
-
-def mrkdwn(value: Any) -> str:
-    """Escape text for Slack mrkdwn, so alert text cannot mention ``<!channel>`` or forge links."""
-    if value is None:
-        return ""
-    # three replaces beat str.translate with a table several times over on alert-sized text
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _check_widths(fmt: str) -> None:
-    # "%999999999s" would allocate a gigabyte before any budget could look at the result
-    for width in re.findall(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?", fmt):
-        for w in width:
-            if w == "*" or (w and int(w) > _budget().limits.max_string):
-                raise BudgetExceeded("format width too large")
-
-
-def _format(value: Any, *args: Any, **kwargs: Any) -> str:
-    fmt = str(value)
-    _check_widths(fmt)
-    return fmt % (kwargs or args)
-
-
-def _cap_int(name: str, n: Any) -> None:
-    if isinstance(n, int) and abs(n) > _budget().limits.max_string:
-        raise BudgetExceeded(f"{name} argument too large")
-
-
-def _guarded(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter that counts a step, refuses size arguments that would explode, and caps its result."""
-    if name in _SIZED_FILTERS or name in ("join", "replace"):
-
-        @functools.wraps(f)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            budget = _budget()
-            budget.tick()
-            if name == "join":
-                args = (args[0], list(budget.iterate(args[1])), *args[2:])
-                _estimate(name, args, kwargs, budget)
-            elif name == "replace":
-                _estimate(name, args, kwargs, budget)
-            else:
-                for a in (*args[1:], *kwargs.values()):
-                    _cap_int(name, a)
-            return budget.size(f(*args, **kwargs))
-
-        return checked
-
-    # the common case, on every render's path: the same checks, inlined
-    @functools.wraps(f)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        budget = _BUDGET.get()
-        if budget is None:
-            raise nodes.Impossible()
-        budget.steps += 1  # budget.tick(), inlined: this runs for every filter of every render
-        if budget.steps > budget.max_steps or (not budget.steps & 15 and time.monotonic() > budget.deadline):
-            budget.tick(0)  # raises the right error
-        result = f(*args, **kwargs)
-        if type(result) is str and len(result) > budget.limits.max_string:
-            raise BudgetExceeded(f"template built a value longer than {budget.limits.max_string} items")
-        return budget.size(result) if type(result) is not str else result
-
-    return run
-
-
-def _estimate(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], budget: _Budget) -> None:
-    # join and replace can multiply sizes in one call: bound the result before building it
-    limit = budget.limits.max_string
-    if name == "replace":
-        # args: (eval_ctx, s, old, new[, count])
-        s, old, new = (str(a) for a in args[1:4])
-        occurrences = s.count(old) if old else len(s) + 1
-        if len(s) + occurrences * len(new) > limit:
-            raise BudgetExceeded("replace would build a value too long")
-    elif name == "join":
-        # args: (eval_ctx, items, separator[, attribute]), items already a list
-        sep = str(args[2] if len(args) > 2 else kwargs.get("d", ""))
-        items = args[1]
-        total = sum(len(i) if isinstance(i, str) else 24 for i in items) + len(sep) * len(items)
-        if total > limit:
-            raise BudgetExceeded("join would build a value too long")
-
-
-# filters whose numeric arguments are sizes to allocate
-_SIZED_FILTERS = frozenset({"center", "indent", "batch", "slice"})
-
-
-# Jinja's filters that are safe once guarded; anything not listed is not offered to templates.
-_SAFE_FILTERS = (
-    "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
-    "first", "float", "forceescape", "format", "groupby", "indent", "int", "items", "join", "last", "length",
-    "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "safe",
-    "select", "selectattr", "slice", "sort", "string", "striptags", "title", "tojson", "trim", "truncate",
-    "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr",
-)
-
-
-def _sum_numbers(iterable: Iterable[Any], attribute: Any = None, start: Any = 0) -> Any:
-    # Jinja's sum adds anything, and adding lists of lists can build a huge list in one call
-    items = list(iterable)
-    if attribute is not None:
-        items = [i.get(attribute) if isinstance(i, Mapping) else None for i in items]
-    if not all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in [*items, start]):
-        raise TypeError("sum adds numbers only")
-    return sum(items, start)
-
-
-def _filters() -> dict[str, Callable[..., Any]]:
-    table: dict[str, Callable[..., Any]] = {name: DEFAULT_FILTERS[name] for name in _SAFE_FILTERS}
-    table["format"] = _format
-    table["sum"] = _sum_numbers
-    table.update(localtime=localtime, ago=ago, duration=duration, labels=labels, mrkdwn=mrkdwn)
-    return {name: _guarded(name, f) for name, f in table.items()} | {
-        "__budget_iter": lambda it: _budget().iterate(it),
-        "__budget_size": lambda v: _budget().size(v),
-    }
-
-
 # ------------------------------------------------------------------------------ the sandbox
+
+
+def _written(value: Any) -> Any:
+    """Count what a ``{{ }}`` writes (anywhere: output, a macro, a block) against the budget."""
+    budget = BUDGET.get()
+    if budget is None:
+        return value  # compile time: a constant, written as template text
+    if type(value) is str or isinstance(value, str):
+        budget.write(len(value))
+    elif value is not None:
+        size = measure(value, budget.limits.max_output)
+        if size > budget.limits.max_output:
+            raise BudgetExceeded(f"output longer than {budget.limits.max_output} characters")
+        budget.write(size)
+    return value
 
 
 def _finalize_for(escape: Escape) -> Callable[[Any], Any]:
@@ -310,6 +107,7 @@ def _finalize_for(escape: Escape) -> Callable[[Any], Any]:
         def finalize(value: Any) -> Any:
             if value is None:
                 return ""
+            _written(value)
             if isinstance(value, Markup):
                 return value
             text = value if type(value) is str else str(value)
@@ -318,17 +116,66 @@ def _finalize_for(escape: Escape) -> Callable[[Any], Any]:
             return orjson.dumps(text).decode()[1:-1]
     elif escape is Escape.HEADER:
         def finalize(value: Any) -> Any:
-            return "" if value is None else " ".join(str(value).split())
+            return "" if value is None else " ".join(str(_written(value)).split())
     else:
         def finalize(value: Any) -> Any:
-            return "" if value is None else value
+            return "" if value is None else _written(value)
     return finalize
-
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
-# str methods that take a size and would allocate it before anything could check
-_SIZED_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+# How every method of a string (and bytes, the same names) is bounded when a template calls it.
+STR_METHOD_BOUNDS: Mapping[str, str] = {
+    **dict.fromkeys(("capitalize", "casefold", "lower", "swapcase", "title", "upper"), "at most 3× the string"),
+    **dict.fromkeys(("center", "ljust", "rjust", "zfill"), "width at most max_string"),
+    "expandtabs": "tabs × tab size estimated first",
+    "replace": "occurrences × replacement estimated first",
+    "join": "walks; each item measured, separators counted, before joining",
+    **dict.fromkeys(("format", "format_map"), "not available (widths allocate first): use |format"),
+    **dict.fromkeys(("translate", "maketrans"), "not available (a table can multiply the text): use |replace"),
+    "encode": "at most 4× the string",
+    **dict.fromkeys(("count", "endswith", "find", "index", "rfind", "rindex", "startswith",
+                     "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower",
+                     "isnumeric", "isprintable", "isspace", "istitle", "isupper"), "linear, makes nothing"),
+    **dict.fromkeys(("lstrip", "rstrip", "strip", "removeprefix", "removesuffix", "partition", "rpartition",
+                     "split", "rsplit", "splitlines"), "pieces of the string: no more than it"),
+    **dict.fromkeys(("decode", "hex", "fromhex", "isascii"), "bytes only: at most 3× the bytes"),
+}
+
+_TEXT_METHODS_REFUSED = frozenset({"translate", "maketrans"})
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+
+
+def _check_text_method(budget: Budget, owner: str | bytes, name: str, args: tuple[Any, ...],
+                       kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A str or bytes method, before it runs: what it would build (see STR_METHOD_BOUNDS)."""
+    limit = budget.limits.max_string
+    if name in _TEXT_METHODS_REFUSED:
+        raise SecurityError(f"str.{name} is not available in templates; use the |replace filter")
+    if name in _WIDTH_METHODS:
+        for a in (*args, *kwargs.values()):
+            cap_int(name, a)
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        tabs = owner.count(b"\t") if isinstance(owner, bytes) else owner.count("\t")
+        if isinstance(size, int) and len(owner) + tabs * max(0, size) > limit:
+            raise BudgetExceeded("expandtabs would build a value too long")
+    elif name == "replace" and len(args) >= 2:
+        s, old, new = (x.decode("latin-1") if isinstance(x, bytes) else str(x) for x in (owner, args[0], args[1]))
+        estimate_replace(s, old, new)
+    elif name == "join" and args:
+        items = take(budget, "join", args[0])
+        total = len(owner) * max(0, len(items) - 1)
+        for item in items:
+            total += len(item) if isinstance(item, (str, bytes)) else measure(item, limit)
+            if total > limit:
+                raise BudgetExceeded("join would build a value too long")
+        return (items, *args[1:])
+    for a in (*args, *kwargs.values()):  # anything else it may print (Markup.escape(…))
+        if not isinstance(a, (str, bytes, int, float)) and a is not None:
+            check_text(budget, name, a)
+    return args
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -344,9 +191,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             auto_reload=False,
             cache_size=0,
         )
-        self.filters = _filters()
-        self.tests = dict(self.tests)
-        self.globals = {"range": self._range, "dict": dict, "namespace": jinja2.utils.Namespace}
+        self.filters = filters()
+        self.tests = {name: ticked(test) for name, test in self.tests.items()}  # type: ignore[arg-type]
+        self.globals = {"range": self._range, "dict": dict, "namespace": Namespace}
 
     # a hostile lookup is an error with a message, not an empty string
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
@@ -368,24 +215,24 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        budget = _budget()
+        budget = current()
         budget.tick()
         owner = getattr(__obj, "__self__", None)
-        if isinstance(owner, str):
-            name = getattr(__obj, "__name__", "")
-            if name in _SIZED_METHODS:
-                for a in (*args, *kwargs.values()):
-                    _cap_int(name, a)
-            elif name == "replace" and len(args) >= 2:
-                _estimate("replace", (None, owner, *args[:2]), {}, budget)
-            elif name == "join" and args:
-                items = list(budget.iterate(args[0]))
-                _estimate("join", (None, items, owner), {}, budget)
-                args = (items, *args[1:])
+        name = getattr(__obj, "__name__", "")
+        if isinstance(owner, (str, bytes)):
+            args = _check_text_method(budget, owner, name, args, kwargs)
+        elif name in _TEXT_METHODS_REFUSED:  # str.maketrans is static: no string to own it
+            raise SecurityError(f"str.{name} is not available in templates; use the |replace filter")
+        elif isinstance(owner, int) and name == "to_bytes":
+            cap_int(name, args[0] if args else kwargs.get("length", 1))
+        elif isinstance(owner, (date, dtime)) and name == "strftime":
+            fmt = args[0] if args else kwargs.get("format", "")
+            if isinstance(fmt, str) and len(fmt) > MAX_TIME_FORMAT:
+                raise BudgetExceeded(f"a time format is at most {MAX_TIME_FORMAT} characters")
         return budget.size(super().call(__context, __obj, *args, **kwargs))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        budget = _budget()
+        budget = current()
         budget.tick()
         limit = budget.limits.max_string
         if operator == "**":
@@ -396,42 +243,81 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 raise BudgetExceeded("exponent too large")
             return left**right
         if operator == "*":
+            # a list times n is n times everything it holds: ['a' * 99999] * 99999 is 10¹⁰ characters
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > limit:
+                if (isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int) and n > 0
+                        and measure(seq, limit // n + 1) * n > limit):
                     raise BudgetExceeded(f"template built a value longer than {limit} items")
             if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > 4096:
                 raise BudgetExceeded("number too large")
             return left * right
         if operator == "%":
             if isinstance(left, str):
-                _check_widths(left)
+                check_format(left, right)
             return budget.size(left % right)
+        # "+": two lists make one that holds both (doubling a list of long strings grows fast)
+        if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+            if measure(left, limit) + measure(right, limit) > limit:
+                raise BudgetExceeded(f"template built a value longer than {limit} items")
+        elif isinstance(left, (str, bytes)) and isinstance(right, (str, bytes)) and len(left) + len(right) > limit:
+            raise BudgetExceeded(f"template built a value longer than {limit} items")
         return budget.size(left + right)
 
     def _range(self, *args: int) -> range:
         r = range(*args)
-        if len(r) > _budget().limits.max_range:
-            raise BudgetExceeded(f"range() is limited to {_budget().limits.max_range} items")
+        if len(r) > current().limits.max_range:
+            raise BudgetExceeded(f"range() is limited to {current().limits.max_range} items")
         return r
 
     def _generate(
         self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
     ) -> str:
-        # Every for-loop iterates through the budget and every ~ concatenation is size-checked:
-        # those are the two ways a template repeats or grows without calling anything we see.
+        # Every for-loop iterates through the budget (and counts the template text its body
+        # writes each time), and every ~ concatenation measures its parts first: those are the
+        # ways a template repeats or grows without calling anything we see.
         for loop in source.find_all(nodes.For):
-            loop.iter = nodes.Filter(loop.iter, "__budget_iter", [], [], None, None, lineno=loop.lineno)
-        for parent in list(source.find_all(nodes.Node)):
+            literal = nodes.Const(_literal_text(loop.body), lineno=loop.lineno)
+            loop.iter = nodes.Filter(loop.iter, "__budget_iter", [literal], [], None, None, lineno=loop.lineno)
+        # innermost first: a concatenation inside another is rewritten before its parent takes it
+        for parent in reversed(list(source.find_all(nodes.Node))):
             for field_name, value in parent.iter_fields():
                 if isinstance(value, nodes.Concat):
-                    setattr(parent, field_name, _capped(value))
+                    setattr(parent, field_name, _concat_node(value))
                 elif isinstance(value, list):
-                    value[:] = [_capped(v) if isinstance(v, nodes.Concat) else v for v in value]
+                    value[:] = [_concat_node(v) if isinstance(v, nodes.Concat) else v for v in value]
         return super()._generate(source, name, filename, defer_init)
 
 
-def _capped(concat: nodes.Concat) -> nodes.Expr:
-    return nodes.Filter(concat, "__budget_size", [], [], None, None, lineno=concat.lineno)
+def _independent(expr: nodes.Expr, names: Mapping[str, Any]) -> bool:
+    """Whether ``expr`` reads nothing but constants and the sandbox's globals (``range``…)."""
+    return all(n.name in names for n in expr.find_all(nodes.Name)) and (
+        not isinstance(expr, nodes.Name) or expr.name in names)
+
+
+def _concat_node(concat: nodes.Concat) -> nodes.Expr:
+    first, *rest = concat.nodes
+    return nodes.Filter(first, "__budget_concat", rest, [], None, None, lineno=concat.lineno)
+
+
+def _literal_text(body: list[nodes.Node]) -> int:
+    """Characters of template text a loop body writes each time (branches counted as taken).
+
+    Inner loops count their own; macro and call bodies are counted where they are called.
+    """
+    total = 0
+    stack: list[nodes.Node] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (nodes.For, nodes.Macro, nodes.CallBlock)):
+            continue
+        if isinstance(node, nodes.Output):
+            for child in node.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    total += len(child.data)
+                elif isinstance(child, nodes.Const):
+                    total += len(str(child.value))
+        stack.extend(node.iter_child_nodes())
+    return total
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -451,9 +337,12 @@ def _template_line(exc: BaseException) -> int | None:
 class TemplateRenderer:
     """Compiles (with a cache keyed by source) and renders templates under ``limits``."""
 
+    #: renders in this process that ran out of memory (a render process exits after one)
+    memory_errors: ClassVar[int] = 0
+
     def __init__(
         self,
-        limits: RenderLimits = RenderLimits(),
+        limits: RenderLimits = RenderLimits(),  # noqa: B008 - frozen, so one shared default is safe
         clock: Clock = SYSTEM_CLOCK,
         undefined: type[jinja2.Undefined] = ChainableUndefined,
         cache_size: int = 1024,
@@ -469,6 +358,45 @@ class TemplateRenderer:
     def environment(self, escape: Escape) -> jinja2.Environment:
         return self._envs[escape]
 
+    def constant_overruns(self, ast: nodes.Template, escape: Escape) -> list[tuple[str, int]]:
+        """Expressions that do not depend on the alert and overrun the budget: (message, line).
+
+        Found on save even in a branch the sample does not take (``{% if x %}{{ 'a' * 10**9 }}``):
+        each such expression is compiled alone and run under the budget, as a render would.
+        """
+        environment = self._envs[escape]
+        found: list[tuple[str, int]] = []
+        stack: list[nodes.Node] = [ast]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, nodes.Expr) and _independent(node, environment.globals):
+                if any(True for _ in node.find_all((nodes.BinExpr, nodes.Filter, nodes.Test, nodes.Call))) \
+                        or isinstance(node, (nodes.BinExpr, nodes.Filter, nodes.Test, nodes.Call)):
+                    message = self._overrun(environment, node)
+                    if message is not None:
+                        found.append((message, node.lineno))
+                continue
+            stack.extend(node.iter_child_nodes())
+        return sorted(set(found), key=lambda f: f[1])
+
+    def _overrun(self, environment: jinja2.Environment, expr: nodes.Expr) -> str | None:
+        body = nodes.Template([nodes.Output([copy.deepcopy(expr)], lineno=expr.lineno)], lineno=expr.lineno)
+        try:
+            template = jinja2.Template.from_code(environment, environment.compile(body), environment.make_globals(None))
+        except Exception:  # noqa: BLE001 - not ours to judge: the sample's render says what is wrong
+            return None
+        token = BUDGET.set(Budget(self.limits, self.clock.now(), "UTC"))
+        try:
+            for _ in template.root_render_func(template.new_context({})):
+                pass
+        except BudgetExceeded as exc:
+            return str(exc)
+        except Exception:  # noqa: BLE001 - as above
+            return None
+        finally:
+            BUDGET.reset(token)
+        return None
+
     def render_part(
         self, channel: Channel, part: str, source: str, context: Mapping[str, Any],
         *, now: datetime | None = None, timezone: str = "UTC",
@@ -479,8 +407,8 @@ class TemplateRenderer:
             template = self.compile(source, escape)
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(channel, part, f"syntax error: {exc.message}", exc.lineno) from None
-        budget = _Budget(self.limits, now or self.clock.now(), timezone)
-        token = _BUDGET.set(budget)
+        budget = Budget(self.limits, now or self.clock.now(), timezone)
+        token = BUDGET.set(budget)
         try:
             out: list[str] = []
             total = 0
@@ -492,8 +420,8 @@ class TemplateRenderer:
                     if total > limit:
                         raise BudgetExceeded(f"output longer than {limit} characters")
                     out.append(chunk)
-            except Exception:
-                template.environment.handle_exception()  # re-raises with template line numbers
+            except Exception:  # noqa: BLE001 - not swallowed: re-raised with template line numbers
+                template.environment.handle_exception()
             text = "".join(out)
         except RecursionError:
             raise RenderError(channel, part, "template recursed too deeply") from None
@@ -503,9 +431,10 @@ class TemplateRenderer:
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             raise RenderError(channel, part, message, _template_line(exc)) from None
         except MemoryError:
+            TemplateRenderer.memory_errors += 1
             raise RenderError(channel, part, "template ran out of memory") from None
         finally:
-            _BUDGET.reset(token)
+            BUDGET.reset(token)
         return text.strip() if escape in (Escape.TEXT, Escape.HEADER) else text
 
     def render(

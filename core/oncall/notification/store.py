@@ -9,7 +9,6 @@ added, so concurrent updates get consecutive versions instead of a conflict.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from collections.abc import Mapping
@@ -24,8 +23,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from .pipeline import InProcess, Rendering
 from .templates import Template, TemplateShapeError
-from .validate import Problem, validate
+from .validate import Problem
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_NAME = 200
@@ -91,14 +91,16 @@ def _as_json(template: Template) -> dict[str, dict[str, str]]:
 
 
 async def check(
-    template: Template, sample: Mapping[str, Any] | None, renderers: Mapping[str, Renderer]
+    template: Template, sample: Mapping[str, Any] | None, renderers: Mapping[str, Renderer],
+    rendering: Rendering | None = None,
 ) -> list[Problem]:
     """Validate for saving: raise InvalidArgument listing every error, else return the warnings.
 
-    Runs in a thread: a hostile template may spend its whole render budget, and the event
-    loop serves everyone else meanwhile.
+    Runs where ``rendering`` renders (the server's render processes; else a thread of this
+    one): a hostile template may spend its whole render budget, and the event loop serves
+    everyone else meanwhile.
     """
-    result = await asyncio.to_thread(validate, template, sample, channels=None, renderers=renderers)
+    result = await (rendering or InProcess(renderers)).validate(template, sample)
     if result.errors:
         listed = "; ".join(str(p) for p in result.errors)
         raise InvalidArgument(f"the template has {len(result.errors)} error(s): {listed}")
@@ -126,6 +128,7 @@ def slug(name: str) -> str:
 async def create_template(
     pool: AsyncConnectionPool, *, renderers: Mapping[str, Renderer], name: str, channels: Mapping[str, Any],
     id: str | None = None, description: str = "", sample: Mapping[str, Any] | None = None, created_by: str = "",
+    rendering: Rendering | None = None,
 ) -> Saved:
     """Save version 1 of a new template. ``id`` empty: one is made from the name."""
     name = name.strip() or (id or "").strip()
@@ -137,7 +140,7 @@ async def create_template(
                 f"template id {id!r} must be 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
             )
     template = parse_channels(channels)
-    warnings = await check(template, sample, renderers)
+    warnings = await check(template, sample, renderers, rendering)
     sample_json = Jsonb(dict(sample)) if sample is not None else None
     async with pool.connection() as conn:
         for attempt in range(5):
@@ -165,6 +168,7 @@ async def update_template(
     pool: AsyncConnectionPool, template_id: str, *, renderers: Mapping[str, Renderer], channels: Mapping[str, Any],
     name: str | None = None, description: str | None = None, sample: Mapping[str, Any] | None = None,
     keep_sample: bool = True, created_by: str = "", expected_version: int | None = None,
+    rendering: Rendering | None = None,
 ) -> Saved:
     """Save version n+1 with ``channels`` (the whole new version, not a patch).
 
@@ -178,7 +182,7 @@ async def update_template(
     new_name = previous.name if name is None else name.strip()
     new_description = previous.description if description is None else description
     _check_text(new_name, new_description)
-    warnings = await check(template, sample, renderers)  # no connection held meanwhile
+    warnings = await check(template, sample, renderers, rendering)  # no connection held meanwhile
     async with pool.connection() as conn:
         async with conn.transaction():
             # the lock orders concurrent saves: the second waits, then sees n+1 and writes n+2

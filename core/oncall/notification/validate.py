@@ -1,6 +1,9 @@
 """Validation of a template on save: syntax, unknown variables, and each channel's rules on a rendered sample.
 
-Errors block the save; warnings are returned with it. The channel rules (Slack's 50 blocks,
+Errors block the save; warnings are returned with it. Expressions made only of constants
+are also evaluated under the render budget wherever they are, so one that always overruns it
+(``{% if rare %}{{ 'a' * 10**9 }}{% endif %}``) is refused even when the sample never reaches
+it; what depends on the alert is bounded when it renders. The channel rules (Slack's 50 blocks,
 an SMS's segments, the email HTML allow-list …) belong to the channel's renderer plugin and
 run on what the template renders from the sample context, because limits are properties of
 the output, not of the source: validation calls the same renderer a send does.
@@ -73,10 +76,13 @@ def validate(
                 result.errors.append(Problem(channel, part, f"syntax error: {exc.message}", exc.lineno))
                 continue
             result.warnings += [Problem(channel, part, msg, line) for msg, line in _unknown_variables(ast, sample)]
+            always = renderer.constant_overruns(ast, escape)
+            result.errors += [Problem(channel, part, f"{msg} (whatever the alert)", line) for msg, line in always]
             try:
                 rendered[part] = renderer.render_part(channel, part, source, sample)
             except RenderError as exc:
-                result.errors.append(Problem(channel, part, exc.message, exc.line))
+                if (exc.message, exc.line) not in always:
+                    result.errors.append(Problem(channel, part, exc.message, exc.line))
         if plugin is not None and len(rendered) == len(CHANNEL_PARTS[channel]):
             outcome = _run_renderer(plugin, channel, rendered, sample)
             result.errors += [_problem(channel, m) for m in outcome.errors]

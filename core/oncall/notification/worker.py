@@ -5,18 +5,25 @@ One pass (``run_once``):
 1. **intake** — pending engine requests become notifications with their deliveries.
 2. **recover** — a ``sending`` row whose worker has died goes back to ``retrying``. Each
    worker holds a PostgreSQL advisory lock on its id while it lives; the lock is free
-   exactly when its session is gone, so recovery needs no lease timeout.
+   exactly when its session is gone, so recovery needs no lease timeout. A worker whose
+   lock session is lost (the connection dropped, PostgreSQL restarted) is dead from then on
+   to everyone else: it stops claiming and sending at once, and goes on only after taking a
+   lock again, under a new id.
 3. **claim** — due rows are locked with SKIP LOCKED (any number of replicas share them),
    settled at once when they cannot be sent (no such channel, opted out, the alert was
    acknowledged before its page went), held back by an open circuit or an empty token
    bucket (they wait, never dropped), grouped into bundles for channels that bundle,
    rendered (the same ``render_for`` a preview runs), and marked ``sending`` under this
-   worker's id — committed *before* any provider is called.
-4. **send** — concurrently; each result is committed with its attempt row, the circuit's
-   count, and a line on the alert's timeline ("SMS to user 42: delivered").
+   worker's id — committed *before* any provider is called, and only if PostgreSQL confirms
+   in the same transaction that this worker's lock session still holds its lock.
+4. **send** — concurrently, each after asking PostgreSQL once more that the lock is still
+   this worker's (a unit whose lock is gone goes back to the queue unsent); each result is
+   committed with its attempt row, the circuit breaker's state, and a line on the alert's
+   timeline ("SMS to user 42: delivered"). A result is recorded only while its row is still
+   ``sending`` under the id it was claimed under.
 
-A crash between a provider call and its commit repeats that one send, once, with the same
-idempotency key; nothing else can repeat or vanish.
+A crash (or a lost lock) between a provider call and its commit repeats that one send,
+once, with the same idempotency key; nothing else can repeat or vanish.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psycopg
@@ -44,12 +51,18 @@ from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
 from ..events import listen_forever, stop_tasks
 from . import outbox
-from .pipeline import load_template, render_for
+from .pipeline import SendJob, SendRender, fallback_note, load_template, rendering_for
 from .templates import Template
 
 log = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 0x4F4E  # pg_advisory_lock(namespace, worker id)
+# whether the session with this backend pid holds (namespace, worker id): a two-key advisory
+# lock shows in pg_locks as classid, objid with objsubid 2
+_HOLDS_LOCK = """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid
+                                AND objid = %s::oid AND objsubid = 2 AND pid = %s AND granted) AS held"""
+LOCK_CHECK_S = 5.0  # how often the lock's own session is asked; its loss is seen at once anyway
+LOCK_RETRY_MAX_S = 5.0  # the longest wait between attempts to take the lock again
 
 # (burst, seconds per message) per destination and per channel; GoAlert-like for phones
 DEFAULT_RATE_LIMITS: Mapping[str, Mapping[str, tuple[float, float]]] = {
@@ -70,6 +83,8 @@ LINK_CHANNELS = frozenset({"email", "teams", "push"})
 REPLY_CODE_CHANNELS = frozenset({"sms"})
 MAX_REPLY_CODE = 99
 SEND_GUARD_S = 120.0
+CIRCUIT_PAUSE_MAX_S = 600.0  # the pause doubles after each failed probe, up to this
+PROBE_WAIT_S = SEND_GUARD_S + 60.0  # a probe with no recorded answer by then lets the next one go
 PRUNE_EVERY_S = 600.0  # a channel that neither answers nor times out by itself
 LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "slack": "Slack", "teams": "Teams",
           "push": "Push", "webhook": "Webhook"}
@@ -93,6 +108,8 @@ class _Unit:
     circuit: str
     message: ChannelMessage | None = None
     started_at: datetime | None = None
+    claimed_by: int = 0  # the worker id (lock) it was claimed under
+    circuit_generation: int = 0  # its circuit's generation when it was claimed
 
     @property
     def leader(self) -> dict[str, Any]:
@@ -106,6 +123,21 @@ class _Pass:
     settle: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)  # row, status, reason
     defer: dict[int, datetime] = field(default_factory=dict)
     send: list[_Unit] = field(default_factory=list)
+    probes: dict[str, tuple[_Unit, list[int]]] = field(default_factory=dict)  # circuit: probe, ids held for it
+
+
+class _LockLost(Exception):
+    """This worker's lock is gone: nothing may be claimed or sent under it."""
+
+
+@dataclass
+class _LockCheck:
+    """One question to PostgreSQL, shared by the sends that start together."""
+
+    worker_id: int
+    pid: int
+    asked: bool = False  # once on the wire, a later caller needs a question of its own
+    task: asyncio.Task[bool] | None = None
 
 
 class Notifier:
@@ -115,7 +147,7 @@ class Notifier:
         self.ctx = ctx
         self.clock = clock
         self.settings = ctx.settings
-        self.worker_id = secrets.randbelow(2**31 - 2) + 1
+        self.worker_id = 0  # the id whose lock this worker holds: a new one each time it takes the lock
         self._rng = rng or random.Random()
         self._limit_overrides = parse_rate_limits(ctx.settings.rate_limits)
         self._wake = asyncio.Event()
@@ -123,22 +155,130 @@ class Notifier:
         self._inflight: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []  # listeners, cancelled at once on stop
         self._loop_task: asyncio.Task[None] | None = None
-        self._lock_conn: psycopg.AsyncConnection | None = None
+        self._lock_pid = 0  # the backend holding the lock
+        self._kept_ids: set[int] = set()  # lost ids held again until their sends on the wire are recorded
+        self._recover_others_after = 0.0  # monotonic; see _keep_lock
+        self._locked = asyncio.Event()  # set while the lock is this worker's: claims and sends wait for it
+        self._keeper: asyncio.Task[None] | None = None
+        self._lock_check: _LockCheck | None = None
         self._last_recover = 0.0
         self._last_prune = time.monotonic()  # not at startup: a restart loop must not become a delete loop
         self._stopping = False
         self._results: list[tuple[_Unit, DeliveryResult, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
-        # ids this worker has marked 'sending' and not yet recorded: any other row it holds is lost
-        self._sending_ids: set[int] = set()
+        # (row id, worker id it was claimed under) for rows this worker is sending and has not yet
+        # recorded: any other row it holds is lost
+        self._sending_ids: set[tuple[int, int]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def attach(self) -> None:
-        """Take this worker's advisory lock: from now on its ``sending`` rows count as alive."""
-        if self._lock_conn is None:
-            self._lock_conn = await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True)
-            await self._lock_conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, self.worker_id))
+        """Take this worker's advisory lock and keep it: from now on its ``sending`` rows count as alive.
+
+        When the lock's session is lost, the worker stops claiming and sending at once, and takes
+        a lock again (retrying with backoff) before it goes on.
+        """
+        if self._keeper is None:
+            conn = await self._take_lock()
+            self._keeper = asyncio.create_task(self._keep_lock(conn), name="oncall-notifier-lock")
+
+    async def _take_lock(self) -> psycopg.AsyncConnection:
+        """A session of its own holding the lock on a new worker id: new, so that nothing claimed
+        under a lost lock can be taken for something claimed under this one."""
+        # keepalives: a dead peer is noticed in about 30 s even when no packet says so
+        conn = await psycopg.AsyncConnection.connect(
+            self.ctx.database_url, autocommit=True, keepalives=1, keepalives_idle=10, keepalives_interval=5,
+            keepalives_count=3, tcp_user_timeout=30_000,
+        )
+        try:
+            while True:
+                worker_id = secrets.randbelow(2**31 - 2) + 1
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, worker_id))
+                row = await cur.fetchone()
+                if row is not None and row[0]:
+                    break
+            # Ids lost while sends under them were on the wire: held again, unless a replica has
+            # taken one to requeue its rows, those sends record their answers instead of being
+            # sent again. Nothing new is claimed under them; each is let go once its sends are in.
+            self._kept_ids = set()
+            for lost in sorted({by for _, by in self._sending_ids} - {worker_id}):
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lost))
+                row = await cur.fetchone()
+                if row is not None and row[0]:
+                    self._kept_ids.add(lost)
+        except BaseException:
+            await conn.close()
+            raise
+        self.worker_id, self._lock_pid = worker_id, conn.info.backend_pid
+        self._locked.set()
+        return conn
+
+    async def _keep_lock(self, conn: psycopg.AsyncConnection | None) -> None:
+        backoff, held_since = 0.1, time.monotonic()
+        try:
+            while True:
+                if conn is None:
+                    try:
+                        conn = await self._take_lock()
+                    except Exception as exc:  # noqa: BLE001 - the database may be back in a moment
+                        log.warning("notifier could not take its lock again (%s); retrying in %.1f s",
+                                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                                    backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, LOCK_RETRY_MAX_S)
+                        continue
+                    held_since = time.monotonic()
+                    # the other replicas may be taking theirs again too (PostgreSQL restarted): what
+                    # they had on the wire is theirs to record, not this worker's to requeue, for now
+                    self._recover_others_after = held_since + LOCK_RETRY_MAX_S
+                    log.warning("notifier holds its lock again, as worker %d; delivering again", self.worker_id)
+                    self._wake.set()
+                why = await self._watch_lock(conn)
+                self._lose_lock(why)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                conn = None
+                if time.monotonic() - held_since < LOCK_CHECK_S:  # lost again soon after taking it
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, LOCK_RETRY_MAX_S)
+                else:
+                    backoff = 0.1
+        finally:
+            self._locked.clear()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def _watch_lock(self, conn: psycopg.AsyncConnection) -> str:
+        """Wait until the lock is no longer this worker's, and say why: its session ending is seen
+        at once (the socket closes); the session is also asked every LOCK_CHECK_S."""
+        asked = time.monotonic()
+        try:
+            while self._locked.is_set():  # cleared by a claim or send that found the lock gone
+                async for _ in conn.notifies(timeout=1.0):  # nothing is announced here: this waits on the socket
+                    pass
+                done = {k for k in self._kept_ids if all(by != k for _, by in self._sending_ids)}
+                for kept in sorted(done):  # its rows left unanswered are recovered like a dead worker's
+                    await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, kept))
+                    self._kept_ids.discard(kept)
+                if self._locked.is_set() and time.monotonic() - asked >= LOCK_CHECK_S:
+                    cur = await conn.execute(_HOLDS_LOCK, (LOCK_NAMESPACE, self.worker_id, self._lock_pid))
+                    row = await cur.fetchone()
+                    if row is None or not row[0]:
+                        return "its session no longer holds it"
+                    asked = time.monotonic()
+            return "PostgreSQL said it no longer holds it"
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()
+            return f"its connection was lost: {first[0] if first else type(exc).__name__}"
+
+    def _lose_lock(self, why: str) -> None:
+        """Stop claiming and sending at once: the lock the claims stand on is gone."""
+        if self._locked.is_set():
+            self._locked.clear()
+            log.error("notifier worker %d lost its database lock (%s): it stopped claiming and sending and "
+                      "takes a lock again before going on; %d sends already on the wire may be repeated by "
+                      "another replica", self.worker_id, why, len(self._inflight))
 
     async def start(self) -> None:
         """Attach, then run passes whenever woken (a request, a due delivery) or something falls due."""
@@ -164,9 +304,9 @@ class Notifier:
             await asyncio.wait(list(self._inflight), timeout=grace_s)
         for t in list(self._inflight):  # past the grace: recovered by the next worker as interrupted
             t.cancel()
-        if self._lock_conn is not None:
-            await self._lock_conn.close()
-            self._lock_conn = None
+        if self._keeper is not None:  # closing the lock's session releases the lock
+            await stop_tasks([self._keeper], [])
+            self._keeper = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -185,7 +325,8 @@ class Notifier:
             timeout = 5.0
             try:
                 await self.run_once(wait=False)
-                timeout = await self._seconds_until_next()
+                # without the lock nothing is due here: the lock keeper wakes the loop when it has it again
+                timeout = await self._seconds_until_next() if self._locked.is_set() else 5.0
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -214,6 +355,8 @@ class Notifier:
         """
         async with self.ctx.pool.connection() as conn, conn.transaction():
             await outbox.intake(conn)
+        if not self._locked.is_set():  # lost: nothing is claimed until the lock is this worker's again
+            return 0
         if time.monotonic() - self._last_recover > 5.0:
             await self.recover()
         if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
@@ -223,11 +366,14 @@ class Notifier:
             free = self._free_slots()
             if free <= 0:
                 break
-            units = await self._claim(min(free, 200))
+            try:
+                units = await self._claim(min(free, 200))
+            except _LockLost:
+                break
             for unit in units:
-                self._sending_ids.update(r["id"] for r in unit.rows)
+                self._sending_ids.update((r["id"], unit.claimed_by) for r in unit.rows)
                 await self._slots.acquire()
-                task = asyncio.create_task(self._deliver(unit))
+                task = asyncio.create_task(self._deliver_as_owner(unit))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
                 started.append(task)
@@ -252,26 +398,28 @@ class Notifier:
         total = 0
         for owner in owners:
             async with self.ctx.pool.connection() as conn, conn.transaction():
-                if owner == self.worker_id:
-                    lost = "AND NOT (id = ANY(%s))"
-                    params: tuple[Any, ...] = (list(self._sending_ids),)
-                else:
+                if owner != self.worker_id:
+                    if time.monotonic() < self._recover_others_after and all(by != owner for _, by in self._sending_ids):
+                        continue
                     # transaction-level: released at commit, so a live owner is never blocked for long
                     cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s) AS free", (LOCK_NAMESPACE, owner))
                     if not (await cur.fetchone())["free"]:
                         continue  # alive
-                    lost, params = "", ()
+                # what this worker is still sending (also under an id whose lock it lost) is recorded
+                # when it answers
+                mine = [i for i, by in self._sending_ids if by == owner]
                 now = self.clock.now()
                 cur = await conn.execute(
-                    f"""UPDATE notification.deliveries
-                        SET status = 'retrying', claimed_by = NULL, next_attempt_at = %s, updated_at = %s,
-                            last_error = 'the worker sending this stopped before recording the answer; sending again'
-                        WHERE status = 'sending' AND claimed_by = %s {lost}
-                        RETURNING id, attempts, updated_at, notification_id""",  # noqa: S608 - our own SQL
-                    (now, now, owner, *params),
+                    """UPDATE notification.deliveries
+                       SET status = 'retrying', claimed_by = NULL, next_attempt_at = %s, updated_at = %s,
+                           last_error = 'the worker sending this stopped before recording the answer; sending again'
+                       WHERE status = 'sending' AND claimed_by = %s AND NOT (id = ANY(%s))
+                       RETURNING id, attempts, updated_at, notification_id""",
+                    (now, now, owner, mine),
                 )
                 rows = await cur.fetchall()
                 if rows:
+                    await self._release_probes(conn, [r["id"] for r in rows], now)
                     await conn.execute(
                         """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
                                                               response, worker)
@@ -343,9 +491,8 @@ class Notifier:
             units = self._group(rows)
             units = await self._open_circuits(conn, units, work, now)
             units = await self._take_tokens(conn, units, work, now)
-            for unit in units:
-                await self._prepare(conn, unit, now)
-                work.send.append(unit)
+            await self._prepare(conn, units, now)
+            work.send.extend(units)
             await self._write_claim(conn, work, now)
         return work.send
 
@@ -403,18 +550,33 @@ class Notifier:
     async def _open_circuits(
         self, conn: psycopg.AsyncConnection, units: list[_Unit], work: _Pass, now: datetime,
     ) -> list[_Unit]:
-        keys = list({u.circuit for u in units})
-        cur = await conn.execute(
-            "SELECT channel, open_until FROM notification.circuits WHERE channel = ANY(%s) AND open_until > %s",
-            (keys, now),
-        )
-        open_until = {r["channel"]: r["open_until"] for r in await cur.fetchall()}
+        """Hold back units whose circuit is open; once its pause is over, let one through as the probe.
+
+        A circuit that is not closed is read under its row lock, so replicas deciding at the same
+        moment agree: one probe per circuit, and the rest wait for its answer (``_write_claim``
+        records which unit probes).
+        """
+        keys = sorted({u.circuit for u in units})
+        sql = "SELECT channel, state, generation, open_until FROM notification.circuits WHERE channel = ANY(%s)"
+        cur = await conn.execute(sql, (keys,))
+        circuits = {r["channel"]: r for r in _dicts(await cur.fetchall())}
+        tripped = sorted(k for k, c in circuits.items() if c["state"] != "closed")
+        if tripped:  # in key order: two claims never wait on each other in a circle
+            cur = await conn.execute(sql + " ORDER BY channel FOR UPDATE", (tripped,))
+            circuits.update({r["channel"]: r for r in _dicts(await cur.fetchall())})
         keep = []
         for u in units:
-            if u.circuit in open_until:
+            c = circuits.get(u.circuit)
+            u.circuit_generation = c["generation"] if c else 0
+            if c is None or c["state"] == "closed":
+                keep.append(u)
+            elif c["open_until"] is not None and c["open_until"] > now:  # paused, or its probe is out
                 for r in u.rows:
-                    work.defer[r["id"]] = open_until[u.circuit]
+                    work.defer[r["id"]] = c["open_until"]
+            elif u.circuit in work.probes:  # the pause is over and this circuit's probe is chosen
+                work.probes[u.circuit][1].extend(r["id"] for r in u.rows)
             else:
+                work.probes[u.circuit] = (u, [])
                 keep.append(u)
         return keep
 
@@ -481,41 +643,55 @@ class Notifier:
         )
         return keep
 
-    async def _prepare(self, conn: psycopg.AsyncConnection, unit: _Unit, now: datetime) -> None:
-        """Render the unit's payload and make its reply code and one-click links."""
-        lead = unit.leader
-        name = lead["channel"]
-        context: dict[str, Any] = dict(lead["context"] or {})
-        alerts = {r["alert_id"] for r in unit.rows}
-        if len(alerts) > 1:  # two pages for one alert (a retry and the next step) are one page
-            context["bundle"] = _bundle_context(list({r["alert_id"]: r for r in unit.rows}.values()))
-        reply_code = None
-        if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(alerts) == 1:
-            reply_code = await _reply_code(conn, name, lead["destination"], lead["alert_id"], now)
-            context["reply_code"] = reply_code
-        template = await _template(conn, lead)
-        rendered = render_for(template, name, context, self.ctx.registry.renderers)
-        if rendered.errors and lead["template_id"]:
-            # a page must still go out: the built-in template for this channel stands in
-            fallback = render_for(Template(), name, context, self.ctx.registry.renderers)
-            if not fallback.errors:
-                note = f"template {lead['template_id']} v{lead['template_version']} failed ({'; '.join(rendered.errors)}); the default was used"
+    async def _prepare(self, conn: psycopg.AsyncConnection, units: list[_Unit], now: datetime) -> None:
+        """Render the units' payloads, all in one batch, and make their reply codes and one-click links.
+
+        The batch renders in the render processes (``rendering_for``), so no template stalls
+        this loop. A unit whose template failed gets the channel's default, or else a minimal
+        message, and the failure goes on the alert's timeline: the page always goes out.
+        """
+        jobs: list[SendJob] = []
+        contexts: list[dict[str, Any]] = []
+        codes: list[str | None] = []
+        for unit in units:
+            lead = unit.leader
+            name = lead["channel"]
+            context: dict[str, Any] = dict(lead["context"] or {})
+            alerts = {r["alert_id"] for r in unit.rows}
+            if len(alerts) > 1:  # two pages for one alert (a retry and the next step) are one page
+                context["bundle"] = _bundle_context(list({r["alert_id"]: r for r in unit.rows}.values()))
+            reply_code = None
+            if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(alerts) == 1:
+                reply_code = await _reply_code(conn, name, lead["destination"], lead["alert_id"], now)
+                context["reply_code"] = reply_code
+            jobs.append(SendJob(await _template(conn, lead), name, context))
+            contexts.append(context)
+            codes.append(reply_code)
+        results = await rendering_for(self.ctx).send(jobs) if jobs else []
+        notes: list[tuple[dict[str, Any], str, SendRender]] = []
+        for unit, context, reply_code, result in zip(units, contexts, codes, results, strict=True):
+            lead = unit.leader
+            name = lead["channel"]
+            note = fallback_note(result, name, lead["template_id"], lead["template_version"])
+            if note is not None:
                 log.warning("delivery %d: %s", lead["id"], note)
-                rendered = fallback
                 lead["note"] = note
-        lead["rendered"] = rendered
-        actions: dict[str, str] = {}
-        if name in LINK_CHANNELS and lead["alert_id"] is not None:
-            actions = await _action_links(
-                conn, self.public_url, lead["alert_id"], lead["user_id"], name, lead["id"],
-                now + timedelta(seconds=self.settings.action_link_ttl_s),
+                notes += [(r, note, result) for r in {r["alert_id"]: r for r in unit.rows}.values()]
+            lead["rendered"] = rendered = result.rendered
+            actions: dict[str, str] = {}
+            if name in LINK_CHANNELS and lead["alert_id"] is not None:
+                actions = await _action_links(
+                    conn, self.public_url, lead["alert_id"], lead["user_id"], name, lead["id"],
+                    now + timedelta(seconds=self.settings.action_link_ttl_s),
+                )
+            alert = context.get("alert") if isinstance(context.get("alert"), Mapping) else {}
+            unit.message = ChannelMessage(
+                delivery_id=str(lead["id"]), idempotency_key=lead["idempotency_key"], destination=lead["destination"],
+                payload=rendered.payload, alert_id=lead["alert_id"], user_id=lead["user_id"], channel=name,
+                actions=actions, reply_code=reply_code, bundle_count=len({r["alert_id"] for r in unit.rows}),
+                alert=dict(alert or {}),
             )
-        alert = context.get("alert") if isinstance(context.get("alert"), Mapping) else {}
-        unit.message = ChannelMessage(
-            delivery_id=str(lead["id"]), idempotency_key=lead["idempotency_key"], destination=lead["destination"],
-            payload=rendered.payload, alert_id=lead["alert_id"], user_id=lead["user_id"], channel=name,
-            actions=actions, reply_code=reply_code, bundle_count=len(alerts), alert=dict(alert or {}),
-        )
+        await write_render_notes(conn, notes, now)
 
     @property
     def public_url(self) -> str:
@@ -529,6 +705,20 @@ class Notifier:
         return base
 
     async def _write_claim(self, conn: psycopg.AsyncConnection, work: _Pass, now: datetime) -> None:
+        worker_id = await self._fence(conn) if work.send else self.worker_id
+        sending = {id(u) for u in work.send}
+        for key, (probe, held) in work.probes.items():
+            if id(probe) in sending:
+                until = now + timedelta(seconds=PROBE_WAIT_S)
+                await conn.execute(
+                    "UPDATE notification.circuits SET state = 'half_open', probe_id = %s, open_until = %s WHERE channel = %s",
+                    (probe.leader["id"], until, key),
+                )
+                log.info("channel %s: its pause is over; delivery %d goes as the probe", key, probe.leader["id"])
+            else:  # the probe waits for its rate limit: the rest wait with it
+                until = work.defer.get(probe.leader["id"], now + timedelta(seconds=1))
+            for delivery_id in held:
+                work.defer[delivery_id] = until
         if work.defer:
             await conn.execute(
                 """UPDATE notification.deliveries d SET next_attempt_at = t.at, updated_at = %s
@@ -540,6 +730,7 @@ class Notifier:
             for unit in work.send:
                 lead = unit.leader
                 unit.started_at = now
+                unit.claimed_by = worker_id
                 code = unit.message.reply_code if unit.message else None
                 for r in unit.rows:
                     for col, value in zip(cols, (r["id"], Jsonb(lead["rendered"].payload), code, len(unit.rows),
@@ -552,7 +743,7 @@ class Notifier:
                    FROM unnest(%b::bigint[], %b::jsonb[], %b::text[], %b::integer[], %b::bigint[])
                         AS t(id, payload, code, size, leader)
                    WHERE d.id = t.id""",
-                (self.worker_id, now, *cols),
+                (worker_id, now, *cols),
             )
         if work.settle:
             ids = [row["id"] for row, _, _ in work.settle]
@@ -576,13 +767,103 @@ class Notifier:
         touched |= {row["notification_id"] for row, _, _ in work.settle}
         await outbox.notify_status(conn, touched)
 
+    async def _fence(self, conn: psycopg.AsyncConnection) -> int:
+        """The worker id to claim under, once PostgreSQL has confirmed, inside the claim's own
+        transaction, that this worker's lock session still holds its lock; else the claim is
+        rolled back (``_LockLost``)."""
+        worker_id, pid = self.worker_id, self._lock_pid
+        if self._locked.is_set():
+            cur = await conn.execute(_HOLDS_LOCK, (LOCK_NAMESPACE, worker_id, pid))
+            if _dicts(await cur.fetchall())[0]["held"]:
+                return worker_id
+            if worker_id == self.worker_id:  # (not a lock taken again meanwhile)
+                self._lose_lock("a claim found it released")
+        raise _LockLost
+
     # ------------------------------------------------------------------ send and record
+
+    async def _deliver_as_owner(self, unit: _Unit) -> None:
+        """Send a claimed unit if the lock it was claimed under is still this worker's; else put it
+        back in the queue unsent (where a replica may already have put it)."""
+        delivering = False
+        try:
+            try:
+                owner = await self._holds_lock(unit.claimed_by)
+            except Exception as exc:  # noqa: BLE001 - unsure is not owner
+                log.warning("could not confirm this worker's lock before sending delivery %d (%s); not sending it",
+                            unit.leader["id"], exc)
+                owner = False
+            if owner:
+                delivering = True
+                await self._deliver(unit)  # releases the slot
+                return
+            try:
+                await self._hand_back(unit)
+            except Exception as exc:  # noqa: BLE001 - then it is recovered like any row of a lost worker
+                log.warning("could not put delivery %d back in the queue (%s); it is recovered later",
+                            unit.leader["id"], exc)
+            self._sending_ids.difference_update((r["id"], unit.claimed_by) for r in unit.rows)
+        finally:
+            if not delivering:
+                self._slots.release()
+                self._wake.set()
+
+    async def _holds_lock(self, worker_id: int) -> bool:
+        """Whether the lock on ``worker_id`` is still this worker's, asked of PostgreSQL now; sends
+        that start together share one question."""
+        if worker_id != self.worker_id or not self._locked.is_set():
+            return False
+        check = self._lock_check
+        if check is None or check.asked or check.worker_id != worker_id:
+            check = self._lock_check = _LockCheck(worker_id, self._lock_pid)
+            check.task = asyncio.create_task(self._ask_lock(check), name="oncall-notifier-lock-check")
+        assert check.task is not None
+        held = await asyncio.shield(check.task)
+        if not held and worker_id == self.worker_id:  # (not a lock taken again meanwhile)
+            self._lose_lock("a send found it released")
+        return held and worker_id == self.worker_id and self._locked.is_set()
+
+    async def _ask_lock(self, check: _LockCheck) -> bool:
+        async with self.ctx.pool.connection() as conn:
+            check.asked = True
+            cur = await conn.execute(_HOLDS_LOCK, (LOCK_NAMESPACE, check.worker_id, check.pid))
+            return bool(_dicts(await cur.fetchall())[0]["held"])
+
+    async def _hand_back(self, unit: _Unit) -> None:
+        """Return a claimed unit that was never sent to the queue, as it was before the claim."""
+        ids = [r["id"] for r in unit.rows]
+        now = self.clock.now()
+        async with self.ctx.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                """UPDATE notification.deliveries
+                   SET status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'queued' END, claimed_by = NULL,
+                       attempts = attempts - 1, next_attempt_at = %s, updated_at = %s
+                   WHERE id = ANY(%s) AND status = 'sending' AND claimed_by = %s
+                   RETURNING notification_id""",
+                (now, now, ids, unit.claimed_by),
+            )
+            rows = _dicts(await cur.fetchall())
+            if rows:
+                await self._release_probes(conn, ids, now)
+                await outbox.notify_status(conn, {r["notification_id"] for r in rows})
+                await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
+        if rows:
+            log.warning("delivery %d was not sent (this worker lost its lock after claiming it); queued again",
+                        unit.leader["id"])
+
+    async def _release_probes(self, conn: psycopg.AsyncConnection, delivery_ids: list[int], now: datetime) -> None:
+        """A probe that will never answer (requeued, or put back unsent) lets the next one go now."""
+        await conn.execute(
+            "UPDATE notification.circuits SET probe_id = NULL, open_until = %s WHERE state = 'half_open' AND probe_id = ANY(%s)",
+            (now, delivery_ids),
+        )
 
     async def _deliver(self, unit: _Unit) -> None:
         try:
             assert unit.message is not None
             rendered = unit.leader["rendered"]
-            if rendered.errors:
+            if rendered.payload is None:
+                # nothing to send even as the minimal message (no renderer for the channel)
                 result = DeliveryResult(ok=False, permanent=True, response="; ".join(rendered.errors)[:1000])
             else:
                 try:
@@ -622,7 +903,7 @@ class Notifier:
                     if attempt == 11:
                         log.error("could not record %d delivery results (%s); they will be sent again", len(batch), exc)
                         for unit, _, done in batch:
-                            self._sending_ids.difference_update(r["id"] for r in unit.rows)
+                            self._sending_ids.difference_update((r["id"], unit.claimed_by) for r in unit.rows)
                             if not done.done():
                                 done.set_exception(exc)
                         break
@@ -631,7 +912,7 @@ class Notifier:
                     delay = min(delay * 2, 8.0)
                 else:
                     for unit, _, done in batch:
-                        self._sending_ids.difference_update(r["id"] for r in unit.rows)
+                        self._sending_ids.difference_update((r["id"], unit.claimed_by) for r in unit.rows)
                         if not done.done():
                             done.set_result(None)
                     break
@@ -657,23 +938,25 @@ class Notifier:
         return status, next_at, error, response
 
     async def _record_batch(self, batch: list[tuple[_Unit, DeliveryResult]]) -> None:
+        """Commit results, each only while its row is still ``sending`` under the id it was claimed
+        under: a replica that has requeued it (this worker's lock was lost) owns it now."""
         now = self.clock.now()
-        cols: list[list[Any]] = [[] for _ in range(11)]
+        cols: list[list[Any]] = [[] for _ in range(12)]
         finals: list[tuple[dict[str, Any], str, str]] = []
-        retrying = False
+        final_claims: list[int] = []
         for unit, result in batch:
             status, next_at, error, response = self._outcome(unit, result, now)
-            retrying |= status == "retrying"
             for r in unit.rows:
                 for col, value in zip(cols, (
                     r["id"], status, error, result.provider_id, next_at, result.ok, status == "delivered",
-                    unit.leader["attempts"] + 1, unit.started_at or now, response, result.retry_after,
+                    unit.claimed_by, unit.leader["attempts"] + 1, unit.started_at or now, response, result.retry_after,
                 ), strict=True):
                     col.append(value)
                 if status != "retrying":
                     finals.append((r, status, error))
+                    final_claims.append(unit.claimed_by)
         async with self.ctx.pool.connection() as conn, conn.transaction():
-            await conn.execute(
+            cur = await conn.execute(
                 """UPDATE notification.deliveries d
                    SET status = t.status, claimed_by = NULL, updated_at = %s, last_error = t.error,
                        provider_id = coalesce(t.provider_id, d.provider_id),
@@ -681,64 +964,131 @@ class Notifier:
                        sent_at = CASE WHEN t.ok THEN coalesce(d.sent_at, %s) ELSE d.sent_at END,
                        delivered_at = CASE WHEN t.delivered THEN %s ELSE d.delivered_at END
                    FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::bool[],
-                               %b::bool[]) AS t(id, status, error, provider_id, next_at, ok, delivered)
-                   WHERE d.id = t.id AND d.status = 'sending' AND d.claimed_by = %s""",
-                (now, now, now, *cols[:7], self.worker_id),
+                               %b::bool[], %b::integer[]) AS t(id, status, error, provider_id, next_at, ok, delivered,
+                                                               claimed_by)
+                   WHERE d.id = t.id AND d.status = 'sending' AND d.claimed_by = t.claimed_by
+                   RETURNING d.id, t.claimed_by""",
+                (now, now, now, *cols[:8]),
             )
+            recorded = {(r["id"], r["claimed_by"]) for r in _dicts(await cur.fetchall())}
+            if len(recorded) < len(cols[0]):  # the same row may be here twice: claimed before and after a loss
+                late = sorted({i for i, by in zip(cols[0], cols[7], strict=True) if (i, by) not in recorded})
+                log.warning("answers for deliveries %s came after they were requeued (this worker had lost its lock); "
+                            "the provider may get them twice", late[:20])
+                keep = [(i, by) in recorded for i, by in zip(cols[0], cols[7], strict=True)]
+                cols = [[v for v, k in zip(col, keep, strict=True) if k] for col in cols]
+                batch = [(u, r) for u, r in batch if (u.leader["id"], u.claimed_by) in recorded]
+                finals = [f for f, by in zip(finals, final_claims, strict=True) if (f[0]["id"], by) in recorded]
             await conn.execute(
                 """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome,
                                                       response, retry_after, worker)
-                   SELECT t.id, t.n, t.started, %s, t.status, t.response, t.retry_after, %s
-                   FROM unnest(%b::bigint[], %b::integer[], %b::timestamptz[], %b::text[], %b::text[], %b::float8[])
-                        AS t(id, n, started, status, response, retry_after)""",
-                (now, self.worker_id, cols[0], cols[7], cols[8], cols[1], cols[9], cols[10]),
+                   SELECT t.id, t.n, t.started, %s, t.status, t.response, t.retry_after, t.worker
+                   FROM unnest(%b::bigint[], %b::integer[], %b::timestamptz[], %b::text[], %b::text[], %b::float8[],
+                               %b::integer[]) AS t(id, n, started, status, response, retry_after, worker)""",
+                (now, cols[0], cols[8], cols[9], cols[1], cols[10], cols[11], cols[7]),
             )
-            by_circuit: dict[str, list[DeliveryResult]] = {}
-            for unit, result in batch:
-                by_circuit.setdefault(unit.circuit, []).append(result)
-            for key, results in by_circuit.items():
-                await self._circuit(conn, key, results, now)
+            await self._circuits(conn, batch, now)
             await write_timeline(conn, finals, now)
             await outbox.notify_status(conn, {r["notification_id"] for u, _ in batch for r in u.rows})
-            if retrying:
+            if "retrying" in cols[1]:
                 await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
 
-    async def _circuit(
-        self, conn: psycopg.AsyncConnection, key: str, results: list[DeliveryResult], now: datetime,
-    ) -> None:
-        """Count consecutive retryable failures; past the threshold the channel pauses, doubling each time.
+    def _pause_s(self, pauses: int) -> float:
+        """The length of the n-th pause in a row: ``circuit_pause_s``, doubling, at most CIRCUIT_PAUSE_MAX_S."""
+        base = self.settings.circuit_pause_s
+        return min(base * 2 ** min(pauses - 1, 20), max(base, CIRCUIT_PAUSE_MAX_S))
 
-        A permanent error (one bad destination or message) says nothing about the channel.
+    async def _circuits(
+        self, conn: psycopg.AsyncConnection, batch: list[tuple[_Unit, DeliveryResult]], now: datetime,
+    ) -> None:
+        """The circuit breakers, moved by the answers just recorded, in order.
+
+        closed: retryable failures in a row are counted; at the threshold the circuit opens and
+        everything for it waits out a pause. Then one delivery goes as the probe (half-open)
+        while the rest wait for its answer: success closes the circuit and lets them all go at
+        once; failure opens it again for twice as long. Answers to sends that were already out
+        when the circuit opened count for nothing. A permanent error (one bad destination or
+        message) says nothing about the channel: a probe that gets one lets the next one probe.
         """
-        failed, succeeded = 0, False
-        for result in results:  # in the order they were recorded: a success resets the count
-            if result.ok:
-                failed, succeeded = 0, True
-            elif not result.permanent:
-                failed += 1
-        if succeeded:
-            await conn.execute(
-                """UPDATE notification.circuits SET failures = 0, open_until = NULL
-                   WHERE channel = %s AND (failures > 0 OR open_until IS NOT NULL)""",
-                (key,),
-            )
-        if failed == 0:
-            return
+        by_key: dict[str, list[tuple[_Unit, DeliveryResult]]] = {}
+        for unit, result in batch:
+            by_key.setdefault(unit.circuit, []).append((unit, result))
+        keys = sorted(by_key)
         cur = await conn.execute(
-            """INSERT INTO notification.circuits (channel, failures) VALUES (%s, %s)
-               ON CONFLICT (channel) DO UPDATE SET failures = notification.circuits.failures + EXCLUDED.failures
-               RETURNING failures""",
-            (key, failed),
+            "SELECT channel FROM notification.circuits WHERE channel = ANY(%s) AND (state <> 'closed' OR failures > 0)",
+            (keys,),
         )
-        failures = (await cur.fetchone())["failures"]
-        threshold = self.settings.circuit_threshold
-        if failures >= threshold:
-            pause = min(self.settings.circuit_pause_s * 2 ** ((failures - threshold) // threshold), 600.0)
+        busy = {r["channel"] for r in _dicts(await cur.fetchall())}
+        keys = [k for k in keys if k in busy or any(not r.ok and not r.permanent for _, r in by_key[k])]
+        if not keys:
+            return  # the common case: every circuit closed, nothing failed
+        await conn.execute(
+            "INSERT INTO notification.circuits (channel) SELECT unnest(%s::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+            (keys,),
+        )
+        cur = await conn.execute(  # in key order, as claims lock them
+            "SELECT * FROM notification.circuits WHERE channel = ANY(%s) ORDER BY channel FOR UPDATE", (keys,),
+        )
+        changed: list[dict[str, Any]] = []
+        released: list[tuple[_Unit, datetime, datetime]] = []  # a probe's circuit, held until, now free at
+        for c in _dicts(await cur.fetchall()):
+            before = dict(c)
+            for unit, result in by_key[c["channel"]]:
+                failed = not result.ok and not result.permanent
+                if c["state"] == "closed":
+                    if result.ok:
+                        c["failures"] = 0
+                    elif failed and unit.circuit_generation == c["generation"]:
+                        c["failures"] += 1
+                        if c["failures"] >= self.settings.circuit_threshold:
+                            pause = self._pause_s(1)
+                            log.warning("channel %s failed %d times in a row; pausing it for %.0f s, then one "
+                                        "delivery probes it", c["channel"], c["failures"], pause)
+                            c.update(state="open", failures=0, pauses=1, generation=c["generation"] + 1,
+                                     open_until=now + timedelta(seconds=pause))
+                elif unit.leader["id"] == c["probe_id"]:  # the probe's answer decides
+                    held_until = c["open_until"]
+                    if result.ok:
+                        log.warning("channel %s answered its probe; the circuit is closed", c["channel"])
+                        c.update(state="closed", failures=0, pauses=0, probe_id=None, open_until=None)
+                        free_at = now
+                    elif failed:
+                        pause = self._pause_s(c["pauses"] + 1)
+                        log.warning("channel %s failed its probe; pausing it for %.0f s", c["channel"], pause)
+                        c.update(state="open", pauses=c["pauses"] + 1, probe_id=None,
+                                 open_until=now + timedelta(seconds=pause))
+                        free_at = c["open_until"]
+                    else:  # nothing learnt about the channel: the next delivery probes
+                        c.update(probe_id=None, open_until=now)
+                        free_at = now
+                    released.append((unit, held_until, free_at))
+                # else: a send that was out when the circuit opened; its answer counts for nothing
+            if c != before:
+                changed.append(c)
+        if changed:
             await conn.execute(
-                "UPDATE notification.circuits SET open_until = %s WHERE channel = %s",
-                (now + timedelta(seconds=pause), key),
+                """UPDATE notification.circuits c
+                   SET state = t.state, failures = t.failures, pauses = t.pauses, generation = t.generation,
+                       probe_id = t.probe_id, open_until = t.open_until
+                   FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[], %s::bigint[], %s::bigint[],
+                               %s::timestamptz[]) AS t(channel, state, failures, pauses, generation, probe_id, open_until)
+                   WHERE c.channel = t.channel""",
+                tuple([c[k] for c in changed] for k in ("channel", "state", "failures", "pauses", "generation",
+                                                         "probe_id", "open_until")),
             )
-            log.warning("channel %s failed %d times in a row; pausing it for %.0f s", key, failures, pause)
+        for unit, held_until, free_at in released:
+            # what waited for the probe goes when it says; rows a claim holds now see the new state
+            name = unit.leader["channel"]
+            destination = unit.leader["destination"] if unit.circuit != name else None
+            await conn.execute(
+                """UPDATE notification.deliveries SET next_attempt_at = %s, updated_at = %s
+                   WHERE id IN (SELECT id FROM notification.deliveries
+                                WHERE status IN ('queued', 'retrying') AND next_attempt_at > %s AND next_attempt_at <= %s
+                                  AND channel = %s AND (%s::text IS NULL OR destination = %s)
+                                FOR UPDATE SKIP LOCKED)""",
+                (free_at, now, now, held_until, name, destination, destination),
+            )
+            await conn.execute("SELECT pg_notify(%s, '')", (outbox.DELIVERIES_CHANNEL,))
 
     # ------------------------------------------------------------------ alert changes → posted messages
 
@@ -760,6 +1110,11 @@ class Notifier:
                         log.exception("channel %s failed to follow alert %d's change", channel.name, alert.id)
         finally:
             sub.close()
+
+
+def _dicts(rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows from the pool, whose connections make dicts (``open_pool``)."""
+    return cast("list[dict[str, Any]]", rows)
 
 
 async def write_timeline(
@@ -791,6 +1146,29 @@ def delivery_note(row: Mapping[str, Any], status: str, why: str) -> str:
     if row["channel"] == "none":
         return f"Page to {who}: {status}" + (f" ({why})" if why else "")
     return f"{label} to {who}: {status}" + (f" ({why})" if why and status in ("failed", "cancelled") else "")
+
+
+async def write_render_notes(
+    conn: psycopg.AsyncConnection, items: list[tuple[dict[str, Any], str, SendRender]], now: datetime,
+) -> None:
+    """'template payments v3 failed for slack: …; the default slack message was sent' on the alert's timeline."""
+    rows = [(r, note, result) for r, note, result in items if r.get("alert_id") is not None]
+    if not rows:
+        return
+    cur = await conn.execute(
+        """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+           SELECT a, %s, 'notification', 'notifier', n, d::jsonb
+           FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(a, n, d)
+           WHERE EXISTS (SELECT 1 FROM alerting.alerts WHERE id = t.a)
+           RETURNING id""",
+        (now, [r["alert_id"] for r, _, _ in rows], [note for _, note, _ in rows],
+         [orjson.dumps({"delivery_id": r["id"], "notification_id": r["notification_id"], "channel": r["channel"],
+                        "template_id": r["template_id"], "template_version": r["template_version"],
+                        "sent": result.used, "failures": [{"template": stage, "error": why}
+                                                          for stage, why in result.failures]}).decode()
+          for r, _, result in rows]),
+    )
+    await alert_store.notify_events(conn, [r["id"] for r in await cur.fetchall()], wake_engine=False)
 
 
 def _bundle_context(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -59,7 +59,10 @@ def _problems_text(condition: str, problems: Sequence[Any]) -> str:
     return f"condition {condition!r} is invalid: " + "; ".join(parts)
 
 
-async def _check(conn: psycopg.AsyncConnection, router: Router | None, condition: str, actions: RuleActions) -> None:
+async def _check(
+    conn: psycopg.AsyncConnection, router: Router | None, condition: str, actions: RuleActions,
+    ticket_providers: Collection[str],
+) -> None:
     if router is None:
         raise FailedPrecondition("no router plugin is installed; rules cannot be validated")
     if not condition.strip():
@@ -67,10 +70,24 @@ async def _check(conn: psycopg.AsyncConnection, router: Router | None, condition
     problems = router.validate(condition)
     if problems:
         raise InvalidArgument(_problems_text(condition, problems))
-    await check_actions(conn, actions)
+    await check_actions(conn, actions, ticket_providers)
 
 
-async def check_actions(conn: psycopg.AsyncConnection, actions: RuleActions) -> None:
+def ticket_provider_problem(name: str | None, installed: Collection[str]) -> str | None:
+    """Why ``name`` can't open tickets (it is not installed), or None when it can or is unset."""
+    if not name or name in installed:
+        return None
+    have = ", ".join(sorted(installed)) if installed else "none"
+    return f"ticket provider {name!r} is not installed (installed ticket providers: {have})"
+
+
+async def check_actions(
+    conn: psycopg.AsyncConnection, actions: RuleActions, ticket_providers: Collection[str]
+) -> None:
+    """Refuse actions that could not be carried out; ``ticket_providers`` are the installed ones' names."""
+    # A rule naming a provider that isn't installed would be stored and never open a ticket.
+    if problem := ticket_provider_problem(actions.ticket_provider, ticket_providers):
+        raise InvalidArgument(problem)
     if actions.set_severity and actions.set_severity not in _SEVERITIES:
         raise InvalidArgument(f"set_severity must be one of {', '.join(_SEVERITIES)}")
     for name in actions.set_labels:
@@ -104,13 +121,18 @@ class RuleInput:
 
 
 async def create_rule(
-    pool: AsyncConnectionPool, router: Router | None, rule: RuleInput, position: int | None = None
+    pool: AsyncConnectionPool, router: Router | None, rule: RuleInput, position: int | None = None,
+    *, ticket_providers: Collection[str] = (),
 ) -> RoutingRule:
-    """Insert a rule at ``position`` (0-based; default: last), shifting later rules down."""
+    """Insert a rule at ``position`` (0-based; default: last), shifting later rules down.
+
+    ``ticket_providers`` names the installed ticket providers (none by default): a rule
+    naming another is refused, here and in ``update_rule`` and ``set_default``.
+    """
     if not rule.name.strip():
         raise InvalidArgument("a rule needs a name")
     async with pool.connection() as conn, conn.transaction():
-        await _check(conn, router, rule.condition, rule.actions)
+        await _check(conn, router, rule.condition, rule.actions, ticket_providers)
         await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
         cur = await conn.execute("SELECT count(*) AS n FROM alerting.routing_rules")
         count = (await cur.fetchone())["n"]
@@ -131,11 +153,14 @@ async def create_rule(
     return _rule_from_row(row)
 
 
-async def update_rule(pool: AsyncConnectionPool, router: Router | None, rule_id: str, rule: RuleInput) -> RoutingRule:
+async def update_rule(
+    pool: AsyncConnectionPool, router: Router | None, rule_id: str, rule: RuleInput,
+    *, ticket_providers: Collection[str] = (),
+) -> RoutingRule:
     if not rule.name.strip():
         raise InvalidArgument("a rule needs a name")
     async with pool.connection() as conn, conn.transaction():
-        await _check(conn, router, rule.condition, rule.actions)
+        await _check(conn, router, rule.condition, rule.actions, ticket_providers)
         try:
             cur = await conn.execute(
                 """UPDATE alerting.routing_rules
@@ -215,9 +240,11 @@ async def get_default(pool: AsyncConnectionPool) -> RuleActions:
     return actions_from_json(row["default_actions"] if row else None)
 
 
-async def set_default(pool: AsyncConnectionPool, actions: RuleActions) -> RuleActions:
+async def set_default(
+    pool: AsyncConnectionPool, actions: RuleActions, *, ticket_providers: Collection[str] = ()
+) -> RuleActions:
     async with pool.connection() as conn, conn.transaction():
-        await check_actions(conn, actions)
+        await check_actions(conn, actions, ticket_providers)
         await conn.execute(
             """INSERT INTO alerting.routing_config (singleton, default_actions, rules_version)
                VALUES (true, %s, 1)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
-from datetime import time as dt_time
+from datetime import datetime, timedelta
+from datetime import time as dt_time, UTC
 from typing import Any
 
 from google.protobuf import json_format
@@ -232,7 +232,7 @@ def duration(seconds: float) -> Duration:
 def instant(ts: Timestamp, field: str) -> datetime:
     """A Timestamp as a UTC datetime; one no datetime can hold (outside years 1–9999) is refused."""
     try:
-        return ts.ToDatetime(tzinfo=timezone.utc)
+        return ts.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise InvalidArgument(f"{field} is not a valid timestamp") from None
 

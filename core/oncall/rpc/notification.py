@@ -1,18 +1,17 @@
 """The notification service's gRPC servicer (oncall.notification.v1.NotificationService).
 
 Thin delegates: templates to ``notification.store``, sends and reads to
-``notification.outbox``, watches to ``notification.watch``. ``preview`` is the one piece of
-logic here: it validates with ``validate`` and renders with ``pipeline.render_for`` — the
-function the delivery worker renders with — and shows ``payload_bytes`` of the payload, so
-what a preview shows is what a send delivers. Template problems are answers, never failures.
+``notification.outbox``, watches to ``notification.watch``, previews to ``pipeline.preview``
+(run where sends render, in the render processes): it validates with ``validate`` and renders
+with ``pipeline.render_for`` — the function the delivery worker renders with — and shows
+``payload_bytes`` of the payload, so what a preview shows is what a send delivers. Template
+problems are answers, never failures.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +24,11 @@ from oncall_hookspecs import Renderer
 from ..context import Context
 from ..errors import InvalidArgument
 from ..notification import outbox, pipeline, store
+from ..notification.pipeline import CHANNEL_NAMES, ChannelPreview
 from ..notification.templates import CHANNEL_PARTS, SAMPLE_CONTEXT, Channel, Template, TemplateShapeError
 from ..notification.v1 import notification_pb2 as pb
 from ..notification.v1 import notification_pb2_grpc
-from ..notification.validate import Problem, validate
+from ..notification.validate import Problem
 from ..notification.watch import watcher_for
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NotificationService"].full_name
@@ -36,7 +36,6 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NotificationService"].full_n
 _Call = grpc.aio.ServicerContext
 
 MAX_KEY = 200
-CHANNEL_NAMES: tuple[str, ...] = tuple(c.value for c in Channel)
 _SAFE_INT = 2**53
 
 _STATUS_TO_PROTO: dict[str, int] = {
@@ -53,16 +52,6 @@ _STATUS_TO_PROTO: dict[str, int] = {
 # --------------------------------------------------------------------------- preview
 
 
-@dataclass(slots=True)
-class ChannelPreview:
-    """One channel's preview: the canonical payload bytes (None on error) and what was found."""
-
-    channel: str
-    payload: bytes | None
-    warnings: list[Problem | str] = field(default_factory=list)
-    errors: list[Problem | str] = field(default_factory=list)
-
-
 def inline_template(channels: Mapping[str, Mapping[str, str]]) -> tuple[Template, dict[str, str]]:
     """An unsaved template, leaving out (and reporting by channel) what names no channel or part."""
     good: dict[str, Mapping[str, str]] = {}
@@ -75,56 +64,6 @@ def inline_template(channels: Mapping[str, Mapping[str, str]]) -> tuple[Template
         else:
             good[name] = parts
     return Template.from_mapping(good), bad
-
-
-def _already_said(message: str, problems: Iterable[Problem | str]) -> bool:
-    return any((p.message if isinstance(p, Problem) else p) in message for p in problems)
-
-
-def preview(
-    template: Template, channels: Sequence[str], context: Mapping[str, Any], renderers: Mapping[str, Renderer],
-    shape_errors: Mapping[str, str] | None = None,
-) -> list[ChannelPreview]:
-    """Validate and render each channel exactly as a send would; never raises for the template's faults.
-
-    Synchronous and CPU-bound (a hostile template spends its whole budget): run it in a thread.
-    """
-    shape_errors = shape_errors or {}
-    known = [Channel(c) for c in dict.fromkeys(channels) if c in CHANNEL_NAMES]
-    checked = [c for c in known if c not in shape_errors]
-    found_errors: dict[str, list[Problem | str]] = {}
-    found_warnings: dict[str, list[Problem | str]] = {}
-    if checked:
-        try:
-            result = validate(template, context, channels=checked, renderers=renderers)
-        except Exception as exc:  # noqa: BLE001 - a preview reports, it does not fail
-            for c in checked:
-                found_errors.setdefault(c, []).append(f"validation failed: {exc}")
-        else:
-            for p in result.errors:
-                found_errors.setdefault(str(p.channel), []).append(p)
-            for p in result.warnings:
-                found_warnings.setdefault(str(p.channel), []).append(p)
-    out: list[ChannelPreview] = []
-    for name in [*dict.fromkeys(channels), *(n for n in shape_errors if n not in channels)]:
-        errors = list(found_errors.get(name, []))
-        warnings = list(found_warnings.get(name, []))
-        if name in shape_errors:
-            out.append(ChannelPreview(name, None, warnings, [*errors, shape_errors[name]]))
-            continue
-        rendered = pipeline.render_for(template, name, context, renderers)
-        errors += [e for e in rendered.errors if not _already_said(e, errors)]
-        warnings += [w for w in rendered.warnings if not _already_said(w, warnings)]
-        if rendered.payload is None and not errors:
-            errors.append("the renderer produced no payload")
-        payload = None
-        if not errors:
-            try:
-                payload = pipeline.payload_bytes(rendered.payload)
-            except (TypeError, ValueError) as exc:  # NaN, or a value JSON cannot hold
-                errors.append(f"the payload is not JSON: {exc}")
-        out.append(ChannelPreview(name, payload, warnings, errors))
-    return out
 
 
 # --------------------------------------------------------------------------- conversions
@@ -199,7 +138,7 @@ def version_to_proto(v: store.TemplateVersion) -> pb.TemplateVersion:
 
 
 # what render errors and renderer plugins say: "sms.text, line 2: …", "html: …"
-_WHERE = re.compile(r"^(?:(?P<channel>[a-z]+)\.)?(?P<part>[a-z]+)(?:,? line (?P<line>\d+))?: (?P<message>.+)$", re.S)
+_WHERE = re.compile(r"^(?:(?P<channel>[a-z]+)\.)?(?P<part>[a-z]+)(?:,? line (?P<line>\d+))?: (?P<message>.+)$", re.DOTALL)
 
 
 def problem_to_proto(p: Problem | str, channel: str = "") -> pb.Problem:
@@ -293,7 +232,8 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
 
     async def CreateTemplate(self, request: pb.CreateTemplateRequest, context: _Call) -> pb.CreateTemplateResponse:
         saved = await store.create_template(
-            self._ctx.pool, renderers=self._renderers, id=request.id.strip() or None, name=request.name,
+            self._ctx.pool, renderers=self._renderers, rendering=pipeline.rendering_for(self._ctx),
+            id=request.id.strip() or None, name=request.name,
             description=request.description, channels=channels_from_proto(request.channels),
             sample=struct_dict(request.sample) if request.HasField("sample") else None,
             created_by=request.created_by,
@@ -307,7 +247,7 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
             raise InvalidArgument("expected_version must not be negative")
         saved = await store.update_template(
             self._ctx.pool, required(request.id, "id"), renderers=self._renderers,
-            channels=channels_from_proto(request.channels),
+            rendering=pipeline.rendering_for(self._ctx), channels=channels_from_proto(request.channels),
             name=request.name if request.HasField("name") else None,
             description=request.description if request.HasField("description") else None,
             sample=struct_dict(request.sample) if request.HasField("sample") else None,
@@ -354,7 +294,8 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
             template = Template()
         sample = struct_dict(request.sample_context) if request.sample_context.fields else SAMPLE_CONTEXT
         channels = [c.strip() for c in request.channels] or list(CHANNEL_NAMES)
-        previews = await asyncio.to_thread(preview, template, channels, sample, self._renderers, shape_errors)
+        # in the render processes, like a send: no template here can stall the server
+        previews = await pipeline.rendering_for(self._ctx).preview(template, channels, sample, shape_errors)
         return pb.RenderPreviewResponse(
             previews=[preview_to_proto(p) for p in previews], template_id=template_id, template_version=version
         )

@@ -36,7 +36,8 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
 
     async def CreateRule(self, request: pb.CreateRuleRequest, context: _Call) -> pb.CreateRuleResponse:
         rule = await rules.create_rule(
-            self._ctx.pool, self._engine.router, convert.rule_input(request), convert.rule_position(request)
+            self._ctx.pool, self._engine.router, convert.rule_input(request), convert.rule_position(request),
+            ticket_providers=self._ctx.registry.ticket_providers,
         )
         return pb.CreateRuleResponse(rule=convert.rule_to_proto(rule))
 
@@ -46,6 +47,7 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
             self._engine.router,
             convert.required(request.rule_id, "rule_id"),
             convert.rule_input(request),
+            ticket_providers=self._ctx.registry.ticket_providers,
         )
         return pb.UpdateRuleResponse(rule=convert.rule_to_proto(rule))
 
@@ -74,7 +76,10 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
     async def SetDefaultRoute(
         self, request: pb.SetDefaultRouteRequest, context: _Call
     ) -> pb.SetDefaultRouteResponse:
-        actions = await rules.set_default(self._ctx.pool, convert.actions_from_proto(request.actions))
+        actions = await rules.set_default(
+            self._ctx.pool, convert.actions_from_proto(request.actions),
+            ticket_providers=self._ctx.registry.ticket_providers,
+        )
         return pb.SetDefaultRouteResponse(actions=convert.actions_to_proto(actions))
 
     async def TestRoute(self, request: pb.TestRouteRequest, context: _Call) -> pb.TestRouteResponse:

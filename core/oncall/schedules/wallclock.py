@@ -11,11 +11,10 @@ rotation arithmetic depends on that (see ``rotation.py``).
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
 
 
 def local_date(zone: ZoneInfo, instant: datetime) -> date:

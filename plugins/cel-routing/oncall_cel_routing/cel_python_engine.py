@@ -171,7 +171,7 @@ def _equal(a: Any, b: Any) -> bool:
     if kind == "number":
         return _plain_number(a) == _plain_number(b)
     if kind == "list":
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
     if kind == "map":
         return len(a) == len(b) and all(k in b and _equal(v, b[k]) for k, v in a.items())
     if kind == "optional_type":

@@ -111,7 +111,7 @@ class CelRouter:
                 return builder.finish(default)
             # The hot loop: most rules miss, so a miss costs one trace entry and nothing else.
             for start, outcomes in self._outcomes(compiled, activation):
-                for rule, outcome in zip(ordered[start : start + len(outcomes)], outcomes):
+                for rule, outcome in zip(ordered[start : start + len(outcomes)], outcomes, strict=True):
                     if outcome is False:
                         add_trace(RuleTrace(rule.id, rule.name, False))
                     elif outcome is True:

@@ -12,7 +12,7 @@ import hashlib
 import html
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -65,7 +65,7 @@ def compose(
     msg["Subject"] = " ".join(subject.split()) or "OnCall notification"
     msg["From"] = sender
     msg["To"] = recipient
-    msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = message_id(idempotency_key, sender.domain)
     if alert_id is not None:
         msg["X-OnCall-Alert-Id"] = str(alert_id)

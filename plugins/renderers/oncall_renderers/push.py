@@ -21,6 +21,7 @@ RESOLVED_PRIORITY = 2
 _EMOJI = {5: "rotating_light", 4: "warning", 3: "warning", 2: "information_source", 1: "information_source"}
 MESSAGE_MAX_BYTES = 4096  # ntfy (and most push services) turn or cut anything longer
 TITLE_LONG = 250  # push apps show a line or two of title
+TAG_MAX = 32  # a tag is a word next to the title: an alert's severity is cut to this
 
 
 def alert_priority(alert: Any) -> int:
@@ -60,7 +61,7 @@ class PushRenderer:
         priority = alert_priority(alert)
         resolved = alert is not None and alert.get("status") == "resolved"
         tags = ["white_check_mark" if resolved else _EMOJI[priority]]
-        severity = str(alert.get("severity") or "") if alert is not None else ""
+        severity = str(alert.get("severity") or "")[:TAG_MAX] if alert is not None else ""
         if severity:
             tags.append(severity)
         payload = {"title": title, "message": message, "priority": priority, "tags": tags}

@@ -146,7 +146,7 @@ class TwilioApi:
             return None, _rest_failure(exc.status, exc.code, exc.msg)
         except TwilioServiceException as exc:
             return None, _rest_failure(exc.status, exc.code, exc.detail or exc.title)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None, DeliveryResult(
                 ok=False, response=f"Twilio did not answer within {self.settings.timeout_s:g} s (timed out)"
             )

@@ -118,7 +118,7 @@ class WebhookChannel:
             return DeliveryResult(ok=False, permanent=True, response=str(exc))
         except aiohttp.InvalidURL as exc:
             return DeliveryResult(ok=False, permanent=True, response=f"invalid destination URL: {exc}")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return DeliveryResult(
                 ok=False, response=f"{host}: no response within {self._settings.timeout_s:g} s (timed out)"
             )
