@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from oncall_hookspecs.types import ALERT_LIFECYCLE_KINDS
 from oncall_hookspecs import (
     AlertLifecycleEvent,
     AlertView,
@@ -19,8 +20,10 @@ from oncall_hookspecs import (
     RuleActions,
 )
 
-#: every kind of lifecycle event the core emits
-LIFECYCLE_KINDS = ("created", "duplicate", "acknowledged", "resolved", "escalated", "note")
+#: the kinds a lifecycle listener hears unless it names others (``alert_kinds``), in a stable order
+LIFECYCLE_KINDS: tuple[str, ...] = tuple(sorted(ALERT_LIFECYCLE_KINDS))
+#: kinds the timeline records besides, heard by a listener whose ``alert_kinds`` is None or names them
+OTHER_TIMELINE_KINDS = ("duplicate", "routed", "routing_error", "notified", "notification")
 
 _ids = itertools.count(1)
 _EPOCH = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -54,7 +57,7 @@ def lifecycle_event(kind: str = "created", alert: AlertView | None = None, **ove
     if status is not None and alert.status != status:
         alert = replace(alert, status=status)
     fields: dict[str, Any] = {"kind": kind, "alert": alert, "at": _EPOCH, "actor": "user-ann" if status else None,
-                              "note": "looking into it" if kind == "note" else None}
+                              "note": "looking into it" if kind == "note" else None, "id": next(_ids)}
     fields.update(overrides)
     return AlertLifecycleEvent(**fields)
 

@@ -19,6 +19,7 @@ from oncall_hookspecs import (
     RuleTrace,
     User,
 )
+from oncall_hookspecs.types import ALERT_LIFECYCLE_KINDS
 from oncall_testkit import (
     ContractViolation,
     check_directory,
@@ -265,7 +266,14 @@ class Recorder:
 async def test_a_listener_hears_every_kind_of_event() -> None:
     listener = Recorder()
     await check_lifecycle_listener(listener)
-    assert listener.heard == ["created", "duplicate", "acknowledged", "resolved", "escalated", "note"]
+    assert set(listener.heard) == ALERT_LIFECYCLE_KINDS
+
+
+async def test_a_listener_that_names_its_kinds_hears_those() -> None:
+    listener = Recorder()
+    listener.alert_kinds = ("routed", "created")  # type: ignore[attr-defined]
+    await check_lifecycle_listener(listener)
+    assert listener.heard == ["created", "routed"]
 
 
 class OnlyTriggers(Recorder):
