@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from oncall_testkit import (
+    channel_message,
+    check_channel,
     check_directory,
     check_lifecycle_listener,
     check_renderer,
@@ -48,12 +51,19 @@ def test_the_renderer_example() -> None:
     check_renderer(renderer, {"text": "CRITICAL: Disk full on db-1"}, rejects=[{"text": "x" * 161}, {"text": ""}])
 
 
-def test_the_channel_example_registers_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_channel_example(monkeypatch: pytest.MonkeyPatch) -> None:
     module = plugin("Channel")
     monkeypatch.delenv("ONCALL_PAGER_URL", raising=False)
     assert registered(module).family("channels") == {}
-    monkeypatch.setenv("ONCALL_PAGER_URL", "http://127.0.0.1:9/pager")
-    assert registered(module).one("channels").name == "pager"
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+
+    def make(url: str, timeout_s: float) -> Any:
+        monkeypatch.setenv("ONCALL_PAGER_URL", url)
+        monkeypatch.setenv("ONCALL_PAGER_TIMEOUT_S", str(timeout_s))
+        return registered(module).one("channels")
+
+    await check_channel(make, lambda url: channel_message("ann", {"text": "Disk full"}, "pager"))
 
 
 async def test_the_ticket_provider_example() -> None:

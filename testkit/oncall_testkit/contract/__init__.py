@@ -6,6 +6,7 @@ OnCall repository are worked examples for every family.
 """
 
 from ..registration import ContractViolation
+from .channel import check_channel, check_result, check_smtp_channel
 from .directory import check_directory
 from .lifecycle import check_lifecycle_listener
 from .renderer import check_renderer
@@ -14,6 +15,9 @@ from .source import check_bad_request, check_event, check_source
 
 __all__ = [
     "ContractViolation",
+    "check_channel",
+    "check_result",
+    "check_smtp_channel",
     "check_bad_request",
     "check_decision",
     "check_directory",
