@@ -47,8 +47,9 @@ def loaded(name: str, **hooks: Any) -> Registry:
 
 
 def context(registry: Registry, **settings: Any) -> Context:
-    return Context(settings=Settings(**settings), pool=None, registry=registry, ingestor=None,  # type: ignore[arg-type]
-                   database_url="")
+    # a context without a database: these hooks' objects are used without one
+    no_pool: Any = None
+    return Context(settings=Settings(**settings), pool=no_pool, registry=registry, ingestor=no_pool, database_url="")
 
 
 def test_hook_register_sources_serves_the_source_at_its_paths() -> None:

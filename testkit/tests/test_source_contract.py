@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from oncall_testkit import ContractViolation, check_source, json_request
 
 class GoodSource:
     name = "good"
-    paths = ("/hooks/good",)
+    paths: Sequence[str] = ("/hooks/good",)
 
     def parse(self, request: InboundRequest) -> list[AlertEvent]:
         doc = request.json_object()
@@ -111,7 +112,7 @@ def test_a_sample_the_source_refuses_is_a_mistake_in_the_test() -> None:
 
 def test_paths_must_be_absolute() -> None:
     source = GoodSource()
-    source.paths = ("hooks/good",)  # type: ignore[assignment]
+    source.paths = ("hooks/good",)
     with pytest.raises(ContractViolation, match="paths must be a sequence"):
         check_source(source, [SAMPLE])
 

@@ -220,7 +220,7 @@ async def check_smtp_channel(
 
     async def build(host: str, port: int) -> Channel:
         made = make(host, port, timeout_s)
-        return await made if isinstance(made, Awaitable) else made  # type: ignore[return-value]
+        return await made if isinstance(made, Awaitable) else made
 
     with tempfile.TemporaryDirectory() as tmp:
         async with smtp_server(Path(tmp), mode="plain", username=None) as relay:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import cast
 
 from oncall_hookspecs import AlertLifecycleEvent, LifecycleListener
 
@@ -41,7 +42,8 @@ async def check_lifecycle_listener(listener: LifecycleListener, events: Iterable
         raise ContractViolation(f"start_from must be 'now' or 'beginning', got {start_from!r}")
     for event in [*(lifecycle_event(kind) for kind in kinds), *events]:
         try:
-            result: object = await asyncio.wait_for(listener.on_alert_event(event), DEADLINE_S)  # type: ignore[func-returns-value]
+            # typed as returning None; held to it here
+            result = await asyncio.wait_for(cast(Awaitable[object], listener.on_alert_event(event)), DEADLINE_S)
         except TimeoutError:
             raise ContractViolation(f"on_alert_event({event.kind!r}) did not return within {DEADLINE_S:g} s") from None
         except Exception as exc:

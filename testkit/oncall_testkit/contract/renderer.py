@@ -12,6 +12,7 @@ outbox as it is).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,7 +34,7 @@ HOSTILE_TEXT = [
 def default_context() -> dict[str, Any]:
     """A render context like the core's: the alert as a mapping, and a few links."""
     view = alert_view()
-    alert = {name: getattr(view, name) for name in view.__slots__}  # type: ignore[attr-defined]
+    alert = {f.name: getattr(view, f.name) for f in dataclasses.fields(view)}
     alert["labels"] = dict(view.labels)
     alert["annotations"] = dict(view.annotations)
     for key in ("created_at", "last_received_at"):

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,7 +50,7 @@ def _core_prepare() -> Callable[[AlertEvent, int], Any] | None:
         from oncall.alerting.ingest import prepare
     except ImportError:
         return None
-    return prepare  # type: ignore[no-any-return]
+    return cast("Callable[[AlertEvent, int], Any]", prepare)
 
 
 def check_event(event: Any) -> None:
