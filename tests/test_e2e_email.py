@@ -23,7 +23,7 @@ from fixtures.paging import (
     timeline_notes,
     wait_for_delivery,
 )
-from fixtures.smtp_server import SmtpServer, smtp_server
+from oncall_testkit.smtp_server import SmtpServer, smtp_server
 
 ALICE = "alice@example.com"
 SENDER = "OnCall <oncall@example.com>"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.ntfy_api import NtfyServer, running_ntfy, subscribe_poll
+from oncall_testkit.ntfy_api import NtfyServer, running_ntfy, subscribe_poll
 from fixtures.paging import (
     alert_row,
     assert_escalation_stopped,

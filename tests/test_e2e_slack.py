@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from fixtures.paging import alert_row, assert_escalation_stopped, page, paging_server, timeline_notes, wait_for_delivery
-from fixtures.slack_api import FakeSlack, block_actions
+from oncall_testkit.slack_api import FakeSlack, block_actions
 from slack_sdk.signature import SignatureVerifier
 
 from oncall.alerting import store

@@ -24,7 +24,7 @@ from fixtures.paging import (
     timeline_notes,
     wait_for_delivery,
 )
-from fixtures.teams_api import Certificate, WorkflowsServer, make_certificate, running_workflows
+from oncall_testkit.teams_api import Certificate, WorkflowsServer, make_certificate, running_workflows
 
 CARD = "application/vnd.microsoft.card.adaptive"
 CA_FILE_VAR = "ONCALL_TEAMS_CA_FILE"

@@ -25,7 +25,7 @@ from fixtures.paging import (
     timeline_notes,
     wait_for_delivery,
 )
-from fixtures.twilio_api import FakeTwilio, fake_twilio
+from oncall_testkit.twilio_api import FakeTwilio, fake_twilio
 from twilio.request_validator import RequestValidator
 
 from oncall.alerting import store

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.processes import free_port
-from fixtures.smtp_server import SmtpServer, silent_server, smtp_server
+from oncall_testkit.smtp_server import SmtpServer, silent_server, smtp_server
 from oncall.plugins import load_plugins
 from oncall_email import EmailChannel, load_settings, message_id
 from oncall_hookspecs import ChannelMessage

@@ -365,7 +365,7 @@ async def test_the_running_engine_expires_a_heartbeat_and_resolves_it_when_beats
 @pytest.fixture
 async def hooked(pool, db_url, monkeypatch):
     """A Context whose webhook channel may deliver to 127.0.0.1, with a receiver to deliver to."""
-    from fixtures.receiver import receiver
+    from oncall_testkit.receiver import receiver
     from oncall.alerting.ingest import Ingestor
     from oncall.config import Settings
     from oncall.context import Context

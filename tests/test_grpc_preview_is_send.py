@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from fixtures.receiver import Receiver, receiver
+from oncall_testkit.receiver import Receiver, receiver
 from google.protobuf.struct_pb2 import Struct
 
 from oncall.notification.v1 import notification_pb2 as pb

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from fixtures.receiver import Receiver, receiver
+from oncall_testkit.receiver import Receiver, receiver
 from fixtures.webhooks import post_json
 from oncall_hookspecs import Renderer, RuleActions
 from oncall_renderers.push import MESSAGE_MAX_BYTES

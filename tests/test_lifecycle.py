@@ -413,7 +413,7 @@ async def test_a_listener_plugin_hears_a_webhook_alert_and_a_hanging_one_does_no
     db_url, tmp_path, monkeypatch,
 ):
     from fixtures.paging import page, paging_server, wait_for_delivery
-    from fixtures.receiver import receiver
+    from oncall_testkit.receiver import receiver
 
     plugin_dir = tmp_path / "site"
     plugin_dir.mkdir()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fixtures.alerts import trigger
-from fixtures.receiver import Receiver, receiver
+from oncall_testkit.receiver import Receiver, receiver
 from oncall_hookspecs import ChannelMessage, DeliveryResult
 from psycopg.types.json import Jsonb
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fixtures.processes import ServeProcess, oncall_env
-from fixtures.receiver import receiver
+from oncall_testkit.receiver import receiver
 
 from oncall.notification import outbox
 from oncall.notification.outbox import Destination

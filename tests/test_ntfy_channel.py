@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from fixtures.ntfy_api import NtfyServer, running_ntfy, subscribe_poll
+from oncall_testkit.ntfy_api import NtfyServer, running_ntfy, subscribe_poll
 from oncall.plugins import load_plugins
 from oncall_hookspecs import ChannelMessage
 from oncall_ntfy import NtfyChannel, load_settings

@@ -23,7 +23,7 @@ import aiohttp
 import grpc
 import pytest
 from fixtures.processes import ServeProcess, oncall_env
-from fixtures.receiver import Receiver, receiver
+from oncall_testkit.receiver import Receiver, receiver
 from google.protobuf.struct_pb2 import Struct
 from psycopg.types.json import Jsonb
 

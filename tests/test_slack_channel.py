@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fixtures.processes import free_port
-from fixtures.slack_api import FakeSlack, Failure, block_actions, interaction_request
+from oncall_testkit.slack_api import FakeSlack, Failure, block_actions, interaction_request
 from oncall.plugins import load_plugins
 from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage, DeliveryResult, InboundRequest
 from oncall_slack import SlackChannel, SlackSettings

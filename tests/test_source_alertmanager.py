@@ -179,6 +179,14 @@ BAD_INPUT = [
         "'truncatedAlerts'",
         id="truncated-not-integer",
     ),
+    pytest.param(
+        _broken(lambda d: d.update(truncatedAlerts=-3)),
+        None,
+        400,
+        "invalid_value",
+        "'truncatedAlerts'",
+        id="truncated-negative",
+    ),
 ]
 
 

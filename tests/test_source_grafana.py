@@ -253,6 +253,14 @@ BAD_INPUT = [
         "'evalMatches'",
         id="legacy-matches-not-array",
     ),
+    pytest.param(
+        _changed("unified_firing", lambda d: d.update(truncatedAlerts=-3)),
+        "application/json",
+        400,
+        "invalid_value",
+        "'truncatedAlerts'",
+        id="unified-truncated-negative",
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from fixtures.teams_api import Certificate, WorkflowsServer, make_certificate, running_workflows
+from oncall_testkit.teams_api import Certificate, WorkflowsServer, make_certificate, running_workflows
 from oncall.plugins import load_plugins
 from oncall_hookspecs import ChannelMessage
 from oncall_teams import TeamsChannel, TeamsSettingsError, load_settings
@@ -274,7 +274,7 @@ async def test_an_allowed_url_destination_is_posted_and_named_by_its_host(workfl
 
 
 async def test_plain_http_is_accepted_to_a_loopback_endpoint_only(make_channel):
-    from fixtures.receiver import receiver
+    from oncall_testkit.receiver import receiver
 
     async with receiver() as local:
         channel = make_channel(f"local={local.url}/workflows/x?sig=abc")

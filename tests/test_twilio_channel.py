@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from fixtures.processes import free_port
-from fixtures.twilio_api import FakeTwilio, fake_twilio
+from oncall_testkit.twilio_api import FakeTwilio, fake_twilio
 from multidict import CIMultiDict
 from oncall.plugins import load_plugins
 from oncall_hookspecs import ActionResult, ChannelMessage, InboundRequest, WebhookResponse

@@ -214,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_notification import register as register_notification
 
     register_notification(sub)
+    from .cli_plugin import register as register_plugin
+
+    register_plugin(sub)
     return parser
 
 

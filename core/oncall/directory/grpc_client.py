@@ -41,6 +41,12 @@ _CHANNEL_OPTIONS = (
 )
 
 
+def _could_name_a_user(user_id: str) -> bool:
+    """False for an id no user has (empty, or holding a NUL, which OnCall cannot store): the
+    contract refuses those as arguments, and the answer is the one for any unknown user."""
+    return bool(user_id) and "\x00" not in user_id
+
+
 class GrpcDirectory:
     """A :class:`oncall_hookspecs.Directory` that asks a UserDirectory server.
 
@@ -104,6 +110,8 @@ class GrpcDirectory:
         return DirectoryUnavailable(message) if code in OUTAGE_CODES else DirectoryError(message)
 
     async def get_user(self, user_id: str) -> User | None:
+        if not _could_name_a_user(user_id):
+            return None
         stub = await self._connect()
         try:
             reply = await stub.GetUser(
@@ -117,7 +125,7 @@ class GrpcDirectory:
 
     async def get_users(self, user_ids: Sequence[str]) -> list[User]:
         """The users found, in the order asked; unknown ids are left out."""
-        wanted = list(dict.fromkeys(u for u in user_ids if u))
+        wanted = list(dict.fromkeys(u for u in user_ids if _could_name_a_user(u)))
         users: list[User] = []
         stub = await self._connect()
         for start in range(0, len(wanted), MAX_IDS_PER_CALL):
@@ -133,6 +141,8 @@ class GrpcDirectory:
 
     async def get_contact_methods(self, user_id: str) -> list[ContactMethod]:
         """The methods OnCall may page, in the order to try them (disabled ones left out)."""
+        if not _could_name_a_user(user_id):
+            return []
         stub = await self._connect()
         try:
             reply = await stub.GetUserContactMethods(

@@ -30,6 +30,8 @@ class AlertmanagerSource:
         fields.string(doc, "version")
         group_status = fields.prometheus_status(doc)
         truncated = fields.integer(doc, "truncatedAlerts")
+        if truncated is not None and truncated < 0:
+            raise BadRequest("invalid_value", f"'truncatedAlerts' counts alerts left out: 0 or more, got {truncated}")
         for name in ("groupLabels", "commonLabels", "commonAnnotations"):
             fields.string_map(doc, name)
         context: dict[str, Any] = {

@@ -21,6 +21,8 @@ def parse_unified(doc: dict[str, Any]) -> list[AlertEvent]:
     fields.string(doc, "version")
     fields.string(doc, "state")
     truncated = fields.integer(doc, "truncatedAlerts")
+    if truncated is not None and truncated < 0:
+        raise BadRequest("invalid_value", f"'truncatedAlerts' counts alerts left out: 0 or more, got {truncated}")
     for name in ("groupLabels", "commonLabels", "commonAnnotations"):
         fields.string_map(doc, name)
     group_status = fields.prometheus_status(doc)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import nh3
 from oncall_hookspecs import RenderedPayload
 
+from .text import unsendable
+
 # What an alert email may contain. Everything else is refused on save and removed on send.
 EMAIL_TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
@@ -93,6 +95,11 @@ class EmailRenderer:
         text = template_output.get("text", "")
         errors: list[str] = []
         warnings: list[str] = []
+        for part, value in (("subject", subject), ("html", html), ("text", text)):
+            if problem := unsendable(value):
+                errors.append(f"{part}: {problem}")
+        if errors:
+            return RenderedPayload("email", None, warnings, errors)
         if "\n" in subject or "\r" in subject:
             # a line break in a header would start another header: fold it, as values already are
             subject = " ".join(subject.split())

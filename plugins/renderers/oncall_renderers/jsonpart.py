@@ -6,12 +6,17 @@ from typing import Any
 
 import orjson
 
+from .text import unsendable
+
 #: what a parse failure returns in place of a value
 INVALID = object()
 
 
 def parse(text: str, errors: list[str]) -> Any:
     """The JSON value of ``text``, or INVALID after appending why it is not JSON to ``errors``."""
+    if problem := unsendable(text, json=True):
+        errors.append(problem)
+        return INVALID
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:

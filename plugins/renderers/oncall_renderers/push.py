@@ -13,6 +13,8 @@ from typing import Any
 
 from oncall_hookspecs import RenderedPayload
 
+from .text import unsendable
+
 SEVERITY_PRIORITY: Mapping[str, int] = {"critical": 5, "error": 4, "high": 4, "warning": 3, "info": 2}
 DEFAULT_PRIORITY = 3
 RESOLVED_PRIORITY = 2
@@ -51,6 +53,10 @@ class PushRenderer:
         message = template_output.get("body", "")
         if not title and not message:
             return RenderedPayload("push", None, errors=["body: the notification is empty"])
+        problems = [f"{part}: {problem}" for part, value in (("title", title), ("body", message))
+                    if (problem := unsendable(value))]
+        if problems:
+            return RenderedPayload("push", None, errors=problems)
         alert = _most_urgent(context)
         priority = alert_priority(alert)
         resolved = alert is not None and alert.get("status") == "resolved"

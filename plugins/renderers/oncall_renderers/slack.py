@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from oncall_hookspecs import RenderedPayload
 
+from .text import unsendable
+
 MAX_BLOCKS = 50
 MESSAGE_TEXT = 40_000
 HEADER_TEXT = 150
@@ -31,7 +33,8 @@ _MESSAGE_KEYS = frozenset({"text", "blocks"})
 
 def _text(obj: Any) -> str | None:
     """The string of a text object (``{"type": "mrkdwn", "text": …}``), None when it is not one."""
-    if type(obj) is dict and obj.get("type") in _TEXT_TYPES:
+    # the type checked first: a list or object there can't be looked up in a set
+    if type(obj) is dict and type(kind := obj.get("type")) is str and kind in _TEXT_TYPES:
         text = obj.get("text")
         if type(text) is str:
             return text
@@ -111,7 +114,8 @@ def _check_section(i: int, block: dict[str, Any], errors: list[str]) -> None:
         return
     for field in fields:
         # _text inlined: this loop runs for every field of every Slack send
-        text = field.get("text") if type(field) is dict and field.get("type") in _TEXT_TYPES else None
+        kind = field.get("type") if type(field) is dict else None
+        text = field.get("text") if type(kind) is str and kind in _TEXT_TYPES else None
         if type(text) is not str:
             errors.append(f"block {i}: a field must be a mrkdwn or plain_text object")
         elif len(text) > FIELD_TEXT:
@@ -126,8 +130,11 @@ class SlackRenderer:
 
     def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
         errors: list[str] = []
+        body = template_output.get("body", "")
+        if problem := unsendable(body, json=True):
+            return RenderedPayload("slack", None, errors=[problem])
         try:  # jsonpart.parse_object, inlined: one call less on every Slack send
-            message = orjson.loads(template_output["body"])
+            message = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return RenderedPayload("slack", None, errors=[f"rendered output is not valid JSON: {exc}"])
         if type(message) is not dict:

@@ -14,6 +14,8 @@ from typing import Any
 
 from oncall_hookspecs import RenderedPayload
 
+from .text import unsendable
+
 # GSM 03.38: the basic set costs one septet, the extension set two (escape + char).
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -50,7 +52,9 @@ class SmsRenderer:
     channel = "sms"
 
     def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
-        text = template_output["text"]
+        text = template_output.get("text", "")
+        if problem := unsendable(text):
+            return RenderedPayload("sms", None, errors=[problem])
         info = sms_segments(text)
         payload = {"text": text, "segments": info.segments, "encoding": info.encoding}
         if info.segments == 0:

@@ -98,7 +98,7 @@ class _CardCheck:
             return
         for i, action in enumerate(actions, 1):
             kind = action.get("type") if isinstance(action, dict) else None
-            if kind not in ACTION_TYPES:
+            if not isinstance(kind, str) or kind not in ACTION_TYPES:
                 self.errors.append(f"{where} {i}: \"type\" must be one of {', '.join(sorted(ACTION_TYPES))}")
             elif kind == "Action.OpenUrl" and not isinstance(action.get("url"), str):
                 self.errors.append(f"{where} {i}: an Action.OpenUrl needs a \"url\" string")
@@ -114,7 +114,7 @@ class TeamsRenderer:
 
     def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
         errors: list[str] = []
-        card = parse_object(template_output["body"], errors)
+        card = parse_object(template_output.get("body", ""), errors)
         if card is None:
             return RenderedPayload("teams", None, errors=errors)
         if card.get("type") == "message":  # the template wrote the whole message: take its card
@@ -129,7 +129,11 @@ class TeamsRenderer:
         check.card(card)
         payload = {"type": "message", "attachments": [
             {"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}]}
-        size = len(orjson.dumps(payload))
+        try:
+            size = len(orjson.dumps(payload))
+        except TypeError:  # orjson writes at most 254 levels: Teams takes far fewer
+            check.errors.append("the card is nested too deeply to send")
+            return RenderedPayload("teams", None, check.warnings, check.errors)
         if size > MAX_BYTES:
             check.errors.append(f"the message is {size} bytes: Teams accepts at most {MAX_BYTES}")
         return RenderedPayload("teams", payload, check.warnings, check.errors)

@@ -11,6 +11,8 @@ from typing import Any
 
 from oncall_hookspecs import RenderedPayload
 
+from .text import unsendable
+
 VOICE_MAX = 4096  # characters a text-to-speech request takes (Twilio's <Say>)
 VOICE_LONG = 1000  # about a minute of speech: longer, and people hang up before the menu
 
@@ -22,9 +24,11 @@ class VoiceRenderer:
     channel = "voice"
 
     def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
-        text = template_output["text"]
+        text = template_output.get("text", "")
         if not text:
             return RenderedPayload("voice", None, errors=["the message is empty"])
+        if problem := unsendable(text):
+            return RenderedPayload("voice", None, errors=[problem])
         payload = {"text": text}
         if len(text) > VOICE_MAX:
             return RenderedPayload("voice", payload, errors=[

@@ -11,14 +11,17 @@ from .jsonpart import INVALID, parse
 
 
 class WebhookRenderer:
-    """Any JSON value; a body that is not valid JSON is an error (payload None)."""
+    """Any JSON value but null; a body that is not valid JSON is an error (payload None)."""
 
     __slots__ = ()
     channel = "webhook"
 
     def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
         errors: list[str] = []
-        value = parse(template_output["body"], errors)
+        value = parse(template_output.get("body", ""), errors)
         if value is INVALID:
             return RenderedPayload("webhook", None, errors=errors)
+        if value is None:
+            # a payload of None means "nothing was built": a receiver would get "null" and no event
+            return RenderedPayload("webhook", None, errors=["the rendered body is null: send a JSON object or value"])
         return RenderedPayload("webhook", value)

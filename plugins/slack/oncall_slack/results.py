@@ -8,10 +8,12 @@ will fail the same way next time and needs a person to fix the destination or th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from oncall_hookspecs import DeliveryResult
+from oncall_hookspecs.settings import parse_retry_after
 
 #: ``error`` codes that may succeed on a later try
 RETRYABLE_ERRORS = frozenset(
@@ -66,11 +68,6 @@ def describe(status: int | None, data: Any) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP date (a proxy in front of Slack sends either)."""
     value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+    return parse_retry_after(value, time.time())

@@ -1,0 +1,162 @@
+"""One test per hook of the contract (the gate in hookspecs/tests/test_docs.py looks for them by name): a plugin
+implements the hook, the core's loader calls it, and the core uses what it registered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from aiohttp import web
+from oncall.config import Settings
+from oncall.context import Context
+from oncall.directory.client import open_directory
+from oncall.escalation.engine import pick_router
+from oncall.http.channels import add_routes
+from oncall.notification.pipeline import render_for
+from oncall.notification.templates import SAMPLE_CONTEXT, Template
+from oncall.plugins import Registry, load_plugins
+from oncall_hookspecs import (
+    AlertLifecycleEvent,
+    AlertView,
+    CallbackRoute,
+    ChannelMessage,
+    ContactMethod,
+    DeliveryResult,
+    InboundRequest,
+    RenderedPayload,
+    RoutingDecision,
+    RoutingRule,
+    RuleActions,
+    RuleProblem,
+    Ticket,
+    User,
+    WebhookResponse,
+    hookimpl,
+)
+from oncall_testkit import alert_view
+
+
+def loaded(name: str, **hooks: Any) -> Registry:
+    """The registry after the core loads one plugin implementing ``hooks`` (beside the installed ones)."""
+    plugin = SimpleNamespace(**{hook: hookimpl(fn) for hook, fn in hooks.items()})
+    _, registry = load_plugins(extra=[(name, plugin)])
+    [info] = [p for p in registry.plugins if p.name == name]
+    assert (info.status, info.hooks) == ("ok", sorted(hooks)), info.error
+    return registry
+
+
+def context(registry: Registry, **settings: Any) -> Context:
+    # a context without a database: these hooks' objects are used without one
+    no_pool: Any = None
+    return Context(settings=Settings(**settings), pool=no_pool, registry=registry, ingestor=no_pool, database_url="")
+
+
+def test_hook_register_sources_serves_the_source_at_its_paths() -> None:
+    class Source:
+        name = "hook-source"
+        paths = ("/hooks/hook-source",)
+
+        def parse(self, request: InboundRequest) -> list[Any]:
+            return []
+
+    registry = loaded("hook-source-plugin", register_sources=lambda register: register(Source()))
+    assert isinstance(registry.sources["hook-source"], Source)
+    assert registry.source_paths["/hooks/hook-source"] == "hook-source"
+
+
+def test_hook_register_routers_gives_the_router_oncall_router_names() -> None:
+    class Router:
+        name = "hook-router"
+
+        def validate(self, condition: str) -> list[RuleProblem]:
+            return []
+
+        async def route(self, alert: AlertView, rules: Sequence[RoutingRule], default: RuleActions) -> RoutingDecision:
+            return RoutingDecision(default_route=True)
+
+    registry = loaded("hook-router-plugin", register_routers=lambda register: register(Router()))
+    assert isinstance(pick_router(context(registry, router="hook-router")), Router)
+
+
+def test_hook_register_renderers_renders_the_channels_payload() -> None:
+    class Renderer:
+        channel = "sms"
+
+        def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
+            return RenderedPayload("sms", {"hooked": template_output["text"]})
+
+    plugin = SimpleNamespace(register_renderers=hookimpl(lambda register: register(Renderer())))
+    # the installed renderers plugin registers "sms" too: block it, as ONCALL_DISABLE_PLUGINS would
+    _, registry = load_plugins(disabled=["renderers"], extra=[("hook-renderer-plugin", plugin)])
+    result = render_for(Template(), "sms", SAMPLE_CONTEXT, registry.renderers)
+    assert result.errors == []
+    assert "High error rate on payments-api" in result.payload["hooked"]
+
+
+def test_hook_register_channels_mounts_the_channels_callbacks() -> None:
+    async def handler(request: InboundRequest) -> WebhookResponse:
+        return WebhookResponse(204)
+
+    class Channel:
+        name = "hook-channel"
+        routes = (CallbackRoute("POST", "/events", handler),)
+
+        async def send(self, message: ChannelMessage) -> DeliveryResult:
+            return DeliveryResult(ok=True)
+
+    registry = loaded("hook-channel-plugin", register_channels=lambda register: register(Channel()))
+    app = web.Application()
+    add_routes(app, context(registry))
+    mounted = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
+    assert ("POST", "/api/v1/channels/hook-channel/events") in mounted
+
+
+def test_hook_register_ticket_providers_keeps_the_provider_by_name() -> None:
+    class Provider:
+        name = "hook-tickets"
+
+        async def create_ticket(self, alert: AlertView) -> Ticket:
+            return Ticket("hook-tickets", "T-1")
+
+        async def update_ticket(self, ticket: Ticket, alert: AlertView) -> Ticket:
+            return ticket
+
+        async def sync_ticket(self, ticket: Ticket) -> Ticket:
+            return ticket
+
+    registry = loaded("hook-tickets-plugin", register_ticket_providers=lambda register: register(Provider()))
+    assert isinstance(registry.ticket_providers["hook-tickets"], Provider)
+
+
+async def test_hook_register_directories_answers_the_cores_lookups() -> None:
+    ann = User("ann", "Ann", contact_methods=(ContactMethod("sms-1", "sms", "+15555550100"),))
+
+    class Directory:
+        name = "hook-directory"
+
+        async def get_user(self, user_id: str) -> User | None:
+            return ann if user_id == "ann" else None
+
+        async def get_users(self, user_ids: Sequence[str]) -> list[User]:
+            return [ann] if "ann" in user_ids else []
+
+        async def get_contact_methods(self, user_id: str) -> list[ContactMethod]:
+            return list(ann.contact_methods) if user_id == "ann" else []
+
+    registry = loaded("hook-directory-plugin", register_directories=lambda register: register(Directory()))
+    directory = open_directory(registry.directories, {"ONCALL_DIRECTORY": "hook-directory"})
+    assert directory is not None
+    assert (await directory.contact_methods("ann")).value == ann.contact_methods
+
+
+def test_hook_register_lifecycle_listeners_keeps_the_listener_by_name() -> None:
+    class Listener:
+        name = "hook-listener"
+
+        async def on_alert_event(self, event: AlertLifecycleEvent) -> None:
+            return None
+
+    registry = loaded("hook-listener-plugin", register_lifecycle_listeners=lambda register: register(Listener()))
+    assert isinstance(registry.lifecycle_listeners["hook-listener"], Listener)
+    assert alert_view().status == "triggered"  # the kit's builders make what a listener hears
