@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from oncall.notification.render import render
-from oncall.notification.templates import SAMPLE_CONTEXT, Channel, Template
+from oncall.notification.templates import SAMPLE_CONTEXT, Template
 from oncall_testkit import check_renderer, registered
 
 
 def default_output(channel: str) -> dict[str, str]:
     """What the channel's default template renders to, with the core's sample context."""
-    return dict(render(Template(), Channel(channel), SAMPLE_CONTEXT).parts)
+    return dict(render(Template(), channel, SAMPLE_CONTEXT).parts)
 
 
 def _slack_blocks(n: int) -> str:
