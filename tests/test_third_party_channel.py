@@ -25,6 +25,7 @@ import grpc
 import pytest
 from fixtures.paging import alert_row, assert_escalation_stopped, open_link, paging_server, post_alert, timeline_notes
 from oncall_hookspecs import RuleActions
+from oncall_testkit import check_channel_spec
 from oncall_testkit.receiver import Receiver, receiver
 
 from oncall.errors import InvalidArgument
@@ -104,6 +105,7 @@ async def test_a_discord_plugin_installed_from_its_own_directory_pages_end_to_en
     [info] = [p for p in registry.plugins if p.name == "discord"]
     assert (info.distribution, info.status) == ("oncall-discord", "ok")
     assert info.provides == {"channel_specs": ["discord"], "channels": ["discord"], "renderers": ["discord"]}
+    check_channel_spec(registry.channel_specs["discord"], registry.renderers["discord"])  # the kit's check holds
 
     # its default template, through the notification service's preview RPC
     async with grpc.aio.insecure_channel(server.grpc_target) as grpc_channel:

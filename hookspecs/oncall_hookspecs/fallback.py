@@ -10,9 +10,13 @@ builds its channel's parts from :func:`minimal_facts`.
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .types import ChannelSpec, Escape
 
 _LINK_ANNOTATIONS = ("runbook_url", "runbook", "dashboard_url", "generatorURL")
 
@@ -98,4 +102,37 @@ def minimal_facts(context: Mapping[str, Any]) -> MinimalFacts:
     )
 
 
-__all__ = ["MinimalFacts", "alert_link", "cut", "minimal_facts"]
+def minimal_parts(spec: ChannelSpec, context: Mapping[str, Any]) -> dict[str, str]:
+    """The last-resort message's parts for ``spec``'s channel: its own ``minimal``, else :func:`generic_minimal`."""
+    if spec.minimal is not None:
+        return dict(spec.minimal(context))
+    return generic_minimal(spec, context)
+
+
+def generic_minimal(spec: ChannelSpec, context: Mapping[str, Any]) -> dict[str, str]:
+    """A last-resort message for any channel, from its parts' escaping alone.
+
+    A JSON part gets ``{"text": …, "fallback": true, "alert": {…}}``; an HTML part a paragraph
+    (and the link); a header part the one line; a text part the line and the link.
+    """
+    f = minimal_facts(context)
+    out: dict[str, str] = {}
+    for part, escape in spec.parts.items():
+        if escape is Escape.JSON:
+            doc = {"text": f.line, "fallback": True, "alert": {
+                "id": f.alert_id, "status": f.status, "severity": f.severity,
+                "summary": cut(f.alert.get("summary"), 1000), "url": f.link or None}}
+            out[part] = json.dumps(doc, ensure_ascii=False)
+        elif escape is Escape.HTML:
+            page = f"<p>{html.escape(f.line)}</p>"
+            if f.link:
+                page += f'<p><a href="{html.escape(f.link)}">{html.escape(f.link)}</a></p>'
+            out[part] = page
+        elif escape is Escape.HEADER:
+            out[part] = f.line[:200]
+        else:
+            out[part] = f.with_link
+    return out
+
+
+__all__ = ["MinimalFacts", "alert_link", "cut", "generic_minimal", "minimal_facts", "minimal_parts"]

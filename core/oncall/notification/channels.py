@@ -14,15 +14,12 @@ tests that render without a server).
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import orjson
-from oncall_hookspecs import ChannelSpec, Escape
-from oncall_hookspecs.fallback import cut, minimal_facts
+from oncall_hookspecs import ChannelSpec, Escape, fallback
 
 from ..plugins import load_plugins
 
@@ -128,37 +125,8 @@ class ChannelCatalog:
         return {k: (float(v[0]), float(v[1])) for k, v in spec.rate_limits.items()} if spec is not None else {}
 
     def minimal_parts(self, name: str, context: Mapping[str, Any]) -> dict[str, str]:
-        """The last-resort message's parts: the spec's own, else :func:`generic_minimal`."""
-        spec = self.spec(name)
-        if spec.minimal is not None:
-            return dict(spec.minimal(context))
-        return generic_minimal(spec, context)
-
-
-def generic_minimal(spec: ChannelSpec, context: Mapping[str, Any]) -> dict[str, str]:
-    """A minimal message for any channel, from its parts' escaping alone.
-
-    A JSON part gets ``{"text": …, "alert": {…}, "fallback": true}``; an HTML part a paragraph;
-    a header part the one line; a text part the line and the alert's link.
-    """
-    f = minimal_facts(context)
-    out: dict[str, str] = {}
-    for part, escape in spec.parts.items():
-        if escape is Escape.JSON:
-            doc = {"text": f.line, "fallback": True, "alert": {
-                "id": f.alert_id, "status": f.status, "severity": f.severity, "summary": cut(f.alert.get("summary"), 1000),
-                "url": f.link or None}}
-            out[part] = orjson.dumps(doc).decode()
-        elif escape is Escape.HTML:
-            page = f"<p>{html.escape(f.line)}</p>"
-            if f.link:
-                page += f'<p><a href="{html.escape(f.link)}">{html.escape(f.link)}</a></p>'
-            out[part] = page
-        elif escape is Escape.HEADER:
-            out[part] = f.line[:200]
-        else:
-            out[part] = f.with_link
-    return out
+        """The last-resort message's parts: the spec's own, else one derived from its parts' escaping."""
+        return fallback.minimal_parts(self.spec(name), context)
 
 
 STANDARD_HINT = "pip install 'oncall[standard]' installs the standard plugins"
@@ -205,4 +173,4 @@ def install(catalog: ChannelCatalog | None) -> ChannelCatalog | None:
     return previous
 
 
-__all__ = ["ChannelCatalog", "UnknownChannel", "current", "generic_minimal", "install", "installation_problems"]
+__all__ = ["ChannelCatalog", "UnknownChannel", "current", "install", "installation_problems"]
