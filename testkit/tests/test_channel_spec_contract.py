@@ -18,8 +18,8 @@ class ChatRenderer:
 
     def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
         text = template_output.get("text", "")
-        if not text or len(text) > 500:
-            return RenderedPayload("chat", None, errors=[f"text: {len(text)} characters, 1 to 500"])
+        if not text or len(text) > 2000:
+            return RenderedPayload("chat", None, errors=[f"text: {len(text)} characters, 1 to 2000"])
         return RenderedPayload("chat", {"title": template_output.get("title", ""), "text": text})
 
 

@@ -37,6 +37,8 @@ def hostile_contexts() -> list[tuple[str, Mapping[str, Any]]]:
         ("a bundle of garbage", {"bundle": {"count": 10**9, "alerts": [None, 1, "x", {"id": {"x": 1}}]}}),
         ("a bundle that is not one", {"alert": alert, "bundle": {"count": "many", "alerts": "none"}}),
         ("a link", {"alert": {**alert, "annotations": {"runbook_url": "https://runbooks.example.com/db"}}}),
+        ("the longest link", {"alert": {**alert, "summary": "s" * 500,
+                                        "url": "https://runbooks.example.com/" + "a" * 970}}),
         ("a hostile link", {"alert": {**alert, "url": "javascript:alert(1)", "annotations": {"runbook_url": "x" * 10**5}}}),
     ]
     for text in HOSTILE_TEXT:
