@@ -68,6 +68,9 @@ class ChannelCatalog:
     def names(self) -> tuple[str, ...]:
         return tuple(self._specs)
 
+    def get_all(self) -> tuple[ChannelSpec, ...]:
+        return tuple(self._specs.values())
+
     def spec(self, name: str) -> ChannelSpec:
         """The spec of ``name``, or UnknownChannel."""
         try:
