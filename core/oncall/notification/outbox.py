@@ -298,7 +298,8 @@ async def get_notification(pool: AsyncConnectionPool, notification_id: int, *, w
         if with_attempts and n.deliveries:
             by_id = {d.id: d for d in n.deliveries}
             for a in await store.attempts_of(conn, list(by_id)):
-                by_id[a.pop("delivery_id")].timeline.append(Attempt(**a))
+                by_id[a["delivery_id"]].timeline.append(Attempt(
+                    a["attempt"], a["started_at"], a["finished_at"], a["outcome"], a["response"], a["retry_after"]))
     return n
 
 

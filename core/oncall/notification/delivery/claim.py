@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 from oncall_hookspecs import Channel
 
+from ...events import stop_tasks
 from ..alerting_port import AlertingPort
 from . import capabilities, store
 from .store import DueDelivery, Sending, Settled
@@ -116,8 +117,6 @@ class WorkerLock:
 
     async def close(self) -> None:
         if self._keeper is not None:  # closing the lock's session releases the lock
-            from ...events import stop_tasks
-
             await stop_tasks([self._keeper], [])
             self._keeper = None
 
