@@ -116,7 +116,7 @@ async def run(args: argparse.Namespace) -> None:
     from oncall.notification import outbox
     from oncall.notification.outbox import Destination
     from oncall.notification.templates import SAMPLE_CONTEXT
-    from oncall.notification.worker import Notifier
+    from oncall.notification.delivery.worker import Notifier
     from oncall.plugins import load_plugins
     from oncall.store.database import open_pool
     from oncall.store.migrate import apply_migrations

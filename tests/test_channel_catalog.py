@@ -12,7 +12,7 @@ from oncall_hookspecs import ChannelSpec, Escape, RenderedPayload, hookimpl
 from oncall.notification import channels, outbox
 from oncall.notification.pipeline import USED_MINIMAL, SendJob, render_for, render_send
 from oncall.notification.templates import SAMPLE_CONTEXT, Template, TemplateShapeError
-from oncall.notification.worker import delivery_note
+from oncall.notification.delivery.record import delivery_note
 from oncall.plugins import load_plugins
 
 # a channel whose default template always fails, and with no minimal message of its own
@@ -67,9 +67,9 @@ def test_a_stored_template_keeps_a_channel_whose_plugin_was_removed() -> None:
 def test_aliases_and_labels_and_destinations_come_from_the_specs() -> None:
     assert [outbox.channel_of(k) for k in ("Phone", "call", "text", "ntfy", "mail", "slack", "pager")] == [
         "voice", "voice", "sms", "push", "email", "slack", "pager"]
-    teams = {"channel": "teams", "destination": "https://prod.webhook.office.com/workflows/1?sig=SECRET", "user_id": None}
-    assert delivery_note(teams, "delivered", "") == "Teams to a webhook at prod.webhook.office.com: delivered"
-    assert delivery_note({"channel": "sms", "destination": "+1555", "user_id": "ann"}, "sent", "") == "SMS to user ann: sent"
+    teams = "https://prod.webhook.office.com/workflows/1?sig=SECRET"
+    assert delivery_note("teams", teams, None, "delivered", "") == "Teams to a webhook at prod.webhook.office.com: delivered"
+    assert delivery_note("sms", "+1555", "ann", "sent", "") == "SMS to user ann: sent"
 
 
 def test_the_server_names_a_channel_it_cannot_use() -> None:

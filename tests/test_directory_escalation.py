@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from oncall_hookspecs import AlertEvent, RuleActions
+from oncall_hookspecs import AlertEvent, ContactMethod, RuleActions
 
 from oncall.alerting import store
 from oncall.clock import Clock
@@ -182,3 +182,58 @@ async def test_the_engine_bounds_a_lookup_that_outlives_the_directorys_own_timeo
     assert req.user_id == "alice" and req.context["contact_methods"] == []
     assert req.context["contact_methods_note"] == "directory lookup failed: no answer within 0.1 s"
     assert "directory lookup of user alice failed" in caplog.text
+
+
+class SlowDirectory:
+    """A directory that answers only when the test lets it go."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.calls: list[str] = []
+
+    async def get_user(self, user_id):
+        return None
+
+    async def get_users(self, user_ids):
+        return []
+
+    async def get_contact_methods(self, user_id):
+        self.calls.append(user_id)
+        self.asked.set()
+        await self.answer.wait()
+        return [ContactMethod(id="sms-1", kind="sms", address="+15555550100")]
+
+
+_OPEN_TRANSACTIONS = """SELECT count(*) AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+      AND (state LIKE 'idle in transaction%%' OR xact_start IS NOT NULL)"""
+
+
+@pytest.mark.parametrize("first_delay", [0, 300], ids=["first step at once (routing)", "a later step (fire_due)"])
+async def test_a_slow_directory_holds_no_transaction_open(ctx, clock, first_delay):
+    slow = SlowDirectory()
+    ctx.extras["directory"] = CachedDirectory(slow, timeout_s=30)
+    engine = Engine(ctx, clock=clock)
+    if first_delay:
+        alert_id = await start_alert(ctx, [Step(first_delay, (Target("user", "alice"),))])
+        await engine.run_once()  # routed; the step is due in 300 s
+        assert await list_requests(ctx.pool, alert_id) == []
+        clock.advance(first_delay)
+    else:
+        alert_id = await start_alert(ctx, [Step(0, (Target("user", "alice"),))])
+    run = asyncio.create_task(engine.run_once())
+    await asyncio.wait_for(slow.asked.wait(), 10)
+    await asyncio.sleep(0.2)  # the directory is sleeping on it: nothing else is going on
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(_OPEN_TRANSACTIONS)
+        assert (await cur.fetchone())["n"] == 0, "a transaction is open while the directory is asked"
+        await conn.rollback()
+    slow.answer.set()
+    await asyncio.wait_for(run, 10)
+    [req] = await list_requests(ctx.pool, alert_id)
+    assert req.user_id == "alice"
+    assert req.context["contact_methods"] == [{"id": "sms-1", "kind": "sms", "address": "+15555550100"}]
+    assert slow.calls == ["alice"]  # asked once, not once per round

@@ -386,7 +386,7 @@ async def hooked(pool, db_url, monkeypatch):
 
 async def test_an_immediate_first_step_pages_with_everything_the_routing_rule_decided(hooked, clock):
     from oncall.notification import store as templates
-    from oncall.notification.worker import Notifier
+    from oncall.notification.delivery.worker import Notifier
 
     ctx, hook = hooked
     engine = Engine(ctx, clock=clock)

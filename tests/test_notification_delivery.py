@@ -27,7 +27,7 @@ from oncall.notification import outbox
 from oncall.notification.outbox import Destination
 from oncall.notification.pipeline import payload_bytes, render_for
 from oncall.notification.templates import SAMPLE_CONTEXT, Template
-from oncall.notification.worker import Notifier
+from oncall.notification.delivery.worker import Notifier
 from oncall.plugins import load_plugins
 from oncall.store.database import open_pool
 
@@ -621,7 +621,7 @@ async def test_two_replicas_deliver_everything_exactly_once(db_url: str, webhook
 
 async def _lock_holder(ctx: Context, worker_id: int) -> int | None:
     """The backend holding the delivery worker lock on ``worker_id``."""
-    from oncall.notification.worker import LOCK_NAMESPACE
+    from oncall.notification.delivery.worker import LOCK_NAMESPACE
 
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(
@@ -789,7 +789,7 @@ async def test_a_worker_delivers_again_after_every_database_connection_is_droppe
 async def test_backoff_bounds() -> None:
     import random
 
-    from oncall.notification.worker import backoff_delay
+    from oncall.backoff import backoff_delay
 
     rng = random.Random(7)
     for attempt in range(1, 12):
@@ -876,3 +876,81 @@ async def test_delivery_outcomes_reach_alert_watchers_but_do_not_wake_the_engine
         sub.close()
         await hub.stop()
     assert payloads and all(p.startswith(store.NOT_FOR_ENGINE) for p in payloads)  # the engine sleeps on
+
+
+# ------------------------------------------------------------------ rendering holds no lock
+
+
+class _HeldRendering:
+    """Renders in this process, but each batch only once the test lets it go (or fails it)."""
+
+    def __init__(self, renderers: Any, fail: bool = False) -> None:
+        from oncall.notification.pipeline import InProcess
+
+        self.inner = InProcess(renderers)
+        self.fail = fail
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def send(self, jobs: Any) -> Any:
+        self.started.set()
+        await self.go.wait()
+        if self.fail:
+            raise RuntimeError("the render processes are gone")
+        return await self.inner.send(jobs)
+
+
+_IDLE_IN_TRANSACTION = """SELECT count(*) AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"""
+
+
+async def test_templates_render_after_the_claim_committed_with_no_row_locked(
+    dctx: Context, hook: Receiver, clock: Clock,
+) -> None:
+    import psycopg
+
+    held = _HeldRendering(dctx.registry.renderers)
+    dctx.render_pool = held  # type: ignore[assignment]
+    nid = await _send(dctx, hook.url + "/in", alert_id=None)
+    async with _notifier(dctx, clock) as n:
+        run = asyncio.create_task(n.run_once())
+        await asyncio.wait_for(held.started.wait(), 10)
+        async with dctx.pool.connection() as conn:
+            # mid-render: the claim is committed (the row is leased to this worker) and nothing holds
+            # its row lock or a transaction open
+            try:
+                cur = await conn.execute(
+                    "SELECT status, claimed_by FROM notification.deliveries WHERE notification_id = %s "
+                    "FOR UPDATE NOWAIT", (nid,),
+                )
+            except psycopg.errors.LockNotAvailable:
+                pytest.fail("the delivery's row is locked while its template renders")
+            row = await cur.fetchone()
+            assert row is not None and (row["status"], row["claimed_by"]) == ("sending", n.worker_id)
+            cur = await conn.execute(_IDLE_IN_TRANSACTION)
+            assert (await cur.fetchone())["n"] == 0
+            await conn.rollback()
+        held.go.set()
+        assert await asyncio.wait_for(run, 10) == 1
+    assert len(hook.requests) == 1
+    [d] = await _deliveries(dctx, nid)
+    assert (d["status"], d["attempts"]) == ("delivered", 1)
+    assert d["payload"] is not None  # what was sent is kept with the answer
+
+
+async def test_a_render_that_fails_outright_puts_the_claimed_rows_back_unsent(
+    dctx: Context, hook: Receiver, clock: Clock,
+) -> None:
+    held = _HeldRendering(dctx.registry.renderers, fail=True)
+    held.go.set()
+    dctx.render_pool = held  # type: ignore[assignment]
+    nid = await _send(dctx, hook.url + "/in")
+    async with _notifier(dctx, clock) as n:
+        assert await n.run_once() == 0
+        [d] = await _deliveries(dctx, nid)
+        assert (d["status"], d["attempts"], d["claimed_by"]) == ("queued", 0, None)
+        assert hook.requests == []
+        dctx.render_pool = None  # the render processes are back: it goes out
+        assert await n.run_once() == 1
+    [d] = await _deliveries(dctx, nid)
+    assert (d["status"], d["attempts"]) == ("delivered", 1)

@@ -155,7 +155,7 @@ class Settings:
     engine: bool = True
     # server processes sharing the HTTP and gRPC ports (SO_REUSEPORT); the first runs the engine
     workers: int = 1
-    # the delivery worker (off: an `oncall engine` process delivers); see notification/worker.py
+    # the delivery worker (off: an `oncall engine` process delivers); see notification/delivery/worker.py
     notifier: bool = True
     notify_concurrency: int = 64
     retry_base_s: float = 2.0

@@ -32,7 +32,7 @@ from .lifecycle import Dispatcher
 from .notification import channels as catalog
 from .notification.actions import Host
 from .notification.renderpool import RenderPool
-from .notification.worker import Notifier
+from .notification.delivery.worker import Notifier
 from .plugins import Registry, load_plugins
 from .schedules import store as schedule_store
 from .rpc.server import start_grpc

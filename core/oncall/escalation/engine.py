@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +87,24 @@ class _Work:
     # alert id → the escalation row as it must be after this transaction
     escalations: dict[int, dict[str, Any]] = field(default_factory=dict)
     new_escalations: set[int] = field(default_factory=set)
+    # user id → contact methods snapshot, looked up before this transaction began (``_with_contacts``)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # users a page needed and ``contacts`` lacked: the transaction is rolled back and run again
+    missing: set[str] = field(default_factory=set)
+    last_round: bool = False  # no more rounds: a user still missing is paged with a note
+
+
+class _NeedContacts(Exception):
+    """A transaction paged users whose contact methods were not looked up yet: roll it back."""
+
+    def __init__(self, users: set[str]) -> None:
+        super().__init__(f"{len(users)} users to look up")
+        self.users = users
+
+
+#: how many times a transaction is run again for users it found it pages (a policy or a
+#: schedule changing between rounds is the only reason for more than two)
+CONTACT_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -300,8 +319,10 @@ class Engine:
     # ------------------------------------------------------------------ routing
 
     async def route_pending(self) -> int:
+        return await self._with_contacts(self._route_pending)
+
+    async def _route_pending(self, work: _Work) -> int:
         now = self.clock.now()
-        work = _Work()
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"""SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM}
@@ -316,6 +337,8 @@ class Engine:
             silences = await load_current(conn, now)
             for row in rows:
                 await self._route_one(conn, work, Alert.from_row(row), rules, default, silences, now)
+            if work.missing:
+                raise _NeedContacts(work.missing)
             await self._flush(conn, work)
         if self.rules.reloaded:
             # The router has compiled the new rules: move them, and everything else long-lived,
@@ -432,8 +455,26 @@ class Engine:
     # ------------------------------------------------------------------ escalation
 
     async def fire_due(self) -> int:
+        return await self._with_contacts(self._fire_due)
+
+    async def _with_contacts(self, run: Callable[[_Work], Awaitable[int]]) -> int:
+        """Run a transaction that may page users, with no directory call awaited inside it.
+
+        A round that finds it pages users whose contact methods were not looked up is rolled
+        back (``_NeedContacts``); they are looked up with no transaction open, and the round
+        runs again with them. The directory can be slow (up to its timeout): a transaction
+        held open meanwhile would hold its rows' locks and a connection that long.
+        """
+        contacts: dict[str, dict[str, Any]] = {}
+        for round_ in range(CONTACT_ROUNDS):
+            try:
+                return await run(_Work(contacts=contacts, last_round=round_ == CONTACT_ROUNDS - 1))
+            except _NeedContacts as need:
+                contacts.update(await self._contact_snapshots(sorted(need.users)))
+        raise AssertionError("unreachable: the last round pages with what it has")
+
+    async def _fire_due(self, work: _Work) -> int:
         now = self.clock.now()
-        work = _Work()
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"""SELECT e.alert_id, e.policy_id, e.step, e.repeat, e.next_due_at, e.last_fired_at,
@@ -455,6 +496,8 @@ class Engine:
                 esc = {k: row[k] for k in ("policy_id", "step", "repeat", "next_due_at", "last_fired_at", "state", "held_by")}
                 work.escalations[row["alert_id"]] = esc
                 await self._fire(conn, work, esc, Alert.from_row(row), policy, silences, now)
+            if work.missing:
+                raise _NeedContacts(work.missing)
             await self._flush(conn, work)
         return len(rows)
 
@@ -529,8 +572,8 @@ class Engine:
             (target, await self._on_call(target.id, now) if target.kind == "schedule" else None)
             for target in step.targets
         ]
-        contacts = await self._contact_snapshots(
-            [t.id for t, _ in resolved if t.kind == "user"] + [u for _, users in resolved for u in users or ()]
+        contacts = self._contacts_for(
+            work, [t.id for t, _ in resolved if t.kind == "user"] + [u for _, users in resolved for u in users or ()]
         )
 
         def for_user(user: str) -> dict[str, Any]:
@@ -569,12 +612,26 @@ class Engine:
             {"policy_id": policy.id, "step": step_i, "repeat": repeat},
         )
 
+    def _contacts_for(self, work: _Work, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The snapshots of ``user_ids`` this transaction was given; the others are noted as missing
+        (the round is then run again with them), or, in the last round, paged with a note."""
+        if self.ctx.extras.get("directory") is None:
+            return {}
+        wanted = list(dict.fromkeys(user_ids))
+        missing = [u for u in wanted if u not in work.contacts]
+        if missing and not work.last_round:
+            work.missing.update(missing)
+        return {u: work.contacts.get(u) or {
+            "contact_methods": [], "contact_methods_stale": False,
+            "contact_methods_note": "the directory was not asked in time (the policy or schedule kept changing)"}
+            for u in wanted}
+
     async def _contact_snapshots(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Each user's contact methods as the directory knows them now, for their requests' context.
 
         Through the CachedDirectory in ``ctx.extras["directory"]`` (none: nothing is attached),
         all users at once, each lookup bounded by the directory's own timeout and the whole by
-        a backstop, because this runs inside the step's transaction. A lookup that fails
+        a backstop. Called with no transaction open (``_with_contacts``). A lookup that fails
         attaches an empty list and a note: the page is recorded regardless.
         """
         directory = self.ctx.extras.get("directory")

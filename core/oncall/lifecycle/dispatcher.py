@@ -32,7 +32,7 @@ from psycopg.rows import dict_row
 
 from ..config import Settings
 from ..events import EventHub
-from ..notification.worker import backoff_delay
+from ..backoff import backoff_delay
 from . import cursors
 from .streams import STREAMS, OrderedReader, Stream, StreamEvent
 

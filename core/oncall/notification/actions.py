@@ -11,7 +11,6 @@ only the hash is stored; a token works once, before it expires.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 from collections.abc import Callable
@@ -20,11 +19,14 @@ from typing import Any
 
 from oncall_hookspecs import ActionResult
 
-from ..alerting import store as alert_store
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..errors import OnCallError
 from . import channels, outbox
+from .alerting_port import ALERTING, AlertingPort
+from .delivery import store
+from .delivery.record import delivery_line
+from .delivery.store import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -39,38 +41,24 @@ _REPORTABLE_FROM = {"delivered": ["sent", "failed"], "failed": ["sent"]}
 _SEEN_TTL_MAX_S = 366 * 24 * 3600
 
 
-# every user id OnCall itself refers to, for reverse lookups the directory contract lacks
-_KNOWN_USERS = """
-    SELECT DISTINCT u FROM (
-        SELECT t->>'id' AS u
-        FROM alerting.escalation_policies p, jsonb_array_elements(p.steps) s, jsonb_array_elements(s->'targets') t
-        WHERE t->>'kind' = 'user'
-        UNION ALL
-        SELECT jsonb_array_elements_text(l->'participants')
-        FROM alerting.schedules sc, jsonb_array_elements(sc.layers) l
-        UNION ALL
-        SELECT add_user FROM alerting.schedule_overrides WHERE add_user IS NOT NULL AND ends_at > now()
-        UNION ALL
-        SELECT user_id FROM notification.deliveries WHERE user_id IS NOT NULL AND created_at > now() - interval '30 days'
-    ) known WHERE u IS NOT NULL AND u <> '' ORDER BY u LIMIT 5000"""
+#: at most this many users are searched for an address the directory cannot look up in reverse
+_KNOWN_USERS_MAX = 5000
+
 
 
 def _normal(channel: str, address: str) -> str:
     return channels.current().normal_address(channel, address)
 
 
-def hash_token(token: str) -> bytes:
-    # surrogatepass: a key taken from a request may hold a lone surrogate, and must still hash
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
 class Host:
     """The core's side of two-way channels (``oncall_hookspecs.ChannelHost``)."""
 
-    def __init__(self, ctx: Context, public_url: Callable[[], str], clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, ctx: Context, public_url: Callable[[], str], clock: Clock = SYSTEM_CLOCK,
+                 alerting: AlertingPort = ALERTING) -> None:
         self.ctx = ctx
         self._public_url = public_url
         self.clock = clock
+        self.alerting = alerting
 
     @property
     def public_url(self) -> str:
@@ -82,14 +70,11 @@ class Host:
         note = f"via {actor}" if user_id and actor and actor != user_id else ""
         try:
             if action == "acknowledge":
-                alert = await alert_store.acknowledge(pool, alert_id, who, note)
+                alert = await self.alerting.acknowledge(pool, alert_id, who, note)
             elif action == "resolve":
-                alert = await alert_store.resolve(pool, alert_id, who, note)
+                alert = await self.alerting.resolve(pool, alert_id, who, note)
             elif action == "escalate":
-                from ..escalation.state import escalate_now
-
-                await escalate_now(pool, alert_id, who, self.clock.now(), note or f"escalated by {who}")
-                alert = await alert_store.get_alert(pool, alert_id)
+                alert = await self.alerting.escalate(pool, alert_id, who, self.clock.now(), note or f"escalated by {who}")
             else:
                 return ActionResult(False, alert_id, action, "", f"unknown action {action!r}")
         except OnCallError as exc:
@@ -108,19 +93,16 @@ class Host:
         """
         channel = outbox.channel_of(kind)
         async with self.ctx.pool.connection() as conn:
-            cur = await conn.execute(
-                """SELECT user_id FROM notification.deliveries
-                   WHERE channel = %s AND destination = %s AND user_id IS NOT NULL ORDER BY id DESC LIMIT 1""",
-                (channel, address),
-            )
-            row = await cur.fetchone()
-            if row is not None:
-                return row["user_id"]
+            last = await store.last_user_at(conn, channel, address)
+            if last is not None:
+                return last
             directory = self.ctx.extras.get("directory")
             if directory is None:
                 return None
-            cur = await conn.execute(_KNOWN_USERS)
-            candidates = [r["u"] for r in await cur.fetchall()]
+            # every user id OnCall itself refers to: alerting's (policies, schedules) and who was paged lately
+            known = set(await self.alerting.known_user_ids(conn, _KNOWN_USERS_MAX))
+            known |= set(await store.recent_user_ids(conn, _KNOWN_USERS_MAX))
+            candidates = sorted(known)[:_KNOWN_USERS_MAX]
         wanted = _normal(channel, address)
         for start in range(0, len(candidates), 50):
             chunk = candidates[start:start + 50]
@@ -136,13 +118,7 @@ class Host:
     async def alert_for_reply(self, channel: str, destination: str, code: str | None) -> int | None:
         async with self.ctx.pool.connection() as conn:
             if code is None:
-                cur = await conn.execute(
-                    """SELECT alert_id FROM notification.deliveries
-                       WHERE channel = %s AND destination = %s AND alert_id IS NOT NULL
-                             AND status IN ('sent', 'delivered')
-                       ORDER BY coalesce(sent_at, updated_at) DESC, id DESC LIMIT 1""",
-                    (channel, destination),
-                )
+                return await store.last_alert_sent_to(conn, channel, destination)
             else:
                 code = code.strip()
                 # what int() reads ("٣" is 3, "²" is no number), short enough for the integer
@@ -177,50 +153,24 @@ class Host:
             return False
         now = self.clock.now()
         async with self.ctx.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                """UPDATE notification.deliveries
-                   SET status = %s, updated_at = %s,
-                       delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END,
-                       last_error = CASE WHEN %s = 'failed' THEN %s ELSE last_error END
-                   WHERE channel = %s AND provider_id = %s AND status = ANY(%s)
-                   RETURNING id, notification_id, channel, destination, user_id, alert_id, attempts""",
-                (new, now, new, now, new, detail[:1000] or "the provider reported a failure", channel, provider_id,
-                 _REPORTABLE_FROM[new]),
-            )
-            rows = await cur.fetchall()
+            rows = await store.report(conn, channel, provider_id, new, _REPORTABLE_FROM[new],
+                                      detail[:1000] or "the provider reported a failure",
+                                      f"provider reported {status}" + (f": {detail}" if detail else ""), now)
             if not rows:
                 return False
-            await conn.execute(
-                """INSERT INTO notification.attempts (delivery_id, attempt, started_at, finished_at, outcome, response)
-                   SELECT unnest(%s::bigint[]), unnest(%s::integer[]), %s, %s, 'report', %s""",
-                ([r["id"] for r in rows], [r["attempts"] for r in rows], now, now,
-                 f"provider reported {status}" + (f": {detail}" if detail else "")),
-            )
-            from .worker import write_timeline
-
-            await write_timeline(conn, [(r, new, detail) for r in rows], now)
-            for nid in {r["notification_id"] for r in rows}:
-                await conn.execute("SELECT pg_notify(%s, %s)", (outbox.STATUS_CHANNEL, str(nid)))
+            await self.alerting.append_timeline(conn, [
+                delivery_line(r.id, r.notification_id, r.channel, r.destination, r.user_id, r.alert_id, new, detail)
+                for r in rows if r.alert_id is not None], now)
+            await store.notify_status(conn, {r.notification_id for r in rows})
         return True
 
     async def sent_messages(self, alert_id: int, channel: str) -> list[tuple[str, str]]:
         async with self.ctx.pool.connection() as conn:
-            cur = await conn.execute(
-                """SELECT DISTINCT destination, provider_id FROM notification.deliveries
-                   WHERE alert_id = %s AND channel = %s AND provider_id IS NOT NULL""",
-                (alert_id, channel),
-            )
-            return [(r["destination"], r["provider_id"]) for r in await cur.fetchall()]
+            return await store.sent_messages(conn, alert_id, channel)
 
     async def sent_payload(self, channel: str, provider_id: str) -> Any:
         async with self.ctx.pool.connection() as conn:
-            cur = await conn.execute(
-                """SELECT payload FROM notification.deliveries
-                   WHERE channel = %s AND provider_id = %s AND bundled_into IS NULL ORDER BY id LIMIT 1""",
-                (channel, provider_id),
-            )
-            row = await cur.fetchone()
-        return row["payload"] if row else None
+            return await store.sent_payload(conn, channel, provider_id)
 
     async def first_seen(self, key: str, ttl_s: float) -> bool:
         """True the first time ``key`` is seen within ``ttl_s`` seconds, on any replica; False after.

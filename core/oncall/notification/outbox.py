@@ -3,8 +3,9 @@
 A notification is created in one transaction with all of its deliveries, so a send is
 either wholly recorded or not at all; the engine's requests become notifications the same
 way (``intake``), each at most once (the request id is the notification's idempotency key).
-What happens to a delivery afterwards is the worker's (``worker.py``); this module is the
-data and its readers.
+What happens to a delivery afterwards is the worker's (``delivery/``); this module is the
+data and its readers. Its statements on deliveries and attempts are ``delivery.store``'s;
+the engine's requests come through the alerting port.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..errors import InvalidArgument, NotFound
 from . import channels
+from .alerting_port import ALERTING, AlertingPort, Request
+from .delivery import store
+from .delivery.store import DELIVERIES_CHANNEL, STATUS_CHANNEL, notify_status
 
-#: NOTIFY channel: a delivery is due (payload empty) — wakes every worker
-DELIVERIES_CHANNEL = "oncall_deliveries"
-#: NOTIFY channel: a delivery of notification <payload> changed status — wakes watchers
-STATUS_CHANNEL = "oncall_delivery_status"
+__all__ = ["DELIVERIES_CHANNEL", "FINAL", "STATUS_CHANNEL", "Destination", "Notification", "create_notification",
+           "get_notification", "intake", "notifications_for_alert", "notify_status"]
 
 FINAL = frozenset({"sent", "delivered", "failed", "cancelled"})
 
@@ -188,26 +190,10 @@ async def _insert(conn: psycopg.AsyncConnection, new: Sequence[_New]) -> dict[st
                                          row.error), strict=True):
                 col.append(value)
     if cols[0]:
-        await conn.execute(
-            """INSERT INTO notification.deliveries
-                   (notification_id, idempotency_key, channel, destination, user_id, contact_method_id, alert_id,
-                    status, last_error)
-               SELECT n, k, c, d, u, m, a, CASE WHEN e = '' THEN 'queued' ELSE 'failed' END, e
-               FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
-                           %b::text[]) AS t(n, k, c, d, u, m, a, e)""",
-            cols,
-        )
-        await conn.execute("SELECT pg_notify(%s, '')", (DELIVERIES_CHANNEL,))
+        await store.insert_deliveries(conn, cols)
+        await store.wake_workers(conn)
         await notify_status(conn, set(created.values()))
     return created
-
-
-async def notify_status(conn: psycopg.AsyncConnection, notification_ids: set[int]) -> None:
-    """Tell watchers these notifications changed: one NOTIFY per id, in one statement."""
-    if notification_ids:
-        await conn.execute(
-            "SELECT pg_notify(%s, n::text) FROM unnest(%s::bigint[]) AS n", (STATUS_CHANNEL, sorted(notification_ids))
-        )
 
 
 async def create_notification(
@@ -251,10 +237,10 @@ async def create_notification(
 # ------------------------------------------------------------------ the engine's requests
 
 
-def _request_rows(req: Mapping[str, Any]) -> list[_Row]:
-    kind, target, context = req["target_kind"], req["target_id"], req["context"] or {}
-    if req.get("user_id") or kind == "user":
-        user = req.get("user_id") or target
+def _request_rows(req: Request) -> list[_Row]:
+    kind, target, context = req.target_kind, req.target_id, req.context or {}
+    if req.user_id or kind == "user":
+        user = req.user_id or target
         return _user_rows(user, context.get("contact_methods") or (), context.get("contact_methods_note") or "")
     if kind == "webhook":
         return [_Row("webhook", target)]
@@ -266,46 +252,33 @@ def _request_rows(req: Mapping[str, Any]) -> list[_Row]:
     return [_Row("none", target, error=f"cannot deliver to a {kind} target")]
 
 
-async def intake(conn: psycopg.AsyncConnection, limit: int = 500) -> int:
+async def intake(conn: psycopg.AsyncConnection, limit: int = 500, *, alerting: AlertingPort = ALERTING) -> int:
     """Turn pending engine requests into notifications; returns how many were taken.
 
-    Runs in the caller's transaction; rows are claimed with SKIP LOCKED so replicas share
-    the work, and each request's id is its notification's key, so none is taken twice.
+    Runs in the caller's transaction; replicas taking requests at once get different ones,
+    and each request's key is its notification's, so none is taken twice.
     """
-    cur = await conn.execute(
-        """SELECT id, idempotency_key, alert_id, target_kind, target_id, user_id, template_id, context
-           FROM alerting.notification_requests WHERE status = 'pending'
-           ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
-        (limit,),
-    )
-    requests = await cur.fetchall()
+    requests = await alerting.take_requests(conn, limit)
     if not requests:
         return 0
     versions: dict[str, int | None] = {}
-    for tid in {r["template_id"] for r in requests if r["template_id"]}:
+    for tid in {r.template_id for r in requests if r.template_id}:
         try:
             versions[tid] = await current_version(conn, tid)
         except NotFound:
             versions[tid] = None  # deleted since the rule named it: the defaults render it
     # one statement for the notifications, one for their deliveries: intake keeps up with bursts
     await _insert(conn, [
-        _New(f"request:{r['idempotency_key']}", r["template_id"] if versions.get(r["template_id"]) else None,
-             versions.get(r["template_id"]) if r["template_id"] else None, r["context"] or {}, _request_rows(r),
-             r["alert_id"], r["id"], "engine")
+        _New(f"request:{r.idempotency_key}", r.template_id if r.template_id and versions.get(r.template_id) else None,
+             versions.get(r.template_id) if r.template_id else None, r.context or {}, _request_rows(r),
+             r.alert_id, r.id, "engine")
         for r in requests
     ])
-    await conn.execute(
-        "UPDATE alerting.notification_requests SET status = 'queued' WHERE id = ANY(%s)",
-        ([r["id"] for r in requests],),
-    )
+    await alerting.mark_taken(conn, [r.id for r in requests])
     return len(requests)
 
 
 # ------------------------------------------------------------------ readers
-
-
-_DELIVERY_COLUMNS = """id, notification_id, channel, destination, user_id, status, attempts, next_attempt_at,
-    provider_id, last_error, bundled_into, bundle_size, created_at, updated_at, sent_at, delivered_at, payload"""
 
 
 def _delivery(row: Mapping[str, Any]) -> Delivery:
@@ -323,20 +296,12 @@ async def get_notification(pool: AsyncConnectionPool, notification_id: int, *, w
         if row is None:
             raise NotFound(f"notification {notification_id} not found")
         n = Notification(**row)
-        cur = await conn.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM notification.deliveries WHERE notification_id = %s ORDER BY id",  # noqa: S608
-            (notification_id,),
-        )
-        n.deliveries = [_delivery(r) for r in await cur.fetchall()]
+        n.deliveries = [_delivery(r) for r in await store.deliveries_of(conn, notification_id)]
         if with_attempts and n.deliveries:
             by_id = {d.id: d for d in n.deliveries}
-            cur = await conn.execute(
-                """SELECT delivery_id, attempt, started_at, finished_at, outcome, response, retry_after
-                   FROM notification.attempts WHERE delivery_id = ANY(%s) ORDER BY id""",
-                (list(by_id),),
-            )
-            for a in await cur.fetchall():
-                by_id[a.pop("delivery_id")].timeline.append(Attempt(**a))
+            for a in await store.attempts_of(conn, list(by_id)):
+                by_id[a["delivery_id"]].timeline.append(Attempt(
+                    a["attempt"], a["started_at"], a["finished_at"], a["outcome"], a["response"], a["retry_after"]))
     return n
 
 
