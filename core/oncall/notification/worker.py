@@ -316,7 +316,7 @@ class Notifier:
         return self.ctx.registry.channels
 
     async def _listen(self, listening: asyncio.Event) -> None:
-        await listen_forever(self.ctx.database_url, (REQUESTS_CHANNEL, outbox.DELIVERIES_CHANNEL),
+        await listen_forever(self.ctx.listener, (REQUESTS_CHANNEL, outbox.DELIVERIES_CHANNEL),
                              lambda _note: self._wake.set(), listening, "the notifier")
 
     async def _loop(self) -> None:
