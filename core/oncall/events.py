@@ -201,6 +201,11 @@ class EventHub:
         for wake in list(self._wakers):
             wake()
 
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """The open subscriptions (to see who is behind)."""
+        return tuple(self._subs)
+
     def subscribe(self, maxsize: int | None = None) -> Subscription:
         """Every event committed from now on, in id order (see ``Subscription``)."""
         sub = Subscription(self, maxsize or self.queue_size, self.position)
