@@ -292,7 +292,7 @@ async def test_a_subscriber_that_overflows_its_queue_reads_on_from_the_timeline_
     # caught up, it goes on hearing new events (from the hub's fan-out once it has rejoined it)
     for text in ("later", "later still"):
         later = await store.add_note(ctx.pool, alert_id, "alice", text)
-        assert await _take(sub, lambda ids: later.id in ids) == [later.id]
+        assert await _take(sub, lambda ids, want=later.id: want in ids) == [later.id]
     assert sub.fell_behind == 1 and not sub.closed
 
 
