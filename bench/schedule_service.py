@@ -82,7 +82,7 @@ async def run(db_url: str, calls: int) -> None:
         report("resolver, version read per call",
                await measure(lambda: resolve(stored.id, random_instant(rng)), calls))
 
-        await cache.start(db_url)  # what the server does: trust the cache between change notifications
+        await cache.start(ctx.listener)  # what the server does: trust the cache between change notifications
         async with asyncio.timeout(30):
             while not cache.listening:
                 await asyncio.sleep(0.01)
@@ -90,6 +90,7 @@ async def run(db_url: str, calls: int) -> None:
         report("resolver, listening for changes (served)",
                await measure(lambda: resolve(stored.id, random_instant(rng)), calls))
         await cache.stop()
+        await ctx.listener.close()
 
         async def uncached() -> object:
             cache.forget_all()

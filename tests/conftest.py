@@ -130,9 +130,11 @@ async def ctx(pool: Any, db_url: str) -> AsyncIterator[Context]:
     _, registry = load_plugins()
     ingestor = Ingestor(pool)
     ingestor.start()
-    yield Context(
+    context = Context(
         settings=Settings(database_url=db_url), pool=pool, registry=registry, ingestor=ingestor, database_url=db_url
     )
+    yield context
+    await context.listener.close()
     await ingestor.stop()
 
 

@@ -381,8 +381,9 @@ async def test_watchers_of_other_notifications_are_not_woken_and_one_connection_
     theirs = aiter(stub.WatchNotification(pb.WatchNotificationRequest(id=other), timeout=HANG_GUARD_S))
     await anext(mine)
     await anext(theirs)
+    # both watches are heard on the process's one LISTEN connection
     listeners = await rows(
-        server, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN oncall_delivery_status%%'"
+        server, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'oncall-listen'"
     )
     assert listeners == [{"n": 1}]
 

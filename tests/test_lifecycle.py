@@ -22,6 +22,7 @@ from fixtures.alerts import trigger
 from oncall.alerting import store
 from oncall.config import Settings
 from oncall.events import EventHub
+from oncall.store.listen import Listener as LISTENConnection
 from oncall.lifecycle import Dispatcher
 from oncall_hookspecs import AlertLifecycleEvent
 
@@ -75,10 +76,12 @@ def lifecycle_settings(db_url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture
 async def hub(db_url: str, pool: Any) -> AsyncIterator[EventHub]:
-    events = EventHub(db_url, pool)
+    listener = LISTENConnection(db_url)
+    events = EventHub(listener, pool)
     await events.start()
     yield events
     await events.stop()
+    await listener.close()
 
 
 @pytest.fixture

@@ -855,7 +855,7 @@ async def test_delivery_outcomes_reach_alert_watchers_but_do_not_wake_the_engine
 
     alert_id = await trigger(dctx, "watched")
     alert = await store.get_alert(dctx.pool, alert_id)
-    hub = EventHub(dctx.database_url, dctx.pool)
+    hub = EventHub(dctx.listener, dctx.pool)
     await hub.start()
     sub = hub.subscribe()
     async with await psycopg.AsyncConnection.connect(dctx.database_url, autocommit=True) as listener:

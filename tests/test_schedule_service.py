@@ -35,6 +35,7 @@ from oncall.escalation.state import list_requests
 from oncall.routing import rules
 from oncall.schedules import Layer, ShiftLength
 from oncall.schedules import store as schedule_store
+from oncall.store.listen import APPLICATION_NAME
 from oncall_hookspecs import RuleActions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -556,7 +557,7 @@ async def _until(check: Any) -> None:
 @pytest.fixture
 async def listening(ctx, db_url) -> AsyncIterator[schedule_store.ScheduleCache]:
     cache = schedule_store.cache_for(ctx)
-    await cache.start(db_url)
+    await cache.start(ctx.listener)
 
     async def up() -> bool:
         return cache.listening
@@ -605,7 +606,7 @@ async def _listener_pids(ctx: Context) -> set[int]:
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
-            (schedule_store.LISTENER_NAME,),
+            (APPLICATION_NAME,),
         )
         return {r["pid"] for r in await cur.fetchall()}
 

@@ -195,6 +195,9 @@ class Settings:
     lifecycle_retry_base_s: float = 1.0
     lifecycle_retry_max_s: float = 300.0
     lifecycle_poll_s: float = 10.0
+    # how many alert events a subscriber (a WatchAlerts stream, the follower that updates
+    # posted messages) may have waiting before it reads on from the timeline instead (events.py)
+    event_queue_size: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -244,6 +247,7 @@ class Settings:
             lifecycle_retry_base_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_BASE_S", 1.0),
             lifecycle_retry_max_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_MAX_S", 300.0),
             lifecycle_poll_s=_seconds(env, "ONCALL_LIFECYCLE_POLL_S", 10.0),
+            event_queue_size=_at_least(env, "ONCALL_EVENT_QUEUE_SIZE", 10_000, 1),
         )
 
     def body_limit(self, source: str | None = None, declared: int | None = None) -> int:

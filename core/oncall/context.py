@@ -14,6 +14,7 @@ from .alerting.models import Integration
 from .config import Settings
 from .plugins import Registry
 from .store.database import UNREACHABLE, unavailable
+from .store.listen import Listener
 
 if TYPE_CHECKING:
     from .notification.renderpool import RenderPool
@@ -84,9 +85,12 @@ class Context:
     ingestor: Ingestor
     database_url: str
     keys: KeyCache = field(init=False)
+    # the process's one LISTEN connection (store/listen.py): everything woken by NOTIFY registers here
+    listener: Listener = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
     # where templates render: the server's render processes; None renders in this process
     render_pool: RenderPool | None = None
 
     def __post_init__(self) -> None:
         self.keys = KeyCache(self.pool)
+        self.listener = Listener(self.database_url)

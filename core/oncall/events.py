@@ -1,11 +1,19 @@
-"""The alert event hub: one LISTEN connection per process, fanned out to in-process subscribers.
+"""The alert event hub: the committed timeline, in id order, fanned out to in-process subscribers.
 
 Writers ``pg_notify`` the ids of timeline events they commit (see ``alerting.store``);
-PostgreSQL delivers them only after commit, to every replica. The hub fetches the events
-once, with their alert's current state, and hands them to each subscriber (WatchAlerts
-streams, later the escalation engine). When the connection drops it reconnects and catches
-up from the last event id it saw. Wakers (the lifecycle dispatcher, which reads the
-timeline from cursors of its own) are only told that something new was committed.
+PostgreSQL delivers them only after commit, to every replica. The hub hears them through
+the process's one LISTEN connection (``store.listen``) and reads the timeline forward from
+the last id it handed out (``store.ordered``: never past an id a transaction still open may
+commit), with each event's alert as it is now, and hands every event to each subscriber
+(WatchAlerts streams, the delivery worker's follower of posted messages) in id order.
+After a reconnect it simply reads on from where it was. Wakers (the lifecycle dispatcher,
+which reads the timeline from cursors of its own) are only told that something new was
+committed.
+
+A subscriber that falls behind (its queue of ``queue_size`` events is full) is not cut
+off: it goes on from the timeline itself, reading after the last event it was given up to
+where the hub is, and rejoins the hub's fan-out when it has caught up. Every subscriber thus
+sees every event committed after it subscribed, once each and in order, however slow it is.
 """
 
 from __future__ import annotations
@@ -14,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-
 from typing import Any
 
 import psycopg
@@ -22,38 +29,40 @@ from psycopg_pool import AsyncConnectionPool
 
 from .alerting import store
 from .alerting.models import Alert, TimelineEvent
+from .store.listen import Listener
+from .store.ordered import OrderedReader, Page, StreamEvent
 
 log = logging.getLogger(__name__)
 
+#: events read from the timeline at a time (by the hub, and by a subscriber catching up)
+BATCH = 500
+#: how often a hole in the ids is looked at again when no notification comes to say it filled
+HOLE_RECHECK_S = 0.1
+#: how many events a subscriber may have waiting before it reads on from the timeline instead
+QUEUE_SIZE = 10_000
+
 _END = object()
+
+Pair = tuple[TimelineEvent, Alert]
 
 
 async def listen_forever(
-    url: str, channels: Sequence[str], on_note: Callable[[psycopg.Notify], None], listening: asyncio.Event,
-    what: str,
+    listener: Listener, channels: Sequence[str], on_note: Callable[[psycopg.Notify | None], None],
+    listening: asyncio.Event, what: str,
 ) -> None:
-    """LISTEN on ``channels`` on a connection of its own, reconnecting whenever it drops.
+    """Hear ``channels`` on the process's LISTEN connection until cancelled.
 
-    ``on_note`` is also called with None after each (re)connect: anything announced while
-    nobody listened must be caught up on by the caller.
+    ``listening`` is set once LISTEN is in effect. ``on_note`` is also called with None each
+    time the connection is (re)established: anything announced while nobody listened must
+    be caught up on by the caller.
     """
-    backoff = 0.1
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                for channel in channels:
-                    await conn.execute(f"LISTEN {channel}")
-                listening.set()
-                on_note(None)
-                backoff = 0.1
-                async for note in conn.notifies():
-                    on_note(note)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - reconnect, whatever broke
-            log.warning("%s lost its listening connection (%s); retrying", what, exc)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+    reg = listener.register(channels, on_note, lambda: on_note(None), name=what)
+    try:
+        await reg.wait_live()
+        listening.set()
+        await asyncio.Future()  # until cancelled
+    finally:
+        reg.close()
 
 
 async def stop_tasks(waiting: Sequence[asyncio.Task[Any]], working: Sequence[asyncio.Task[Any]],
@@ -75,46 +84,111 @@ async def stop_tasks(waiting: Sequence[asyncio.Task[Any]], working: Sequence[asy
 
 
 class Subscription:
-    """A subscriber's queue of (event, alert) pairs, in commit-notification order."""
+    """A subscriber's (event, alert) pairs in id order: from the hub while it keeps up, from
+    the timeline while it is behind. Iterating ends only when it is closed."""
 
-    def __init__(self, hub: EventHub, maxsize: int) -> None:
+    def __init__(self, hub: EventHub, maxsize: int, after: int) -> None:
         self._hub = hub
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize)
-        self.overflowed = False
+        #: the id of the last event queued or read for this subscriber
+        self.cursor = after
+        #: whether it reads from the timeline (its queue overflowed) rather than from the hub
+        self.behind = False
+        #: how many times it fell behind and read on from the timeline
+        self.fell_behind = 0
+        self.closed = False
+        self._closed = asyncio.Event()
 
-    def _offer(self, item: object) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            # a subscriber that can't keep up is cut off rather than holding memory forever
-            self.overflowed = True
-            self._hub._subs.discard(self)
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.get_nowait()
-                self._queue.put_nowait(_END)
+    def _offer(self, event_id: int, pair: Pair | None) -> None:
+        if self.behind or event_id <= self.cursor:
+            return
+        if pair is not None:
+            try:
+                self._queue.put_nowait(pair)
+                self.cursor = event_id
+                return
+            except asyncio.QueueFull:
+                pass
+        # full (or read while nobody subscribed, without its alert): read on from the timeline
+        self.behind = True
+        self.fell_behind += 1
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._closed.set()
         self._hub._subs.discard(self)
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(_END)
 
-    async def __aiter__(self) -> AsyncIterator[tuple[TimelineEvent, Alert]]:
-        while True:
+    async def __aiter__(self) -> AsyncIterator[Pair]:
+        while not self.closed:
+            if self.behind and self._queue.empty():
+                for pair in await self._read_on():
+                    if self.closed:
+                        return
+                    yield pair
+                continue
             item = await self._queue.get()
-            if item is _END:
+            if item is _END or self.closed:
                 return
             yield item  # type: ignore[misc]
 
+    async def _read_on(self) -> list[Pair]:
+        """The next events after ``cursor`` from the timeline, up to where the hub is; when
+        there are none left, rejoin the hub (no await between the check and the switch)."""
+        upto = self._hub.position
+        if self.cursor >= upto:
+            self.behind = False
+            return []
+        try:
+            async with self._hub._pool.connection() as conn:
+                pairs = await store.events_with_alerts_after(conn, self.cursor, BATCH)
+        except Exception as exc:  # noqa: BLE001 - the database is away: wait, then read on
+            log.warning("an alert event subscriber could not read the timeline (%s); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), 1.0)
+            return []
+        # ids up to the hub's position are settled (committed or gone for good); beyond it
+        # the hub hands them out, or a later read takes them
+        mine = [p for p in pairs if p[0].id <= upto]
+        self.cursor = mine[-1][0].id if len(mine) == BATCH else upto
+        return mine
+
+
+class _Timeline:
+    """The alert timeline as the hub reads it: each event with its alert while anyone
+    subscribes, ids alone while nobody does."""
+
+    table = "alerting.alert_events"
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+
+    async def read_after(self, conn: psycopg.AsyncConnection[Any], after_id: int, limit: int) -> list[StreamEvent]:
+        if self._hub._subs:
+            return [StreamEvent(e.id, e.kind, (e, a)) for e, a in await store.events_with_alerts_after(conn, after_id, limit)]
+        return [StreamEvent(i, "", None) for i in await store.events_after(conn, after_id, limit)]
+
 
 class EventHub:
-    def __init__(self, url: str, pool: AsyncConnectionPool) -> None:
-        self._url = url
+    def __init__(self, listener: Listener, pool: AsyncConnectionPool, queue_size: int = QUEUE_SIZE) -> None:
+        self._listener = listener
         self._pool = pool
+        #: the queue bound of new subscriptions (see the module's docstring)
+        self.queue_size = queue_size
         self._subs: set[Subscription] = set()
         self._wakers: list[Callable[[], None]] = []
+        self._reader: OrderedReader | None = None
+        self._due = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._recheck: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-        self.last_event_id = 0
+        self._reg: Any = None
+        #: every event up to this id has been handed to the subscribers (or passed over: a
+        #: rolled-back id)
+        self.position = 0
 
     def add_waker(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call ``wake`` (quick, never blocking) whenever new events are announced, and after
@@ -122,18 +196,27 @@ class EventHub:
         self._wakers.append(wake)
         return lambda: self._wakers.remove(wake)
 
-    def _wake(self) -> None:
+    def _announced(self, _note: psycopg.Notify | None = None) -> None:
+        self._due.set()
         for wake in list(self._wakers):
             wake()
 
-    def subscribe(self, maxsize: int = 10_000) -> Subscription:
-        sub = Subscription(self, maxsize)
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """The open subscriptions (to see who is behind)."""
+        return tuple(self._subs)
+
+    def subscribe(self, maxsize: int | None = None) -> Subscription:
+        """Every event committed from now on, in id order (see ``Subscription``)."""
+        sub = Subscription(self, maxsize or self.queue_size, self.position)
         self._subs.add(sub)
         return sub
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="oncall-event-hub")
-        await asyncio.wait_for(self._listening.wait(), timeout=30)
+        self._reg = self._listener.register([store.EVENTS_CHANNEL], self._announced, self._announced,
+                                            name="the alert event hub")
+        self._task = asyncio.create_task(self._pump(), name="oncall-event-hub")
+        await asyncio.wait_for(asyncio.gather(self._reg.wait_live(), self._ready.wait()), timeout=30)
 
     def close_subscribers(self) -> None:
         for sub in list(self._subs):
@@ -141,50 +224,52 @@ class EventHub:
 
     async def stop(self) -> None:
         self.close_subscribers()
+        if self._reg is not None:
+            self._reg.close()
+            self._reg = None
+        if self._recheck is not None:
+            self._recheck.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
 
-    async def _run(self) -> None:
+    async def _pump(self) -> None:
+        """Read the timeline on from ``position`` whenever events are announced (or a hole may have settled)."""
         backoff = 0.1
+        self._due.set()  # the first pass finds where the timeline ends
         while True:
+            await self._due.wait()
+            self._due.clear()
             try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
-                    async with self._pool.connection() as c:
-                        newest = await store.newest_event_id(c)
-                    if self.last_event_id and newest > self.last_event_id:
-                        await self._catch_up()
-                    else:
-                        self.last_event_id = max(self.last_event_id, newest)
-                    self._listening.set()
-                    self._wake()
-                    backoff = 0.1
-                    async for note in conn.notifies():
-                        ids = [int(x) for x in note.payload.lstrip(store.NOT_FOR_ENGINE).split(",") if x]
-                        if ids:
-                            await self._dispatch(ids)
+                page = await self._read()
+                backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
-                log.warning("event hub connection lost (%s); reconnecting in %.1fs", exc, backoff)
+            except Exception as exc:  # noqa: BLE001 - the database is away: read again shortly
+                log.warning("the alert event hub could not read the timeline (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+                self._due.set()
+                continue
+            if page is not None and page.waiting:  # a writer is still open: its commit notifies, or a rollback doesn't
+                self._recheck = asyncio.get_running_loop().call_later(HOLE_RECHECK_S, self._due.set)
 
-    async def _catch_up(self) -> None:
+    async def _read(self) -> Page | None:
         async with self._pool.connection() as conn:
-            ids = await store.events_after(conn, self.last_event_id, limit=10_000)
-        if ids:
-            await self._dispatch(ids)
+            if self._reader is None:
+                self._reader = OrderedReader(_Timeline(self), await store.newest_event_id(conn))
+                self.position = self._reader.position
+                self._ready.set()
+            while True:
+                page = await self._reader.read(conn, BATCH)
+                self._deliver(page)
+                if not page.again:
+                    return page
 
-    async def _dispatch(self, ids: list[int]) -> None:
-        self.last_event_id = max(self.last_event_id, max(ids))
-        self._wake()
-        if not self._subs:
-            return
-        async with self._pool.connection() as conn:
-            pairs = await store.events_with_alerts(conn, ids)
-        for pair in pairs:
+    def _deliver(self, page: Page) -> None:
+        for ev in page.events:
             for sub in list(self._subs):
-                sub._offer(pair)
+                sub._offer(ev.id, ev.payload)
+        self.position = page.position

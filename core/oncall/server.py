@@ -168,9 +168,9 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     if directory is not None:
         ctx.extras["directory"] = directory
     schedule_cache = schedule_store.cache_for(ctx)
-    await schedule_cache.start(url)
+    await schedule_cache.start(ctx.listener)
     ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
-    hub = EventHub(url, pool)
+    hub = EventHub(ctx.listener, pool, settings.event_queue_size)
     await hub.start()
     ctx.extras["events"] = hub
     engine = Engine(ctx)  # the RPC services decide through it even where it doesn't run
@@ -205,6 +205,7 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
         await _bounded("the channels", _close_channels(registry), 10)
         await _bounded("the alert event hub", hub.stop(), 10)
         await _bounded("the schedule cache", schedule_cache.stop(), 10)
+        await _bounded("the LISTEN connection", ctx.listener.close(), 20)
         if directory is not None:
             await _bounded("the user directory", directory.aclose(), 10)
         await _bounded("the ingestor", ingestor.stop(), grace + 10)

@@ -175,7 +175,7 @@ class Engine:
                 self._timers = None
             self._wake.set()  # None: (re)connected — catch up on anything missed while not listening
 
-        await listen_forever(self.ctx.database_url, (ENGINE_CHANNEL, store.EVENTS_CHANNEL), on_note, listening,
+        await listen_forever(self.ctx.listener, (ENGINE_CHANNEL, store.EVENTS_CHANNEL), on_note, listening,
                              "the engine")
 
     async def _loop(self) -> None:

@@ -34,7 +34,8 @@ from ..config import Settings
 from ..events import EventHub
 from ..backoff import backoff_delay
 from . import cursors
-from .streams import STREAMS, OrderedReader, Stream, StreamEvent
+from ..store.ordered import OrderedReader, StreamEvent
+from .streams import STREAMS, Stream
 
 log = logging.getLogger(__name__)
 

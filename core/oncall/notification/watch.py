@@ -1,26 +1,23 @@
-"""Delivery-status changes for WatchNotification: one LISTEN connection per process, fanned out.
+"""Delivery-status changes for WatchNotification, heard on the process's LISTEN connection and fanned out.
 
 Whoever changes a delivery ``pg_notify``s ``outbox.STATUS_CHANNEL`` with its notification's
-id after the change; PostgreSQL delivers it on commit, to every replica. One connection per
-process listens (started by the first watcher, closed when the last one leaves) and wakes
-the watchers of that notification, who re-read it. A wake-up carries no data, so several
-changes may become one re-read, and none is lost: after a reconnect every watcher is woken,
-since what changed meanwhile was not heard.
+id after the change; PostgreSQL delivers it on commit, to every replica. While anyone
+watches, the watcher is registered with the process's listener (``store.listen``) and
+wakes the watchers of that notification, who re-read it. A wake-up carries no data, so
+several changes may become one re-read, and none is lost: each time the listener
+(re)connects every watcher is woken, since what changed meanwhile was not heard.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from typing import Any
 
 import psycopg
 
 from ..errors import Unavailable
+from ..store.listen import Listener, Registration
 from .outbox import STATUS_CHANNEL
-
-log = logging.getLogger(__name__)
 
 
 class Watch:
@@ -49,24 +46,23 @@ class Watch:
 
 
 class StatusWatcher:
-    """Listens on ``STATUS_CHANNEL`` while anyone watches, and wakes watchers by notification id."""
+    """Registered for ``STATUS_CHANNEL`` while anyone watches; wakes watchers by notification id."""
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
-        self._url = url
+    def __init__(self, listener: Listener, *, connect_timeout_s: float = 10.0) -> None:
+        self._listener = listener
         self._timeout = connect_timeout_s
         self._subs: dict[int, set[Watch]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._live = asyncio.Event()
+        self._reg: Registration | None = None
 
     async def subscribe(self, notification_id: int) -> Watch:
         """A watch that hears every change committed after this returns."""
         watch = Watch(self, notification_id)
         self._subs.setdefault(notification_id, set()).add(watch)
-        if self._task is None:
-            self._live = asyncio.Event()
-            self._task = asyncio.create_task(self._run(self._live), name="oncall-delivery-status")
+        if self._reg is None:
+            self._reg = self._listener.register([STATUS_CHANNEL], self._dispatch, self._wake_all,
+                                                name="delivery-status watchers")
         try:
-            await asyncio.wait_for(self._live.wait(), self._timeout)
+            await self._reg.wait_live(self._timeout)
         except TimeoutError:
             watch.close()
             raise Unavailable("cannot listen for delivery changes now; try again shortly") from None
@@ -80,15 +76,13 @@ class StatusWatcher:
         return sum(len(s) for s in self._subs.values())
 
     async def stop(self) -> None:
-        """End every watch (their streams finish) and close the connection."""
+        """End every watch (their streams finish) and leave the listener."""
         for subs in list(self._subs.values()):
             for watch in list(subs):
                 watch.close()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._reg is not None:
+            self._reg.close()
+            self._reg = None
 
     def _unsubscribe(self, watch: Watch) -> None:
         subs = self._subs.get(watch.notification_id)
@@ -96,10 +90,9 @@ class StatusWatcher:
             subs.discard(watch)
             if not subs:
                 del self._subs[watch.notification_id]
-        if not self._subs and self._task is not None:
-            # nobody watches: give the connection back; the next watcher starts a new one
-            self._task.cancel()
-            self._task = None
+        if not self._subs and self._reg is not None:
+            self._reg.close()  # nobody watches: stop hearing the channel
+            self._reg = None
 
     def _wake(self, notification_id: int) -> None:
         for watch in list(self._subs.get(notification_id, ())):
@@ -110,39 +103,17 @@ class StatusWatcher:
             for watch in list(subs):
                 watch._wake()
 
-    def _dispatch(self, payload: str) -> None:
-        for part in payload.split(","):
+    def _dispatch(self, note: psycopg.Notify) -> None:
+        for part in note.payload.split(","):
             try:
                 self._wake(int(part))
             except ValueError:
                 continue  # not a notification id: nothing to wake
 
-    async def _run(self, live: asyncio.Event) -> None:
-        backoff = 0.1
-        reconnecting = False
-        while True:
-            try:
-                conn: Any = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {STATUS_CHANNEL}")
-                    if reconnecting:
-                        self._wake_all()  # changes made while the connection was down were not heard
-                    live.set()
-                    backoff = 0.1
-                    async for note in conn.notifies():
-                        self._dispatch(note.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
-                log.warning("delivery status listener lost (%s); reconnecting in %.1fs", exc, backoff)
-                reconnecting = True
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
 
 def watcher_for(ctx: Any) -> StatusWatcher:
     """The process's watcher, kept in ``ctx.extras["notification_watcher"]`` (made on first use)."""
-    watcher = ctx.extras.get("notification_watcher")
+    watcher: StatusWatcher | None = ctx.extras.get("notification_watcher")
     if watcher is None:
-        watcher = ctx.extras["notification_watcher"] = StatusWatcher(ctx.database_url)
+        watcher = ctx.extras["notification_watcher"] = StatusWatcher(ctx.listener)
     return watcher

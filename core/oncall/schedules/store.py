@@ -10,13 +10,12 @@ written: a saved schedule always builds), bumps ``version`` and notifies
 Queries go through ``ScheduleCache``, which holds a ``Schedule`` built (and indexed by the
 engine) once per (id, version), because rebuilding one per request costs more than the
 whole on-call answer should. Without a listener the cache reads the version (one
-primary-key query) per question; once ``start``ed it listens for change notifications and
-answers from memory, with no query at all.
+primary-key query) per question; once ``start``ed on the process's listener it hears
+change notifications and answers from memory, with no query at all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -26,7 +25,6 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
-from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -34,6 +32,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..store.listen import Listener, Registration
 from .model import (
     Layer,
     OnCallEntry,
@@ -66,10 +65,6 @@ MAX_SHIFTS_RANGE = timedelta(days=93)
 CACHE_SIZE = 1024
 CACHE_KEY = "schedule_cache"  # in Context.extras
 CHANGES_CHANNEL = "oncall_schedules"  # NOTIFY payload: the id of the schedule that changed
-# How often an idle change listener proves its connection alive; cached schedules are
-# trusted without a version read only while it has done so recently.
-LISTENER_HEALTH_S = 5.0
-LISTENER_NAME = "oncall-schedule-cache"  # its application_name in pg_stat_activity
 
 
 # --------------------------------------------------------------------------- records
@@ -590,13 +585,14 @@ class ScheduleCache:
     """Built schedules by (id, version), shared by every query in this process.
 
     Without a listener, a query reads the schedule's current version (one primary-key
-    lookup) and builds only when that version isn't held. After ``start`` it listens on
-    ``oncall_schedules``: a held schedule is then current until a change notification
-    drops it, and queries cost no I/O at all. Changes made in this process drop it at
-    once; another replica's arrive with their notification, milliseconds after commit.
-    Trust needs a live listener: if it loses its connection, or hasn't proven it alive
-    within ``2 × LISTENER_HEALTH_S``, queries read versions again, and when it reconnects
-    everything held is dropped (notifications may have been missed meanwhile).
+    lookup) and builds only when that version isn't held. After ``start`` it hears
+    ``oncall_schedules`` on the process's LISTEN connection (``store.listen``): a held
+    schedule is then current until a change notification drops it, and queries cost no I/O
+    at all. Changes made in this process drop it at once; another replica's arrive with
+    their notification, milliseconds after commit. Trust needs a live connection: while it
+    is down, or hasn't proven itself alive within the listener's liveness check (a few
+    seconds), queries read versions again, and when it reconnects everything held is
+    dropped (notifications may have been missed meanwhile).
 
     Only the newest version of each schedule is kept, and at most ``size`` schedules.
     """
@@ -606,54 +602,30 @@ class ScheduleCache:
         self._built: dict[str, BuiltSchedule] = {}
         # bumped by every forget: a load that overlapped one may be stale, so isn't kept
         self._epoch = 0
-        self._trusted_until = 0.0  # monotonic; the listener's proof of life runs until then
-        self._task: asyncio.Task[None] | None = None
+        self._listener: Listener | None = None
+        self._reg: Registration | None = None
         _CACHES.add(self)
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, database_url: str) -> None:
-        """Listen for schedule changes. Until the listener is connected, queries read versions."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._listen(database_url), name="oncall-schedule-cache")
+    async def start(self, listener: Listener) -> None:
+        """Hear schedule changes on the process's listener. Until it is live, queries read versions."""
+        if self._reg is None:
+            self._listener = listener
+            self._reg = listener.register([CHANGES_CHANNEL], lambda note: self.forget(note.payload),
+                                          self.forget_all, name="the schedule cache")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._trusted_until = 0.0
+        if self._reg is not None:
+            self._reg.close()
+            self._reg = None
 
     @property
     def listening(self) -> bool:
-        """Whether held schedules are answered without reading their version."""
-        return monotonic() < self._trusted_until
-
-    async def _listen(self, database_url: str) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    database_url, autocommit=True, application_name=LISTENER_NAME
-                ) as conn:
-                    await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
-                    self.forget_all()  # whatever changed while nobody listened
-                    backoff = 0.1
-                    while True:
-                        self._trusted_until = monotonic() + 2 * LISTENER_HEALTH_S
-                        async for note in conn.notifies(timeout=LISTENER_HEALTH_S):
-                            self.forget(note.payload)
-                            self._trusted_until = monotonic() + 2 * LISTENER_HEALTH_S
-                        await conn.execute("SELECT 1")  # quiet is fine; a dead connection is not
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect, whatever broke
-                log.warning("schedule change listener lost its connection (%s); retrying", exc)
-            finally:
-                self._trusted_until = 0.0
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+        """Whether held schedules are answered without reading their version: the change
+        channel is listened on (whatever changed before was dropped when it became so) and
+        the connection has proven itself alive recently."""
+        return self._reg is not None and self._reg.live and self._listener is not None and self._listener.alive
 
     # ------------------------------------------------------------------ entries
 

@@ -141,7 +141,7 @@ class Notifier:
         self._wake.set()
 
     async def _listen(self, listening: asyncio.Event) -> None:
-        await listen_forever(self.ctx.database_url, (REQUESTS_CHANNEL, store.DELIVERIES_CHANNEL),
+        await listen_forever(self.ctx.listener, (REQUESTS_CHANNEL, store.DELIVERIES_CHANNEL),
                              lambda _note: self._wake.set(), listening, "the notifier")
 
     async def _loop(self) -> None:
