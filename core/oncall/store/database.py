@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TypeAlias
 
 import psycopg
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import DictRow, Row, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..config import Settings
@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 #: a connection whose rows are dicts (``row_factory=dict_row``), as every connection here is:
 #: annotate with this (and :class:`Pool`) so ``row["column"]`` type-checks
 Conn: TypeAlias = AsyncConnection[DictRow]
+
+
+async def fetch_one(cur: AsyncCursor[Row]) -> Row:
+    """The row of a statement that always returns one (``INSERT ... RETURNING``, an aggregate,
+    a ``SELECT`` of a row just locked); its absence is a bug, not a "not found"."""
+    row = await cur.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
 
 
 def embedded_database_url(data_dir: Path) -> str:
