@@ -17,10 +17,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import psycopg
 from oncall_hookspecs import ALERT_LIFECYCLE_KINDS, AlertLifecycleEvent
 
 from ..alerting import store
+from ..store.database import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,9 @@ class Stream(Protocol):
         """The kinds ``listener`` hears on this stream; None: every kind."""
         ...
 
-    async def newest_id(self, conn: psycopg.AsyncConnection[Any]) -> int: ...
+    async def newest_id(self, conn: Conn) -> int: ...
 
-    async def read_after(self, conn: psycopg.AsyncConnection[Any], after_id: int, limit: int) -> list[StreamEvent]: ...
+    async def read_after(self, conn: Conn, after_id: int, limit: int) -> list[StreamEvent]: ...
 
     async def deliver(self, listener: Any, event: StreamEvent) -> None: ...
 
@@ -72,10 +72,10 @@ class AlertEvents:
             return frozenset({kinds})
         return frozenset(kinds)
 
-    async def newest_id(self, conn: psycopg.AsyncConnection[Any]) -> int:
+    async def newest_id(self, conn: Conn) -> int:
         return await store.newest_event_id(conn)
 
-    async def read_after(self, conn: psycopg.AsyncConnection[Any], after_id: int, limit: int) -> list[StreamEvent]:
+    async def read_after(self, conn: Conn, after_id: int, limit: int) -> list[StreamEvent]:
         return [
             StreamEvent(e.id, e.kind, AlertLifecycleEvent(
                 kind=e.kind, alert=alert.view(), at=e.at, actor=e.actor, note=e.note, id=e.id, data=e.data or {},
@@ -140,7 +140,7 @@ class OrderedReader:
         self._hole: _Hole | None = None
         self._settled_below = 0  # ids missing below this are gone for good
 
-    async def read(self, conn: psycopg.AsyncConnection[Any], limit: int) -> Page:
+    async def read(self, conn: Conn, limit: int) -> Page:
         events = await self.stream.read_after(conn, self.position, limit)
         ready: list[StreamEvent] = []
         expected = self.position + 1
@@ -155,7 +155,7 @@ class OrderedReader:
         self.position = expected - 1
         return Page(ready, self.position, again=len(events) == limit)
 
-    async def _hole_settled(self, conn: psycopg.AsyncConnection[Any], first: int, before: int) -> bool:
+    async def _hole_settled(self, conn: Conn, first: int, before: int) -> bool:
         """Whether every transaction that may have been writing ids ``first``…``before - 1``
         has ended; when so, a re-read passes over those still missing."""
         hole = self._hole
