@@ -6,14 +6,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from .alerting import store
 from .alerting.ingest import Ingestor
 from .alerting.models import Integration
 from .config import Settings
 from .plugins import Registry
-from .store.database import UNREACHABLE, unavailable
+from .store.database import UNREACHABLE, Pool, unavailable
 from .store.listen import Listener
 
 if TYPE_CHECKING:
@@ -38,7 +36,7 @@ class KeyCache:
 
     def __init__(
         self,
-        pool: AsyncConnectionPool,
+        pool: Pool,
         ttl: float = 10.0,
         negative_ttl: float = 1.0,
         stale_grace: float = 600.0,
@@ -80,7 +78,7 @@ class KeyCache:
 @dataclass
 class Context:
     settings: Settings
-    pool: AsyncConnectionPool
+    pool: Pool
     registry: Registry
     ingestor: Ingestor
     database_url: str

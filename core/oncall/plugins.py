@@ -7,6 +7,7 @@ reported and skipped, with everything it registered; the others are unaffected.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable
@@ -51,7 +52,8 @@ class Registry:
     source_paths: dict[str, str] = field(default_factory=dict)  # extra path → source name
 
     def family(self, key: str) -> dict[str, Any]:
-        return getattr(self, key)
+        found: dict[str, Any] = getattr(self, key)
+        return found
 
 
 class ContractError(Exception):
@@ -115,6 +117,11 @@ def _protocol_members(proto: type) -> set[str]:
     return members
 
 
+def _itself(obj: Any) -> Any:
+    """The loader of a plugin handed over directly: the object itself."""
+    return obj
+
+
 def _discover() -> list[importlib.metadata.EntryPoint]:
     eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     seen: dict[str, importlib.metadata.EntryPoint] = {}
@@ -147,7 +154,7 @@ def load_plugins(
             (ep.name, ep.load, dist.name if dist else "?", dist.version if dist else "?")
         )
     for name, obj in extra:
-        candidates.append((name, lambda obj=obj: obj, "(direct)", "-"))
+        candidates.append((name, functools.partial(_itself, obj), "(direct)", "-"))
     unknown = sorted(disabled - {c[0] for c in candidates})
     if unknown:
         # a misspelt name would otherwise leave the plugin it meant running, silently

@@ -22,10 +22,10 @@ import orjson
 import psycopg
 from oncall_hookspecs import Action, AlertEvent, IngestOutcome, IngestResult
 from oncall_hookspecs.types import SEVERITIES
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from ..errors import InvalidArgument, OnCallError, Unavailable
-from ..store.database import UNREACHABLE, current_acquire_timeout, unavailable
+from ..store.database import UNREACHABLE, Conn, Pool, current_acquire_timeout, unavailable
 from .store import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ class Ingestor:
     """
 
     def __init__(
-        self, pool: AsyncConnectionPool, raw_cap: int = 64 * 1024, max_batch: int = 5000, lanes: int = 2
+        self, pool: Pool, raw_cap: int = 64 * 1024, max_batch: int = 5000, lanes: int = 2
     ) -> None:
         self._pool = pool
         self.raw_cap = raw_cap
@@ -453,7 +453,7 @@ class Ingestor:
         return _results(events, statements, answers)
 
 
-async def apply_events(conn: psycopg.AsyncConnection, events: _Events) -> list[list[IngestResult]]:
+async def apply_events(conn: Conn, events: _Events) -> list[list[IngestResult]]:
     """Apply events with the Ingestor's own statements, inside the caller's transaction on ``conn``.
 
     For a decision that must commit together with the alerts it opens or closes (a heartbeat

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..store.database import Conn, Pool, fetch_one
 from .models import MANUAL_SOURCE, Alert, AlertFilter, Integration, TimelineEvent
 
 EVENTS_CHANNEL = "oncall_alert_events"
@@ -39,13 +39,13 @@ def new_key() -> str:
 # --------------------------------------------------------------------------- integrations
 
 
-async def create_integration(pool: AsyncConnectionPool, source: str, name: str) -> tuple[Integration, str]:
+async def create_integration(pool: Pool, source: str, name: str) -> tuple[Integration, str]:
     """Create an integration; return it with its key, which is shown only this once."""
     async with pool.connection() as conn:
         return await insert_integration(conn, source, name)
 
 
-async def insert_integration(conn: psycopg.AsyncConnection, source: str, name: str) -> tuple[Integration, str]:
+async def insert_integration(conn: Conn, source: str, name: str) -> tuple[Integration, str]:
     """``create_integration`` on a caller's connection (and transaction)."""
     if not name.strip():
         raise InvalidArgument("an integration needs a name")
@@ -57,17 +57,17 @@ async def insert_integration(conn: psycopg.AsyncConnection, source: str, name: s
                    VALUES (%s, %s, %s, %s) RETURNING *""",
                 (name, source, hash_key(key), key[:6]),
             )
-            row = await cur.fetchone()
+            row = await fetch_one(cur)
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"a {source} integration named {name!r} already exists") from None
     return Integration.from_row(row), key
 
 
-async def disable_integration(conn: psycopg.AsyncConnection, integration_id: int) -> None:
+async def disable_integration(conn: Conn, integration_id: int) -> None:
     await conn.execute("UPDATE alerting.integrations SET enabled = false WHERE id = %s", (integration_id,))
 
 
-async def rotate_integration_key(pool: AsyncConnectionPool, integration_id: int) -> str:
+async def rotate_integration_key(pool: Pool, integration_id: int) -> str:
     key = new_key()
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -79,13 +79,13 @@ async def rotate_integration_key(pool: AsyncConnectionPool, integration_id: int)
     return key
 
 
-async def list_integrations(pool: AsyncConnectionPool) -> list[Integration]:
+async def list_integrations(pool: Pool) -> list[Integration]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.integrations ORDER BY id")
         return [Integration.from_row(r) for r in await cur.fetchall()]
 
 
-async def get_integration(pool: AsyncConnectionPool, integration_id: int) -> Integration:
+async def get_integration(pool: Pool, integration_id: int) -> Integration:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.integrations WHERE id = %s", (integration_id,))
         row = await cur.fetchone()
@@ -94,7 +94,7 @@ async def get_integration(pool: AsyncConnectionPool, integration_id: int) -> Int
     return Integration.from_row(row)
 
 
-async def find_integration_by_name(pool: AsyncConnectionPool, source: str, name: str) -> Integration | None:
+async def find_integration_by_name(pool: Pool, source: str, name: str) -> Integration | None:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT * FROM alerting.integrations WHERE source = %s AND name = %s", (source, name)
@@ -103,7 +103,7 @@ async def find_integration_by_name(pool: AsyncConnectionPool, source: str, name:
     return Integration.from_row(row) if row else None
 
 
-async def find_integration_by_key(pool: AsyncConnectionPool, key: str) -> Integration | None:
+async def find_integration_by_key(pool: Pool, key: str) -> Integration | None:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT * FROM alerting.integrations WHERE key_hash = %s", (hash_key(key),)
@@ -112,7 +112,7 @@ async def find_integration_by_key(pool: AsyncConnectionPool, key: str) -> Integr
     return Integration.from_row(row) if row else None
 
 
-async def manual_integration(pool: AsyncConnectionPool) -> Integration:
+async def manual_integration(pool: Pool) -> Integration:
     """The built-in integration that alerts raised by hand (gRPC, CLI) come through.
 
     Its key is random and never shown, so no webhook can use it.
@@ -125,14 +125,14 @@ async def manual_integration(pool: AsyncConnectionPool) -> Integration:
                RETURNING *""",
             (MANUAL_SOURCE, MANUAL_SOURCE, hash_key(new_key())),
         )
-        row = await cur.fetchone()
+        row = await fetch_one(cur)
     return Integration.from_row(row)
 
 
 # --------------------------------------------------------------------------- reading alerts
 
 
-async def get_alert(pool: AsyncConnectionPool, alert_id: int) -> Alert:
+async def get_alert(pool: Pool, alert_id: int) -> Alert:
     async with pool.connection() as conn:
         cur = await conn.execute(
             f"SELECT {ALERT_COLUMNS}, a.raw FROM {ALERT_FROM} WHERE a.id = %s", (alert_id,)
@@ -165,7 +165,7 @@ def decode_page_token(token: str) -> int:
 
 
 async def list_alerts(
-    pool: AsyncConnectionPool, flt: AlertFilter, page_size: int = 50, page_token: str = ""
+    pool: Pool, flt: AlertFilter, page_size: int = 50, page_token: str = ""
 ) -> tuple[list[Alert], str]:
     """Newest first. Returns the page and the token for the next one ('' at the end)."""
     if page_size <= 0:
@@ -207,7 +207,7 @@ async def list_alerts(
     return alerts, next_token
 
 
-async def timeline(pool: AsyncConnectionPool, alert_id: int) -> list[TimelineEvent]:
+async def timeline(pool: Pool, alert_id: int) -> list[TimelineEvent]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT 1 FROM alerting.alerts WHERE id = %s", (alert_id,))
         if await cur.fetchone() is None:
@@ -239,7 +239,7 @@ def _event_and_alert(row: dict[str, Any]) -> tuple[TimelineEvent, Alert]:
 
 
 async def events_with_alerts(
-    conn: psycopg.AsyncConnection, event_ids: Sequence[int]
+    conn: Conn, event_ids: Sequence[int]
 ) -> list[tuple[TimelineEvent, Alert]]:
     """Timeline events and the current state of their alerts (for WatchAlerts)."""
     cur = await conn.execute(_EVENTS_WITH_ALERTS + " WHERE e.id = ANY(%s) ORDER BY e.id", (list(event_ids),))
@@ -247,7 +247,7 @@ async def events_with_alerts(
 
 
 async def events_with_alerts_after(
-    conn: psycopg.AsyncConnection[Any], after_id: int, limit: int
+    conn: Conn, after_id: int, limit: int
 ) -> list[tuple[TimelineEvent, Alert]]:
     """Up to ``limit`` committed timeline events after ``after_id``, in id order, with the
     current state of their alerts (for lifecycle listeners)."""
@@ -257,13 +257,14 @@ async def events_with_alerts_after(
     return [_event_and_alert(row) for row in await cur.fetchall()]
 
 
-async def newest_event_id(conn: psycopg.AsyncConnection[Any]) -> int:
+async def newest_event_id(conn: Conn) -> int:
     """The id of the newest committed timeline event (0 when there is none)."""
     cur = await conn.execute("SELECT coalesce(max(id), 0) AS m FROM alerting.alert_events")
-    return (await cur.fetchone())["m"]
+    newest: int = (await fetch_one(cur))["m"]
+    return newest
 
 
-async def events_after(conn: psycopg.AsyncConnection, after_id: int, limit: int = 1000) -> list[int]:
+async def events_after(conn: Conn, after_id: int, limit: int = 1000) -> list[int]:
     cur = await conn.execute(
         "SELECT id FROM alerting.alert_events WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit)
     )
@@ -277,7 +278,7 @@ async def events_after(conn: psycopg.AsyncConnection, after_id: int, limit: int 
 NOT_FOR_ENGINE = "~"
 
 
-async def notify_events(conn: psycopg.AsyncConnection, event_ids: Sequence[int], *, wake_engine: bool = True) -> None:
+async def notify_events(conn: Conn, event_ids: Sequence[int], *, wake_engine: bool = True) -> None:
     """Announce committed timeline events (delivered by PostgreSQL only on commit).
 
     ``wake_engine=False`` for events that change nothing the engine decides on (a delivery's
@@ -298,7 +299,7 @@ async def notify_events(conn: psycopg.AsyncConnection, event_ids: Sequence[int],
 
 
 async def _record(
-    conn: psycopg.AsyncConnection,
+    conn: Conn,
     alert_id: int,
     kind: str,
     actor: str | None,
@@ -310,9 +311,9 @@ async def _record(
            VALUES (%s, %s, %s, %s, %s) RETURNING id""",
         (alert_id, kind, actor, note, Jsonb(data) if data is not None else None),
     )
-    row = await cur.fetchone()
-    await notify_events(conn, [row["id"]])
-    return row["id"]
+    event_id: int = (await fetch_one(cur))["id"]
+    await notify_events(conn, [event_id])
+    return event_id
 
 
 def _actor(user_id: str) -> str:
@@ -336,7 +337,7 @@ _TRANSITIONS = {
 }
 
 
-async def _transition(pool: AsyncConnectionPool, alert_id: int, to: str, user_id: str, note: str) -> Alert:
+async def _transition(pool: Pool, alert_id: int, to: str, user_id: str, note: str) -> Alert:
     """Move an alert to ``to`` and record it; already there: only the note, if any, is added."""
     actor = _actor(user_id)
     sources, statement = _TRANSITIONS[to]
@@ -356,17 +357,17 @@ async def _transition(pool: AsyncConnectionPool, alert_id: int, to: str, user_id
     return await get_alert(pool, alert_id)
 
 
-async def acknowledge(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str = "") -> Alert:
+async def acknowledge(pool: Pool, alert_id: int, user_id: str, note: str = "") -> Alert:
     """Acknowledge a triggered alert. Acknowledging it again changes nothing; a resolved one can't be."""
     return await _transition(pool, alert_id, "acknowledged", user_id, note)
 
 
-async def resolve(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str = "") -> Alert:
+async def resolve(pool: Pool, alert_id: int, user_id: str, note: str = "") -> Alert:
     """Resolve an open alert. Resolving a resolved alert changes nothing."""
     return await _transition(pool, alert_id, "resolved", user_id, note)
 
 
-async def add_note(pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str) -> TimelineEvent:
+async def add_note(pool: Pool, alert_id: int, user_id: str, note: str) -> TimelineEvent:
     actor = _actor(user_id)
     if not note.strip():
         raise InvalidArgument("a note needs text")
@@ -376,4 +377,4 @@ async def add_note(pool: AsyncConnectionPool, alert_id: int, user_id: str, note:
             raise NotFound(f"alert {alert_id} not found")
         event_id = await _record(conn, alert_id, "note", actor, note)
         cur = await conn.execute("SELECT * FROM alerting.alert_events WHERE id = %s", (event_id,))
-        return TimelineEvent.from_row(await cur.fetchone())
+        return TimelineEvent.from_row(await fetch_one(cur))

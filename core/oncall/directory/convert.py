@@ -9,7 +9,7 @@ from oncall_hookspecs import ContactMethod, User
 from .v1 import directory_pb2 as pb
 
 #: ContactMethod.kind (the plugin contract's lower-case name) → the contract's enum value
-KIND_TO_TYPE: dict[str, int] = {
+KIND_TO_TYPE: dict[str, pb.ContactMethodType] = {
     "sms": pb.CONTACT_METHOD_TYPE_SMS,
     "voice": pb.CONTACT_METHOD_TYPE_VOICE,
     "email": pb.CONTACT_METHOD_TYPE_EMAIL,

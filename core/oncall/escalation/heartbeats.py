@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from oncall_hookspecs import Action, AlertEvent
-from psycopg_pool import AsyncConnectionPool
 
 from ..alerting import ingest, store
 from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from ..store.database import Pool, fetch_one
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -47,7 +47,7 @@ def _from_row(row: dict[str, Any]) -> Heartbeat:
     )
 
 
-async def create_heartbeat(pool: AsyncConnectionPool, name: str, timeout_seconds: int) -> tuple[Heartbeat, str]:
+async def create_heartbeat(pool: Pool, name: str, timeout_seconds: int) -> tuple[Heartbeat, str]:
     """Create a monitor and its integration; return it with the key (shown only now)."""
     if not name.strip():
         raise InvalidArgument("a heartbeat needs a name")
@@ -62,12 +62,12 @@ async def create_heartbeat(pool: AsyncConnectionPool, name: str, timeout_seconds
                    VALUES (%s, %s, %s) RETURNING *""",
                 (name, integ.id, timeout_seconds),
             )
-            return _from_row(await cur.fetchone()), key
+            return _from_row(await fetch_one(cur)), key
     except (psycopg.errors.UniqueViolation, AlreadyExists):
         raise AlreadyExists(f"a heartbeat named {name!r} already exists") from None
 
 
-async def get_heartbeat(pool: AsyncConnectionPool, heartbeat_id: str) -> Heartbeat:
+async def get_heartbeat(pool: Pool, heartbeat_id: str) -> Heartbeat:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.heartbeats WHERE id = %s", (heartbeat_id,))
         row = await cur.fetchone()
@@ -76,13 +76,13 @@ async def get_heartbeat(pool: AsyncConnectionPool, heartbeat_id: str) -> Heartbe
     return _from_row(row)
 
 
-async def list_heartbeats(pool: AsyncConnectionPool) -> list[Heartbeat]:
+async def list_heartbeats(pool: Pool) -> list[Heartbeat]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.heartbeats ORDER BY name")
         return [_from_row(r) for r in await cur.fetchall()]
 
 
-async def delete_heartbeat(pool: AsyncConnectionPool, heartbeat_id: str) -> None:
+async def delete_heartbeat(pool: Pool, heartbeat_id: str) -> None:
     """Delete a monitor: its key stops working and an alert it opened is resolved."""
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
@@ -134,7 +134,7 @@ async def beat(ctx: Context, heartbeat_id: str, integration_id: int, now: dateti
                WHERE id = %s RETURNING *""",
             (now, now + timedelta(seconds=hb.timeout_seconds), heartbeat_id),
         )
-        row = await cur.fetchone()
+        row = await fetch_one(cur)
         await conn.execute("SELECT pg_notify('oncall_engine', 'heartbeat')")
     return _from_row(row)
 

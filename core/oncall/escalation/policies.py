@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from ..notification import channels
+from ..store.database import Conn, Pool, fetch_one
 
 TARGET_KINDS = ("user", "schedule", "channel", "webhook")
 MAX_STEPS = 50
@@ -120,7 +121,7 @@ def validate(p: PolicyInput) -> None:
                     raise InvalidArgument(f"step {i}: {exc}") from None
 
 
-async def _check_schedules(conn: psycopg.AsyncConnection, p: PolicyInput) -> None:
+async def _check_schedules(conn: Conn, p: PolicyInput) -> None:
     """A schedule target must name a schedule that exists (a typo would page no one)."""
     wanted = sorted({t.id for s in p.steps for t in s.targets if t.kind == "schedule"})
     if not wanted:
@@ -132,7 +133,7 @@ async def _check_schedules(conn: psycopg.AsyncConnection, p: PolicyInput) -> Non
         raise InvalidArgument(f"schedule(s) {', '.join(missing)} do not exist")
 
 
-async def create_policy(pool: AsyncConnectionPool, p: PolicyInput) -> Policy:
+async def create_policy(pool: Pool, p: PolicyInput) -> Policy:
     validate(p)
     try:
         async with pool.connection() as conn:
@@ -143,12 +144,12 @@ async def create_policy(pool: AsyncConnectionPool, p: PolicyInput) -> Policy:
                    VALUES (%s, %s, %s, %s, %s) RETURNING *""",
                 (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds),
             )
-            return _from_row(await cur.fetchone())
+            return _from_row(await fetch_one(cur))
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"a policy named {p.name!r} already exists") from None
 
 
-async def update_policy(pool: AsyncConnectionPool, policy_id: str, p: PolicyInput) -> Policy:
+async def update_policy(pool: Pool, policy_id: str, p: PolicyInput) -> Policy:
     """Replace a policy's definition. Alerts in flight use it from their next step."""
     validate(p)
     try:
@@ -169,7 +170,7 @@ async def update_policy(pool: AsyncConnectionPool, policy_id: str, p: PolicyInpu
     return _from_row(row)
 
 
-async def delete_policy(pool: AsyncConnectionPool, policy_id: str) -> None:
+async def delete_policy(pool: Pool, policy_id: str) -> None:
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             """SELECT name FROM alerting.routing_rules WHERE actions->>'escalation_policy_id' = %s
@@ -196,13 +197,13 @@ async def get_policy(pool_or_conn: Any, policy_id: str) -> Policy:
     return _from_row(row)
 
 
-async def find_policy(conn: psycopg.AsyncConnection, policy_id: str) -> Policy | None:
+async def find_policy(conn: Conn, policy_id: str) -> Policy | None:
     cur = await conn.execute("SELECT * FROM alerting.escalation_policies WHERE id = %s", (policy_id,))
     row = await cur.fetchone()
     return _from_row(row) if row else None
 
 
-async def list_policies(pool: AsyncConnectionPool) -> list[Policy]:
+async def list_policies(pool: Pool) -> list[Policy]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.escalation_policies ORDER BY name")
         return [_from_row(r) for r in await cur.fetchall()]

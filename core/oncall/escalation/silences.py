@@ -18,9 +18,9 @@ from typing import Any
 
 from oncall_hookspecs import AlertView, Router, RoutingRule, RuleActions
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..store.database import Pool, fetch_one
 
 OPS = ("=", "!=", "=~", "!~")
 
@@ -123,7 +123,7 @@ def _from_row(row: dict[str, Any]) -> Silence:
 
 
 async def create_silence(
-    pool: AsyncConnectionPool, router: Router | None, s: SilenceInput, now: datetime
+    pool: Pool, router: Router | None, s: SilenceInput, now: datetime
 ) -> Silence:
     if not s.created_by.strip():
         raise InvalidArgument("a silence needs its creator (created_by)")
@@ -166,12 +166,12 @@ async def create_silence(
                 s.comment,
             ),
         )
-        row = await cur.fetchone()
+        row = await fetch_one(cur)
         await conn.execute("SELECT pg_notify('oncall_engine', 'silence')")
     return _from_row(row)
 
 
-async def expire_silence(pool: AsyncConnectionPool, silence_id: str, now: datetime) -> Silence:
+async def expire_silence(pool: Pool, silence_id: str, now: datetime) -> Silence:
     """End a silence now (its held alerts start escalating on the engine's next pass)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -189,7 +189,7 @@ async def expire_silence(pool: AsyncConnectionPool, silence_id: str, now: dateti
     return _from_row(row)
 
 
-async def get_silence(pool: AsyncConnectionPool, silence_id: str) -> Silence:
+async def get_silence(pool: Pool, silence_id: str) -> Silence:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.silences WHERE id = %s", (silence_id,))
         row = await cur.fetchone()
@@ -198,7 +198,7 @@ async def get_silence(pool: AsyncConnectionPool, silence_id: str) -> Silence:
     return _from_row(row)
 
 
-async def list_silences(pool: AsyncConnectionPool, now: datetime, include_expired: bool = False) -> list[Silence]:
+async def list_silences(pool: Pool, now: datetime, include_expired: bool = False) -> list[Silence]:
     async with pool.connection() as conn:
         if include_expired:
             cur = await conn.execute("SELECT * FROM alerting.silences ORDER BY starts_at")

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from ..alerting.store import notify_events
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..store.database import Pool, fetch_one
 from .policies import Policy, find_policy
 
 
@@ -45,7 +45,7 @@ class NotificationRequest:
     created_at: datetime
 
 
-async def escalation_state(pool: AsyncConnectionPool, alert_id: int) -> EscalationState:
+async def escalation_state(pool: Pool, alert_id: int) -> EscalationState:
     async with pool.connection() as conn:
         cur = await conn.execute(
             """SELECT e.*, a.status FROM alerting.alerts a
@@ -94,7 +94,7 @@ def _finished_detail(alert_id: int, policy: Policy) -> str:
 
 
 async def escalate_now(
-    pool: AsyncConnectionPool, alert_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False
+    pool: Pool, alert_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False
 ) -> None:
     """Fire the alert's next step now; ``restart``: start its policy again from the first step.
 
@@ -149,7 +149,7 @@ async def escalate_now(
             (alert_id, now, user_id.strip(), note or default_note,
              Jsonb({"step": step, "repeat": repeat, "restart": restart})),
         )
-        await notify_events(conn, [(await cur.fetchone())["id"]])
+        await notify_events(conn, [(await fetch_one(cur))["id"]])
         await conn.execute("SELECT pg_notify('oncall_engine', 'escalate')")
 
 
@@ -158,9 +158,10 @@ def _request_from_row(row: dict[str, Any]) -> NotificationRequest:
 
 
 async def list_requests(
-    pool: AsyncConnectionPool, alert_id: int | None = None, status: str | None = None, limit: int = 500
+    pool: Pool, alert_id: int | None = None, status: str | None = None, limit: int = 500
 ) -> list[NotificationRequest]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if alert_id is not None:
         where.append("alert_id = %s")
         params.append(alert_id)

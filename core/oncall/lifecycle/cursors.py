@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
+from ..store.database import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +35,14 @@ class LostCursor(Exception):
 _LOCK = "pg_try_advisory_lock(hashtext('oncall.lifecycle'), hashtext(%s || '/' || %s))"
 
 
-async def try_claim(conn: psycopg.AsyncConnection[Any], listener: str, stream: str) -> bool:
+async def try_claim(conn: Conn, listener: str, stream: str) -> bool:
     """Take the lock that lets this connection drive ``listener`` on ``stream``; False when
     another connection holds it."""
     cur = await conn.execute(f"SELECT {_LOCK} AS got", (listener, stream))
     return bool((await cur.fetchall())[0]["got"])
 
 
-async def open_cursor(conn: psycopg.AsyncConnection[Any], listener: str, stream: str, start_id: int) -> Cursor:
+async def open_cursor(conn: Conn, listener: str, stream: str, start_id: int) -> Cursor:
     """The listener's cursor, created at ``start_id`` when it has none."""
     cur = await conn.execute(
         """WITH created AS (
@@ -56,7 +56,7 @@ async def open_cursor(conn: psycopg.AsyncConnection[Any], listener: str, stream:
     return _cursor(await cur.fetchone())
 
 
-async def advance(conn: psycopg.AsyncConnection[Any], listener: str, stream: str, from_id: int, to_id: int) -> None:
+async def advance(conn: Conn, listener: str, stream: str, from_id: int, to_id: int) -> None:
     """Move the cursor from ``from_id`` to ``to_id``, clearing any failure; LostCursor when
     it is no longer at ``from_id``."""
     cur = await conn.execute(
@@ -71,7 +71,7 @@ async def advance(conn: psycopg.AsyncConnection[Any], listener: str, stream: str
 
 
 async def record_failure(
-    conn: psycopg.AsyncConnection[Any], listener: str, stream: str, event_id: int, attempts: int, error: str
+    conn: Conn, listener: str, stream: str, event_id: int, attempts: int, error: str
 ) -> None:
     """The event after the cursor failed ``attempts`` times so far (kept across restarts)."""
     await conn.execute(
@@ -84,7 +84,7 @@ async def record_failure(
 
 
 async def skip(
-    conn: psycopg.AsyncConnection[Any], listener: str, stream: str, from_id: int, event_id: int, attempts: int,
+    conn: Conn, listener: str, stream: str, from_id: int, event_id: int, attempts: int,
     error: str,
 ) -> None:
     """Record ``event_id`` as skipped after its last attempt and move the cursor past it."""

@@ -27,12 +27,10 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-
 from ..config import Settings
 from ..events import EventHub
 from ..backoff import backoff_delay
+from ..store.database import Conn, connect
 from . import cursors
 from ..store.ordered import OrderedReader, StreamEvent
 from .streams import STREAMS, Stream
@@ -106,9 +104,7 @@ class Dispatcher:
         backoff = 0.1
         while not self._stopping.is_set():
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, row_factory=dict_row
-                ) as conn:
+                async with await connect(self._url) as conn:
                     backoff = 0.1
                     while not self._stopping.is_set():
                         await self._claim(conn)
@@ -132,7 +128,7 @@ class Dispatcher:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
-    async def _claim(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _claim(self, conn: Conn) -> None:
         for name, listener, stream in self._pairs:
             if self._stopping.is_set():
                 return
@@ -175,7 +171,7 @@ class _Runner:
     """One listener on one stream: read after the cursor, deliver each event, move the cursor."""
 
     def __init__(
-        self, name: str, listener: Any, stream: Stream, conn: psycopg.AsyncConnection[Any], cursor: cursors.Cursor,
+        self, name: str, listener: Any, stream: Stream, conn: Conn, cursor: cursors.Cursor,
         settings: Settings, stopping: asyncio.Event,
     ) -> None:
         self.name = name

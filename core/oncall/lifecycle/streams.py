@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol
 
-import psycopg
 from oncall_hookspecs import ALERT_LIFECYCLE_KINDS, AlertLifecycleEvent
 
 from ..alerting import store
 from ..store.ordered import Readable, StreamEvent
+from ..store.database import Conn
 
 
 class Stream(Readable, Protocol):
@@ -31,7 +31,7 @@ class Stream(Readable, Protocol):
         """The kinds ``listener`` hears on this stream; None: every kind."""
         ...
 
-    async def newest_id(self, conn: psycopg.AsyncConnection[Any]) -> int: ...
+    async def newest_id(self, conn: Conn) -> int: ...
 
     async def deliver(self, listener: Any, event: StreamEvent) -> None: ...
 
@@ -53,10 +53,10 @@ class AlertEvents:
             return frozenset({kinds})
         return frozenset(kinds)
 
-    async def newest_id(self, conn: psycopg.AsyncConnection[Any]) -> int:
+    async def newest_id(self, conn: Conn) -> int:
         return await store.newest_event_id(conn)
 
-    async def read_after(self, conn: psycopg.AsyncConnection[Any], after_id: int, limit: int) -> list[StreamEvent]:
+    async def read_after(self, conn: Conn, after_id: int, limit: int) -> list[StreamEvent]:
         return [
             StreamEvent(e.id, e.kind, AlertLifecycleEvent(
                 kind=e.kind, alert=alert.view(), at=e.at, actor=e.actor, note=e.note, id=e.id, data=e.data or {},

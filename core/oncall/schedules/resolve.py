@@ -96,7 +96,7 @@ class _Compiled:
         on: dict[str, Reason] = {}
         if winner is not None:
             on[winner[0]] = winner[1]
-        for add, remove, reason in self.overrides.at(t):
+        for add, remove, why in self.overrides.at(t):
             if remove is not None:
                 if remove not in on:
                     if add is not None:
@@ -105,7 +105,7 @@ class _Compiled:
                     del on[remove]
             if add is not None:
                 on.pop(add, None)  # re-insert: the override is now why they are on call
-                on[add] = reason
+                on[add] = why
         return on
 
     def cuts(self, start: datetime, end: datetime) -> list[datetime]:
@@ -138,7 +138,8 @@ def _compiled(schedule: Schedule) -> _Compiled:
     # Cached on the instance, outside its fields: a Schedule is frozen, so its index can
     # never go stale, and repeated on_call calls skip building it.
     try:
-        return schedule.__dict__["_compiled"]
+        cached: _Compiled = schedule.__dict__["_compiled"]
+        return cached
     except KeyError:
         compiled = schedule.__dict__["_compiled"] = _Compiled(schedule)
         return compiled

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..store.database import Conn, Pool, fetch_one
 from ..store.listen import Listener, Registration
 from .model import (
     Layer,
@@ -265,7 +265,7 @@ def check_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 _NOT_FOUND = "schedule {!r} not found"
 
 
-async def _lock(conn: psycopg.AsyncConnection, schedule_id: str) -> dict[str, Any]:
+async def _lock(conn: Conn, schedule_id: str) -> dict[str, Any]:
     """The schedule's row, locked until the transaction ends: changes to one schedule queue up."""
     cur = await conn.execute("SELECT * FROM alerting.schedules WHERE id = %s FOR UPDATE", (schedule_id,))
     row = await cur.fetchone()
@@ -274,12 +274,12 @@ async def _lock(conn: psycopg.AsyncConnection, schedule_id: str) -> dict[str, An
     return row
 
 
-async def _notify(conn: psycopg.AsyncConnection, schedule_id: str) -> None:
+async def _notify(conn: Conn, schedule_id: str) -> None:
     # delivered at commit, to every process listening: their caches drop this schedule
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, schedule_id))
 
 
-async def _bump(conn: psycopg.AsyncConnection, schedule_id: str) -> None:
+async def _bump(conn: Conn, schedule_id: str) -> None:
     await conn.execute(
         "UPDATE alerting.schedules SET version = version + 1, updated_at = now() WHERE id = %s", (schedule_id,)
     )
@@ -288,8 +288,8 @@ async def _bump(conn: psycopg.AsyncConnection, schedule_id: str) -> None:
 
 @contextlib.asynccontextmanager
 async def _changing(
-    pool: AsyncConnectionPool, schedule_id: str
-) -> AsyncIterator[tuple[psycopg.AsyncConnection, dict[str, Any]]]:
+    pool: Pool, schedule_id: str
+) -> AsyncIterator[tuple[Conn, dict[str, Any]]]:
     """A transaction holding the schedule's row lock (NotFound without one); after it commits,
     this process's caches forget the schedule at once, without waiting for the notification."""
     async with pool.connection() as conn:
@@ -298,21 +298,21 @@ async def _changing(
     _forget_everywhere(schedule_id)
 
 
-async def _temporaries(conn: psycopg.AsyncConnection, schedule_id: str) -> list[TemporarySchedule]:
+async def _temporaries(conn: Conn, schedule_id: str) -> list[TemporarySchedule]:
     cur = await conn.execute(
         "SELECT * FROM alerting.schedule_temporaries WHERE schedule_id = %s ORDER BY starts_at", (schedule_id,)
     )
     return [_temporary_from_row(r) for r in await cur.fetchall()]
 
 
-async def _overrides(conn: psycopg.AsyncConnection, schedule_id: str) -> list[StoredOverride]:
+async def _overrides(conn: Conn, schedule_id: str) -> list[StoredOverride]:
     cur = await conn.execute(
         "SELECT * FROM alerting.schedule_overrides WHERE schedule_id = %s ORDER BY seq", (schedule_id,)
     )
     return [_override_from_row(r) for r in await cur.fetchall()]
 
 
-async def create_schedule(pool: AsyncConnectionPool, inp: ScheduleInput) -> StoredSchedule:
+async def create_schedule(pool: Pool, inp: ScheduleInput) -> StoredSchedule:
     inp = _check_input(inp)
     try:
         async with pool.connection() as conn:
@@ -321,13 +321,13 @@ async def create_schedule(pool: AsyncConnectionPool, inp: ScheduleInput) -> Stor
                    VALUES (%s, %s, %s, %s) RETURNING *""",
                 (inp.name, inp.time_zone, inp.description, Jsonb([layer_to_json(layer) for layer in inp.layers])),
             )
-            return _schedule_from_row(await cur.fetchone(), ())
+            return _schedule_from_row(await fetch_one(cur), ())
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"a schedule named {inp.name!r} already exists") from None
 
 
 async def update_schedule(
-    pool: AsyncConnectionPool, schedule_id: str, inp: ScheduleInput, expected_version: int | None = None
+    pool: Pool, schedule_id: str, inp: ScheduleInput, expected_version: int | None = None
 ) -> StoredSchedule:
     """Replace a schedule's name, zone, description and layers.
 
@@ -344,7 +344,7 @@ async def update_schedule(
                 )
             temporaries = await _temporaries(conn, schedule_id)
             # the new zone and layers with the stored overrides and temporaries: still builds
-            Schedule(inp.time_zone, inp.layers, (), temporaries)
+            Schedule(inp.time_zone, inp.layers, (), tuple(temporaries))
             cur = await conn.execute(
                 """UPDATE alerting.schedules
                    SET name = %s, time_zone = %s, description = %s, layers = %s,
@@ -353,14 +353,14 @@ async def update_schedule(
                 (inp.name, inp.time_zone, inp.description, Jsonb([layer_to_json(layer) for layer in inp.layers]),
                  schedule_id),
             )
-            updated = _schedule_from_row(await cur.fetchone(), temporaries)
+            updated = _schedule_from_row(await fetch_one(cur), temporaries)
             await _notify(conn, schedule_id)
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"a schedule named {inp.name!r} already exists") from None
     return updated
 
 
-async def delete_schedule(pool: AsyncConnectionPool, schedule_id: str) -> None:
+async def delete_schedule(pool: Pool, schedule_id: str) -> None:
     """Delete a schedule no escalation policy pages; its overrides, temporaries and tokens go with it."""
     async with _changing(pool, schedule_id) as (conn, _):
         cur = await conn.execute(
@@ -374,7 +374,7 @@ async def delete_schedule(pool: AsyncConnectionPool, schedule_id: str) -> None:
         await _notify(conn, schedule_id)
 
 
-async def get_schedule(pool: AsyncConnectionPool, schedule_id: str) -> StoredSchedule:
+async def get_schedule(pool: Pool, schedule_id: str) -> StoredSchedule:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.schedules WHERE id = %s", (schedule_id,))
         row = await cur.fetchone()
@@ -383,7 +383,7 @@ async def get_schedule(pool: AsyncConnectionPool, schedule_id: str) -> StoredSch
         return _schedule_from_row(row, await _temporaries(conn, schedule_id))
 
 
-async def lookup_schedule(pool: AsyncConnectionPool, id_or_name: str) -> StoredSchedule:
+async def lookup_schedule(pool: Pool, id_or_name: str) -> StoredSchedule:
     """A schedule by id or, failing that, by name (for people typing commands)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -396,7 +396,7 @@ async def lookup_schedule(pool: AsyncConnectionPool, id_or_name: str) -> StoredS
         return _schedule_from_row(row, await _temporaries(conn, row["id"]))
 
 
-async def list_schedules(pool: AsyncConnectionPool) -> list[StoredSchedule]:
+async def list_schedules(pool: Pool) -> list[StoredSchedule]:
     """Every schedule, by name. Schedules are written by people, so there are few: not paged."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.schedules ORDER BY name")
@@ -412,7 +412,7 @@ async def list_schedules(pool: AsyncConnectionPool) -> list[StoredSchedule]:
 
 
 async def add_override(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     schedule_id: str,
     start: datetime,
     end: datetime,
@@ -431,12 +431,12 @@ async def add_override(
                VALUES (%s, %s, %s, %s, %s) RETURNING *""",
             (schedule_id, start, end, add_user, remove_user),
         )
-        row = await cur.fetchone()
+        row = await fetch_one(cur)
         await _bump(conn, schedule_id)
     return _override_from_row(row)
 
 
-async def remove_override(pool: AsyncConnectionPool, schedule_id: str, override_id: str) -> None:
+async def remove_override(pool: Pool, schedule_id: str, override_id: str) -> None:
     async with _changing(pool, schedule_id) as (conn, _):
         cur = await conn.execute(
             "DELETE FROM alerting.schedule_overrides WHERE id = %s AND schedule_id = %s RETURNING id",
@@ -448,7 +448,7 @@ async def remove_override(pool: AsyncConnectionPool, schedule_id: str, override_
 
 
 async def list_overrides(
-    pool: AsyncConnectionPool, schedule_id: str, start: datetime | None = None, end: datetime | None = None
+    pool: Pool, schedule_id: str, start: datetime | None = None, end: datetime | None = None
 ) -> list[StoredOverride]:
     """The schedule's overrides in the order they apply; only those overlapping [start, end) if given."""
     async with pool.connection() as conn:
@@ -470,7 +470,7 @@ async def list_overrides(
 
 
 async def set_temporary_schedule(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     schedule_id: str,
     temporary_id: str | None,
     start: datetime,
@@ -506,7 +506,7 @@ async def set_temporary_schedule(
     return temporary
 
 
-async def clear_temporary_schedule(pool: AsyncConnectionPool, schedule_id: str, temporary_id: str) -> None:
+async def clear_temporary_schedule(pool: Pool, schedule_id: str, temporary_id: str) -> None:
     async with _changing(pool, schedule_id) as (conn, _):
         cur = await conn.execute(
             "DELETE FROM alerting.schedule_temporaries WHERE id = %s AND schedule_id = %s RETURNING id",
@@ -526,7 +526,7 @@ def hash_token(token: str) -> bytes:
 
 
 async def create_calendar_token(
-    pool: AsyncConnectionPool, schedule_id: str, user_id: str | None = None
+    pool: Pool, schedule_id: str, user_id: str | None = None
 ) -> tuple[CalendarToken, str]:
     """A new feed token for the schedule (or one user's shifts in it); return it with its secret.
 
@@ -544,10 +544,10 @@ async def create_calendar_token(
                VALUES (%s, %s, %s, %s) RETURNING *""",
             (schedule_id, user_id, hash_token(secret), secret[:6]),
         )
-        return _token_from_row(await cur.fetchone()), secret
+        return _token_from_row(await fetch_one(cur)), secret
 
 
-async def list_calendar_tokens(pool: AsyncConnectionPool, schedule_id: str) -> list[CalendarToken]:
+async def list_calendar_tokens(pool: Pool, schedule_id: str) -> list[CalendarToken]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT 1 FROM alerting.schedules WHERE id = %s", (schedule_id,))
         if await cur.fetchone() is None:
@@ -559,7 +559,7 @@ async def list_calendar_tokens(pool: AsyncConnectionPool, schedule_id: str) -> l
         return [_token_from_row(r) for r in await cur.fetchall()]
 
 
-async def revoke_calendar_token(pool: AsyncConnectionPool, schedule_id: str, token_id: str) -> None:
+async def revoke_calendar_token(pool: Pool, schedule_id: str, token_id: str) -> None:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "DELETE FROM alerting.schedule_calendar_tokens WHERE id = %s AND schedule_id = %s RETURNING id",
@@ -569,7 +569,7 @@ async def revoke_calendar_token(pool: AsyncConnectionPool, schedule_id: str, tok
             raise NotFound(f"calendar token {token_id!r} not found on schedule {schedule_id!r}")
 
 
-async def find_calendar_token(pool: AsyncConnectionPool, secret: str) -> CalendarToken | None:
+async def find_calendar_token(pool: Pool, secret: str) -> CalendarToken | None:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT * FROM alerting.schedule_calendar_tokens WHERE token_hash = %s", (hash_token(secret),)
@@ -637,7 +637,7 @@ class ScheduleCache:
         self._epoch += 1
         self._built.clear()
 
-    async def get(self, pool: AsyncConnectionPool, schedule_id: str) -> BuiltSchedule:
+    async def get(self, pool: Pool, schedule_id: str) -> BuiltSchedule:
         """The schedule's current version, built; NotFound if there is no such schedule."""
         held = self._built.get(schedule_id)
         if held is not None and self.listening:
@@ -661,7 +661,7 @@ class ScheduleCache:
         return built
 
     @staticmethod
-    async def _load(conn: psycopg.AsyncConnection, schedule_id: str) -> BuiltSchedule:
+    async def _load(conn: Conn, schedule_id: str) -> BuiltSchedule:
         # One snapshot for the row and its overrides and temporaries: what is built is
         # exactly the version it is cached as, even while someone changes the schedule.
         async with conn.transaction():
@@ -703,7 +703,7 @@ _BEYOND_THE_CALENDAR = "{} is too near the end of the calendar (years 1 to 9999)
 
 
 async def on_call_at(
-    cache: ScheduleCache, pool: AsyncConnectionPool, schedule_id: str, at: datetime
+    cache: ScheduleCache, pool: Pool, schedule_id: str, at: datetime
 ) -> list[OnCallEntry]:
     """Who is on call on the schedule at ``at``, and why."""
     at = utc_instant(at, "at")
@@ -716,7 +716,7 @@ async def on_call_at(
 
 async def shifts_in(
     cache: ScheduleCache,
-    pool: AsyncConnectionPool,
+    pool: Pool,
     schedule_id: str,
     start: datetime,
     end: datetime,

@@ -11,16 +11,30 @@ import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import DictRow, Row, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..config import Settings
 from ..errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+#: a connection whose rows are dicts (``row_factory=dict_row``), as every connection here is:
+#: annotate with this (and :class:`Pool`) so ``row["column"]`` type-checks
+Conn: TypeAlias = AsyncConnection[DictRow]
+
+
+async def fetch_one(cur: AsyncCursor[Row]) -> Row:
+    """The row of a statement that always returns one (``INSERT ... RETURNING``, an aggregate,
+    a ``SELECT`` of a row just locked); its absence is a bug, not a "not found"."""
+    row = await cur.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
 
 
 def embedded_database_url(data_dir: Path) -> str:
@@ -35,9 +49,9 @@ def embedded_database_url(data_dir: Path) -> str:
         # pgserver asks platformdirs for a runtime directory, which warns on every run where
         # XDG_RUNTIME_DIR is unset (containers, ssh sessions) and falls back to /tmp: harmless
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver
+        from pgserver.postgres_server import get_server  # the package re-exports it implicitly
 
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
     return server.get_uri()
 
 
@@ -99,14 +113,14 @@ def current_acquire_timeout() -> float | None:
     return _ACQUIRE_TIMEOUT.get()
 
 
-class Pool(AsyncConnectionPool):
+class Pool(AsyncConnectionPool[Conn]):
     """The pool. It honours :func:`acquire_timeout` when a caller names no timeout, and hands
     out only connections that answer: one that died while idle (PostgreSQL restarted, a
     backend terminated, a failover) is dropped and another taken, at once, within the same
     deadline. (psycopg_pool's own ``check`` waits a backoff of a second or more after each
     dead connection, longer than a request may wait.)"""
 
-    async def getconn(self, timeout: float | None = None) -> Any:
+    async def getconn(self, timeout: float | None = None) -> Conn:
         if timeout is None:
             timeout = _ACQUIRE_TIMEOUT.get()
         if timeout is None:
@@ -129,7 +143,7 @@ class Pool(AsyncConnectionPool):
             return conn
 
 
-async def open_pool(url: str, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
+async def open_pool(url: str, min_size: int = 2, max_size: int = 10) -> Pool:
     pool = Pool(
         url,
         min_size=min_size,
@@ -142,6 +156,6 @@ async def open_pool(url: str, min_size: int = 2, max_size: int = 10) -> AsyncCon
     return pool
 
 
-async def connect(url: str) -> psycopg.AsyncConnection:
+async def connect(url: str) -> Conn:
     """A single connection outside the pool (migrations, LISTEN)."""
-    return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
+    return await AsyncConnection[DictRow].connect(url, autocommit=True, row_factory=dict_row)

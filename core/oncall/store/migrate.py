@@ -8,7 +8,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
 import psycopg
+from psycopg.rows import tuple_row
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +100,14 @@ async def apply_migrations(url: str, directory: Path | None = None) -> list[str]
     return applied_now
 
 
-async def pending_migrations(conn: psycopg.AsyncConnection, directory: Path | None = None) -> list[str]:
-    """Versions not yet applied (for /readyz)."""
+async def pending_migrations(conn: psycopg.AsyncConnection[Any], directory: Path | None = None) -> list[str]:
+    """Versions not yet applied (for /readyz), on a connection with any row factory."""
     wanted = [m.version for m in load_migrations(directory)]
-    cur = await conn.execute("SELECT to_regclass('public.oncall_migrations') IS NOT NULL AS present")
-    row = await cur.fetchone()
-    present = row["present"] if isinstance(row, dict) else row[0]
-    if not present:
-        return wanted
-    cur = await conn.execute("SELECT version FROM public.oncall_migrations")
-    have = {(r["version"] if isinstance(r, dict) else r[0]) for r in await cur.fetchall()}
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT to_regclass('public.oncall_migrations') IS NOT NULL")
+        row = await cur.fetchone()
+        if row is None or not row[0]:
+            return wanted
+        await cur.execute("SELECT version FROM public.oncall_migrations")
+        have = {r[0] for r in await cur.fetchall()}
     return [v for v in wanted if v not in have]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from oncall_hookspecs import AlertEvent, BadRequest, InboundRequest
@@ -17,7 +18,7 @@ class AlertmanagerSource:
     """``POST /api/v1/webhooks/alertmanager``, and GoAlert's path for the same payload."""
 
     name = "alertmanager"
-    paths = ("/api/v2/prometheusalertmanager/incoming",)
+    paths: Sequence[str] = ("/api/v2/prometheusalertmanager/incoming",)
     #: Alertmanager sends a whole group in one POST and takes a 413 as final (the group is
     #: lost), so the limit is sized for a storm: some 10,000-30,000 alerts at 0.5-1.5 KB each.
     #: Its webhook_config ``max_alerts`` keeps a group under it (see the README).

@@ -112,7 +112,8 @@ class CelExprEngine:
         except (RuntimeError, TypeError, ValueError):
             return None  # e.g. a value Python cannot hold (an optional): one by one
         if set(map(type, results)) <= {bool}:  # by type: 1 == True, yet a number is no match
-            return results
+            booleans: list[bool] = results
+            return booleans
         return None  # a non-boolean: evaluating one by one names its CEL type
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
 from oncall_hookspecs import RuleProblem
@@ -72,7 +74,7 @@ class CelPythonEngine:
             raise CompileError([problem_at_offset(exc.message, condition, exc.position)]) from None
         try:
             ast = self._env.compile(rewritten.text)
-        except celpy.CELParseError as exc:
+        except CELParseError as exc:
             raise CompileError([_syntax_problem(exc, rewritten, condition)]) from None
         return self._env.program(ast, functions=_FUNCTIONS)
 
@@ -80,7 +82,7 @@ class CelPythonEngine:
         return None  # the interpreter costs the same per condition either way
 
     def bind(self, variables: Mapping[str, Any]) -> Any:
-        return {name: celpy.json_to_cel(value) for name, value in variables.items()}
+        return {name: json_to_cel(value) for name, value in variables.items()}
 
     def evaluate(self, program: Any, activation: Any) -> bool:
         try:
@@ -97,7 +99,7 @@ class CelPythonEngine:
         return None
 
 
-def _syntax_problem(exc: celpy.CELParseError, rewritten: Rewritten, condition: str) -> RuleProblem:
+def _syntax_problem(exc: CELParseError, rewritten: Rewritten, condition: str) -> RuleProblem:
     cause = exc.__context__  # the lark exception celpy translated
     token = getattr(cause, "token", None)
     char = getattr(cause, "char", None)

@@ -199,7 +199,7 @@ class CelRouter:
 
     # ----------------------------------------------------------------------- evaluating
 
-    def _outcomes(self, compiled: list[_Compiled], activation: Any) -> Iterator[tuple[int, list[bool | str]]]:
+    def _outcomes(self, compiled: list[_Compiled], activation: Any) -> Iterator[tuple[int, Sequence[bool | str]]]:
         """Each step's first rule index and outcomes: True, False, or the error's text.
 
         A generator, so that rules after the first (non-continue) match are never evaluated

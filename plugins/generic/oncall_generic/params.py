@@ -90,7 +90,9 @@ def _multipart(request: InboundRequest) -> list[tuple[str, str]]:
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str) or part.get_filename():
             continue  # uploaded files are not parameters
-        data = part.get_payload(decode=True) or b""
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            data = b""  # a nested multipart has no payload of its own
         try:
             pairs.append((name, data.decode(part.get_content_charset() or "utf-8")))
         except (UnicodeDecodeError, LookupError):
@@ -103,7 +105,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _read_json(request: InboundRequest, params: Params) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from oncall_hookspecs import (
     Action,
@@ -39,7 +40,7 @@ class GenericSource:
     """``POST /api/v1/webhooks/generic``, and GoAlert's ``/api/v2/generic/incoming``."""
 
     name = "generic"
-    paths = ("/api/v2/generic/incoming",)
+    paths: Sequence[str] = ("/api/v2/generic/incoming",)
 
     def key_from(self, request: InboundRequest) -> str | None:
         """GoAlert's ``token`` (or ``integrationKey``) from the query string or the body."""
@@ -62,7 +63,7 @@ class GenericSource:
                 "missing_field",
                 "'summary' is required" + (" (or 'dedup', to close)" if action == "close" else ""),
             )
-        raw = {k: v for k, v in values.items() if k not in ("token", "integrationKey")}
+        raw: dict[str, object] = {k: v for k, v in values.items() if k not in ("token", "integrationKey")}
         if params.meta:
             raw["meta"] = params.meta
         return [

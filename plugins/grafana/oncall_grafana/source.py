@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from oncall_hookspecs import AlertEvent, BadRequest, InboundRequest
 
 from oncall_hookspecs import payload as fields
@@ -15,7 +17,7 @@ class GrafanaSource:
     """``POST /api/v1/webhooks/grafana``, and GoAlert's path for the same payloads."""
 
     name = "grafana"
-    paths = ("/api/v2/grafana/incoming",)
+    paths: Sequence[str] = ("/api/v2/grafana/incoming",)
     #: unified alerting sends a whole group in one POST, as Alertmanager does (it is one)
     max_body_bytes = 16 * 1024 * 1024
 

@@ -195,7 +195,8 @@ def dump(users: list[LocalUser]) -> str:
             for u in users
         ]
     }
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    text: str = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return text
 
 
 def read(path: Path) -> Loaded:

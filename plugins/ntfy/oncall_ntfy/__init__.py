@@ -11,8 +11,9 @@ import logging
 from collections.abc import Callable
 
 from oncall_hookspecs import Channel, hookimpl
+from oncall_hookspecs.settings import parse_retry_after
 
-from .channel import NtfyChannel, parse_retry_after
+from .channel import NtfyChannel
 from .message import InvalidMessage, action_buttons, build, check_topic
 from .settings import NtfySettings, NtfySettingsError, load_settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from oncall_hookspecs import (
@@ -86,7 +86,7 @@ class PagerDutySource:
     """``POST /api/v1/webhooks/pagerduty`` and PagerDuty's own path, ``/v2/enqueue``."""
 
     name = "pagerduty"
-    paths = ("/v2/enqueue",)
+    paths: Sequence[str] = ("/v2/enqueue",)
     #: PagerDuty's own limit on an event (senders written for it stay under it)
     max_body_bytes = 512 * 1024
 

@@ -37,7 +37,8 @@ def _most_urgent(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
     bundle = context.get("bundle")
     alerts = bundle.get("alerts") if isinstance(bundle, Mapping) else None
     if isinstance(alerts, list) and alerts:
-        return max(alerts, key=alert_priority)
+        most: Mapping[str, Any] = max(alerts, key=alert_priority)
+        return most
     alert = context.get("alert")
     return alert if isinstance(alert, Mapping) else None
 

@@ -80,7 +80,7 @@ def buttons(alert_id: int, status: str) -> list[dict[str, Any]]:
 
 def status_line(status: str, by: str | None, action: str | None = None) -> str:
     """``:eyes: Acknowledged by <@U123>``: what happened (or the status), and who did it."""
-    if action in _PAST:
+    if action is not None and action in _PAST:
         head = _PAST[action]
     else:
         head = _STATUS_LINE.get(status, escape(status.capitalize()))

@@ -103,7 +103,7 @@ class SlackChannel:
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._session_loop = loop
-            extra = {"base_url": self._settings.api_url} if self._settings.api_url else {}
+            extra: dict[str, Any] = {"base_url": self._settings.api_url} if self._settings.api_url else {}
             self._web = AsyncWebClient(
                 token=self._settings.bot_token,
                 session=self._session,  # its ClientTimeout bounds every call

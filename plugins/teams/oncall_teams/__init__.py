@@ -12,9 +12,10 @@ import logging
 from collections.abc import Callable
 
 from oncall_hookspecs import Channel, hookimpl
+from oncall_hookspecs.settings import parse_retry_after
 
 from .card import action_set, as_message, with_buttons
-from .channel import TeamsChannel, UnknownDestination, parse_retry_after, scrub
+from .channel import TeamsChannel, UnknownDestination, scrub
 from .settings import TeamsSettings, TeamsSettingsError, load_settings, parse_webhooks
 
 __all__ = [

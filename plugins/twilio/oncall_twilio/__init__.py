@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable
 
 from oncall_hookspecs import Channel, hookimpl
+from oncall_hookspecs.settings import parse_retry_after
 
-from .api import AiohttpTransport, TwilioApi, TwilioUnavailable, parse_retry_after
+from .api import AiohttpTransport, TwilioApi, TwilioUnavailable
 from .inbound import Signatures
 from .replies import Reply, ReplyKind, parse_reply, reply_hint
 from .settings import TwilioSettings, TwilioSettingsError, load_settings

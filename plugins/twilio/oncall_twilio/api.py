@@ -45,7 +45,7 @@ class TwilioUnavailable(Exception):
         self.description = description
 
 
-class AiohttpTransport(AsyncHttpClient):
+class AiohttpTransport(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type information
     """The SDK's async HTTP interface on an aiohttp session made on the running loop.
 
     Answers Twilio means to be retried (429, 5xx) are raised as TwilioUnavailable with
@@ -136,7 +136,7 @@ class TwilioApi:
     async def aclose(self) -> None:
         await self.transport.close()
 
-    async def call(self, what: Callable[[], Awaitable[Any]]) -> tuple[Any | None, DeliveryResult | None]:
+    async def call(self, what: Callable[[], Awaitable[Any]]) -> tuple[Any, DeliveryResult | None]:
         """Run one SDK request; ``(instance, None)`` on success, ``(None, failure)`` otherwise."""
         try:
             return await what(), None

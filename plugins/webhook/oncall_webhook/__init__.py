@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 
 from oncall_hookspecs import Channel, hookimpl
+from oncall_hookspecs.settings import parse_retry_after
 
-from .channel import UNSIGNED_WARNING, WebhookChannel, parse_retry_after
+from .channel import UNSIGNED_WARNING, WebhookChannel
 from .guard import AllowList, DestinationRefused
 from .settings import WebhookSettings, WebhookSettingsError, load_settings
 from .signing import encode_body, sign, verify_signature
