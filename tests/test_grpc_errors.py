@@ -66,6 +66,57 @@ async def test_an_unexpected_exception_in_a_stream_is_internal_error_too(
     assert SECRET not in caplog.text
 
 
+# Statements PostgreSQL refuses with a message that quotes what was sent: a column name,
+# and (for a unique violation) the duplicated value itself.
+_FAILING_SQL = {
+    "undefined column": f'SELECT "{SECRET}" FROM alerting.alerts',
+    "unique violation": f"""CREATE TEMP TABLE seen (secret text PRIMARY KEY);
+                           INSERT INTO seen VALUES ('{SECRET}'), ('{SECRET}')""",
+}
+
+
+def _runs_sql(statement: str) -> Any:
+    async def fails(pool: Any, *args: Any, **kwargs: Any) -> Any:
+        async with pool.connection() as conn:
+            await conn.execute(statement)
+
+    return fails
+
+
+@pytest.mark.parametrize("failure_kind", sorted(_FAILING_SQL))
+async def test_a_database_error_reaches_a_unary_caller_as_internal_error_without_its_sql(
+    grpc_channel: grpc.aio.Channel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    failure_kind: str,
+) -> None:
+    monkeypatch.setattr(alerting_store, "get_alert", _runs_sql(_FAILING_SQL[failure_kind]))
+    stub = alerting_pb2_grpc.AlertServiceStub(grpc_channel)
+    with caplog.at_level(logging.ERROR, logger="oncall.rpc.errors"):
+        failure = await failure_of(stub.GetAlert(pb.GetAlertRequest(alert_id=1), timeout=HANG_GUARD_S))
+    assert (failure.code(), failure.details()) == (grpc.StatusCode.INTERNAL, "internal error")
+    assert SECRET not in str(failure.debug_error_string()) and "alerting.alerts" not in failure.details()
+    assert "/oncall.alerting.v1.AlertService/GetAlert" in caplog.text
+    assert "psycopg.errors." in caplog.text  # the log says what kind of database error it was
+    assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("failure_kind", sorted(_FAILING_SQL))
+async def test_a_database_error_reaches_a_stream_caller_as_internal_error_without_its_sql(
+    grpc_channel: grpc.aio.Channel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    failure_kind: str,
+) -> None:
+    monkeypatch.setattr(outbox, "get_notification", _runs_sql(_FAILING_SQL[failure_kind]))
+    stub = notification_pb2_grpc.NotificationServiceStub(grpc_channel)
+    with caplog.at_level(logging.ERROR, logger="oncall.rpc.errors"):
+        call = stub.WatchNotification(notification_pb.WatchNotificationRequest(id=1), timeout=HANG_GUARD_S)
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            async for _ in call:
+                pass
+    assert (failure.value.code(), failure.value.details()) == (grpc.StatusCode.INTERNAL, "internal error")
+    assert SECRET not in str(failure.value.debug_error_string())
+    assert "/oncall.notification.v1.NotificationService/WatchNotification" in caplog.text
+    assert SECRET not in caplog.text
+
+
 @contextlib.asynccontextmanager
 async def every_connection_taken(pool: Any, wait_s: float) -> Any:
     """Hold every connection of ``pool``, and have a request for another give up after ``wait_s``."""
