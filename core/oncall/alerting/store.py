@@ -13,7 +13,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..store.errors import violations
 from .models import MANUAL_SOURCE, Alert, AlertFilter, Integration, TimelineEvent
 
 EVENTS_CHANNEL = "oncall_alert_events"
@@ -50,7 +51,7 @@ async def insert_integration(conn: psycopg.AsyncConnection, source: str, name: s
     if not name.strip():
         raise InvalidArgument("an integration needs a name")
     key = new_key()
-    try:
+    with violations(unique=f"a {source} integration named {name!r} already exists"):
         async with conn.transaction():  # a savepoint inside a caller's transaction
             cur = await conn.execute(
                 """INSERT INTO alerting.integrations (name, source, key_hash, key_prefix)
@@ -58,8 +59,6 @@ async def insert_integration(conn: psycopg.AsyncConnection, source: str, name: s
                 (name, source, hash_key(key), key[:6]),
             )
             row = await cur.fetchone()
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a {source} integration named {name!r} already exists") from None
     return Integration.from_row(row), key
 
 

@@ -33,7 +33,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..store.errors import violations
 from .model import (
     Layer,
     OnCallEntry,
@@ -319,7 +320,7 @@ async def _overrides(conn: psycopg.AsyncConnection, schedule_id: str) -> list[St
 
 async def create_schedule(pool: AsyncConnectionPool, inp: ScheduleInput) -> StoredSchedule:
     inp = _check_input(inp)
-    try:
+    with violations(unique=f"a schedule named {inp.name!r} already exists"):
         async with pool.connection() as conn:
             cur = await conn.execute(
                 """INSERT INTO alerting.schedules (name, time_zone, description, layers)
@@ -327,8 +328,6 @@ async def create_schedule(pool: AsyncConnectionPool, inp: ScheduleInput) -> Stor
                 (inp.name, inp.time_zone, inp.description, Jsonb([layer_to_json(layer) for layer in inp.layers])),
             )
             return _schedule_from_row(await cur.fetchone(), ())
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a schedule named {inp.name!r} already exists") from None
 
 
 async def update_schedule(
@@ -340,7 +339,7 @@ async def update_schedule(
     version was read: a read-modify-write never silently drops another person's change.
     """
     inp = _check_input(inp)
-    try:
+    with violations(unique=f"a schedule named {inp.name!r} already exists"):
         async with _changing(pool, schedule_id) as (conn, row):
             if expected_version is not None and row["version"] != expected_version:
                 raise FailedPrecondition(
@@ -360,8 +359,6 @@ async def update_schedule(
             )
             updated = _schedule_from_row(await cur.fetchone(), temporaries)
             await _notify(conn, schedule_id)
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a schedule named {inp.name!r} already exists") from None
     return updated
 
 
