@@ -491,12 +491,12 @@ class Engine:
     async def _contact_snapshots(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Each user's contact methods as the directory knows them now, for their requests' context.
 
-        Through the CachedDirectory in ``ctx.extras["directory"]`` (none: nothing is attached),
+        Through the CachedDirectory in ``ctx.directory`` (none: nothing is attached),
         all users at once, each lookup bounded by the directory's own timeout and the whole by
         a backstop, because this runs inside the step's transaction. A lookup that fails
         attaches an empty list and a note: the page is recorded regardless.
         """
-        directory = self.ctx.extras.get("directory")
+        directory = self.ctx.directory
         wanted = list(dict.fromkeys(user_ids))
         if directory is None or not wanted:
             return {}
@@ -533,7 +533,7 @@ class Engine:
         return snapshots
 
     async def _on_call(self, schedule_id: str, at: datetime) -> list[str] | None:
-        resolver = self.ctx.extras.get("schedule_resolver")
+        resolver = self.ctx.schedule_resolver
         if resolver is not None:
             return list(await resolver(schedule_id, at))
         return None

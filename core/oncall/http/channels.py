@@ -21,11 +21,9 @@ from .requests import CONTEXT, credential, inbound_request, read_body
 
 log = logging.getLogger(__name__)
 
-HOST = "notification_host"
-
 
 def _public_url(ctx: Context) -> str:
-    host = ctx.extras.get(HOST)
+    host = ctx.notification_host
     return host.public_url if host is not None else ctx.settings.base_url
 
 
@@ -66,7 +64,7 @@ def page(status: int, title: str, message: str) -> web.Response:
 
 async def one_click(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    host = ctx.extras.get(HOST)
+    host = ctx.notification_host
     if host is None:
         return page(503, "Unavailable", "Actions are not available on this server.")
     try:

@@ -117,7 +117,7 @@ class Host:
             row = await cur.fetchone()
             if row is not None:
                 return row["user_id"]
-            directory = self.ctx.extras.get("directory")
+            directory = self.ctx.directory
             if directory is None:
                 return None
             cur = await conn.execute(_KNOWN_USERS)

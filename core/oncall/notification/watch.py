@@ -141,8 +141,7 @@ class StatusWatcher:
 
 
 def watcher_for(ctx: Any) -> StatusWatcher:
-    """The process's watcher, kept in ``ctx.extras["notification_watcher"]`` (made on first use)."""
-    watcher = ctx.extras.get("notification_watcher")
-    if watcher is None:
-        watcher = ctx.extras["notification_watcher"] = StatusWatcher(ctx.database_url)
-    return watcher
+    """The process's watcher, kept in ``ctx.notification_watcher`` (made on first use)."""
+    if ctx.notification_watcher is None:
+        ctx.notification_watcher = StatusWatcher(ctx.database_url)
+    return ctx.notification_watcher

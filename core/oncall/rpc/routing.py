@@ -32,8 +32,7 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
         self._ctx = ctx
         # The routing pass's router validates what it will evaluate, and TestRoute decides
         # through its own ``route``, so a dry run routes as a real alert would.
-        engine = ctx.extras.get("engine")
-        self._routing: Routing = engine.routing if engine is not None else Routing(ctx)
+        self._routing: Routing = ctx.routing or Routing(ctx)
 
     async def CreateRule(self, request: pb.CreateRuleRequest, context: _Call) -> pb.CreateRuleResponse:
         rule = await rules.create_rule(

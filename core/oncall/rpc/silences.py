@@ -27,8 +27,7 @@ class SilenceService(silences_pb2_grpc.SilenceServiceServicer):
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        engine = ctx.extras.get("engine")
-        self._router = engine.routing.router if engine is not None else pick_router(ctx)
+        self._router = ctx.routing.router if ctx.routing is not None else pick_router(ctx)
 
     async def CreateSilence(self, request: pb.CreateSilenceRequest, context: _Call) -> pb.CreateSilenceResponse:
         now = SYSTEM_CLOCK.now()

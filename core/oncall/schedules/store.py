@@ -65,7 +65,6 @@ MAX_TEMPORARY_SHIFTS = 1000
 # calendar view and keeps the answer to tens of milliseconds.
 MAX_SHIFTS_RANGE = timedelta(days=93)
 CACHE_SIZE = 1024
-CACHE_KEY = "schedule_cache"  # in Context.extras
 CHANGES_CHANNEL = "oncall_schedules"  # NOTIFY payload: the id of the schedule that changed
 # How often an idle change listener proves its connection alive; cached schedules are
 # trusted without a version read only while it has done so recently.
@@ -716,11 +715,10 @@ def _forget_everywhere(schedule_id: str) -> None:
 
 
 def cache_for(ctx: Context) -> ScheduleCache:
-    """The process's schedule cache, kept in ``ctx.extras`` so every service shares it."""
-    cache = ctx.extras.get(CACHE_KEY)
-    if cache is None:
-        cache = ctx.extras[CACHE_KEY] = ScheduleCache()
-    return cache
+    """The process's schedule cache, kept in ``ctx.schedule_cache`` so every service shares it."""
+    if ctx.schedule_cache is None:
+        ctx.schedule_cache = ScheduleCache()
+    return ctx.schedule_cache
 
 
 # Local dates and handoffs near the ends of years 1–9999 fall outside what a datetime holds.
