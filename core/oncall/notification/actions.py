@@ -11,7 +11,6 @@ only the hash is stored; a token works once, before it expires.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..errors import OnCallError
 from . import outbox
+from .links import hash_token
+from .worker import write_timeline
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,6 @@ _KNOWN_USERS = """
 def _normal(channel: str, address: str) -> str:
     address = address.strip()
     return address.lower() if channel == "email" else address
-
-
-def hash_token(token: str) -> bytes:
-    # surrogatepass: a key taken from a request may hold a lone surrogate, and must still hash
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 class Host:
@@ -197,8 +193,6 @@ class Host:
                 ([r["id"] for r in rows], [r["attempts"] for r in rows], now, now,
                  f"provider reported {status}" + (f": {detail}" if detail else "")),
             )
-            from .worker import write_timeline
-
             await write_timeline(conn, [(r, new, detail) for r in rows], now)
             for nid in {r["notification_id"] for r in rows}:
                 await conn.execute("SELECT pg_notify(%s, %s)", (outbox.STATUS_CHANNEL, str(nid)))

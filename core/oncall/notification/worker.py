@@ -51,6 +51,7 @@ from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
 from ..events import listen_forever, stop_tasks
 from . import outbox
+from .links import hash_token
 from .pipeline import SendJob, SendRender, fallback_note, load_template, rendering_for
 from .templates import Template
 
@@ -1224,8 +1225,6 @@ async def _action_links(
     delivery_id: int, expires_at: datetime,
 ) -> dict[str, str]:
     """Single-use, expiring links; only each token's hash is stored."""
-    from .actions import hash_token
-
     tokens = {action: secrets.token_urlsafe(24) for action in ("acknowledge", "resolve", "escalate")}
     await conn.execute(
         """INSERT INTO notification.action_tokens (token_hash, alert_id, action, user_id, channel, delivery_id, expires_at)
