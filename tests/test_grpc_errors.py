@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from fixtures.rpc import HANG_GUARD_S, failure_of
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -178,3 +179,74 @@ async def test_a_client_stream_message_that_does_not_parse_is_invalid_argument(g
     assert len(answered) == 1 and answered[0].HasField("list_services_response")
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "file_by_filename is not UTF-8 text" in failure.value.details()
+
+
+async def test_every_kind_of_method_answers_a_database_bug_with_internal_error_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One server with the interceptor and one method of each of the four kinds, each failing
+    # with the error PostgreSQL gives for a duplicate (its text quotes the value).
+    from oncall.rpc.errors import ErrorMappingInterceptor
+
+    def bug() -> Exception:
+        return psycopg.errors.UniqueViolation(
+            f'duplicate key value violates unique constraint "seen_pkey" DETAIL: Key (secret)=({SECRET}) already exists.'
+        )
+
+    async def unary_unary(request: Any, context: Any) -> Any:
+        raise bug()
+
+    async def unary_stream(request: Any, context: Any) -> Any:
+        yield health_pb2.HealthCheckResponse()
+        raise bug()
+
+    async def stream_unary(requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            raise bug()
+
+    async def stream_stream(requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            yield health_pb2.HealthCheckResponse()
+            raise bug()
+
+    codec = {"request_deserializer": health_pb2.HealthCheckRequest.FromString,
+             "response_serializer": health_pb2.HealthCheckResponse.SerializeToString}
+    handlers = {
+        "UnaryUnary": grpc.unary_unary_rpc_method_handler(unary_unary, **codec),
+        "UnaryStream": grpc.unary_stream_rpc_method_handler(unary_stream, **codec),
+        "StreamUnary": grpc.stream_unary_rpc_method_handler(stream_unary, **codec),
+        "StreamStream": grpc.stream_stream_rpc_method_handler(stream_stream, **codec),
+    }
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Bugs", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            request = health_pb2.HealthCheckRequest(service="x")
+            calls = {
+                kind: getattr(channel, factory)(
+                    f"/test.Bugs/{kind}",
+                    request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                    response_deserializer=health_pb2.HealthCheckResponse.FromString,
+                )
+                for kind, factory in (("UnaryUnary", "unary_unary"), ("UnaryStream", "unary_stream"),
+                                      ("StreamUnary", "stream_unary"), ("StreamStream", "stream_stream"))
+            }
+            with caplog.at_level(logging.ERROR, logger="oncall.rpc.errors"):
+                for kind, method in calls.items():
+                    argument = iter([request]) if kind.startswith("Stream") else request
+                    call = method(argument, timeout=HANG_GUARD_S)
+                    with pytest.raises(grpc.aio.AioRpcError) as failure:
+                        if kind.endswith("Stream"):
+                            async for _ in call:
+                                pass
+                        else:
+                            await call
+                    assert (failure.value.code(), failure.value.details()) == (
+                        grpc.StatusCode.INTERNAL, "internal error"), kind
+                    assert SECRET not in str(failure.value.debug_error_string()), kind
+                    assert f"/test.Bugs/{kind}" in caplog.text
+    finally:
+        await server.stop(None)
+    assert "psycopg.errors.UniqueViolation" in caplog.text and SECRET not in caplog.text
