@@ -33,7 +33,10 @@ RELATED: dict[str, tuple[str, ...]] = {
     "register_sources": ("InboundRequest", "AlertEvent", "Action", "BadRequest", "IngestResult", "WebhookResponse"),
     "register_routers": ("AlertView", "RoutingRule", "RuleActions", "RoutingDecision", "RuleTrace", "RuleProblem"),
     "register_renderers": ("RenderedPayload",),
-    "register_channels": ("ChannelMessage", "DeliveryResult", "CallbackRoute", "ChannelHost", "ActionResult"),
+    "register_channels": ("ChannelMessage", "DeliveryResult", "CallbackChannel", "CallbackRoute", "BindableChannel",
+                          "ChannelHost", "ActionResult", "UpdatingChannel", "TestableChannel", "BundlingChannel",
+                          "RateLimitedChannel", "ClosableChannel"),
+    "register_channel_specs": ("Escape",),
     "register_ticket_providers": ("Ticket", "AlertView"),
     "register_directories": ("User", "ContactMethod"),
     "register_lifecycle_listeners": ("AlertLifecycleEvent", "AlertView"),
@@ -117,11 +120,13 @@ def describe_type(name: str, obj: Any) -> list[str]:
                                                            if isinstance(obj, type) and issubclass(obj, Exception)
                                                            else "class"))
     lines = [f"### `{name}` ({kind})", ""]
-    text, _ = split_docstring(obj.__doc__)
+    text, params = split_docstring(obj.__doc__)
     if text:
         lines += [text, ""]
     if dataclasses.is_dataclass(obj):
-        lines += ["| field | type | default |", "| --- | --- | --- |"]
+        described = bool(params)  # fields documented with :param: get a column of their own
+        lines += ["| field | type | default |" + (" |" if described else ""),
+                  "| --- | --- | --- |" + (" --- |" if described else "")]
         for f in dataclasses.fields(obj):
             if f.name.startswith("_"):
                 continue
@@ -131,7 +136,8 @@ def describe_type(name: str, obj: Any) -> list[str]:
                 default = repr(f.default_factory())
             else:
                 default = "required"
-            lines.append(f"| `{f.name}` | `{_cell(_annotation(f.type))}` | `{_cell(default)}` |")
+            lines.append(f"| `{f.name}` | `{_cell(_annotation(f.type))}` | `{_cell(default)}` |"
+                         + (f" {_cell(params.get(f.name, ''))} |" if described else ""))
         lines.append("")
     elif hasattr(obj, "__members__"):
         lines += ["Values: " + ", ".join(f"`{m.value}`" for m in obj), ""]
@@ -178,8 +184,10 @@ def page(hook_name: str) -> str:
     lines += [
         "",
         (f"What a plugin registers here is kept by the core as its **{family_key.replace('_', ' ')}**, by name; "
-        f"each must satisfy the `{protocol.__name__}` protocol (a plugin whose object lacks a member is "
-        "reported by `oncall plugins` and skipped). `oncall plugin new NAME --family "
+        + (f"each must satisfy the `{protocol.__name__}` protocol (a plugin whose object lacks a member is "
+           if getattr(protocol, "_is_protocol", False) else
+           f"each must be a `{protocol.__name__}` (a plugin that registers anything else is ")
+        + "reported by `oncall plugins` and skipped). `oncall plugin new NAME --family "
         f"{_FAMILY_FLAG[hook_name]}` writes a working one, with its tests."),
         "",
         "## The objects it registers",
@@ -198,6 +206,7 @@ _FAMILY_FLAG = {
     "register_routers": "router",
     "register_renderers": "renderer",
     "register_channels": "channel",
+    "register_channel_specs": "channel",
     "register_ticket_providers": "ticket",
     "register_directories": "directory",
     "register_lifecycle_listeners": "lifecycle",

@@ -414,7 +414,7 @@ def test_the_plugin_registers_its_channel_when_host_and_sender_are_set(monkeypat
         "EmailChannel(host='smtp.example.com', port=587, security='starttls', "
         "sender='oncall@example.com', username='oncall@example.com')"
     )
-    assert channel.bundles and not channel.idempotent and channel.rate_limits == {"destination": (10, 60.0)}
+    assert channel.bundles and channel.rate_limits == {"destination": (10, 60.0)}
     [info] = [p for p in registry.plugins if p.name == "email"]
     assert info.status == "ok" and info.distribution == "oncall-email"
     assert WRONG_PASSWORD not in caplog.text

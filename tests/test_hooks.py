@@ -13,6 +13,7 @@ from oncall.context import Context
 from oncall.directory.client import open_directory
 from oncall.routing.route import pick_router
 from oncall.http.channels import add_routes
+from oncall.notification import channels
 from oncall.notification.pipeline import render_for
 from oncall.notification.templates import SAMPLE_CONTEXT, Template
 from oncall.plugins import Registry, load_plugins
@@ -21,8 +22,10 @@ from oncall_hookspecs import (
     AlertView,
     CallbackRoute,
     ChannelMessage,
+    ChannelSpec,
     ContactMethod,
     DeliveryResult,
+    Escape,
     InboundRequest,
     RenderedPayload,
     RoutingDecision,
@@ -110,6 +113,28 @@ def test_hook_register_channels_mounts_the_channels_callbacks() -> None:
     add_routes(app, context(registry))
     mounted = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
     assert ("POST", "/api/v1/channels/hook-channel/events") in mounted
+
+
+def test_hook_register_channel_specs_makes_a_channel_the_core_templates_and_renders() -> None:
+    spec = ChannelSpec(name="hook-chat", parts={"text": Escape.TEXT}, defaults={"text": "hooked {{ alert.id }}"},
+                       label="Hook chat", aliases=("hc",))
+
+    class Renderer:
+        channel = "hook-chat"
+
+        def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload:
+            return RenderedPayload("hook-chat", {"text": template_output["text"]})
+
+    registry = loaded("hook-spec-plugin", register_channel_specs=lambda register: register(spec),
+                      register_renderers=lambda register: register(Renderer()))
+    assert registry.channel_specs["hook-chat"] is spec
+    previous = channels.install(channels.ChannelCatalog.from_registry(registry))
+    try:
+        assert render_for(Template(), "hook-chat", SAMPLE_CONTEXT, registry.renderers).payload == {"text": "hooked 4217"}
+        assert Template.from_mapping({"hook-chat": "mine"}).source("hook-chat", "text") == "mine"
+        assert channels.current().resolve("HC") == "hook-chat" and channels.current().label("hook-chat") == "Hook chat"
+    finally:
+        channels.install(previous)
 
 
 def test_hook_register_ticket_providers_keeps_the_provider_by_name() -> None:

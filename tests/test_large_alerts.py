@@ -26,7 +26,8 @@ from oncall_renderers.teams import MAX_BYTES as TEAMS_MAX_BYTES
 from oncall_renderers.voice import VOICE_MAX
 from psycopg.types.json import Jsonb
 
-from oncall.notification import SAMPLE_CONTEXT, Channel, ChannelTemplate, RenderLimits, Template, TemplateRenderer
+from fixtures.channels import Channel
+from oncall.notification import SAMPLE_CONTEXT, ChannelTemplate, RenderLimits, Template, TemplateRenderer
 from oncall.notification.pipeline import (
     SendJob,
     fallback_note,
@@ -161,9 +162,9 @@ def test_when_the_default_fails_too_a_minimal_message_goes_out(channel: Channel,
 
 
 def _parts(channel: Channel) -> list[str]:
-    from oncall.notification.templates import CHANNEL_PARTS
+    from oncall.notification import channels
 
-    return list(CHANNEL_PARTS[channel])
+    return list(channels.current().parts(channel))
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))

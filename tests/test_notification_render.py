@@ -15,10 +15,10 @@ import pytest
 
 from oncall_hookspecs import Renderer
 
+from fixtures.channels import Channel
 from oncall.notification import (
     BUNDLE_SAMPLE_CONTEXT,
     SAMPLE_CONTEXT,
-    Channel,
     ChannelTemplate,
     RenderError,
     Template,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oncall.notification.render import TemplateRenderer
-from oncall.notification.templates import Channel
+from fixtures.channels import Channel
 
 RENDERER = TemplateRenderer()
 SOURCE = '{"v": "{{ v }}"}'

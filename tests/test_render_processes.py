@@ -29,7 +29,8 @@ from psycopg.types.json import Jsonb
 
 from oncall.alerting.store import create_integration
 from oncall.config import Settings
-from oncall.notification import SAMPLE_CONTEXT, Channel, ChannelTemplate, RenderLimits, Template
+from fixtures.channels import Channel
+from oncall.notification import SAMPLE_CONTEXT, ChannelTemplate, RenderLimits, Template
 from oncall.notification.pipeline import SendJob, preview
 from oncall.notification.renderpool import RenderPool
 from oncall.notification.v1 import notification_pb2 as pb

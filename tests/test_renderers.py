@@ -15,7 +15,8 @@ import pytest
 from oncall_hookspecs import RenderedPayload, Renderer
 from oncall_renderers import sanitize_email_html, sms_segments
 
-from oncall.notification import BUNDLE_SAMPLE_CONTEXT, SAMPLE_CONTEXT, Channel, RenderError, Template, render
+from fixtures.channels import Channel
+from oncall.notification import BUNDLE_SAMPLE_CONTEXT, SAMPLE_CONTEXT, RenderError, Template, render
 from oncall.plugins import load_plugins
 
 NOW = datetime(2026, 3, 14, 9, 31, 53, tzinfo=UTC)
@@ -49,11 +50,13 @@ def bundle_of(n: int, **alert: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ the plugin
 
 
-def test_the_plugin_registers_one_renderer_per_channel(renderers: dict[str, Renderer]) -> None:
+def test_the_plugin_registers_one_renderer_and_one_spec_per_channel(renderers: dict[str, Renderer]) -> None:
     _, registry = load_plugins(())
     [info] = [p for p in registry.plugins if p.name == "renderers"]
-    assert (info.distribution, info.status, info.hooks) == ("oncall-renderers", "ok", ["register_renderers"])
+    assert (info.distribution, info.status, info.hooks) == (
+        "oncall-renderers", "ok", ["register_channel_specs", "register_renderers"])
     assert sorted(info.provides["renderers"]) == sorted(c.value for c in Channel)
+    assert sorted(info.provides["channel_specs"]) == sorted(c.value for c in Channel)
     for name, renderer in renderers.items():
         assert renderer.channel == name and isinstance(renderer, Renderer)
 

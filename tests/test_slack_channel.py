@@ -659,7 +659,7 @@ def test_the_plugin_registers_the_slack_channel_with_its_interactivity_route(mon
     assert isinstance(channel, SlackChannel)
     assert repr(channel) == "SlackChannel(api_url='http://127.0.0.1:9/api/', timeout_s=2.5)"
     assert [(r.method, r.path) for r in channel.routes] == [("POST", "/interactivity")]
-    assert channel.idempotent is False and channel.bundles is False
+    assert channel.bundles is False
     assert channel.rate_limits["destination"] == (5, 1.0)
     [info] = [p for p in registry.plugins if p.name == "slack"]
     assert info.status == "ok" and info.distribution == "oncall-slack"

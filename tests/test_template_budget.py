@@ -14,9 +14,9 @@ import tracemalloc
 
 import pytest
 from jinja2.defaults import DEFAULT_FILTERS
+from fixtures.channels import Channel
 from oncall.notification import (
     SAMPLE_CONTEXT,
-    Channel,
     ChannelTemplate,
     RenderError,
     Template,

@@ -181,7 +181,7 @@ async def test_an_sms_goes_out_with_its_text_reply_hint_and_status_callback(sms,
 
 
 async def test_the_sms_channel_bundles_and_limits_each_number_to_about_one_a_minute(sms):
-    assert sms.name == "sms" and sms.bundles is True and sms.idempotent is False
+    assert sms.name == "sms" and sms.bundles is True
     assert sms.rate_limits == {"destination": (3, 60.0)}
     assert {(r.method, r.path) for r in sms.routes} == {("POST", "/inbound"), ("POST", "/status")}
 
@@ -236,7 +236,7 @@ async def test_a_call_reads_the_alert_and_offers_the_keypad_menu_twice(voice, ap
         assert gather.get("action") == f"{PUBLIC}/api/v1/channels/voice/gather?alert=12"
         assert [s.text for s in gather.findall("Say")] == ["This is On Call. Critical alert 12: Disk full on db-1.", MENU]
     assert result.ok and not result.delivered and result.provider_id == req.sid and req.sid.startswith("CA")
-    assert voice.name == "voice" and voice.idempotent is False and voice.rate_limits == {"destination": (1, 60.0)}
+    assert voice.name == "voice" and voice.rate_limits == {"destination": (1, 60.0)}
 
 
 async def test_a_very_long_speech_is_shortened_to_fit_twilios_inline_twiml_limit(voice, api):

@@ -43,6 +43,7 @@ class Registry:
     routers: dict[str, Any] = field(default_factory=dict)
     renderers: dict[str, Any] = field(default_factory=dict)
     channels: dict[str, Any] = field(default_factory=dict)
+    channel_specs: dict[str, Any] = field(default_factory=dict)
     ticket_providers: dict[str, Any] = field(default_factory=dict)
     directories: dict[str, Any] = field(default_factory=dict)
     lifecycle_listeners: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +72,7 @@ _SINGULAR = {
     "routers": "router",
     "renderers": "renderer",
     "channels": "channel",
+    "channel_specs": "channel spec",
     "ticket_providers": "ticket provider",
     "directories": "directory",
     "lifecycle_listeners": "lifecycle listener",
@@ -79,6 +81,10 @@ _SINGULAR = {
 
 def _check_shape(family_key: str, proto: type, obj: Any) -> None:
     what = _SINGULAR[family_key]
+    if family_key == "channel_specs":  # data, not a protocol: the frozen dataclass checked its own fields
+        if not isinstance(obj, proto):
+            raise ContractError(f"{type(obj).__name__} registered as {what} is not a ChannelSpec")
+        return
     members = getattr(proto, "__protocol_attrs__", None) or _protocol_members(proto)
     missing = [m for m in members if not hasattr(obj, m)]
     if missing:

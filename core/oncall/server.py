@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
+from oncall_hookspecs import BindableChannel, ClosableChannel
 
 from .alerting import store
 from .alerting.ingest import Ingestor
@@ -27,6 +28,7 @@ from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
 from .http.connections import ConnectionLimits, GuardedSite
 from .lifecycle import Dispatcher
+from .notification import channels as catalog
 from .notification.actions import Host
 from .notification.renderpool import RenderPool
 from .notification.worker import Notifier
@@ -152,6 +154,9 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     directory, schedules, the alert event hub, the channels' host, and the engine, delivery
     worker and lifecycle listeners (started only when ``start_engine``); torn down in reverse."""
     _, registry = load_plugins(settings.disabled_plugins)
+    for problem in catalog.installation_problems(registry):
+        log.warning("%s", problem)
+    previous_catalog = catalog.install(catalog.ChannelCatalog.from_registry(registry))
     pool = await open_pool(url, settings.pool_min, settings.pool_max)
     ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
     ingestor.start()
@@ -199,6 +204,7 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
             await _bounded("the user directory", directory.aclose(), 10)
         await _bounded("the ingestor", ingestor.stop(), grace + 10)
         await _bounded("the database pool", pool.close(), 10)
+        catalog.install(previous_catalog)
 
 
 async def _bounded(what: str, work: Coroutine[Any, Any, Any], timeout_s: float) -> None:
@@ -215,20 +221,18 @@ async def _bounded(what: str, work: Coroutine[Any, Any, Any], timeout_s: float) 
 
 def _bind_channels(registry: Registry, host: Host) -> None:
     for name, channel in registry.channels.items():
-        bind = getattr(channel, "bind", None)
-        if bind is not None:
+        if isinstance(channel, BindableChannel):
             try:
-                bind(host)
+                channel.bind(host)
             except Exception:  # noqa: BLE001 - one channel's failure is its own
                 log.exception("channel %s failed to bind; its inbound actions will not work", name)
 
 
 async def _close_channels(registry: Registry) -> None:
     for name, channel in registry.channels.items():
-        aclose = getattr(channel, "aclose", None)
-        if aclose is not None:
+        if isinstance(channel, ClosableChannel):
             try:
-                await aclose()
+                await channel.aclose()
             except Exception:  # noqa: BLE001 - shutting down regardless
                 log.exception("channel %s failed to close", name)
 

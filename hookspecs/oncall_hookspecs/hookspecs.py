@@ -8,7 +8,7 @@ calls later. A plugin implements any subset of these hooks.
 from collections.abc import Callable
 
 from .markers import hookspec
-from .types import Channel, Directory, LifecycleListener, Renderer, Router, Source, TicketProvider
+from .types import Channel, ChannelSpec, Directory, LifecycleListener, Renderer, Router, Source, TicketProvider
 
 
 @hookspec
@@ -42,6 +42,20 @@ def register_channels(register: Callable[[Channel], None]) -> None:
     """Register delivery channels (Slack, Teams, email, SMS, voice, push, webhook).
 
     :param register: call with each :class:`Channel`; one per ``channel.name``.
+    """
+
+
+@hookspec
+def register_channel_specs(register: Callable[[ChannelSpec], None]) -> None:
+    """Register what the core knows about channels: template parts, defaults, label, capabilities.
+
+    The core knows no channel by name: a channel exists for templates, previews, policies
+    and contact methods exactly when a :class:`ChannelSpec` names it. The rule: the plugin
+    that renders a channel (registers its :class:`Renderer`) registers its spec, so a spec
+    is there whenever its message can be made, even where the delivering plugin has no
+    settings yet; a third-party channel's distribution registers all three.
+
+    :param register: call with each :class:`ChannelSpec`; one per ``spec.name``.
     """
 
 
@@ -80,6 +94,7 @@ FAMILIES: dict[str, tuple[str, type]] = {
     "register_routers": ("routers", Router),
     "register_renderers": ("renderers", Renderer),
     "register_channels": ("channels", Channel),
+    "register_channel_specs": ("channel_specs", ChannelSpec),
     "register_ticket_providers": ("ticket_providers", TicketProvider),
     "register_directories": ("directories", Directory),
     "register_lifecycle_listeners": ("lifecycle_listeners", LifecycleListener),

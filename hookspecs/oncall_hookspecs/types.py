@@ -477,6 +477,91 @@ class Renderer(Protocol):
     def render(self, template_output: Mapping[str, str], context: Mapping[str, Any]) -> RenderedPayload: ...
 
 
+class Escape(str, Enum):
+    """How a value printed with ``{{ }}`` in a template part is escaped for the text around it."""
+
+    TEXT = "text"  #: plain text: nothing to escape
+    HTML = "html"  #: HTML autoescape
+    JSON = "json"  #: the inside of a JSON string, so ``"{{ x }}"`` stays valid JSON
+    HEADER = "header"  #: one line: newlines folded, so a value cannot add a mail header
+
+
+#: how a message for one destination is made when a channel's template and its default both fail:
+#: the render context → the channel's parts (the same shape the channel's renderer takes)
+MinimalMessage = Callable[[Mapping[str, Any]], Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Everything the core knows about a channel: its template, its label and its capabilities.
+
+    Registered through ``register_channel_specs`` by the plugin that renders the channel (its
+    renderer: it defines the message). The core knows no channel by name; a template, a
+    policy target or a contact method naming a channel with no spec is refused when saved.
+
+    :param name: the channel's name: a template's key, a destination's prefix (``discord:#ops``),
+        a contact method's kind. Lower case.
+    :param parts: the template's parts, in order, and how each escapes its values
+        (``{"subject": Escape.HEADER, "html": Escape.HTML, "text": Escape.TEXT}``).
+    :param defaults: the default template, one Jinja2 source per part (every part of ``parts``).
+    :param label: what the timeline calls it ("SMS to user 42: delivered"); default the name capitalised.
+    :param aliases: other contact method kinds that mean this channel (``phone``, ``call`` for voice).
+    :param describe_destination: how a destination is written on the timeline (None: as it is);
+        a destination that carries a secret (a webhook URL with its signature) must not be.
+    :param addresses_ignore_case: two addresses differing only in case are one (email).
+    :param minimal: the last-resort message (no Jinja) when the template and its default both
+        fail: the render context → parts; None derives a plain one from ``parts``' escaping.
+    :param action_links: the core puts one-click acknowledge/resolve/escalate URLs in
+        ``ChannelMessage.actions`` (for channels without native buttons or replies).
+    :param reply_codes: the core gives each alert a short ``reply_code`` for text replies
+        (``3a`` acknowledges alert code 3) in the render context and the message.
+    :param bundles: queued messages for one destination may go out as one (``bundle`` in the
+        context); a channel object's own ``bundles`` (:class:`BundlingChannel`) overrides it.
+    :param circuit: ``"channel"``: one circuit breaker for the whole channel (one provider), or
+        ``"destination"``: one per destination (independent receivers: webhooks).
+    :param rate_limits: default token buckets, ``{"destination": (burst, per_seconds),
+        "channel": (burst, per_seconds)}``; a channel object's own ``rate_limits`` and the
+        operator's ``ONCALL_RATE_LIMITS`` override them, in that order (:class:`RateLimitedChannel`).
+    :param updates: the channel updates a message it sent when the alert changes (its channel
+        object is an :class:`UpdatingChannel`); the core calls it only then.
+    """
+
+    name: str
+    parts: Mapping[str, Escape]
+    defaults: Mapping[str, str]
+    label: str = ""
+    aliases: tuple[str, ...] = ()
+    describe_destination: Callable[[str], str] | None = None
+    addresses_ignore_case: bool = False
+    minimal: MinimalMessage | None = None
+    action_links: bool = False
+    reply_codes: bool = False
+    bundles: bool = False
+    circuit: str = "channel"
+    rate_limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    updates: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.strip().lower() or ":" in self.name:
+            raise ValueError(f"channel spec name {self.name!r}: lower case, no spaces or ':'")
+        if not self.parts:
+            raise ValueError(f"channel spec {self.name!r}: at least one template part")
+        object.__setattr__(self, "parts", {k: Escape(v) for k, v in self.parts.items()})
+        missing = [p for p in self.parts if not isinstance(self.defaults.get(p), str)]
+        extra = [p for p in self.defaults if p not in self.parts]
+        if missing or extra:
+            raise ValueError(f"channel spec {self.name!r}: defaults must give each part a source "
+                             f"(missing {missing}, unknown {extra})")
+        if self.circuit not in ("channel", "destination"):
+            raise ValueError(f"channel spec {self.name!r}: circuit is 'channel' or 'destination'")
+        for scope, limit in self.rate_limits.items():
+            if scope not in ("destination", "channel") or len(limit) != 2 or limit[0] < 1 or limit[1] <= 0:
+                raise ValueError(f"channel spec {self.name!r}: rate_limits[{scope!r}] must be (burst >= 1, seconds > 0)")
+        object.__setattr__(self, "aliases", tuple(a.strip().lower() for a in self.aliases))
+        if not self.label:
+            object.__setattr__(self, "label", self.name.capitalize())
+
+
 @dataclass(slots=True, frozen=True)
 class ContactMethod:
     """How to reach a user: ``kind`` is sms, voice, email, slack, teams, push or webhook.
@@ -620,22 +705,79 @@ class ChannelHost(Protocol):
 class Channel(Protocol):
     """Delivers rendered messages to a destination (Slack, email, SMS …).
 
-    Optional members the core uses when present:
+    What the core knows about the channel (its template, label, capabilities) is its
+    :class:`ChannelSpec`, registered under the same name. A channel may also be any of the
+    optional protocols below (:class:`CallbackChannel`, :class:`BindableChannel`,
+    :class:`UpdatingChannel`, :class:`TestableChannel`, :class:`BundlingChannel`,
+    :class:`RateLimitedChannel`, :class:`ClosableChannel`); the core checks them with ``isinstance``.
 
-    - ``routes: Sequence[CallbackRoute]`` — inbound endpoints (see ``CallbackRoute``);
-    - ``bind(host: ChannelHost) -> None`` — called once before the first send;
-    - ``async on_alert_change(alert: Mapping[str, Any], actor: str | None) -> None`` — the
-      alert (a render context's ``alert``) changed state: update what was posted;
-    - ``idempotent: bool`` — the provider deduplicates on ``idempotency_key``;
-    - ``bundles: bool`` — several alerts for one destination may go out as one message;
-    - ``rate_limits: Mapping[str, tuple[int, float]]`` — ``{"destination": (burst,
-      per_seconds), "channel": (burst, per_seconds)}``, overriding the core's defaults;
-    - ``async aclose() -> None`` — release clients at shutdown.
+    A send may be repeated (a crash between the provider's answer and its commit repeats it
+    once, with the same ``idempotency_key``): a provider that deduplicates on a key should
+    be given it.
     """
 
     name: str
 
     async def send(self, message: ChannelMessage) -> DeliveryResult: ...
+
+
+@runtime_checkable
+class CallbackChannel(Protocol):
+    """A channel with inbound endpoints (button clicks, SMS replies, status callbacks)."""
+
+    #: mounted at ``/api/v1/channels/<name><path>`` (see :class:`CallbackRoute`)
+    routes: Sequence[CallbackRoute]
+
+
+@runtime_checkable
+class BindableChannel(Protocol):
+    """A channel that acts back on alerts: given the core's :class:`ChannelHost` once, before the first send."""
+
+    def bind(self, host: ChannelHost) -> None: ...
+
+
+@runtime_checkable
+class UpdatingChannel(Protocol):
+    """A channel that updates what it posted when the alert changes (its spec says ``updates``)."""
+
+    name: str
+
+    async def on_alert_change(self, alert: Mapping[str, Any], actor: str | None) -> None:
+        """The alert (a render context's ``alert``) changed state; ``actor`` is who changed it."""
+        ...
+
+
+@runtime_checkable
+class TestableChannel(Protocol):
+    """A channel that can send a test message (``oncall channels test CHANNEL --to DEST``)."""
+
+    async def test_send(self, destination: str) -> DeliveryResult:
+        """Send a short fixed test message to ``destination``, no alert or template involved,
+        so an operator can check settings and credentials; the result as ``send`` reports it."""
+        ...
+
+
+@runtime_checkable
+class BundlingChannel(Protocol):
+    """A channel that decides bundling for its provider, over ``ChannelSpec.bundles``."""
+
+    #: whether queued messages for one destination may go out as one
+    bundles: bool
+
+
+@runtime_checkable
+class RateLimitedChannel(Protocol):
+    """A channel with its provider's rate limits, over ``ChannelSpec.rate_limits``."""
+
+    #: ``{"destination": (burst, per_seconds), "channel": (burst, per_seconds)}``
+    rate_limits: Mapping[str, tuple[float, float]]
+
+
+@runtime_checkable
+class ClosableChannel(Protocol):
+    """A channel holding clients to release at shutdown."""
+
+    async def aclose(self) -> None: ...
 
 
 # --------------------------------------------------------------------------- tickets and directory

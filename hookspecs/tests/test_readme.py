@@ -11,6 +11,7 @@ import pytest
 from oncall_testkit import (
     channel_message,
     check_channel,
+    check_channel_spec,
     check_directory,
     check_lifecycle_listener,
     check_renderer,
@@ -47,8 +48,10 @@ async def test_the_router_example() -> None:
 
 
 def test_the_renderer_example() -> None:
-    renderer = registered(plugin("Renderer")).one("renderers")
+    example = registered(plugin("Renderer"))
+    renderer = example.one("renderers")
     check_renderer(renderer, {"text": "CRITICAL: Disk full on db-1"}, rejects=[{"text": "x" * 161}, {"text": ""}])
+    check_channel_spec(example.one("channel_specs"), renderer)
 
 
 async def test_the_channel_example(monkeypatch: pytest.MonkeyPatch) -> None:

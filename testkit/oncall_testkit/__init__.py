@@ -8,7 +8,7 @@
 
 - ``registered(name)``: the plugin loaded through its entry point and hooks, as the core loads it;
 - a contract check per family: ``check_source``, ``check_channel`` (and ``check_smtp_channel``),
-  ``check_renderer``, ``check_router``, ``check_directory``, ``check_lifecycle_listener``;
+  ``check_renderer``, ``check_channel_spec``, ``check_router``, ``check_directory``, ``check_lifecycle_listener``;
 - ``FakeChannelHost`` (fixture ``fake_host``): the core's side of two-way channels, recording every call;
 - builders: ``inbound_request``, ``json_request``, ``form_request``, ``alert_view``,
   ``lifecycle_event``, ``routing_rule``, ``channel_message``;
@@ -28,6 +28,7 @@ from .contract import (
     ContractViolation,
     check_bad_request,
     check_channel,
+    check_channel_spec,
     check_decision,
     check_directory,
     check_event,
@@ -53,6 +54,7 @@ __all__ = [
     "channel_message",
     "check_bad_request",
     "check_channel",
+    "check_channel_spec",
     "check_decision",
     "check_directory",
     "check_event",

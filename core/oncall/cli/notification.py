@@ -179,14 +179,15 @@ def cmd_templates_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
+    from ..notification import channels as catalog
     from ..notification import outbox, pipeline
     from ..notification.templates import SAMPLE_CONTEXT, Template
-    from ..rpc.notification import CHANNEL_NAMES, inline_template
+    from ..rpc.notification import inline_template
 
     if args.id and (args.file or args.part):
         raise SystemExit("preview a stored template (ID) or an unsaved one (--file/--part), not both")
     context = _json_object(args.context, "context file") or SAMPLE_CONTEXT
-    channels = args.channel or list(CHANNEL_NAMES)
+    channels = args.channel or list(catalog.current())
 
     async def go(pool: Any, registry: Any) -> int:
         shape_errors: dict[str, str] = {}
@@ -279,6 +280,8 @@ def cmd_notify_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_channels_test(args: argparse.Namespace, settings: Settings) -> int:
+    from oncall_hookspecs import ClosableChannel, TestableChannel
+
     from ..plugins import load_plugins
 
     _, registry = load_plugins(settings.disabled_plugins)
@@ -286,7 +289,7 @@ def cmd_channels_test(args: argparse.Namespace, settings: Settings) -> int:
     if channel is None:
         print(f"channel {args.channel} is not installed or not configured; see `oncall plugins`", file=sys.stderr)
         return 1
-    if not callable(getattr(channel, "test_send", None)):
+    if not isinstance(channel, TestableChannel):
         print(f"channel {args.channel} offers no test message", file=sys.stderr)
         return 1
 
@@ -294,9 +297,8 @@ def cmd_channels_test(args: argparse.Namespace, settings: Settings) -> int:
         try:
             result = await channel.test_send(args.to)
         finally:
-            aclose = getattr(channel, "aclose", None)
-            if callable(aclose):
-                await aclose()
+            if isinstance(channel, ClosableChannel):
+                await channel.aclose()
         state = "ok" if result.ok else ("failed (permanent)" if result.permanent else "failed (retryable)")
         print(f"{args.channel} → {args.to}: {state}")
         if result.provider_id:
@@ -381,6 +383,6 @@ def register(sub: Any) -> None:
     channels = sub.add_parser("channels", help="delivery channels")
     cs = channels.add_subparsers(dest="channels_command", required=True)
     p = cs.add_parser("test", help="send a clearly-labelled test message through a channel")
-    p.add_argument("channel", help="slack, teams, email, sms, voice, push or webhook")
+    p.add_argument("channel", help="an installed channel's name (see `oncall plugins`)")
     p.add_argument("--to", required=True, help="the destination, as the channel addresses it")
     p.set_defaults(func=cmd_channels_test)

@@ -40,15 +40,15 @@ FAMILIES: dict[str, Family] = {
         "register_channels",
         "A channel: each delivery is POSTed as JSON to `${env}URL`; 5xx, 408, 429, timeouts and refused "
         "connections are retried (honouring `Retry-After`), other answers are permanent. A channel needs a "
-        "renderer for its name (`oncall plugin new ${name} --family renderer`) to turn templates into payloads.",
+        "renderer and spec for its name (`oncall plugin new ${name} --family renderer`) to turn templates into payloads.",
         ("aiohttp>=3.9",),
         "\n## Settings\n\n| variable | |\n| --- | --- |\n| `${env}URL` | where deliveries are POSTed; unset, "
         "nothing is registered |\n| `${env}TIMEOUT_S` | seconds to wait for an answer (default 10) |\n",
     ),
     "renderer": Family(
         "register_renderers",
-        "A renderer for the `${name}` channel: a template's `text` part becomes `{\"text\": …}`, refused when "
-        "empty or too long.",
+        "A renderer for the `${name}` channel, and the channel's spec (its template part `text`, default "
+        "template and capabilities): the `text` part becomes `{\"text\": …}`, refused when empty or too long.",
     ),
     "router": Family(
         "register_routers",

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..notification import channels
 from ..store.errors import violations
 
 TARGET_KINDS = ("user", "schedule", "channel", "webhook")
@@ -113,6 +114,11 @@ def validate(p: PolicyInput) -> None:
                 raise InvalidArgument(f"step {i}: a webhook target must be an http(s) URL")
             if t.kind == "channel" and ":" not in t.id:
                 raise InvalidArgument(f"step {i}: a channel target looks like 'slack:#ops'")
+            if t.kind == "channel":
+                try:
+                    channels.current().check(t.id.partition(":")[0])
+                except channels.UnknownChannel as exc:
+                    raise InvalidArgument(f"step {i}: {exc}") from None
 
 
 async def _check_schedules(conn: psycopg.AsyncConnection, p: PolicyInput) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from oncall_hookspecs import CallbackRoute, WebhookResponse
+from oncall_hookspecs import CallbackChannel, CallbackRoute, WebhookResponse
 
 from ..context import Context
 from ..errors import Unauthenticated
@@ -85,7 +85,7 @@ def add_routes(app: web.Application, ctx: Context) -> None:
     app.router.add_get("/a/{token}", one_click, allow_head=False)  # a HEAD must not spend a token
     app.router.add_post("/a/{token}", one_click)
     for name, channel in sorted(ctx.registry.channels.items()):
-        for route in getattr(channel, "routes", ()) or ():
+        for route in channel.routes if isinstance(channel, CallbackChannel) else ():
             if not isinstance(route, CallbackRoute) or not route.path.startswith("/"):
                 log.error("channel %s: ignoring a route that is not a CallbackRoute with a '/…' path", name)
                 continue

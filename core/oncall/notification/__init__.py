@@ -1,17 +1,17 @@
 """Notification: templates per channel, rendered in a sandbox, validated on save.
 
-``templates`` holds the model and the built-in defaults, ``render`` turns a template and an
+``channels`` is the catalog of installed channels (their plugins' specs: parts, defaults,
+capabilities), ``templates`` holds the model, ``render`` turns a template and an
 alert context into named strings per channel (what a renderer plugin turns into the
 channel's payload), and ``validate`` checks a template against a sample before it is saved,
 running the channel's rules from its renderer plugin.
 """
 
+from oncall.notification.channels import ChannelCatalog, UnknownChannel
 from oncall.notification.render import RenderError, RenderLimits, RenderedChannel, TemplateRenderer, render
 from oncall.notification.templates import (
     BUNDLE_SAMPLE_CONTEXT,
-    DEFAULT_TEMPLATES,
     SAMPLE_CONTEXT,
-    Channel,
     ChannelTemplate,
     Template,
 )
@@ -19,9 +19,8 @@ from oncall.notification.validate import Problem, ValidationResult, validate
 
 __all__ = [
     "BUNDLE_SAMPLE_CONTEXT",
-    "DEFAULT_TEMPLATES",
     "SAMPLE_CONTEXT",
-    "Channel",
+    "ChannelCatalog",
     "ChannelTemplate",
     "Problem",
     "RenderError",
@@ -29,6 +28,7 @@ __all__ = [
     "RenderedChannel",
     "Template",
     "TemplateRenderer",
+    "UnknownChannel",
     "ValidationResult",
     "render",
     "validate",

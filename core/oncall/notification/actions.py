@@ -23,7 +23,7 @@ from ..alerting import store as alert_store
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..errors import OnCallError
-from . import outbox
+from . import channels, outbox
 from .links import hash_token
 from .worker import write_timeline
 
@@ -57,8 +57,7 @@ _KNOWN_USERS = """
 
 
 def _normal(channel: str, address: str) -> str:
-    address = address.strip()
-    return address.lower() if channel == "email" else address
+    return channels.current().normal_address(channel, address)
 
 
 class Host:

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import InvalidArgument, NotFound
+from . import channels
 
 #: NOTIFY channel: a delivery is due (payload empty) — wakes every worker
 DELIVERIES_CHANNEL = "oncall_deliveries"
@@ -29,8 +30,6 @@ STATUS_CHANNEL = "oncall_delivery_status"
 
 FINAL = frozenset({"sent", "delivered", "failed", "cancelled"})
 
-# A user's contact method kinds are channel names; a few common aliases are accepted.
-KIND_ALIASES = {"phone": "voice", "call": "voice", "text": "sms", "ntfy": "push", "mail": "email"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,10 @@ class Destination:
             raise InvalidArgument(f"destination {text!r}: expected 'user:<id>' or '<channel>:<address>'")
         if kind == "user":
             return cls(user_id=rest)
-        return cls(channel=kind, address=rest)
+        try:
+            return cls(channel=channels.current().check(kind), address=rest)
+        except channels.UnknownChannel as exc:
+            raise InvalidArgument(f"destination {text!r}: {exc}") from None
 
 
 @dataclass(slots=True)
@@ -107,8 +109,8 @@ def delivery_key(notification_key: str, channel: str, destination: str) -> str:
 
 
 def channel_of(kind: str) -> str:
-    kind = kind.strip().lower()
-    return KIND_ALIASES.get(kind, kind)
+    """A contact method's kind as a channel name: kinds are channel names, or their specs' aliases."""
+    return channels.current().resolve(kind)
 
 
 async def current_version(conn: psycopg.AsyncConnection, template_id: str) -> int:

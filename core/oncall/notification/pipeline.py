@@ -7,7 +7,7 @@ channel (the outgoing webhook) sends — so a preview is what a send would deliv
 
 A send always has something to send: when the notification's template fails for a channel,
 the channel's default renders instead, and when that fails too, a minimal message made
-without Jinja (``templates.minimal_parts``); the result says what failed on the way, for
+without Jinja (the channel spec's ``minimal``, or one derived from its parts); the result says what failed on the way, for
 the alert's timeline.
 
 Where the rendering runs is a ``Rendering``: the render processes (``renderpool.RenderPool``,
@@ -28,7 +28,8 @@ from oncall_hookspecs.payload import canonical_json
 
 from ..errors import NotFound
 from .render import RenderError, TemplateRenderer
-from .templates import CHANNEL_PARTS, Channel, Template, minimal_parts
+from . import channels as catalog
+from .templates import Template, minimal_parts
 from .validate import Problem, ValidationResult, validate
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ _RENDERER = TemplateRenderer()
 # (template id, version) → Template: versions are immutable, so the cache never goes stale
 _VERSIONS: dict[tuple[str, int], Template] = {}
 _DEFAULT = Template()
-CHANNEL_NAMES: tuple[str, ...] = tuple(c.value for c in Channel)
 
 
 def shared_renderer() -> TemplateRenderer:
@@ -52,15 +52,13 @@ def render_for(
     *, renderer: TemplateRenderer | None = None,
 ) -> RenderedPayload:
     """Render one channel; failures come back as ``errors`` (payload None), never raised."""
-    try:
-        ch = Channel(channel)
-    except ValueError:
-        return RenderedPayload(channel, None, errors=[f"no template channel named {channel!r}"])
+    if channel not in catalog.current():
+        return RenderedPayload(channel, None, errors=[str(catalog.UnknownChannel(channel, catalog.current()))])
     plugin = renderers.get(channel)
     if plugin is None:
         return RenderedPayload(channel, None, errors=[f"no renderer plugin for channel {channel!r} is installed"])
     try:
-        parts = (renderer or _RENDERER).render(template, ch, context).parts
+        parts = (renderer or _RENDERER).render(template, channel, context).parts
     except RenderError as exc:
         return RenderedPayload(channel, None, errors=[str(exc)])
     try:
@@ -88,7 +86,7 @@ class SendJob:
     @property
     def custom(self) -> bool:
         """Whether the template sets any part of this channel (else the default renders it)."""
-        return any(c.value == self.channel for c in self.template.channels)
+        return self.channel in self.template.channels
 
 
 #: which template made a send's payload
@@ -110,15 +108,13 @@ class SendRender:
 
 def render_minimal(channel: str, context: Mapping[str, Any], renderers: Mapping[str, Renderer]) -> RenderedPayload:
     """The last resort: ``templates.minimal_parts`` through the channel's renderer plugin."""
-    try:
-        ch = Channel(channel)
-    except ValueError:
-        return RenderedPayload(channel, None, errors=[f"no template channel named {channel!r}"])
+    if channel not in catalog.current():
+        return RenderedPayload(channel, None, errors=[str(catalog.UnknownChannel(channel, catalog.current()))])
     plugin = renderers.get(channel)
     if plugin is None:
         return RenderedPayload(channel, None, errors=[f"no renderer plugin for channel {channel!r} is installed"])
     try:
-        return plugin.render(minimal_parts(ch, context), context)
+        return plugin.render(minimal_parts(channel, context), context)
     except Exception as exc:  # noqa: BLE001 - even then: say why, and the delivery fails
         return RenderedPayload(channel, None, errors=[f"the minimal {channel} message failed: {exc}"])
 
@@ -186,7 +182,8 @@ def preview(
     Synchronous and CPU-bound (a hostile template spends its whole budget): a ``Rendering`` runs it.
     """
     shape_errors = shape_errors or {}
-    known = [Channel(c) for c in dict.fromkeys(channels) if c in CHANNEL_NAMES]
+    installed = catalog.current()
+    known = [c for c in dict.fromkeys(channels) if c in installed]
     checked = [c for c in known if c not in shape_errors]
     found_errors: dict[str, list[Problem | str]] = {}
     found_warnings: dict[str, list[Problem | str]] = {}
@@ -291,7 +288,7 @@ async def load_template(conn: psycopg.AsyncConnection, template_id: str | None, 
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"template {template_id!r} has no version {version}")
-    template = Template.from_mapping(row["channels"])
+    template = Template.from_mapping(row["channels"], stored=True)
     if len(_VERSIONS) > 4096:
         _VERSIONS.clear()
     _VERSIONS[(template_id, version)] = template
@@ -299,7 +296,7 @@ async def load_template(conn: psycopg.AsyncConnection, template_id: str | None, 
 
 
 __all__ = [
-    "CHANNEL_NAMES", "CHANNEL_PARTS", "ChannelPreview", "InProcess", "Rendering", "SendJob", "SendRender",
+    "ChannelPreview", "InProcess", "Rendering", "SendJob", "SendRender",
     "fallback_note", "load_template", "payload_bytes", "preview", "render_for", "render_minimal", "render_send",
     "rendering_for",
 ]

@@ -59,7 +59,8 @@ from oncall.notification.filters import (
     filters,
     ticked,
 )
-from oncall.notification.templates import CHANNEL_PARTS, Channel, Escape, Template
+from oncall.notification import channels
+from oncall.notification.templates import Escape, Template
 
 __all__ = ["BudgetExceeded", "RenderError", "RenderLimits", "RenderedChannel", "TemplateRenderer", "render"]
 
@@ -69,9 +70,9 @@ TEMPLATE_FILENAME = "<template>"
 class RenderError(Exception):
     """A part failed to render; ``line`` is the template line when known."""
 
-    def __init__(self, channel: Channel, part: str, message: str, line: int | None = None) -> None:
+    def __init__(self, channel: str, part: str, message: str, line: int | None = None) -> None:
         self.channel, self.part, self.message, self.line = channel, part, message, line
-        where = f"{channel}.{part}" + (f", line {line}" if line else "")
+        where = (f"{channel}.{part}" if part else channel) + (f", line {line}" if line else "")
         super().__init__(f"{where}: {message}")
 
 
@@ -79,7 +80,7 @@ class RenderError(Exception):
 class RenderedChannel:
     """One channel's rendered parts (``{"subject": ..., "html": ..., "text": ...}``)."""
 
-    channel: Channel
+    channel: str
     parts: Mapping[str, str]
 
 # ------------------------------------------------------------------------------ the sandbox
@@ -398,11 +399,15 @@ class TemplateRenderer:
         return None
 
     def render_part(
-        self, channel: Channel, part: str, source: str, context: Mapping[str, Any],
+        self, channel: str, part: str, source: str, context: Mapping[str, Any],
         *, now: datetime | None = None, timezone: str = "UTC",
     ) -> str:
-        """One part, escaped for its channel; any failure is a RenderError naming the line."""
-        escape = CHANNEL_PARTS[channel][part]
+        """One part, escaped as its channel's spec says; any failure is a RenderError naming the line."""
+        try:
+            escape = channels.current().parts(channel)[part]
+        except (channels.UnknownChannel, KeyError) as exc:
+            raise RenderError(channel, part, str(exc) if isinstance(exc, channels.UnknownChannel)
+                              else f"{channel} has no part {part!r}") from None
         try:
             template = self.compile(source, escape)
         except jinja2.TemplateSyntaxError as exc:
@@ -438,13 +443,17 @@ class TemplateRenderer:
         return text.strip() if escape in (Escape.TEXT, Escape.HEADER) else text
 
     def render(
-        self, template: Template, channel: Channel, context: Mapping[str, Any],
+        self, template: Template, channel: str, context: Mapping[str, Any],
         *, now: datetime | None = None, timezone: str = "UTC",
     ) -> RenderedChannel:
         """Every part of one channel (the template's own, else the default)."""
+        try:
+            names = channels.current().parts(channel)
+        except channels.UnknownChannel as exc:
+            raise RenderError(channel, "", str(exc)) from None
         parts = {
             part: self.render_part(channel, part, template.source(channel, part), context, now=now, timezone=timezone)
-            for part in CHANNEL_PARTS[channel]
+            for part in names
         }
         return RenderedChannel(channel, parts)
 
@@ -453,7 +462,7 @@ _DEFAULT_RENDERER = TemplateRenderer()
 
 
 def render(
-    template: Template, channel: Channel, context: Mapping[str, Any],
+    template: Template, channel: str, context: Mapping[str, Any],
     *, now: datetime | None = None, timezone: str = "UTC",
 ) -> RenderedChannel:
     """Render one channel with the process-wide renderer (shared compile cache)."""

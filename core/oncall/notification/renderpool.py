@@ -41,6 +41,7 @@ import orjson
 from oncall_hookspecs import RenderedPayload, Renderer
 from oncall_hookspecs.markers import ENTRY_POINT_GROUP
 
+from . import channels
 from .pipeline import (
     USED_DEFAULT,
     USED_MINIMAL,
@@ -58,7 +59,6 @@ from .render import RenderLimits, TemplateRenderer
 from .templates import (
     BUNDLE_SAMPLE_CONTEXT,
     SAMPLE_CONTEXT,
-    Channel,
     ChannelTemplate,
     Template,
 )
@@ -106,17 +106,17 @@ def _dumps(value: Any) -> bytes:
 
 
 def _template_json(template: Template) -> dict[str, dict[str, str]]:
-    return {ch.value: dict(t.parts) for ch, t in template.channels.items()}
+    return {ch: dict(t.parts) for ch, t in template.channels.items()}
 
 
 def _problem_json(p: Problem | str) -> Any:
-    return p if isinstance(p, str) else {"ch": p.channel.value, "pt": p.part, "m": p.message, "l": p.line}
+    return p if isinstance(p, str) else {"ch": p.channel, "pt": p.part, "m": p.message, "l": p.line}
 
 
 def _problem(value: Any) -> Problem | str:
     if isinstance(value, str):
         return value
-    return Problem(Channel(value["ch"]), value["pt"], value["m"], value["l"])
+    return Problem(value["ch"], value["pt"], value["m"], value["l"])
 
 
 def _send_json(result: SendRender) -> dict[str, Any]:
@@ -160,16 +160,16 @@ def _run_job(job: Mapping[str, Any], renderers: Mapping[str, Renderer], renderer
     if kind == "s":
         parts = job["t"]
         ch = job["ch"]
-        template = Template({Channel(ch): ChannelTemplate(parts)}) if parts is not None else Template()
+        template = Template({ch: ChannelTemplate(parts)}) if parts is not None else Template()
         return _send_json(render_send(SendJob(template, ch, job["c"]), renderers, renderer=renderer))
     if kind == "p":
-        previews = preview(Template.from_mapping(job["t"]), job["chs"], job["c"], renderers, job["bad"],
+        previews = preview(Template.from_mapping(job["t"], stored=True), job["chs"], job["c"], renderers, job["bad"],
                            renderer=renderer)
         return [{"ch": p.channel, "p": p.payload.decode() if p.payload is not None else None,
                  "w": [_problem_json(w) for w in p.warnings], "e": [_problem_json(e) for e in p.errors]}
                 for p in previews]
     if kind == "v":
-        result = validate(Template.from_mapping(job["t"]), job["c"], channels=None, renderer=renderer,
+        result = validate(Template.from_mapping(job["t"], stored=True), job["c"], channels=None, renderer=renderer,
                           renderers=renderers)
         return {"e": [_problem_json(e) for e in result.errors], "w": [_problem_json(w) for w in result.warnings]}
     raise ValueError(f"unknown job kind {kind!r}")
@@ -192,12 +192,13 @@ def _child_main(sock: socket.socket, config: _ChildConfig) -> None:
     from ..plugins import load_plugins
 
     _, registry = load_plugins(config.disabled)  # the server has reported any plugin's problems
+    channels.install(channels.ChannelCatalog.from_registry(registry))
     renderers = registry.renderers
     # the shared renderer has the defaults compiled already (renderwarm, in the forkserver)
     renderer = shared_renderer() if config.limits == RenderLimits() else TemplateRenderer(config.limits)
     for context in (SAMPLE_CONTEXT, BUNDLE_SAMPLE_CONTEXT):  # and each renderer plugin warm
-        for ch in Channel:
-            render_for(Template(), ch.value, context, renderers, renderer=renderer)
+        for ch in channels.current():
+            render_for(Template(), ch, context, renderers, renderer=renderer)
     _cap_memory(config.memory_mb)
     with contextlib.suppress(OSError):  # the server went away: nothing to answer
         _serve(sock, renderers, renderer, config)
@@ -341,11 +342,12 @@ class RenderPool:
 
     @classmethod
     def for_server(cls, settings: Any, registry: Any, limits: RenderLimits = _LIMITS) -> RenderPool:
-        """The pool ``settings`` ask for; its children load only the plugins that gave ``registry`` renderers.
+        """The pool ``settings`` ask for; its children load only the plugins that gave ``registry`` renderers
+        or channel specs.
 
         ``limits``: the budget of each render (the default is what the sandbox allows everywhere).
         """
-        providers = {p.name for p in registry.plugins if "renderers" in p.provides}
+        providers = {p.name for p in registry.plugins if {"renderers", "channel_specs"} & p.provides.keys()}
         modules = [ep.module for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name in providers]
         return cls(processes=settings.render_processes, timeout_s=settings.render_timeout_s,
                    memory_mb=settings.render_memory_mb, renderers=registry.renderers,
@@ -590,7 +592,7 @@ class RenderPool:
     def _send_job(self, job: SendJob, custom: bool) -> bytes | _Lost:
         parts = None
         if custom:
-            own = next(t for c, t in job.template.channels.items() if c.value == job.channel)
+            own = next(t for c, t in job.template.channels.items() if c == job.channel)
             parts = dict(own.parts)
         try:
             return _dumps({"k": "s", "ch": job.channel, "t": parts, "c": job.context})

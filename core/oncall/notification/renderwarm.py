@@ -1,4 +1,4 @@
-"""Imported once by the render processes' forkserver: the built-in templates compiled before any fork.
+"""Imported once by the render processes' forkserver: the installed channels' default templates compiled before any fork.
 
 Each render process is a fork of that server, so each starts with the defaults compiled
 in the shared renderer (``pipeline.shared_renderer``) and renders its first page at full speed.
@@ -6,9 +6,14 @@ in the shared renderer (``pipeline.shared_renderer``) and renders its first page
 
 from __future__ import annotations
 
+from . import channels
 from .pipeline import shared_renderer
-from .templates import BUNDLE_SAMPLE_CONTEXT, CHANNEL_PARTS, SAMPLE_CONTEXT, Template
+from .render import RenderError
+from .templates import BUNDLE_SAMPLE_CONTEXT, SAMPLE_CONTEXT, Template
 
 for _context in (SAMPLE_CONTEXT, BUNDLE_SAMPLE_CONTEXT):
-    for _channel in CHANNEL_PARTS:
-        shared_renderer().render(Template(), _channel, _context)
+    for _channel in channels.current():
+        try:
+            shared_renderer().render(Template(), _channel, _context)
+        except RenderError:  # a plugin's broken default: its sends say so, each with the minimal message
+            pass

@@ -20,14 +20,15 @@ from jinja2 import meta, nodes
 from oncall_hookspecs import RenderedPayload, Renderer
 
 from oncall.notification.render import RenderError, TemplateRenderer
-from oncall.notification.templates import CHANNEL_PARTS, OPTIONAL_CONTEXT, SAMPLE_CONTEXT, Channel, Template
+from oncall.notification import channels as catalog
+from oncall.notification.templates import OPTIONAL_CONTEXT, SAMPLE_CONTEXT, Template
 
 
 @dataclass(frozen=True)
 class Problem:
     """One finding; ``part`` is empty when it concerns the channel as a whole."""
 
-    channel: Channel
+    channel: str
     part: str
     message: str
     line: int | None = None
@@ -51,7 +52,7 @@ _RENDERER = TemplateRenderer()
 
 
 def validate(
-    template: Template, sample: Mapping[str, Any] | None = None, channels: list[Channel] | None = None,
+    template: Template, sample: Mapping[str, Any] | None = None, channels: list[str] | None = None,
     renderer: TemplateRenderer | None = None, *, renderers: Mapping[str, Renderer],
 ) -> ValidationResult:
     """Check the channels the template sets (or ``channels``) against ``sample`` (default: SAMPLE_CONTEXT).
@@ -63,12 +64,17 @@ def validate(
     sample = SAMPLE_CONTEXT if sample is None else sample
     renderer = renderer or _RENDERER
     result = ValidationResult()
+    installed = catalog.current()
     for channel in channels or list(template.channels):
-        plugin = renderers.get(channel.value)
+        spec = installed.get(channel)
+        if spec is None:
+            result.errors.append(Problem(channel, "", str(catalog.UnknownChannel(channel, installed))))
+            continue
+        plugin = renderers.get(channel)
         if plugin is None:
-            result.errors.append(Problem(channel, "", f"no renderer plugin for channel {channel.value!r} is installed"))
+            result.errors.append(Problem(channel, "", f"no renderer plugin for channel {channel!r} is installed"))
         rendered: dict[str, str] = {}
-        for part, escape in CHANNEL_PARTS[channel].items():
+        for part, escape in spec.parts.items():
             source = template.source(channel, part)
             try:
                 ast = renderer.environment(escape).parse(source)
@@ -83,7 +89,7 @@ def validate(
             except RenderError as exc:
                 if (exc.message, exc.line) not in always:
                     result.errors.append(Problem(channel, part, exc.message, exc.line))
-        if plugin is not None and len(rendered) == len(CHANNEL_PARTS[channel]):
+        if plugin is not None and len(rendered) == len(spec.parts):
             outcome = _run_renderer(plugin, channel, rendered, sample)
             result.errors += [_problem(channel, m) for m in outcome.errors]
             result.warnings += [_problem(channel, m) for m in outcome.warnings]
@@ -91,17 +97,17 @@ def validate(
 
 
 def _run_renderer(
-    plugin: Renderer, channel: Channel, rendered: Mapping[str, str], sample: Mapping[str, Any],
+    plugin: Renderer, channel: str, rendered: Mapping[str, str], sample: Mapping[str, Any],
 ) -> RenderedPayload:
     try:
         return plugin.render(rendered, sample)
     except Exception as exc:  # noqa: BLE001 - a renderer plugin's failure is this template's error
-        return RenderedPayload(channel.value, None, errors=[f"the {channel.value} renderer failed: {exc}"])
+        return RenderedPayload(channel, None, errors=[f"the {channel} renderer failed: {exc}"])
 
 
-def _problem(channel: Channel, message: str) -> Problem:
+def _problem(channel: str, message: str) -> Problem:
     """A renderer's message as a Problem: ``"html: …"`` names the part, else the channel's only part."""
-    parts = CHANNEL_PARTS[channel]
+    parts = catalog.current().parts(channel)
     name, sep, rest = message.partition(": ")
     if sep and name in parts:
         return Problem(channel, name, rest)

@@ -41,7 +41,7 @@ from typing import Any, cast
 
 import orjson
 import psycopg
-from oncall_hookspecs import Channel, ChannelMessage, DeliveryResult
+from oncall_hookspecs import BundlingChannel, Channel, ChannelMessage, DeliveryResult, RateLimitedChannel, UpdatingChannel
 from psycopg.types.json import Jsonb
 
 from ..alerting import store as alert_store
@@ -50,6 +50,7 @@ from ..config import parse_rate_limits
 from ..context import Context
 from ..escalation.engine import REQUESTS_CHANNEL
 from ..events import listen_forever, stop_tasks
+from . import channels as catalog
 from . import outbox
 from .links import hash_token
 from .pipeline import SendJob, SendRender, fallback_note, load_template, rendering_for
@@ -65,30 +66,12 @@ _HOLDS_LOCK = """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisor
 LOCK_CHECK_S = 5.0  # how often the lock's own session is asked; its loss is seen at once anyway
 LOCK_RETRY_MAX_S = 5.0  # the longest wait between attempts to take the lock again
 
-# (burst, seconds per message) per destination and per channel; GoAlert-like for phones
-DEFAULT_RATE_LIMITS: Mapping[str, Mapping[str, tuple[float, float]]] = {
-    "sms": {"destination": (2, 60.0)},
-    "voice": {"destination": (2, 60.0)},
-    "email": {"destination": (10, 6.0)},
-    "push": {"destination": (10, 6.0)},
-    "slack": {"destination": (10, 1.0)},
-    "teams": {"destination": (4, 1.0)},
-    "webhook": {"destination": (200, 0.005)},  # a receiver is a service: 200/s
-}
-# channels whose queued messages for one destination go out as one (GoAlert does this for SMS)
-DEFAULT_BUNDLING = frozenset({"sms", "voice"})
-# channels whose destinations are independent services: one bad receiver must not pause the rest
-PER_DESTINATION_CIRCUITS = frozenset({"webhook", "teams"})
-# channels that show one-click links (the others have native buttons, replies or nothing)
-LINK_CHANNELS = frozenset({"email", "teams", "push"})
-REPLY_CODE_CHANNELS = frozenset({"sms"})
+# what a channel is (rate limits, bundling, circuit scope, links, reply codes, label) is its spec's: catalog
 MAX_REPLY_CODE = 99
 SEND_GUARD_S = 120.0
 CIRCUIT_PAUSE_MAX_S = 600.0  # the pause doubles after each failed probe, up to this
 PROBE_WAIT_S = SEND_GUARD_S + 60.0  # a probe with no recorded answer by then lets the next one go
 PRUNE_EVERY_S = 600.0  # a channel that neither answers nor times out by itself
-LABELS = {"sms": "SMS", "voice": "Voice call", "email": "Email", "slack": "Slack", "teams": "Teams",
-          "push": "Push", "webhook": "Webhook"}
 
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
@@ -288,7 +271,7 @@ class Notifier:
         self._loop_task = asyncio.create_task(self._loop(), name="oncall-notifier-loop")
         self._tasks = [asyncio.create_task(self._listen(listening), name="oncall-notifier-listen")]
         hub = self.ctx.events
-        followers = [c for c in self.channels.values() if getattr(c, "on_alert_change", None) is not None]
+        followers = [c for n, c in self.channels.items() if catalog.current().capability(n, "updates") and isinstance(c, UpdatingChannel)]
         if hub is not None and followers:  # only channels that update what they posted need alert events
             self._tasks.append(asyncio.create_task(self._follow_alerts(hub, followers), name="oncall-notifier-alerts"))
         await asyncio.wait_for(listening.wait(), timeout=30)
@@ -528,7 +511,7 @@ class Notifier:
 
     def _bundles(self, channel_name: str) -> bool:
         ch = self.channels[channel_name]
-        return bool(getattr(ch, "bundles", channel_name in DEFAULT_BUNDLING))
+        return bool(ch.bundles) if isinstance(ch, BundlingChannel) else catalog.current().capability(channel_name, "bundles")
 
     def _group(self, rows: list[dict[str, Any]]) -> list[_Unit]:
         units: list[_Unit] = []
@@ -536,7 +519,7 @@ class Notifier:
         for r in rows:
             name = r["channel"]
             channel = self.channels[name]
-            circuit = f"{name}:{r['destination']}" if name in PER_DESTINATION_CIRCUITS else name
+            circuit = catalog.current().circuit(name, r["destination"])
             if self._bundles(name) and r["alert_id"] is not None:
                 key = (name, r["destination"])
                 if key in bundles:
@@ -583,8 +566,8 @@ class Notifier:
 
     def _limits_for(self, name: str) -> dict[str, tuple[float, float]]:
         """The core's default, then the channel plugin's own, then the operator's setting."""
-        limits = dict(DEFAULT_RATE_LIMITS.get(name, {}))
-        own = getattr(self.channels[name], "rate_limits", None)
+        limits = catalog.current().rate_limits(name)
+        own = ch.rate_limits if isinstance(ch := self.channels[name], RateLimitedChannel) else None
         if isinstance(own, Mapping):
             limits.update({k: (float(v[0]), float(v[1])) for k, v in own.items()
                            if k in ("destination", "channel") and float(v[0]) >= 1 and float(v[1]) > 0})
@@ -662,7 +645,7 @@ class Notifier:
             if len(alerts) > 1:  # two pages for one alert (a retry and the next step) are one page
                 context["bundle"] = _bundle_context(list({r["alert_id"]: r for r in unit.rows}.values()))
             reply_code = None
-            if name in REPLY_CODE_CHANNELS and lead["alert_id"] is not None and len(alerts) == 1:
+            if catalog.current().capability(name, "reply_codes") and lead["alert_id"] is not None and len(alerts) == 1:
                 reply_code = await _reply_code(conn, name, lead["destination"], lead["alert_id"], now)
                 context["reply_code"] = reply_code
             jobs.append(SendJob(await _template(conn, lead), name, context))
@@ -680,7 +663,7 @@ class Notifier:
                 notes += [(r, note, result) for r in {r["alert_id"]: r for r in unit.rows}.values()]
             lead["rendered"] = rendered = result.rendered
             actions: dict[str, str] = {}
-            if name in LINK_CHANNELS and lead["alert_id"] is not None:
+            if catalog.current().capability(name, "action_links") and lead["alert_id"] is not None:
                 actions = await _action_links(
                     conn, self.public_url, lead["alert_id"], lead["user_id"], name, lead["id"],
                     now + timedelta(seconds=self.settings.action_link_ttl_s),
@@ -1093,7 +1076,7 @@ class Notifier:
 
     # ------------------------------------------------------------------ alert changes → posted messages
 
-    async def _follow_alerts(self, hub: Any, followers: list[Channel]) -> None:
+    async def _follow_alerts(self, hub: Any, followers: list[UpdatingChannel]) -> None:
         from ..escalation.engine import render_context
 
         sub = hub.subscribe()
@@ -1104,7 +1087,7 @@ class Notifier:
                 ctx_alert = render_context(alert)["alert"]
                 for channel in followers:
                     try:
-                        await asyncio.wait_for(channel.on_alert_change(ctx_alert, event.actor), 30)  # type: ignore[attr-defined]
+                        await asyncio.wait_for(channel.on_alert_change(ctx_alert, event.actor), 30)
                     except asyncio.CancelledError:
                         raise
                     except Exception:  # noqa: BLE001 - one channel's failure is its own
@@ -1140,10 +1123,8 @@ async def write_timeline(
 
 
 def delivery_note(row: Mapping[str, Any], status: str, why: str) -> str:
-    label = LABELS.get(row["channel"], row["channel"].capitalize())
-    who = f"user {row['user_id']}" if row.get("user_id") else row["destination"]
-    if row["channel"] == "teams" and "://" in who:  # a Workflows URL carries its signature
-        who = "a webhook at " + who.split("://", 1)[1].split("/", 1)[0]
+    label = catalog.current().label(row["channel"])
+    who = f"user {row['user_id']}" if row.get("user_id") else catalog.current().describe(row["channel"], row["destination"])
     if row["channel"] == "none":
         return f"Page to {who}: {status}" + (f" ({why})" if why else "")
     return f"{label} to {who}: {status}" + (f" ({why})" if why and status in ("failed", "cancelled") else "")

@@ -23,9 +23,10 @@ from oncall_hookspecs import Renderer
 
 from ..context import Context
 from ..errors import InvalidArgument
+from ..notification import channels as catalog
 from ..notification import outbox, pipeline, store
-from ..notification.pipeline import CHANNEL_NAMES, ChannelPreview
-from ..notification.templates import CHANNEL_PARTS, SAMPLE_CONTEXT, Channel, Template, TemplateShapeError
+from ..notification.pipeline import ChannelPreview
+from ..notification.templates import SAMPLE_CONTEXT, Template, TemplateShapeError
 from ..notification.v1 import notification_pb2 as pb
 from ..notification.v1 import notification_pb2_grpc
 from ..notification.validate import Problem
@@ -145,7 +146,8 @@ def problem_to_proto(p: Problem | str, channel: str = "") -> pb.Problem:
     if isinstance(p, Problem):
         return pb.Problem(channel=str(p.channel), part=p.part, line=p.line or 0, message=p.message)
     m = _WHERE.match(p)
-    parts = CHANNEL_PARTS.get(Channel(channel), {}) if channel in CHANNEL_NAMES else {}
+    spec = catalog.current().get(channel)
+    parts = spec.parts if spec is not None else {}
     if m and m["part"] in parts and m["channel"] in (None, channel):
         return pb.Problem(channel=channel, part=m["part"], line=int(m["line"] or 0), message=m["message"])
     return pb.Problem(channel=channel, message=p)
@@ -167,12 +169,10 @@ def destinations_from_proto(destinations: Iterable[pb.Destination]) -> list[outb
         if which == "user_id":
             out.append(outbox.Destination(user_id=required(d.user_id, f"destinations[{i}].user_id")))
         elif which == "channel":
-            channel = outbox.channel_of(required(d.channel.channel, f"destinations[{i}].channel.channel"))
-            if channel not in CHANNEL_NAMES:
-                raise InvalidArgument(
-                    f"destinations[{i}].channel.channel: {d.channel.channel!r} is not a channel; "
-                    f"use one of {', '.join(CHANNEL_NAMES)}"
-                )
+            try:
+                channel = catalog.current().check(required(d.channel.channel, f"destinations[{i}].channel.channel"))
+            except catalog.UnknownChannel as exc:
+                raise InvalidArgument(f"destinations[{i}].channel.channel: {exc}") from None
             address = required(d.channel.address, f"destinations[{i}].channel.address")
             out.append(outbox.Destination(channel=channel, address=address))
         else:
@@ -293,7 +293,7 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
         else:
             template = Template()
         sample = struct_dict(request.sample_context) if request.sample_context.fields else SAMPLE_CONTEXT
-        channels = [c.strip() for c in request.channels] or list(CHANNEL_NAMES)
+        channels = [c.strip() for c in request.channels] or list(catalog.current())
         # in the render processes, like a send: no template here can stall the server
         previews = await pipeline.rendering_for(self._ctx).preview(template, channels, sample, shape_errors)
         return pb.RenderPreviewResponse(

@@ -33,7 +33,6 @@ class EmailChannel:
     #: SMTP relays do not deduplicate: a retry after an ambiguous failure (a timeout after
     #: the message was sent) can deliver twice. The stable Message-ID lets clients that
     #: deduplicate or thread by it show one message, but nothing guarantees that.
-    idempotent = False
     bundles = True
     rate_limits = {"destination": (10, 60.0)}
 

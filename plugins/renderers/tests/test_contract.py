@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from oncall.notification.render import render
-from oncall.notification.templates import SAMPLE_CONTEXT, Channel, Template
-from oncall_testkit import check_renderer, registered
+from oncall.notification.templates import SAMPLE_CONTEXT, Template
+from oncall_testkit import check_channel_spec, check_renderer, registered
 
 
 def default_output(channel: str) -> dict[str, str]:
     """What the channel's default template renders to, with the core's sample context."""
-    return dict(render(Template(), Channel(channel), SAMPLE_CONTEXT).parts)
+    return dict(render(Template(), channel, SAMPLE_CONTEXT).parts)
 
 
 def _slack_blocks(n: int) -> str:
@@ -40,5 +40,12 @@ def test_the_renderer_keeps_the_contract(channel: str) -> None:
     check_renderer(renderer, default_output(channel), rejects=REJECTS[channel], context=SAMPLE_CONTEXT)
 
 
-def test_every_registered_renderer_is_checked() -> None:
+@pytest.mark.parametrize("channel", sorted(REJECTS))
+def test_the_channel_spec_keeps_the_contract(channel: str) -> None:
+    plugin = registered("renderers")
+    check_channel_spec(plugin.one("channel_specs", channel), plugin.one("renderers", channel))
+
+
+def test_every_registered_renderer_and_spec_is_checked() -> None:
     assert set(registered("renderers").family("renderers")) == set(REJECTS)
+    assert set(registered("renderers").family("channel_specs")) == set(REJECTS)

@@ -68,7 +68,7 @@ class SlackChannel:
     """Posts ``ChannelMessage.payload`` ({"text", "blocks"}) to a channel, or to a user as a DM."""
 
     name = "slack"
-    idempotent = False  # chat.postMessage has no idempotency key: a retry after a timeout may post twice
+    # chat.postMessage takes no idempotency key: a retry after a timeout may post twice
     bundles = False  # one message per alert, so its buttons and updates name exactly one alert
     #: (burst, seconds per token): Slack allows about one message a second per conversation
     #: with short bursts, and a few hundred a minute per workspace

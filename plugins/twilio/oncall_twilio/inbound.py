@@ -71,7 +71,7 @@ class TwilioChannel:
     that answer 401 to an unsigned or forged request and 503 before ``bind``."""
 
     name: str
-    idempotent = False  # Twilio takes no idempotency key for Messages or Calls
+    # Twilio takes no idempotency key for Messages or Calls: a retry after a timeout may send twice
 
     def __init__(self, api: TwilioApi, signatures: Signatures, routes: Mapping[str, Handler]) -> None:
         self._api = api

@@ -7,6 +7,7 @@ OnCall repository are worked examples for every family.
 
 from ..registration import ContractViolation
 from .channel import check_channel, check_result, check_smtp_channel
+from .channel_spec import check_channel_spec
 from .directory import check_directory
 from .lifecycle import check_lifecycle_listener
 from .renderer import check_renderer
@@ -16,6 +17,7 @@ from .source import check_bad_request, check_event, check_source
 __all__ = [
     "ContractViolation",
     "check_channel",
+    "check_channel_spec",
     "check_result",
     "check_smtp_channel",
     "check_bad_request",
