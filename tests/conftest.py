@@ -125,7 +125,7 @@ async def ctx(pool: Any, db_url: str) -> AsyncIterator[Context]:
     """A Context as the server builds one, without the server: every installed plugin and a running Ingestor.
 
     Nothing runs the escalation engine; a test runs it itself, on ``clock``. A module that needs
-    more in the context (``extras``) overrides this fixture, asking for it by the same name.
+    more in the context (its typed service fields) overrides this fixture, asking for it by the same name.
     """
     _, registry = load_plugins()
     ingestor = Ingestor(pool)
@@ -176,8 +176,8 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
     try:
         yield RunningServer(
             ctx=ctx,
-            http_url=f"http://127.0.0.1:{ctx.extras['http_port']}",
-            grpc_target=f"127.0.0.1:{ctx.extras['grpc_port']}",
+            http_url=f"http://127.0.0.1:{ctx.http_port}",
+            grpc_target=f"127.0.0.1:{ctx.grpc_port}",
         )
     finally:
         stop.set()

@@ -58,12 +58,12 @@ async def ctx(ctx: Context, clock: Clock, directory_server: tuple[grpc.aio.Serve
     """conftest's Context, with the directory server above and bob on call for schedule "primary"."""
     client = GrpcDirectory("kneutral", directory_server[1], token="engine-test")
     # the cache ages on the engine's clock, so moving it between steps expires the cache
-    ctx.extras["directory"] = CachedDirectory(client, ttl_s=60, clock=lambda: clock.now().timestamp())
+    ctx.directory = CachedDirectory(client, ttl_s=60, clock=lambda: clock.now().timestamp())
 
     async def on_call(schedule_id: str, at: datetime) -> list[str]:
         return {"primary": ["bob"]}.get(schedule_id, [])
 
-    ctx.extras["schedule_resolver"] = on_call
+    ctx.schedule_resolver = on_call
     yield ctx
     await client.aclose()
 
@@ -154,7 +154,7 @@ class HangingDirectory:
 
 
 async def test_a_directory_that_never_answers_delays_a_step_by_its_timeout_only(ctx, clock):
-    ctx.extras["directory"] = CachedDirectory(HangingDirectory(), timeout_s=0.05)
+    ctx.directory = CachedDirectory(HangingDirectory(), timeout_s=0.05)
     alert_id = await start_alert(ctx, [Step(0, (Target("user", "alice"), Target("user", "bob")))])
     await Engine(ctx, clock=clock).run_once()
     reqs = await list_requests(ctx.pool, alert_id)
@@ -174,7 +174,7 @@ class IgnoresItsTimeout:
 
 
 async def test_the_engine_bounds_a_lookup_that_outlives_the_directorys_own_timeout(ctx, clock, caplog):
-    ctx.extras["directory"] = IgnoresItsTimeout()
+    ctx.directory = IgnoresItsTimeout()
     alert_id = await start_alert(ctx, [Step(0, (Target("user", "alice"),))])
     with caplog.at_level(logging.ERROR):
         await Engine(ctx, clock=clock).run_once()
@@ -215,7 +215,7 @@ _OPEN_TRANSACTIONS = """SELECT count(*) AS n FROM pg_stat_activity
 @pytest.mark.parametrize("first_delay", [0, 300], ids=["first step at once (routing)", "a later step (fire_due)"])
 async def test_a_slow_directory_holds_no_transaction_open(ctx, clock, first_delay):
     slow = SlowDirectory()
-    ctx.extras["directory"] = CachedDirectory(slow, timeout_s=30)
+    ctx.directory = CachedDirectory(slow, timeout_s=30)
     engine = Engine(ctx, clock=clock)
     if first_delay:
         alert_id = await start_alert(ctx, [Step(first_delay, (Target("user", "alice"),))])

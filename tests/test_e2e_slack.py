@@ -228,7 +228,7 @@ async def test_the_slack_message_is_still_updated_after_its_follower_fell_behind
     server = small_queue_server
     alert_id = await page(server)
     await wait_for_delivery(server, alert_id)
-    hub = server.ctx.extras["events"]  # type: ignore[attr-defined]
+    hub = server.ctx.events
     [follower] = hub.subscriptions  # the delivery worker's, which updates posted messages
 
     await _burst(server, alert_id)

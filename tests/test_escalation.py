@@ -246,7 +246,7 @@ async def test_two_engines_record_exactly_the_requests_one_would(ctx, clock):
 
 async def _rule(ctx, engine, name, condition, **actions):
     cont = actions.pop("continue_", False)
-    return await rules.create_rule(ctx.pool, engine.router, rules.RuleInput(name, condition, RuleActions(**actions), cont))
+    return await rules.create_rule(ctx.pool, engine.routing.router, rules.RuleInput(name, condition, RuleActions(**actions), cont))
 
 
 async def test_routing_rules_choose_the_policy_and_the_decision_is_stored(ctx, engine):

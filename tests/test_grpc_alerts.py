@@ -362,7 +362,7 @@ async def test_watch_alerts_rejects_an_unknown_status_filter(stub):
 async def test_watch_alerts_ends_cleanly_when_the_server_closes_its_subscribers(server, stub):
     async with watching(stub) as call:
         # what the server does on shutdown
-        server.ctx.extras["events"].close_subscribers()
+        server.ctx.events.close_subscribers()
         assert await asyncio.wait_for(call.read(), HANG_GUARD_S) is grpc.aio.EOF
         assert await call.code() == grpc.StatusCode.OK
 

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from fixtures.rpc import HANG_GUARD_S, failure_of
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -62,6 +63,57 @@ async def test_an_unexpected_exception_in_a_stream_is_internal_error_too(
             async for _ in call:
                 pass
     assert (failure.value.code(), failure.value.details()) == (grpc.StatusCode.INTERNAL, "internal error")
+    assert "/oncall.notification.v1.NotificationService/WatchNotification" in caplog.text
+    assert SECRET not in caplog.text
+
+
+# Statements PostgreSQL refuses with a message that quotes what was sent: a column name,
+# and (for a unique violation) the duplicated value itself.
+_FAILING_SQL = {
+    "undefined column": f'SELECT "{SECRET}" FROM alerting.alerts',
+    "unique violation": f"""CREATE TEMP TABLE seen (secret text PRIMARY KEY);
+                           INSERT INTO seen VALUES ('{SECRET}'), ('{SECRET}')""",
+}
+
+
+def _runs_sql(statement: str) -> Any:
+    async def fails(pool: Any, *args: Any, **kwargs: Any) -> Any:
+        async with pool.connection() as conn:
+            await conn.execute(statement)
+
+    return fails
+
+
+@pytest.mark.parametrize("failure_kind", sorted(_FAILING_SQL))
+async def test_a_database_error_reaches_a_unary_caller_as_internal_error_without_its_sql(
+    grpc_channel: grpc.aio.Channel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    failure_kind: str,
+) -> None:
+    monkeypatch.setattr(alerting_store, "get_alert", _runs_sql(_FAILING_SQL[failure_kind]))
+    stub = alerting_pb2_grpc.AlertServiceStub(grpc_channel)
+    with caplog.at_level(logging.ERROR, logger="oncall.rpc.errors"):
+        failure = await failure_of(stub.GetAlert(pb.GetAlertRequest(alert_id=1), timeout=HANG_GUARD_S))
+    assert (failure.code(), failure.details()) == (grpc.StatusCode.INTERNAL, "internal error")
+    assert SECRET not in str(failure.debug_error_string()) and "alerting.alerts" not in failure.details()
+    assert "/oncall.alerting.v1.AlertService/GetAlert" in caplog.text
+    assert "psycopg.errors." in caplog.text  # the log says what kind of database error it was
+    assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("failure_kind", sorted(_FAILING_SQL))
+async def test_a_database_error_reaches_a_stream_caller_as_internal_error_without_its_sql(
+    grpc_channel: grpc.aio.Channel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    failure_kind: str,
+) -> None:
+    monkeypatch.setattr(outbox, "get_notification", _runs_sql(_FAILING_SQL[failure_kind]))
+    stub = notification_pb2_grpc.NotificationServiceStub(grpc_channel)
+    with caplog.at_level(logging.ERROR, logger="oncall.rpc.errors"):
+        call = stub.WatchNotification(notification_pb.WatchNotificationRequest(id=1), timeout=HANG_GUARD_S)
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            async for _ in call:
+                pass
+    assert (failure.value.code(), failure.value.details()) == (grpc.StatusCode.INTERNAL, "internal error")
+    assert SECRET not in str(failure.value.debug_error_string())
     assert "/oncall.notification.v1.NotificationService/WatchNotification" in caplog.text
     assert SECRET not in caplog.text
 
@@ -127,3 +179,74 @@ async def test_a_client_stream_message_that_does_not_parse_is_invalid_argument(g
     assert len(answered) == 1 and answered[0].HasField("list_services_response")
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "file_by_filename is not UTF-8 text" in failure.value.details()
+
+
+async def test_every_kind_of_method_answers_a_database_bug_with_internal_error_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One server with the interceptor and one method of each of the four kinds, each failing
+    # with the error PostgreSQL gives for a duplicate (its text quotes the value).
+    from oncall.rpc.errors import ErrorMappingInterceptor
+
+    def bug() -> Exception:
+        return psycopg.errors.UniqueViolation(
+            f'duplicate key value violates unique constraint "seen_pkey" DETAIL: Key (secret)=({SECRET}) already exists.'
+        )
+
+    async def unary_unary(request: Any, context: Any) -> Any:
+        raise bug()
+
+    async def unary_stream(request: Any, context: Any) -> Any:
+        yield health_pb2.HealthCheckResponse()
+        raise bug()
+
+    async def stream_unary(requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            raise bug()
+
+    async def stream_stream(requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            yield health_pb2.HealthCheckResponse()
+            raise bug()
+
+    codec = {"request_deserializer": health_pb2.HealthCheckRequest.FromString,
+             "response_serializer": health_pb2.HealthCheckResponse.SerializeToString}
+    handlers = {
+        "UnaryUnary": grpc.unary_unary_rpc_method_handler(unary_unary, **codec),
+        "UnaryStream": grpc.unary_stream_rpc_method_handler(unary_stream, **codec),
+        "StreamUnary": grpc.stream_unary_rpc_method_handler(stream_unary, **codec),
+        "StreamStream": grpc.stream_stream_rpc_method_handler(stream_stream, **codec),
+    }
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Bugs", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            request = health_pb2.HealthCheckRequest(service="x")
+            calls = {
+                kind: getattr(channel, factory)(
+                    f"/test.Bugs/{kind}",
+                    request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                    response_deserializer=health_pb2.HealthCheckResponse.FromString,
+                )
+                for kind, factory in (("UnaryUnary", "unary_unary"), ("UnaryStream", "unary_stream"),
+                                      ("StreamUnary", "stream_unary"), ("StreamStream", "stream_stream"))
+            }
+            with caplog.at_level(logging.ERROR, logger="oncall.rpc.errors"):
+                for kind, method in calls.items():
+                    argument = iter([request]) if kind.startswith("Stream") else request
+                    call = method(argument, timeout=HANG_GUARD_S)
+                    with pytest.raises(grpc.aio.AioRpcError) as failure:
+                        if kind.endswith("Stream"):
+                            async for _ in call:
+                                pass
+                        else:
+                            await call
+                    assert (failure.value.code(), failure.value.details()) == (
+                        grpc.StatusCode.INTERNAL, "internal error"), kind
+                    assert SECRET not in str(failure.value.debug_error_string()), kind
+                    assert f"/test.Bugs/{kind}" in caplog.text
+    finally:
+        await server.stop(None)
+    assert "psycopg.errors.UniqueViolation" in caplog.text and SECRET not in caplog.text

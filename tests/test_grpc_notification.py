@@ -259,7 +259,7 @@ class Users:
 
 
 async def test_send_creates_a_delivery_per_destination_and_get_returns_them(stub, server):
-    server.ctx.extras["directory"] = CachedDirectory(Users())
+    server.ctx.directory = CachedDirectory(Users())
     await create(stub, "pages", sms={"text": "{{ alert.summary }}"})
 
     sent = await stub.SendNotification(pb.SendNotificationRequest(

@@ -11,7 +11,7 @@ from aiohttp import web
 from oncall.config import Settings
 from oncall.context import Context
 from oncall.directory.client import open_directory
-from oncall.escalation.engine import pick_router
+from oncall.routing.route import pick_router
 from oncall.http.channels import add_routes
 from oncall.notification import channels
 from oncall.notification.pipeline import render_for

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from oncall.cli_plugin import FAMILIES
+from oncall.cli.plugin import FAMILIES
 
 ONCALL = Path(sys.executable).with_name("oncall")
 

@@ -1,7 +1,7 @@
 """``oncall schedule …`` run as a real process against the test database.
 
 Until the lead registers the commands in ``oncall.cli``, each run goes through a few lines
-that build an ``oncall`` parser with ``cli_schedules.register`` and call the chosen command,
+that build an ``oncall`` parser with ``cli.schedules.register`` and call the chosen command,
 as ``oncall.cli.main`` does. Times in the examples are Berlin wall-clock times: the clocks
 jump from 02:00 CET to 03:00 CEST on 2026-03-29.
 """
@@ -19,7 +19,7 @@ import pytest
 
 ONCALL = """
 import argparse, sys
-from oncall.cli_schedules import register
+from oncall.cli.schedules import register
 from oncall.config import Settings
 parser = argparse.ArgumentParser(prog="oncall")
 register(parser.add_subparsers(dest="command", required=True))

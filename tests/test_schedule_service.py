@@ -446,7 +446,7 @@ def _well_known() -> str:
 @pytest.fixture
 def ctx(ctx: Context) -> Context:
     """conftest's Context, resolving schedule targets as server.py has the engine do."""
-    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
+    ctx.schedule_resolver = schedule_store.resolver(ctx)
     return ctx
 
 
@@ -576,7 +576,7 @@ async def _alice_until_tomorrow(ctx: Context) -> tuple[str, datetime]:
 
 
 async def test_a_listening_cache_sees_a_change_made_in_this_process_at_once(ctx, listening):
-    resolve = ctx.extras["schedule_resolver"]
+    resolve = ctx.schedule_resolver
     schedule_id, now = await _alice_until_tomorrow(ctx)
     assert await resolve(schedule_id, now) == ["alice"]
     await schedule_store.add_override(ctx.pool, schedule_id, now, now + timedelta(hours=1), add_user="erin")
@@ -586,7 +586,7 @@ async def test_a_listening_cache_sees_a_change_made_in_this_process_at_once(ctx,
 
 
 async def test_a_listening_cache_hears_of_a_change_another_process_made(ctx, listening, db_url):
-    resolve = ctx.extras["schedule_resolver"]
+    resolve = ctx.schedule_resolver
     schedule_id, now = await _alice_until_tomorrow(ctx)
     assert await resolve(schedule_id, now) == ["alice"]
     assert listening.listening  # so the held schedule is answered without reading its version
@@ -612,7 +612,7 @@ async def _listener_pids(ctx: Context) -> set[int]:
 
 
 async def test_a_listener_that_loses_its_connection_drops_what_it_held_when_it_reconnects(ctx, listening):
-    resolve = ctx.extras["schedule_resolver"]
+    resolve = ctx.schedule_resolver
     schedule_id, now = await _alice_until_tomorrow(ctx)
     assert await resolve(schedule_id, now) == ["alice"]
     # a change whose notification never arrives (the SQL a writer runs, minus its NOTIFY) …

@@ -1,10 +1,13 @@
-"""The running server's shared state: settings, pool, plugin registry, ingestor, caches."""
+"""The running server's composition root: settings, pool, plugin registry, ingestor, caches,
+and the services the server wires at startup, each a typed field."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .alerting import store
 from .alerting.ingest import Ingestor
@@ -15,7 +18,17 @@ from .store.database import UNREACHABLE, Pool, unavailable
 from .store.listen import Listener
 
 if TYPE_CHECKING:
+    # type-only: each of these modules builds on Context, so none is imported when this one runs
+    from .directory.client import CachedDirectory
+    from .events import EventHub
+    from .notification.actions import Host
     from .notification.renderpool import RenderPool
+    from .notification.watch import StatusWatcher
+    from .routing.route import Routing
+    from .schedules.store import ScheduleCache
+
+#: the user ids on call on a schedule at an instant
+ScheduleResolver = Callable[[str, datetime], Awaitable[list[str]]]
 
 
 class KeyCache:
@@ -77,6 +90,9 @@ class KeyCache:
 
 @dataclass
 class Context:
+    """What every service of one process shares. ``server._running_core`` wires the services
+    below; a field left None is a service this process (a role, a test) runs without."""
+
     settings: Settings
     pool: Pool
     registry: Registry
@@ -85,9 +101,25 @@ class Context:
     keys: KeyCache = field(init=False)
     # the process's one LISTEN connection (store/listen.py): everything woken by NOTIFY registers here
     listener: Listener = field(init=False)
-    extras: dict[str, Any] = field(default_factory=dict)
     # where templates render: the server's render processes; None renders in this process
     render_pool: RenderPool | None = None
+    # the user directory (ONCALL_DIRECTORY); None: pages carry no contact methods
+    directory: CachedDirectory | None = None
+    # who is on call on a schedule; None: a step's request names the schedule itself
+    schedule_resolver: ScheduleResolver | None = None
+    # the process's schedule cache (made on first use by ``schedules.store.cache_for``)
+    schedule_cache: ScheduleCache | None = None
+    # committed alert events, fanned out to WatchAlerts streams and the delivery worker
+    events: EventHub | None = None
+    # the routing pass the engine routes with, shared by TestRoute and the rule and silence services
+    routing: Routing | None = None
+    # what channel plugins call back into (one-click links, inbound actions)
+    notification_host: Host | None = None
+    # notification status changes for WatchNotification (made on first use by ``watch.watcher_for``)
+    notification_watcher: StatusWatcher | None = None
+    # the ports the server listens on, once it does
+    http_port: int | None = None
+    grpc_port: int | None = None
 
     def __post_init__(self) -> None:
         self.keys = KeyCache(self.pool)

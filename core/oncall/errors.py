@@ -1,67 +1,52 @@
-"""Domain errors, and the one place they map to gRPC status codes and HTTP statuses."""
+"""Domain errors: what went wrong, in the domain's words, with no transport's status codes.
+
+Each door translates them in one table keyed by class: ``rpc/errors.py`` to gRPC status
+codes, ``http/errors.py`` to HTTP statuses and the ``{"error", "detail"}`` body. A database
+error becomes one of these once, at the store edge (``store/errors.py``).
+"""
 
 from __future__ import annotations
 
-import grpc
-
 
 class OnCallError(Exception):
-    """A failure the caller can act on. ``code`` is a short machine-readable name."""
+    """A failure the caller can act on; ``detail`` is the sentence the caller is shown."""
 
-    code = "error"
-    http_status = 400
-    grpc_status = grpc.StatusCode.UNKNOWN
-
-    def __init__(self, detail: str, code: str | None = None) -> None:
+    def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-        if code is not None:
-            self.code = code
 
 
 class InvalidArgument(OnCallError):
-    code = "invalid_argument"
-    http_status = 400
-    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
+    """The request holds something no call may hold (a missing name, a bad condition)."""
 
 
 class NotFound(OnCallError):
-    code = "not_found"
-    http_status = 404
-    grpc_status = grpc.StatusCode.NOT_FOUND
+    """What the request names does not exist."""
 
 
 class AlreadyExists(OnCallError):
-    code = "already_exists"
-    http_status = 409
-    grpc_status = grpc.StatusCode.ALREADY_EXISTS
+    """What the request creates exists already (a name taken)."""
 
 
 class FailedPrecondition(OnCallError):
-    code = "failed_precondition"
-    http_status = 409
-    grpc_status = grpc.StatusCode.FAILED_PRECONDITION
+    """The request is well formed but the state it meets refuses it (in use, not open)."""
+
+
+class Aborted(FailedPrecondition):
+    """A concurrent change won (an expected version is no longer current): read again and retry."""
 
 
 class Unauthenticated(OnCallError):
-    code = "unauthorized"
-    http_status = 401
-    grpc_status = grpc.StatusCode.UNAUTHENTICATED
+    """No credential, or one that is not valid."""
 
 
 class PermissionDenied(OnCallError):
-    code = "forbidden"
-    http_status = 403
-    grpc_status = grpc.StatusCode.PERMISSION_DENIED
+    """A valid credential that may not do this."""
 
 
 class PayloadTooLarge(OnCallError):
-    code = "payload_too_large"
-    http_status = 413
-    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    """The request is larger than the limit."""
 
 
 class Unavailable(OnCallError):
-    code = "unavailable"
-    http_status = 503
-    grpc_status = grpc.StatusCode.UNAVAILABLE
+    """Something the call needs (the database) cannot be reached now; retry later."""

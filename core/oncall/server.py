@@ -26,7 +26,6 @@ from .directory.client import open_directory
 from .escalation.engine import Engine
 from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
-from .http.channels import HOST as NOTIFICATION_HOST
 from .http.connections import ConnectionLimits, GuardedSite
 from .lifecycle import Dispatcher
 from .notification import channels as catalog
@@ -165,20 +164,16 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     ctx.render_pool = render_pool = RenderPool.for_server(settings, registry)
     await render_pool.start()  # the children start in the background; the first render waits for one
     directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
-    if directory is not None:
-        ctx.extras["directory"] = directory
+    ctx.directory = directory
     schedule_cache = schedule_store.cache_for(ctx)
     await schedule_cache.start(ctx.listener)
-    ctx.extras["schedule_resolver"] = schedule_store.resolver(ctx)
-    hub = EventHub(ctx.listener, pool, settings.event_queue_size)
+    ctx.schedule_resolver = schedule_store.resolver(ctx)
+    ctx.events = hub = EventHub(ctx.listener, pool, settings.event_queue_size)
     await hub.start()
-    ctx.extras["events"] = hub
-    engine = Engine(ctx)  # the RPC services decide through it even where it doesn't run
-    ctx.extras["engine"] = engine
+    engine = Engine(ctx)
+    ctx.routing = engine.routing  # the RPC services route through it even where the engine doesn't run
     notifier = Notifier(ctx)
-    ctx.extras["notifier"] = notifier
-    host = Host(ctx, lambda: notifier.public_url)
-    ctx.extras[NOTIFICATION_HOST] = host
+    ctx.notification_host = host = Host(ctx, lambda: notifier.public_url)
     _bind_channels(registry, host)
     lifecycle = Dispatcher(url, registry.lifecycle_listeners, settings, hub)
     if start_engine:
@@ -286,7 +281,6 @@ async def _serve_http_and_grpc(
     stop: asyncio.Event | None,
 ) -> None:
     settings, registry = ctx.settings, ctx.registry
-    hub = ctx.extras["events"]
 
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
@@ -303,13 +297,13 @@ async def _serve_http_and_grpc(
     except OSError as exc:
         await runner.cleanup()
         raise CannotListen("HTTP", settings.http_addr, "ONCALL_HTTP_ADDR", exc) from None
-    ctx.extras["http_port"] = runner.addresses[0][1]
+    ctx.http_port = runner.addresses[0][1]
     try:
         grpc_server, health_servicer, grpc_port = await start_grpc(ctx, reuse_port=settings.workers > 1 or _is_worker())
     except OSError as exc:
         await runner.cleanup()
         raise CannotListen("gRPC", settings.grpc_addr, "ONCALL_GRPC_ADDR", exc) from None
-    ctx.extras["grpc_port"] = grpc_port
+    ctx.grpc_port = grpc_port
     loaded = [p.name for p in registry.plugins if p.status == "ok"]
     failed = [p.name for p in registry.plugins if p.status == "failed"]
     log.info(
@@ -330,10 +324,10 @@ async def _serve_http_and_grpc(
     for w in workers:
         w.send_signal(signal.SIGTERM)
     await health_servicer.enter_graceful_shutdown()
-    hub.close_subscribers()  # end WatchAlerts streams now rather than at the grace deadline
-    watcher = ctx.extras.get("notification_watcher")
-    if watcher is not None:
-        await watcher.stop()  # and WatchNotification streams
+    if ctx.events is not None:
+        ctx.events.close_subscribers()  # end WatchAlerts streams now rather than at the grace deadline
+    if ctx.notification_watcher is not None:
+        await ctx.notification_watcher.stop()  # and WatchNotification streams
     # Stop listening first, let in-flight webhooks finish (even one still sending its body),
     # and only then close connections: aiohttp's cleanup alone drops bytes still arriving.
     await site.stop()

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import psycopg
 from psycopg.types.json import Jsonb
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..store.errors import violations
 from ..store.database import Conn, Pool, fetch_one
 from .models import MANUAL_SOURCE, Alert, AlertFilter, Integration, TimelineEvent
 
@@ -50,7 +50,7 @@ async def insert_integration(conn: Conn, source: str, name: str) -> tuple[Integr
     if not name.strip():
         raise InvalidArgument("an integration needs a name")
     key = new_key()
-    try:
+    with violations(unique=f"a {source} integration named {name!r} already exists"):
         async with conn.transaction():  # a savepoint inside a caller's transaction
             cur = await conn.execute(
                 """INSERT INTO alerting.integrations (name, source, key_hash, key_prefix)
@@ -58,8 +58,6 @@ async def insert_integration(conn: Conn, source: str, name: str) -> tuple[Integr
                 (name, source, hash_key(key), key[:6]),
             )
             row = await fetch_one(cur)
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a {source} integration named {name!r} already exists") from None
     return Integration.from_row(row), key
 
 

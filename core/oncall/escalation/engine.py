@@ -1,4 +1,4 @@
-"""The escalation engine: routes new alerts and fires escalation steps, durably.
+"""The escalation engine: runs the routing pass over new alerts and fires escalation steps, durably.
 
 All state is in PostgreSQL. Work is claimed with ``FOR UPDATE SKIP LOCKED``, so any number
 of replicas share it without coordination, and each decision commits in the same
@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import psycopg
-from oncall_hookspecs import AlertView, RoutingDecision, Router
+from oncall_hookspecs import AlertView
 from psycopg.types.json import Jsonb
 
 from ..alerting import store
@@ -30,7 +29,7 @@ from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..events import listen_forever, stop_tasks
-from ..routing.rules import RuleCache, ticket_provider_problem
+from ..routing.route import Routed, Routing
 from . import heartbeats
 from .policies import Policy, Step, find_policy
 from .silences import Silence, first_match, load_current
@@ -39,15 +38,6 @@ log = logging.getLogger(__name__)
 
 ENGINE_CHANNEL = "oncall_engine"
 REQUESTS_CHANNEL = "oncall_notification_requests"
-
-
-def pick_router(ctx: Context) -> Router | None:
-    name = ctx.settings.router
-    router = ctx.registry.routers.get(name)
-    if router is None and ctx.registry.routers:
-        log.warning("router %r is not installed; routing with %r", name, next(iter(ctx.registry.routers)))
-        router = next(iter(ctx.registry.routers.values()))
-    return router
 
 
 def render_context(alert: Alert | AlertView, **extra: Any) -> dict[str, Any]:
@@ -132,8 +122,7 @@ class Engine:
         self.clock = clock
         self.batch_size = batch_size
         self.max_sleep = max_sleep
-        self.router = pick_router(ctx)
-        self.rules = RuleCache()
+        self.routing = Routing(ctx)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -319,107 +308,37 @@ class Engine:
     # ------------------------------------------------------------------ routing
 
     async def route_pending(self) -> int:
+        """The routing pass over a batch of new alerts; each routed alert's escalation starts in the same transaction."""
         return await self._with_contacts(self._route_pending)
 
     async def _route_pending(self, work: _Work) -> int:
         now = self.clock.now()
         async with self.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                f"""SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM}
-                    WHERE a.routed_at IS NULL ORDER BY a.id LIMIT %s
-                    FOR UPDATE OF a SKIP LOCKED""",
-                (self.batch_size,),
-            )
-            rows = await cur.fetchall()
-            if not rows:
+            alerts = await self.routing.claim(conn, self.batch_size)
+            if not alerts:
                 return 0
-            rules, default = await self.rules.load(conn)
+            rules, default = await self.routing.load_rules(conn)
             silences = await load_current(conn, now)
-            for row in rows:
-                await self._route_one(conn, work, Alert.from_row(row), rules, default, silences, now)
+            for alert in alerts:
+                await self._start(conn, work, await self.routing.route_alert(alert, rules, default, silences, now),
+                                  silences, now)
             if work.missing:
                 raise _NeedContacts(work.missing)
             await self._flush(conn, work)
-        if self.rules.reloaded:
-            # The router has compiled the new rules: move them, and everything else long-lived,
-            # out of the garbage collector's view, so its full passes don't stall routing.
-            self.rules.reloaded = False
-            gc.collect()
-            gc.freeze()
-        return len(rows)
+        self.routing.settle()
+        return len(alerts)
 
-    async def decide(self, alert: AlertView, rules: Any, default: Any) -> RoutingDecision:
-        if self.router is None:
-            return RoutingDecision(
-                escalation_policy_id=default.escalation_policy_id,
-                template_id=default.template_id,
-                channel_destinations=list(default.channel_destinations),
-                ticket_provider=default.ticket_provider,
-                suppress=default.suppress,
-                default_route=True,
-                errors=["no router plugin is installed: the default route applied"],
-            )
-        return await self.router.route(alert, rules, default)
-
-    async def route(
-        self, view: AlertView, rules: Any, default: Any, silences: list[Silence]
-    ) -> tuple[RoutingDecision, AlertView, Silence | None]:
-        """Decide, apply the decision's labels and severity, then find the silence that holds it.
-
-        The one definition of "what routing does to an alert", shared by real routing and
-        by TestRoute's dry run, so the preview cannot drift from the real thing.
-        """
-        decision = await self.decide(view, rules, default)
-        # a rule saved before its provider was uninstalled: said on the timeline (and in
-        # TestRoute), not silently ignored
-        if problem := ticket_provider_problem(decision.ticket_provider, self.ctx.registry.ticket_providers):
-            decision.errors.append(problem + ": no ticket is opened")
-        routed = replace(view, labels={**view.labels, **decision.labels}, severity=decision.severity or view.severity)
-        if decision.suppress:
-            return decision, routed, None
-        silence = await first_match(silences, routed, decision.escalation_policy_id, self.router)
-        return decision, routed, silence
-
-    async def _route_one(
-        self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, rules: Any, default: Any,
-        silences: list[Silence], now: datetime,
+    async def _start(
+        self, conn: psycopg.AsyncConnection, work: _Work, routed: Routed, silences: list[Silence], now: datetime,
     ) -> None:
-        decision, view, silence = await self.route(alert.view(), rules, default, silences)
-        labels, severity = dict(view.labels), view.severity
-        policy_id = None if decision.suppress else decision.escalation_policy_id
-
-        stored = asdict(decision)
-        # the alert keeps the rules that mattered; the full trace is TestRoute's (1,000 rules
-        # would otherwise mean 1,000 trace entries stored with every alert)
-        stored["trace"] = [t for t in stored["trace"] if t["matched"] or (t["error"] and any(
-            e.startswith(f"rule {t['rule_name']!r}") for e in decision.errors))]
-        # From here on the alert is as this routing leaves it, exactly as a later pass reads it
-        # back from its row: a step fired now (an immediate first step) pages with the routed
-        # template, labels and severity, like every step after it.
-        alert = replace(alert, labels=labels, severity=severity, routed_at=now, routing=stored,
-                        escalation_policy_id=policy_id, silenced_by=silence.id if silence else None)
-        work.routed[alert.id] = (
-            now, orjson.dumps(stored).decode(), policy_id, severity, orjson.dumps(labels).decode(),
-            silence.id if silence else None,
-        )
-        if decision.matched_rules:
-            note = "routed by rule " + ", ".join(repr(n) for n in decision.matched_rules)
-        else:
-            note = "routed by the default route"
-        self._event(work, alert.id, "routed", note, {
-            "matched_rules": decision.matched_rules, "escalation_policy_id": decision.escalation_policy_id,
-            "template_id": decision.template_id, "channel_destinations": decision.channel_destinations,
-            "ticket_provider": decision.ticket_provider, "suppress": decision.suppress,
-        })
-        for err in decision.errors:
-            self._event(work, alert.id, "routing_error", err)
+        """Record a routed alert, post to its route's channels, and start its escalation."""
+        alert, decision, silence, policy_id = routed.alert, routed.decision, routed.silence, routed.policy_id
+        work.routed[alert.id] = routed.row()
+        for kind, note, data in routed.events:
+            self._event(work, alert.id, kind, note, data)
         if decision.suppress:
-            self._event(work, alert.id, "suppressed", "suppressed by routing: no one is paged")
             return
-        if silence is not None:
-            self._event(work, alert.id, "silenced", f"silenced by {silence.id}: {silence.comment}".rstrip(": "),
-                              {"silence_id": silence.id})
-        else:
+        if silence is None:
             await self._route_channels(conn, work, alert, decision.channel_destinations, decision.template_id)
         if policy_id is None:
             return
@@ -522,7 +441,7 @@ class Engine:
             self._set_state(esc, state="done", next_due_at=None)
             self._event(work, alert.id, "escalation_error", f"escalation policy {esc['policy_id']!r} no longer exists")
             return
-        silence = await first_match(silences, alert.view(), policy.id, self.router)
+        silence = await first_match(silences, alert.view(), policy.id, self.routing.router)
         if silence is not None:
             self._set_state(esc, state="held", held_by=silence.id, next_due_at=None)
             self._set_silenced(work, alert.id, silence.id)
@@ -615,7 +534,7 @@ class Engine:
     def _contacts_for(self, work: _Work, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The snapshots of ``user_ids`` this transaction was given; the others are noted as missing
         (the round is then run again with them), or, in the last round, paged with a note."""
-        if self.ctx.extras.get("directory") is None:
+        if self.ctx.directory is None:
             return {}
         wanted = list(dict.fromkeys(user_ids))
         missing = [u for u in wanted if u not in work.contacts]
@@ -629,12 +548,12 @@ class Engine:
     async def _contact_snapshots(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Each user's contact methods as the directory knows them now, for their requests' context.
 
-        Through the CachedDirectory in ``ctx.extras["directory"]`` (none: nothing is attached),
+        Through the CachedDirectory in ``ctx.directory`` (none: nothing is attached),
         all users at once, each lookup bounded by the directory's own timeout and the whole by
         a backstop. Called with no transaction open (``_with_contacts``). A lookup that fails
         attaches an empty list and a note: the page is recorded regardless.
         """
-        directory = self.ctx.extras.get("directory")
+        directory = self.ctx.directory
         wanted = list(dict.fromkeys(user_ids))
         if directory is None or not wanted:
             return {}
@@ -671,7 +590,7 @@ class Engine:
         return snapshots
 
     async def _on_call(self, schedule_id: str, at: datetime) -> list[str] | None:
-        resolver = self.ctx.extras.get("schedule_resolver")
+        resolver = self.ctx.schedule_resolver
         if resolver is not None:
             return list(await resolver(schedule_id, at))
         return None

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from oncall_hookspecs import Action, AlertEvent
 
 from ..alerting import ingest, store
 from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from ..store.database import Pool, fetch_one
+from ..store.errors import violations
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -53,18 +53,20 @@ async def create_heartbeat(pool: Pool, name: str, timeout_seconds: int) -> tuple
         raise InvalidArgument("a heartbeat needs a name")
     if timeout_seconds <= 0 or timeout_seconds > 31 * 24 * 3600:
         raise InvalidArgument("timeout must be between 1 second and 31 days")
+    taken = f"a heartbeat named {name!r} already exists"
     try:
         async with pool.connection() as conn, conn.transaction():
             # the monitor and its integration exist together or not at all
             integ, key = await store.insert_integration(conn, SOURCE, name)
-            cur = await conn.execute(
-                """INSERT INTO alerting.heartbeats (name, integration_id, timeout_seconds)
-                   VALUES (%s, %s, %s) RETURNING *""",
-                (name, integ.id, timeout_seconds),
-            )
+            with violations(unique=taken):
+                cur = await conn.execute(
+                    """INSERT INTO alerting.heartbeats (name, integration_id, timeout_seconds)
+                       VALUES (%s, %s, %s) RETURNING *""",
+                    (name, integ.id, timeout_seconds),
+                )
             return _from_row(await fetch_one(cur)), key
-    except (psycopg.errors.UniqueViolation, AlreadyExists):
-        raise AlreadyExists(f"a heartbeat named {name!r} already exists") from None
+    except AlreadyExists:
+        raise AlreadyExists(taken) from None  # its integration's name is the heartbeat's: say which is taken
 
 
 async def get_heartbeat(pool: Pool, heartbeat_id: str) -> Heartbeat:

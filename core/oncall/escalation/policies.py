@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..notification import channels
 from ..store.database import Conn, Pool, fetch_one
+from ..store.errors import violations
 
 TARGET_KINDS = ("user", "schedule", "channel", "webhook")
 MAX_STEPS = 50
@@ -135,7 +135,7 @@ async def _check_schedules(conn: Conn, p: PolicyInput) -> None:
 
 async def create_policy(pool: Pool, p: PolicyInput) -> Policy:
     validate(p)
-    try:
+    with violations(unique=f"a policy named {p.name!r} already exists"):
         async with pool.connection() as conn:
             await _check_schedules(conn, p)
             cur = await conn.execute(
@@ -145,14 +145,12 @@ async def create_policy(pool: Pool, p: PolicyInput) -> Policy:
                 (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds),
             )
             return _from_row(await fetch_one(cur))
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a policy named {p.name!r} already exists") from None
 
 
 async def update_policy(pool: Pool, policy_id: str, p: PolicyInput) -> Policy:
     """Replace a policy's definition. Alerts in flight use it from their next step."""
     validate(p)
-    try:
+    with violations(unique=f"a policy named {p.name!r} already exists"):
         async with pool.connection() as conn:
             await _check_schedules(conn, p)
             cur = await conn.execute(
@@ -163,8 +161,6 @@ async def update_policy(pool: Pool, policy_id: str, p: PolicyInput) -> Policy:
                 (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds, policy_id),
             )
             row = await cur.fetchone()
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a policy named {p.name!r} already exists") from None
     if row is None:
         raise NotFound(f"policy {policy_id!r} not found")
     return _from_row(row)

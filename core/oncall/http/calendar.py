@@ -17,18 +17,14 @@ from aiohttp import web
 
 from ..clock import SYSTEM_CLOCK
 from ..errors import PermissionDenied, Unauthenticated
+from ..paths import CALENDAR_PATH
 from ..schedules import LayerReason, OverrideReason, Reason, Shift, store
+from .requests import CONTEXT, credential
 
-CALENDAR_PATH = "/api/v1/schedules/{id}/calendar.ics"
 PRODID = "-//OnCall//On-call schedules//EN"
 FEED_PAST = timedelta(weeks=2)
 FEED_AHEAD = timedelta(weeks=8)
 MAX_LINE_OCTETS = 75
-
-
-def calendar_url(base_url: str, schedule_id: str, secret: str) -> str:
-    """The feed URL a calendar app subscribes to (the secret is URL-safe base64)."""
-    return f"{base_url}{CALENDAR_PATH.format(id=schedule_id)}?token={secret}"
 
 
 # --------------------------------------------------------------------------- RFC 5545
@@ -121,11 +117,6 @@ def render_calendar(
 
 
 async def calendar(request: web.Request) -> web.Response:
-    from .app import (  # here, not at import: app.py imports this module
-        CONTEXT,
-        credential,
-    )
-
     ctx = request.app[CONTEXT]
     schedule_id = request.match_info["id"]
     secret = credential(request.query.get("token"), "calendar token")

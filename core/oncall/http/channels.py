@@ -17,14 +17,13 @@ from oncall_hookspecs import CallbackChannel, CallbackRoute, WebhookResponse
 
 from ..context import Context
 from ..errors import Unauthenticated
+from .requests import CONTEXT, credential, inbound_request, read_body
 
 log = logging.getLogger(__name__)
 
-HOST = "notification_host"
-
 
 def _public_url(ctx: Context) -> str:
-    host = ctx.extras.get(HOST)
+    host = ctx.notification_host
     return host.public_url if host is not None else ctx.settings.base_url
 
 
@@ -40,8 +39,6 @@ def _respond(out: WebhookResponse) -> web.Response:
 
 
 def _callback(ctx: Context, route: CallbackRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    from .app import inbound_request, read_body  # one body reader, one size limit
-
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await read_body(request, ctx.settings.body_limit(None), ctx.settings)
         inbound = inbound_request(request, body, url=_public_url(ctx) + request.path_qs)
@@ -66,10 +63,8 @@ def page(status: int, title: str, message: str) -> web.Response:
 
 
 async def one_click(request: web.Request) -> web.Response:
-    from .app import CONTEXT, credential
-
     ctx = request.app[CONTEXT]
-    host = ctx.extras.get(HOST)
+    host = ctx.notification_host
     if host is None:
         return page(503, "Unavailable", "Actions are not available on this server.")
     try:

@@ -15,7 +15,7 @@ for as long as it likes, and a few thousand such clients leave none for real web
 - **per client**: at most ``max_per_client`` connections from one address are open at
   once; another is reset on arrival, before a byte is read, and no other address notices.
 
-The body is read by the app's one body reader (``app.read_body``), which knows the limits
+The body is read by the app's one body reader (``requests.read_body``), which knows the limits
 of each route and answers a stalled body with 408.
 """
 

@@ -7,13 +7,11 @@ from aiohttp import web
 from ..clock import SYSTEM_CLOCK
 from ..errors import PermissionDenied, Unauthenticated
 from ..escalation import heartbeats
-
-BEAT_PATH = "/api/v1/heartbeat/{id}"
+from ..paths import BEAT_PATH
+from .requests import CONTEXT, json_response, request_key
 
 
 async def beat(request: web.Request) -> web.Response:
-    from .app import CONTEXT, json_response, request_key  # app.py imports this module
-
     ctx = request.app[CONTEXT]
     key = request_key(request)
     if not key:

@@ -96,7 +96,7 @@ class Host:
             last = await store.last_user_at(conn, channel, address)
             if last is not None:
                 return last
-            directory = self.ctx.extras.get("directory")
+            directory = self.ctx.directory
             if directory is None:
                 return None
             # every user id OnCall itself refers to: alerting's (policies, schedules) and who was paged lately

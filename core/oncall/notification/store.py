@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import grpc
 import psycopg
 from oncall_hookspecs import Renderer
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from .pipeline import InProcess, Rendering
 from .templates import Template, TemplateShapeError
 from .validate import Problem
@@ -32,11 +31,8 @@ MAX_NAME = 200
 MAX_DESCRIPTION = 2000
 
 
-class VersionConflict(FailedPrecondition):
+class VersionConflict(Aborted):
     """An update named an expected version that is no longer current (someone saved first)."""
-
-    code = "aborted"
-    grpc_status = grpc.StatusCode.ABORTED
 
 
 @dataclass(slots=True)

@@ -112,8 +112,7 @@ class StatusWatcher:
 
 
 def watcher_for(ctx: Any) -> StatusWatcher:
-    """The process's watcher, kept in ``ctx.extras["notification_watcher"]`` (made on first use)."""
-    watcher: StatusWatcher | None = ctx.extras.get("notification_watcher")
-    if watcher is None:
-        watcher = ctx.extras["notification_watcher"] = StatusWatcher(ctx.listener)
-    return watcher
+    """The process's watcher, kept in ``ctx.notification_watcher`` (made on first use)."""
+    if ctx.notification_watcher is None:
+        ctx.notification_watcher = StatusWatcher(ctx.listener)
+    return ctx.notification_watcher

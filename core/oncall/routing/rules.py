@@ -12,7 +12,8 @@ from oncall_hookspecs import RoutingRule, RuleActions, Router
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..store.errors import violations
 
 _SEVERITIES = ("critical", "error", "warning", "info", "unknown")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
@@ -140,14 +141,12 @@ async def create_rule(
         await conn.execute(
             "UPDATE alerting.routing_rules SET position = position + 1 WHERE position >= %s", (pos,)
         )
-        try:
+        with violations(unique=f"a rule named {rule.name!r} already exists"):
             cur = await conn.execute(
                 """INSERT INTO alerting.routing_rules (name, condition, actions, continue, position)
                    VALUES (%s, %s, %s, %s, %s) RETURNING *""",
                 (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, pos),
             )
-        except psycopg.errors.UniqueViolation:
-            raise AlreadyExists(f"a rule named {rule.name!r} already exists") from None
         row = await cur.fetchone()
         await _bump(conn)
     return _rule_from_row(row)
@@ -161,7 +160,7 @@ async def update_rule(
         raise InvalidArgument("a rule needs a name")
     async with pool.connection() as conn, conn.transaction():
         await _check(conn, router, rule.condition, rule.actions, ticket_providers)
-        try:
+        with violations(unique=f"a rule named {rule.name!r} already exists"):
             cur = await conn.execute(
                 """UPDATE alerting.routing_rules
                    SET name = %s, condition = %s, actions = %s, continue = %s,
@@ -169,8 +168,6 @@ async def update_rule(
                    WHERE id = %s RETURNING *""",
                 (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, rule_id),
             )
-        except psycopg.errors.UniqueViolation:
-            raise AlreadyExists(f"a rule named {rule.name!r} already exists") from None
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"rule {rule_id!r} not found")

@@ -115,7 +115,7 @@ class AlertService(alerting_pb2_grpc.AlertServiceServicer):
         self, request: pb.WatchAlertsRequest, context: _Call
     ) -> AsyncIterator[pb.WatchAlertsResponse]:
         flt = convert.watch_filter(request)
-        hub: EventHub | None = self._ctx.extras.get("events")
+        hub: EventHub | None = self._ctx.events
         if hub is None:
             raise Unavailable("this server does not publish alert events")
         sub = hub.subscribe()

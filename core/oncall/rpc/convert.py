@@ -30,9 +30,9 @@ from ..alerting.v1 import schedules_pb2 as schedules_pb
 from ..alerting.v1 import silences_pb2 as silences_pb
 from ..errors import InvalidArgument
 from ..escalation.heartbeats import Heartbeat
-from ..http.heartbeat import BEAT_PATH
 from ..escalation.policies import Policy, PolicyInput, Step, Target
 from ..escalation.silences import Matcher, Silence, SilenceInput, maintenance_input
+from ..paths import BEAT_PATH
 from ..escalation.state import EscalationState, NotificationRequest
 from ..routing.rules import RuleInput
 from ..schedules import (

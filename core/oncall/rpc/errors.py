@@ -2,7 +2,7 @@
 
 Every request is decoded and checked (``validate``) before its servicer sees it: one that
 does not parse, or holds what no servicer may be given, is INVALID_ARGUMENT naming the field.
-A domain error becomes the status it names. A database that cannot be reached (a broken
+A domain error becomes the status ``STATUS`` gives its class (or its nearest listed ancestor). A database that cannot be reached (a broken
 connection, or none free in time) is UNAVAILABLE "the database is unreachable; retry later" (what HTTP's 503 says), which a client may
 retry. Anything else is a bug: the client gets INTERNAL "internal error", and the log gets
 the method and the traceback, never the exception's text, which may carry what a caller
@@ -20,11 +20,44 @@ from typing import Any
 
 import grpc
 
-from ..errors import InvalidArgument, OnCallError
+from ..errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OnCallError,
+    PayloadTooLarge,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from ..store.database import UNREACHABLE, acquire_timeout, unavailable
 from .validate import check_request, undecodable
 
 log = logging.getLogger(__name__)
+
+#: domain error → the status a gRPC client gets; a class not listed takes its nearest listed ancestor's
+STATUS: dict[type[OnCallError], grpc.StatusCode] = {
+    OnCallError: grpc.StatusCode.UNKNOWN,
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Aborted: grpc.StatusCode.ABORTED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_of(exc: OnCallError) -> grpc.StatusCode:
+    """The gRPC status for a domain error (``STATUS``, by the error's class and its ancestors)."""
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return grpc.StatusCode.UNKNOWN  # unreachable: OnCallError is listed
 
 
 class _Undecodable:
@@ -98,7 +131,7 @@ async def _answering(
     except grpc.aio.AbortError:
         raise  # the servicer chose its status with context.abort
     except OnCallError as exc:
-        await context.abort(exc.grpc_status, exc.detail)
+        await context.abort(status_of(exc), exc.detail)
     except NotImplementedError:  # how a generated servicer base class answers a method it lacks
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this server")
     except UNREACHABLE as exc:

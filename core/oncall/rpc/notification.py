@@ -312,7 +312,7 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
             template_id=request.template_id.strip() or None,
             context=struct_dict(request.render_context),
             destinations=destinations_from_proto(request.destinations),
-            directory=self._ctx.extras.get("directory"),
+            directory=self._ctx.directory,
             idempotency_key=request.idempotency_key or None,
             alert_id=request.alert_id or None,
         )

@@ -1,7 +1,7 @@
 """The routing service's gRPC servicer (oncall.alerting.v1.RoutingService).
 
 A thin delegate to ``routing.rules``: requests are checked and converted by ``convert``,
-conditions are validated by the router plugin the escalation engine routes with, and
+conditions are validated by the router plugin the routing pass routes with, and
 domain errors become status codes in ``rpc.errors``.
 """
 
@@ -15,9 +15,9 @@ from ..alerting.v1 import routing_pb2_grpc
 from ..clock import SYSTEM_CLOCK
 from ..context import Context
 from ..errors import InvalidArgument
-from ..escalation.engine import Engine
 from ..escalation.silences import load_current
 from ..routing import rules
+from ..routing.route import Routing
 from . import convert
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RoutingService"].full_name
@@ -30,13 +30,13 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        # The engine's router validates what the engine will evaluate, and TestRoute decides
-        # through the engine's own ``decide``, so a dry run routes as a real alert would.
-        self._engine: Engine = ctx.extras.get("engine") or Engine(ctx)
+        # The routing pass's router validates what it will evaluate, and TestRoute decides
+        # through its own ``route``, so a dry run routes as a real alert would.
+        self._routing: Routing = ctx.routing or Routing(ctx)
 
     async def CreateRule(self, request: pb.CreateRuleRequest, context: _Call) -> pb.CreateRuleResponse:
         rule = await rules.create_rule(
-            self._ctx.pool, self._engine.router, convert.rule_input(request), convert.rule_position(request),
+            self._ctx.pool, self._routing.router, convert.rule_input(request), convert.rule_position(request),
             ticket_providers=self._ctx.registry.ticket_providers,
         )
         return pb.CreateRuleResponse(rule=convert.rule_to_proto(rule))
@@ -44,7 +44,7 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
     async def UpdateRule(self, request: pb.UpdateRuleRequest, context: _Call) -> pb.UpdateRuleResponse:
         rule = await rules.update_rule(
             self._ctx.pool,
-            self._engine.router,
+            self._routing.router,
             convert.required(request.rule_id, "rule_id"),
             convert.rule_input(request),
             ticket_providers=self._ctx.registry.ticket_providers,
@@ -89,7 +89,7 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
         alert = convert.sample_alert(request.alert, now)
         async with self._ctx.pool.connection() as conn:
             silences = await load_current(conn, now)
-        decision, _, silence = await self._engine.route(
+        decision, _, silence = await self._routing.route(
             alert, await rules.list_rules(self._ctx.pool), await rules.get_default(self._ctx.pool), silences
         )
         silenced_by = silence.id if silence else ""

@@ -13,7 +13,7 @@ from ..alerting.v1 import schedules_pb2 as pb
 from ..alerting.v1 import schedules_pb2_grpc
 from ..clock import SYSTEM_CLOCK
 from ..context import Context
-from ..http.calendar import calendar_url
+from ..paths import calendar_url
 from ..schedules import store
 from . import convert
 

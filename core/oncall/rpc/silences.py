@@ -14,7 +14,7 @@ from ..alerting.v1 import silences_pb2_grpc
 from ..clock import SYSTEM_CLOCK
 from ..context import Context
 from ..escalation import silences
-from ..escalation.engine import pick_router
+from ..routing.route import pick_router
 from . import convert
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SilenceService"].full_name
@@ -27,8 +27,7 @@ class SilenceService(silences_pb2_grpc.SilenceServiceServicer):
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        engine = ctx.extras.get("engine")
-        self._router = engine.router if engine is not None else pick_router(ctx)
+        self._router = ctx.routing.router if ctx.routing is not None else pick_router(ctx)
 
     async def CreateSilence(self, request: pb.CreateSilenceRequest, context: _Call) -> pb.CreateSilenceResponse:
         now = SYSTEM_CLOCK.now()

@@ -27,11 +27,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one
+from ..store.errors import violations
 from ..store.listen import Listener, Registration
 from .model import (
     Layer,
@@ -63,7 +63,6 @@ MAX_TEMPORARY_SHIFTS = 1000
 # calendar view and keeps the answer to tens of milliseconds.
 MAX_SHIFTS_RANGE = timedelta(days=93)
 CACHE_SIZE = 1024
-CACHE_KEY = "schedule_cache"  # in Context.extras
 CHANGES_CHANNEL = "oncall_schedules"  # NOTIFY payload: the id of the schedule that changed
 
 
@@ -314,7 +313,7 @@ async def _overrides(conn: Conn, schedule_id: str) -> list[StoredOverride]:
 
 async def create_schedule(pool: Pool, inp: ScheduleInput) -> StoredSchedule:
     inp = _check_input(inp)
-    try:
+    with violations(unique=f"a schedule named {inp.name!r} already exists"):
         async with pool.connection() as conn:
             cur = await conn.execute(
                 """INSERT INTO alerting.schedules (name, time_zone, description, layers)
@@ -322,8 +321,6 @@ async def create_schedule(pool: Pool, inp: ScheduleInput) -> StoredSchedule:
                 (inp.name, inp.time_zone, inp.description, Jsonb([layer_to_json(layer) for layer in inp.layers])),
             )
             return _schedule_from_row(await fetch_one(cur), ())
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a schedule named {inp.name!r} already exists") from None
 
 
 async def update_schedule(
@@ -335,7 +332,7 @@ async def update_schedule(
     version was read: a read-modify-write never silently drops another person's change.
     """
     inp = _check_input(inp)
-    try:
+    with violations(unique=f"a schedule named {inp.name!r} already exists"):
         async with _changing(pool, schedule_id) as (conn, row):
             if expected_version is not None and row["version"] != expected_version:
                 raise FailedPrecondition(
@@ -355,8 +352,6 @@ async def update_schedule(
             )
             updated = _schedule_from_row(await fetch_one(cur), temporaries)
             await _notify(conn, schedule_id)
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"a schedule named {inp.name!r} already exists") from None
     return updated
 
 
@@ -691,11 +686,10 @@ def _forget_everywhere(schedule_id: str) -> None:
 
 
 def cache_for(ctx: Context) -> ScheduleCache:
-    """The process's schedule cache, kept in ``ctx.extras`` so every service shares it."""
-    cache = ctx.extras.get(CACHE_KEY)
-    if cache is None:
-        cache = ctx.extras[CACHE_KEY] = ScheduleCache()
-    return cache
+    """The process's schedule cache, kept in ``ctx.schedule_cache`` so every service shares it."""
+    if ctx.schedule_cache is None:
+        ctx.schedule_cache = ScheduleCache()
+    return ctx.schedule_cache
 
 
 # Local dates and handoffs near the ends of years 1–9999 fall outside what a datetime holds.

@@ -94,7 +94,7 @@ class Notifier:
     def public_url(self) -> str:
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
-        port = self.ctx.extras.get("http_port")
+        port = self.ctx.http_port
         base = self.settings.base_url
         if port:
             host = base.rsplit(":", 1)[0]
@@ -117,7 +117,7 @@ class Notifier:
         listening = asyncio.Event()
         self._loop_task = asyncio.create_task(self._loop(), name="oncall-notifier-loop")
         self._tasks = [asyncio.create_task(self._listen(listening), name="oncall-notifier-listen")]
-        hub = self.ctx.extras.get("events")
+        hub = self.ctx.events
         following = follow.followers(list(self.channels.values()))
         if hub is not None and following:  # only channels that update what they posted need alert events
             self._tasks.append(asyncio.create_task(follow.follow_alerts(hub, following), name="oncall-notifier-alerts"))

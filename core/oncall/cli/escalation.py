@@ -7,21 +7,19 @@ services use, so an operator can set up a working escalation without writing cod
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from oncall_hookspecs import AlertView, Router, RuleActions
 
-from .cli import key_values
-from .config import Settings
+from ..config import Settings
+from .runner import key_values, run
 
 if TYPE_CHECKING:
-    from .plugins import Registry
+    from ..plugins import Registry
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -42,29 +40,6 @@ def _router(settings: Settings, plugins: Registry) -> Router | None:
     return plugins.routers.get(settings.router) or next(iter(plugins.routers.values()), None)
 
 
-def _run(settings: Settings, fn: Callable[[Any, Registry], Awaitable[int]]) -> int:
-    from .cli import _run as run_loop
-    from .errors import OnCallError
-    from .plugins import load_plugins
-    from .store.database import open_pool, resolve_database_url
-    from .store.migrate import apply_migrations
-
-    async def go() -> int:
-        url = await asyncio.to_thread(resolve_database_url, settings)
-        await apply_migrations(url)
-        _, registry = load_plugins(settings.disabled_plugins)
-        pool = await open_pool(url, 1, 2)
-        try:
-            return await fn(pool, registry)
-        except OnCallError as exc:
-            print(f"error: {exc.detail}", file=sys.stderr)
-            return 1
-        finally:
-            await pool.close()
-
-    return run_loop(go())
-
-
 def _actions(args: argparse.Namespace) -> RuleActions:
     return RuleActions(
         escalation_policy_id=args.policy,
@@ -78,7 +53,7 @@ def _actions(args: argparse.Namespace) -> RuleActions:
 
 
 def _print_rule(r: Any) -> None:
-    from .routing.rules import actions_to_json
+    from ..routing.rules import actions_to_json
 
     flag = " (continue)" if r.continue_ else ""
     print(f"{r.position + 1:>3}. {r.name}{flag}  [{r.id}]")
@@ -90,7 +65,7 @@ def _print_rule(r: Any) -> None:
 
 
 def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
-    from .routing import rules
+    from ..routing import rules
 
     async def go(pool: Any, plugins: Registry) -> int:
         for r in await rules.list_rules(pool):
@@ -98,11 +73,11 @@ def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"default: {json.dumps(rules.actions_to_json(await rules.get_default(pool)))}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_rules_create(args: argparse.Namespace, settings: Settings) -> int:
-    from .routing import rules
+    from ..routing import rules
 
     async def go(pool: Any, plugins: Registry) -> int:
         r = await rules.create_rule(
@@ -112,11 +87,11 @@ def cmd_rules_create(args: argparse.Namespace, settings: Settings) -> int:
         _print_rule(r)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_rules_update(args: argparse.Namespace, settings: Settings) -> int:
-    from .routing import rules
+    from ..routing import rules
 
     async def go(pool: Any, plugins: Registry) -> int:
         old = await rules.get_rule(pool, args.id)
@@ -126,44 +101,44 @@ def cmd_rules_update(args: argparse.Namespace, settings: Settings) -> int:
         _print_rule(r)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_rules_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from .routing import rules
+    from ..routing import rules
 
     async def go(pool: Any, plugins: Registry) -> int:
         await rules.delete_rule(pool, args.id)
         print(f"deleted rule {args.id}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_rules_reorder(args: argparse.Namespace, settings: Settings) -> int:
-    from .routing import rules
+    from ..routing import rules
 
     async def go(pool: Any, plugins: Registry) -> int:
         for r in await rules.reorder_rules(pool, args.ids):
             _print_rule(r)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_rules_default(args: argparse.Namespace, settings: Settings) -> int:
-    from .routing import rules
+    from ..routing import rules
 
     async def go(pool: Any, plugins: Registry) -> int:
         actions = await rules.set_default(pool, _actions(args), ticket_providers=plugins.ticket_providers)
         print(f"default: {json.dumps(rules.actions_to_json(actions))}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
-    from .routing import rules
+    from ..routing import rules
 
     async def go(pool: Any, plugins: Registry) -> int:
         router = _router(settings, plugins)
@@ -190,7 +165,7 @@ def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
         print("decision: " + json.dumps(out))
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 # --------------------------------------------------------------------------- policies
@@ -198,7 +173,7 @@ def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
 
 def _parse_step(text: str) -> Any:
     """``DELAY:kind=id,kind=id`` e.g. ``0:user=alice,schedule=db`` or ``5m:channel=slack:#ops``."""
-    from .escalation.policies import Step, Target
+    from ..escalation.policies import Step, Target
 
     delay, sep, targets = text.partition(":")
     if not sep:
@@ -220,7 +195,7 @@ def _print_policy(p: Any) -> None:
 
 
 def cmd_policies_create(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import policies
+    from ..escalation import policies
 
     async def go(pool: Any, plugins: Registry) -> int:
         p = await policies.create_policy(pool, policies.PolicyInput(
@@ -229,11 +204,11 @@ def cmd_policies_create(args: argparse.Namespace, settings: Settings) -> int:
         _print_policy(p)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_policies_update(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import policies
+    from ..escalation import policies
 
     async def go(pool: Any, plugins: Registry) -> int:
         old = await policies.get_policy(pool, args.id)
@@ -246,29 +221,29 @@ def cmd_policies_update(args: argparse.Namespace, settings: Settings) -> int:
         _print_policy(p)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_policies_list(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import policies
+    from ..escalation import policies
 
     async def go(pool: Any, plugins: Registry) -> int:
         for p in await policies.list_policies(pool):
             _print_policy(p)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_policies_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import policies
+    from ..escalation import policies
 
     async def go(pool: Any, plugins: Registry) -> int:
         await policies.delete_policy(pool, args.id)
         print(f"deleted policy {args.id}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 # --------------------------------------------------------------------------- silences
@@ -297,7 +272,7 @@ def _when(text: str | None, now: datetime) -> datetime | None:
 
 
 def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import silences
+    from ..escalation import silences
 
     async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
@@ -311,11 +286,11 @@ def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
         _print_silence(s, now)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_silences_list(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import silences
+    from ..escalation import silences
 
     async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
@@ -323,22 +298,22 @@ def cmd_silences_list(args: argparse.Namespace, settings: Settings) -> int:
             _print_silence(s, now)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_silences_expire(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import silences
+    from ..escalation import silences
 
     async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
         _print_silence(await silences.expire_silence(pool, args.id, now), now)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import silences
+    from ..escalation import silences
 
     async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
@@ -348,15 +323,15 @@ def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
         _print_silence(s, now)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 # --------------------------------------------------------------------------- escalating by hand
 
 
 def cmd_alert_escalate(args: argparse.Namespace, settings: Settings) -> int:
-    from .clock import SYSTEM_CLOCK
-    from .escalation import state
+    from ..clock import SYSTEM_CLOCK
+    from ..escalation import state
 
     async def go(pool: Any, plugins: Registry) -> int:
         await state.escalate_now(pool, args.alert_id, args.user, SYSTEM_CLOCK.now(), args.note or "",
@@ -366,7 +341,7 @@ def cmd_alert_escalate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"escalated alert {args.alert_id}: {what} (policy {esc.policy_id}, pass {esc.repeat + 1})")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def register_alert_commands(alert_sub: Any) -> None:
@@ -384,7 +359,7 @@ def register_alert_commands(alert_sub: Any) -> None:
 
 
 def cmd_heartbeats_create(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import heartbeats
+    from ..escalation import heartbeats
 
     async def go(pool: Any, plugins: Registry) -> int:
         hb, key = await heartbeats.create_heartbeat(pool, args.name, parse_duration(args.timeout))
@@ -393,11 +368,11 @@ def cmd_heartbeats_create(args: argparse.Namespace, settings: Settings) -> int:
         print(f"beat: curl -X POST '{settings.base_url}/api/v1/heartbeat/{hb.id}?token={key}'")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_heartbeats_list(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import heartbeats
+    from ..escalation import heartbeats
 
     async def go(pool: Any, plugins: Registry) -> int:
         for hb in await heartbeats.list_heartbeats(pool):
@@ -405,18 +380,18 @@ def cmd_heartbeats_list(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{hb.id}  {hb.name:<24} {hb.state:<8} timeout {timedelta(seconds=hb.timeout_seconds)}  last beat {last}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 def cmd_heartbeats_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from .escalation import heartbeats
+    from ..escalation import heartbeats
 
     async def go(pool: Any, plugins: Registry) -> int:
         await heartbeats.delete_heartbeat(pool, args.id)
         print(f"deleted heartbeat {args.id}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True, refusal="error")
 
 
 # --------------------------------------------------------------------------- parser

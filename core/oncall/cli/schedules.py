@@ -9,15 +9,13 @@ offset are read on the schedule's local clock (as people think of handoffs); ``n
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .config import Settings
+from ..config import Settings
+from .runner import run
 
 _WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHIFT = re.compile(r"^(\d+)\s*([hdw])$")
@@ -25,34 +23,12 @@ _RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def _run(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
-    """Run ``fn(pool)`` on a migrated database; a refusal prints one sentence and exits 1."""
-    from .cli import _run as run_loop
-    from .errors import OnCallError
-    from .store.database import open_pool, resolve_database_url
-    from .store.migrate import apply_migrations
-
-    async def go() -> int:
-        url = await asyncio.to_thread(resolve_database_url, settings)
-        await apply_migrations(url)
-        pool = await open_pool(url, 1, 2)
-        try:
-            return await fn(pool)
-        except OnCallError as exc:
-            print(f"oncall: {exc.detail}", file=sys.stderr)
-            return 1
-        finally:
-            await pool.close()
-
-    return run_loop(go())
-
-
 # --------------------------------------------------------------------------- parsing
 
 
 def parse_shift(text: str) -> Any:
     """``12h``, ``1d``, ``2w`` → a ShiftLength."""
-    from .schedules import ShiftLength
+    from ..schedules import ShiftLength
 
     m = _SHIFT.match(text.strip().lower())
     if not m:
@@ -96,7 +72,7 @@ def parse_between(text: str) -> tuple[time, time]:
 
 def parse_instant(text: str, zone: ZoneInfo, now: datetime) -> datetime:
     """An instant: ``now``, ``+2h``/``-1d``, or ISO; without an offset, on the schedule's clock."""
-    from .schedules import instant_at
+    from ..schedules import instant_at
 
     text = text.strip()
     if text == "now":
@@ -120,7 +96,7 @@ def _local(value: datetime, zone: ZoneInfo) -> str:
 
 
 def _why(reason: Any) -> str:
-    from .schedules import LayerReason, OverrideReason
+    from ..schedules import LayerReason, OverrideReason
 
     if isinstance(reason, LayerReason):
         return f"layer {reason.name!r} ({reason.index})"
@@ -163,18 +139,18 @@ def _print_override(o: Any, zone: ZoneInfo) -> None:
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.create_schedule(pool, store.ScheduleInput(args.name, args.tz, args.description))
         _print_schedule(s)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         listed = await store.list_schedules(pool)
@@ -184,21 +160,21 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{s.id}  {s.name:<24} {s.time_zone:<20} {len(s.layers)} layer(s)  version {s.version}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         _print_schedule(await store.lookup_schedule(pool, args.schedule))
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.lookup_schedule(pool, args.schedule)
@@ -206,11 +182,11 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
         print(f"deleted schedule {s.name!r} [{s.id}]")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_add_rotation(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import EVERY_DAY, Layer, WeeklyWindow, instant_at, store
+    from ..schedules import EVERY_DAY, Layer, WeeklyWindow, instant_at, store
 
     users = [u.strip() for u in args.users.split(",") if u.strip()]
     if not users:
@@ -239,12 +215,12 @@ def cmd_add_rotation(args: argparse.Namespace, settings: Settings) -> int:
         _print_schedule(updated)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_remove_rotation(args: argparse.Namespace, settings: Settings) -> int:
-    from .errors import NotFound
-    from .schedules import store
+    from ..errors import NotFound
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.lookup_schedule(pool, args.schedule)
@@ -257,11 +233,11 @@ def cmd_remove_rotation(args: argparse.Namespace, settings: Settings) -> int:
         _print_schedule(updated)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_override(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     if args.add:
         add_user, remove_user = args.user, None
@@ -279,11 +255,11 @@ def cmd_override(args: argparse.Namespace, settings: Settings) -> int:
         _print_override(o, zone)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_overrides(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.lookup_schedule(pool, args.schedule)
@@ -295,11 +271,11 @@ def cmd_overrides(args: argparse.Namespace, settings: Settings) -> int:
             _print_override(o, zone)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_remove_override(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.lookup_schedule(pool, args.schedule)
@@ -307,11 +283,11 @@ def cmd_remove_override(args: argparse.Namespace, settings: Settings) -> int:
         print(f"removed override {args.override} from {s.name!r}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_who(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.lookup_schedule(pool, args.schedule)
@@ -327,11 +303,11 @@ def cmd_who(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {e.user}  {_why(e.reason)}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_shifts(args: argparse.Namespace, settings: Settings) -> int:
-    from .schedules import store
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.lookup_schedule(pool, args.schedule)
@@ -346,12 +322,12 @@ def cmd_shifts(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{_local(shift.start, zone)} → {_local(shift.end, zone)}  {shift.user}  {_why(shift.reason)}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 def cmd_calendar_token(args: argparse.Namespace, settings: Settings) -> int:
-    from .http.calendar import calendar_url
-    from .schedules import store
+    from ..paths import calendar_url
+    from ..schedules import store
 
     async def go(pool: Any) -> int:
         s = await store.lookup_schedule(pool, args.schedule)
@@ -362,7 +338,7 @@ def cmd_calendar_token(args: argparse.Namespace, settings: Settings) -> int:
         print(f"feed:  {calendar_url(settings.base_url, s.id, secret)}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 # --------------------------------------------------------------------------- parser

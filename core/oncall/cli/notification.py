@@ -13,35 +13,11 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-
-
-def _run(settings: Settings, fn: Callable[[Any, Any], Awaitable[int]]) -> int:
-    """Run ``fn(pool, registry)`` on a migrated database; a refusal prints one sentence and exits 1."""
-    from .cli import _run as run_loop
-    from .errors import OnCallError
-    from .plugins import load_plugins
-    from .store.database import open_pool, resolve_database_url
-    from .store.migrate import apply_migrations
-
-    async def go() -> int:
-        url = await asyncio.to_thread(resolve_database_url, settings)
-        await apply_migrations(url)
-        _, registry = load_plugins(settings.disabled_plugins)
-        pool = await open_pool(url, 1, 2)
-        try:
-            return await fn(pool, registry)
-        except OnCallError as exc:
-            print(f"oncall: {exc.detail}", file=sys.stderr)
-            return 1
-        finally:
-            await pool.close()
-
-    return run_loop(go())
+from ..config import Settings
+from .runner import run, run_loop
 
 
 # --------------------------------------------------------------------------- input
@@ -111,7 +87,7 @@ def _print_template(t: Any, *, sources: bool = True) -> None:
 
 
 def cmd_templates_create(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import store
+    from ..notification import store
 
     channels = _channels(args)
     sample = _json_object(args.sample, "sample context")
@@ -125,11 +101,11 @@ def cmd_templates_create(args: argparse.Namespace, settings: Settings) -> int:
         _print_template(saved.template, sources=False)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 def cmd_templates_update(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import store
+    from ..notification import store
 
     sample = _json_object(args.sample, "sample context")
 
@@ -143,11 +119,11 @@ def cmd_templates_update(args: argparse.Namespace, settings: Settings) -> int:
         _print_template(saved.template, sources=False)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 def cmd_templates_show(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import store
+    from ..notification import store
 
     async def go(pool: Any, registry: Any) -> int:
         t = await store.get_template(pool, args.id, args.version)
@@ -157,11 +133,11 @@ def cmd_templates_show(args: argparse.Namespace, settings: Settings) -> int:
             _print_template(t)
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 def cmd_templates_list(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import store
+    from ..notification import store
 
     async def go(pool: Any, registry: Any) -> int:
         listed = await store.list_templates(pool, include_deleted=args.all)
@@ -175,11 +151,11 @@ def cmd_templates_list(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{t.id:<24} {t.current_version:>7}  {channels:<28} {t.name}{deleted}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 def cmd_templates_versions(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import store
+    from ..notification import store
 
     async def go(pool: Any, registry: Any) -> int:
         for v in await store.list_versions(pool, args.id):
@@ -188,25 +164,25 @@ def cmd_templates_versions(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{v.version:>4}  {v.created_at:%Y-%m-%d %H:%M:%S}{by}  {channels}")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 def cmd_templates_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import store
+    from ..notification import store
 
     async def go(pool: Any, registry: Any) -> int:
         await store.delete_template(pool, args.id)
         print(f"deleted template {args.id} (its versions stay readable for the notifications that used them)")
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import channels as catalog
-    from .notification import outbox, pipeline
-    from .notification.templates import SAMPLE_CONTEXT, Template
-    from .rpc.notification import inline_template
+    from ..notification import channels as catalog
+    from ..notification import outbox, pipeline
+    from ..notification.templates import SAMPLE_CONTEXT, Template
+    from ..rpc.notification import inline_template
 
     if args.id and (args.file or args.part):
         raise SystemExit("preview a stored template (ID) or an unsaved one (--file/--part), not both")
@@ -239,7 +215,7 @@ def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
             failed = failed or bool(p.errors)
         return 1 if failed else 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 # --------------------------------------------------------------------------- notifications
@@ -264,9 +240,9 @@ def _print_notification(n: Any) -> None:
 
 
 def cmd_notify_send(args: argparse.Namespace, settings: Settings) -> int:
-    from .directory.client import open_directory
-    from .errors import InvalidArgument
-    from .notification import outbox
+    from ..directory.client import open_directory
+    from ..errors import InvalidArgument
+    from ..notification import outbox
 
     context = _json_object(args.context_file, "context file") or {}
     try:
@@ -287,17 +263,17 @@ def cmd_notify_send(args: argparse.Namespace, settings: Settings) -> int:
         _print_notification(await outbox.get_notification(pool, nid))
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 def cmd_notify_show(args: argparse.Namespace, settings: Settings) -> int:
-    from .notification import outbox
+    from ..notification import outbox
 
     async def go(pool: Any, registry: Any) -> int:
         _print_notification(await outbox.get_notification(pool, args.id))
         return 0
 
-    return _run(settings, go)
+    return run(settings, go, plugins=True)
 
 
 # --------------------------------------------------------------------------- channels
@@ -306,8 +282,7 @@ def cmd_notify_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_channels_test(args: argparse.Namespace, settings: Settings) -> int:
     from oncall_hookspecs import ClosableChannel, TestableChannel
 
-    from .cli import _run as run_loop
-    from .plugins import load_plugins
+    from ..plugins import load_plugins
 
     _, registry = load_plugins(settings.disabled_plugins)
     channel = registry.channels.get(args.channel)

@@ -1,4 +1,4 @@
-"""CLI for plugin authors: ``oncall plugin new NAME --family F`` writes a working plugin distribution.
+"""``oncall plugins`` lists what is installed; ``oncall plugin new NAME --family F`` writes a working plugin distribution.
 
 The skeletons are package data (``plugin_templates/``, each file ``….tmpl``): a pyproject with the ``oncall``
 entry point, a package registering one object of the family, a README, and tests that run
@@ -17,7 +17,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from .config import Settings
+from ..config import Settings
 
 NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 MAX_NAME = 40
@@ -153,6 +153,31 @@ def cmd_plugin_new(args: argparse.Namespace, settings: Settings) -> int:
     print("next:")
     print(f"  cd {directory} && pip install -e '.[test]' && pytest")
     return 0
+
+
+def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
+    from ..plugins import load_plugins
+
+    _, registry = load_plugins(settings.disabled_plugins)
+    if not registry.plugins:
+        print("no plugins installed (entry-point group 'oncall')")
+        return 0
+    rows = [("NAME", "VERSION", "STATUS", "HOOKS / PROBLEM")]
+    for p in registry.plugins:
+        detail = ", ".join(p.hooks) if p.status == "ok" else p.error
+        if p.status == "ok" and p.hooks and not p.provides:
+            detail += " (registered nothing: see its README for the settings it needs)"
+        rows.append((p.name, p.version, p.status, detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    return 1 if args.strict and any(p.status == "failed" for p in registry.plugins) else 0
+
+
+def register_list(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("plugins", help="list discovered plugins, their versions and hooks")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a plugin failed to load")
+    p.set_defaults(func=cmd_plugins)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -1,0 +1,43 @@
+"""The ``oncall`` command line: one parser, each command family in its own module, one runner."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..config import Settings
+from ..errors import OnCallError
+from ..logs import configure as configure_logging
+from . import alerts, escalation, notification, plugin, schedules, server
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oncall", description="Self-hosted alerting and on-call.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    server.register(sub)
+    plugin.register_list(sub)
+    alert_commands = alerts.register(sub)
+    escalation.register_alert_commands(alert_commands)
+    escalation.register(sub)
+    schedules.register(sub)
+    notification.register(sub)
+    plugin.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import psycopg
+
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    try:
+        return int(args.func(args, settings) or 0)
+    except OnCallError as exc:
+        # a refusal the user can act on ("already exists", "not found"): a sentence, not a traceback
+        print(f"oncall: {exc.detail}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as exc:
+        print(f"oncall: cannot reach the database: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1

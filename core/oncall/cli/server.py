@@ -1,0 +1,56 @@
+"""``oncall serve``, ``oncall engine`` and ``oncall migrate``: run the server, the engine alone, the migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from ..config import Settings
+from .runner import run_loop
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ..server import CannotListen, serve
+
+    if args.role not in ("all", "alerting"):
+        print(f"role {args.role!r} is not available yet; use --role all", file=sys.stderr)
+        return 2
+    try:
+        return run_loop(serve(settings, demo=args.demo))
+    except CannotListen as exc:
+        print(f"oncall: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
+    from ..server import run_engine
+
+    return run_loop(run_engine(settings))
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from ..store.database import resolve_database_url
+    from ..store.migrate import apply_migrations
+
+    async def go() -> int:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+        applied = await apply_migrations(url)
+        print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "the database is up to date")
+        return 0
+
+    return run_loop(go())
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the server (HTTP, gRPC, engine)")
+    p.add_argument("--demo", action="store_true", help="create a demo integration and print a curl command")
+    p.add_argument("--role", default="all", help="which services to run (default: all)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("engine", help="run only the escalation engine (beside servers run with ONCALL_ENGINE=off)")
+    p.set_defaults(func=cmd_engine)
+
+    p = sub.add_parser("migrate", help="apply pending database migrations")
+    p.set_defaults(func=cmd_migrate)

@@ -1,0 +1,37 @@
+"""Domain errors carry no transport's codes; each door has one table for them, and the two
+tables know the same errors (a new domain error forgotten by one door fails here)."""
+
+from __future__ import annotations
+
+import inspect
+
+import grpc
+from oncall import errors
+from oncall.http import errors as http_errors
+from oncall.http.requests import RequestTimeout
+from oncall.notification.store import VersionConflict
+from oncall.rpc import errors as rpc_errors
+
+DOMAIN = [cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.OnCallError)]
+
+
+def test_every_domain_error_is_in_both_tables_and_neither_table_holds_more() -> None:
+    assert set(rpc_errors.STATUS) == set(DOMAIN)
+    assert set(http_errors.STATUS) == set(DOMAIN) | {RequestTimeout}  # HTTP's own: a body that stalls
+
+
+def test_a_domain_error_names_no_status_of_any_door() -> None:
+    for cls in DOMAIN:
+        assert not {"grpc_status", "http_status", "code"} & set(vars(cls)), cls
+
+
+def test_a_subclass_takes_its_nearest_listed_ancestors_status() -> None:
+    conflict = VersionConflict("template 't' is at version 3, not 2")
+    assert rpc_errors.status_of(conflict) is grpc.StatusCode.ABORTED
+    assert http_errors.status_of(conflict) == (409, "aborted")
+
+    class NoSuchRoom(errors.NotFound):
+        pass
+
+    assert rpc_errors.status_of(NoSuchRoom("x")) is grpc.StatusCode.NOT_FOUND
+    assert http_errors.status_of(NoSuchRoom("x")) == (404, "not_found")
