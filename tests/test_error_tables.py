@@ -35,3 +35,25 @@ def test_a_subclass_takes_its_nearest_listed_ancestors_status() -> None:
 
     assert rpc_errors.status_of(NoSuchRoom("x")) is grpc.StatusCode.NOT_FOUND
     assert http_errors.status_of(NoSuchRoom("x")) == (404, "not_found")
+
+
+async def test_aiohttps_own_413_gets_the_projects_error_body() -> None:
+    # aiohttp raises this from request.read()/post() past client_max_size; it keeps no max_size attribute
+    from types import SimpleNamespace
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from oncall.config import Settings
+    from oncall.http.requests import CONTEXT
+
+    async def reads(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text="read")
+
+    app = web.Application(middlewares=[http_errors.errors_middleware], client_max_size=16)
+    app[CONTEXT] = SimpleNamespace(settings=Settings())  # type: ignore[assignment]  # the middleware reads settings only
+    app.router.add_post("/x", reads)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        r = await client.post("/x", data=b"y" * 64)
+        assert r.status == 413
+        assert await r.json() == {"error": "payload_too_large", "detail": "the body is larger than this endpoint accepts"}

@@ -79,8 +79,9 @@ async def errors_middleware(
         return _domain_error(request, unavailable(exc))
     except BadRequest as exc:
         return error_response(exc.status, exc.error, exc.detail)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(413, "payload_too_large", f"the body exceeds the limit of {exc.max_size} bytes")
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp keeps the limit only in its own text; the sentence is ours
+        return error_response(413, "payload_too_large", "the body is larger than this endpoint accepts")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
