@@ -3,7 +3,7 @@
 ``tests/fixtures/third_party/oncall-discord`` is a channel written outside the project: one
 distribution with its spec, renderer and channel, depending on ``oncall-hookspecs`` alone.
 The test copies it to a temporary directory, builds and pip-installs it into this venv
-(uninstalled afterwards), and runs the real server, which finds it by its entry point: its
+(``fixtures.installed``; uninstalled afterwards), and runs the real server, which finds it by its entry point: its
 default template renders in the preview RPC and in the page, its rate limit holds the next
 page back, its label and destination description are on the timeline, and its one-click
 link acknowledges the alert. The fake Discord is the kit's receiver on 127.0.0.1.
@@ -12,17 +12,14 @@ link acknowledges the alert. The fake Discord is the kit's receiver on 127.0.0.1
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from fixtures.installed import install
 from fixtures.paging import (
     USER,
     alert_row,
@@ -44,29 +41,14 @@ from oncall.notification.v1 import notification_pb2 as pb
 from oncall.notification.v1 import notification_pb2_grpc
 from oncall.routing import rules
 
-SOURCE = Path(__file__).parent / "fixtures" / "third_party" / "oncall-discord"
 HOOK = "1234567890/s3cr3t-webhook-token"  # Discord's "<webhook id>/<token>"
-
-
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
-                   check=True, capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def discord_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """oncall-discord built from a copy in a temporary directory and installed; uninstalled after."""
-    build = tmp_path_factory.mktemp("third-party") / "oncall-discord"
-    shutil.copytree(SOURCE, build)
-    _pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(build))
-    importlib.invalidate_caches()
-    try:
+    with install("oncall-discord", "oncall_discord", tmp_path_factory.mktemp("third-party")):
         yield
-    finally:
-        _pip("uninstall", "--yes", "oncall-discord")
-        importlib.invalidate_caches()
-        sys.modules.pop("oncall_discord", None)
-        channels.install(None)  # the next use reads the installed plugins again, without it
 
 
 @pytest.fixture
