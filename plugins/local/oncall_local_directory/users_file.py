@@ -120,7 +120,7 @@ def _str(value: Any) -> str:
 def _contact_method(raw: Any, where: str, taken: set[str], counts: dict[str, int]) -> LocalContactMethod:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: must be a mapping with type and address")
-    kind = _channel(_str(raw.get("type")).lower() or "")
+    kind = _channel(_str(raw.get("type")).lower())
     if kind is None:
         raise ValueError(f"{where}: type {raw.get('type')!r} is not one of {', '.join(known_channels())}"
                          " (no installed channel has that name)")
