@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 from conftest import RunningServer, run_server, server_settings
 from fixtures.tcpproxy import TcpProxy, tcp_proxy
-from oncall.alerting import store
 from oncall.context import KeyCache
 from oncall.escalation import heartbeats
 
@@ -176,5 +176,5 @@ def test_the_unavailable_answer_never_carries_the_database_error(db_url):
     from oncall.http.errors import status_of
     from oncall.store.database import unavailable
 
-    err = unavailable(store.psycopg.OperationalError('connection to server at "10.1.2.3", port 5432 failed'))
+    err = unavailable(psycopg.OperationalError('connection to server at "10.1.2.3", port 5432 failed'))
     assert "10.1.2.3" not in err.detail and status_of(err) == (503, "unavailable")
