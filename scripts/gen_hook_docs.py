@@ -151,6 +151,10 @@ def protocol_members(proto: type) -> list[str]:
     for name, annotation in getattr(proto, "__annotations__", {}).items():
         lines.append(f"| `{name}: {_cell(_annotation(annotation))}` | |")
     for name, value in vars(proto).items():
+        if isinstance(value, property) and not name.startswith("_") and value.fget is not None:
+            returns = inspect.signature(value.fget).return_annotation
+            lines.append(f"| `{name}: {_cell(_annotation(returns))}` (read-only) | {_cell(_first_line(value.__doc__))} |")
+            continue
         if name.startswith("_") or not callable(value):
             continue
         lines.append(f"| `{_cell(signature(value, skip_self=True))}` | {_cell(_first_line(value.__doc__))} |")

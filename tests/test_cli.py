@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import aiohttp
 import psycopg
@@ -132,6 +133,24 @@ def test_alert_trigger_raises_an_alert_with_its_labels(db_url):
         ("Manual page: checkout down", "customers report 502s", "error",
          {"team": "payments", "env": "prod", "url": "https://x/?a=b"}, "triggered", "manual"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("when", "span"), [
+    (["--start", "+1h", "--end", "+3h"], 7200),
+    (["--start", "2031-01-01T00:00:00", "--duration", "30m"], 1800),  # a naive time is UTC
+    ([], 3600),  # from now, for the default hour
+])
+def test_silences_create_reads_start_and_end_as_iso_times_or_offsets(db_url, when, span):
+    result = run_cli("silences", "create", "--matcher", "team=ops", "--created-by", "ann", *when,
+                     env=oncall_env(db_url))
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(db_url) as conn:
+        starts, ends = conn.execute(
+            "SELECT starts_at, ends_at FROM alerting.silences ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert (ends - starts).total_seconds() == span
+    if "2031" in " ".join(when):
+        assert starts == datetime(2031, 1, 1, tzinfo=UTC)
 
 
 def test_alert_trigger_refuses_a_label_that_is_not_key_value(db_url):

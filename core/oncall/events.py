@@ -25,10 +25,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from .alerting import store
 from .alerting.models import Alert, TimelineEvent
+from .store.database import Pool
 from .store.listen import Listener
 from .store.ordered import OrderedReader, Page, StreamEvent
 
@@ -173,7 +173,7 @@ class _Timeline:
 
 
 class EventHub:
-    def __init__(self, listener: Listener, pool: AsyncConnectionPool, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, listener: Listener, pool: Pool, queue_size: int = QUEUE_SIZE) -> None:
         self._listener = listener
         self._pool = pool
         #: the queue bound of new subscriptions (see the module's docstring)

@@ -656,7 +656,10 @@ class ActionResult:
 class ChannelHost(Protocol):
     """What the core offers a channel for two-way action; given once through ``bind``."""
 
-    public_url: str
+    @property
+    def public_url(self) -> str:
+        """The server's public base URL, for the links a channel sends."""
+        ...
 
     async def act(self, alert_id: int, action: str, *, user_id: str | None, actor: str) -> ActionResult:
         """``action`` is acknowledge, resolve or escalate; ``actor`` names who, for the timeline

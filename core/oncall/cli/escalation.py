@@ -262,9 +262,8 @@ def _print_silence(s: Any, now: datetime) -> None:
           f"{what or ''} {' '.join(scope)}  by {s.created_by}: {s.comment}")
 
 
-def _when(text: str | None, now: datetime) -> datetime | None:
-    if not text:
-        return None
+def _when(text: str, now: datetime) -> datetime:
+    """A time given as ``+DURATION`` from ``now`` or as an ISO 8601 instant (UTC when naive)."""
     if text.startswith("+"):
         return now + timedelta(seconds=parse_duration(text[1:]))
     dt = datetime.fromisoformat(text)
@@ -276,7 +275,7 @@ def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go(pool: Any, plugins: Registry) -> int:
         now = datetime.now(UTC)
-        starts = _when(args.start, now) or now
+        starts = _when(args.start, now) if args.start else now
         ends = _when(args.end, now) if args.end else starts + timedelta(seconds=parse_duration(args.duration))
         s = await silences.create_silence(pool, _router(settings, plugins), silences.SilenceInput(
             created_by=args.created_by, starts_at=starts, ends_at=ends,

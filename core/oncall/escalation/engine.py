@@ -31,6 +31,7 @@ from ..context import Context
 from ..events import listen_forever, stop_tasks
 from ..notification import channels
 from ..routing.route import Routed, Routing
+from ..store.database import Conn, fetch_one
 from . import heartbeats
 from .policies import Policy, Step, find_policy
 from .silences import Silence, first_match, load_current
@@ -190,12 +191,12 @@ class Engine:
                           (SELECT min(ends_at) FROM alerting.silences WHERE released_at IS NULL) AS silence,
                           (SELECT min(expires_at) FROM alerting.heartbeats WHERE state = 'up') AS heartbeat"""
             )
-            row = await cur.fetchone()
+            row = await fetch_one(cur)
         self._timers = _Timers(row["silence"], row["heartbeat"])
         due = [t for t in (row["step"], row["silence"], row["heartbeat"]) if t is not None]
         if not due:
             return self.max_sleep
-        delta = (min(due) - self.clock.now()).total_seconds()
+        delta: float = (min(due) - self.clock.now()).total_seconds()
         return max(0.0, min(delta, self.max_sleep))
 
     # ------------------------------------------------------------------ one pass
@@ -224,7 +225,7 @@ class Engine:
                     break
         return result
 
-    async def _flush(self, conn: psycopg.AsyncConnection, work: _Work) -> None:
+    async def _flush(self, conn: Conn, work: _Work) -> None:
         """Write what the transaction decided, a few set-based statements in all, and announce it.
 
         Columns travel as binary arrays (``%b``): PostgreSQL copies them, and psycopg need
@@ -300,7 +301,7 @@ class Engine:
             (alert_id, self.clock.now(), kind, actor, note, Jsonb(data) if data is not None else None)
         )
 
-    async def _policy(self, conn: psycopg.AsyncConnection, work: _Work, policy_id: str) -> Policy | None:
+    async def _policy(self, conn: Conn, work: _Work, policy_id: str) -> Policy | None:
         # read once per transaction: the current version, so edits apply from the next step
         if policy_id not in work.policies:
             work.policies[policy_id] = await find_policy(conn, policy_id)
@@ -330,7 +331,7 @@ class Engine:
         return len(alerts)
 
     async def _start(
-        self, conn: psycopg.AsyncConnection, work: _Work, routed: Routed, silences: list[Silence], now: datetime,
+        self, conn: Conn, work: _Work, routed: Routed, silences: list[Silence], now: datetime,
     ) -> None:
         """Record a routed alert, post to its route's channels, and start its escalation."""
         alert, decision, silence, policy_id = routed.alert, routed.decision, routed.silence, routed.policy_id
@@ -361,7 +362,7 @@ class Engine:
             await self._fire(conn, work, esc, alert, policy, silences, now)
 
     async def _route_channels(
-        self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, destinations: list[str], template_id: str | None
+        self, conn: Conn, work: _Work, alert: Alert, destinations: list[str], template_id: str | None
     ) -> None:
         if not destinations:
             return
@@ -432,7 +433,7 @@ class Engine:
             work.silenced[alert_id] = silence_id
 
     async def _fire(
-        self, conn: psycopg.AsyncConnection, work: _Work, esc: dict[str, Any], alert: Alert,
+        self, conn: Conn, work: _Work, esc: dict[str, Any], alert: Alert,
         policy: Policy | None, silences: list[Silence], now: datetime,
     ) -> None:
         if alert.status != "triggered":
@@ -479,7 +480,7 @@ class Engine:
             self._set_silenced(work, alert.id, None)
 
     async def _page(
-        self, conn: psycopg.AsyncConnection, work: _Work, alert: Alert, policy: Policy, step: Step,
+        self, conn: Conn, work: _Work, alert: Alert, policy: Policy, step: Step,
         step_i: int, repeat: int, now: datetime,
     ) -> None:
         template_id = (alert.routing or {}).get("template_id")
@@ -517,9 +518,10 @@ class Engine:
                                             for_user(user))
                     paged.append(f"schedule {target.id} → {', '.join(users)}")
             else:
-                user = target.id if target.kind == "user" else None
+                target_user = target.id if target.kind == "user" else None
                 self._request(work, base, alert.id, policy.id, step_i, repeat, target.kind,
-                                    target.id, user, None, template_id, for_user(user) if user else context)
+                                    target.id, target_user, None, template_id,
+                                    for_user(target_user) if target_user else context)
                 paged.append(f"{target.kind} {target.id}")
         stale = [u for u, c in contacts.items() if c["contact_methods_stale"]]
         unknown = [u for u, c in contacts.items() if not c["contact_methods"] and not c["contact_methods_stale"]]

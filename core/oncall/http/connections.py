@@ -30,6 +30,7 @@ from typing import Any, cast
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from aiohttp.web_request import BaseRequest
 
 from ..config import Settings
@@ -265,7 +266,7 @@ class GuardedSite(web.BaseSite):
 
 
 @web.middleware
-async def connection_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def connection_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Tell the connection when a request's head is complete and when its answer is ready."""
     conn = request.protocol
     if not isinstance(conn, Connection):  # served by another runner (tests that build the app alone)

@@ -18,11 +18,11 @@ from typing import Any, Protocol
 
 import orjson
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from ..alerting import store as alert_store
 from ..alerting.models import Alert
 from ..escalation.state import escalate_now
+from ..store.database import Pool
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -68,13 +68,13 @@ class AlertingPort(Protocol):
     async def known_user_ids(self, conn: Conn, limit: int) -> list[str]:
         """The user ids alerting refers to (policy targets, schedule participants, current overrides)."""
 
-    async def acknowledge(self, pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str) -> Alert: ...
+    async def acknowledge(self, pool: Pool, alert_id: int, user_id: str, note: str) -> Alert: ...
 
-    async def resolve(self, pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str) -> Alert: ...
+    async def resolve(self, pool: Pool, alert_id: int, user_id: str, note: str) -> Alert: ...
 
-    async def get_alert(self, pool: AsyncConnectionPool, alert_id: int) -> Alert: ...
+    async def get_alert(self, pool: Pool, alert_id: int) -> Alert: ...
 
-    async def escalate(self, pool: AsyncConnectionPool, alert_id: int, user_id: str, at: datetime, note: str) -> Alert:
+    async def escalate(self, pool: Pool, alert_id: int, user_id: str, at: datetime, note: str) -> Alert:
         """Move the alert's escalation to its next step now."""
 
 
@@ -133,16 +133,16 @@ class PostgresAlerting:
         )
         return [r["u"] for r in await cur.fetchall()]
 
-    async def acknowledge(self, pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str) -> Alert:
+    async def acknowledge(self, pool: Pool, alert_id: int, user_id: str, note: str) -> Alert:
         return await alert_store.acknowledge(pool, alert_id, user_id, note)
 
-    async def resolve(self, pool: AsyncConnectionPool, alert_id: int, user_id: str, note: str) -> Alert:
+    async def resolve(self, pool: Pool, alert_id: int, user_id: str, note: str) -> Alert:
         return await alert_store.resolve(pool, alert_id, user_id, note)
 
-    async def get_alert(self, pool: AsyncConnectionPool, alert_id: int) -> Alert:
+    async def get_alert(self, pool: Pool, alert_id: int) -> Alert:
         return await alert_store.get_alert(pool, alert_id)
 
-    async def escalate(self, pool: AsyncConnectionPool, alert_id: int, user_id: str, at: datetime, note: str) -> Alert:
+    async def escalate(self, pool: Pool, alert_id: int, user_id: str, at: datetime, note: str) -> Alert:
         await escalate_now(pool, alert_id, user_id, at, note)
         return await alert_store.get_alert(pool, alert_id)
 

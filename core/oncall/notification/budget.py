@@ -14,12 +14,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import nodes
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError
 from jinja2.utils import Namespace
 from markupsafe import Markup
+
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Budget:
         if (n > 1 or not self.steps & 15) and time.monotonic() > self.deadline:
             raise BudgetExceeded(f"template took longer than {self.limits.time_budget_s:g}s to render")
 
-    def size(self, value: Any) -> Any:
+    def size(self, value: _V) -> _V:
         if isinstance(value, (str, bytes, list, tuple, dict)) and len(value) > self.limits.max_string:
             raise BudgetExceeded(f"template built a value longer than {self.limits.max_string} items")
         return value

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import filters as jf
 from jinja2 import nodes
-from jinja2.defaults import DEFAULT_FILTERS
+from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.runtime import markup_join, str_join
 from jinja2.utils import pass_environment, pass_eval_context
 from markupsafe import Markup
@@ -94,7 +94,7 @@ def duration(value: Any) -> str:
     """A length of time, from seconds or a timedelta, to the two largest units: ``1h 5m``, ``2d 3h``, ``45s``."""
     seconds = int(value.total_seconds() if isinstance(value, timedelta) else float(value))
     sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from ..errors import InvalidArgument, NotFound
+from ..store.database import Conn, Pool
 from . import channels
 from .alerting_port import ALERTING, AlertingPort, Request
 from .delivery import store
@@ -115,7 +114,7 @@ def channel_of(kind: str) -> str:
     return channels.current().resolve(kind)
 
 
-async def current_version(conn: psycopg.AsyncConnection, template_id: str) -> int:
+async def current_version(conn: Conn, template_id: str) -> int:
     cur = await conn.execute(
         "SELECT current_version FROM notification.templates WHERE id = %s AND deleted_at IS NULL", (template_id,)
     )
@@ -160,7 +159,7 @@ class _New:
     created_by: str = ""
 
 
-async def _insert(conn: psycopg.AsyncConnection, new: Sequence[_New]) -> dict[str, int]:
+async def _insert(conn: Conn, new: Sequence[_New]) -> dict[str, int]:
     """Notifications and their deliveries, in one statement each; returns key → id of those
     written. A key already used writes nothing (a retried send, a request taken before)."""
     cur = await conn.execute(
@@ -197,7 +196,7 @@ async def _insert(conn: psycopg.AsyncConnection, new: Sequence[_New]) -> dict[st
 
 
 async def create_notification(
-    pool: AsyncConnectionPool, *, template_id: str | None, context: Mapping[str, Any],
+    pool: Pool, *, template_id: str | None, context: Mapping[str, Any],
     destinations: Sequence[Destination], directory: Any = None, idempotency_key: str | None = None,
     alert_id: int | None = None, created_by: str = "",
 ) -> int:
@@ -252,7 +251,7 @@ def _request_rows(req: Request) -> list[_Row]:
     return [_Row("none", target, error=f"cannot deliver to a {kind} target")]
 
 
-async def intake(conn: psycopg.AsyncConnection, limit: int = 500, *, alerting: AlertingPort = ALERTING) -> int:
+async def intake(conn: Conn, limit: int = 500, *, alerting: AlertingPort = ALERTING) -> int:
     """Turn pending engine requests into notifications; returns how many were taken.
 
     Runs in the caller's transaction; replicas taking requests at once get different ones,
@@ -282,10 +281,10 @@ async def intake(conn: psycopg.AsyncConnection, limit: int = 500, *, alerting: A
 
 
 def _delivery(row: Mapping[str, Any]) -> Delivery:
-    return Delivery(**{k: row[k] for k in Delivery.__slots__ if k != "timeline"})  # type: ignore[attr-defined]
+    return Delivery(**{k: row[k] for k in Delivery.__slots__ if k != "timeline"})
 
 
-async def get_notification(pool: AsyncConnectionPool, notification_id: int, *, with_attempts: bool = True) -> Notification:
+async def get_notification(pool: Pool, notification_id: int, *, with_attempts: bool = True) -> Notification:
     async with pool.connection() as conn:
         cur = await conn.execute(
             """SELECT id, idempotency_key, template_id, template_version, context, alert_id, created_at
@@ -305,7 +304,7 @@ async def get_notification(pool: AsyncConnectionPool, notification_id: int, *, w
     return n
 
 
-async def notifications_for_alert(pool: AsyncConnectionPool, alert_id: int) -> list[int]:
+async def notifications_for_alert(pool: Pool, alert_id: int) -> list[int]:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT id FROM notification.notifications WHERE alert_id = %s ORDER BY id", (alert_id,)

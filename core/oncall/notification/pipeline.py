@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import psycopg
 from oncall_hookspecs import RenderedPayload, Renderer
 from oncall_hookspecs.payload import canonical_json
 
 from ..errors import NotFound
+from ..store.database import Conn
 from .render import RenderError, TemplateRenderer
 from . import channels as catalog
 from .templates import Template, minimal_parts
@@ -266,7 +266,7 @@ def rendering_for(ctx: Context) -> Rendering:
 # ------------------------------------------------------------------------------ templates
 
 
-async def load_template(conn: psycopg.AsyncConnection, template_id: str | None, version: int | None) -> Template:
+async def load_template(conn: Conn, template_id: str | None, version: int | None) -> Template:
     """A stored template version (the defaults when ``template_id`` is None)."""
     if not template_id:
         return _DEFAULT

@@ -30,13 +30,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import jinja2
 import orjson
 from jinja2 import nodes
 from jinja2.runtime import ChainableUndefined, Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
 from markupsafe import Markup
 
@@ -420,7 +421,8 @@ class TemplateRenderer:
             limit = self.limits.max_output
             try:
                 # root_render_func rather than generate(): one generator hop less per chunk
-                for chunk in template.root_render_func(template.new_context(context)):
+                # new_context only unpacks its vars (dict(globals, **vars)): any Mapping does
+                for chunk in template.root_render_func(template.new_context(cast("dict[str, Any]", context))):
                     total += len(chunk)
                     if total > limit:
                         raise BudgetExceeded(f"output longer than {limit} characters")

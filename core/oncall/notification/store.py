@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from oncall_hookspecs import Renderer
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from ..errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from ..store.database import Conn, Pool
 from .pipeline import InProcess, Rendering
 from .templates import Template, TemplateShapeError
 from .validate import Problem
@@ -122,7 +121,7 @@ def slug(name: str) -> str:
 
 
 async def create_template(
-    pool: AsyncConnectionPool, *, renderers: Mapping[str, Renderer], name: str, channels: Mapping[str, Any],
+    pool: Pool, *, renderers: Mapping[str, Renderer], name: str, channels: Mapping[str, Any],
     id: str | None = None, description: str = "", sample: Mapping[str, Any] | None = None, created_by: str = "",
     rendering: Rendering | None = None,
 ) -> Saved:
@@ -161,7 +160,7 @@ async def create_template(
 
 
 async def update_template(
-    pool: AsyncConnectionPool, template_id: str, *, renderers: Mapping[str, Renderer], channels: Mapping[str, Any],
+    pool: Pool, template_id: str, *, renderers: Mapping[str, Renderer], channels: Mapping[str, Any],
     name: str | None = None, description: str | None = None, sample: Mapping[str, Any] | None = None,
     keep_sample: bool = True, created_by: str = "", expected_version: int | None = None,
     rendering: Rendering | None = None,
@@ -212,7 +211,7 @@ async def update_template(
             return Saved(await _read(conn, template_id, version), warnings)
 
 
-async def delete_template(pool: AsyncConnectionPool, template_id: str) -> None:
+async def delete_template(pool: Pool, template_id: str) -> None:
     """Mark deleted: gone from lists and new sends; its versions stay readable by number."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -232,7 +231,7 @@ _SELECT = """SELECT t.id, t.name, t.description, v.version, t.current_version, v
              JOIN notification.template_versions v ON v.template_id = t.id"""
 
 
-async def _read(conn: psycopg.AsyncConnection, template_id: str, version: int | None) -> StoredTemplate:
+async def _read(conn: Conn, template_id: str, version: int | None) -> StoredTemplate:
     if version is None:
         cur = await conn.execute(
             _SELECT + " WHERE t.id = %s AND v.version = t.current_version AND t.deleted_at IS NULL", (template_id,)
@@ -248,7 +247,7 @@ async def _read(conn: psycopg.AsyncConnection, template_id: str, version: int | 
     return StoredTemplate(**row)
 
 
-async def get_template(pool: AsyncConnectionPool, template_id: str, version: int | None = None) -> StoredTemplate:
+async def get_template(pool: Pool, template_id: str, version: int | None = None) -> StoredTemplate:
     """A template at ``version`` (None: the current one). Old versions, even of a deleted
     template, stay readable by number; a deleted template has no current version."""
     if version is not None and version <= 0:
@@ -257,7 +256,7 @@ async def get_template(pool: AsyncConnectionPool, template_id: str, version: int
         return await _read(conn, template_id, version)
 
 
-async def list_templates(pool: AsyncConnectionPool, *, include_deleted: bool = False) -> list[StoredTemplate]:
+async def list_templates(pool: Pool, *, include_deleted: bool = False) -> list[StoredTemplate]:
     """Every template at its current version, by id."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -267,7 +266,7 @@ async def list_templates(pool: AsyncConnectionPool, *, include_deleted: bool = F
         return [StoredTemplate(**row) for row in await cur.fetchall()]
 
 
-async def list_versions(pool: AsyncConnectionPool, template_id: str) -> list[TemplateVersion]:
+async def list_versions(pool: Pool, template_id: str) -> list[TemplateVersion]:
     """Every version of a template (also a deleted one), oldest first."""
     async with pool.connection() as conn:
         cur = await conn.execute(

@@ -11,12 +11,15 @@ several changes may become one re-read, and none is lost: each time the listener
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from ..errors import Unavailable
 from ..store.listen import Listener, Registration
+
+if TYPE_CHECKING:
+    from ..context import Context
 from .outbox import STATUS_CHANNEL
 
 
@@ -111,7 +114,7 @@ class StatusWatcher:
                 continue  # not a notification id: nothing to wake
 
 
-def watcher_for(ctx: Any) -> StatusWatcher:
+def watcher_for(ctx: Context) -> StatusWatcher:
     """The process's watcher, kept in ``ctx.notification_watcher`` (made on first use)."""
     if ctx.notification_watcher is None:
         ctx.notification_watcher = StatusWatcher(ctx.listener)

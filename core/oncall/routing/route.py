@@ -16,13 +16,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import psycopg
 from oncall_hookspecs import AlertView, RoutingDecision, Router, RoutingRule, RuleActions
 
 from ..alerting import store
 from ..alerting.models import Alert
 from ..context import Context
 from ..escalation.silences import Silence, first_match
+from ..store.database import Conn
 from .rules import RuleCache, ticket_provider_problem
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Routing:
         self.rules = RuleCache()
         self._ticket_providers = ctx.registry.ticket_providers
 
-    async def claim(self, conn: psycopg.AsyncConnection, limit: int) -> list[Alert]:
+    async def claim(self, conn: Conn, limit: int) -> list[Alert]:
         """Up to ``limit`` alerts not yet routed, oldest first, locked for this transaction."""
         cur = await conn.execute(
             f"""SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM}
@@ -77,7 +77,7 @@ class Routing:
         )
         return [Alert.from_row(row) for row in await cur.fetchall()]
 
-    async def load_rules(self, conn: psycopg.AsyncConnection) -> tuple[list[RoutingRule], RuleActions]:
+    async def load_rules(self, conn: Conn) -> tuple[list[RoutingRule], RuleActions]:
         return await self.rules.load(conn)
 
     def settle(self) -> None:

@@ -7,12 +7,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import psycopg
 from oncall_hookspecs import RoutingRule, RuleActions, Router
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..store.database import Conn, Pool, fetch_one
 from ..store.errors import violations
 
 _SEVERITIES = ("critical", "error", "warning", "info", "unknown")
@@ -61,7 +60,7 @@ def _problems_text(condition: str, problems: Sequence[Any]) -> str:
 
 
 async def _check(
-    conn: psycopg.AsyncConnection, router: Router | None, condition: str, actions: RuleActions,
+    conn: Conn, router: Router | None, condition: str, actions: RuleActions,
     ticket_providers: Collection[str],
 ) -> None:
     if router is None:
@@ -83,7 +82,7 @@ def ticket_provider_problem(name: str | None, installed: Collection[str]) -> str
 
 
 async def check_actions(
-    conn: psycopg.AsyncConnection, actions: RuleActions, ticket_providers: Collection[str]
+    conn: Conn, actions: RuleActions, ticket_providers: Collection[str]
 ) -> None:
     """Refuse actions that could not be carried out; ``ticket_providers`` are the installed ones' names."""
     # A rule naming a provider that isn't installed would be stored and never open a ticket.
@@ -105,7 +104,7 @@ async def check_actions(
             raise InvalidArgument(f"channel destination {dest!r} must look like 'channel:address' (e.g. 'slack:#ops')")
 
 
-async def _bump(conn: psycopg.AsyncConnection) -> None:
+async def _bump(conn: Conn) -> None:
     await conn.execute(
         """INSERT INTO alerting.routing_config (singleton, rules_version) VALUES (true, 1)
            ON CONFLICT (singleton) DO UPDATE SET rules_version = routing_config.rules_version + 1"""
@@ -122,7 +121,7 @@ class RuleInput:
 
 
 async def create_rule(
-    pool: AsyncConnectionPool, router: Router | None, rule: RuleInput, position: int | None = None,
+    pool: Pool, router: Router | None, rule: RuleInput, position: int | None = None,
     *, ticket_providers: Collection[str] = (),
 ) -> RoutingRule:
     """Insert a rule at ``position`` (0-based; default: last), shifting later rules down.
@@ -136,7 +135,7 @@ async def create_rule(
         await _check(conn, router, rule.condition, rule.actions, ticket_providers)
         await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
         cur = await conn.execute("SELECT count(*) AS n FROM alerting.routing_rules")
-        count = (await cur.fetchone())["n"]
+        count = (await fetch_one(cur))["n"]
         pos = count if position is None or position < 0 or position > count else position
         await conn.execute(
             "UPDATE alerting.routing_rules SET position = position + 1 WHERE position >= %s", (pos,)
@@ -147,13 +146,13 @@ async def create_rule(
                    VALUES (%s, %s, %s, %s, %s) RETURNING *""",
                 (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, pos),
             )
-        row = await cur.fetchone()
+        row = await fetch_one(cur)
         await _bump(conn)
     return _rule_from_row(row)
 
 
 async def update_rule(
-    pool: AsyncConnectionPool, router: Router | None, rule_id: str, rule: RuleInput,
+    pool: Pool, router: Router | None, rule_id: str, rule: RuleInput,
     *, ticket_providers: Collection[str] = (),
 ) -> RoutingRule:
     if not rule.name.strip():
@@ -175,7 +174,7 @@ async def update_rule(
     return _rule_from_row(row)
 
 
-async def delete_rule(pool: AsyncConnectionPool, rule_id: str) -> None:
+async def delete_rule(pool: Pool, rule_id: str) -> None:
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
         cur = await conn.execute(
@@ -190,7 +189,7 @@ async def delete_rule(pool: AsyncConnectionPool, rule_id: str) -> None:
         await _bump(conn)
 
 
-async def reorder_rules(pool: AsyncConnectionPool, rule_ids: Sequence[str]) -> list[RoutingRule]:
+async def reorder_rules(pool: Pool, rule_ids: Sequence[str]) -> list[RoutingRule]:
     """Set the order of all rules at once: ``rule_ids`` must name every rule exactly once."""
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
@@ -215,13 +214,13 @@ async def reorder_rules(pool: AsyncConnectionPool, rule_ids: Sequence[str]) -> l
     return await list_rules(pool)
 
 
-async def list_rules(pool: AsyncConnectionPool) -> list[RoutingRule]:
+async def list_rules(pool: Pool) -> list[RoutingRule]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.routing_rules ORDER BY position")
         return [_rule_from_row(r) for r in await cur.fetchall()]
 
 
-async def get_rule(pool: AsyncConnectionPool, rule_id: str) -> RoutingRule:
+async def get_rule(pool: Pool, rule_id: str) -> RoutingRule:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.routing_rules WHERE id = %s", (rule_id,))
         row = await cur.fetchone()
@@ -230,7 +229,7 @@ async def get_rule(pool: AsyncConnectionPool, rule_id: str) -> RoutingRule:
     return _rule_from_row(row)
 
 
-async def get_default(pool: AsyncConnectionPool) -> RuleActions:
+async def get_default(pool: Pool) -> RuleActions:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT default_actions FROM alerting.routing_config")
         row = await cur.fetchone()
@@ -238,7 +237,7 @@ async def get_default(pool: AsyncConnectionPool) -> RuleActions:
 
 
 async def set_default(
-    pool: AsyncConnectionPool, actions: RuleActions, *, ticket_providers: Collection[str] = ()
+    pool: Pool, actions: RuleActions, *, ticket_providers: Collection[str] = ()
 ) -> RuleActions:
     async with pool.connection() as conn, conn.transaction():
         await check_actions(conn, actions, ticket_providers)
@@ -262,7 +261,7 @@ class RuleCache:
         self.default = RuleActions()
         self.reloaded = False  # set when load() read a new rule set; the reader clears it
 
-    async def load(self, conn: psycopg.AsyncConnection) -> tuple[list[RoutingRule], RuleActions]:
+    async def load(self, conn: Conn) -> tuple[list[RoutingRule], RuleActions]:
         cur = await conn.execute("SELECT rules_version, default_actions FROM alerting.routing_config")
         row = await cur.fetchone() or {"rules_version": 0, "default_actions": {}}
         if row["rules_version"] != self.version:

@@ -8,6 +8,7 @@ Failures are raised as domain errors; ``rpc.errors`` turns them into status code
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeAlias
 
 import grpc
 from oncall_hookspecs import AlertEvent, IngestOutcome
@@ -23,7 +24,7 @@ from . import convert, escalation, heartbeats, routing, schedules, silences
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AlertService"].full_name
 
-_Call = grpc.aio.ServicerContext
+_Call: TypeAlias = grpc.aio.ServicerContext
 
 
 async def trigger(ctx: Context, event: AlertEvent, integration_id: int | None) -> tuple[Alert, bool]:

@@ -47,11 +47,12 @@ from ..schedules import (
     TemporaryReason,
     TemporarySchedule,
     TemporaryShift,
+    Weekday,
     WeeklyWindow,
 )
 from ..schedules.store import CalendarToken, ScheduleInput, StoredOverride, StoredSchedule
 
-_STATUS_TO_PROTO: dict[str, int] = {
+_STATUS_TO_PROTO: dict[str, pb.AlertStatus] = {
     "triggered": pb.ALERT_STATUS_TRIGGERED,
     "acknowledged": pb.ALERT_STATUS_ACKNOWLEDGED,
     "resolved": pb.ALERT_STATUS_RESOLVED,
@@ -232,9 +233,10 @@ def duration(seconds: float) -> Duration:
 def instant(ts: Timestamp, field: str) -> datetime:
     """A Timestamp as a UTC datetime; one no datetime can hold (outside years 1–9999) is refused."""
     try:
-        return ts.ToDatetime(tzinfo=UTC)
+        when: datetime = ts.ToDatetime(tzinfo=UTC)  # protobuf's runtime is untyped: Any
     except (ValueError, OverflowError):
         raise InvalidArgument(f"{field} is not a valid timestamp") from None
+    return when
 
 
 def later(start: datetime, span: timedelta, field: str) -> datetime:
@@ -251,7 +253,8 @@ def whole_seconds(value: Duration, field: str) -> int:
         raise InvalidArgument(f"{field} must be a whole number of seconds")
     if value.seconds < 0:
         raise InvalidArgument(f"{field} must not be negative")
-    return value.seconds
+    seconds: int = value.seconds
+    return seconds
 
 
 def required(value: str, field: str) -> str:
@@ -334,6 +337,7 @@ def rule_ids(values: Iterable[str]) -> list[str]:
 
 def sample_alert(sample: routing_pb.SampleAlert, now: datetime) -> AlertView:
     """The alert TestRoute routes: what a source would have stored, never stored itself."""
+    status: str | None
     if sample.status == pb.ALERT_STATUS_UNSPECIFIED:
         status = "triggered"
     else:
@@ -378,7 +382,7 @@ def decision_to_proto(decision: RoutingDecision) -> routing_pb.RoutingDecision:
 
 # --------------------------------------------------------------------------- escalation
 
-_TARGET_KIND_TO_PROTO: dict[str, int] = {
+_TARGET_KIND_TO_PROTO: dict[str, escalation_pb.TargetKind] = {
     "user": escalation_pb.TARGET_KIND_USER,
     "schedule": escalation_pb.TARGET_KIND_SCHEDULE,
     "channel": escalation_pb.TARGET_KIND_CHANNEL,
@@ -386,7 +390,7 @@ _TARGET_KIND_TO_PROTO: dict[str, int] = {
 }
 _TARGET_KIND_FROM_PROTO: dict[int, str] = {v: k for k, v in _TARGET_KIND_TO_PROTO.items()}
 
-_ESCALATION_STATE_TO_PROTO: dict[str, int] = {
+_ESCALATION_STATE_TO_PROTO: dict[str, escalation_pb.EscalationState] = {
     "active": escalation_pb.ESCALATION_STATE_ACTIVE,
     "held": escalation_pb.ESCALATION_STATE_HELD,
     "stopped": escalation_pb.ESCALATION_STATE_STOPPED,
@@ -497,15 +501,15 @@ def notification_request_to_proto(r: NotificationRequest) -> escalation_pb.Notif
 
 # --------------------------------------------------------------------------- silences
 
-_OP_FROM_PROTO: dict[int, str] = {
+_OP_FROM_PROTO: dict[silences_pb.MatchOperator, str] = {
     silences_pb.MATCH_OPERATOR_EQUAL: "=",
     silences_pb.MATCH_OPERATOR_NOT_EQUAL: "!=",
     silences_pb.MATCH_OPERATOR_REGEX: "=~",
     silences_pb.MATCH_OPERATOR_NOT_REGEX: "!~",
 }
-_OP_TO_PROTO: dict[str, int] = {v: k for k, v in _OP_FROM_PROTO.items()}
+_OP_TO_PROTO: dict[str, silences_pb.MatchOperator] = {v: k for k, v in _OP_FROM_PROTO.items()}
 
-_SILENCE_STATE_TO_PROTO: dict[str, int] = {
+_SILENCE_STATE_TO_PROTO: dict[str, silences_pb.SilenceState] = {
     "pending": silences_pb.SILENCE_STATE_PENDING,
     "active": silences_pb.SILENCE_STATE_ACTIVE,
     "expired": silences_pb.SILENCE_STATE_EXPIRED,
@@ -527,7 +531,7 @@ def _matchers(matchers: Iterable[silences_pb.Matcher]) -> list[Matcher]:
 
 def _positive(value: Duration, field: str) -> timedelta:
     try:
-        span = value.ToTimedelta()
+        span: timedelta = value.ToTimedelta()
     except (ValueError, OverflowError):  # past protobuf's ±10,000 years
         raise InvalidArgument(f"{field} is not a valid duration") from None
     if span <= timedelta(0):
@@ -598,7 +602,7 @@ def silence_to_proto(silence: Silence, now: datetime) -> silences_pb.Silence:
 
 # --------------------------------------------------------------------------- heartbeats
 
-_HEARTBEAT_STATE_TO_PROTO: dict[str, int] = {
+_HEARTBEAT_STATE_TO_PROTO: dict[str, heartbeats_pb.HeartbeatState] = {
     "pending": heartbeats_pb.HEARTBEAT_STATE_PENDING,
     "up": heartbeats_pb.HEARTBEAT_STATE_UP,
     "expired": heartbeats_pb.HEARTBEAT_STATE_EXPIRED,
@@ -626,12 +630,12 @@ def heartbeat_to_proto(hb: Heartbeat) -> heartbeats_pb.Heartbeat:
 
 # --------------------------------------------------------------------------- schedules
 
-_SHIFT_UNIT_FROM_PROTO: dict[int, ShiftUnit] = {
+_SHIFT_UNIT_FROM_PROTO: dict[schedules_pb.ShiftUnit, ShiftUnit] = {
     schedules_pb.SHIFT_UNIT_HOUR: ShiftUnit.HOUR,
     schedules_pb.SHIFT_UNIT_DAY: ShiftUnit.DAY,
     schedules_pb.SHIFT_UNIT_WEEK: ShiftUnit.WEEK,
 }
-_SHIFT_UNIT_TO_PROTO: dict[ShiftUnit, int] = {v: k for k, v in _SHIFT_UNIT_FROM_PROTO.items()}
+_SHIFT_UNIT_TO_PROTO: dict[ShiftUnit, schedules_pb.ShiftUnit] = {v: k for k, v in _SHIFT_UNIT_FROM_PROTO.items()}
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 
 
@@ -653,10 +657,21 @@ def _required_instant(message: Any, name: str, field: str | None = None) -> date
     return instant(getattr(message, name), field or name)
 
 
-def _weekday(value: int, field: str) -> int:
+_WEEKDAY_TO_PROTO: dict[Weekday, schedules_pb.Weekday] = {
+    Weekday.MONDAY: schedules_pb.WEEKDAY_MONDAY,
+    Weekday.TUESDAY: schedules_pb.WEEKDAY_TUESDAY,
+    Weekday.WEDNESDAY: schedules_pb.WEEKDAY_WEDNESDAY,
+    Weekday.THURSDAY: schedules_pb.WEEKDAY_THURSDAY,
+    Weekday.FRIDAY: schedules_pb.WEEKDAY_FRIDAY,
+    Weekday.SATURDAY: schedules_pb.WEEKDAY_SATURDAY,
+    Weekday.SUNDAY: schedules_pb.WEEKDAY_SUNDAY,
+}
+
+
+def _weekday(value: int, field: str) -> Weekday:
     if not schedules_pb.WEEKDAY_MONDAY <= value <= schedules_pb.WEEKDAY_SUNDAY:
         raise InvalidArgument(f"{field} is required: WEEKDAY_MONDAY … WEEKDAY_SUNDAY")
-    return value - schedules_pb.WEEKDAY_MONDAY  # the model counts from Monday = 0
+    return Weekday(value - schedules_pb.WEEKDAY_MONDAY)  # the model counts from Monday = 0
 
 
 def _user_ids(values: Iterable[str]) -> tuple[str, ...]:
@@ -718,9 +733,9 @@ def layer_to_proto(layer: Layer) -> schedules_pb.Layer:
         start=timestamp(layer.start),
         restrictions=[
             schedules_pb.WeeklyWindow(
-                start_day=int(w.start_day) + schedules_pb.WEEKDAY_MONDAY,
+                start_day=_WEEKDAY_TO_PROTO[w.start_day],
                 start_time=time_of_day_text(w.start_time),
-                end_day=int(w.end_day) + schedules_pb.WEEKDAY_MONDAY,
+                end_day=_WEEKDAY_TO_PROTO[w.end_day],
                 end_time=time_of_day_text(w.end_time),
             )
             for w in layer.restrictions

@@ -191,7 +191,8 @@ def _stream_response(
     return stream
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+# grpc ships no type information, so its base class is Any to mypy
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Checks every request and maps every failure of every method, of all four kinds, to its status.
 
     ``acquire_timeout_s``: how long a call may wait for a database connection

@@ -8,6 +8,7 @@ escalation engine does the paging; this service defines policies and reports on 
 from __future__ import annotations
 
 import grpc
+from typing import TypeAlias
 
 from ..alerting.v1 import escalation_pb2 as pb
 from ..alerting.v1 import escalation_pb2_grpc
@@ -18,7 +19,7 @@ from . import convert
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["EscalationService"].full_name
 
-_Call = grpc.aio.ServicerContext
+_Call: TypeAlias = grpc.aio.ServicerContext
 
 
 class EscalationService(escalation_pb2_grpc.EscalationServiceServicer):

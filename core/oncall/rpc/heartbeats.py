@@ -7,6 +7,7 @@ A thin delegate to ``escalation.heartbeats``; beats themselves arrive over HTTP
 from __future__ import annotations
 
 import grpc
+from typing import TypeAlias
 
 from ..alerting.v1 import heartbeats_pb2 as pb
 from ..alerting.v1 import heartbeats_pb2_grpc
@@ -16,7 +17,7 @@ from . import convert
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["HeartbeatService"].full_name
 
-_Call = grpc.aio.ServicerContext
+_Call: TypeAlias = grpc.aio.ServicerContext
 
 
 class HeartbeatService(heartbeats_pb2_grpc.HeartbeatServiceServicer):

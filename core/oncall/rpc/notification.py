@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf import json_format
@@ -34,12 +34,12 @@ from ..notification.watch import watcher_for
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NotificationService"].full_name
 
-_Call = grpc.aio.ServicerContext
+_Call: TypeAlias = grpc.aio.ServicerContext
 
 MAX_KEY = 200
 _SAFE_INT = 2**53
 
-_STATUS_TO_PROTO: dict[str, int] = {
+_STATUS_TO_PROTO: dict[str, pb.DeliveryStatus] = {
     "queued": pb.DELIVERY_STATUS_QUEUED,
     "sending": pb.DELIVERY_STATUS_SENDING,
     "sent": pb.DELIVERY_STATUS_SENT,
@@ -82,7 +82,8 @@ def plain(value: Any) -> Any:
 
 
 def struct_dict(value: Struct) -> dict[str, Any]:
-    return plain(json_format.MessageToDict(value))
+    out: dict[str, Any] = plain(json_format.MessageToDict(value))  # a Struct's JSON is an object
+    return out
 
 
 def struct(value: Mapping[str, Any] | None) -> Struct | None:

@@ -7,6 +7,7 @@ domain errors become status codes in ``rpc.errors``.
 
 from __future__ import annotations
 
+from typing import TypeAlias
 
 import grpc
 
@@ -22,7 +23,7 @@ from . import convert
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RoutingService"].full_name
 
-_Call = grpc.aio.ServicerContext
+_Call: TypeAlias = grpc.aio.ServicerContext
 
 
 class RoutingService(routing_pb2_grpc.RoutingServiceServicer):

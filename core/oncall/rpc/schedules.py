@@ -8,6 +8,7 @@ engine's resolver uses), and domain errors become status codes in ``rpc.errors``
 from __future__ import annotations
 
 import grpc
+from typing import TypeAlias
 
 from ..alerting.v1 import schedules_pb2 as pb
 from ..alerting.v1 import schedules_pb2_grpc
@@ -19,7 +20,7 @@ from . import convert
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ScheduleService"].full_name
 
-_Call = grpc.aio.ServicerContext
+_Call: TypeAlias = grpc.aio.ServicerContext
 
 
 class ScheduleService(schedules_pb2_grpc.ScheduleServiceServicer):
