@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 from datetime import datetime
 from pathlib import Path
 
@@ -237,3 +238,36 @@ async def test_a_slow_directory_holds_no_transaction_open(ctx, clock, first_dela
     assert req.user_id == "alice"
     assert req.context["contact_methods"] == [{"id": "sms-1", "kind": "sms", "address": "+15555550100"}]
     assert slow.calls == ["alice"]  # asked once, not once per round
+
+
+class _NewerDirectory:
+    """A directory that knows channels this server has not installed (a newer deployment's)."""
+
+    name = "newer"
+
+    async def get_user(self, user_id: str) -> None:
+        return None
+
+    async def get_users(self, user_ids: list[str]) -> list[Any]:
+        return []
+
+    async def get_contact_methods(self, user_id: str) -> list[ContactMethod]:
+        if user_id == "carol":
+            return [ContactMethod("fax-1", "fax", "+15555550122")]
+        return [ContactMethod("fax-1", "fax", "+15555550100"), ContactMethod("sms-1", "SMS", "+15555550100")]
+
+
+async def test_a_contact_method_whose_channel_is_not_installed_is_skipped_with_a_timeline_note(ctx, clock):
+    ctx.directory = CachedDirectory(_NewerDirectory(), ttl_s=60, clock=lambda: clock.now().timestamp())
+    alert_id = await start_alert(ctx, [Step(0, (Target("user", "alice"), Target("user", "carol")))])
+    await Engine(ctx, clock=clock).run_once()
+    by_user = {r.user_id: r.context for r in await list_requests(ctx.pool, alert_id)}
+    # alice is paged on the channel that is installed (its name as the catalog spells it), fax is not queued
+    assert by_user["alice"]["contact_methods"] == [{"id": "sms-1", "kind": "sms", "address": "+15555550100"}]
+    assert by_user["carol"]["contact_methods"] == []
+    assert by_user["carol"]["contact_methods_note"] == (
+        "no installed channel reaches carol: skipped carol's contact method fax-1: no channel 'fax' is installed")
+    [escalated] = [e for e in await store.timeline(ctx.pool, alert_id) if e.kind == "escalated"]
+    assert escalated.note.endswith(
+        "; no contact methods known for carol; skipped alice's contact method fax-1: no channel 'fax' is installed;"
+        " carol's contact method fax-1: no channel 'fax' is installed")

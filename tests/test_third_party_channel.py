@@ -3,7 +3,7 @@
 ``tests/fixtures/third_party/oncall-discord`` is a channel written outside the project: one
 distribution with its spec, renderer and channel, depending on ``oncall-hookspecs`` alone.
 The test copies it to a temporary directory, builds and pip-installs it into this venv
-(uninstalled afterwards), and runs the real server, which finds it by its entry point: its
+(``fixtures.installed``; uninstalled afterwards), and runs the real server, which finds it by its entry point: its
 default template renders in the preview RPC and in the page, its rate limit holds the next
 page back, its label and destination description are on the timeline, and its one-click
 link acknowledges the alert. The fake Discord is the kit's receiver on 127.0.0.1.
@@ -12,18 +12,24 @@ link acknowledges the alert. The fake Discord is the kit's receiver on 127.0.0.1
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from fixtures.paging import alert_row, assert_escalation_stopped, open_link, paging_server, post_alert, timeline_notes
+from fixtures.installed import install
+from fixtures.paging import (
+    USER,
+    alert_row,
+    assert_escalation_stopped,
+    open_link,
+    page,
+    paging_server,
+    post_alert,
+    timeline_notes,
+)
 from oncall_hookspecs import RuleActions
 from oncall_testkit import check_channel_spec
 from oncall_testkit.receiver import Receiver, receiver
@@ -35,29 +41,14 @@ from oncall.notification.v1 import notification_pb2 as pb
 from oncall.notification.v1 import notification_pb2_grpc
 from oncall.routing import rules
 
-SOURCE = Path(__file__).parent / "fixtures" / "third_party" / "oncall-discord"
 HOOK = "1234567890/s3cr3t-webhook-token"  # Discord's "<webhook id>/<token>"
-
-
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
-                   check=True, capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def discord_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """oncall-discord built from a copy in a temporary directory and installed; uninstalled after."""
-    build = tmp_path_factory.mktemp("third-party") / "oncall-discord"
-    shutil.copytree(SOURCE, build)
-    _pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(build))
-    importlib.invalidate_caches()
-    try:
+    with install("oncall-discord", "oncall_discord", tmp_path_factory.mktemp("third-party")):
         yield
-    finally:
-        _pip("uninstall", "--yes", "oncall-discord")
-        importlib.invalidate_caches()
-        sys.modules.pop("oncall_discord", None)
-        channels.install(None)  # the next use reads the installed plugins again, without it
 
 
 @pytest.fixture
@@ -71,6 +62,15 @@ async def discord() -> AsyncIterator[Receiver]:
 async def server(discord_installed: None, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                  discord: Receiver) -> AsyncIterator[Any]:
     async with paging_server(db_url, tmp_path, monkeypatch, ("sms", "+15555550100"),
+                             ONCALL_DISCORD_URL=discord.url) as running:
+        yield running
+
+
+@pytest.fixture
+async def user_on_discord(discord_installed: None, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          discord: Receiver) -> AsyncIterator[Any]:
+    """The server with alice's only contact method a discord one, in the local directory's file."""
+    async with paging_server(db_url, tmp_path, monkeypatch, ("discord", HOOK),
                              ONCALL_DISCORD_URL=discord.url) as running:
         yield running
 
@@ -175,3 +175,48 @@ async def test_a_channel_no_plugin_declares_is_refused_where_it_is_written(serve
     # an alias its spec declares is the channel itself
     policy = await create_policy(server.ctx.pool, PolicyInput(name="alias", steps=[Step(0, (Target("channel", "disc:x"),))]))
     assert policy.id
+
+
+async def test_a_user_whose_contact_method_is_the_third_party_channel_is_paged_through_a_policy(
+    user_on_discord: Any, discord: Receiver,
+) -> None:
+    """The directory names the channel (ContactMethod.channel = "discord"); a policy's user target reaches it."""
+    server = user_on_discord
+    [method] = (await server.ctx.directory.contact_methods(USER)).value
+    assert (method.id, method.kind, method.address) == ("cm-1", "discord", HOOK)
+
+    alert_id = await page(server)  # a policy paging user alice, then again a second later
+    row = await _until(server, alert_id, lambda r: r["status"] == "delivered")
+    assert (row["channel"], row["user_id"], row["contact_method_id"]) == ("discord", USER, "cm-1")
+    [posted] = discord.requests
+    assert posted.path == f"/api/webhooks/{HOOK}"
+    assert json.loads(posted.body)["content"].startswith(f"**TRIGGERED** #{alert_id} [critical]: Disk full on db-1")
+    [escalated] = await timeline_notes(server, alert_id, "escalated")
+    assert "paged user alice" in escalated and "skipped" not in escalated
+    assert "Discord to user alice: delivered" in await timeline_notes(server, alert_id, "notification")
+
+    # acknowledged from the link in the message, the second step never pages
+    links = json.loads(posted.body)["content"].split("\n", 1)[1]
+    acknowledge = links.split("[acknowledge](", 1)[1].split(")", 1)[0]
+    assert (await open_link(acknowledge, "POST"))[0] == 200
+    await assert_escalation_stopped(server, alert_id)
+    assert len(discord.requests) == 1
+
+
+def test_the_local_directory_takes_an_installed_third_party_channel_and_refuses_an_unknown_one(
+    discord_installed: None,
+) -> None:
+    from oncall_local_directory.users_file import parse
+
+    channels.install(None)  # read the installed plugins again: oncall-discord is one now
+    text = ("users:\n  - id: bob\n    name: Bob\n    contact_methods:\n"
+            f"      - {{id: d-1, type: discord, address: \"{HOOK}\"}}\n"
+            "      - {id: d-2, type: Disc, address: 1/other}\n"   # its spec's alias, any case
+            "  - id: carol\n    name: Carol\n    contact_methods:\n"
+            "      - {id: x-1, type: discorb, address: x}\n")
+    loaded = parse(text)
+    assert [(cm.id, cm.type) for cm in loaded.users["bob"].contact_methods] == [("d-1", "discord"), ("d-2", "discord")]
+    assert loaded.users["carol"].contact_methods == []  # the method is left out, the user served
+    [problem] = loaded.problems
+    assert "type 'discorb' is not one of sms, voice" in problem and "discord" in problem
+    assert "no installed channel has that name" in problem

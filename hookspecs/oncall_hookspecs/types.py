@@ -564,7 +564,8 @@ class ChannelSpec:
 
 @dataclass(slots=True, frozen=True)
 class ContactMethod:
-    """How to reach a user: ``kind`` is sms, voice, email, slack, teams, push or webhook.
+    """How to reach a user: ``kind`` is the name of the channel that delivers to it: sms, voice,
+    email, slack, teams, push, webhook, or any other installed channel's (``discord``).
 
     A directory returns a user's methods in the order to try them.
     """

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..events import listen_forever, stop_tasks
+from ..notification import channels
 from ..routing.route import Routed, Routing
 from ..store.database import Conn, fetch_one
 from . import heartbeats
@@ -524,12 +525,14 @@ class Engine:
                 paged.append(f"{target.kind} {target.id}")
         stale = [u for u, c in contacts.items() if c["contact_methods_stale"]]
         unknown = [u for u, c in contacts.items() if not c["contact_methods"] and not c["contact_methods_stale"]]
+        skipped = [s for c in contacts.values() for s in c.get("contact_methods_skipped", ())]
         self._event(
             work, alert.id, "escalated",
             f"step {step_i + 1} of {len(policy.steps)}"
             + (f" (repeat {repeat})" if repeat else "") + ": paged " + "; ".join(paged)
             + (f"; directory unreachable: last known contact methods for {', '.join(stale)}" if stale else "")
-            + (f"; no contact methods known for {', '.join(unknown)}" if unknown else ""),
+            + (f"; no contact methods known for {', '.join(unknown)}" if unknown else "")
+            + (f"; skipped {'; '.join(skipped)}" if skipped else ""),
             {"policy_id": policy.id, "step": step_i, "repeat": repeat},
         )
 
@@ -575,10 +578,13 @@ class Engine:
                 snapshots[user_id] = {"contact_methods": [], "contact_methods_stale": False,
                                       "contact_methods_note": f"directory lookup failed: {lookup}"}
                 continue
+            known, skipped = _installed_channels(user_id, lookup.value)
             snap: dict[str, Any] = {
-                "contact_methods": [{"id": cm.id, "kind": cm.kind, "address": cm.address} for cm in lookup.value],
+                "contact_methods": [{"id": cm.id, "kind": cm.kind, "address": cm.address} for cm in known],
                 "contact_methods_stale": lookup.stale,
             }
+            if skipped:
+                snap["contact_methods_skipped"] = skipped
             if lookup.stale:
                 snap["contact_methods_age_s"] = round(lookup.age_s)
                 snap["contact_methods_note"] = (
@@ -588,6 +594,8 @@ class Engine:
                 snap["contact_methods_note"] = f"directory unreachable ({lookup.error}) and nothing known about {user_id}"
             elif not lookup.value:
                 snap["contact_methods_note"] = f"the directory lists no contact methods for {user_id}"
+            elif not known:
+                snap["contact_methods_note"] = f"no installed channel reaches {user_id}: skipped {'; '.join(skipped)}"
             snapshots[user_id] = snap
         return snapshots
 
@@ -639,3 +647,19 @@ class Engine:
                 released += 1
             await self._flush(conn, work)
         return released
+
+
+def _installed_channels(user_id: str, methods: Any) -> tuple[list[Any], list[str]]:
+    """``methods`` split into those an installed channel delivers (their kind made the channel's
+    name, aliases applied) and a sentence for each of the others, which are not paged."""
+    catalog = channels.current()
+    names = set(catalog.names())
+    known: list[Any] = []
+    skipped: list[str] = []
+    for cm in methods:
+        name = catalog.resolve(cm.kind)
+        if name in names:
+            known.append(cm if name == cm.kind else replace(cm, kind=name))
+        else:
+            skipped.append(f"{user_id}'s contact method {cm.id}: no channel {cm.kind!r} is installed")
+    return known, skipped

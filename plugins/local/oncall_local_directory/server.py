@@ -9,7 +9,7 @@ from typing import TypeAlias
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from oncall.directory.convert import KIND_TO_TYPE
+from oncall.directory.convert import contact_method_to_proto
 from oncall.directory.v1 import directory_pb2 as pb
 from oncall.directory.v1 import directory_pb2_grpc
 from oncall.errors import InvalidArgument, NotFound, Unauthenticated
@@ -85,8 +85,7 @@ class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
         user = self._user(request.user_id)
         methods = sorted(user.contact_methods, key=lambda cm: cm.priority)  # stable: file order among equals
         return pb.GetUserContactMethodsResponse(contact_methods=[
-            pb.ContactMethod(id=cm.id, type=KIND_TO_TYPE[cm.type], address=cm.address,
-                             priority=cm.priority, disabled=cm.disabled)
+            contact_method_to_proto(cm.id, cm.type, cm.address, cm.priority, cm.disabled)
             for cm in methods
         ])
 

@@ -29,7 +29,26 @@ import yaml
 
 log = logging.getLogger(__name__)
 
+#: the built-in channels, always accepted (their addresses are checked here)
 CONTACT_TYPES = ("sms", "voice", "email", "slack", "teams", "push", "webhook")
+
+
+def known_channels() -> tuple[str, ...]:
+    """The channels a contact method may name: the built-in ones and every channel OnCall's
+    catalog knows (third-party channels found by their entry points included)."""
+    from oncall.notification import channels  # read when a file is, so a newly installed channel counts
+
+    return tuple(dict.fromkeys((*CONTACT_TYPES, *channels.current().names())))
+
+
+def _channel(kind: str) -> str | None:
+    """``kind`` as a channel name (a spec's alias applied), or None when no channel is installed under it."""
+    if kind in CONTACT_TYPES:
+        return kind
+    from oncall.notification import channels
+
+    name = channels.current().resolve(kind)
+    return name if name in channels.current().names() else None
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -42,7 +61,7 @@ class UsersFileError(Exception):
 @dataclass(slots=True)
 class LocalContactMethod:
     id: str
-    type: str  # one of CONTACT_TYPES
+    type: str  # a channel name: one of known_channels()
     address: str
     priority: int = 0
     disabled: bool = False
@@ -101,9 +120,10 @@ def _str(value: Any) -> str:
 def _contact_method(raw: Any, where: str, taken: set[str], counts: dict[str, int]) -> LocalContactMethod:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: must be a mapping with type and address")
-    kind = _str(raw.get("type")).lower()
-    if kind not in CONTACT_TYPES:
-        raise ValueError(f"{where}: type {raw.get('type')!r} is not one of {', '.join(CONTACT_TYPES)}")
+    kind = _channel(_str(raw.get("type")).lower())
+    if kind is None:
+        raise ValueError(f"{where}: type {raw.get('type')!r} is not one of {', '.join(known_channels())}"
+                         " (no installed channel has that name)")
     address = _str(raw.get("address"))
     problem = check_address(kind, address)
     if problem:

@@ -39,18 +39,20 @@ class User(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., email: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class ContactMethod(_message.Message):
-    __slots__ = ("id", "type", "address", "priority", "disabled")
+    __slots__ = ("id", "type", "address", "priority", "disabled", "channel")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: ContactMethodType
     address: str
     priority: int
     disabled: bool
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ContactMethodType, str]] = ..., address: _Optional[str] = ..., priority: _Optional[int] = ..., disabled: _Optional[bool] = ...) -> None: ...
+    channel: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ContactMethodType, str]] = ..., address: _Optional[str] = ..., priority: _Optional[int] = ..., disabled: _Optional[bool] = ..., channel: _Optional[str] = ...) -> None: ...
 
 class GetUserRequest(_message.Message):
     __slots__ = ("user_id",)
