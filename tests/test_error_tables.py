@@ -57,3 +57,35 @@ async def test_aiohttps_own_413_gets_the_projects_error_body() -> None:
         r = await client.post("/x", data=b"y" * 64)
         assert r.status == 413
         assert await r.json() == {"error": "payload_too_large", "detail": "the body is larger than this endpoint accepts"}
+
+
+async def test_an_unexpected_http_failure_is_a_500_logged_with_its_route_and_type_never_its_text(caplog) -> None:
+    import logging
+    from types import SimpleNamespace
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from oncall.config import Settings
+    from oncall.http.requests import CONTEXT
+
+    class DriverError(Exception):
+        pass
+
+    password = "hunter" + "2"  # not on the raising line: a traceback quotes source lines, not values
+
+    async def fails(request: web.Request) -> web.Response:
+        message = f"INSERT failed for token {request.match_info['token']}: password={password}"
+        raise DriverError(message)
+
+    app = web.Application(middlewares=[http_errors.errors_middleware])
+    app[CONTEXT] = SimpleNamespace(settings=Settings())  # type: ignore[assignment]  # the middleware reads settings only
+    app.router.add_get("/a/{token}", fails)
+    caplog.set_level(logging.ERROR, logger="oncall.http.errors")
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        r = await client.get("/a/SECRET-TOKEN-123")
+        assert r.status == 500
+        body = await r.text()
+    assert "hunter2" not in body and "SECRET-TOKEN-123" not in body
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "GET /a/{token}" in logged and "DriverError" in logged and "fails" in logged  # route, type, frame
+    assert "hunter2" not in logged and "SECRET-TOKEN-123" not in logged

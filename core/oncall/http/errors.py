@@ -25,6 +25,7 @@ from ..errors import (
     Unauthenticated,
     Unavailable,
 )
+from ..logs import trace_without_messages
 from ..store.database import UNREACHABLE, acquire_timeout, unavailable
 from .connections import Connection
 from .requests import CONTEXT, RequestTimeout, json_response
@@ -87,8 +88,11 @@ async def errors_middleware(
             raise
         code = exc.reason.lower().replace(" ", "_")
         return error_response(exc.status, code, exc.text or exc.reason)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+    except Exception as exc:  # noqa: BLE001 - the door's last word: a 500, logged without the exception's text
+        # the route's pattern, not the path: a path can carry a token (``/a/{token}``, ``?token=``)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "(no route)"
+        log.error("unhandled error on %s %s\n%s", request.method, route, trace_without_messages(exc))
         return error_response(500, "internal", "the server failed; the failure is logged")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from ..errors import (
     Unauthenticated,
     Unavailable,
 )
+from ..logs import trace_without_messages
 from ..store.database import UNREACHABLE, acquire_timeout, unavailable
 from .validate import check_request, undecodable
 
@@ -102,20 +102,6 @@ async def _checked(requests: AsyncIterable[Any]) -> AsyncIterator[Any]:
         yield request
 
 
-def _trace(exc: BaseException) -> str:
-    """The traceback of ``exc`` and what it was raised from: frames and types, not messages."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        kind = type(current)
-        frames = "".join(traceback.format_tb(current.__traceback__))
-        parts.append(f"Traceback (most recent call last):\n{frames}{kind.__module__}.{kind.__qualname__}")
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    return "\n\nwhile handling, or raised from:\n".join(parts)
-
-
 @contextlib.asynccontextmanager
 async def _answering(
     method: str, context: grpc.aio.ServicerContext, wait: float | None,
@@ -138,7 +124,7 @@ async def _answering(
         # the same answer (and the same rate-limited log line) as HTTP's 503
         await context.abort(grpc.StatusCode.UNAVAILABLE, unavailable(exc).detail)
     except Exception as exc:  # noqa: BLE001 - a bug; the client must not see its text
-        log.error("gRPC %s failed: internal error\n%s", method, _trace(exc))
+        log.error("gRPC %s failed: internal error\n%s", method, trace_without_messages(exc))
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
