@@ -85,3 +85,15 @@ def test_the_server_names_a_channel_it_cannot_use() -> None:
     assert "channel 'lonely' has no ChannelSpec (register_channel_specs): nothing can be sent through it" in problems
     assert "channel 'memo' has no renderer plugin: its messages cannot be made" in problems
     assert not any("no source plugins" in p for p in problems)
+
+
+def test_a_problem_in_a_hyphenated_channel_names_its_part_and_line() -> None:
+    from oncall.rpc.notification import problem_to_proto
+
+    spec = ChannelSpec(name="team-chat", parts={"text": Escape.TEXT}, defaults={"text": "x"})
+    previous = channels.install(channels.ChannelCatalog([spec]))
+    try:
+        p = problem_to_proto("team-chat.text, line 2: unexpected end of template", "team-chat")
+    finally:
+        channels.install(previous)
+    assert (p.channel, p.part, p.line, p.message) == ("team-chat", "text", 2, "unexpected end of template")

@@ -491,6 +491,9 @@ class Escape(str, Enum):
 MinimalMessage = Callable[[Mapping[str, Any]], Mapping[str, str]]
 
 
+_CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
 @dataclass(frozen=True)
 class ChannelSpec:
     """Everything the core knows about a channel: its template, its label and its capabilities.
@@ -542,8 +545,9 @@ class ChannelSpec:
     updates: bool = False
 
     def __post_init__(self) -> None:
-        if not self.name or self.name != self.name.strip().lower() or ":" in self.name:
-            raise ValueError(f"channel spec name {self.name!r}: lower case, no spaces or ':'")
+        if not _CHANNEL_NAME.fullmatch(self.name):
+            raise ValueError(f"channel spec name {self.name!r}: lower case letters, digits, '-' and '_', "
+                             "starting with a letter (it is a URL path segment and a destination prefix)")
         if not self.parts:
             raise ValueError(f"channel spec {self.name!r}: at least one template part")
         object.__setattr__(self, "parts", {k: Escape(v) for k, v in self.parts.items()})

@@ -60,7 +60,7 @@ def test_a_broken_spec_is_named(spec: ChannelSpec, renderer: ChatRenderer, said:
 def test_a_spec_that_cannot_be_sent_is_refused_when_made() -> None:
     with pytest.raises(ValueError, match="defaults must give each part a source"):
         ChannelSpec("chat", {"text": Escape.TEXT}, {})
-    with pytest.raises(ValueError, match="lower case"):
+    with pytest.raises(ValueError, match="lower case letters"):
         ChannelSpec("Chat", {"text": Escape.TEXT}, {"text": "x"})
     with pytest.raises(ValueError, match="circuit"):
         ChannelSpec("chat", {"text": Escape.TEXT}, {"text": "x"}, circuit="everything")

@@ -140,7 +140,7 @@ def version_to_proto(v: store.TemplateVersion) -> pb.TemplateVersion:
 
 
 # what render errors and renderer plugins say: "sms.text, line 2: …", "html: …"
-_WHERE = re.compile(r"^(?:(?P<channel>[a-z]+)\.)?(?P<part>[a-z]+)(?:,? line (?P<line>\d+))?: (?P<message>.+)$", re.DOTALL)
+_WHERE = re.compile(r"^(?:(?P<channel>[a-z][a-z0-9_-]*)\.)?(?P<part>[a-z]+)(?:,? line (?P<line>\d+))?: (?P<message>.+)$", re.DOTALL)
 
 
 def problem_to_proto(p: Problem | str, channel: str = "") -> pb.Problem:
