@@ -17,15 +17,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
-import psycopg
 
 from ..alerting import store as alert_store
 from ..alerting.models import Alert
 from ..escalation.state import escalate_now
-from ..store.database import Pool
-
-Conn = psycopg.AsyncConnection[Any]
-
+from ..store.database import Conn, Pool
 
 @dataclass(frozen=True, slots=True)
 class Request:

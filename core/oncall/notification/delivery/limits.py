@@ -18,12 +18,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
-import psycopg
 from oncall_hookspecs import Channel, DeliveryResult
 
 from ...config import Settings
+from ...store.database import Conn
 from . import capabilities, store
 from .claim import Plan, Unit
 from .store import Circuit
@@ -31,8 +30,6 @@ from .store import Circuit
 log = logging.getLogger(__name__)
 
 CIRCUIT_PAUSE_MAX_S = 600.0  # the pause doubles after each failed probe, up to this
-
-Conn = psycopg.AsyncConnection[Any]
 
 
 class Limits:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from oncall_hookspecs import ChannelMessage, RenderedPayload
 
+from ...store.database import Conn
 from ..alerting_port import AlertingPort, TimelineLine
 from ..pipeline import Rendering, SendJob, SendRender, fallback_note, load_template
 from ..templates import Template
@@ -28,9 +28,6 @@ from . import capabilities, store
 from .claim import Unit
 
 log = logging.getLogger(__name__)
-
-Conn = psycopg.AsyncConnection[Any]
-
 
 @dataclass(frozen=True, slots=True)
 class Prepared:

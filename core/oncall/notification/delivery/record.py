@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from oncall_hookspecs import DeliveryResult
 
 from ...backoff import backoff_delay
@@ -26,8 +25,6 @@ from .limits import Limits
 from .prepare import Prepared
 
 log = logging.getLogger(__name__)
-
-Conn = psycopg.AsyncConnection[Any]
 
 
 def delivery_note(channel: str, destination: str, user_id: str | None, status: str, why: str) -> str:

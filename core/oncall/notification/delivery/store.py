@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
+
+from ...store.database import Conn
 
 #: NOTIFY channel: a delivery is due (payload empty) — wakes every worker
 DELIVERIES_CHANNEL = "oncall_deliveries"
 #: NOTIFY channel: a delivery of notification <payload> changed status — wakes watchers
 STATUS_CHANNEL = "oncall_delivery_status"
-
-Conn = psycopg.AsyncConnection[Any]
-
 
 # ------------------------------------------------------------------------------ rows
 
