@@ -3,12 +3,14 @@
 The router's :class:`~oncall_hookspecs.Grouper` capability (``CelRouter.group`` and
 ``CelRouter.validate_key``) is this module. A rule's condition and key are compiled once
 per ``(rule id, version)`` and kept; the texts are compared too, so a draft sharing an id
-and version is never served a stale program. Rules are compiled when the walk first
-reaches them, so rules after the usual match cost nothing until an alert needs them.
+and version is never served a stale program. On an engine that batches (cel-expr), runs
+of up to MAX_BATCH conditions are also compiled into one program, evaluated in one call;
+a run in which some condition fails is evaluated again one rule at a time, so each
+failure lands on its own rule.
 
 ``group`` runs on the ingest path for every new alert, on the event loop: the alert's
-variables are built and bound once per call, a miss costs one condition evaluation and a
-trace entry, and nothing here can make it raise.
+variables are built and bound once per call, only the key of a rule whose condition
+holds is evaluated, and nothing here can make it raise.
 """
 
 from __future__ import annotations
