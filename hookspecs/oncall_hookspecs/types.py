@@ -484,9 +484,10 @@ class GroupingMatch:
 
     ``key`` is canonical text: a string key as it is, a list as compact JSON array text of
     its items' strings (``["HighCPU","eu-1"]``), so equal keys are equal strings. ``trace``
-    has one entry per rule walked (``matched`` only for the rule that took the alert; a
-    failing condition or key has its ``error``); ``errors`` has one ``rule '<name>': the key …``
-    line per rule whose condition held but whose key was unusable.
+    has one entry per rule walked, in order, and ends at the rule that took the alert (the
+    only one ``matched``); a failing condition or key has its ``error``. ``errors`` has one
+    ``rule '<name>': the key …`` line per rule whose condition held but whose key was
+    unusable (and a line without a rule when the alert itself could not be evaluated).
     """
 
     rule_id: str | None = None
