@@ -31,7 +31,8 @@ HEADER = (
 #: per hook, the types its objects take from or hand to the core (beyond the protocol itself)
 RELATED: dict[str, tuple[str, ...]] = {
     "register_sources": ("InboundRequest", "AlertEvent", "Action", "BadRequest", "IngestResult", "WebhookResponse"),
-    "register_routers": ("AlertView", "RoutingRule", "RuleActions", "RoutingDecision", "RuleTrace", "RuleProblem"),
+    "register_routers": ("AlertView", "RoutingRule", "RuleActions", "RoutingDecision", "RuleTrace", "RuleProblem",
+                         "Grouper", "GroupingRule", "GroupingMatch"),
     "register_renderers": ("RenderedPayload",),
     "register_channels": ("ChannelMessage", "DeliveryResult", "CallbackChannel", "CallbackRoute", "BindableChannel",
                           "ChannelHost", "ActionResult", "UpdatingChannel", "TestableChannel", "BundlingChannel",

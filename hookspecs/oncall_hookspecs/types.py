@@ -443,7 +443,8 @@ class Router(Protocol):
 
     ``validate`` checks a condition when a rule is saved (no problems: it will compile);
     ``route`` evaluates the ordered rules against an alert, applying ``default`` when none
-    matches. Neither has side effects.
+    matches. Neither has side effects. A router that also evaluates grouping rules is a
+    :class:`Grouper` (the core checks with ``isinstance``).
     """
 
     name: str
@@ -453,6 +454,79 @@ class Router(Protocol):
     async def route(
         self, alert: AlertView, rules: Sequence[RoutingRule], default: RuleActions
     ) -> RoutingDecision: ...
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+@dataclass(slots=True)
+class GroupingRule:
+    """One ordered grouping rule as a router sees it: which alerts it takes and the key that groups them.
+
+    ``condition`` is written like a routing rule's (a boolean expression); ``key`` is an
+    expression giving a string or a list (``[labels.alertname, labels.cluster]``). The core
+    keeps the rule's window, scope and resolve settings; the router only evaluates.
+    ``version`` changes whenever the rule is edited, so routers may cache compiled forms
+    by ``(id, version)``.
+    """
+
+    id: str
+    name: str
+    condition: str
+    key: str
+    position: int = 0
+    version: int = 1
+
+
+@dataclass(slots=True)
+class GroupingMatch:
+    """Which grouping rule took an alert and the key it gave (``rule_id`` None: no rule took it).
+
+    ``key`` is canonical text: a string key as it is, a list as compact JSON array text of
+    its items' strings (``["HighCPU","eu-1"]``), so equal keys are equal strings. ``trace``
+    has one entry per rule walked, in order, and ends at the rule that took the alert (the
+    only one ``matched``); a failing condition or key has its ``error``. ``errors`` has one
+    ``rule '<name>': the key …`` line per rule whose condition held but whose key was
+    unusable (and a line without a rule when the alert itself could not be evaluated).
+    """
+
+    rule_id: str | None = None
+    rule_name: str | None = None
+    key: str | None = None  # canonical text: a string key as is; a list as compact JSON array text
+    trace: list[RuleTrace] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Grouper(Protocol):
+    """An optional Router capability: evaluates grouping rules (which alerts share an incident).
+
+    ``validate_key`` checks a key expression when a rule is saved, as ``validate`` checks a
+    condition: problems with their positions when it is empty, does not compile, or (where
+    the engine type-checks) can never be a key (a bool, a number, a map …); empty when it
+    will do. Conditions are checked with the router's ``validate``.
+
+    ``group`` walks ``rules`` by ``position`` (rules sharing one keep the order given). The
+    first rule whose condition holds *and* whose key evaluates to a usable key takes the
+    alert. A condition that fails is a trace entry with the error, and the walk goes on. A
+    key that fails (a missing label, a wrong type), is empty (``""``), is an empty list, or
+    is a list holding anything but strings, integers and booleans (which become their
+    string form: ``1`` → ``"1"``, ``true`` → ``"true"``; a nested list or map is an error)
+    is an error in ``errors`` naming the rule, and the walk goes on with the next rule.
+    The canonical key is the string itself, or for a list
+    ``json.dumps(items, ensure_ascii=False, separators=(",", ":"))``.
+
+    ``group`` is synchronous and must be fast: it runs on the ingest path for every new
+    alert, on the event loop. It never raises, and has no side effects.
+    """
+
+    def validate_key(self, expression: str) -> list[RuleProblem]:
+        """The problems that keep key ``expression`` from being saved; empty when it will do."""
+        ...
+
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        """The rule that takes ``alert`` and its key, or a match with ``rule_id`` None."""
+        ...
 
 
 # --------------------------------------------------------------------------- rendering and channels

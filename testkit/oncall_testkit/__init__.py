@@ -8,10 +8,10 @@
 
 - ``registered(name)``: the plugin loaded through its entry point and hooks, as the core loads it;
 - a contract check per family: ``check_source``, ``check_channel`` (and ``check_smtp_channel``),
-  ``check_renderer``, ``check_channel_spec``, ``check_router``, ``check_directory``, ``check_lifecycle_listener``;
+  ``check_renderer``, ``check_channel_spec``, ``check_router`` (and ``check_grouper``), ``check_directory``, ``check_lifecycle_listener``;
 - ``FakeChannelHost`` (fixture ``fake_host``): the core's side of two-way channels, recording every call;
 - builders: ``inbound_request``, ``json_request``, ``form_request``, ``alert_view``,
-  ``lifecycle_event``, ``routing_rule``, ``channel_message``;
+  ``lifecycle_event``, ``routing_rule``, ``grouping_rule``, ``channel_message``;
 - provider fakes speaking each provider's protocol on 127.0.0.1: ``oncall_testkit.receiver``
   (any HTTP endpoint; fixture ``receiver``), ``slack_api``, ``twilio_api``, ``teams_api``,
   ``ntfy_api``, ``smtp_server``.
@@ -21,6 +21,7 @@ from .alerts import (
     LIFECYCLE_KINDS,
     alert_view,
     channel_message,
+    grouping_rule,
     lifecycle_event,
     routing_rule,
 )
@@ -32,6 +33,8 @@ from .contract import (
     check_decision,
     check_directory,
     check_event,
+    check_grouper,
+    check_grouping_match,
     check_lifecycle_listener,
     check_renderer,
     check_result,
@@ -58,6 +61,8 @@ __all__ = [
     "check_decision",
     "check_directory",
     "check_event",
+    "check_grouper",
+    "check_grouping_match",
     "check_lifecycle_listener",
     "check_renderer",
     "check_result",
@@ -65,6 +70,7 @@ __all__ = [
     "check_smtp_channel",
     "check_source",
     "form_request",
+    "grouping_rule",
     "inbound_request",
     "json_request",
     "lifecycle_event",

@@ -16,6 +16,7 @@ from oncall_hookspecs import (
     AlertLifecycleEvent,
     AlertView,
     ChannelMessage,
+    GroupingRule,
     RoutingRule,
     RuleActions,
 )
@@ -68,6 +69,15 @@ def routing_rule(condition: str, name: str | None = None, **actions: Any) -> Rou
     number = next(_ids)
     return RoutingRule(id=f"rule-{number}", name=name or f"rule {number}", condition=condition,
                        actions=RuleActions(**actions), continue_=continue_, position=number)
+
+
+def grouping_rule(condition: str, key: str, name: str | None = None, **fields: Any) -> GroupingRule:
+    """A grouping rule taking alerts where ``condition`` holds, grouped by ``key``; any other field can be given."""
+    number = next(_ids)
+    values: dict[str, Any] = {"id": f"group-{number}", "name": name or f"grouping {number}", "condition": condition,
+                              "key": key, "position": number}
+    values.update(fields)
+    return GroupingRule(**values)
 
 
 def channel_message(destination: str, payload: Any, channel: str = "", **overrides: Any) -> ChannelMessage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from oncall_hookspecs import (
     AlertLifecycleEvent,
     AlertView,
     ContactMethod,
+    GroupingMatch,
+    GroupingRule,
     RenderedPayload,
     RoutingDecision,
     RoutingRule,
@@ -23,6 +26,7 @@ from oncall_hookspecs.types import ALERT_LIFECYCLE_KINDS
 from oncall_testkit import (
     ContractViolation,
     check_directory,
+    check_grouper,
     check_lifecycle_listener,
     check_renderer,
     check_router,
@@ -193,6 +197,135 @@ class NamesRulesById(LabelRouter):
 async def test_a_router_that_breaks_the_contract_is_named(router: LabelRouter, message: str) -> None:
     with pytest.raises(ContractViolation, match=message):
         await check_router(router, valid=VALID, invalid=INVALID)
+
+
+# --------------------------------------------------------------------------- grouping routers
+
+
+class LabelGrouper(LabelRouter):
+    """Also groups: a key is label names, comma-separated for a list."""
+
+    def validate_key(self, expression: str) -> list[RuleProblem]:
+        if not expression.strip() or any(not name.strip() for name in expression.split(",")):
+            return [RuleProblem("a key is label names, comma-separated", position=0, line=1, column=1)]
+        return []
+
+    def key(self, alert: AlertView, expression: str) -> str:
+        names = [name.strip() for name in expression.split(",")]
+        missing = [name for name in names if name not in alert.labels]
+        if missing:
+            raise ValueError(f"the key names missing labels {missing}")
+        values = [alert.labels[name] for name in names]
+        key = values[0] if len(values) == 1 else json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+        if not key:
+            raise ValueError("the key is an empty string")
+        return key
+
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        match = GroupingMatch()
+        for rule in sorted(rules, key=lambda r: r.position):
+            label, _, value = rule.condition.partition("=")
+            if self.validate(rule.condition) or alert.labels.get(label) != value:
+                match.trace.append(RuleTrace(rule.id, rule.name, False))
+                continue
+            try:
+                key = self.key(alert, rule.key) if not self.validate_key(rule.key) else None
+            except ValueError as exc:
+                key, error = None, str(exc)
+            else:
+                error = "the key is invalid"
+            if key is None:
+                match.trace.append(RuleTrace(rule.id, rule.name, False, error))
+                match.errors.append(f"rule {rule.name!r}: {error}")
+                continue
+            match.trace.append(RuleTrace(rule.id, rule.name, True))
+            match.rule_id, match.rule_name, match.key = rule.id, rule.name, key
+            return match
+        return match
+
+
+KEYS = ["alertname,instance", "alertname"]
+INVALID_KEYS = ["", "alertname,,instance"]
+
+
+async def test_a_grouping_router_that_keeps_the_contract_passes() -> None:
+    await check_router(LabelGrouper(), valid=VALID, invalid=INVALID, keys=KEYS, invalid_keys=INVALID_KEYS)
+
+
+async def test_a_grouping_router_checked_without_keys_is_told_to_give_them() -> None:
+    with pytest.raises(ContractViolation, match="give check_router keys"):
+        await check_router(LabelGrouper(), valid=VALID, invalid=INVALID)
+    with pytest.raises(ContractViolation, match="not a Grouper"):
+        await check_router(LabelRouter(), valid=VALID, invalid=INVALID, keys=KEYS, invalid_keys=INVALID_KEYS)
+
+
+class GroupsInGivenOrder(LabelGrouper):
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        return super().group(alert, [replace(r, position=i) for i, r in enumerate(rules)])
+
+
+class KeyAsList(LabelGrouper):
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        match = super().group(alert, rules)
+        if match.key is not None and match.key.startswith("["):
+            match.key = json.loads(match.key)
+        return match
+
+
+class RaisesOnBadKeys(LabelGrouper):
+    def key(self, alert: AlertView, expression: str) -> str:
+        if self.validate_key(expression):
+            raise KeyError(expression)
+        return super().key(alert, expression)
+
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        for rule in rules:
+            if alert.labels.get(rule.condition.partition("=")[0]) is not None:
+                self.key(alert, rule.key)
+        return super().group(alert, rules)
+
+
+class StopsAtBadKeys(LabelGrouper):
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        match = super().group(alert, rules)
+        if match.errors:
+            return GroupingMatch(trace=[t for t in match.trace if not t.matched], errors=match.errors)
+        return match
+
+
+class AsyncGroup(LabelGrouper):
+    async def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:  # type: ignore[override]
+        return super().group(alert, rules)
+
+
+class AcceptsAnyKey(LabelGrouper):
+    def validate_key(self, expression: str) -> list[RuleProblem]:
+        return []
+
+
+class TracesEveryRule(LabelGrouper):
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        match = super().group(alert, rules)
+        match.trace += [RuleTrace(r.id, r.name, False) for r in rules if r.id not in {t.rule_id for t in match.trace}]
+        return match
+
+
+@pytest.mark.parametrize(
+    ("grouper", "message"),
+    [
+        (GroupsInGivenOrder(), "rules are walked by position"),
+        (KeyAsList(), "the key of a match must be non-empty text"),
+        (RaisesOnBadKeys(), "group raised KeyError"),
+        (StopsAtBadKeys(), "the walk must go on"),
+        (AsyncGroup(), "group must be synchronous"),
+        (AcceptsAnyKey(), "validated with no problems"),
+        (TracesEveryRule(), "must be the trace's last entry"),
+    ],
+    ids=["given-order", "key-as-list", "raises", "stops-at-bad-keys", "async", "accepts-any-key", "traces-past-match"],
+)
+def test_a_grouper_that_breaks_the_contract_is_named(grouper: LabelGrouper, message: str) -> None:
+    with pytest.raises(ContractViolation, match=message):
+        check_grouper(grouper, conditions=VALID, keys=KEYS, invalid_keys=INVALID_KEYS, max_examples=10)
 
 
 # --------------------------------------------------------------------------- directories

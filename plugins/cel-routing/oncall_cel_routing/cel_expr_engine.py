@@ -117,6 +117,49 @@ class CelExprEngine:
         return None  # a non-boolean: evaluating one by one names its CEL type
 
 
+    def compile_value(self, expression: str) -> Any:
+        try:
+            return self._env.compile(_alias_regex(expression))
+        except RuntimeError as exc:
+            raise CompileError(_problems(str(exc), expression)) from None
+
+    def value_type(self, program: Any) -> str | None:
+        return _type_text(program.return_type())
+
+    def evaluate_value(self, program: Any, activation: Any) -> Any:
+        try:
+            value = program.eval(activation)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise EvaluationError(_clean(str(exc))) from None
+        kind = value.type()
+        if kind == self._error:
+            raise EvaluationError(_clean(str(value.value())))
+        try:
+            plain = value.plain_value()
+        except (RuntimeError, TypeError, ValueError):  # what Python cannot hold: an optional, a type
+            raise EvaluationError(f"the expression's value ({_type_text(kind)}) has no plain value") from None
+        return _bytes_as_bytes(plain)
+
+
+def _bytes_as_bytes(value: Any) -> Any:
+    """``value`` with the binding's bytearrays as bytes (immutable, like every other value)."""
+    if type(value) is str:  # the usual key, and a key list's usual item: nothing to walk
+        return value
+    if isinstance(value, bytearray):
+        return bytes(value)
+    if isinstance(value, list):
+        return [_bytes_as_bytes(v) for v in value]
+    if isinstance(value, dict):
+        return {_bytes_as_bytes(k): _bytes_as_bytes(v) for k, v in value.items()}
+    return value
+
+
+def _type_text(kind: Any) -> str:
+    """A CEL type as the language writes it: ``list(string)``, ``map(string, dyn)``, ``optional(string)``."""
+    text = str(kind.name()).lower().replace("<", "(").replace(">", ")")
+    return text.replace("optional_type(", "optional(")
+
+
 def _alias_regex(condition: str) -> str:
     """``condition`` with each call of ``matches`` renamed to the caching alias."""
     toks = significant(condition)

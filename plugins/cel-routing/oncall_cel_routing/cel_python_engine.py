@@ -98,6 +98,21 @@ class CelPythonEngine:
     def evaluate_batch(self, batch: Any, activation: Any) -> list[bool] | None:
         return None
 
+    def compile_value(self, expression: str) -> Any:
+        return self.compile(expression)  # celpy does not type-check: any expression is a value
+
+    def value_type(self, program: Any) -> str | None:
+        return None
+
+    def evaluate_value(self, program: Any, activation: Any) -> Any:
+        try:
+            result = program.evaluate(activation)
+        except CELEvalError as exc:
+            raise EvaluationError(_eval_message(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - an interpreter bug must not stop grouping
+            raise EvaluationError(f"cel-python failed: {type(exc).__name__}: {exc}") from None
+        return _plain(result)
+
 
 def _syntax_problem(exc: CELParseError, rewritten: Rewritten, condition: str) -> RuleProblem:
     cause = exc.__context__  # the lark exception celpy translated
@@ -105,7 +120,7 @@ def _syntax_problem(exc: CELParseError, rewritten: Rewritten, condition: str) ->
     char = getattr(cause, "char", None)
     at_end = token is not None and getattr(token, "type", "") == "$END"
     if at_end:
-        message = "syntax error: unexpected end of the condition"
+        message = "syntax error: unexpected end of the expression"
     elif token is not None:
         message = f"syntax error: unexpected {str(token)!r}"
     elif char is not None:
@@ -125,6 +140,31 @@ def _eval_message(exc: CELEvalError) -> str:
     message = str(exc.args[0]) if exc.args else "evaluation error"
     # celpy appends a dump of the whole activation to undeclared references
     return message.split(" (in activation", 1)[0]
+
+
+def _plain(value: Any) -> Any:
+    """A celpy value as plain Python; an error held inside a list or map is raised here."""
+    if value is None:
+        return None
+    if isinstance(value, CELEvalError):
+        raise EvaluationError(_eval_message(value))
+    if isinstance(value, (celtypes.BoolType, bool)):  # before int: BoolType is an int
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (celtypes.TimestampType, celtypes.DurationType)):
+        return value  # a datetime and a timedelta
+    raise EvaluationError(f"the expression's value ({_type_name(value)}) has no plain value")
 
 
 def _type_name(value: Any) -> str:

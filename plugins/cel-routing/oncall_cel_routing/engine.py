@@ -45,6 +45,14 @@ class Engine(Protocol):
     ``compile_batch`` builds one program from many conditions, which ``evaluate_batch`` runs
     in a single call: whether each holds, or None when any failed or was not a boolean (the
     caller then evaluates them one by one to learn which, and why).
+
+    For expressions whose value is wanted (grouping keys), ``compile_value`` compiles one
+    of any result type (raising CompileError) and ``value_type`` names the type the engine
+    infers for it (``string``, ``list(string)``, ``dyn`` …; None when it does not
+    type-check). ``evaluate_value`` returns the value as plain Python: str, int, bool,
+    float, bytes, None, lists and dicts of those, datetime and timedelta for timestamps and
+    durations; it raises EvaluationError when evaluation fails or the value has no plain
+    form (an optional, a type).
     """
 
     name: str
@@ -60,6 +68,12 @@ class Engine(Protocol):
     def evaluate(self, program: Any, activation: Any) -> bool: ...
 
     def evaluate_batch(self, batch: Any, activation: Any) -> list[bool] | None: ...
+
+    def compile_value(self, expression: str) -> Any: ...
+
+    def value_type(self, program: Any) -> str | None: ...
+
+    def evaluate_value(self, program: Any, activation: Any) -> Any: ...
 
 
 def select_engine(choice: str | None = None) -> Engine:
@@ -114,3 +128,12 @@ def problem_at_offset(message: str, condition: str, offset: int) -> RuleProblem:
     line = before.count("\n") + 1
     column = offset - (before.rfind("\n") + 1) + 1
     return RuleProblem(message=message, position=offset, line=line, column=column)
+
+
+def describe_problems(problems: list[RuleProblem]) -> str:
+    """``problems`` as one line: ``1:5: message; 2:1: message``."""
+    parts = []
+    for p in problems:
+        where = f"{p.line}:{p.column}: " if p.line is not None and p.column is not None else ""
+        parts.append(where + p.message)
+    return "; ".join(parts)

@@ -9,6 +9,9 @@ rule recompiles one segment rather than every segment after it.
 A rule whose condition fails (a missing key, a type mismatch, a non-boolean result, a
 condition that no longer compiles) does not match; the failure is in the rule's trace and
 in ``decision.errors``. Nothing a condition does can make ``route`` raise.
+
+The router is also a :class:`~oncall_hookspecs.Grouper`: ``group`` and ``validate_key``
+evaluate grouping rules with the same engine and variables (:mod:`.grouping`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 
 from oncall_hookspecs import (
     AlertView,
+    GroupingMatch,
+    GroupingRule,
     RoutingDecision,
     RoutingRule,
     RuleActions,
@@ -32,7 +37,8 @@ from oncall_hookspecs import (
 )
 
 from .decision import DecisionBuilder
-from .engine import CompileError, Engine, EvaluationError, select_engine
+from .engine import CompileError, Engine, EvaluationError, describe_problems, select_engine
+from .grouping import Grouping
 from .regex import literal_pattern_problems
 from .variables import alert_variables
 
@@ -60,7 +66,7 @@ class _Compiled:
 
 
 class CelRouter:
-    """Routes alerts with CEL rules; see the plugin README for the language and the merge rule."""
+    """Routes alerts with CEL rules, and groups them (a Grouper); see the plugin README."""
 
     name = "cel"
 
@@ -75,6 +81,7 @@ class CelRouter:
         # cel-python's parser keeps state between calls, and its evaluations run in a
         # worker thread (see route): one routing or validation at a time.
         self._lock = threading.Lock()
+        self._grouping = Grouping(engine, self._lock)
 
     def validate(self, condition: str) -> list[RuleProblem]:
         """The problems that keep ``condition`` from being saved; empty when it will compile."""
@@ -122,6 +129,16 @@ class CelRouter:
                         builder.failed(rule, outcome)
         return builder.finish(default)
 
+    # ----------------------------------------------------------------------- grouping
+
+    def validate_key(self, expression: str) -> list[RuleProblem]:
+        """The problems that keep grouping key ``expression`` from being saved; empty when it will do."""
+        return self._grouping.validate_key(expression)
+
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        """The grouping rule (by position) that takes ``alert`` and the key it gives; never raises."""
+        return self._grouping.group(alert, rules)
+
     # ----------------------------------------------------------------------- compiling
 
     def _prepared(self, rules: Sequence[RoutingRule]) -> tuple[list[RoutingRule], list[_Compiled]]:
@@ -158,7 +175,7 @@ class CelRouter:
         try:
             program = self.engine.compile(rule.condition)
         except CompileError as exc:
-            return _Compiled(rule.condition, None, "does not compile: " + _describe(exc.problems), ends)
+            return _Compiled(rule.condition, None, "does not compile: " + describe_problems(exc.problems), ends)
         except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
             return _Compiled(rule.condition, None, f"does not compile: {type(exc).__name__}: {exc}", ends)
         return _Compiled(rule.condition, program, None, ends)
@@ -226,14 +243,6 @@ class CelRouter:
             return exc.message
         except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
             return f"{type(exc).__name__}: {exc}"
-
-
-def _describe(problems: list[RuleProblem]) -> str:
-    parts = []
-    for p in problems:
-        where = f"{p.line}:{p.column}: " if p.line is not None and p.column is not None else ""
-        parts.append(where + p.message)
-    return "; ".join(parts)
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:

@@ -11,7 +11,7 @@ from .channel_spec import check_channel_spec
 from .directory import check_directory
 from .lifecycle import check_lifecycle_listener
 from .renderer import check_renderer
-from .router import check_decision, check_router
+from .router import check_decision, check_grouper, check_grouping_match, check_router
 from .source import check_bad_request, check_event, check_source
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "check_decision",
     "check_directory",
     "check_event",
+    "check_grouper",
+    "check_grouping_match",
     "check_lifecycle_listener",
     "check_renderer",
     "check_router",

@@ -8,11 +8,20 @@ hostile text (hypothesis) validates without raising. ``route`` must return a
 it was given, ``default_route`` is set exactly when none matched and then the default's
 policy applies, a rule that fails to evaluate is an error in the decision rather than an
 exception, and alerts with hostile labels route too.
+
+A router that is also a :class:`~oncall_hookspecs.Grouper` is held to the grouping
+contract as well (``check_grouper``; give ``check_router`` ``keys`` and ``invalid_keys``):
+keys validate as conditions do; ``group`` answers synchronously with a well-typed
+``GroupingMatch`` (the rule it names is a given rule, its key is non-empty text, the trace
+names given rules and marks only that one matched); the lowest position wins whatever the
+order given; a rule whose key is unusable never takes an alert, and the walk goes on past
+it; the same alert and rules give the same key; hostile alerts group without raising.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,6 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oncall_hookspecs import (
     AlertView,
+    Grouper,
+    GroupingMatch,
+    GroupingRule,
     Router,
     RoutingDecision,
     RoutingRule,
@@ -29,7 +41,7 @@ from oncall_hookspecs import (
     RuleTrace,
 )
 
-from ..alerts import alert_view, routing_rule
+from ..alerts import alert_view, grouping_rule, routing_rule
 from ..registration import ContractViolation, check_shape
 
 HOSTILE_CONDITIONS = [
@@ -131,17 +143,29 @@ async def check_router(
     invalid: Iterable[str],
     alerts: Iterable[AlertView] = (),
     max_examples: int = 100,
+    keys: Iterable[str] = (),
+    invalid_keys: Iterable[str] = (),
 ) -> None:
     """Run the router contract; raises ContractViolation naming the first case that broke it.
 
     ``valid`` conditions must each validate clean (the first should match ``alert_view()``
     or one of ``alerts``, so a decision with a matched rule is seen); ``invalid`` ones
-    must each give a problem.
+    must each give a problem. A router that is a :class:`Grouper` needs ``keys`` (grouping
+    keys that validate clean; with the first valid condition, one should group an alert)
+    and ``invalid_keys`` (keys it must refuse), and is checked with :func:`check_grouper`.
     """
     check_shape("routers", Router, router)
     valid, invalid = list(valid), list(invalid)
+    keys, invalid_keys = list(keys), list(invalid_keys)
     if not valid or not invalid:
         raise ContractViolation("give check_router at least one valid and one invalid condition")
+    if isinstance(router, Grouper):
+        if not keys or not invalid_keys:
+            raise ContractViolation("the router is a Grouper: give check_router keys=[…] and invalid_keys=[…] too")
+        check_grouper(router, conditions=valid, keys=keys, invalid_keys=invalid_keys, alerts=alerts,
+                      max_examples=max_examples)
+    elif keys or invalid_keys:
+        raise ContractViolation("keys were given but the router is not a Grouper (it lacks validate_key or group)")
     for condition in valid:
         if validated(router, condition, f"valid {condition!r}"):
             raise ContractViolation(f"valid condition {condition!r} has problems: {router.validate(condition)}")
@@ -184,3 +208,139 @@ async def _fuzz(router: Router, rules: list[RoutingRule], default: RuleActions, 
     hostile()
     for alert in alerts:
         await routed(router, alert, rules, default, f"labels {dict(alert.labels)!r:.200}")
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def validated_key(grouper: Grouper, expression: str, case: str) -> list[RuleProblem]:
+    try:
+        problems = grouper.validate_key(expression)
+    except Exception as exc:
+        raise ContractViolation(f"validate_key raised {type(exc).__name__} ({case}): {str(exc)[:300]}") from exc
+    return _check_problems(problems, expression, case)
+
+
+def check_grouping_match(match: Any, rules: Sequence[GroupingRule], case: str = "") -> GroupingMatch:
+    """``match`` is a well-typed GroupingMatch for ``rules``."""
+    where = f" ({case})" if case else ""
+    if not isinstance(match, GroupingMatch):
+        raise ContractViolation(f"group must return a GroupingMatch, got {type(match).__name__}{where}")
+    problems = []
+    by_id = {r.id: r for r in rules}
+    if match.rule_id is None:
+        if match.rule_name is not None or match.key is not None:
+            problems.append(f"with no rule (rule_id None) rule_name and key must be None, got {match.rule_name!r}, "
+                            f"{match.key!r}")
+    elif match.rule_id not in by_id:
+        problems.append(f"rule_id must be a given rule's id, got {match.rule_id!r}")
+    else:
+        if match.rule_name != by_id[match.rule_id].name:
+            problems.append(f"rule_name must be the name of rule {match.rule_id!r}, got {match.rule_name!r}")
+        if not isinstance(match.key, str) or not match.key:
+            problems.append(f"the key of a match must be non-empty text, got {match.key!r}")
+    trace = match.trace
+    if not isinstance(trace, list) or not all(
+        isinstance(t, RuleTrace) and t.rule_id in by_id and isinstance(t.matched, bool)
+        and (t.error is None or isinstance(t.error, str)) for t in trace
+    ):
+        problems.append(f"trace must be RuleTrace entries for given rules, got {trace!r:.300}")
+    else:
+        matched = [t.rule_id for t in trace if t.matched]
+        wanted = [] if match.rule_id is None else [match.rule_id]
+        if matched != wanted:
+            problems.append(f"the trace must mark exactly the rule that took the alert as matched ({wanted!r}), "
+                            f"got {matched!r}")
+        elif wanted and trace[-1].rule_id != match.rule_id:
+            problems.append("the walk stops at the rule that took the alert: it must be the trace's last entry")
+    if not _strings(match.errors):
+        problems.append(f"errors must be a list of strings, got {match.errors!r}")
+    if problems:
+        raise ContractViolation("; ".join(problems) + where)
+    return match
+
+
+def grouped(grouper: Grouper, alert: AlertView, rules: Sequence[GroupingRule], case: str) -> GroupingMatch:
+    try:
+        match = grouper.group(alert, rules)
+    except Exception as exc:
+        raise ContractViolation(f"group raised {type(exc).__name__} ({case}): {str(exc)[:300]}") from exc
+    if inspect.isawaitable(match):
+        if inspect.iscoroutine(match):
+            match.close()
+        raise ContractViolation(f"group must be synchronous (it runs on the ingest path), got an awaitable ({case})")
+    return check_grouping_match(match, rules, case)
+
+
+def check_grouper(
+    grouper: Grouper,
+    *,
+    conditions: Iterable[str],
+    keys: Iterable[str],
+    invalid_keys: Iterable[str],
+    alerts: Iterable[AlertView] = (),
+    max_examples: int = 100,
+) -> None:
+    """The grouping contract; raises ContractViolation naming the first case that broke it.
+
+    ``conditions`` are conditions the router's ``validate`` accepts (the first should hold
+    for ``alert_view()`` or one of ``alerts``); ``keys`` key expressions that must validate
+    clean (with the first condition, one should group an alert); ``invalid_keys`` ones that
+    ``validate_key`` must refuse.
+    """
+    if not isinstance(grouper, Grouper):
+        raise ContractViolation(f"{type(grouper).__name__} is not a Grouper: it needs validate_key and group")
+    conditions, keys, invalid_keys = list(conditions), list(keys), list(invalid_keys)
+    if not conditions or not keys or not invalid_keys:
+        raise ContractViolation("give check_grouper at least one condition, one valid key and one invalid key")
+    for key in keys:
+        if validated_key(grouper, key, f"valid key {key!r}"):
+            raise ContractViolation(f"valid key {key!r} has problems: {grouper.validate_key(key)}")
+    for key in invalid_keys:
+        if not validated_key(grouper, key, f"invalid key {key!r}"):
+            raise ContractViolation(f"invalid key {key!r:.200} validated with no problems")
+    for text in HOSTILE_CONDITIONS:
+        validated_key(grouper, text, f"hostile key {text!r:.60}")
+
+    samples = list(alerts) or [alert_view()]
+    good = [grouping_rule(conditions[0], key, position=10 * i) for i, key in enumerate(keys)]
+    good += [grouping_rule(c, keys[0], position=10 * (len(keys) + i)) for i, c in enumerate(conditions[1:])]
+    bad = [grouping_rule(conditions[0], key, position=-10 - i) for i, key in enumerate(invalid_keys)]
+    bad_ids = {r.id for r in bad}
+    took = False
+    for alert in samples:
+        if grouped(grouper, alert, [], "no rules").rule_id is not None:
+            raise ContractViolation("with no rules no rule can take the alert")
+        first = grouped(grouper, alert, good, "the valid keys")
+        took = took or first.rule_id is not None
+        again = grouped(grouper, alert, good, "the same alert and rules again")
+        if (again.rule_id, again.key) != (first.rule_id, first.key):
+            raise ContractViolation(f"the same alert and rules gave {first.key!r}, then {again.key!r}")
+        backwards = grouped(grouper, alert, list(reversed(good)), "the valid keys given in reverse order")
+        if backwards.rule_id != first.rule_id:
+            raise ContractViolation(f"rules are walked by position: given in reverse order, {backwards.rule_id!r} "
+                                    f"took the alert instead of {first.rule_id!r}")
+        behind = grouped(grouper, alert, bad + good, "invalid keys first")
+        if behind.rule_id in bad_ids:
+            raise ContractViolation(f"a rule with an invalid key ({behind.rule_id!r}) took the alert")
+        if (behind.rule_id, behind.key) != (first.rule_id, first.key):
+            raise ContractViolation(f"after rules with unusable keys the walk must go on: {behind.rule_id!r} took "
+                                    f"the alert instead of {first.rule_id!r}")
+    if not took:
+        raise ContractViolation("no valid key grouped any alert: give a condition and key that take one, "
+                                "to check a match")
+    _fuzz_grouping(grouper, good + bad, max_examples)
+
+
+def _fuzz_grouping(grouper: Grouper, rules: list[GroupingRule], max_examples: int) -> None:
+    texts = st.text(max_size=30) | st.sampled_from(["", "\x00", "x" * 10_000])
+
+    @settings(max_examples=max_examples, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(labels=st.dictionaries(texts, texts, max_size=6), summary=texts, key=texts)
+    def hostile(labels: dict[str, str], summary: str, key: str) -> None:
+        validated_key(grouper, key, f"key {key!r:.60}")
+        alert = alert_view(labels=labels, summary=summary)
+        grouped(grouper, alert, rules, f"labels {labels!r:.200}")
+
+    hostile()

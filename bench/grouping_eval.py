@@ -1,0 +1,92 @@
+"""Grouping speed: microseconds per ``CelRouter.group()`` call, for 1 rule and for 20 rules, per engine.
+
+    .venv/bin/python bench/grouping_eval.py [--calls 20000] [--repeats 5] [--engine cel-expr]
+
+With 20 rules the first 19 conditions miss (a guarded label equality each) and the last
+takes the alert, so every condition is evaluated once and one key is: the worst walk a
+realistic rule list has. The key is ``[labels.alertname, labels.cluster]``. Rules are
+compiled before timing, as in the server (compiled rules are cached); each call builds
+and binds the alert's variables, as ``group`` does on the ingest path. The figure is the
+best of ``--repeats`` runs of ``--calls`` calls (the least disturbed by other load), with
+the median run beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+from datetime import UTC, datetime
+
+from oncall_hookspecs import AlertView, GroupingRule
+
+from oncall_cel_routing.engine import ENGINE_NAMES, select_engine
+from oncall_cel_routing.router import CelRouter
+
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+KEY = "[labels.alertname, labels.cluster]"
+
+
+def make_rules(count: int) -> list[GroupingRule]:
+    """``count`` rules of which only the last takes the sample alert."""
+    rules = [
+        GroupingRule(id=f"g{i}", name=f"team {i}", condition=f'labels.?team.orValue("") == "team-{i}"',
+                     key=KEY, position=i)
+        for i in range(count - 1)
+    ]
+    rules.append(GroupingRule(id="last", name="storage", condition='labels.?team.orValue("") == "storage"',
+                              key=KEY, position=count))
+    return rules
+
+
+ALERT = AlertView(
+    id=1, integration_id=1, integration_name="prod-alertmanager", source="alertmanager", dedup_key="fp-1",
+    status="triggered", summary="Disk almost full on db-1", details="", severity="critical",
+    labels={"alertname": "DiskFull", "cluster": "eu-1", "team": "storage", "instance": "db-1:9100",
+            "severity": "critical", "env": "prod"},
+    annotations={"runbook": "https://runbooks.example/disk", "priority": 2},
+    created_at=_T0, last_received_at=_T0,
+)
+
+
+def measure(router: CelRouter, rules: list[GroupingRule], calls: int, repeats: int) -> tuple[float, float]:
+    """(best, median) µs per call."""
+    match = router.group(ALERT, rules)  # compiles
+    assert match.rule_id == rules[-1].id and match.key == '["DiskFull","eu-1"]', match
+    runs = []
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                router.group(ALERT, rules)
+            runs.append((time.perf_counter() - start) / calls * 1e6)
+    finally:
+        gc.enable()
+    return min(runs), statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--engine", choices=ENGINE_NAMES, action="append")
+    args = parser.parse_args()
+    print(f"{'engine':<11} {'rules':>5} {'µs/call (best)':>15} {'(median)':>9}")
+    for name in args.engine or ENGINE_NAMES:
+        try:
+            engine = select_engine(name)
+        except ImportError as exc:
+            print(f"{name:<11} not installed ({exc})")
+            continue
+        router = CelRouter(engine)
+        # cel-python is ~100x slower: fewer calls keep the run short
+        calls = args.calls if name == "cel-expr" else max(args.calls // 50, 100)
+        for count in (1, 20):
+            best, median = measure(router, make_rules(count), calls, args.repeats)
+            print(f"{name:<11} {count:>5} {best:>15.1f} {median:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Grouping rules on the CEL engines: which rule takes an alert, and the key that groups it.
+
+The router's :class:`~oncall_hookspecs.Grouper` capability (``CelRouter.group`` and
+``CelRouter.validate_key``) is this module. A rule's condition and key are compiled once
+per ``(rule id, version)`` and kept; the texts are compared too, so a draft sharing an id
+and version is never served a stale program. On an engine that batches (cel-expr), runs
+of up to MAX_BATCH conditions are also compiled into one program, evaluated in one call;
+a run in which some condition fails is evaluated again one rule at a time, so each
+failure lands on its own rule.
+
+``group`` runs on the ingest path for every new alert, on the event loop: the alert's
+variables are built and bound once per call, only the key of a rule whose condition
+holds is evaluated, and nothing here can make it raise.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
+
+from oncall_hookspecs import AlertView, GroupingMatch, GroupingRule, RuleProblem, RuleTrace
+
+from .decision import MAX_ERROR_CHARS
+from .engine import CompileError, Engine, EvaluationError, describe_problems, problem_at_offset
+from .lexer import significant
+from .regex import literal_pattern_problems
+from .variables import alert_variables
+
+#: compiled grouping rules kept; the oldest go first once there are more
+MAX_PROGRAMS = 10_000
+#: batched condition programs kept, and walk plans (one per distinct rule list)
+MAX_BATCHES = 1_000
+MAX_PLANS = 64
+#: the most conditions evaluated in one call: a match early in a long list stops the walk
+#: without evaluating hundreds of conditions after it
+MAX_BATCH = 32
+
+#: the result types (as the type-checking engine names them) that can be a key; a ``dyn`` is
+#: checked when evaluated, as is ``list(dyn)``'s content
+KEY_TYPES = frozenset({"string", "list(string)", "list(dyn)", "dyn"})
+
+_POSITION = attrgetter("position")
+#: how json.dumps(…, ensure_ascii=False) writes a string (the C function it uses)
+_JSON_STRING = json.encoder.encode_basestring
+
+
+@dataclass(slots=True, eq=False)  # hashed by identity: batches and plans are keyed by their members
+class _Compiled:
+    condition: str
+    key: str
+    condition_program: Any  # None when the condition does not compile (condition_error says why)
+    key_program: Any  # None when the key does not compile (key_error says why)
+    condition_error: str | None
+    key_error: str | None
+
+
+class KeyProblem(Exception):
+    """A key value that cannot group alerts: empty, or of a type a key cannot have."""
+
+
+def canonical_key(value: Any) -> str:
+    """The key's canonical text: a string as is, a list as compact JSON of its items' strings.
+
+    Integers and booleans in a list become their CEL string form (``1`` → ``"1"``,
+    ``true`` → ``"true"``). Raises KeyProblem for an empty string, an empty list, a list
+    holding anything else, and a value that is neither a string nor a list.
+    """
+    if isinstance(value, str):
+        if not value:
+            raise KeyProblem("the key is an empty string")
+        return value
+    if isinstance(value, list):
+        if not value:
+            raise KeyProblem("the key is an empty list")
+        if all(type(item) is str for item in value):  # the usual list: labels
+            return _json_list(value)
+        items = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                items.append(item)
+            elif isinstance(item, bool):  # before int: a bool is an int in Python
+                items.append("true" if item else "false")
+            elif isinstance(item, int):
+                items.append(str(item))
+            else:
+                raise KeyProblem(
+                    f"the key's item {i + 1} is {_a(_kind(item))}; a key list holds strings, integers and booleans"
+                )
+        return _json_list(items)
+    raise KeyProblem(f"the key is {_a(_kind(value))}; a key is a string or a list")
+
+
+def _json_list(items: list[str]) -> str:
+    """``json.dumps(items, ensure_ascii=False, separators=(",", ":"))``, a few µs faster: no encoder per call."""
+    return "[" + ",".join(map(_JSON_STRING, items)) + "]"
+
+
+class Grouping:
+    """Evaluates grouping rules with one engine; the router's Grouper methods delegate here."""
+
+    def __init__(self, engine: Engine, compile_lock: threading.Lock) -> None:
+        self.engine = engine
+        # the router's lock: cel-python's parser keeps state between calls, so compiling is
+        # one at a time across routing, validation and grouping. Evaluating takes only this
+        # module's lock, so grouping never waits for a routing walk in a worker thread.
+        self._compile_lock = compile_lock
+        self._lock = threading.Lock()
+        self._programs: dict[tuple[str, int], _Compiled] = {}
+        self._batches: dict[tuple[_Compiled, ...], Any] = {}
+        self._plans: dict[tuple[_Compiled, ...], list[tuple[int, int, Any]]] = {}
+
+    # ----------------------------------------------------------------------- validation
+
+    def validate_key(self, expression: str) -> list[RuleProblem]:
+        """The problems that keep key ``expression`` from being saved; empty when it will do."""
+        if not expression.strip():
+            return [RuleProblem("the key is empty; write e.g. labels.alertname or [labels.alertname, labels.cluster]",
+                                0, 1, 1)]
+        with self._compile_lock:
+            try:
+                program = self.engine.compile_value(expression)
+                kind = self.engine.value_type(program)
+            except CompileError as exc:
+                return exc.problems
+            except Exception as exc:  # noqa: BLE001 - an engine bug must not pass a key as valid
+                return [RuleProblem(f"the key could not be checked: {type(exc).__name__}: {exc}")]
+        if kind is not None and kind not in KEY_TYPES:
+            toks = significant(expression)
+            return [problem_at_offset(f"the key must be a string or a list of strings; it is {_a(kind)}",
+                                      expression, toks[0].start if toks else 0)]
+        return literal_pattern_problems(expression)
+
+    # ----------------------------------------------------------------------- grouping
+
+    def group(self, alert: AlertView, rules: Sequence[GroupingRule]) -> GroupingMatch:
+        """The first rule (by position) whose condition holds and whose key is usable, and that key."""
+        match = GroupingMatch()
+        trace = match.trace
+        try:
+            ordered = sorted(rules, key=_POSITION)
+            try:
+                activation = self.engine.bind(alert_variables(alert))
+            except Exception as exc:  # noqa: BLE001 - odd alert data: no rule takes it, and it says why
+                failure = _short(f"the alert's data could not be given to CEL: {type(exc).__name__}: {exc}")
+                trace.extend(RuleTrace(rule.id, rule.name, False, failure) for rule in ordered)
+                match.errors.append(failure)
+                return match
+            with self._lock:
+                entries = [self._compiled(rule) for rule in ordered]
+                for start, stop, batch in self._plan(entries):
+                    held = self._batch(batch, activation) if batch is not None else None
+                    for i in range(start, stop):
+                        rule, entry = ordered[i], entries[i]
+                        outcome = held[i - start] if held is not None else self._condition(entry, activation)
+                        if outcome is not True:
+                            trace.append(RuleTrace(rule.id, rule.name, False, outcome or None))
+                            continue
+                        key, error = self._key(entry, activation)
+                        if key is None:
+                            trace.append(RuleTrace(rule.id, rule.name, False, error))
+                            match.errors.append(f"rule {rule.name!r}: {error}")
+                            continue
+                        trace.append(RuleTrace(rule.id, rule.name, True))
+                        match.rule_id, match.rule_name, match.key = rule.id, rule.name, key
+                        return match
+        except Exception as exc:  # noqa: BLE001 - group never raises: no rule takes the alert
+            match.rule_id = match.rule_name = match.key = None
+            match.errors.append(_short(f"grouping failed: {type(exc).__name__}: {exc}"))
+        return match
+
+    # ----------------------------------------------------------------------- compiling
+
+    def _compiled(self, rule: GroupingRule) -> _Compiled:
+        key = (rule.id, rule.version)
+        entry = self._programs.get(key)
+        if entry is None or entry.condition != rule.condition or entry.key != rule.key:
+            with self._compile_lock:
+                entry = self._compile(rule)
+            _remember(self._programs, key, entry, MAX_PROGRAMS)
+        return entry
+
+    def _compile(self, rule: GroupingRule) -> _Compiled:
+        engine = self.engine
+        condition_program = key_program = None
+        condition_error = key_error = None
+        if not rule.condition.strip():
+            condition_error = "the condition is empty"
+        else:
+            try:
+                condition_program = engine.compile(rule.condition)
+            except CompileError as exc:
+                condition_error = _short("the condition does not compile: " + describe_problems(exc.problems))
+            except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
+                condition_error = _short(f"the condition does not compile: {type(exc).__name__}: {exc}")
+        if not rule.key.strip():
+            key_error = "the key expression is empty"
+        else:
+            try:
+                key_program = engine.compile_value(rule.key)
+                kind = engine.value_type(key_program)
+                if kind is not None and kind not in KEY_TYPES:
+                    key_program = None
+                    key_error = f"the key must be a string or a list of strings; it is {_a(kind)}"
+            except CompileError as exc:
+                key_error = _short("the key does not compile: " + describe_problems(exc.problems))
+            except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
+                key_error = _short(f"the key does not compile: {type(exc).__name__}: {exc}")
+        return _Compiled(rule.condition, rule.key, condition_program, key_program, condition_error, key_error)
+
+    def _plan(self, entries: list[_Compiled]) -> list[tuple[int, int, Any]]:
+        """The steps that walk ``entries``: (start, stop, one program for their conditions or None).
+
+        With an engine that batches, runs of compiled conditions (at most MAX_BATCH) are one
+        program each, evaluated in one call: crossing into the engine costs more than a
+        simple condition does. Without one, or where a rule does not compile, a step is one rule.
+        """
+        key = tuple(entries)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        plan = []
+        i, n = 0, len(entries)
+        while i < n:
+            j = i + 1
+            if self.engine.batches and entries[i].condition_program is not None:
+                while j < n and j - i < MAX_BATCH and entries[j].condition_program is not None:
+                    j += 1
+            batch = self._batch_program(key[i:j]) if j - i > 1 else None
+            plan.append((i, j, batch))
+            i = j
+        _remember(self._plans, key, plan, MAX_PLANS)
+        return plan
+
+    def _batch_program(self, run: tuple[_Compiled, ...]) -> Any:
+        if run in self._batches:
+            return self._batches[run]
+        try:
+            with self._compile_lock:
+                program = self.engine.compile_batch([entry.condition for entry in run])
+        except Exception:  # noqa: BLE001 - without a batch, the conditions are evaluated one by one
+            program = None
+        _remember(self._batches, run, program, MAX_BATCHES)
+        return program
+
+    # ----------------------------------------------------------------------- evaluating
+
+    def _batch(self, batch: Any, activation: Any) -> Sequence[bool] | None:
+        """Whether each condition of a batch holds; None when one failed (then one by one, to learn why)."""
+        try:
+            return self.engine.evaluate_batch(batch, activation)
+        except Exception:  # noqa: BLE001 - one by one, each failure lands on its own rule
+            return None
+
+    def _condition(self, entry: _Compiled, activation: Any) -> bool | str:
+        """True, False, or why the condition failed."""
+        if entry.condition_program is None:
+            return entry.condition_error or "the condition does not compile"
+        try:
+            return self.engine.evaluate(entry.condition_program, activation)
+        except EvaluationError as exc:
+            return _short(exc.message)
+        except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
+            return _short(f"{type(exc).__name__}: {exc}")
+
+    def _key(self, entry: _Compiled, activation: Any) -> tuple[str | None, str]:
+        """The canonical key, or None and why there is none."""
+        if entry.key_program is None:
+            return None, entry.key_error or "the key does not compile"
+        try:
+            return canonical_key(self.engine.evaluate_value(entry.key_program, activation)), ""
+        except KeyProblem as exc:
+            return None, str(exc)
+        except EvaluationError as exc:
+            return None, _short("the key could not be evaluated: " + exc.message)
+        except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
+            return None, _short(f"the key could not be evaluated: {type(exc).__name__}: {exc}")
+
+
+def _kind(value: Any) -> str:
+    """The CEL type name of a plain value."""
+    if value is None:
+        return "null"
+    for python, name in ((bool, "bool"), (str, "string"), (int, "int"), (float, "double"), (bytes, "bytes"),
+                         (list, "list"), (dict, "map"), (datetime, "timestamp"), (timedelta, "duration")):
+        if isinstance(value, python):
+            return name
+    return type(value).__name__
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[:1] in "aeiou" else "a ") + kind
+
+
+def _short(text: str) -> str:
+    """At most MAX_ERROR_CHARS, so one odd rule cannot flood an alert's timeline."""
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Store ``value``, dropping the oldest entries beyond ``limit`` (rules rarely change)."""
+    cache[key] = value
+    while len(cache) > limit:
+        del cache[next(iter(cache))]
