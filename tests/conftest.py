@@ -30,6 +30,8 @@ from oncall.alerting.ingest import Ingestor
 from oncall.clock import Clock
 from oncall.config import Settings
 from oncall.context import Context
+from oncall.grouping.assign import GroupingCache
+from oncall.routing.route import pick_router
 from oncall.plugins import load_plugins
 from oncall.store.database import open_pool
 from oncall.store.migrate import apply_migrations
@@ -133,6 +135,9 @@ async def ctx(pool: Any, db_url: str) -> AsyncIterator[Context]:
     context = Context(
         settings=Settings(database_url=db_url), pool=pool, registry=registry, ingestor=ingestor, database_url=db_url
     )
+    # grouping rules a test stores apply once it awaits ``ctx.ingestor.grouping.refresh()``
+    ingestor.grouping = GroupingCache(pool, pick_router(context))
+    await ingestor.grouping.refresh()
     yield context
     await context.listener.close()
     await ingestor.stop()

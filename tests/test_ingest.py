@@ -149,8 +149,11 @@ async def test_a_close_for_a_key_with_no_open_alert_is_ignored_and_writes_nothin
 
 async def test_the_database_itself_refuses_a_second_open_alert_for_a_key(server):
     integration_id, _ = await server.integration("generic")
-    insert = """INSERT INTO alerting.alerts (integration_id, dedup_key, status, summary)
-                VALUES (%s, 'k', %s, 'x')"""
+    # every alert belongs to an incident (checked at commit), so each row brings its own
+    insert = """WITH a AS (INSERT INTO alerting.alerts (integration_id, dedup_key, status, summary)
+                           VALUES (%s, 'k', %s, 'x') RETURNING id, incident_id, integration_id)
+                INSERT INTO alerting.incidents (id, integration_id, first_alert_id)
+                SELECT incident_id, integration_id, id FROM a"""
     async with server.ctx.pool.connection() as conn:
         await conn.execute(insert, (integration_id, "resolved"))
         await conn.execute(insert, (integration_id, "resolved"))  # closed alerts may repeat

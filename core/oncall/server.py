@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from oncall_hookspecs import BindableChannel, ClosableChannel
 
+from .grouping.assign import GroupingCache
 from .alerting import store
 from .alerting.ingest import Ingestor
 from .alerting.models import Integration
@@ -172,6 +173,8 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     await hub.start()
     engine = Engine(ctx)
     ctx.routing = engine.routing  # the RPC services route through it even where the engine doesn't run
+    ingestor.grouping = grouping = GroupingCache(pool, engine.routing.router)
+    await grouping.start(ctx.listener)
     notifier = Notifier(ctx)
     ctx.notification_host = host = Host(ctx, lambda: notifier.public_url)
     _bind_channels(registry, host)
@@ -199,6 +202,7 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
         await _bounded("the render processes", render_pool.stop(), 20)
         await _bounded("the channels", _close_channels(registry), 10)
         await _bounded("the alert event hub", hub.stop(), 10)
+        await _bounded("the grouping rules", grouping.stop(), 10)
         await _bounded("the schedule cache", schedule_cache.stop(), 10)
         await _bounded("the LISTEN connection", ctx.listener.close(), 20)
         if directory is not None:

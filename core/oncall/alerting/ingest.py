@@ -16,6 +16,7 @@ import re
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -24,8 +25,12 @@ from oncall_hookspecs import Action, AlertEvent, IngestOutcome, IngestResult
 from oncall_hookspecs.types import SEVERITIES
 from psycopg_pool import PoolTimeout
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import InvalidArgument, OnCallError, Unavailable
+from ..grouping.assign import Assignment, GroupingCache
 from ..store.database import UNREACHABLE, Conn, Pool, current_acquire_timeout, unavailable
+from . import incident_status
+from .models import Integration
 from .store import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,7 @@ class _Prepared:
     annotations: str  # JSON text
     raw: str | None  # JSON text
     started_at: str | None  # ISO 8601; a time without an offset is in the session's zone
+    group: Assignment | None = None  # the grouping rule that took it (a trigger), if any
 
 
 class InvalidEvent(Exception):
@@ -200,28 +206,34 @@ announced AS (
 
 # Rows are locked in (integration, key) order, as every writer takes them, so concurrent
 # writers (other replicas, API calls) cannot deadlock with this one.
-_TRIGGER = """
+#
+# Every new alert is put into an incident by the same statement. An alert no grouping rule
+# took draws its own incident's id from the sequence (the column's default) and ``opened``
+# inserts that incident; the reference is checked at commit. ``{incident_ctes}`` is where
+# the grouped variant joins alerts to open incidents.
+_TRIGGER_TEMPLATE = """
 WITH input AS MATERIALIZED (
     SELECT * FROM unnest(%(integration_id)b::bigint[], %(dedup_key)b::text[], %(summary)b::text[],
                          %(details)b::text[], %(severity)b::text[], %(labels)b::text[],
-                         %(annotations)b::text[], %(raw)b::text[], %(started_at)b::text[])
+                         %(annotations)b::text[], %(raw)b::text[], %(started_at)b::text[]{group_arrays})
         WITH ORDINALITY AS t(integration_id, dedup_key, summary, details, severity, labels,
-                             annotations, raw, started_at, ord)
-), upserted AS (
+                             annotations, raw, started_at{group_columns}, ord)
+){incident_ctes}, upserted AS (
     INSERT INTO alerting.alerts AS a
         (integration_id, dedup_key, status, summary, details, severity, labels, annotations,
-         raw, started_at)
-    SELECT integration_id, dedup_key, 'triggered', summary, details, severity, labels::jsonb,
-           annotations::jsonb, raw::jsonb, started_at::timestamptz
-    FROM input
-    ORDER BY integration_id, dedup_key
+         raw, started_at{incident_column})
+    SELECT t.integration_id, t.dedup_key, 'triggered', t.summary, t.details, t.severity, t.labels::jsonb,
+           t.annotations::jsonb, t.raw::jsonb, t.started_at::timestamptz{incident_value}
+    FROM input t{incident_joins}
+    ORDER BY t.integration_id, t.dedup_key
     ON CONFLICT (integration_id, dedup_key) WHERE status <> 'resolved' DO UPDATE
     SET duplicate_count = a.duplicate_count + 1,
         last_received_at = now(),
         labels = EXCLUDED.labels,
         annotations = EXCLUDED.annotations
-    RETURNING a.id, a.integration_id, a.dedup_key, (a.xmax = 0) AS created
-), recorded AS (
+    RETURNING a.id, a.integration_id, a.dedup_key, a.incident_id, a.summary, a.severity, a.created_at,
+              (a.xmax = 0) AS created
+), {opened}, recorded AS (
     INSERT INTO alerting.alert_events (alert_id, kind, actor)
     SELECT id, CASE WHEN created THEN 'created' ELSE 'duplicate' END,
            'integration:' || integration_id
@@ -234,24 +246,109 @@ FROM input i JOIN upserted u USING (integration_id, dedup_key) CROSS JOIN announ
 ORDER BY i.ord
 """
 
+# No grouping rule: each new alert opens its own incident.
+_TRIGGER = _TRIGGER_TEMPLATE.format(
+    group_arrays="", group_columns="", incident_ctes="", incident_column="", incident_value="",
+    incident_joins="",
+    opened="""opened AS (
+    INSERT INTO alerting.incidents
+        (id, title, severity, integration_id, first_alert_id, alert_count, open_alerts,
+         triggered_alerts, created_at, last_alert_at)
+    SELECT incident_id, summary, severity, integration_id, id, 1, 1, 1, created_at, created_at
+    FROM upserted WHERE created
+)""",
+)
+
+# With grouping: an alert a rule took joins the open, joinable incident of its (rule, scope,
+# key), or opens one. ``closing`` first closes such incidents whose window has passed
+# (``%(now)s``). ``existing`` reads the joinable ones, ``fresh`` draws one id per key that
+# has none, and the alert is inserted with its incident's id. Existing incidents count
+# their new alerts (``bumped``); ``opened`` inserts the new ones. Two transactions opening
+# the same key at once both try to insert it: the unique index lets one in, the other's
+# alerts then reference an incident that doesn't exist, its commit fails
+# (``alerts_incident_fk``) and the batch is applied again, when it joins the winner's.
+_GROUPED = _TRIGGER_TEMPLATE.format(
+    group_arrays=""", %(rule_id)b::text[], %(scope)b::text[], %(group_key)b::text[],
+                         %(window_s)b::integer[], %(idle_s)b::integer[], %(resolve_on)b::text[],
+                         %(repage)b::boolean[]""",
+    group_columns=", rule_id, scope, group_key, window_s, idle_s, resolve_on, repage",
+    incident_ctes=""", keys AS MATERIALIZED (
+    SELECT DISTINCT rule_id, scope, group_key FROM input WHERE group_key IS NOT NULL
+), closing AS (
+    UPDATE alerting.incidents i SET join_key = NULL
+    FROM keys k
+    WHERE i.rule_id = k.rule_id AND i.scope = k.scope AND i.join_key = k.group_key
+      AND i.joinable_until <= %(now)s
+    RETURNING i.id
+), existing AS MATERIALIZED (
+    SELECT i.id, i.rule_id, i.scope, i.join_key
+    FROM alerting.incidents i JOIN keys k
+      ON i.rule_id = k.rule_id AND i.scope = k.scope AND i.join_key = k.group_key
+    WHERE i.joinable_until IS NULL OR i.joinable_until > %(now)s
+), fresh AS MATERIALIZED (
+    SELECT k.rule_id, k.scope, k.group_key, nextval('alerting.incident_ids') AS id
+    FROM keys k
+    WHERE NOT EXISTS (SELECT 1 FROM existing e
+                      WHERE e.rule_id = k.rule_id AND e.scope = k.scope AND e.join_key = k.group_key)
+)""",
+    incident_column=", incident_id",
+    incident_value=", coalesce(e.id, f.id, nextval('alerting.incident_ids'))",
+    incident_joins="""
+    LEFT JOIN existing e ON e.rule_id = t.rule_id AND e.scope = t.scope AND e.join_key = t.group_key
+    LEFT JOIN fresh f ON f.rule_id = t.rule_id AND f.scope = t.scope AND f.group_key = t.group_key""",
+    opened="""new_alerts AS MATERIALIZED (
+    SELECT u.id, u.incident_id, u.integration_id, u.summary, u.severity, u.created_at,
+           t.rule_id, t.scope, t.group_key, t.window_s, t.idle_s, t.resolve_on, t.repage,
+           EXISTS (SELECT 1 FROM existing e WHERE e.id = u.incident_id) AS joined
+    FROM upserted u JOIN input t USING (integration_id, dedup_key)
+    WHERE u.created
+), bumped AS (
+    UPDATE alerting.incidents i
+    SET alert_count = i.alert_count + n.n, open_alerts = i.open_alerts + n.n,
+        triggered_alerts = i.triggered_alerts + n.n, last_alert_at = %(now)s,
+        joinable_until = CASE WHEN i.idle_seconds IS NOT NULL
+                              THEN %(now)s + make_interval(secs => i.idle_seconds)
+                              ELSE i.joinable_until END
+    FROM (SELECT incident_id, count(*) AS n FROM new_alerts WHERE joined GROUP BY incident_id) n
+    WHERE i.id = n.incident_id
+), opened AS (
+    INSERT INTO alerting.incidents
+        (id, rule_id, scope, group_key, join_key, joinable_until, window_seconds, idle_seconds,
+         resolve_on, repage_on_new_alert, title, severity, integration_id, first_alert_id,
+         alert_count, open_alerts, triggered_alerts, created_at, last_alert_at)
+    SELECT incident_id, min(rule_id), min(scope), min(group_key), min(group_key),
+           %(now)s + make_interval(secs => coalesce(min(window_s), min(idle_s))),
+           min(window_s), min(idle_s), coalesce(min(resolve_on), 'all'), coalesce(bool_or(repage), false),
+           (array_agg(summary ORDER BY id))[1],
+           (array_agg(severity ORDER BY alerting.severity_rank(severity) DESC, id))[1],
+           (array_agg(integration_id ORDER BY id))[1], min(id),
+           count(*), count(*), count(*), %(now)s, %(now)s
+    FROM new_alerts WHERE NOT joined
+    GROUP BY incident_id
+    ORDER BY min(rule_id), min(scope), min(group_key)
+    ON CONFLICT (rule_id, scope, join_key) WHERE join_key IS NOT NULL DO NOTHING
+)""",
+)
+
 _CLOSE = """
 WITH input AS MATERIALIZED (
     SELECT * FROM unnest(%(integration_id)b::bigint[], %(dedup_key)b::text[])
         WITH ORDINALITY AS t(integration_id, dedup_key, ord)
 ), target AS (
-    SELECT a.id FROM alerting.alerts a JOIN input USING (integration_id, dedup_key)
+    SELECT a.id, a.status AS was FROM alerting.alerts a JOIN input USING (integration_id, dedup_key)
     WHERE a.status = ANY(%(from_statuses)s) ORDER BY a.integration_id, a.dedup_key FOR UPDATE OF a
 ), changed AS (
     UPDATE alerting.alerts a SET {assignments}
     FROM target WHERE a.id = target.id
-    RETURNING a.id, a.integration_id, a.dedup_key
+    RETURNING a.id, a.integration_id, a.dedup_key, a.incident_id, target.was,
+              a.status = 'resolved' AS now_resolved, 'integration:' || a.integration_id AS actor
 ), recorded AS (
     INSERT INTO alerting.alert_events (alert_id, kind, actor)
     SELECT id, %(kind)s, 'integration:' || integration_id
     FROM changed
     ORDER BY integration_id, dedup_key
     RETURNING id
-), """ + _ANNOUNCE + """
+), """ + incident_status.derive_ctes("changed") + """, """ + _ANNOUNCE + """
 SELECT i.ord, c.id
 FROM input i LEFT JOIN changed c USING (integration_id, dedup_key) CROSS JOIN announced
 ORDER BY i.ord
@@ -270,6 +367,7 @@ _CLOSING = (
 )
 
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_INCIDENT_FK = "alerts_incident_fk"
 
 # An event of a batch, with where its result goes: (integration, event, submission, index)
 _Item = tuple[int, _Prepared, int, int]
@@ -290,9 +388,13 @@ class Ingestor:
     """
 
     def __init__(
-        self, pool: Pool, raw_cap: int = 64 * 1024, max_batch: int = 5000, lanes: int = 2
+        self, pool: Pool, raw_cap: int = 64 * 1024, max_batch: int = 5000, lanes: int = 2,
+        clock: Clock = SYSTEM_CLOCK, grouping: GroupingCache | None = None,
     ) -> None:
         self._pool = pool
+        self._clock = clock
+        #: the grouping rules new alerts are put into incidents by (None: each alert its own)
+        self.grouping = grouping
         self.raw_cap = raw_cap
         self._max_batch = max_batch
         self._lanes = lanes
@@ -316,8 +418,17 @@ class Ingestor:
         self._wake.set()
         await asyncio.gather(*self._tasks)
 
-    def prepare(self, events: Sequence[AlertEvent]) -> list[_Prepared]:
-        return [prepare(ev, self.raw_cap) for ev in events]
+    def prepare(self, events: Sequence[AlertEvent], integration: Integration | None = None) -> list[_Prepared]:
+        """Check and serialise ``integration``'s events; a trigger a grouping rule takes
+        carries its assignment (evaluated here, before the batch, from the event itself).
+        ``integration`` None (a heartbeat's own alert): each opens its own incident."""
+        prepared = [prepare(ev, self.raw_cap) for ev in events]
+        grouping = self.grouping
+        if grouping is not None and grouping.active and integration is not None:
+            for ev, p in zip(events, prepared, strict=True):
+                if p.action is Action.TRIGGER:
+                    p.group = grouping.assign(ev, p.severity, integration)
+        return prepared
 
     async def submit(self, integration_id: int, events: list[_Prepared]) -> list[IngestResult]:
         """Queue prepared events; return their results once they are committed."""
@@ -379,6 +490,15 @@ class Ingestor:
                 log.warning("ingest batch retried after %s (attempt %d)", type(exc).__name__, attempt + 1)
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
+            except psycopg.errors.ForeignKeyViolation as exc:
+                if exc.diag.constraint_name != _INCIDENT_FK:
+                    log.error("ingest batch of %d requests refused: %s", len(batch), exc.diag.message_primary)
+                    self._fail(batch, Unavailable("the alert could not be stored; retry later"))
+                    return
+                # another transaction opened an incident for one of this batch's keys first:
+                # applied again, the batch joins it (see _GROUPED)
+                log.info("ingest batch applied again: an incident for one of its keys opened meanwhile")
+                continue
             except PoolTimeout as exc:
                 # No connection in the time the senders may wait: the database is down (or
                 # the pool exhausted). What is queued would meet the same wall, so it is told
@@ -437,7 +557,7 @@ class Ingestor:
 
     async def _apply(self, batch: list[_Submission]) -> list[list[IngestResult]]:
         events = [(sub.integration_id, sub.events) for sub in batch]
-        statements = _statements(events)
+        statements = _statements(events, self._clock.now())
         waits = [s.acquire_timeout for s in batch if s.acquire_timeout is not None]
         async with self._pool.connection(timeout=min(waits) if waits else None) as conn:
             if len(statements) == 1:
@@ -453,14 +573,14 @@ class Ingestor:
         return _results(events, statements, answers)
 
 
-async def apply_events(conn: Conn, events: _Events) -> list[list[IngestResult]]:
+async def apply_events(conn: Conn, events: _Events, now: datetime | None = None) -> list[list[IngestResult]]:
     """Apply events with the Ingestor's own statements, inside the caller's transaction on ``conn``.
 
     For a decision that must commit together with the alerts it opens or closes (a heartbeat
     expiring or beating again): dedup, the one open alert per (integration, dedup key) and
     the timeline are exactly an ingested event's. Nothing is committed here.
     """
-    statements = _statements(events)
+    statements = _statements(events, now or SYSTEM_CLOCK.now())
     answers: list[list[Any]] = []
     for sql, params, _, _ in statements:
         cur = await conn.execute(sql, params)
@@ -468,7 +588,7 @@ async def apply_events(conn: Conn, events: _Events) -> list[list[IngestResult]]:
     return _results(events, statements, answers)
 
 
-def _statements(events: _Events) -> list[_Statement]:
+def _statements(events: _Events, now: datetime) -> list[_Statement]:
     """One statement per (round, action), in the order they must run; each with what to make of its rows."""
     # Round r holds the r-th event for each key, so every statement touches a key once
     # and events for one key still apply in arrival order.
@@ -490,7 +610,7 @@ def _statements(events: _Events) -> list[_Statement]:
             by_action[item[1].action].append(item)
         if triggers := by_action.get(Action.TRIGGER):
             trig = [t[1] for t in triggers]
-            params = {
+            params: dict[str, Any] = {
                 "integration_id": [t[0] for t in triggers],
                 "dedup_key": [ev.dedup_key for ev in trig],
                 "summary": [ev.summary for ev in trig],
@@ -502,7 +622,21 @@ def _statements(events: _Events) -> list[_Statement]:
                 "started_at": [ev.started_at for ev in trig],
                 "channel": EVENTS_CHANNEL,
             }
-            statements.append((_TRIGGER, params, triggers, None))
+            sql = _TRIGGER
+            if any(ev.group is not None for ev in trig):
+                sql = _GROUPED
+                groups = [ev.group for ev in trig]
+                params.update(
+                    now=now,
+                    rule_id=[g.rule_id if g else None for g in groups],
+                    scope=[g.scope if g else None for g in groups],
+                    group_key=[g.key if g else None for g in groups],
+                    window_s=[g.window_seconds if g else None for g in groups],
+                    idle_s=[g.idle_seconds if g else None for g in groups],
+                    resolve_on=[g.resolve_on if g else None for g in groups],
+                    repage=[g.repage_on_new_alert if g else None for g in groups],
+                )
+            statements.append((sql, params, triggers, None))
         for action, sql, from_statuses, outcome in _CLOSING:
             if items := by_action.get(action):
                 params = {
@@ -511,6 +645,7 @@ def _statements(events: _Events) -> list[_Statement]:
                     "from_statuses": from_statuses,
                     "kind": outcome.value,
                     "channel": EVENTS_CHANNEL,
+                    "now": now,
                 }
                 statements.append((sql, params, items, outcome))
     return statements

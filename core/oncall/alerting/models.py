@@ -59,6 +59,7 @@ class Alert:
     routing: dict[str, Any] | None = None
     escalation_policy_id: str | None = None
     silenced_by: str | None = None
+    incident_id: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Alert:
@@ -87,6 +88,7 @@ class Alert:
             routing=row.get("routing"),
             escalation_policy_id=row.get("escalation_policy_id"),
             silenced_by=row.get("silenced_by"),
+            incident_id=row.get("incident_id"),
         )
 
     def view(self) -> AlertView:

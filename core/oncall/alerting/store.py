@@ -6,11 +6,13 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
 
+from . import incident_status
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.errors import violations
 from ..store.database import Conn, Pool, fetch_one
@@ -22,7 +24,8 @@ ALERT_COLUMNS = """
     a.id, a.integration_id, i.name AS integration_name, i.source, a.dedup_key, a.status,
     a.summary, a.details, a.severity, a.labels, a.annotations, a.created_at,
     a.last_received_at, a.started_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,
-    a.resolved_by, a.duplicate_count, a.routed_at, a.routing, a.escalation_policy_id, a.silenced_by
+    a.resolved_by, a.duplicate_count, a.routed_at, a.routing, a.escalation_policy_id, a.silenced_by,
+    a.incident_id
 """
 ALERT_FROM = "alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id"
 
@@ -340,13 +343,20 @@ async def _transition(pool: Pool, alert_id: int, to: str, user_id: str, note: st
     actor = _actor(user_id)
     sources, statement = _TRANSITIONS[to]
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,))
+        cur = await conn.execute(
+            "SELECT status, incident_id FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,)
+        )
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"alert {alert_id} not found")
         if row["status"] in sources:
             await conn.execute(statement, (actor, alert_id))
             await _record(conn, alert_id, to, actor, note or None)
+            # its incident follows (incident_status): acknowledged once no open alert of it is
+            # still triggered, resolved by its resolve_on
+            await incident_status.apply_alert_changes(
+                conn, [(row["incident_id"], row["status"], to == "resolved")], actor, datetime.now(UTC)
+            )
         elif row["status"] == to:
             if note:
                 await _record(conn, alert_id, "note", actor, note)

@@ -71,7 +71,7 @@ def cmd_alert_trigger(args: argparse.Namespace, settings: Settings) -> int:
                 severity=args.severity,
                 labels=labels,
             )
-            [result] = await ingestor.submit(integ.id, ingestor.prepare([event]))
+            [result] = await ingestor.submit(integ.id, ingestor.prepare([event], integ))
         finally:
             await ingestor.stop()
         print(f"alert {result.alert_id} {result.outcome.value} (dedup key {result.dedup_key})")

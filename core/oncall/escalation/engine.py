@@ -25,6 +25,7 @@ from oncall_hookspecs import AlertView
 from psycopg.types.json import Jsonb
 
 from ..alerting import store
+from ..alerting.incident_context import incident_contexts
 from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
@@ -76,9 +77,15 @@ class _Work:
     routed: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     # alert id → silenced_by to set (None clears it), for alerts not in ``routed``
     silenced: dict[int, str | None] = field(default_factory=dict)
-    # alert id → the escalation row as it must be after this transaction
+    # incident id → the escalation row as it must be after this transaction
     escalations: dict[int, dict[str, Any]] = field(default_factory=dict)
     new_escalations: set[int] = field(default_factory=set)
+    # incident id → its row, locked by this transaction, as it must be after it
+    incidents: dict[int, dict[str, Any]] = field(default_factory=dict)
+    changed_incidents: set[int] = field(default_factory=set)
+    # incident id → its ``incident`` render context (read once per transaction)
+    incident_contexts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    incident_events: list[tuple[Any, ...]] = field(default_factory=list)
     # user id → contact methods snapshot, looked up before this transaction began (``_with_contacts``)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # users a page needed and ``contacts`` lacked: the transaction is rolled back and run again
@@ -249,9 +256,37 @@ class Engine:
                    FROM unnest(%b::bigint[], %b::text[]) AS t(id, silenced_by) WHERE a.id = t.id""",
                 (list(work.silenced), list(work.silenced.values())),
             )
+        if work.changed_incidents:
+            ids = sorted(work.changed_incidents)
+            incs = [work.incidents[i] for i in ids]
+            await conn.execute(
+                """UPDATE alerting.incidents i
+                   SET routed_at = t.routed_at, routing = t.routing::jsonb, escalation_policy_id = t.policy_id,
+                       severity = t.severity, title = t.title, prev_status = i.status, status = t.status,
+                       acknowledged_at = t.acknowledged_at, acknowledged_by = t.acknowledged_by
+                   FROM unnest(%b::bigint[], %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[],
+                               %b::text[], %b::timestamptz[], %b::text[])
+                        AS t(id, routed_at, routing, policy_id, severity, title, status, acknowledged_at,
+                             acknowledged_by)
+                   WHERE i.id = t.id""",
+                (ids, [r["routed_at"] for r in incs],
+                 [orjson.dumps(r["routing"]).decode() if r["routing"] is not None else None for r in incs],
+                 [r["escalation_policy_id"] for r in incs], [r["severity"] for r in incs],
+                 [r["title"] for r in incs], [r["status"] for r in incs],
+                 [r["acknowledged_at"] for r in incs], [r["acknowledged_by"] for r in incs]),
+            )
+        if work.incident_events:
+            await conn.execute(
+                """INSERT INTO alerting.incident_events (incident_id, alert_id, at, kind, actor, note, data)
+                   SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[], %b::text[], %b::text[],
+                                        %b::text[], %b::jsonb[])""",
+                [list(col) for col in zip(*work.incident_events, strict=True)],
+            )
         if work.escalations:
-            cols = ("policy_id", "step", "repeat", "next_due_at", "last_fired_at", "state", "held_by")
-            types = ("text", "integer", "integer", "timestamptz", "timestamptz", "text", "text")
+            cols = ("alert_id", "generation", "policy_id", "step", "repeat", "next_due_at", "last_fired_at",
+                    "state", "held_by")
+            types = ("bigint", "integer", "text", "integer", "integer", "timestamptz", "timestamptz", "text",
+                     "text")
             for new_rows in (True, False):
                 ids = [i for i in work.escalations if (i in work.new_escalations) == new_rows]
                 if not ids:
@@ -259,13 +294,13 @@ class Engine:
                 arrays = [ids] + [[work.escalations[i][c] for i in ids] for c in cols]
                 source = ", ".join(["%b::bigint[]"] + [f"%b::{t}[]" for t in types])
                 if new_rows:
-                    sql = f"""INSERT INTO alerting.escalations (alert_id, {", ".join(cols)}, updated_at)
+                    sql = f"""INSERT INTO alerting.escalations (incident_id, {", ".join(cols)}, updated_at)
                               SELECT t.*, %s FROM unnest({source}) AS t"""
                 else:
                     sql = f"""UPDATE alerting.escalations e SET {", ".join(f"{c} = t.{c}" for c in cols)},
                                      updated_at = %s
-                              FROM unnest({source}) AS t(alert_id, {", ".join(cols)})
-                              WHERE e.alert_id = t.alert_id"""  # noqa: S608 - the column names are ours
+                              FROM unnest({source}) AS t(incident_id, {", ".join(cols)})
+                              WHERE e.incident_id = t.incident_id"""  # noqa: S608 - the column names are ours
                 await conn.execute(sql, [self.clock.now(), *arrays])  # updated_at comes first in both
         event_ids: list[int] = []
         if work.events:
@@ -281,11 +316,12 @@ class Engine:
             await conn.execute(
                 """INSERT INTO alerting.notification_requests
                        (idempotency_key, alert_id, policy_id, step, repeat, target_kind, target_id,
-                        user_id, via, template_id, context, created_at)
-                   SELECT k, a, p, s, r, tk, ti, u, v, tp, c::jsonb, ca
+                        user_id, via, template_id, context, created_at, incident_id)
+                   SELECT k, a, p, s, r, tk, ti, u, v, tp, c::jsonb, ca, inc
                    FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::integer[], %b::integer[], %b::text[],
-                               %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
-                        AS t(k, a, p, s, r, tk, ti, u, v, tp, c, ca)
+                               %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[],
+                               %b::bigint[])
+                        AS t(k, a, p, s, r, tk, ti, u, v, tp, c, ca, inc)
                    ON CONFLICT (idempotency_key) DO NOTHING""",
                 [list(col) for col in zip(*work.requests, strict=True)],
             )
@@ -310,7 +346,8 @@ class Engine:
     # ------------------------------------------------------------------ routing
 
     async def route_pending(self) -> int:
-        """The routing pass over a batch of new alerts; each routed alert's escalation starts in the same transaction."""
+        """The routing pass over a batch of new alerts; the escalation of each incident they
+        open starts in the same transaction."""
         return await self._with_contacts(self._route_pending)
 
     async def _route_pending(self, work: _Work) -> int:
@@ -319,59 +356,168 @@ class Engine:
             alerts = await self.routing.claim(conn, self.batch_size)
             if not alerts:
                 return 0
+            await self._lock_incidents(conn, work, [a.incident_id for a in alerts if a.incident_id is not None])
             rules, default = await self.routing.load_rules(conn)
             silences = await load_current(conn, now)
             for alert in alerts:
-                await self._start(conn, work, await self.routing.route_alert(alert, rules, default, silences, now),
-                                  silences, now)
+                routed = await self.routing.route_alert(alert, rules, default, silences, now)
+                incident = work.incidents.get(alert.incident_id) if alert.incident_id is not None else None
+                if incident is None or incident["routed_at"] is None:
+                    await self._start(conn, work, routed, incident, silences, now)
+                else:
+                    await self._join(conn, work, routed, incident, silences, now)
             if work.missing:
                 raise _NeedContacts(work.missing)
             await self._flush(conn, work)
         self.routing.settle()
         return len(alerts)
 
-    async def _start(
-        self, conn: Conn, work: _Work, routed: Routed, silences: list[Silence], now: datetime,
+    async def _lock_incidents(self, conn: Conn, work: _Work, incident_ids: list[int]) -> None:
+        """Lock and read the incidents of this transaction's alerts, in id order (as every writer takes them)."""
+        wanted = sorted(set(incident_ids) - set(work.incidents))
+        if not wanted:
+            return
+        cur = await conn.execute(
+            "SELECT * FROM alerting.incidents WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (wanted,)
+        )
+        for row in await cur.fetchall():
+            work.incidents[row["id"]] = dict(row)
+
+    async def _incident_context(self, conn: Conn, work: _Work, incident_id: int | None) -> dict[str, Any]:
+        if incident_id is None:
+            return {}
+        if incident_id not in work.incident_contexts:
+            work.incident_contexts.update(await incident_contexts(conn, [incident_id]))
+        found = work.incident_contexts.get(incident_id)
+        if found is None:
+            return {}
+        incident = work.incidents.get(incident_id)
+        if incident is not None:  # what this transaction changed, not yet written
+            found = {**found, "status": incident["status"], "severity": incident["severity"],
+                     "title": incident["title"]}
+        return {"incident": found}
+
+    def _incident_event(
+        self, work: _Work, incident_id: int, kind: str, note: str, alert_id: int | None = None,
+        data: dict[str, Any] | None = None, actor: str = "engine",
     ) -> None:
-        """Record a routed alert, post to its route's channels, and start its escalation."""
+        work.incident_events.append(
+            (incident_id, alert_id, self.clock.now(), kind, actor, note, Jsonb(data) if data is not None else None)
+        )
+
+    def _change_incident(self, work: _Work, incident: dict[str, Any], **changes: Any) -> None:
+        incident.update(changes)
+        work.changed_incidents.add(incident["id"])
+
+    async def _start(
+        self, conn: Conn, work: _Work, routed: Routed, incident: dict[str, Any] | None,
+        silences: list[Silence], now: datetime,
+    ) -> None:
+        """Record a routed alert that routes its incident (its first), post to its route's
+        channels, and start the incident's escalation."""
         alert, decision, silence, policy_id = routed.alert, routed.decision, routed.silence, routed.policy_id
         work.routed[alert.id] = routed.row()
         for kind, note, data in routed.events:
             self._event(work, alert.id, kind, note, data)
+        if incident is not None:
+            self._change_incident(work, incident, routed_at=now, routing=routed.alert.routing,
+                                  escalation_policy_id=policy_id,
+                                  severity=_graver(incident["severity"], alert.severity))
+            self._incident_event(work, incident["id"], "routed",
+                                 f"alert #{alert.id} opened the incident; " + routed.events[0][1],
+                                 alert.id, {"escalation_policy_id": policy_id})
         if decision.suppress:
             return
         if silence is None:
             await self._route_channels(conn, work, alert, decision.channel_destinations, decision.template_id)
-        if policy_id is None:
+        if policy_id is None or incident is None:
             return
         policy = await self._policy(conn, work, policy_id)
         if policy is None:
             self._event(work, alert.id, "escalation_error", f"escalation policy {policy_id!r} does not exist")
             return
-        if alert.status != "triggered":
+        if incident["status"] != "triggered":
             state, due = "stopped", None
         elif silence is not None:
             state, due = "held", None
         else:
             state, due = "active", now + timedelta(seconds=policy.steps[0].delay_seconds)
-        esc = {"policy_id": policy.id, "step": 0, "repeat": 0, "next_due_at": due, "last_fired_at": None,
-               "state": state, "held_by": silence.id if silence else None}
-        work.escalations[alert.id] = esc
-        work.new_escalations.add(alert.id)
+        esc = {"alert_id": alert.id, "generation": 0, "policy_id": policy.id, "step": 0, "repeat": 0,
+               "next_due_at": due, "last_fired_at": None, "state": state,
+               "held_by": silence.id if silence else None}
+        work.escalations[incident["id"]] = esc
+        work.new_escalations.add(incident["id"])
         if state == "active" and due is not None and due <= now:
-            await self._fire(conn, work, esc, alert, policy, silences, now)
+            await self._fire(conn, work, esc, alert, incident, policy, silences, now)
+
+    async def _join(
+        self, conn: Conn, work: _Work, routed: Routed, incident: dict[str, Any],
+        silences: list[Silence], now: datetime,
+    ) -> None:
+        """Record a routed alert that joined an incident already escalating: on its timeline,
+        paging no one, unless the incident re-pages for a graver alert."""
+        alert = routed.alert
+        work.routed[alert.id] = routed.row()
+        for kind, note, data in routed.events:
+            self._event(work, alert.id, kind, note, data)
+        graver = _rank(alert.severity) > _rank(incident["severity"])
+        if graver:
+            self._change_incident(work, incident, severity=alert.severity)
+        repage = (graver and incident["repage_on_new_alert"] and incident["status"] == "acknowledged"
+                  and not routed.decision.suppress and routed.silence is None)
+        if not repage:
+            self._incident_event(work, incident["id"], "alert_joined",
+                                 f"alert #{alert.id} joined ({alert.severity}): no one is paged", alert.id)
+            return
+        self._change_incident(work, incident, status="triggered", acknowledged_at=None, acknowledged_by=None)
+        self._incident_event(work, incident["id"], "repaged",
+                             f"alert #{alert.id} joined with graver severity {alert.severity}: "
+                             "the acknowledged incident pages again from its first step", alert.id)
+        await self._restart(conn, work, incident, silences, now)
+
+    async def _restart(
+        self, conn: Conn, work: _Work, incident: dict[str, Any], silences: list[Silence], now: datetime,
+    ) -> None:
+        """Start the incident's escalation again from its first step, as a new generation (new pages)."""
+        iid = incident["id"]
+        esc = work.escalations.get(iid)
+        if esc is None:
+            cur = await conn.execute(
+                """SELECT alert_id, generation, policy_id, step, repeat, next_due_at, last_fired_at, state, held_by
+                   FROM alerting.escalations WHERE incident_id = %s FOR UPDATE""",
+                (iid,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return
+            esc = dict(row)
+            work.escalations[iid] = esc
+        policy = await self._policy(conn, work, esc["policy_id"])
+        if policy is None:
+            return
+        due = now + timedelta(seconds=policy.steps[0].delay_seconds)
+        self._set_state(esc, generation=esc["generation"] + 1, step=0, repeat=0, next_due_at=due,
+                        last_fired_at=None, state="active", held_by=None)
+        if due <= now:
+            cur = await conn.execute(
+                f"SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM} WHERE a.id = %s", (esc["alert_id"],)
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await self._fire(conn, work, esc, Alert.from_row(row), incident, policy, silences, now)
 
     async def _route_channels(
         self, conn: Conn, work: _Work, alert: Alert, destinations: list[str], template_id: str | None
     ) -> None:
         if not destinations:
             return
-        context = render_context(alert, routing={"channel_destinations": destinations})
+        context = render_context(alert, routing={"channel_destinations": destinations},
+                                 **await self._incident_context(conn, work, alert.incident_id))
         for dest in destinations:
             self._request(work, f"{alert.id}:route:channel:{dest}", alert.id, None, None, None,
-                                "channel", dest, None, None, template_id, context)
+                          "channel", dest, None, None, template_id, context, alert.incident_id)
         self._event(work, alert.id, "notified", "posted to " + ", ".join(destinations),
-                          {"channel_destinations": destinations})
+                    {"channel_destinations": destinations})
 
     # ------------------------------------------------------------------ escalation
 
@@ -398,8 +544,9 @@ class Engine:
         now = self.clock.now()
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                f"""SELECT e.alert_id, e.policy_id, e.step, e.repeat, e.next_due_at, e.last_fired_at,
-                           e.state, e.held_by, {store.ALERT_COLUMNS}
+                f"""SELECT e.incident_id AS e_incident_id, e.alert_id AS e_alert_id, e.generation, e.policy_id,
+                           e.step, e.repeat, e.next_due_at, e.last_fired_at, e.state, e.held_by,
+                           {store.ALERT_COLUMNS}
                     FROM alerting.escalations e
                     JOIN alerting.alerts a ON a.id = e.alert_id
                     JOIN alerting.integrations i ON i.id = a.integration_id
@@ -411,12 +558,19 @@ class Engine:
             rows = await cur.fetchall()
             if not rows:
                 return 0
+            # the incidents too (they decide whether paging goes on), in id order
+            await self._lock_incidents(conn, work, [r["e_incident_id"] for r in rows])
             silences = await load_current(conn, now)
             for row in rows:
+                incident = work.incidents.get(row["e_incident_id"])
+                if incident is None:
+                    continue
                 policy = await self._policy(conn, work, row["policy_id"])
-                esc = {k: row[k] for k in ("policy_id", "step", "repeat", "next_due_at", "last_fired_at", "state", "held_by")}
-                work.escalations[row["alert_id"]] = esc
-                await self._fire(conn, work, esc, Alert.from_row(row), policy, silences, now)
+                esc = {"alert_id": row["e_alert_id"], "generation": row["generation"],
+                       **{k: row[k] for k in ("policy_id", "step", "repeat", "next_due_at", "last_fired_at",
+                                              "state", "held_by")}}
+                work.escalations[row["e_incident_id"]] = esc
+                await self._fire(conn, work, esc, Alert.from_row(row), incident, policy, silences, now)
             if work.missing:
                 raise _NeedContacts(work.missing)
             await self._flush(conn, work)
@@ -433,10 +587,12 @@ class Engine:
             work.silenced[alert_id] = silence_id
 
     async def _fire(
-        self, conn: Conn, work: _Work, esc: dict[str, Any], alert: Alert,
+        self, conn: Conn, work: _Work, esc: dict[str, Any], alert: Alert, incident: dict[str, Any],
         policy: Policy | None, silences: list[Silence], now: datetime,
     ) -> None:
-        if alert.status != "triggered":
+        """Fire the incident's next step, paging about ``alert`` (its first), or stop: the
+        incident was acknowledged or resolved, or a silence holds it."""
+        if incident["status"] != "triggered":
             self._set_state(esc, state="stopped", next_due_at=None)
             return
         if policy is None:
@@ -462,7 +618,7 @@ class Engine:
             await self._route_channels(conn, work, alert, list(routing.get("channel_destinations") or []),
                                        routing.get("template_id"))
         step = policy.steps[step_i]
-        await self._page(conn, work, alert, policy, step, step_i, repeat, now)
+        await self._page(conn, work, alert, esc, policy, step, step_i, repeat, now)
 
         nxt, nxt_repeat = step_i + 1, repeat
         if nxt < len(policy.steps):
@@ -480,13 +636,14 @@ class Engine:
             self._set_silenced(work, alert.id, None)
 
     async def _page(
-        self, conn: Conn, work: _Work, alert: Alert, policy: Policy, step: Step,
+        self, conn: Conn, work: _Work, alert: Alert, esc: dict[str, Any], policy: Policy, step: Step,
         step_i: int, repeat: int, now: datetime,
     ) -> None:
         template_id = (alert.routing or {}).get("template_id")
         context = render_context(
             alert, escalation={"policy_id": policy.id, "policy": policy.name, "step": step_i + 1,
                                "steps": len(policy.steps), "repeat": repeat},
+            **await self._incident_context(conn, work, alert.incident_id),
         )
         # schedules first, so every user this step pages is looked up in the directory at once
         resolved = [
@@ -500,28 +657,32 @@ class Engine:
         def for_user(user: str) -> dict[str, Any]:
             return {**context, **contacts[user]} if user in contacts else context
 
+        # a restarted escalation (a re-page) is a new generation: its pages are new requests
+        generation = esc.get("generation") or 0
+        prefix = f"{alert.id}" if not generation else f"{alert.id}.g{generation}"
+        incident_id = alert.incident_id
         paged: list[str] = []
         for target, users in resolved:
-            base = f"{alert.id}:{step_i}:{repeat}:{target.kind}:{target.id}"
+            base = f"{prefix}:{step_i}:{repeat}:{target.kind}:{target.id}"
             if target.kind == "schedule":
                 if users is None:
                     # no schedule resolver yet: the request names the schedule itself
                     self._request(work, base, alert.id, policy.id, step_i, repeat, "schedule",
-                                        target.id, None, None, template_id, context)
+                                  target.id, None, None, template_id, context, incident_id)
                     paged.append(f"schedule {target.id} (unresolved)")
                 elif not users:
                     self._event(work, alert.id, "escalation_error", f"no one is on call for schedule {target.id}")
                 else:
                     for user in users:
                         self._request(work, f"{base}:{user}", alert.id, policy.id, step_i, repeat,
-                                            "schedule", target.id, user, f"schedule:{target.id}", template_id,
-                                            for_user(user))
+                                      "schedule", target.id, user, f"schedule:{target.id}", template_id,
+                                      for_user(user), incident_id)
                     paged.append(f"schedule {target.id} → {', '.join(users)}")
             else:
                 target_user = target.id if target.kind == "user" else None
                 self._request(work, base, alert.id, policy.id, step_i, repeat, target.kind,
-                                    target.id, target_user, None, template_id,
-                                    for_user(target_user) if target_user else context)
+                              target.id, target_user, None, template_id,
+                              for_user(target_user) if target_user else context, incident_id)
                 paged.append(f"{target.kind} {target.id}")
         stale = [u for u, c in contacts.items() if c["contact_methods_stale"]]
         unknown = [u for u, c in contacts.items() if not c["contact_methods"] and not c["contact_methods_stale"]]
@@ -533,7 +694,7 @@ class Engine:
             + (f"; directory unreachable: last known contact methods for {', '.join(stale)}" if stale else "")
             + (f"; no contact methods known for {', '.join(unknown)}" if unknown else "")
             + (f"; skipped {'; '.join(skipped)}" if skipped else ""),
-            {"policy_id": policy.id, "step": step_i, "repeat": repeat},
+            {"policy_id": policy.id, "step": step_i, "repeat": repeat, "incident_id": incident_id},
         )
 
     def _contacts_for(self, work: _Work, user_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -608,10 +769,10 @@ class Engine:
     def _request(
         self, work: _Work, key: str, alert_id: int, policy_id: str | None,
         step: int | None, repeat: int | None, kind: str, target_id: str, user_id: str | None,
-        via: str | None, template_id: str | None, context: dict[str, Any],
+        via: str | None, template_id: str | None, context: dict[str, Any], incident_id: int | None,
     ) -> None:
         work.requests.append((key, alert_id, policy_id, step, repeat, kind, target_id, user_id, via,
-                              template_id, orjson.dumps(context).decode(), self.clock.now()))
+                              template_id, orjson.dumps(context).decode(), self.clock.now(), incident_id))
 
     # ------------------------------------------------------------------ silences
 
@@ -647,6 +808,18 @@ class Engine:
                 released += 1
             await self._flush(conn, work)
         return released
+
+
+_SEVERITY_RANK = {"critical": 4, "error": 3, "warning": 2, "info": 1}
+
+
+def _rank(severity: str | None) -> int:
+    """How grave a severity is (alerting.severity_rank in SQL)."""
+    return _SEVERITY_RANK.get(severity or "", 0)
+
+
+def _graver(a: str, b: str) -> str:
+    return b if _rank(b) > _rank(a) else a
 
 
 def _installed_channels(user_id: str, methods: Any) -> tuple[list[Any], list[str]]:

@@ -130,7 +130,8 @@ async def beat(ctx: Context, heartbeat_id: str, integration_id: int, now: dateti
         if hb.integration_id != integration_id:
             raise PermissionDenied("this key belongs to another integration than this heartbeat's")
         if hb.state == "expired":
-            await ingest.apply_events(conn, [(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.RESOLVE)]))])
+            await ingest.apply_events(conn, [(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.RESOLVE)], None))],
+                                     now)
         cur = await conn.execute(
             """UPDATE alerting.heartbeats SET last_beat_at = %s, expires_at = %s, state = 'up'
                WHERE id = %s RETURNING *""",
@@ -157,8 +158,8 @@ async def expire_due(ctx: Context, now: datetime, limit: int = 100) -> int:
         due = [_from_row(r) for r in await cur.fetchall()]
         if not due:
             return 0
-        await ingest.apply_events(conn, [(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.TRIGGER)]))
-                                         for hb in due])
+        await ingest.apply_events(conn, [(hb.integration_id, ctx.ingestor.prepare([_event(hb, Action.TRIGGER)], None))
+                                         for hb in due], now)
         await conn.execute(
             "UPDATE alerting.heartbeats SET state = 'expired' WHERE id = ANY(%s)", ([hb.id for hb in due],)
         )

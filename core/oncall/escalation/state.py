@@ -46,10 +46,12 @@ class NotificationRequest:
 
 
 async def escalation_state(pool: Pool, alert_id: int) -> EscalationState:
+    """The escalation of the alert's incident (escalation runs per incident)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            """SELECT e.*, a.status FROM alerting.alerts a
-               LEFT JOIN alerting.escalations e ON e.alert_id = a.id WHERE a.id = %s""",
+            """SELECT e.*, inc.status FROM alerting.alerts a
+               JOIN alerting.incidents inc ON inc.id = a.incident_id
+               LEFT JOIN alerting.escalations e ON e.incident_id = a.incident_id WHERE a.id = %s""",
             (alert_id,),
         )
         row = await cur.fetchone()
@@ -86,68 +88,106 @@ def _finished(policy: Policy, step: int, repeat: int, state: str) -> bool:
     return state == "done" or (step >= len(policy.steps) and repeat >= policy.repeat)
 
 
-def _finished_detail(alert_id: int, policy: Policy) -> str:
+def _finished_detail(subject: str, policy: Policy) -> str:
     fired = ("every step has fired and it does not repeat" if policy.repeat == 0
              else f"every step has fired in all {policy.repeat + 1} of its passes")
-    return (f"alert {alert_id} was not escalated, because the policy has finished: {fired}. "
+    return (f"{subject} was not escalated, because the policy has finished: {fired}. "
             f"To page everyone in {policy.name!r} again from its first step, escalate with restart.")
 
 
 async def escalate_now(
     pool: Pool, alert_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False
 ) -> None:
-    """Fire the alert's next step now; ``restart``: start its policy again from the first step.
+    """Escalate the alert's incident (see ``escalate_incident_now``)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT incident_id FROM alerting.alerts WHERE id = %s", (alert_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"alert {alert_id} not found")
+    await escalate_incident_now(pool, row["incident_id"], user_id, now, note, restart, subject=f"alert {alert_id}")
 
-    An acknowledged alert returns to triggered first. A policy that has finished has no next
-    step: that is refused (FailedPrecondition) and nothing changes, because starting it over
-    re-pages everyone who already ignored it; ``restart`` says that is what is wanted. A new
-    pass counts as the next repeat, so its requests are new pages, never a replay of old ones.
+
+async def escalate_incident_now(
+    pool: Pool, incident_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False,
+    subject: str = "",
+) -> None:
+    """Fire the incident's next step now; ``restart``: start its policy again from the first step.
+
+    An acknowledged incident returns to triggered first, and so do its acknowledged alerts
+    (so that acknowledging them again acknowledges it again). A policy that has finished has
+    no next step: that is refused (FailedPrecondition) and nothing changes, because starting
+    it over re-pages everyone who already ignored it; ``restart`` says that is what is
+    wanted. A new pass counts as the next repeat, so its requests are new pages, never a
+    replay of old ones.
     """
+    subject = subject or f"incident {incident_id}"
     if not user_id.strip():
         raise InvalidArgument("user_id is required: say who is escalating")
+    actor = user_id.strip()
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT status FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,))
+        cur = await conn.execute("SELECT status FROM alerting.incidents WHERE id = %s FOR UPDATE", (incident_id,))
         row = await cur.fetchone()
         if row is None:
-            raise NotFound(f"alert {alert_id} not found")
+            raise NotFound(f"{subject} not found")
         if row["status"] == "resolved":
-            raise FailedPrecondition(f"alert {alert_id} is resolved; it cannot be escalated")
+            raise FailedPrecondition(f"{subject} is resolved; it cannot be escalated")
         cur = await conn.execute(
-            "SELECT policy_id, state, step, repeat FROM alerting.escalations WHERE alert_id = %s FOR UPDATE",
-            (alert_id,),
+            """SELECT alert_id, policy_id, state, step, repeat FROM alerting.escalations
+               WHERE incident_id = %s FOR UPDATE""",
+            (incident_id,),
         )
         esc = await cur.fetchone()
         if esc is None:
-            raise FailedPrecondition(f"alert {alert_id} has no escalation policy to escalate through")
+            raise FailedPrecondition(f"{subject} has no escalation policy to escalate through")
         policy = await find_policy(conn, esc["policy_id"])
         if policy is None:
             raise FailedPrecondition(
-                f"alert {alert_id} cannot be escalated: its escalation policy {esc['policy_id']!r} no longer exists"
+                f"{subject} cannot be escalated: its escalation policy {esc['policy_id']!r} no longer exists"
             )
         step, repeat = esc["step"], esc["repeat"]
         if restart:
             step, repeat = 0, repeat + 1
         elif _finished(policy, step, repeat, esc["state"]):
-            raise FailedPrecondition(_finished_detail(alert_id, policy))
+            raise FailedPrecondition(_finished_detail(subject, policy))
         # checked: from here on the request is granted
         if row["status"] == "acknowledged":
-            await conn.execute(
-                """UPDATE alerting.alerts SET status = 'triggered', acknowledged_at = NULL,
-                          acknowledged_by = NULL WHERE id = %s""",
-                (alert_id,),
+            cur = await conn.execute(
+                """UPDATE alerting.alerts SET status = 'triggered', acknowledged_at = NULL, acknowledged_by = NULL
+                   WHERE incident_id = %s AND status = 'acknowledged' RETURNING id""",
+                (incident_id,),
             )
+            reopened = [r["id"] for r in await cur.fetchall()]
+            await conn.execute(
+                """UPDATE alerting.incidents SET prev_status = status, status = 'triggered',
+                          acknowledged_at = NULL, acknowledged_by = NULL, triggered_alerts = open_alerts
+                   WHERE id = %s""",
+                (incident_id,),
+            )
+            await conn.execute(
+                """INSERT INTO alerting.incident_events (incident_id, at, kind, actor, note)
+                   VALUES (%s, %s, 'triggered', %s, 'escalated by hand: no longer acknowledged')""",
+                (incident_id, now, actor),
+            )
+            if reopened:
+                cur = await conn.execute(
+                    """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note)
+                       SELECT id, %s, 'triggered', %s, 'its incident was escalated by hand'
+                       FROM unnest(%s::bigint[]) AS t(id) RETURNING id""",
+                    (now, actor, reopened),
+                )
+                await notify_events(conn, [r["id"] for r in await cur.fetchall()])
         await conn.execute(
             """UPDATE alerting.escalations SET state = 'active', step = %s, repeat = %s,
-                      next_due_at = %s, held_by = NULL, updated_at = %s WHERE alert_id = %s""",
-            (step, repeat, now, now, alert_id),
+                      next_due_at = %s, held_by = NULL, updated_at = %s WHERE incident_id = %s""",
+            (step, repeat, now, now, incident_id),
         )
         default_note = "escalated by hand: the policy starts again from its first step" if restart \
             else "escalated by hand"
         cur = await conn.execute(
             """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
                VALUES (%s, %s, 'escalate_requested', %s, %s, %s) RETURNING id""",
-            (alert_id, now, user_id.strip(), note or default_note,
-             Jsonb({"step": step, "repeat": repeat, "restart": restart})),
+            (esc["alert_id"], now, actor, note or default_note,
+             Jsonb({"step": step, "repeat": repeat, "restart": restart, "incident_id": incident_id})),
         )
         await notify_events(conn, [(await fetch_one(cur))["id"]])
         await conn.execute("SELECT pg_notify('oncall_engine', 'escalate')")

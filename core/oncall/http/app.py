@@ -104,7 +104,7 @@ async def handle_webhook(request: web.Request, source_name: str) -> web.StreamRe
 
     events = source.parse(inbound)
     try:
-        prepared = ctx.ingestor.prepare(events)
+        prepared = ctx.ingestor.prepare(events, integration)
     except (InvalidEvent, ValueError) as exc:
         log.error("source %s produced an invalid event: %s", source.name, exc)
         return error_response(500, "source_plugin_error", f"the {source.name} source failed: {exc}")

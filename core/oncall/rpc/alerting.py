@@ -39,7 +39,7 @@ async def trigger(ctx: Context, event: AlertEvent, integration_id: int | None) -
         integration = await store.get_integration(ctx.pool, integration_id)
     if not integration.enabled:
         raise FailedPrecondition(f"integration {integration.name!r} is disabled")
-    [result] = await ctx.ingestor.submit(integration.id, ctx.ingestor.prepare([event]))
+    [result] = await ctx.ingestor.submit(integration.id, ctx.ingestor.prepare([event], integration))
     assert result.alert_id is not None  # a trigger always lands on an alert
     alert = await store.get_alert(ctx.pool, result.alert_id)
     return alert, result.outcome is IngestOutcome.CREATED
