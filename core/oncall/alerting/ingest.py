@@ -260,13 +260,23 @@ _TRIGGER = _TRIGGER_TEMPLATE.format(
 )
 
 # With grouping: an alert a rule took joins the open, joinable incident of its (rule, scope,
-# key), or opens one. ``closing`` first closes such incidents whose window has passed
-# (``%(now)s``). ``existing`` reads the joinable ones, ``fresh`` draws one id per key that
-# has none, and the alert is inserted with its incident's id. Existing incidents count
-# their new alerts (``bumped``); ``opened`` inserts the new ones. Two transactions opening
-# the same key at once both try to insert it: the unique index lets one in, the other's
-# alerts then reference an incident that doesn't exist, its commit fails
-# (``alerts_incident_fk``) and the batch is applied again, when it joins the winner's.
+# key), or opens one. ``repeats`` locks the open alerts the batch repeats first, as every
+# writer (a resolve, a person, the engine) locks alerts before their incidents, so that
+# none deadlocks with this statement. ``locked`` then locks the incidents holding the
+# batch's keys (in id order) for the rest of the transaction: one resolving meanwhile (its ``join_key`` cleared) is
+# read again once that commits and drops out, so no alert joins an incident that is no
+# longer open. ``closing`` closes those whose window or idle limit has passed
+# (``%(now)s``); ``existing`` is the rest. ``fresh`` draws one id per key that has none, and
+# the alert is inserted with its incident's id. Existing incidents count their new alerts
+# (``bumped``); ``opened`` inserts the new ones. Two transactions opening the same key at
+# once both try to insert it: the unique index lets one in, the other's alerts then
+# reference an incident that doesn't exist, its commit fails (``alerts_incident_fk``) and
+# the batch is applied again, when it joins the winner's.
+#
+# A data-modifying CTE no one reads runs after the main query, so ``fresh`` reads
+# ``closing`` (an InitPlan, evaluated before its first row): a closed incident's key must be
+# off the unique index before ``opened`` inserts its successor, else the insert would
+# conflict with it, do nothing, and fail the commit on every retry.
 _GROUPED = _TRIGGER_TEMPLATE.format(
     group_arrays=""", %(rule_id)b::text[], %(scope)b::text[], %(group_key)b::text[],
                          %(window_s)b::integer[], %(idle_s)b::integer[], %(resolve_on)b::text[],
@@ -274,22 +284,32 @@ _GROUPED = _TRIGGER_TEMPLATE.format(
     group_columns=", rule_id, scope, group_key, window_s, idle_s, resolve_on, repage",
     incident_ctes=""", keys AS MATERIALIZED (
     SELECT DISTINCT rule_id, scope, group_key FROM input WHERE group_key IS NOT NULL
-), closing AS (
-    UPDATE alerting.incidents i SET join_key = NULL
-    FROM keys k
-    WHERE i.rule_id = k.rule_id AND i.scope = k.scope AND i.join_key = k.group_key
-      AND i.joinable_until <= %(now)s
-    RETURNING i.id
-), existing AS MATERIALIZED (
-    SELECT i.id, i.rule_id, i.scope, i.join_key
+), repeats AS MATERIALIZED (
+    SELECT a.id FROM alerting.alerts a JOIN input t USING (integration_id, dedup_key)
+    WHERE a.status <> 'resolved'
+    ORDER BY a.integration_id, a.dedup_key
+    FOR UPDATE OF a
+), locked AS MATERIALIZED (
+    SELECT i.id, i.rule_id, i.scope, i.join_key, i.joinable_until
     FROM alerting.incidents i JOIN keys k
       ON i.rule_id = k.rule_id AND i.scope = k.scope AND i.join_key = k.group_key
-    WHERE i.joinable_until IS NULL OR i.joinable_until > %(now)s
+    WHERE (SELECT count(*) FROM repeats) >= 0
+    ORDER BY i.id
+    FOR NO KEY UPDATE OF i
+), closing AS (
+    UPDATE alerting.incidents i SET join_key = NULL
+    FROM locked l
+    WHERE i.id = l.id AND l.joinable_until <= %(now)s
+    RETURNING i.id
+), existing AS MATERIALIZED (
+    SELECT id, rule_id, scope, join_key FROM locked
+    WHERE joinable_until IS NULL OR joinable_until > %(now)s
 ), fresh AS MATERIALIZED (
     SELECT k.rule_id, k.scope, k.group_key, nextval('alerting.incident_ids') AS id
     FROM keys k
     WHERE NOT EXISTS (SELECT 1 FROM existing e
                       WHERE e.rule_id = k.rule_id AND e.scope = k.scope AND e.join_key = k.group_key)
+      AND (SELECT count(*) FROM closing) >= 0
 )""",
     incident_column=", incident_id",
     incident_value=", coalesce(e.id, f.id, nextval('alerting.incident_ids'))",
