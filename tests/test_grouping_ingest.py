@@ -288,6 +288,7 @@ async def test_an_acknowledged_alert_resolved_by_a_person_keeps_the_counters(ctx
 # --------------------------------------------------------------------------- counters never drift
 
 
+@pytest.mark.slow
 async def test_counters_never_drift_under_a_random_concurrent_mix(ctx, db_url):
     await add_rule(ctx, name="by-cluster", condition='labels.alertname == "DBDown"', resolve_on="all", position=0)
     await add_rule(ctx, name="first", condition='labels.alertname == "Disk"', key="labels.cluster",

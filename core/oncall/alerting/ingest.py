@@ -389,6 +389,23 @@ _CLOSING = (
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 _INCIDENT_FK = "alerts_incident_fk"
 
+# What batches in flight never share: (integration id, dedup key) of every event, and
+# ("rule:<id>:<scope>", incident key) of every grouped trigger. Two lanes joining or opening
+# one incident would only wait for each other on its row (and, both opening it, one would
+# fail at commit and be applied again), so the second waits its turn in the queue instead,
+# where it goes on gathering submissions into a larger batch.
+_Key = tuple[int | str, str]
+
+
+def _keys(sub: _Submission) -> set[_Key]:
+    keys: set[_Key] = set()
+    for ev in sub.events:
+        keys.add((sub.integration_id, ev.dedup_key))
+        if ev.group is not None:
+            keys.add((f"rule:{ev.group.rule_id}:{ev.group.scope}", ev.group.key))
+    return keys
+
+
 # An event of a batch, with where its result goes: (integration, event, submission, index)
 _Item = tuple[int, _Prepared, int, int]
 # Events as the statements take them: each submission's integration and its events, in order
@@ -421,7 +438,7 @@ class Ingestor:
         self._queue: deque[_Submission] = deque()
         self._wake = asyncio.Event()
         self._released = asyncio.Event()  # a batch finished committing; its keys are free
-        self._in_flight: dict[int, set[tuple[int, str]]] = {}  # lane → keys of its batch
+        self._in_flight: dict[int, set[_Key]] = {}  # lane → keys of its batch
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.batches = 0
@@ -445,9 +462,10 @@ class Ingestor:
         prepared = [prepare(ev, self.raw_cap) for ev in events]
         grouping = self.grouping
         if grouping is not None and grouping.active and integration is not None:
+            now = self._clock.now()
             for ev, p in zip(events, prepared, strict=True):
                 if p.action is Action.TRIGGER:
-                    p.group = grouping.assign(ev, p.severity, integration)
+                    p.group = grouping.assign(ev, p.severity, integration, now)
         return prepared
 
     async def submit(self, integration_id: int, events: list[_Prepared]) -> list[IngestResult]:
@@ -461,17 +479,17 @@ class Ingestor:
         self._wake.set()
         return await fut
 
-    def _take(self) -> tuple[list[_Submission], set[tuple[int, str]]]:
+    def _take(self) -> tuple[list[_Submission], set[_Key]]:
         """The next batch: submissions from the head of the queue, in order, up to
-        ``max_batch`` events, stopping before the first that shares a key with a batch in
-        flight."""
+        ``max_batch`` events, stopping before the first that shares a key (a dedup key, or
+        the incident key of a grouped trigger) with a batch in flight."""
         batch: list[_Submission] = []
-        keys: set[tuple[int, str]] = set()
+        keys: set[_Key] = set()
         n = 0
         busy = list(self._in_flight.values())
         while self._queue and n < self._max_batch:
             sub = self._queue[0]
-            sub_keys = {(sub.integration_id, ev.dedup_key) for ev in sub.events}
+            sub_keys = _keys(sub)
             if any(not held.isdisjoint(sub_keys) for held in busy):
                 break
             self._queue.popleft()

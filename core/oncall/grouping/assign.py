@@ -180,12 +180,15 @@ class GroupingCache:
             return GroupingMatch(errors=["the router cannot evaluate grouping rules"])
         return self.grouper.group(view, self.applicable(view.integration_id))
 
-    def assign(self, ev: AlertEvent, severity: str, integration: Integration) -> Assignment | None:
-        """The incident assignment of a new alert, or None: it opens its own incident."""
+    def assign(
+        self, ev: AlertEvent, severity: str, integration: Integration, now: datetime | None = None
+    ) -> Assignment | None:
+        """The incident assignment of a new alert received at ``now`` (the ingestor's clock),
+        or None: it opens its own incident."""
         rules = self.applicable(integration.id)
         if not rules or self.grouper is None:
             return None
-        found = self.grouper.group(event_view(ev, severity, integration, datetime.now(UTC)), rules)
+        found = self.grouper.group(event_view(ev, severity, integration, now or datetime.now(UTC)), rules)
         if found.errors:
             log.debug("grouping of %s: %s", ev.dedup_key, "; ".join(found.errors))
         if found.rule_id is None or not found.key:
