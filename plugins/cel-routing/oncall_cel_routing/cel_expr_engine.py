@@ -141,6 +141,31 @@ class CelExprEngine:
         return _bytes_as_bytes(plain)
 
 
+    def compile_walk(self, pairs: Sequence[tuple[str, str]]) -> Any | None:
+        # c0 ? [0, k0] : c1 ? [1, k1] : … : [-1]. CEL's conditional evaluates only the branch
+        # taken, so conditions after the first that holds, and every other key, are never
+        # evaluated; an error in one that is fails the whole walk. Each expression in
+        # parentheses with its own line end, so a trailing // comment cannot swallow the rest.
+        arms = [f"({_alias_regex(c)}\n) ? [{i}, ({_alias_regex(k)}\n)]" for i, (c, k) in enumerate(pairs)]
+        source = "\n: ".join([*arms, "[-1]"])
+        try:
+            return self._env.compile(source)
+        except RuntimeError:
+            return None  # e.g. nested beyond the parser's depth limit: fewer pairs per walk
+
+    def evaluate_walk(self, walk: Any, activation: Any) -> tuple[int, Any] | None:
+        try:
+            # one crossing: an error's plain value is its message, a walk's value is a list
+            result = walk.eval(activation).plain_value()
+        except (RuntimeError, TypeError, ValueError):
+            return None  # e.g. a value Python cannot hold (an optional)
+        if type(result) is not list or not result or type(result[0]) is not int:
+            return None
+        if result[0] < 0:
+            return -1, None
+        return result[0], _bytes_as_bytes(result[1])
+
+
 def _bytes_as_bytes(value: Any) -> Any:
     """``value`` with the binding's bytearrays as bytes (immutable, like every other value)."""
     if type(value) is str:  # the usual key, and a key list's usual item: nothing to walk
