@@ -59,7 +59,8 @@ def cel_expr() -> CelRouter:
 
 
 def key_of(router: CelRouter, key: str, a: AlertView | None = None) -> GroupingMatch:
-    return router.group(a or alert(), [rule("only", key)])
+    match: GroupingMatch = router.group(a or alert(), [rule("only", key)])
+    return match
 
 
 # --------------------------------------------------------------------------- keys
@@ -262,20 +263,30 @@ class CountingEngine:
         return self.inner.bind(variables)
 
     def evaluate(self, program: Any, activation: Any) -> bool:
-        return self.inner.evaluate(program, activation)
+        held: bool = self.inner.evaluate(program, activation)
+        return held
 
     def evaluate_batch(self, batch: Any, activation: Any) -> list[bool] | None:
-        return self.inner.evaluate_batch(batch, activation)
+        held: list[bool] | None = self.inner.evaluate_batch(batch, activation)
+        return held
 
     def compile_value(self, expression: str) -> Any:
         self.keys.append(expression)
         return self.inner.compile_value(expression)
 
     def value_type(self, program: Any) -> str | None:
-        return self.inner.value_type(program)
+        kind: str | None = self.inner.value_type(program)
+        return kind
 
     def evaluate_value(self, program: Any, activation: Any) -> Any:
         return self.inner.evaluate_value(program, activation)
+
+    def compile_walk(self, pairs: Sequence[tuple[str, str]]) -> Any | None:
+        return self.inner.compile_walk(pairs)
+
+    def evaluate_walk(self, walk: Any, activation: Any) -> tuple[int, Any] | None:
+        found: tuple[int, Any] | None = self.inner.evaluate_walk(walk, activation)
+        return found
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
