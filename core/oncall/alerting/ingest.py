@@ -380,6 +380,20 @@ _ACK = _CLOSE.format(
     assignments="status = 'acknowledged', acknowledged_at = now(), acknowledged_by = 'integration:' || a.integration_id"
 )
 
+# The open alerts of a batch's keys, locked in key order; no rows come back.
+_LOCK_ALERTS = """
+SELECT FROM (
+    SELECT count(*) AS n FROM (
+        SELECT a.id FROM alerting.alerts a
+        JOIN unnest(%(integration_id)b::bigint[], %(dedup_key)b::text[]) AS t(integration_id, dedup_key)
+          USING (integration_id, dedup_key)
+        WHERE a.status <> 'resolved'
+        ORDER BY a.integration_id, a.dedup_key
+        FOR UPDATE OF a
+    ) AS locked
+) AS counted WHERE n < 0
+"""
+
 # (action, statement, statuses it applies to, outcome when it applied)
 _CLOSING = (
     (Action.ACKNOWLEDGE, _ACK, ["triggered"], IngestOutcome.ACKNOWLEDGED),
@@ -686,6 +700,14 @@ def _statements(events: _Events, now: datetime) -> list[_Statement]:
                     "now": now,
                 }
                 statements.append((sql, params, items, outcome))
+    if len(statements) > 1:
+        # One transaction of several statements would otherwise lock an incident (a trigger
+        # joining it) before an alert (a later statement's ack or resolve), the reverse of
+        # every other writer's order, and deadlock with a person acting on that alert.
+        # Locking the batch's open alerts first, in key order, keeps alerts before incidents.
+        keys = sorted({(t[0], t[1].dedup_key) for rnd in rounds for t in rnd})
+        lock_params: dict[str, Any] = {"integration_id": [k[0] for k in keys], "dedup_key": [k[1] for k in keys]}
+        statements.insert(0, (_LOCK_ALERTS, lock_params, [], None))
     return statements
 
 
