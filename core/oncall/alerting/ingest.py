@@ -288,7 +288,7 @@ _GROUPED = _TRIGGER_TEMPLATE.format(
     SELECT a.id FROM alerting.alerts a JOIN input t USING (integration_id, dedup_key)
     WHERE a.status <> 'resolved'
     ORDER BY a.integration_id, a.dedup_key
-    FOR UPDATE OF a
+    FOR NO KEY UPDATE OF a
 ), locked AS MATERIALIZED (
     SELECT i.id, i.rule_id, i.scope, i.join_key, i.joinable_until
     FROM alerting.incidents i JOIN keys k
@@ -380,7 +380,8 @@ _ACK = _CLOSE.format(
     assignments="status = 'acknowledged', acknowledged_at = now(), acknowledged_by = 'integration:' || a.integration_id"
 )
 
-# The open alerts of a batch's keys, locked in key order; no rows come back.
+# The open alerts of a batch's keys, locked in key order; no rows come back. (NO KEY UPDATE,
+# as an upsert locks them: the engine's inserts referencing them are not held up.)
 _LOCK_ALERTS = """
 SELECT FROM (
     SELECT count(*) AS n FROM (
@@ -389,7 +390,7 @@ SELECT FROM (
           USING (integration_id, dedup_key)
         WHERE a.status <> 'resolved'
         ORDER BY a.integration_id, a.dedup_key
-        FOR UPDATE OF a
+        FOR NO KEY UPDATE OF a
     ) AS locked
 ) AS counted WHERE n < 0
 """
