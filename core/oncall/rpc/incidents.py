@@ -18,6 +18,7 @@ import grpc
 import psycopg
 
 from ..alerting import incidents as store
+from ..alerting.store import decode_page_token
 from ..alerting.incidents import Incident, IncidentEvent, IncidentFilter, TimelineEntry
 from ..alerting.v1 import incidents_pb2 as pb
 from ..alerting.v1 import incidents_pb2_grpc
@@ -156,6 +157,8 @@ class IncidentService(incidents_pb2_grpc.IncidentServiceServicer):
         self, request: pb.ListIncidentAlertsRequest, context: _Call
     ) -> pb.ListIncidentAlertsResponse:
         size = convert.page_size(request.page_size)
+        if request.page_token:  # a forged token is refused for what it is, whatever else is missing
+            decode_page_token(request.page_token)
         alerts, next_token = await store.list_incident_alerts(
             self._ctx.pool, incident_id(request.incident_id), page_size=size, page_token=request.page_token
         )
