@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from ..alerting import store
 from ..alerting.incident_context import incident_contexts
+from ..alerting.incident_status import notify_incidents
 from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
@@ -282,6 +283,7 @@ class Engine:
                                         %b::text[], %b::jsonb[])""",
                 [list(col) for col in zip(*work.incident_events, strict=True)],
             )
+            await notify_incidents(conn, [e[0] for e in work.incident_events])
         if work.escalations:
             cols = ("alert_id", "generation", "policy_id", "step", "repeat", "next_due_at", "last_fired_at",
                     "state", "held_by")
