@@ -345,3 +345,37 @@ async def test_a_replay_of_a_range_is_capped_and_says_so(ctx, monkeypatch):
         await _dry_run(ctx, RuleSpec(name="", condition="true", key="labels.c"), last=4)
     with pytest.raises(InvalidArgument, match="not both"):
         await _dry_run(ctx, RuleSpec(name="", condition="true", key="labels.c"), last=2, since=T0)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_the_cli_lists_presets_creates_updates_tests_and_deletes_rules(db_url):
+    import json
+    import re
+
+    from fixtures.processes import oncall_env, run_cli
+
+    env = oncall_env(db_url)
+    presets_out = run_cli("grouping", "presets", env=env)
+    assert presets_out.returncode == 0 and "alertmanager-group" in presets_out.stdout
+    made = run_cli("grouping", "create", "--preset", "alertname-cluster-15m", "--title", "{{ alert.summary }}", env=env)
+    assert made.returncode == 0, made.stderr
+    assert "Same alertname and cluster for 15 minutes" in made.stdout and "window 0:15:00" in made.stdout
+    rule_id = re.search(r"\[([0-9a-f-]{36})\] v1", made.stdout).group(1)
+    bad = run_cli("grouping", "create", "--name", "bad", "--when", "true", "--key", "labels.x +", env=env)
+    assert bad.returncode == 1 and "at line 1, column" in bad.stderr
+    moved = run_cli("grouping", "update", rule_id, "--idle", "5m", "--resolve-on", "first", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert "idle 0:05:00, resolve on first" in moved.stdout and "v2" in moved.stdout
+    stale = run_cli("grouping", "update", rule_id, "--version", "1", "--name", "x", env=env)
+    assert stale.returncode == 1 and "read it again" in stale.stderr
+    tested = run_cli("grouping", "test", "--rule", rule_id, "--last", "10", "--json", env=env)
+    assert tested.returncode == 0, tested.stderr
+    assert json.loads(tested.stdout)["alerts_replayed"] == 0
+    draft = run_cli("grouping", "test", "--when", "true", "--key", "integration", "--since", "1h", env=env)
+    assert draft.returncode == 0 and "0 alerts replayed" in draft.stdout, draft.stderr
+    listed = run_cli("grouping", "list", env=env)
+    assert rule_id in listed.stdout
+    gone = run_cli("grouping", "delete", rule_id, env=env)
+    assert gone.returncode == 0 and "no grouping rules" in run_cli("grouping", "list", env=env).stdout
