@@ -284,7 +284,11 @@ _GROUPED = _TRIGGER_TEMPLATE.format(
     SELECT i.id, i.rule_id, i.scope, i.join_key
     FROM alerting.incidents i JOIN keys k
       ON i.rule_id = k.rule_id AND i.scope = k.scope AND i.join_key = k.group_key
-    WHERE i.joinable_until IS NULL OR i.joinable_until > %(now)s
+    -- ``closing`` is read here (a one-time filter, run before any row is read), so that it
+    -- runs first: a data-modifying CTE nothing reads runs after the main query, and
+    -- ``opened`` must find the closed key free
+    WHERE (SELECT count(*) FROM closing) >= 0
+      AND (i.joinable_until IS NULL OR i.joinable_until > %(now)s)
 ), fresh AS MATERIALIZED (
     SELECT k.rule_id, k.scope, k.group_key, nextval('alerting.incident_ids') AS id
     FROM keys k

@@ -56,7 +56,7 @@ class AlertingPort(Protocol):
         """These requests became notifications."""
 
     async def alert_statuses(self, conn: Conn, alert_ids: Sequence[int]) -> dict[int, str]:
-        """triggered, acknowledged or resolved, for the alerts that exist."""
+        """triggered, acknowledged or resolved: the status of each existing alert's incident."""
 
     async def append_timeline(self, conn: Conn, lines: Sequence[TimelineLine], at: datetime) -> None:
         """Lines on the timelines of alerts that still exist (announced to watchers, not to the engine)."""
@@ -95,7 +95,13 @@ class PostgresAlerting:
     async def alert_statuses(self, conn: Conn, alert_ids: Sequence[int]) -> dict[int, str]:
         if not alert_ids:
             return {}
-        cur = await conn.execute("SELECT id, status FROM alerting.alerts WHERE id = ANY(%s)", (sorted(set(alert_ids)),))
+        # a page is about the alert's incident: it goes while the incident is triggered, even
+        # when the alert it names (the incident's first) has resolved and others are open
+        cur = await conn.execute(
+            """SELECT a.id, inc.status FROM alerting.alerts a JOIN alerting.incidents inc ON inc.id = a.incident_id
+               WHERE a.id = ANY(%s)""",
+            (sorted(set(alert_ids)),),
+        )
         return {r["id"]: r["status"] for r in await cur.fetchall()}
 
     async def append_timeline(self, conn: Conn, lines: Sequence[TimelineLine], at: datetime) -> None:

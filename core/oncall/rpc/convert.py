@@ -108,6 +108,7 @@ def alert_to_proto(alert: Alert) -> pb.Alert:
         route=_route_to_proto(alert.routing) if alert.routed_at is not None else None,
         escalation_policy_id=alert.escalation_policy_id or "",
         silenced_by=alert.silenced_by or "",
+        incident_id=alert.incident_id or 0,
     )
 
 

@@ -4,7 +4,8 @@ Conditions are parsed and type-checked against declared variables, so ``labels.x
 ``severity > 3`` is refused when the rule is saved. The optional extension is on
 (``labels.?team.orValue("")``). Each evaluation crosses from Python into C++ once, and that
 crossing costs more than a simple condition does, so many conditions are also compiled into
-one list expression (``compile_batch``) and evaluated in one call.
+one list expression (``compile_batch``) and evaluated in one call, and grouping rules into
+one conditional chain that stops at the first rule taking the alert (``compile_walk``).
 
 ``matches`` calls are renamed to ``__re2__`` (same length, so positions hold) before
 compiling: the built-in recompiles its pattern on every evaluation and cannot be replaced
@@ -116,7 +117,6 @@ class CelExprEngine:
             return booleans
         return None  # a non-boolean: evaluating one by one names its CEL type
 
-
     def compile_value(self, expression: str) -> Any:
         try:
             return self._env.compile(_alias_regex(expression))
@@ -139,6 +139,30 @@ class CelExprEngine:
         except (RuntimeError, TypeError, ValueError):  # what Python cannot hold: an optional, a type
             raise EvaluationError(f"the expression's value ({_type_text(kind)}) has no plain value") from None
         return _bytes_as_bytes(plain)
+
+    def compile_walk(self, pairs: Sequence[tuple[str, str]]) -> Any | None:
+        # c0 ? [0, k0] : c1 ? [1, k1] : … : [-1]. CEL's conditional evaluates only the branch
+        # taken, so conditions after the first that holds, and every other key, are never
+        # evaluated; an error in one that is fails the whole walk. Each expression in
+        # parentheses with its own line end, so a trailing // comment cannot swallow the rest.
+        arms = [f"({_alias_regex(c)}\n) ? [{i}, ({_alias_regex(k)}\n)]" for i, (c, k) in enumerate(pairs)]
+        source = "\n: ".join([*arms, "[-1]"])
+        try:
+            return self._env.compile(source)
+        except RuntimeError:
+            return None  # e.g. nested beyond the parser's depth limit: fewer pairs per walk
+
+    def evaluate_walk(self, walk: Any, activation: Any) -> tuple[int, Any] | None:
+        try:
+            # one crossing: an error's plain value is its message, a walk's value is a list
+            result = walk.eval(activation).plain_value()
+        except (RuntimeError, TypeError, ValueError):
+            return None  # e.g. a value Python cannot hold (an optional)
+        if type(result) is not list or not result or type(result[0]) is not int:
+            return None
+        if result[0] < 0:
+            return -1, None
+        return result[0], _bytes_as_bytes(result[1])
 
 
 def _bytes_as_bytes(value: Any) -> Any:

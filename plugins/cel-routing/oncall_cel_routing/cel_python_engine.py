@@ -104,6 +104,12 @@ class CelPythonEngine:
     def value_type(self, program: Any) -> str | None:
         return None
 
+    def compile_walk(self, pairs: Sequence[tuple[str, str]]) -> Any | None:
+        return None  # the interpreter costs the same per expression either way
+
+    def evaluate_walk(self, walk: Any, activation: Any) -> tuple[int, Any] | None:
+        return None
+
     def evaluate_value(self, program: Any, activation: Any) -> Any:
         try:
             result = program.evaluate(activation)

@@ -53,6 +53,14 @@ class Engine(Protocol):
     float, bytes, None, lists and dicts of those, datetime and timedelta for timestamps and
     durations; it raises EvaluationError when evaluation fails or the value has no plain
     form (an optional, a type).
+
+    ``compile_walk`` builds one program that walks (condition, key) pairs in order and
+    gives the first pair whose condition holds with its key's value, which
+    ``evaluate_walk`` runs in a single call: ``(index, plain key value)``, ``(-1, None)``
+    when no condition holds, or None when a condition reached or the key failed (the caller
+    then walks them one by one to learn which, and why). ``compile_walk`` returns None when
+    the engine cannot (cel-python: it costs the same per expression either way) or the
+    pairs are too many for one program.
     """
 
     name: str
@@ -74,6 +82,10 @@ class Engine(Protocol):
     def value_type(self, program: Any) -> str | None: ...
 
     def evaluate_value(self, program: Any, activation: Any) -> Any: ...
+
+    def compile_walk(self, pairs: Sequence[tuple[str, str]]) -> Any | None: ...
+
+    def evaluate_walk(self, walk: Any, activation: Any) -> tuple[int, Any] | None: ...
 
 
 def select_engine(choice: str | None = None) -> Engine:

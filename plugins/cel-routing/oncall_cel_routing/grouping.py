@@ -3,10 +3,10 @@
 The router's :class:`~oncall_hookspecs.Grouper` capability (``CelRouter.group`` and
 ``CelRouter.validate_key``) is this module. A rule's condition and key are compiled once
 per ``(rule id, version)`` and kept; the texts are compared too, so a draft sharing an id
-and version is never served a stale program. On an engine that batches (cel-expr), runs
-of up to MAX_BATCH conditions are also compiled into one program, evaluated in one call;
-a run in which some condition fails is evaluated again one rule at a time, so each
-failure lands on its own rule.
+and version is never served a stale program. On cel-expr, runs of up to MAX_WALK rules
+are also compiled into one program that walks them (``c0 ? [0, k0] : c1 ? [1, k1] : …``),
+evaluated in one call; a run in which a condition or the key fails, or whose key is
+unusable, is walked again one rule at a time, so each failure lands on its own rule.
 
 ``group`` runs on the ingest path for every new alert, on the event loop: the alert's
 variables are built and bound once per call, only the key of a rule whose condition
@@ -33,12 +33,11 @@ from .variables import alert_variables
 
 #: compiled grouping rules kept; the oldest go first once there are more
 MAX_PROGRAMS = 10_000
-#: batched condition programs kept, and walk plans (one per distinct rule list)
-MAX_BATCHES = 1_000
+#: walk programs kept, and plans (one per distinct rule list)
+MAX_WALKS = 1_000
 MAX_PLANS = 64
-#: the most conditions evaluated in one call: a match early in a long list stops the walk
-#: without evaluating hundreds of conditions after it
-MAX_BATCH = 32
+#: the most rules one program walks (CEL's parser nests at most 32 deep: each rule is a level)
+MAX_WALK = 16
 
 #: the result types (as the type-checking engine names them) that can be a key; a ``dyn`` is
 #: checked when evaluated, as is ``list(dyn)``'s content
@@ -49,7 +48,7 @@ _POSITION = attrgetter("position")
 _JSON_STRING = json.encoder.encode_basestring
 
 
-@dataclass(slots=True, eq=False)  # hashed by identity: batches and plans are keyed by their members
+@dataclass(slots=True, eq=False)  # hashed by identity: walks and plans are keyed by their members
 class _Compiled:
     condition: str
     key: str
@@ -111,7 +110,7 @@ class Grouping:
         self._compile_lock = compile_lock
         self._lock = threading.Lock()
         self._programs: dict[tuple[str, int], _Compiled] = {}
-        self._batches: dict[tuple[_Compiled, ...], Any] = {}
+        self._walk_programs: dict[tuple[_Compiled, ...], Any] = {}
         self._plans: dict[tuple[_Compiled, ...], list[tuple[int, int, Any]]] = {}
 
     # ----------------------------------------------------------------------- validation
@@ -152,11 +151,21 @@ class Grouping:
                 return match
             with self._lock:
                 entries = [self._compiled(rule) for rule in ordered]
-                for start, stop, batch in self._plan(entries):
-                    held = self._batch(batch, activation) if batch is not None else None
-                    for i in range(start, stop):
+                for start, stop, walk in self._plan(entries):
+                    found = self._walk(walk, activation) if walk is not None else None
+                    if found is not None:  # the fast way: one call walked these rules
+                        index, walked_key = found
+                        stop_at = stop if index < 0 else start + index
+                        trace.extend(RuleTrace(rule.id, rule.name, False) for rule in ordered[start:stop_at])
+                        if index < 0:
+                            continue
+                        rule = ordered[stop_at]
+                        trace.append(RuleTrace(rule.id, rule.name, True))
+                        match.rule_id, match.rule_name, match.key = rule.id, rule.name, walked_key
+                        return match
+                    for i in range(start, stop):  # one by one, so each failure lands on its rule
                         rule, entry = ordered[i], entries[i]
-                        outcome = held[i - start] if held is not None else self._condition(entry, activation)
+                        outcome = self._condition(entry, activation)
                         if outcome is not True:
                             trace.append(RuleTrace(rule.id, rule.name, False, outcome or None))
                             continue
@@ -213,11 +222,12 @@ class Grouping:
         return _Compiled(rule.condition, rule.key, condition_program, key_program, condition_error, key_error)
 
     def _plan(self, entries: list[_Compiled]) -> list[tuple[int, int, Any]]:
-        """The steps that walk ``entries``: (start, stop, one program for their conditions or None).
+        """The steps that walk ``entries``: (start, stop, one program walking them, or None).
 
-        With an engine that batches, runs of compiled conditions (at most MAX_BATCH) are one
-        program each, evaluated in one call: crossing into the engine costs more than a
-        simple condition does. Without one, or where a rule does not compile, a step is one rule.
+        Where the engine can (cel-expr), runs of rules whose condition and key compiled (at
+        most MAX_WALK, fewer where the parser's depth limit demands) are walked by one
+        program in one call: crossing into the engine costs more than a simple condition
+        does. Otherwise, or when that call fails, a step's rules are walked one by one.
         """
         key = tuple(entries)
         plan = self._plans.get(key)
@@ -227,33 +237,53 @@ class Grouping:
         i, n = 0, len(entries)
         while i < n:
             j = i + 1
-            if self.engine.batches and entries[i].condition_program is not None:
-                while j < n and j - i < MAX_BATCH and entries[j].condition_program is not None:
+            if entries[i].condition_program is not None and entries[i].key_program is not None:
+                while (j < n and j - i < MAX_WALK and entries[j].condition_program is not None
+                       and entries[j].key_program is not None):
                     j += 1
-            batch = self._batch_program(key[i:j]) if j - i > 1 else None
-            plan.append((i, j, batch))
+                plan.extend(self._walks(key[i:j], i))
+            else:
+                plan.append((i, j, None))
             i = j
         _remember(self._plans, key, plan, MAX_PLANS)
         return plan
 
-    def _batch_program(self, run: tuple[_Compiled, ...]) -> Any:
-        if run in self._batches:
-            return self._batches[run]
+    def _walks(self, run: tuple[_Compiled, ...], start: int) -> list[tuple[int, int, Any]]:
+        """Steps for a run of compiled rules: one walk, or halves when one program can't hold them all."""
+        program = self._walk_program(run)
+        if program is not None or len(run) == 1:
+            return [(start, start + len(run), program)]
+        half = len(run) // 2
+        return self._walks(run[:half], start) + self._walks(run[half:], start + half)
+
+    def _walk_program(self, run: tuple[_Compiled, ...]) -> Any:
+        if run in self._walk_programs:
+            return self._walk_programs[run]
         try:
             with self._compile_lock:
-                program = self.engine.compile_batch([entry.condition for entry in run])
-        except Exception:  # noqa: BLE001 - without a batch, the conditions are evaluated one by one
+                program = self.engine.compile_walk([(entry.condition, entry.key) for entry in run])
+        except Exception:  # noqa: BLE001 - without a walk program, the rules are walked one by one
             program = None
-        _remember(self._batches, run, program, MAX_BATCHES)
+        _remember(self._walk_programs, run, program, MAX_WALKS)
         return program
 
     # ----------------------------------------------------------------------- evaluating
 
-    def _batch(self, batch: Any, activation: Any) -> Sequence[bool] | None:
-        """Whether each condition of a batch holds; None when one failed (then one by one, to learn why)."""
+    def _walk(self, walk: Any, activation: Any) -> tuple[int, str] | None:
+        """(index of the rule that takes the alert, its key), (-1, "") when none does, or None
+        when a condition or the key failed or the key is unusable (then one by one, to learn why)."""
         try:
-            return self.engine.evaluate_batch(batch, activation)
+            found = self.engine.evaluate_walk(walk, activation)
         except Exception:  # noqa: BLE001 - one by one, each failure lands on its own rule
+            return None
+        if found is None:
+            return None
+        index, value = found
+        if index < 0:
+            return -1, ""
+        try:
+            return index, canonical_key(value)
+        except KeyProblem:
             return None
 
     def _condition(self, entry: _Compiled, activation: Any) -> bool | str:

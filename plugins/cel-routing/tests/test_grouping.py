@@ -59,7 +59,8 @@ def cel_expr() -> CelRouter:
 
 
 def key_of(router: CelRouter, key: str, a: AlertView | None = None) -> GroupingMatch:
-    return router.group(a or alert(), [rule("only", key)])
+    match: GroupingMatch = router.group(a or alert(), [rule("only", key)])
+    return match
 
 
 # --------------------------------------------------------------------------- keys
@@ -195,7 +196,8 @@ def test_rules_after_the_one_that_takes_the_alert_are_not_in_the_trace(router: C
 
 
 def test_a_long_list_with_failures_keeps_each_outcome_on_its_rule(router: CelRouter) -> None:
-    # on cel-expr these run as batches; a failing condition sends its batch one rule at a time
+    # on cel-expr runs of rules are walked by one program; a failing condition sends its run
+    # one rule at a time
     rules = [rule(f"r{i}", f'"key-{i}"', position=i,
                   condition='labels.missing == "x"' if i % 7 == 3 else f'labels.team == "t{i}"')
              for i in range(60)]
@@ -204,6 +206,26 @@ def test_a_long_list_with_failures_keeps_each_outcome_on_its_rule(router: CelRou
     assert (match.rule_name, match.key, match.errors) == ("last", "HighCPU", [])
     assert [t.rule_name for t in match.trace] == [r.name for r in rules]
     assert [bool(t.error) for t in match.trace[:-1]] == [i % 7 == 3 for i in range(60)]
+
+
+def test_deeply_nested_conditions_are_walked_alike_however_the_runs_are_split(router: CelRouter) -> None:
+    # each rule is a nesting level of cel-expr's walk program, and its parser stops at 32:
+    # runs of deep conditions are split until they fit, or walked one by one
+    deep = "(" * 28 + 'labels.team == "{}"' + ")" * 28
+    rules = [rule(f"r{i}", f'[labels.alertname, "{i}"]', condition=deep.format("db" if i == 14 else f"t{i}"),
+                  position=i) for i in range(16)]
+    match = router.group(alert(), rules)
+    assert (match.rule_name, match.key, match.errors) == ("r14", '["HighCPU","14"]', [])
+    assert [t.rule_name for t in match.trace] == [f"r{i}" for i in range(15)]
+
+
+def test_a_failing_condition_or_key_after_the_rule_that_takes_the_alert_changes_nothing(router: CelRouter) -> None:
+    rules = [rule("first", "labels.team", condition='labels.team == "db"', position=1),
+             rule("fails", "labels.missing", condition='labels.missing == "x"', position=2),
+             rule("bad-key", "labels.missing", position=3)]
+    match = router.group(alert(), rules)
+    assert (match.rule_name, match.key, match.errors) == ("first", "db", [])
+    assert [t.rule_name for t in match.trace] == ["first"]
 
 
 def test_odd_alerts_and_rules_never_make_group_raise(router: CelRouter) -> None:
@@ -241,20 +263,30 @@ class CountingEngine:
         return self.inner.bind(variables)
 
     def evaluate(self, program: Any, activation: Any) -> bool:
-        return self.inner.evaluate(program, activation)
+        held: bool = self.inner.evaluate(program, activation)
+        return held
 
     def evaluate_batch(self, batch: Any, activation: Any) -> list[bool] | None:
-        return self.inner.evaluate_batch(batch, activation)
+        held: list[bool] | None = self.inner.evaluate_batch(batch, activation)
+        return held
 
     def compile_value(self, expression: str) -> Any:
         self.keys.append(expression)
         return self.inner.compile_value(expression)
 
     def value_type(self, program: Any) -> str | None:
-        return self.inner.value_type(program)
+        kind: str | None = self.inner.value_type(program)
+        return kind
 
     def evaluate_value(self, program: Any, activation: Any) -> Any:
         return self.inner.evaluate_value(program, activation)
+
+    def compile_walk(self, pairs: Sequence[tuple[str, str]]) -> Any | None:
+        return self.inner.compile_walk(pairs)
+
+    def evaluate_walk(self, walk: Any, activation: Any) -> tuple[int, Any] | None:
+        found: tuple[int, Any] | None = self.inner.evaluate_walk(walk, activation)
+        return found
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)

@@ -23,7 +23,7 @@ ALERT_STATUS_ACKNOWLEDGED: AlertStatus
 ALERT_STATUS_RESOLVED: AlertStatus
 
 class Alert(_message.Message):
-    __slots__ = ("id", "integration_id", "integration_name", "source", "dedup_key", "status", "summary", "details", "severity", "labels", "annotations", "created_at", "last_received_at", "started_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "duplicate_count", "routed_at", "route", "escalation_policy_id", "silenced_by")
+    __slots__ = ("id", "integration_id", "integration_name", "source", "dedup_key", "status", "summary", "details", "severity", "labels", "annotations", "created_at", "last_received_at", "started_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "duplicate_count", "routed_at", "route", "escalation_policy_id", "silenced_by", "incident_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class Alert(_message.Message):
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     ESCALATION_POLICY_ID_FIELD_NUMBER: _ClassVar[int]
     SILENCED_BY_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     id: int
     integration_id: int
     integration_name: str
@@ -77,7 +78,8 @@ class Alert(_message.Message):
     route: AlertRoute
     escalation_policy_id: str
     silenced_by: str
-    def __init__(self, id: _Optional[int] = ..., integration_id: _Optional[int] = ..., integration_name: _Optional[str] = ..., source: _Optional[str] = ..., dedup_key: _Optional[str] = ..., status: _Optional[_Union[AlertStatus, str]] = ..., summary: _Optional[str] = ..., details: _Optional[str] = ..., severity: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., duplicate_count: _Optional[int] = ..., routed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., route: _Optional[_Union[AlertRoute, _Mapping]] = ..., escalation_policy_id: _Optional[str] = ..., silenced_by: _Optional[str] = ...) -> None: ...
+    incident_id: int
+    def __init__(self, id: _Optional[int] = ..., integration_id: _Optional[int] = ..., integration_name: _Optional[str] = ..., source: _Optional[str] = ..., dedup_key: _Optional[str] = ..., status: _Optional[_Union[AlertStatus, str]] = ..., summary: _Optional[str] = ..., details: _Optional[str] = ..., severity: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., duplicate_count: _Optional[int] = ..., routed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., route: _Optional[_Union[AlertRoute, _Mapping]] = ..., escalation_policy_id: _Optional[str] = ..., silenced_by: _Optional[str] = ..., incident_id: _Optional[int] = ...) -> None: ...
 
 class AlertRoute(_message.Message):
     __slots__ = ("matched_rules", "default_route", "escalation_policy_id", "suppressed", "errors")
