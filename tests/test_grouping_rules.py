@@ -146,6 +146,7 @@ async def test_rules_are_inserted_moved_reordered_and_deleted_keeping_positions_
     b = await _create(ctx, "b")
     c = await _create(ctx, "c", position=0)
     d = await _create(ctx, "d", position=99)
+    assert await _grouping_version(ctx) == 4
 
     async def order() -> list[str]:
         rules = await store.list_rules(ctx.pool)
@@ -157,12 +158,15 @@ async def test_rules_are_inserted_moved_reordered_and_deleted_keeping_positions_
     assert await order() == ["c", "d", "a", "b"]
     await store.update_rule(ctx.pool, _router(ctx), c.id, store.spec_of(c), c.version, position=3)
     assert await order() == ["d", "a", "b", "c"]
+    version = await _grouping_version(ctx)
     await store.reorder_rules(ctx.pool, [b.id, c.id, a.id, d.id])
     assert await order() == ["b", "c", "a", "d"]
+    assert await _grouping_version(ctx) == version + 1  # every change announces itself
     with pytest.raises(InvalidArgument, match="missing"):
         await store.reorder_rules(ctx.pool, [b.id, c.id])
     await store.delete_rule(ctx.pool, c.id)
     assert await order() == ["b", "a", "d"]
+    assert await _grouping_version(ctx) == version + 2
     with pytest.raises(NotFound):
         await store.delete_rule(ctx.pool, c.id)
     with pytest.raises(AlreadyExists):
@@ -379,3 +383,24 @@ def test_the_cli_lists_presets_creates_updates_tests_and_deletes_rules(db_url):
     assert rule_id in listed.stdout
     gone = run_cli("grouping", "delete", rule_id, env=env)
     assert gone.returncode == 0 and "no grouping rules" in run_cli("grouping", "list", env=env).stdout
+
+
+async def test_another_replica_reloads_a_change_when_notified(ctx):
+    import asyncio
+
+    from oncall.grouping.assign import GroupingCache
+
+    replica = GroupingCache(ctx.pool, _router(ctx), refresh_s=3600)  # no periodic reload to lean on
+    await replica.start(ctx.listener)
+    try:
+        rule = await _create(ctx)
+        deadline = asyncio.get_running_loop().time() + 10
+        while replica.rule(rule.id) is None:
+            assert asyncio.get_running_loop().time() < deadline, "the replica never reloaded"
+            await asyncio.sleep(0.02)
+        await store.delete_rule(ctx.pool, rule.id)
+        while replica.rules:
+            assert asyncio.get_running_loop().time() < deadline + 10, "the replica kept a deleted rule"
+            await asyncio.sleep(0.02)
+    finally:
+        await replica.stop()
