@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..config import Settings
 from ..errors import OnCallError
 from ..logs import configure as configure_logging
-from . import alerts, escalation, incidents, notification, plugin, schedules, server
+from . import alerts, escalation, grouping, incidents, notification, plugin, schedules, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     escalation.register_alert_commands(alert_commands)
     escalation.register(sub)
     incidents.register(sub)
+    grouping.register(sub)
     schedules.register(sub)
     notification.register(sub)
     plugin.register(sub)
