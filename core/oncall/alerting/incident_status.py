@@ -27,6 +27,10 @@ from typing import Any
 
 from ..store.database import Conn
 
+#: NOTIFY channel announcing changed incidents (payload: their ids, comma-separated), sent
+#: with every incident event written (WatchIncidents reads the incidents when told)
+INCIDENTS_CHANNEL = "oncall_incident_events"
+
 #: CASE expression for the status an incident ``i`` moves to when ``c.closed`` of its alerts
 #: were resolved and ``c.untriggered`` left 'triggered' (their counts are the pre-image's)
 DERIVED_STATUS = """CASE
@@ -72,13 +76,24 @@ touched AS (
                  count(*) FILTER (WHERE was = 'triggered') AS untriggered, min(actor) AS actor
           FROM {changed} GROUP BY incident_id) c
     WHERE i.id = c.incident_id
-    RETURNING i.id, i.prev_status, i.status, i.resolve_on, c.actor
+    -- announced for WatchIncidents (pg_notify runs for every row returned, read or not)
+    RETURNING i.id, i.prev_status, i.status, i.resolve_on, c.actor,
+              pg_notify('{INCIDENTS_CHANNEL}', i.id::text) AS announced
 ), incident_recorded AS (
     INSERT INTO alerting.incident_events (incident_id, at, kind, actor, note)
     SELECT t.id, %(now)s, t.status, t.actor, {_REASON}
     FROM touched t WHERE t.prev_status IS DISTINCT FROM t.status
     RETURNING id
 )"""
+
+
+async def notify_incidents(conn: Conn, incident_ids: Sequence[int]) -> None:
+    """Announce changed incidents on ``INCIDENTS_CHANNEL`` (delivered on commit)."""
+    ids = sorted(set(incident_ids))
+    for start in range(0, len(ids), 500):
+        await conn.execute(
+            "SELECT pg_notify(%s, %s)", (INCIDENTS_CHANNEL, ",".join(map(str, ids[start:start + 500])))
+        )
 
 
 async def apply_alert_changes(

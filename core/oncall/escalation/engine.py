@@ -26,10 +26,12 @@ from psycopg.types.json import Jsonb
 
 from ..alerting import store
 from ..alerting.incident_context import incident_contexts
+from ..alerting.incident_status import notify_incidents
 from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
 from ..events import listen_forever, stop_tasks
+from ..grouping.titles import render_title
 from ..notification import channels
 from ..routing.route import Routed, Routing
 from ..store.database import Conn, fetch_one
@@ -282,6 +284,7 @@ class Engine:
                                         %b::text[], %b::jsonb[])""",
                 [list(col) for col in zip(*work.incident_events, strict=True)],
             )
+            await notify_incidents(conn, [e[0] for e in work.incident_events])
         if work.escalations:
             cols = ("alert_id", "generation", "policy_id", "step", "repeat", "next_due_at", "last_fired_at",
                     "state", "held_by")
@@ -420,8 +423,12 @@ class Engine:
         for kind, note, data in routed.events:
             self._event(work, alert.id, kind, note, data)
         if incident is not None:
+            grouping = self.ctx.ingestor.grouping
+            rule = grouping.rule(incident["rule_id"]) if grouping and incident["rule_id"] else None
+            title = render_title(rule.title_template, render_context(alert)) if rule and rule.title_template \
+                else incident["title"]
             self._change_incident(work, incident, routed_at=now, routing=routed.alert.routing,
-                                  escalation_policy_id=policy_id,
+                                  escalation_policy_id=policy_id, title=title,
                                   severity=_graver(incident["severity"], alert.severity))
             self._incident_event(work, incident["id"], "routed",
                                  f"alert #{alert.id} opened the incident; " + routed.events[0][1],

@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from ..alerting.incident_status import notify_incidents
 from ..alerting.store import notify_events
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Pool, fetch_one
@@ -168,6 +169,7 @@ async def escalate_incident_now(
                    VALUES (%s, %s, 'triggered', %s, 'escalated by hand: no longer acknowledged')""",
                 (incident_id, now, actor),
             )
+            await notify_incidents(conn, [incident_id])
             if reopened:
                 cur = await conn.execute(
                     """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note)

@@ -20,7 +20,7 @@ from ..alerting.v1 import alerting_pb2_grpc
 from ..context import Context
 from ..errors import FailedPrecondition, Unavailable
 from ..events import EventHub
-from . import convert, escalation, heartbeats, routing, schedules, silences
+from . import convert, escalation, heartbeats, incidents, routing, schedules, silences
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AlertService"].full_name
 
@@ -144,6 +144,7 @@ def add_services(server: grpc.aio.Server, ctx: Context) -> list[str]:
     alerting_pb2_grpc.add_AlertServiceServicer_to_server(AlertService(ctx), server)
     return [
         SERVICE_NAME,
+        *incidents.add_services(server, ctx),
         *routing.add_services(server, ctx),
         *escalation.add_services(server, ctx),
         *silences.add_services(server, ctx),

@@ -24,11 +24,13 @@ async def start_grpc(
     SO_REUSEPORT on by default, and a second server would then silently share the port.
     """
     from . import alerting, notification  # the servicers; imported here so the CLI starts fast
+    from . import grouping
 
     server = grpc.aio.server(
         interceptors=[ErrorMappingInterceptor(ctx.settings.db_acquire_timeout_s)], options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
+    service_names += grouping.add_services(server, ctx)
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
