@@ -22,6 +22,7 @@ from fixtures.grouping import add_rule, assert_counters_true, incidents, rows, w
 from oncall_hookspecs import Action, AlertEvent, IngestOutcome
 
 from oncall.alerting import store
+from oncall.alerting.incidents import resolve_incident
 from oncall.alerting.ingest import Ingestor, apply_events
 from oncall.alerting.models import Integration
 from oncall.clock import Clock
@@ -268,6 +269,14 @@ async def test_resolve_on_manual_stays_open_when_every_alert_resolves(ctx):
     [incident] = await incidents(ctx.pool)
     assert incident["n"] == 3
     assert_counters_true([incident])
+
+    # a person resolves it: its open alert too, and the key opens a new incident
+    await resolve_incident(ctx.pool, incident["id"], "carol")
+    [incident] = await incidents(ctx.pool)
+    assert (incident["status"], incident["open_alerts"], incident["join_key"]) == ("resolved", 0, None)
+    await send(ctx.ingestor, integration, event("d"))
+    old, new = await incidents(ctx.pool)
+    assert (old["n"], new["n"], new["status"]) == (3, 1, "triggered")
 
 
 async def test_an_acknowledged_alert_resolved_by_a_person_keeps_the_counters(ctx):
