@@ -48,6 +48,11 @@ DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REQUEST_TIMEOUT_S = 30.0
 ALERTMANAGER = "alertmanager"
 GENERIC = "generic"
+#: alerts that share a ``cluster`` label, in the order they are sent: the grouping rule the
+#: benchmark turns on (key ``[labels.alertname, labels.cluster]``) makes one incident of each
+GROUP_SIZE = 50
+GROUPING_RULE_KEY = "[labels.alertname, labels.cluster]"
+GROUPING_WINDOW_S = 900
 
 
 # --------------------------------------------------------------------------- payloads
@@ -73,6 +78,11 @@ def _fingerprint(tag: str, n: int) -> str:
     return f"{tag}{n:08x}"
 
 
+def _cluster(tag: str, n: int) -> str:
+    # the group of alert n; in a body it follows a label holding that alert's fingerprint
+    return f"g-{tag}{n // GROUP_SIZE:08x}"
+
+
 def alertmanager_body(tag: str, seq: int, n_alerts: int) -> bytes:
     """An Alertmanager v4 webhook, as Alertmanager 0.27 sends it, firing ``n_alerts`` alerts."""
     alerts = []
@@ -87,7 +97,7 @@ def alertmanager_body(tag: str, seq: int, n_alerts: int) -> bytes:
                     "job": "api",
                     "namespace": "payments",
                     "severity": "critical",
-                    "cluster": "eu-west-1",
+                    "cluster": _cluster(tag, seq * n_alerts + j),
                 },
                 "annotations": {
                     "summary": f"p99 latency above 2s on api-{fp}",
@@ -123,7 +133,8 @@ def generic_body(tag: str, seq: int) -> bytes:
             "summary": f"p99 latency above 2s on api-{fp}",
             "details": "The 99th percentile of request latency has been above 2s for 5 minutes.",
             "dedup": fp,
-            "meta": {"job": "api", "namespace": "payments", "instance": f"api-{fp}:9100"},
+            "meta": {"job": "api", "namespace": "payments", "instance": f"api-{fp}:9100",
+                     "cluster": _cluster(tag, seq)},
         }
     )
 
@@ -138,18 +149,30 @@ class _Bodies:
     _MARK = "ZZZZZZZZ"  # in place of the sender's tag: not hex, so found nowhere else
 
     def __init__(self, scenario: Scenario, tag: str) -> None:
-        self._parts = re.split(rb"ZZZZZZZZ([0-9a-f]{8})", scenario.body(self._MARK, 0))
-        self._slots = [(i, int(self._parts[i], 16)) for i in range(1, len(self._parts), 2)]
+        # a slot is a fingerprint (its alert's number j in the request), or a cluster ("g-"),
+        # which is the group of the alert whose fingerprint came last
+        parts = re.split(rb"(g-)?ZZZZZZZZ([0-9a-f]{8})", scenario.body(self._MARK, 0))
+        self._literals = parts[0::3]
+        self._slots: list[tuple[bool, int]] = []
+        j = 0
+        for group, digits in zip(parts[1::3], parts[2::3], strict=True):
+            if not group:
+                j = int(digits, 16)
+            self._slots.append((bool(group), j))
         self._per_request = scenario.alerts_per_request
         self._tag = tag.encode()
         if self(1) != scenario.body(tag, 1):
             raise AssertionError("the body template does not reproduce the scenario's body")
 
     def __call__(self, seq: int) -> bytes:
-        pieces = self._parts[:]
+        pieces = [self._literals[0]]
         base = seq * self._per_request
-        for i, j in self._slots:
-            pieces[i] = b"%s%08x" % (self._tag, base + j)
+        for (group, j), literal in zip(self._slots, self._literals[1:], strict=True):
+            if group:
+                pieces.append(b"g-%s%08x" % (self._tag, (base + j) // GROUP_SIZE))
+            else:
+                pieces.append(b"%s%08x" % (self._tag, base + j))
+            pieces.append(literal)
         return b"".join(pieces)
 
 
@@ -255,7 +278,7 @@ def _expire(w: asyncio.Future[int]) -> None:
 class Target:
     """Where a run sends its requests."""
 
-    label: str  # "oncall" or "bare"
+    label: str  # "oncall", "oncall+grouping" or "bare"
     host: str
     port: int
     path: str
@@ -435,6 +458,32 @@ class DatabaseProbe:
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )]  # fmt: skip
 
+    def grouped(self) -> tuple[int, int]:
+        """(incidents a grouping rule made, alerts in them)."""
+        [(incidents, alerts)] = self._query(
+            "SELECT count(*), coalesce(sum(alert_count), 0) FROM alerting.incidents WHERE rule_id IS NOT NULL"
+        )
+        return incidents, alerts
+
+    def set_grouping_rule(self, on: bool) -> None:
+        """Store (or drop) the benchmark's grouping rule and tell the server, as the grouping service does."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn, conn.transaction():
+            conn.execute("DELETE FROM alerting.grouping_rules WHERE name = 'bench'")
+            if on:
+                conn.execute(
+                    """INSERT INTO alerting.grouping_rules (name, condition, key, window_seconds, position)
+                       VALUES ('bench', 'true', %s, %s, 0)""",
+                    (GROUPING_RULE_KEY, GROUPING_WINDOW_S),
+                )
+            conn.execute(
+                """INSERT INTO alerting.routing_config AS c (grouping_version) VALUES (1)
+                   ON CONFLICT (singleton) DO UPDATE SET grouping_version = c.grouping_version + 1"""
+            )
+            conn.execute("SELECT pg_notify('oncall_grouping', '')")
+        time.sleep(1.0)  # the server reloads its rules when notified; the warm-up covers the rest
+
     def commits(self) -> tuple[int, int]:
         """(alerts, transactions that created them): alerts of one transaction share created_at."""
         [(alerts, commits)] = self._query("SELECT count(*), count(DISTINCT created_at) FROM alerting.alerts")
@@ -470,8 +519,8 @@ def measure(
     pids = probe.backend_pids() if probe else []
     before = probe.commits() if probe else (0, 0)
     profiler = None
-    if args.py_spy and server_pid and target.label == "oncall":
-        out_file = f"{args.py_spy}-{scenario.name.replace(' ', '-')}.txt"
+    if args.py_spy and server_pid and target.label != "bare":
+        out_file = f"{args.py_spy}-{target.label}-{scenario.name.replace(' ', '-')}.txt"
         py_spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or "py-spy"
         profiler = subprocess.Popen(
             [py_spy, "record", "--pid", str(server_pid), "--duration", str(int(args.duration)), "--rate", "250",
@@ -721,6 +770,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured warm-up per run (default %(default)s)")
     ap.add_argument("--max-requests", type=int, default=200_000, help="request cap per run (default %(default)s)")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare-handler ceiling")
+    ap.add_argument("--grouping", choices=("compare", "off", "on"), default="compare",
+                    help="compare (default): each scenario without any grouping rule, then with one "
+                         f"(key {GROUPING_RULE_KEY}, window {GROUPING_WINDOW_S} s, {GROUP_SIZE} alerts a key) "
+                         "and the overhead; off or on: one of the two (needs the server this script starts)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the started server, e.g. ONCALL_DB_POOL_MAX=4 (repeatable)")
     ap.add_argument("--setup-sql", action="append", default=[], metavar="SQL",
@@ -743,10 +796,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _change(without: float | None, with_: float | None) -> str:
+    if without is None or with_ is None or not without:
+        return "-"
+    return f"{(with_ - without) / without * 100:+.1f} %"
+
+
+def grouping_overhead(off: Measurement, on: Measurement) -> str:
+    """How much more one alert costs with a grouping rule active: CPU per alert (server and
+    PostgreSQL, the steadiest figure), latency and throughput."""
+
+    def cpu(m: Measurement) -> float | None:
+        parts = [m.cpu_us_per_alert(m.server_cpu), m.cpu_us_per_alert(m.pg_cpu)]
+        return None if None in parts else sum(p for p in parts if p is not None)
+
+    return (
+        f"server+PG CPU/alert {_change(cpu(off), cpu(on))} "
+        f"(server {_change(off.cpu_us_per_alert(off.server_cpu), on.cpu_us_per_alert(on.server_cpu))}, "
+        f"PG {_change(off.cpu_us_per_alert(off.pg_cpu), on.cpu_us_per_alert(on.pg_cpu))}), "
+        f"p50 {_change(off.p50_ms, on.p50_ms)}, p99 {_change(off.p99_ms, on.p99_ms)}, "
+        f"alerts/s {_change(off.alerts_per_s, on.alerts_per_s)}"
+    )
+
+
 def _describe(m: Measurement) -> str:
     failed = f", FAILED {m.failures}" if m.failures else ""
     return (
-        f"{m.scenario:<17} {m.target:<6} {m.alerts_per_s:>9,.0f} alerts/s  {m.requests_per_s:>7,.0f} req/s  "
+        f"{m.scenario:<17} {m.target:<15} {m.alerts_per_s:>9,.0f} alerts/s  {m.requests_per_s:>7,.0f} req/s  "
         f"p50 {m.p50_ms:6.1f} ms  p99 {m.p99_ms:6.1f} ms  cores: server {_fmt(m.server_cpu, '.2f')} "
         f"({_fmt(m.cpu_us_per_alert(m.server_cpu), '.0f')} µs/alert), PG {_fmt(m.pg_cpu, '.2f')} "
         f"({_fmt(m.cpu_us_per_alert(m.pg_cpu), '.0f')} µs/alert), client {m.client_cpu:.2f}, "
@@ -827,17 +903,44 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.warmup:g}s warm-up + up to {args.duration:g}s or {args.max_requests} requests per run",
             flush=True,
         )
+        phases = {"compare": [False, True], "off": [False], "on": [True]}[args.grouping]
+        if probe is None and True in phases:
+            print("note: grouping rules are compared only on a server this script starts; measured without",
+                  flush=True)
+            phases = [False]
+        overheads: list[str] = []
         for sc in scenarios:
-            oncall = Target("oncall", host, port, f"/api/v1/webhooks/{sc.source}", keys[sc.source])
-            for target in [oncall] + ([bare] if bare else []):
-                m = measure(target, sc, args, server_pid if target is oncall else bare_pid,
-                            probe if target is oncall else None)
+            measured: dict[bool, Measurement] = {}
+            for grouped in phases:
+                if probe is not None:
+                    probe.set_grouping_rule(grouped)
+                label = "oncall+grouping" if grouped else "oncall"
+                oncall = Target(label, host, port, f"/api/v1/webhooks/{sc.source}", keys[sc.source])
+                before = probe.grouped() if probe is not None and grouped else (0, 0)
+                m = measure(oncall, sc, args, server_pid, probe)
+                rows.append(m)
+                measured[grouped] = m
+                print(_describe(m), flush=True)
+                if probe is not None and grouped:
+                    incidents, alerts = (a - b for a, b in zip(probe.grouped(), before, strict=True))
+                    print(f"  grouped: {alerts:,} alerts into {incidents:,} incidents"
+                          f" ({alerts / incidents if incidents else 0:.1f} a incident)", flush=True)
+            if probe is not None and len(measured) == 2:
+                probe.set_grouping_rule(False)
+                overheads.append(f"{sc.name}: " + grouping_overhead(measured[False], measured[True]))
+            if bare:
+                m = measure(bare, sc, args, bare_pid, None)
                 rows.append(m)
                 print(_describe(m), flush=True)
 
     print()
     print(f"{dt.date.today().isoformat()}, {os.cpu_count()} cores, {args.clients} concurrent clients")
     print(table(rows))
+    if overheads:
+        print()
+        print("Grouping overhead per alert (one rule active vs none; target at most +15 %):")
+        for line in overheads:
+            print(f"- {line}")
     if args.json:
         args.json.write_bytes(
             orjson.dumps(

@@ -260,13 +260,23 @@ _TRIGGER = _TRIGGER_TEMPLATE.format(
 )
 
 # With grouping: an alert a rule took joins the open, joinable incident of its (rule, scope,
-# key), or opens one. ``closing`` first closes such incidents whose window has passed
-# (``%(now)s``). ``existing`` reads the joinable ones, ``fresh`` draws one id per key that
-# has none, and the alert is inserted with its incident's id. Existing incidents count
-# their new alerts (``bumped``); ``opened`` inserts the new ones. Two transactions opening
-# the same key at once both try to insert it: the unique index lets one in, the other's
-# alerts then reference an incident that doesn't exist, its commit fails
-# (``alerts_incident_fk``) and the batch is applied again, when it joins the winner's.
+# key), or opens one. ``repeats`` locks the open alerts the batch repeats first, as every
+# writer (a resolve, a person, the engine) locks alerts before their incidents, so that
+# none deadlocks with this statement. ``locked`` then locks the incidents holding the
+# batch's keys (in id order) for the rest of the transaction: one resolving meanwhile (its ``join_key`` cleared) is
+# read again once that commits and drops out, so no alert joins an incident that is no
+# longer open. ``closing`` closes those whose window or idle limit has passed
+# (``%(now)s``); ``existing`` is the rest. ``fresh`` draws one id per key that has none, and
+# the alert is inserted with its incident's id. Existing incidents count their new alerts
+# (``bumped``); ``opened`` inserts the new ones. Two transactions opening the same key at
+# once both try to insert it: the unique index lets one in, the other's alerts then
+# reference an incident that doesn't exist, its commit fails (``alerts_incident_fk``) and
+# the batch is applied again, when it joins the winner's.
+#
+# A data-modifying CTE no one reads runs after the main query, so ``fresh`` reads
+# ``closing`` (an InitPlan, evaluated before its first row): a closed incident's key must be
+# off the unique index before ``opened`` inserts its successor, else the insert would
+# conflict with it, do nothing, and fail the commit on every retry.
 _GROUPED = _TRIGGER_TEMPLATE.format(
     group_arrays=""", %(rule_id)b::text[], %(scope)b::text[], %(group_key)b::text[],
                          %(window_s)b::integer[], %(idle_s)b::integer[], %(resolve_on)b::text[],
@@ -274,26 +284,32 @@ _GROUPED = _TRIGGER_TEMPLATE.format(
     group_columns=", rule_id, scope, group_key, window_s, idle_s, resolve_on, repage",
     incident_ctes=""", keys AS MATERIALIZED (
     SELECT DISTINCT rule_id, scope, group_key FROM input WHERE group_key IS NOT NULL
-), closing AS (
-    UPDATE alerting.incidents i SET join_key = NULL
-    FROM keys k
-    WHERE i.rule_id = k.rule_id AND i.scope = k.scope AND i.join_key = k.group_key
-      AND i.joinable_until <= %(now)s
-    RETURNING i.id
-), existing AS MATERIALIZED (
-    SELECT i.id, i.rule_id, i.scope, i.join_key
+), repeats AS MATERIALIZED (
+    SELECT a.id FROM alerting.alerts a JOIN input t USING (integration_id, dedup_key)
+    WHERE a.status <> 'resolved'
+    ORDER BY a.integration_id, a.dedup_key
+    FOR NO KEY UPDATE OF a
+), locked AS MATERIALIZED (
+    SELECT i.id, i.rule_id, i.scope, i.join_key, i.joinable_until
     FROM alerting.incidents i JOIN keys k
       ON i.rule_id = k.rule_id AND i.scope = k.scope AND i.join_key = k.group_key
-    -- ``closing`` is read here (a one-time filter, run before any row is read), so that it
-    -- runs first: a data-modifying CTE nothing reads runs after the main query, and
-    -- ``opened`` must find the closed key free
-    WHERE (SELECT count(*) FROM closing) >= 0
-      AND (i.joinable_until IS NULL OR i.joinable_until > %(now)s)
+    WHERE (SELECT count(*) FROM repeats) >= 0
+    ORDER BY i.id
+    FOR NO KEY UPDATE OF i
+), closing AS (
+    UPDATE alerting.incidents i SET join_key = NULL
+    FROM locked l
+    WHERE i.id = l.id AND l.joinable_until <= %(now)s
+    RETURNING i.id
+), existing AS MATERIALIZED (
+    SELECT id, rule_id, scope, join_key FROM locked
+    WHERE joinable_until IS NULL OR joinable_until > %(now)s
 ), fresh AS MATERIALIZED (
     SELECT k.rule_id, k.scope, k.group_key, nextval('alerting.incident_ids') AS id
     FROM keys k
     WHERE NOT EXISTS (SELECT 1 FROM existing e
                       WHERE e.rule_id = k.rule_id AND e.scope = k.scope AND e.join_key = k.group_key)
+      AND (SELECT count(*) FROM closing) >= 0
 )""",
     incident_column=", incident_id",
     incident_value=", coalesce(e.id, f.id, nextval('alerting.incident_ids'))",
@@ -364,6 +380,21 @@ _ACK = _CLOSE.format(
     assignments="status = 'acknowledged', acknowledged_at = now(), acknowledged_by = 'integration:' || a.integration_id"
 )
 
+# The open alerts of a batch's keys, locked in key order; no rows come back. (NO KEY UPDATE,
+# as an upsert locks them: the engine's inserts referencing them are not held up.)
+_LOCK_ALERTS = """
+SELECT FROM (
+    SELECT count(*) AS n FROM (
+        SELECT a.id FROM alerting.alerts a
+        JOIN unnest(%(integration_id)b::bigint[], %(dedup_key)b::text[]) AS t(integration_id, dedup_key)
+          USING (integration_id, dedup_key)
+        WHERE a.status <> 'resolved'
+        ORDER BY a.integration_id, a.dedup_key
+        FOR NO KEY UPDATE OF a
+    ) AS locked
+) AS counted WHERE n < 0
+"""
+
 # (action, statement, statuses it applies to, outcome when it applied)
 _CLOSING = (
     (Action.ACKNOWLEDGE, _ACK, ["triggered"], IngestOutcome.ACKNOWLEDGED),
@@ -372,6 +403,23 @@ _CLOSING = (
 
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 _INCIDENT_FK = "alerts_incident_fk"
+
+# What batches in flight never share: (integration id, dedup key) of every event, and
+# ("rule:<id>:<scope>", incident key) of every grouped trigger. Two lanes joining or opening
+# one incident would only wait for each other on its row (and, both opening it, one would
+# fail at commit and be applied again), so the second waits its turn in the queue instead,
+# where it goes on gathering submissions into a larger batch.
+_Key = tuple[int | str, str]
+
+
+def _keys(sub: _Submission) -> set[_Key]:
+    keys: set[_Key] = set()
+    for ev in sub.events:
+        keys.add((sub.integration_id, ev.dedup_key))
+        if ev.group is not None:
+            keys.add((f"rule:{ev.group.rule_id}:{ev.group.scope}", ev.group.key))
+    return keys
+
 
 # An event of a batch, with where its result goes: (integration, event, submission, index)
 _Item = tuple[int, _Prepared, int, int]
@@ -405,7 +453,7 @@ class Ingestor:
         self._queue: deque[_Submission] = deque()
         self._wake = asyncio.Event()
         self._released = asyncio.Event()  # a batch finished committing; its keys are free
-        self._in_flight: dict[int, set[tuple[int, str]]] = {}  # lane → keys of its batch
+        self._in_flight: dict[int, set[_Key]] = {}  # lane → keys of its batch
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.batches = 0
@@ -429,9 +477,10 @@ class Ingestor:
         prepared = [prepare(ev, self.raw_cap) for ev in events]
         grouping = self.grouping
         if grouping is not None and grouping.active and integration is not None:
+            now = self._clock.now()
             for ev, p in zip(events, prepared, strict=True):
                 if p.action is Action.TRIGGER:
-                    p.group = grouping.assign(ev, p.severity, integration)
+                    p.group = grouping.assign(ev, p.severity, integration, now)
         return prepared
 
     async def submit(self, integration_id: int, events: list[_Prepared]) -> list[IngestResult]:
@@ -445,17 +494,17 @@ class Ingestor:
         self._wake.set()
         return await fut
 
-    def _take(self) -> tuple[list[_Submission], set[tuple[int, str]]]:
+    def _take(self) -> tuple[list[_Submission], set[_Key]]:
         """The next batch: submissions from the head of the queue, in order, up to
-        ``max_batch`` events, stopping before the first that shares a key with a batch in
-        flight."""
+        ``max_batch`` events, stopping before the first that shares a key (a dedup key, or
+        the incident key of a grouped trigger) with a batch in flight."""
         batch: list[_Submission] = []
-        keys: set[tuple[int, str]] = set()
+        keys: set[_Key] = set()
         n = 0
         busy = list(self._in_flight.values())
         while self._queue and n < self._max_batch:
             sub = self._queue[0]
-            sub_keys = {(sub.integration_id, ev.dedup_key) for ev in sub.events}
+            sub_keys = _keys(sub)
             if any(not held.isdisjoint(sub_keys) for held in busy):
                 break
             self._queue.popleft()
@@ -652,6 +701,14 @@ def _statements(events: _Events, now: datetime) -> list[_Statement]:
                     "now": now,
                 }
                 statements.append((sql, params, items, outcome))
+    if len(statements) > 1:
+        # One transaction of several statements would otherwise lock an incident (a trigger
+        # joining it) before an alert (a later statement's ack or resolve), the reverse of
+        # every other writer's order, and deadlock with a person acting on that alert.
+        # Locking the batch's open alerts first, in key order, keeps alerts before incidents.
+        keys = sorted({(t[0], t[1].dedup_key) for rnd in rounds for t in rnd})
+        lock_params: dict[str, Any] = {"integration_id": [k[0] for k in keys], "dedup_key": [k[1] for k in keys]}
+        statements.insert(0, (_LOCK_ALERTS, lock_params, [], None))
     return statements
 
 

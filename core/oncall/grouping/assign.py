@@ -35,6 +35,8 @@ CHANGES_CHANNEL = "oncall_grouping"
 #: keys longer than this are stored as their digest (they are compared, never shown parsed)
 MAX_KEY = 512
 RESOLVE_ON = ("all", "first", "manual")
+#: assignments kept for reuse (they are small; the memo starts afresh when full)
+MAX_ASSIGNMENTS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,8 @@ class GroupingCache:
         # per integration id: the contract rules that apply to it (rules for all, and its own),
         # the same list object until the rules change, so the router's memo holds
         self._applicable: dict[int, list[GroupingRule]] = {}
+        # (rule id, key) → its Assignment: a storm's alerts share a few keys
+        self._assignments: dict[tuple[str, str], Assignment] = {}
         self._task: asyncio.Task[None] | None = None
         self._reg: Registration | None = None
         self._wake = asyncio.Event()
@@ -156,6 +160,7 @@ class GroupingCache:
         self.rules = list(rules)
         self._by_id = {r.id: r for r in self.rules}
         self._applicable = {}
+        self._assignments = {}
 
     async def refresh(self) -> None:
         """Reload the rules if their version moved."""
@@ -180,18 +185,29 @@ class GroupingCache:
             return GroupingMatch(errors=["the router cannot evaluate grouping rules"])
         return self.grouper.group(view, self.applicable(view.integration_id))
 
-    def assign(self, ev: AlertEvent, severity: str, integration: Integration) -> Assignment | None:
-        """The incident assignment of a new alert, or None: it opens its own incident."""
+    def assign(
+        self, ev: AlertEvent, severity: str, integration: Integration, now: datetime | None = None
+    ) -> Assignment | None:
+        """The incident assignment of a new alert received at ``now`` (the ingestor's clock),
+        or None: it opens its own incident."""
         rules = self.applicable(integration.id)
         if not rules or self.grouper is None:
             return None
-        found = self.grouper.group(event_view(ev, severity, integration, datetime.now(UTC)), rules)
+        found = self.grouper.group(event_view(ev, severity, integration, now or datetime.now(UTC)), rules)
         if found.errors:
             log.debug("grouping of %s: %s", ev.dedup_key, "; ".join(found.errors))
         if found.rule_id is None or not found.key:
             return None
-        rule = self._by_id.get(found.rule_id)
-        return rule.assignment(found.key) if rule is not None else None
+        memo = (found.rule_id, found.key)
+        assignment = self._assignments.get(memo)
+        if assignment is None:
+            rule = self._by_id.get(found.rule_id)
+            if rule is None:
+                return None
+            if len(self._assignments) >= MAX_ASSIGNMENTS:
+                self._assignments.clear()
+            assignment = self._assignments[memo] = rule.assignment(found.key)
+        return assignment
 
     # ------------------------------------------------------------------ staying current
 
