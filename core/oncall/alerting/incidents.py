@@ -12,7 +12,7 @@ Bad input is refused before anything is written.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +21,11 @@ from psycopg.types.json import Jsonb
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one
 from .incident_status import INCIDENTS_CHANNEL, notify_incidents
-from .models import STATUSES, Alert
-from .store import ALERT_COLUMNS, ALERT_FROM, decode_page_token, encode_page_token, notify_events
+from .models import Alert, AlertFilter
+from .store import (
+    ALERT_COLUMNS, ALERT_FROM, decode_page_token, encode_page_token, filter_clauses, notify_events,
+    page_size_within,
+)
 
 __all__ = ["INCIDENTS_CHANNEL", "Incident", "IncidentFilter", "IncidentEvent", "TimelineEntry"]
 
@@ -87,16 +90,9 @@ class Incident:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentFilter:
-    """ListIncidents' filter. Empty fields don't filter."""
-
-    statuses: tuple[str, ...] = ()
-    #: an incident matches when one of its alerts carries every one of these labels
-    labels: dict[str, str] = field(default_factory=dict)
-    integration_id: int | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+#: ListIncidents' filter: ListAlerts' fields, where labels match an incident when one of its
+#: alerts carries every one of them
+IncidentFilter = AlertFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,33 +219,12 @@ async def list_incidents(
     pool: Pool, flt: IncidentFilter, page_size: int = 50, page_token: str = ""
 ) -> tuple[list[Incident], str]:
     """Newest first. Returns the page and the token for the next one ('' at the end)."""
-    if page_size <= 0:
-        page_size = 50
-    page_size = min(page_size, 1000)
-    where: list[str] = []
-    params: list[Any] = []
-    for status in flt.statuses:
-        if status not in STATUSES:
-            raise InvalidArgument(f"unknown status {status!r}")
-    if flt.statuses:
-        where.append("n.status = ANY(%s)")
-        params.append(list(flt.statuses))
-    if flt.labels:
-        # one of its alerts carries them (the alerts' GIN index on labels answers it)
-        where.append("EXISTS (SELECT 1 FROM alerting.alerts a WHERE a.incident_id = n.id AND a.labels @> %s)")
-        params.append(Jsonb(flt.labels))
-    if flt.integration_id is not None:
-        where.append("n.integration_id = %s")
-        params.append(flt.integration_id)
-    if flt.created_after is not None:
-        where.append("n.created_at >= %s")
-        params.append(flt.created_after)
-    if flt.created_before is not None:
-        where.append("n.created_at < %s")
-        params.append(flt.created_before)
-    if page_token:
-        where.append("n.id < %s")
-        params.append(decode_page_token(page_token))
+    page_size = page_size_within(page_size)
+    # an incident matches labels when one of its alerts carries them (the alerts' GIN index answers it)
+    where, params = filter_clauses(
+        flt, "n", "EXISTS (SELECT 1 FROM alerting.alerts a WHERE a.incident_id = n.id AND a.labels @> %s)",
+        page_token,
+    )
     sql = "SELECT n.* FROM alerting.incidents n"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -268,9 +243,7 @@ async def list_incident_alerts(
 ) -> tuple[list[Alert], str]:
     """The incident's alerts, oldest first, a page at a time."""
     _incident_id(incident_id)
-    if page_size <= 0:
-        page_size = 50
-    page_size = min(page_size, 1000)
+    page_size = page_size_within(page_size)
     after = decode_page_token(page_token) if page_token else 0
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT 1 FROM alerting.incidents WHERE id = %s", (incident_id,))

@@ -16,7 +16,7 @@ from . import incident_status
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.errors import violations
 from ..store.database import Conn, Pool, fetch_one
-from .models import MANUAL_SOURCE, Alert, AlertFilter, Integration, TimelineEvent
+from .models import MANUAL_SOURCE, STATUSES, Alert, AlertFilter, Integration, TimelineEvent
 
 EVENTS_CHANNEL = "oncall_alert_events"
 
@@ -165,36 +165,49 @@ def decode_page_token(token: str) -> int:
     return before
 
 
+def page_size_within(page_size: int) -> int:
+    """A list call's page size: 50 when unset, at most 1,000."""
+    return 50 if page_size <= 0 else min(page_size, 1000)
+
+
+def filter_clauses(
+    flt: AlertFilter, alias: str, labels_clause: str, page_token: str
+) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses and parameters of ListAlerts' and ListIncidents' filter over the
+    table ``alias`` (statuses, labels through ``labels_clause``, integration, creation
+    time, and the page token's id), newest first."""
+    where: list[str] = []
+    params: list[Any] = []
+    for status in flt.statuses:
+        if status not in STATUSES:
+            raise InvalidArgument(f"unknown status {status!r}")
+    if flt.statuses:
+        where.append(f"{alias}.status = ANY(%s)")
+        params.append(list(flt.statuses))
+    if flt.labels:
+        where.append(labels_clause)
+        params.append(Jsonb(flt.labels))
+    if flt.integration_id is not None:
+        where.append(f"{alias}.integration_id = %s")
+        params.append(flt.integration_id)
+    if flt.created_after is not None:
+        where.append(f"{alias}.created_at >= %s")
+        params.append(flt.created_after)
+    if flt.created_before is not None:
+        where.append(f"{alias}.created_at < %s")
+        params.append(flt.created_before)
+    if page_token:
+        where.append(f"{alias}.id < %s")
+        params.append(decode_page_token(page_token))
+    return where, params
+
+
 async def list_alerts(
     pool: Pool, flt: AlertFilter, page_size: int = 50, page_token: str = ""
 ) -> tuple[list[Alert], str]:
     """Newest first. Returns the page and the token for the next one ('' at the end)."""
-    if page_size <= 0:
-        page_size = 50
-    page_size = min(page_size, 1000)
-    where: list[str] = []
-    params: list[Any] = []
-    for status in flt.statuses:
-        if status not in ("triggered", "acknowledged", "resolved"):
-            raise InvalidArgument(f"unknown status {status!r}")
-    if flt.statuses:
-        where.append("a.status = ANY(%s)")
-        params.append(list(flt.statuses))
-    if flt.labels:
-        where.append("a.labels @> %s")
-        params.append(Jsonb(flt.labels))
-    if flt.integration_id is not None:
-        where.append("a.integration_id = %s")
-        params.append(flt.integration_id)
-    if flt.created_after is not None:
-        where.append("a.created_at >= %s")
-        params.append(flt.created_after)
-    if flt.created_before is not None:
-        where.append("a.created_at < %s")
-        params.append(flt.created_before)
-    if page_token:
-        where.append("a.id < %s")
-        params.append(decode_page_token(page_token))
+    page_size = page_size_within(page_size)
+    where, params = filter_clauses(flt, "a", "a.labels @> %s", page_token)
     sql = f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM}"
     if where:
         sql += " WHERE " + " AND ".join(where)
