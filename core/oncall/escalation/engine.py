@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import psycopg
 from oncall_hookspecs import AlertView
+from oncall_hookspecs.types import SEVERITIES
 from psycopg.types.json import Jsonb
 
 from ..alerting import store
@@ -817,7 +818,8 @@ class Engine:
         return released
 
 
-_SEVERITY_RANK = {"critical": 4, "error": 3, "warning": 2, "info": 1}
+# SEVERITIES runs gravest first and ends with "unknown" (rank 0), as alerting.severity_rank does
+_SEVERITY_RANK = {s: len(SEVERITIES) - 1 - i for i, s in enumerate(SEVERITIES)}
 
 
 def _rank(severity: str | None) -> int:
