@@ -3,7 +3,12 @@ credited, escalation stopping), alert-level calls, merge, split, the interleaved
 
 from __future__ import annotations
 
+import asyncio
+import re
+
+import psycopg
 import pytest
+from fixtures.processes import oncall_env, run_cli
 from oncall_hookspecs import Action, AlertEvent, RuleActions
 
 from oncall.alerting import incidents, store
@@ -298,3 +303,58 @@ async def test_list_incidents_filters_by_status_labels_and_pages_newest_first(ct
     assert [i.id for i in (await incidents.list_incidents(ctx.pool, flt))[0]] == [first]
     flt = incidents.IncidentFilter(statuses=("acknowledged",))
     assert [i.id for i in (await incidents.list_incidents(ctx.pool, flt))[0]] == [second]
+
+
+def test_the_incidents_cli_lists_merges_shows_acknowledges_splits_and_resolves(db_url):
+    env = oncall_env(db_url)
+    ids = []
+    for key in ("cli-a", "cli-b"):
+        result = run_cli("alert", "trigger", "--summary", f"disk {key}", "--dedup", key, env=env)
+        assert result.returncode == 0, result.stderr
+        ids.append(int(re.search(r"^alert (\d+) created", result.stdout, re.MULTILINE).group(1)))
+    with psycopg.connect(db_url) as conn:
+        a_inc, b_inc = (conn.execute("SELECT incident_id FROM alerting.alerts WHERE id = %s", (i,)).fetchone()[0]
+                        for i in ids)
+
+    listed = run_cli("incidents", "list", "--status", "triggered", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert {int(line.split()[0]) for line in listed.stdout.splitlines()[1:]} == {a_inc, b_inc}
+
+    refused = run_cli("incidents", "merge", str(a_inc), str(a_inc), "--user", "carol", env=env)
+    assert refused.returncode == 1 and "cannot be merged into itself" in refused.stderr
+
+    merged = run_cli("incidents", "merge", str(a_inc), str(b_inc), "--user", "carol", env=env)
+    assert merged.returncode == 0 and f"into incident {a_inc} (2 alerts)" in merged.stdout, merged.stderr
+    acked = run_cli("incidents", "ack", str(a_inc), "--user", "carol", env=env)
+    assert acked.stdout.strip() == f"incident {a_inc} acknowledged", acked.stderr
+    shown = run_cli("incidents", "show", str(a_inc), env=env)
+    assert "alerts 2 (2 open, 0 triggered)" in shown.stdout and "merged" in shown.stdout, shown.stderr
+
+    split = run_cli("incidents", "split", str(ids[1]), "--user", "carol", env=env)
+    assert split.returncode == 0 and f"alert {ids[1]} is now incident" in split.stdout, split.stderr
+    resolved = run_cli("incidents", "resolve", str(a_inc), "--user", "carol", env=env)
+    assert resolved.stdout.strip() == f"incident {a_inc} resolved", resolved.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT status, resolved_by FROM alerting.alerts WHERE id = %s",
+                            (ids[0],)).fetchone() == ("resolved", "carol")
+        assert conn.execute("SELECT status FROM alerting.alerts WHERE id = %s", (ids[1],)).fetchone() == (
+            "acknowledged",)
+
+
+async def test_an_incident_acknowledged_while_its_alerts_are_acknowledged_one_by_one_keeps_its_counters(ctx):
+    await _group_by_service(ctx)
+    ids = await _alerts(ctx, "db", *(f"k{i}" for i in range(12)))
+    iid = await _incident_of(ctx, ids[0])
+    # alert-level calls lock an alert, then its incident; the incident's, the other way round
+    results = await asyncio.gather(
+        incidents.acknowledge_incident(ctx.pool, iid, "carol"),
+        *(store.acknowledge(ctx.pool, i, "dave") for i in ids),
+        return_exceptions=True,
+    )
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    inc = await incidents.get_incident(ctx.pool, iid)
+    assert (inc.status, inc.alert_count, inc.open_alerts, inc.triggered_alerts) == ("acknowledged", 12, 12, 0)
+    assert {(await store.get_alert(ctx.pool, i)).status for i in ids} == {"acknowledged"}
+    await incidents.resolve_incident(ctx.pool, iid, "carol")
+    inc = await incidents.get_incident(ctx.pool, iid)
+    assert (inc.status, inc.open_alerts, inc.triggered_alerts) == ("resolved", 0, 0)

@@ -19,7 +19,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
-from ..store.database import Conn, Pool, fetch_one
+from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
 from .incident_status import INCIDENTS_CHANNEL, notify_incidents
 from .models import Alert, AlertFilter
 from .store import (
@@ -28,10 +28,6 @@ from .store import (
 )
 
 __all__ = ["INCIDENTS_CHANNEL", "Incident", "IncidentFilter", "IncidentEvent", "TimelineEntry"]
-
-#: resolve_on values, and what each means, for people reading an incident
-RESOLVE_ON = ("all", "first", "manual")
-
 
 @dataclass(frozen=True, slots=True)
 class Incident:
@@ -290,6 +286,7 @@ async def incident_timeline(pool: Pool, incident_id: int) -> list[TimelineEntry]
 # --------------------------------------------------------------------------- acting on one
 
 
+@retried_on_deadlock
 async def acknowledge_incident(
     pool: Pool, incident_id: int, user_id: str, note: str = "", now: datetime | None = None
 ) -> Incident:
@@ -331,6 +328,7 @@ async def acknowledge_incident(
     return await get_incident(pool, incident_id)
 
 
+@retried_on_deadlock
 async def resolve_incident(
     pool: Pool, incident_id: int, user_id: str, note: str = "", now: datetime | None = None
 ) -> Incident:
@@ -386,6 +384,7 @@ async def add_incident_note(
 # --------------------------------------------------------------------------- merge and split
 
 
+@retried_on_deadlock
 async def merge_incidents(
     pool: Pool, target_id: int, source_ids: Sequence[int], user_id: str, note: str = "",
     now: datetime | None = None,
@@ -476,6 +475,7 @@ async def merge_incidents(
     return await get_incident(pool, target_id)
 
 
+@retried_on_deadlock
 async def split_alert(
     pool: Pool, alert_id: int, user_id: str, note: str = "", now: datetime | None = None
 ) -> Incident:

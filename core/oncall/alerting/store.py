@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from . import incident_status
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.errors import violations
-from ..store.database import Conn, Pool, fetch_one
+from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
 from .models import MANUAL_SOURCE, STATUSES, Alert, AlertFilter, Integration, TimelineEvent
 
 EVENTS_CHANNEL = "oncall_alert_events"
@@ -351,6 +351,7 @@ _TRANSITIONS = {
 }
 
 
+@retried_on_deadlock
 async def _transition(pool: Pool, alert_id: int, to: str, user_id: str, note: str) -> Alert:
     """Move an alert to ``to`` and record it; already there: only the note, if any, is added."""
     actor = _actor(user_id)

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from ..alerting.incident_status import notify_incidents
 from ..alerting.store import notify_events
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
-from ..store.database import Pool, fetch_one
+from ..store.database import Pool, fetch_one, retried_on_deadlock
 from .policies import Policy, find_policy
 
 
@@ -108,6 +108,7 @@ async def escalate_now(
     await escalate_incident_now(pool, row["incident_id"], user_id, now, note, restart, subject=f"alert {alert_id}")
 
 
+@retried_on_deadlock
 async def escalate_incident_now(
     pool: Pool, incident_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False,
     subject: str = "",

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TypeAlias
+from typing import ParamSpec, TypeAlias, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
@@ -159,3 +160,30 @@ async def open_pool(url: str, min_size: int = 2, max_size: int = 10) -> Pool:
 async def connect(url: str) -> Conn:
     """A single connection outside the pool (migrations, LISTEN)."""
     return await AsyncConnection[DictRow].connect(url, autocommit=True, row_factory=dict_row)
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_ABORTED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_ATTEMPTS = 5
+
+
+def retried_on_deadlock(fn: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
+    """Run a writer's transaction again when PostgreSQL aborted it to break a deadlock.
+
+    Writers that lock an incident before its alerts (IncidentService) and those that lock
+    an alert before its incident (the engine, alert-level calls, ingest) can meet on one
+    incident; PostgreSQL then aborts one side, and a person's call is simply run again. The
+    wrapped function must run its whole transaction itself.
+    """
+
+    @functools.wraps(fn)
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        for attempt in range(_ATTEMPTS - 1):
+            try:
+                return await fn(*args, **kwargs)
+            except _ABORTED:
+                await asyncio.sleep(0.01 * (attempt + 1))
+        return await fn(*args, **kwargs)
+
+    return run
