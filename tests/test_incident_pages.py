@@ -220,5 +220,7 @@ async def test_a_catch_up_edits_only_messages_whose_incident_shows_differently(s
     editor = edits.Editor(server.ctx, edits.editors(server.ctx.registry.channels), ALERTING, SYSTEM_CLOCK)
     editor.heard(None)
     assert await editor.run_once() == 0
+    await asyncio.sleep(INTERVAL_S)  # a mark waits out the interval since the last look; then it is looked at
+    assert await editor.run_once() == 0
     assert slack.calls_to("chat.update") == []
     assert await rows(server.ctx.pool, "SELECT 1 FROM notification.message_edits WHERE pending") == []
