@@ -79,7 +79,8 @@ def login_for(provider: FakeOidcProvider, http: aiohttp.ClientSession, clock: Cl
 async def sign_in(login: OidcLogin, provider: FakeOidcProvider) -> LoginOutcome:
     start = await login.start(REDIRECT)
     callback = await consent(provider, start.authorize_url)
-    return await login.complete(callback.get("state"), callback.get("code"), callback.get("error"))
+    return await login.complete(callback.get("state"), callback.get("code"), callback.get("error"),
+                                iss=callback.get("iss"))
 
 
 async def refused(login: OidcLogin, provider: FakeOidcProvider) -> str:
@@ -220,6 +221,27 @@ async def test_a_replayed_callback_is_refused_and_its_code_not_redeemed_again(
     with pytest.raises(OidcError, match="unknown or was already used"):
         await login.complete(callback["state"], callback["code"])
     assert provider.count("/token") == 1
+
+
+async def test_a_callback_in_another_browser_or_from_another_issuer_is_refused(
+    provider: FakeOidcProvider, http: aiohttp.ClientSession, clock: Clock
+) -> None:
+    login = login_for(provider, http, clock)
+    start = await login.start(REDIRECT, binding="hash-of-the-starting-browsers-cookie")
+    callback = await consent(provider, start.authorize_url)
+    with pytest.raises(OidcError, match="started in another browser"):
+        await login.complete(callback["state"], callback["code"], binding="someone-else")
+
+    start = await login.start(REDIRECT)
+    callback = await consent(provider, start.authorize_url)
+    with pytest.raises(OidcError, match="names another issuer"):
+        await login.complete(callback["state"], callback["code"], iss="https://other-idp.example.com")
+    assert provider.count("/token") == 0
+
+    start = await login.start(REDIRECT, binding="b")
+    callback = await consent(provider, start.authorize_url)
+    outcome = await login.complete(callback["state"], callback["code"], iss=callback["iss"], binding="b")
+    assert outcome.identity.subject == "u-1001"
 
 
 async def test_an_id_token_carrying_the_nonce_of_an_earlier_login_is_refused(

@@ -2,8 +2,8 @@
 
 It speaks what a relying party uses of OIDC's authorization code flow: the discovery
 document at ``/.well-known/openid-configuration``, a JWKS, ``GET /authorize`` that signs
-``user`` in without asking and redirects to the client's ``redirect_uri`` with ``code`` and
-``state`` (or ``error``), and ``POST /token`` that authenticates the client
+``user`` in without asking and redirects to the client's ``redirect_uri`` with ``code``,
+``state`` and ``iss`` (or ``error``), and ``POST /token`` that authenticates the client
 (``client_secret_basic`` or ``client_secret_post``), checks the code is unused, was issued to
 that client and redirect URI, and that ``code_verifier`` matches the PKCE S256 challenge,
 and answers an RS256 (or ES256) ID token. Signing keys are made per provider with
@@ -185,6 +185,7 @@ class FakeOidcProvider:
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": ["openid", "email", "profile", "groups"],
+            "authorization_response_iss_parameter_supported": True,
         })
 
     async def jwks(self, request: web.Request) -> web.Response:
@@ -217,6 +218,7 @@ class FakeOidcProvider:
             params["code"] = code
         if "state" in q:
             params["state"] = q["state"]
+        params["iss"] = self.issuer  # RFC 9207
         sep = "&" if "?" in redirect_uri else "?"
         raise web.HTTPFound(f"{redirect_uri}{sep}{urlencode(params)}")
 

@@ -84,6 +84,10 @@ class LoginStart:
     created_at: datetime
     # where the browser goes after the login (kept for the routes; OIDC does not read it)
     return_to: str | None = None
+    # a value tied to the browser that started the login (the hash of a cookie the routes
+    # set): the callback must bring the same, so a callback URL sent to someone else (login
+    # CSRF: signing a victim in as the attacker) is refused
+    binding: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,9 @@ class OidcClient:
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         try:
-            async with self._client().get(url, headers={"Accept": "application/json"}, timeout=timeout) as response:
+            # no redirects: the document is at the issuer's own URL, over what was configured
+            async with self._client().get(url, headers={"Accept": "application/json"}, timeout=timeout,
+                                          allow_redirects=False) as response:
                 if response.status != 200:
                     raise OidcProviderError(f"the provider's {what} answered HTTP {response.status}")
                 document = await self._read_json(response, what)
@@ -268,7 +274,8 @@ class OidcClient:
 
     # -- the flow
 
-    async def begin_login(self, redirect_uri: str, return_to: str | None = None) -> LoginStart:
+    async def begin_login(self, redirect_uri: str, return_to: str | None = None,
+                          binding: str | None = None) -> LoginStart:
         """A new login: fresh state, nonce and PKCE verifier, and the URL to send the browser to."""
         if not is_secure_url(redirect_uri):
             raise OidcError("the redirect URI must be https (http only to a loopback address)")
@@ -287,7 +294,7 @@ class OidcClient:
         endpoint = metadata.authorization_endpoint
         url = f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
         return LoginStart(state=state, nonce=nonce, code_verifier=verifier, redirect_uri=redirect_uri,
-                          authorize_url=url, created_at=self._clock.now(), return_to=return_to)
+                          authorize_url=url, created_at=self._clock.now(), return_to=return_to, binding=binding)
 
     async def finish_login(self, login: LoginStart, code: str) -> OidcIdentity:
         """Redeem ``code`` for the login it was issued to and validate the ID token."""
@@ -466,16 +473,24 @@ class OidcLogin:
         self.pending = pending
         self._clock = clock
 
-    async def start(self, redirect_uri: str, return_to: str | None = None) -> LoginStart:
-        login = await self.client.begin_login(redirect_uri, return_to)
+    async def start(self, redirect_uri: str, return_to: str | None = None, binding: str | None = None) -> LoginStart:
+        """A new login, kept in ``pending``; ``binding`` ties it to the browser (see ``LoginStart``)."""
+        login = await self.client.begin_login(redirect_uri, return_to, binding)
         await self.pending.put(login)
         return login
 
-    async def complete(self, state: str | None, code: str | None, error: str | None = None) -> LoginOutcome:
-        """The callback's ``state``, ``code`` and (when the provider did not sign the person in) ``error``."""
+    async def complete(self, state: str | None, code: str | None, error: str | None = None, *,
+                       iss: str | None = None, binding: str | None = None) -> LoginOutcome:
+        """The callback's ``state``, ``code``, ``error`` (when the provider did not sign the person
+        in) and ``iss`` (RFC 9207, when the provider sends it), and the browser's ``binding``."""
         login = await self.pending.take(_param("state", state))
         if login is None:
             raise OidcError("this login is unknown or was already used; start the login again")
+        if login.binding is not None and not hmac.compare_digest(login.binding.encode(), (binding or "").encode()):
+            raise OidcError("this login was started in another browser; start the login again")
+        if iss is not None and iss != self.client.settings.issuer:
+            # a mix-up attack: the callback comes from another provider than the one asked
+            raise OidcError("the login callback names another issuer; start the login again")
         if error is not None:
             raise OidcError(f"the provider did not sign you in ({_short(error, 64)})")
         age = (self._clock.now() - login.created_at).total_seconds()
