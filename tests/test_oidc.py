@@ -104,6 +104,7 @@ async def test_a_full_login_yields_the_identity_and_what_its_groups_grant(
     assert outcome.identity.subject == "u-1001"
     assert outcome.identity.issuer == provider.url
     assert (outcome.identity.email, outcome.identity.name) == ("ada@example.com", "Ada Lovelace")
+    assert outcome.identity.email_verified is True
     assert outcome.identity.groups == ("sre",)
     assert outcome.identity.claims["preferred_username"] == "ada"
     assert outcome.grants.role is Role.RESPONDER
@@ -380,6 +381,11 @@ async def test_the_user_claim_names_the_user(
 
     provider.user.email_verified = False
     assert "not verified" in await refused(login_for(provider, http, clock, user_claim="email"), provider)
+    provider.user.email_verified = None
+    provider.user.extra = {"email_verified": "false"}  # as Cognito sends it
+    assert "not verified" in await refused(login_for(provider, http, clock, user_claim="email"), provider)
+    provider.user.extra = {"email_verified": ["odd"]}
+    assert (await sign_in(login_for(provider, http, clock, user_claim="email"), provider)).identity.email_verified is None
     provider.user.preferred_username = None
     assert "no preferred_username claim" in await refused(
         login_for(provider, http, clock, user_claim="preferred_username"), provider)

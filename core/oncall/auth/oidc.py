@@ -97,6 +97,8 @@ class OidcIdentity:
     issuer: str
     subject: str
     email: str | None
+    # the provider's word on ``email`` (None: it said nothing); check it before matching by email
+    email_verified: bool | None
     name: str | None
     groups: tuple[str, ...]
     claims: Mapping[str, Any] = field(repr=False)
@@ -395,13 +397,18 @@ class OidcClient:
         if not isinstance(subject, str) or not subject.strip():
             raise OidcError(f"the ID token has no {settings.user_claim} claim to name you by "
                             f"(ONCALL_OIDC_USER_CLAIM); ask for the scope that carries it")
-        if settings.user_claim == "email" and claims.get("email_verified") in (False, "false"):
+        # some providers (Cognito) send the flag as a string
+        flag = claims.get("email_verified")
+        verified = flag if isinstance(flag, bool) else {"true": True, "false": False}.get(flag) if isinstance(
+            flag, str) else None
+        if settings.user_claim == "email" and verified is False:
             raise OidcError("the provider says this email address is not verified")
         email, name = claims.get("email"), claims.get("name") or claims.get("preferred_username")
         return OidcIdentity(
             issuer=settings.issuer,
             subject=subject.strip(),
             email=email if isinstance(email, str) else None,
+            email_verified=verified,
             name=name if isinstance(name, str) else None,
             groups=_groups(claims, settings.groups_claim),
             claims=MappingProxyType(dict(claims)),
