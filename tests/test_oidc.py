@@ -148,6 +148,18 @@ async def test_client_secret_post_sends_the_secret_in_the_form_and_no_authorizat
     assert (token.form["client_id"], token.form["client_secret"]) == (provider.client_id, provider.client_secret)
 
 
+async def test_a_public_client_sends_its_client_id_alone_and_still_proves_pkce(
+    provider: FakeOidcProvider, http: aiohttp.ClientSession, clock: Clock
+) -> None:
+    login = login_for(provider, http, clock, auth_method="none", client_secret=None)
+    assert "invalid_client" in await refused(login, provider)  # the provider expects a secret
+    provider.public_client = True
+    await sign_in(login, provider)
+    token = [r for r in provider.requests if r.path == "/token"][-1]
+    assert "Authorization" not in token.headers and "client_secret" not in token.form
+    assert token.form["client_id"] == provider.client_id and token.form["code_verifier"]
+
+
 async def test_a_wrong_client_secret_is_refused_by_the_provider_without_echoing_it(
     provider: FakeOidcProvider, http: aiohttp.ClientSession, clock: Clock
 ) -> None:

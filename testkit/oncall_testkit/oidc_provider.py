@@ -4,7 +4,8 @@ It speaks what a relying party uses of OIDC's authorization code flow: the disco
 document at ``/.well-known/openid-configuration``, a JWKS, ``GET /authorize`` that signs
 ``user`` in without asking and redirects to the client's ``redirect_uri`` with ``code``,
 ``state`` and ``iss`` (or ``error``), and ``POST /token`` that authenticates the client
-(``client_secret_basic`` or ``client_secret_post``), checks the code is unused, was issued to
+(``client_secret_basic``, ``client_secret_post``, or
+``none`` for a ``public_client``), checks the code is unused, was issued to
 that client and redirect URI, and that ``code_verifier`` matches the PKCE S256 challenge,
 and answers an RS256 (or ES256) ID token. Signing keys are made per provider with
 ``cryptography`` and signed here, apart from any JOSE library the client uses.
@@ -123,6 +124,8 @@ class FakeOidcProvider:
 
     client_id: str = "oncall"
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    # a public client authenticates with its client_id alone (PKCE still required)
+    public_client: bool = False
     # the client's registered redirect URIs; empty: any
     redirect_uris: list[str] = field(default_factory=list)
     now: Callable[[], float] = time.time
@@ -232,6 +235,8 @@ class FakeOidcProvider:
             user, _, password = pair.partition(":")
             return unquote_plus(user) == self.client_id and hmac.compare_digest(unquote_plus(password),
                                                                                  self.client_secret)
+        if self.public_client and "client_secret" not in form:
+            return form.get("client_id") == self.client_id
         return form.get("client_id") == self.client_id and hmac.compare_digest(
             form.get("client_secret", ""), self.client_secret)
 
