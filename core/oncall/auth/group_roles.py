@@ -17,7 +17,9 @@ from ..errors import PermissionDenied
 
 
 class Role(str, Enum):
-    """The four roles, lowest first; each may do what the ones below it may."""
+    """The four roles, lowest first; each may do what the ones below it may. A ``Role`` is
+    equal to its name as a plain string (``Role.ADMIN == "admin"``), which is how roles are
+    spelt elsewhere."""
 
     VIEWER = "viewer"
     RESPONDER = "responder"
