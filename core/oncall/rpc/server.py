@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,6 +16,28 @@ from .errors import ErrorMappingInterceptor
 log = logging.getLogger(__name__)
 
 
+def interceptors(ctx: Context) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors every call goes through, outermost first: gRPC's, and REST's too.
+
+    The REST transcoder (``oncall.rest.invoke``) runs each of its calls through this same
+    list, so a check added here (access control) applies to both doors.
+    """
+    return [ErrorMappingInterceptor(ctx.settings.db_acquire_timeout_s)]
+
+
+def add_servicers(server: Any, ctx: Context) -> list[str]:
+    """Add every service of this process to ``server``; return their full names.
+
+    ``server`` is a grpc.aio.Server, or whatever else takes the generated registrations
+    (the REST transcoder's collector of handlers).
+    """
+    from . import alerting, grouping, notification  # the servicers; imported here so the CLI starts fast
+
+    service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
+    service_names += grouping.add_services(server, ctx)
+    return service_names
+
+
 async def start_grpc(
     ctx: Context, reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
@@ -23,14 +46,10 @@ async def start_grpc(
     ``reuse_port`` only for worker processes sharing the port on purpose: gRPC turns
     SO_REUSEPORT on by default, and a second server would then silently share the port.
     """
-    from . import alerting, notification  # the servicers; imported here so the CLI starts fast
-    from . import grouping
-
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(ctx.settings.db_acquire_timeout_s)], options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+        interceptors=interceptors(ctx), options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
-    service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
-    service_names += grouping.add_services(server, ctx)
+    service_names = add_servicers(server, ctx)
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
