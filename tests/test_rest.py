@@ -304,3 +304,15 @@ async def test_a_stream_that_cannot_start_answers_a_json_error(http: aiohttp.Cli
     assert status == 400 and body["error"] == "invalid_argument"
     status, body = await call(http, "GET", "/api/v1/streams/alerts", headers={"Last-Event-ID": "x"})
     assert status == 400 and "Last-Event-ID" in body["detail"]
+
+
+async def test_watch_incidents_is_an_event_stream(http: aiohttp.ClientSession,
+                                                  alerts: alerting_pb2_grpc.AlertServiceStub) -> None:
+    async with http.get("/api/v1/streams/incidents") as r:
+        assert r.status == 200 and r.content_type == "text/event-stream"
+        created = (await alerts.CreateAlert(pb.CreateAlertRequest(summary="sse incident", dedup_key="sse-i"))).alert
+        async for event in _events(r):
+            data = json.loads(event["data"])
+            if data["incident"]["id"] == str(created.incident_id):
+                break
+    assert data["snapshot"] is False

@@ -202,12 +202,16 @@ def _param(name: str, schema: dict[str, Any], note: str | None, style: str | Non
     return p
 
 
+#: the HTTP door's own refusals, before a request reaches the transcoder (``http/errors.py``)
+_HTTP_ERRORS = {(408, "request_timeout"), (413, "payload_too_large")}
+
+
 def _errors() -> dict[str, Any]:
-    codes = sorted({status for status, _ in HTTP_STATUS.values() if status >= 400})
+    named = {(s, n) for s, n in HTTP_STATUS.values() if s >= 400} | _HTTP_ERRORS
     return {
-        str(code): {"description": f"{', '.join(sorted(n for s, n in set(HTTP_STATUS.values()) if s == code))}",
+        str(code): {"description": ", ".join(sorted(n for s, n in named if s == code)),
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-        for code in codes
+        for code in sorted({s for s, _ in named})
     }
 
 
