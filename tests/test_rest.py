@@ -55,6 +55,21 @@ async def call(http: aiohttp.ClientSession, verb: str, path: str, **kw: Any) -> 
         return r.status, json.loads(text) if text else None
 
 
+async def routed(alerts: alerting_pb2_grpc.AlertServiceStub, *alert_ids: int) -> None:
+    """Return once each alert has been routed (the engine's background change to it), so
+    that two reads of it, one per door, see the same alert."""
+    waiting = set(alert_ids)
+    call = alerts.WatchAlerts(pb.WatchAlertsRequest(after_event_id=0))  # the whole timeline, then live
+    try:
+        while waiting:
+            message = await asyncio.wait_for(call.read(), HANG_GUARD_S)
+            assert message is not grpc.aio.EOF
+            if message.event.kind == "routed":
+                waiting.discard(message.alert.id)
+    finally:
+        call.cancel()
+
+
 async def alert_rows(server: Any) -> int:
     async with server.ctx.pool.connection() as conn:
         cur = await conn.execute("SELECT count(*) FROM alerting.alerts")
@@ -97,6 +112,7 @@ async def test_rest_and_grpc_give_the_same_alert(server: Any, http: aiohttp.Clie
     assert created["created"] is True
     alert_id = created["alert"]["id"]
     assert isinstance(alert_id, str)  # int64 as a string, the proto3 JSON mapping
+    await routed(alerts, int(alert_id))
     status, got = await call(http, "GET", f"/api/v1/alerts/{alert_id}")
     assert status == 200
     over_grpc = await alerts.GetAlert(pb.GetAlertRequest(alert_id=int(alert_id)))
@@ -108,9 +124,10 @@ async def test_rest_and_grpc_give_the_same_alert(server: Any, http: aiohttp.Clie
 async def test_rest_and_grpc_list_alike_with_filters_and_pages(
     server: Any, http: aiohttp.ClientSession, alerts: alerting_pb2_grpc.AlertServiceStub,
 ) -> None:
-    for i in range(5):
-        await alerts.CreateAlert(pb.CreateAlertRequest(summary=f"a{i}", dedup_key=f"k{i}",
-                                                       labels={"env": "prod" if i % 2 == 0 else "dev"}))
+    ids = [(await alerts.CreateAlert(pb.CreateAlertRequest(
+        summary=f"a{i}", dedup_key=f"k{i}", labels={"env": "prod" if i % 2 == 0 else "dev"}))).alert.id
+        for i in range(5)]
+    await routed(alerts, *ids)
     params = [("statuses", "ALERT_STATUS_TRIGGERED"), ("statuses", "ALERT_STATUS_ACKNOWLEDGED"),
               ("labels[env]", "prod"), ("page_size", "2")]
     status, page1 = await call(http, "GET", "/api/v1/alerts", params=params)
@@ -131,6 +148,7 @@ async def test_rest_and_grpc_list_alike_with_filters_and_pages(
 async def test_an_action_and_its_refusal_read_alike(server: Any, http: aiohttp.ClientSession,
                                                     alerts: alerting_pb2_grpc.AlertServiceStub) -> None:
     alert = (await alerts.CreateAlert(pb.CreateAlertRequest(summary="cpu", dedup_key="cpu"))).alert
+    await routed(alerts, alert.id)
     status, acked = await call(http, "POST", f"/api/v1/alerts/{alert.id}/acknowledge",
                                json={"user_id": "alice", "note": "looking"})
     assert status == 200, acked
@@ -195,6 +213,9 @@ async def test_int64_is_read_from_a_string_or_a_number(server: Any, http: aiohtt
     ("GET", "/api/v1/alerts", {"params": {"statuses": "ALERT_STATUS_BOGUS"}}, "statuses"),
     ("GET", "/api/v1/alerts", {"params": {"page_sise": "2"}}, "unknown query parameter 'page_sise'"),
     ("GET", "/api/v1/alerts/abc", {}, "alert_id must be an integer"),
+    ("GET", "/api/v1/alerts", {"params": {"created_after": "yesterday"}}, "created_after"),
+    ("GET", "/api/v1/alerts", {"params": [("page_size", "1"), ("page_size", "2")]}, "takes one value"),
+    ("GET", "/api/v1/alerts", {"params": {"labels": "env"}}, "labels[KEY]=VALUE"),
     ("POST", "/api/v1/escalation-policies",
      {"json": {"name": "p", "steps": [{"delay": "0s", "targets": [{"kind": "TARGET_KIND_USER", "id": "a", "who": 1}]}]}},
      "unknown field in the body: steps[0].targets[0].who"),
@@ -316,3 +337,19 @@ async def test_watch_incidents_is_an_event_stream(http: aiohttp.ClientSession,
             if data["incident"]["id"] == str(created.incident_id):
                 break
     assert data["snapshot"] is False
+
+
+def test_an_internal_failure_is_a_500_that_shows_nothing_and_logs_the_route(caplog: pytest.LogCaptureFixture) -> None:
+    from oncall.rest.invoke import RpcFailure
+    from oncall.rest.transcoder import failure_response
+
+    [route] = [r for r in routes_of(["oncall.alerting.v1.AlertService"]) if r.method.name == "GetAlert"]
+    with caplog.at_level("ERROR", logger="oncall.rest.transcoder"):
+        resp = failure_response(route, RpcFailure(grpc.StatusCode.INTERNAL, "psycopg: SELECT secret FROM x"))
+    assert resp.status == 500
+    assert resp.body is not None and json.loads(bytes(resp.body)) == {"error": "internal", "detail": "internal error"}
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "GET /api/v1/alerts/{alert_id}" in line and "/oncall.alerting.v1.AlertService/GetAlert" in line
+    assert "secret" not in line
+    unavailable = failure_response(route, RpcFailure(grpc.StatusCode.UNAVAILABLE, "the database is unreachable"))
+    assert (unavailable.status, unavailable.headers["Retry-After"]) == (503, "5")
