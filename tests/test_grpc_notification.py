@@ -112,6 +112,17 @@ async def test_a_syntax_error_blocks_the_save_with_its_line_and_nothing_is_store
     assert await rows(server, "SELECT id FROM notification.templates") == []
 
 
+async def test_a_template_breaking_only_for_a_grouped_incident_is_refused_by_the_render_processes(stub, server):
+    every_summary_in_the_header = (
+        '{"text": "x", "blocks": [{"type": "header", "text": {"type": "plain_text", "text": '
+        '"{% for a in incident.alerts %}{{ a.summary }} {% endfor %}"}}]}')
+    failure = await failure_of(create(stub, "headers", slack={"body": every_summary_in_the_header}))
+
+    assert failure.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 150 (with the grouped-incident sample)" in failure.details()
+    assert await rows(server, "SELECT id FROM notification.templates") == []
+
+
 async def test_an_unknown_variable_is_returned_as_a_warning_with_the_saved_template(stub):
     created = await create(stub, "typo", sms={"text": "Alert: {{ alert.sumary }}"})
 
