@@ -7,7 +7,8 @@ by real ingest. The defaults show an incident that several alerts have joined as
 show from ``incident`` (a page re-rendered later keeps ``alert`` as it was when it paged),
 page an incident of one alert as its alert, and still render contexts stored before
 incidents. Saving a template renders it with a grouped incident too, so one that breaks
-only then is refused. Limits with huge grouped incidents: ``test_large_alerts.py``.
+only then is refused. End to end, a grouped incident's page reaches a webhook receiver with
+the incident the engine read. Limits with huge grouped incidents: ``test_large_alerts.py``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fixtures.grouping import add_rule, incidents, rows
-from oncall_hookspecs import Action, AlertEvent, Renderer
+from fixtures.webhooks import post_json
+from oncall_hookspecs import Action, AlertEvent, Renderer, RuleActions
+from oncall_testkit.receiver import Receiver, receiver
 
 from fixtures.channels import Channel
 from oncall.alerting import store as alerting_store
@@ -37,6 +41,7 @@ from oncall.notification import (
 from oncall.notification import store as templates_store
 from oncall.notification.pipeline import render_for
 from oncall.plugins import load_plugins
+from oncall.routing import rules
 
 NOW = datetime(2026, 3, 14, 9, 31, 53, tzinfo=UTC)
 
@@ -284,3 +289,47 @@ async def test_a_template_that_breaks_only_for_a_grouped_incident_is_refused_on_
                                                   channels={"slack": {"body": fine}})
     assert saved.warnings == []
     assert [r["id"] for r in await rows(pool, "SELECT id FROM notification.templates")] == ["fine"]
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    async with receiver() as rec:
+        yield rec
+
+
+@pytest.fixture
+async def webhook_server(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    from conftest import run_server, server_settings
+
+    monkeypatch.setenv("ONCALL_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    async with run_server(server_settings(db_url)) as running:
+        yield running
+
+
+@pytest.mark.slow
+async def test_a_page_for_a_grouped_incident_carries_the_engines_incident_to_the_default_webhook(
+    webhook_server: Any, hook: Receiver,
+) -> None:
+    server = webhook_server
+    await add_rule(server.ctx, key="labels.service")
+    await rules.set_default(server.ctx.pool, RuleActions(channel_destinations=[f"webhook:{hook.url}/in"]))
+    _, key = await server.integration("alertmanager")
+    alerts = [{"status": "firing", "fingerprint": f"db-{i}", "startsAt": "2026-03-14T09:26:53Z",
+               "labels": {"alertname": "DiskFull", "service": "payments-db", "instance": f"payments-db-{i}"},
+               "annotations": {"summary": f"Disk full on payments-db-{i}"}} for i in range(3)]
+    status, _ = await post_json(server, "/api/v1/webhooks/alertmanager", {
+        "version": "4", "status": "firing", "receiver": "oncall", "groupKey": "db", "alerts": alerts}, key=key)
+    assert status == 200
+    await hook.wait_for(1)
+    [incident] = [i for i in await incidents(server.ctx.pool) if i["rule_id"] is not None]
+    async with server.ctx.pool.connection() as conn:
+        now = (await incident_contexts(conn, [incident["id"]]))[incident["id"]]
+    # the three alerts came in one webhook: the incident routes once, having all three
+    [body] = [json.loads(r.body) for r in hook.requests]
+    assert body["event"] == "incident.triggered" and body["incident"] == now
+    assert (now["alert_count"], now["open_alerts"], now["group_key"]) == (3, 3, "payments-db")
+    assert [a["summary"] for a in body["incident"]["alerts"]] == [f"Disk full on payments-db-{i}" for i in range(3)]
+    assert body["alert"]["id"] == now["alerts"][0]["id"]  # the alert that paged: the incident's first
