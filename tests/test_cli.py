@@ -201,8 +201,8 @@ def test_listen_addresses_are_read_as_operators_write_them(addr, host, port):
 
 def test_templates_preview_shows_the_defaults_for_a_grouped_incident_with_sample_incident(db_url):
     env = oncall_env(db_url)
-    grouped = run_cli("templates", "preview", "--sample", "incident", "--channel", "sms", "--channel", "email", "--pretty",
-                      env=env)
+    grouped = run_cli("templates", "preview", "--sample", "incident", "--channel", "sms", "--channel", "email",
+                      "--pretty", env=env)
     assert grouped.returncode == 0, grouped.stderr
     assert "TRIGGERED incident #12: 37 alerts (30 open) payments-db: #4301 Disk full" in grouped.stdout
     assert '"subject": "[TRIGGERED] Incident #12 · 37 alerts · payments-db"' in grouped.stdout
