@@ -18,9 +18,9 @@ it was when it paged: so the state shown comes from ``incident``, never ``alert.
 Slack mrkdwn is escaped explicitly (``|mrkdwn``) so an alert's text cannot ping ``<!channel>``.
 
 A page must go out whatever the alert holds, so every value an alert's source decides
-(summary, details, severity, labels, annotations, the group a bundle is for, an
-incident's title, source and common labels) is cut to fit
-the channel's real limits, counted the way the channel counts them, with room for the
+(summary, details, severity, labels, annotations, the group a bundle is for, an incident's
+title, source and common labels) is cut to fit the channel's real limits, counted the way
+the channel counts them, with room for the
 worst case of escaping: Slack's 150/2,000/3,000-character block texts (counted after
 mrkdwn escaping: ``|mrkdwn(n)``), Teams' 28 KB message (a character can be 6 bytes of JSON:
 the card's texts add up to 3,600 characters at most), an SMS's segments, a push message's
@@ -28,7 +28,9 @@ the card's texts add up to 3,600 characters at most), an SMS's segments, a push 
 (HTML escaping makes a character up to 5), and the webhook's JSON through ``|fit``, which
 measures what ``|tojson`` will write. ``tests/test_large_alerts.py`` holds them to it.
 
-The single-alert Slack body is on every Slack send's path: keep its filters few.
+The single-alert Slack body is on every Slack send's path: keep its filters few (telling
+it from an incident's summary costs two lookups and a comparison; its status is
+``(incident or alert).status``).
 """
 
 # a bundle: more than one alert in one message
