@@ -2,6 +2,7 @@
 
     oncall-directory add-user --id alice --name "Alice" --email alice@example.com \\
         --sms +15555550100 --slack U024BE7LH
+    oncall-directory set-password alice      # prompts twice, or reads one line from stdin
     oncall-directory list
     oncall-directory remove alice
     oncall-directory serve --addr 127.0.0.1:7070
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import logging
 import os
@@ -22,17 +24,23 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from oncall.directory.settings import is_loopback
+from oncall_hookspecs import USER_ROLES
 
+from .passwords import check_password, hash_password
 from .settings import SettingsError, check_addr, users_file_path
 from .users_file import (
+    ExternalId,
     LocalContactMethod,
     LocalUser,
     UsersFile,
     UsersFileError,
     check_address,
+    check_external_id,
+    check_group,
+    check_role,
     check_time_zone,
     check_user_id,
     locked,
@@ -87,7 +95,20 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"a {kind} contact method: {what} (repeatable; order = priority)")
     add.add_argument("--notify-email", action=_Contact, metavar="EMAIL", dest="contacts",
                      help="another address to page by email (repeatable)")
-    add.add_argument("--replace", action="store_true", help="replace the user if the id exists")
+    add.add_argument("--role", default="", help=f"the user's OnCall role: {', '.join(USER_ROLES)} (default: none)")
+    add.add_argument("--group", action="append", default=[], dest="groups", metavar="GROUP",
+                     help="a group (team) the user belongs to (repeatable)")
+    add.add_argument("--external", action="append", nargs=2, default=[], metavar=("ISSUER", "SUBJECT"),
+                     help="the user's identity at an identity provider, e.g. an OpenID Connect issuer "
+                          "and subject (repeatable)")
+    add.add_argument("--replace", action="store_true", help="replace the user if the id exists "
+                                                            "(a password set before is kept)")
+
+    pw = sub.add_parser("set-password", parents=[common],
+                        help="set a user's password for local login (prompted twice without echo, "
+                             "or one line read from stdin when it is not a terminal)")
+    pw.add_argument("id", metavar="ID", help="the user's id")
+    pw.add_argument("--remove", action="store_true", help="remove the user's password: no password login")
 
     ls = sub.add_parser("list", parents=[common], help="list users and their contact methods")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -114,7 +135,9 @@ def _load_for_edit(path: Path) -> dict[str, LocalUser]:
 
 
 def _new_user(args: argparse.Namespace) -> LocalUser:
-    problems = [p for p in (check_user_id(args.id), check_time_zone(args.time_zone)) if p]
+    problems = [p for p in (check_user_id(args.id), check_time_zone(args.time_zone), check_role(args.role)) if p]
+    problems += [f"--group: {p}" for p in map(check_group, args.groups) if p]
+    problems += [f"--external: {p}" for p in (check_external_id(i, s) for i, s in args.external) if p]
     email_problem = check_address("email", args.email) if args.email else None
     if email_problem:
         problems.append(f"--email: {email_problem}")
@@ -134,7 +157,9 @@ def _new_user(args: argparse.Namespace) -> LocalUser:
     if problems:
         raise CliError("cannot add the user:\n  " + "\n  ".join(problems))
     return LocalUser(id=args.id, name=(args.name or "").strip() or args.id, email=args.email,
-                     time_zone=args.time_zone, contact_methods=methods)
+                     time_zone=args.time_zone, contact_methods=methods, role=args.role,
+                     groups=list(dict.fromkeys(g.strip() for g in args.groups)),
+                     external_ids=list(dict.fromkeys(ExternalId(i, s) for i, s in args.external)))
 
 
 def add_user(path: Path, args: argparse.Namespace) -> str:
@@ -144,10 +169,39 @@ def add_user(path: Path, args: argparse.Namespace) -> str:
         if user.id in users and not args.replace:
             raise CliError(f"user {user.id!r} already exists; add --replace to replace it")
         replaced = user.id in users
+        if replaced:
+            user.password_hash = users[user.id].password_hash  # a new profile, the same password
         users[user.id] = user
         write(path, list(users.values()))
     methods = ", ".join(f"{cm.type} {cm.address}" for cm in user.contact_methods) or "no contact methods"
     return f"{'replaced' if replaced else 'added'} {user.id} ({user.name}): {methods}"
+
+
+def read_new_password(stdin: TextIO | None = None) -> str:
+    """The new password: asked twice without echo on a terminal, else the first line of stdin
+    (its line ending dropped). Never printed, never in a message."""
+    stdin = stdin or sys.stdin
+    if stdin.isatty():
+        first = getpass.getpass("new password: ")
+        if getpass.getpass("again: ") != first:
+            raise CliError("the two passwords differ; nothing changed")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def set_password(path: Path, user_id: str, password: str | None) -> str:
+    """Set (or with None remove) ``user_id``'s password hash in the file."""
+    if password is not None and (problem := check_password(password)):
+        raise CliError(f"{problem}; nothing changed")
+    password_hash = hash_password(password) if password is not None else ""
+    with locked(path):
+        users = _load_for_edit(path)
+        user = users.get(user_id)
+        if user is None:
+            raise CliError(f"no such user: {user_id} (nothing changed)")
+        user.password_hash = password_hash
+        write(path, list(users.values()))
+    return f"{'set the password of' if password is not None else 'removed the password of'} {user_id}"
 
 
 def remove_users(path: Path, ids: Sequence[str]) -> str:
@@ -173,21 +227,25 @@ def list_users(path: Path, as_json: bool) -> str:
     if as_json:
         return json.dumps([
             {"id": u.id, "name": u.name, "email": u.email, "time_zone": u.time_zone or "UTC",
+             "role": u.role, "groups": u.groups,
+             "external_ids": [{"issuer": e.issuer, "subject": e.subject} for e in u.external_ids],
+             "password": bool(u.password_hash),
              "contact_methods": [{"id": cm.id, "type": cm.type, "address": cm.address,
                                   "priority": cm.priority, "disabled": cm.disabled} for cm in u.contact_methods]}
             for u in users
         ], indent=2)
     if not users:
         return f"no users in {path}"
-    rows = [("ID", "NAME", "EMAIL", "TIME ZONE", "CONTACT METHODS")]
+    rows = [("ID", "NAME", "EMAIL", "TIME ZONE", "ROLE", "PASSWORD", "CONTACT METHODS")]
     for u in users:
         methods = ", ".join(
             f"{cm.type}:{cm.address}" + (" (disabled)" if cm.disabled else "")
             for cm in sorted(u.contact_methods, key=lambda cm: cm.priority)
         )
-        rows.append((u.id, u.name, u.email, u.time_zone or "UTC", methods or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows)
+        rows.append((u.id, u.name, u.email, u.time_zone or "UTC", u.role or "-", "set" if u.password_hash else "-",
+                     methods or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:6], widths, strict=True)) + "  " + r[6] for r in rows)
 
 
 async def serve(path: Path, addr: str, token: str | None) -> int:
@@ -219,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "add-user":
             print(add_user(path, args))
+        elif args.command == "set-password":
+            print(set_password(path, args.id, None if args.remove else read_new_password()))
         elif args.command == "remove":
             print(remove_users(path, args.ids))
         elif args.command == "list":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import TypeAlias
@@ -15,7 +16,8 @@ from oncall.directory.v1 import directory_pb2_grpc
 from oncall.errors import InvalidArgument, NotFound, Unauthenticated
 from oncall.rpc.errors import ErrorMappingInterceptor
 
-from .users_file import LocalUser, UsersFile
+from .passwords import verify
+from .users_file import ExternalId, LocalUser, UsersFile, channel_name
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,44 @@ MAX_IDS = 1000
 _Call: TypeAlias = grpc.aio.ServicerContext
 
 
+#: the most users one FindUsers answer holds (the contract's limit)
+MAX_FOUND = 100
+
+
 def user_to_proto(user: LocalUser) -> pb.User:
-    return pb.User(id=user.id, name=user.name, email=user.email, time_zone=user.time_zone)
+    return pb.User(id=user.id, name=user.name, email=user.email, time_zone=user.time_zone,
+                   role=user.role, groups=user.groups)
+
+
+def _normal(channel: str, address: str) -> str:
+    """An address as the channel compares it (email ignoring case, never the surrounding spaces)."""
+    from oncall.notification import channels
+
+    return channels.current().normal_address(channel, address)
+
+
+def matches(user: LocalUser, request: pb.FindUsersRequest) -> bool:
+    """Whether ``user`` is one FindUsers looks for (the request's criterion is checked before)."""
+    which = request.WhichOneof("criterion")
+    if which == "email":
+        return bool(user.email) and user.email.strip().casefold() == request.email.strip().casefold()
+    if which == "contact":
+        channel = request.contact.channel.strip().lower()
+        wanted = _normal(channel, request.contact.address)
+        return any(cm.type == channel and _normal(channel, cm.address) == wanted for cm in user.contact_methods)
+    return ExternalId(request.external.issuer, request.external.subject) in user.external_ids
+
+
+def _check_query(request: pb.FindUsersRequest) -> None:
+    which = request.WhichOneof("criterion")
+    if which is None:
+        raise InvalidArgument("FindUsers needs one criterion: email, contact or external")
+    if which == "email" and not request.email.strip():
+        raise InvalidArgument("email must not be empty")
+    if which == "contact" and not (request.contact.channel.strip() and request.contact.address.strip()):
+        raise InvalidArgument("contact needs a channel and an address")
+    if which == "external" and not (request.external.issuer and request.external.subject):
+        raise InvalidArgument("external needs an issuer and a subject")
 
 
 class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
@@ -88,6 +126,38 @@ class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
             contact_method_to_proto(cm.id, cm.type, cm.address, cm.priority, cm.disabled)
             for cm in methods
         ])
+
+
+    async def FindUsers(self, request: pb.FindUsersRequest, context: _Call) -> pb.FindUsersResponse:
+        self._authorize(context)
+        _check_query(request)
+        if request.WhichOneof("criterion") == "contact":
+            # an alias ("phone", "text") names the channel a method's type was read as
+            channel = channel_name(request.contact.channel.strip().lower()) or request.contact.channel
+            request = pb.FindUsersRequest(contact=pb.ContactAddress(channel=channel, address=request.contact.address))
+        users = self._users.current().users
+        found = sorted((u for u in users.values() if matches(u, request)), key=lambda u: u.id)
+        return pb.FindUsersResponse(users=[user_to_proto(u) for u in found[:MAX_FOUND]])
+
+    async def Authenticate(self, request: pb.AuthenticateRequest, context: _Call) -> pb.AuthenticateResponse:
+        self._authorize(context)
+        user = self._login_user(request.user)
+        # the same work for an unknown user, a user without a password and a wrong password
+        ok = await asyncio.to_thread(verify, user.password_hash if user else "", request.password)
+        if not ok or user is None:
+            return pb.AuthenticateResponse(authenticated=False)
+        return pb.AuthenticateResponse(authenticated=True, user=user_to_proto(user))
+
+    def _login_user(self, name: str) -> LocalUser | None:
+        """The user a login name means: a user id, else the email of exactly one user."""
+        users = self._users.current().users
+        name = name.strip()
+        if not name:
+            return None
+        if name in users:
+            return users[name]
+        by_email = [u for u in users.values() if u.email and u.email.casefold() == name.casefold()]
+        return by_email[0] if len(by_email) == 1 else None
 
 
 async def start_server(users: UsersFile, addr: str, token: str | None = None) -> tuple[grpc.aio.Server, int]:
