@@ -107,6 +107,41 @@ def test_set_password_stores_an_argon2id_hash_and_never_the_password(tmp_path):
     assert users_file.read(path).users["carol"].password_hash == ""
 
 
+def test_set_password_on_a_terminal_asks_twice_and_never_echoes_the_password(tmp_path):
+    import pty
+    import select
+
+    path = tmp_path / "users.yaml"
+    assert cli(path, "add-user", "--id", "dave").returncode == 0
+    master, replica = pty.openpty()
+    # a session of its own with the terminal as stdin: getpass turns echo off on it
+    proc = subprocess.Popen([str(CLI), "set-password", "dave", "--file", str(path)], stdin=replica,
+                            stdout=replica, stderr=replica, start_new_session=True)
+    os.close(replica)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        while marker not in seen:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, f"no {marker!r} within 30 s; the terminal showed {seen!r}"
+            seen += os.read(master, 1024)
+
+    try:
+        read_until(b"new password: ")
+        os.write(master, b"typed-on-a-terminal\n")
+        read_until(b"again: ")
+        os.write(master, b"typed-on-a-terminal\n")
+        read_until(b"set the password of dave")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert b"typed-on-a-terminal" not in seen
+    assert users_file.read(path).users["dave"].password_hash.startswith("$argon2id$")
+
+
 def test_set_password_refuses_a_short_password_and_an_unknown_user_and_changes_nothing(users_path):
     before = users_path.read_text()
     short = cli(users_path, "set-password", "bob", stdin="short\n")
