@@ -17,7 +17,7 @@ from oncall.errors import InvalidArgument, NotFound, Unauthenticated
 from oncall.rpc.errors import ErrorMappingInterceptor
 
 from .passwords import verify
-from .users_file import ExternalId, LocalUser, UsersFile, channel_name
+from .users_file import ExternalId, Loaded, LocalUser, UsersFile, channel_name
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,10 @@ def _normal(channel: str, address: str) -> str:
 
 
 def matches(user: LocalUser, request: pb.FindUsersRequest) -> bool:
-    """Whether ``user`` is one FindUsers looks for (the request's criterion is checked before)."""
-    which = request.WhichOneof("criterion")
-    if which == "email":
+    """Whether ``user`` has the email or external identity FindUsers asks for (a contact
+    address is looked up in an index instead: it is what channels ask for at every click)."""
+    if request.WhichOneof("criterion") == "email":
         return bool(user.email) and user.email.strip().casefold() == request.email.strip().casefold()
-    if which == "contact":
-        channel = request.contact.channel.strip().lower()
-        wanted = _normal(channel, request.contact.address)
-        return any(cm.type == channel and _normal(channel, cm.address) == wanted for cm in user.contact_methods)
     return ExternalId(request.external.issuer, request.external.subject) in user.external_ids
 
 
@@ -76,6 +72,20 @@ class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
     def __init__(self, users: UsersFile, token: str | None = None) -> None:
         self._users = users
         self._expected = f"Bearer {token}".encode() if token else None
+        # (channel, address as the channel compares it) → user ids, for the file as last read
+        self._by_contact: tuple[Loaded, dict[tuple[str, str], list[str]]] | None = None
+
+    def _contact_index(self, loaded: Loaded) -> dict[tuple[str, str], list[str]]:
+        if self._by_contact is not None and self._by_contact[0] is loaded:
+            return self._by_contact[1]
+        index: dict[tuple[str, str], list[str]] = {}
+        for user in loaded.users.values():
+            for cm in user.contact_methods:
+                ids = index.setdefault((cm.type, _normal(cm.type, cm.address)), [])
+                if user.id not in ids:
+                    ids.append(user.id)
+        self._by_contact = (loaded, index)
+        return index
 
     def _authorize(self, context: _Call) -> None:
         if self._expected is None:
@@ -131,12 +141,15 @@ class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
     async def FindUsers(self, request: pb.FindUsersRequest, context: _Call) -> pb.FindUsersResponse:
         self._authorize(context)
         _check_query(request)
+        loaded = self._users.current()
         if request.WhichOneof("criterion") == "contact":
             # an alias ("phone", "text") names the channel a method's type was read as
-            channel = channel_name(request.contact.channel.strip().lower()) or request.contact.channel
-            request = pb.FindUsersRequest(contact=pb.ContactAddress(channel=channel, address=request.contact.address))
-        users = self._users.current().users
-        found = sorted((u for u in users.values() if matches(u, request)), key=lambda u: u.id)
+            channel = request.contact.channel.strip().lower()
+            channel = channel_name(channel) or channel
+            ids = self._contact_index(loaded).get((channel, _normal(channel, request.contact.address)), [])
+            found = sorted((loaded.users[i] for i in ids), key=lambda u: u.id)
+        else:
+            found = sorted((u for u in loaded.users.values() if matches(u, request)), key=lambda u: u.id)
         return pb.FindUsersResponse(users=[user_to_proto(u) for u in found[:MAX_FOUND]])
 
     async def Authenticate(self, request: pb.AuthenticateRequest, context: _Call) -> pb.AuthenticateResponse:
