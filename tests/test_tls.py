@@ -26,12 +26,12 @@ from oncall.alerting.v1 import alerting_pb2 as apb
 from oncall.alerting.v1 import alerting_pb2_grpc
 from oncall.config import Settings
 from oncall.directory.errors import DirectoryUnavailable
-from oncall.directory.v1 import directory_pb2_grpc
 from oncall.rpc.client import open_channel
 from oncall.server import serve
 from oncall.tls import ClientTls, TlsError
 
 ONCALL = Path(sys.executable).with_name("oncall")
+DIRECTORY_CLI = Path(sys.executable).with_name("oncall-directory")
 
 
 @pytest.fixture
@@ -179,47 +179,67 @@ async def test_oncall_status_dials_grpc_with_the_ca_and_client_certificate_from_
 async def test_the_kneutral_directory_presents_its_client_certificate_to_a_directory_requiring_one(
     tmp_path, ca, server_cert, monkeypatch,
 ):
+    # the directory: `oncall-directory serve` over mutual TLS, as another OnCall or kneutral-api would be reached
     import oncall_kneutral
-    from oncall_local_directory.server import UserDirectoryService
-    from oncall_local_directory.users_file import UsersFile
 
     users = tmp_path / "users.yaml"
-    users.write_text("users:\n  - id: alice\n    name: Alice\n")
-    server = grpc.aio.server()
-    directory_pb2_grpc.add_UserDirectoryServicer_to_server(UserDirectoryService(UsersFile(users)), server)
-    credentials = grpc.ssl_server_credentials(
-        [(server_cert.key_file.read_bytes(), server_cert.cert_file.read_bytes())],
-        root_certificates=ca.cert_file.read_bytes(), require_client_auth=True)
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    await server.start()
+    users.write_text("users:\n  - id: alice\n    name: Alice\n    role: viewer\n")
+    proc = await asyncio.create_subprocess_exec(
+        str(DIRECTORY_CLI), "serve", "--addr", "127.0.0.1:0", "--file", str(users),
+        "--tls-cert", str(server_cert.cert_file), "--tls-key", str(server_cert.key_file),
+        "--client-ca", str(ca.cert_file),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
     client = ca.client("oncall")
 
-    def kneutral(env: dict[str, str]) -> object:
+    def kneutral(target: str, env: dict[str, str]) -> object:
         for name in [n for n in os.environ if n.startswith("ONCALL_KNEUTRAL_")]:
             monkeypatch.delenv(name)
-        for name, value in {"ONCALL_KNEUTRAL_ADDR": f"127.0.0.1:{port}", **env}.items():
+        for name, value in {"ONCALL_KNEUTRAL_ADDR": target, **env}.items():
             monkeypatch.setenv(name, value)
         got: list[object] = []
         oncall_kneutral.register_directories(got.append)
         return got[0]
 
     try:
-        with_cert = kneutral({"ONCALL_KNEUTRAL_CA_FILE": str(ca.cert_file),
-                              "ONCALL_KNEUTRAL_CERT_FILE": str(client.cert_file),
-                              "ONCALL_KNEUTRAL_KEY_FILE": str(client.key_file)})
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+        assert line.startswith(f"serving 1 users from {users} on 127.0.0.1:") and line.endswith("over mutual TLS"), line
+        target = line.split(" on ")[1].split()[0]
+        with_cert = kneutral(target, {"ONCALL_KNEUTRAL_CA_FILE": str(ca.cert_file),
+                                      "ONCALL_KNEUTRAL_CERT_FILE": str(client.cert_file),
+                                      "ONCALL_KNEUTRAL_KEY_FILE": str(client.key_file)})
         try:
             user = await with_cert.get_user("alice")  # type: ignore[attr-defined]
-            assert user is not None and user.name == "Alice"
+            assert user is not None and (user.name, user.role) == ("Alice", "viewer")
         finally:
             await with_cert.aclose()  # type: ignore[attr-defined]
-        without = kneutral({"ONCALL_KNEUTRAL_CA_FILE": str(ca.cert_file)})
+        without = kneutral(target, {"ONCALL_KNEUTRAL_CA_FILE": str(ca.cert_file)})
         try:
             with pytest.raises(DirectoryUnavailable):
                 await without.get_user("alice")  # type: ignore[attr-defined]
         finally:
             await without.aclose()  # type: ignore[attr-defined]
     finally:
-        await server.stop(grace=None)
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+def test_a_kneutral_client_certificate_without_its_key_fails_the_plugin_naming_the_variables(ca, monkeypatch):
+    import oncall_kneutral
+
+    from oncall.directory.settings import SettingsError
+
+    client = ca.client("oncall")
+    for name in [n for n in os.environ if n.startswith("ONCALL_KNEUTRAL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ONCALL_KNEUTRAL_ADDR", "127.0.0.1:7070")
+    monkeypatch.setenv("ONCALL_KNEUTRAL_CERT_FILE", str(client.cert_file))
+    with pytest.raises(SettingsError, match="ONCALL_KNEUTRAL_CERT_FILE and ONCALL_KNEUTRAL_KEY_FILE go together"):
+        oncall_kneutral.register_directories(lambda d: None)
+    monkeypatch.setenv("ONCALL_KNEUTRAL_KEY_FILE", str(ca.client("someone-else").key_file))
+    with pytest.raises(SettingsError, match="ONCALL_KNEUTRAL_CERT_FILE / ONCALL_KNEUTRAL_KEY_FILE: the certificate"):
+        oncall_kneutral.register_directories(lambda d: None)
 
 
 # --------------------------------------------------------------------------- settings

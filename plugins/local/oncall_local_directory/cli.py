@@ -6,6 +6,7 @@
     oncall-directory list
     oncall-directory remove alice
     oncall-directory serve --addr 127.0.0.1:7070
+    oncall-directory serve --addr 0.0.0.0:7070 --tls-cert dir.crt --tls-key dir.key --client-ca clients-ca.pem
 
 The file is ONCALL_LOCAL_DIRECTORY_FILE (default: users.yaml in ONCALL_DATA_DIR), or --file.
 A running OnCall picks up every change on its next lookup; nothing needs restarting.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from oncall.directory.settings import is_loopback
+from oncall.tls import ServerTls, TlsError, check_server
 from oncall_hookspecs import USER_ROLES
 
 from .passwords import check_password, hash_password
@@ -120,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--addr", default="127.0.0.1:7070", help="host:port to listen on (default 127.0.0.1:7070); "
                                                                  "callers must send $ONCALL_LOCAL_DIRECTORY_TOKEN "
                                                                  "as a bearer token when it is set")
+    serve.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve TLS with this certificate (PEM; "
+                                                                      "with --tls-key)")
+    serve.add_argument("--tls-key", type=Path, metavar="FILE", help="the certificate's private key (PEM)")
+    serve.add_argument("--client-ca", type=Path, metavar="FILE", help="require client certificates signed by "
+                                                                       "this CA (mutual TLS; needs --tls-cert)")
     return parser
 
 
@@ -248,17 +255,38 @@ def list_users(path: Path, as_json: bool) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:6], widths, strict=True)) + "  " + r[6] for r in rows)
 
 
-async def serve(path: Path, addr: str, token: str | None) -> int:
+def _server_tls(args: argparse.Namespace) -> ServerTls | None:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise CliError("--tls-cert and --tls-key go together")
+    if args.tls_cert is None:
+        if args.client_ca is not None:
+            raise CliError("--client-ca needs --tls-cert and --tls-key")
+        return None
+    tls = ServerTls(args.tls_cert, args.tls_key, args.client_ca)
+    try:
+        check_server(tls)
+    except TlsError as exc:
+        # the core's sentence names its own settings; here they are the flags
+        raise CliError(str(exc).replace("ONCALL_TLS_CERT_FILE / ONCALL_TLS_KEY_FILE", "--tls-cert / --tls-key")
+                       .replace("ONCALL_GRPC_CLIENT_CA_FILE", "--client-ca")) from None
+    return tls
+
+
+async def serve(path: Path, addr: str, token: str | None, tls: ServerTls | None = None) -> int:
+    from oncall.tls import grpc_server_credentials
+
     from .server import start_server
 
     users = UsersFile(path)
     users.current()  # report the file's state (and any problem) before the first call
-    server, port = await start_server(users, addr, token)
+    credentials = grpc_server_credentials(tls) if tls is not None else None
+    server, port = await start_server(users, addr, token, credentials)
     host = addr.rpartition(":")[0]
     if not token and not is_loopback(addr):
         logging.getLogger(__name__).warning(
             "serving contact details on %s without a token: set ONCALL_LOCAL_DIRECTORY_TOKEN", addr)
-    print(f"serving {len(users.current().users)} users from {path} on {host}:{port}"
+    over = "" if tls is None else " over mutual TLS" if tls.client_ca_file else " over TLS"
+    print(f"serving {len(users.current().users)} users from {path} on {host}:{port}{over}"
           f"{' (bearer token required)' if token else ''}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -285,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(list_users(path, args.json))
         elif args.command == "serve":
             addr = check_addr("--addr", args.addr)
-            return asyncio.run(serve(path, addr, os.environ.get("ONCALL_LOCAL_DIRECTORY_TOKEN") or None))
+            tls = _server_tls(args)
+            return asyncio.run(serve(path, addr, os.environ.get("ONCALL_LOCAL_DIRECTORY_TOKEN") or None, tls))
     except (CliError, SettingsError, OSError) as exc:
         print(f"oncall-directory: {exc}", file=sys.stderr)
         return 1

@@ -173,10 +173,14 @@ class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
         return by_email[0] if len(by_email) == 1 else None
 
 
-async def start_server(users: UsersFile, addr: str, token: str | None = None) -> tuple[grpc.aio.Server, int]:
+async def start_server(
+    users: UsersFile, addr: str, token: str | None = None, credentials: grpc.ServerCredentials | None = None,
+) -> tuple[grpc.aio.Server, int]:
     """Serve ``users`` on ``addr`` (``host:port``; port 0 picks a free one); return the server and its port.
 
-    Health checking and reflection are on, as on OnCall's own gRPC server.
+    Health checking and reflection are on, as on OnCall's own gRPC server. With
+    ``credentials`` (``oncall.tls.grpc_server_credentials``) it serves TLS, and mutual TLS
+    when they require client certificates.
     """
     server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
     directory_pb2_grpc.add_UserDirectoryServicer_to_server(UserDirectoryService(users, token), server)
@@ -186,7 +190,7 @@ async def start_server(users: UsersFile, addr: str, token: str | None = None) ->
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
-        port = server.add_insecure_port(addr)
+        port = server.add_insecure_port(addr) if credentials is None else server.add_secure_port(addr, credentials)
     except RuntimeError as exc:  # grpcio raises this when it cannot bind
         raise OSError(f"cannot listen on {addr} for the local directory: {exc}") from None
     if port == 0:
