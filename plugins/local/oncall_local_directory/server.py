@@ -137,7 +137,6 @@ class UserDirectoryService(directory_pb2_grpc.UserDirectoryServicer):
             for cm in methods
         ])
 
-
     async def FindUsers(self, request: pb.FindUsersRequest, context: _Call) -> pb.FindUsersResponse:
         self._authorize(context)
         _check_query(request)
