@@ -100,6 +100,25 @@ async def test_a_client_that_does_not_trust_the_ca_and_a_plaintext_client_get_no
                 pass
 
 
+async def test_a_client_that_never_finishes_the_tls_handshake_is_closed_at_the_head_deadline(db_url, server_cert, ca):
+    settings = server_settings(db_url, tls_cert_file=server_cert.cert_file, tls_key_file=server_cert.key_file,
+                               http_header_timeout_s=1.0)
+    async with run_server(settings) as running:
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.ctx.http_port)
+        opened = loop.time()
+        try:
+            # no ClientHello ever comes: the server hangs up by itself after the head's deadline
+            assert await asyncio.wait_for(reader.read(), 15) == b""
+            assert loop.time() - opened >= 0.9
+        finally:
+            writer.close()
+        # and a real client is still served
+        async with aiohttp.ClientSession() as http:
+            async with http.get(https_url(running) + "/healthz", ssl=trusting(ca)) as r:
+                assert r.status == 200
+
+
 async def test_a_pagerduty_events_v2_post_over_https_is_stored_as_over_http(tls_server, ca):
     _, key = await tls_server.integration("pagerduty")
     doc = webhooks.payload("pagerduty", "trigger")
