@@ -170,7 +170,10 @@ async def test_authenticate_gives_the_user_for_the_right_password_by_id_or_email
     assert await local.authenticate("Alice@Example.com", ALICE_PASSWORD) == alice
 
 
-async def test_a_wrong_password_an_unknown_user_and_a_user_without_a_password_get_the_same_answer(local):
+async def test_a_wrong_password_an_unknown_user_and_a_user_without_a_password_get_the_same_answer(local, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     assert await local.authenticate("alice", "not the password") is None
     assert await local.authenticate("nobody", ALICE_PASSWORD) is None
     assert await local.authenticate("bob", ALICE_PASSWORD) is None  # bob has no password
@@ -180,6 +183,8 @@ async def test_a_wrong_password_an_unknown_user_and_a_user_without_a_password_ge
     assert (await local.authenticate("twin-1", "twin one's password")).id == "twin-1"  # type: ignore[union-attr]
     # the password's length bounds the work, and a longer one is no one's
     assert await local.authenticate("alice", ALICE_PASSWORD + "x" * 5000) is None
+    # no password, right or wrong, reaches the log
+    assert "not the password" not in caplog.text and ALICE_PASSWORD not in caplog.text
 
 
 async def test_kneutral_forwards_authenticate_to_its_directory(users_path, monkeypatch):
