@@ -353,3 +353,18 @@ def test_an_internal_failure_is_a_500_that_shows_nothing_and_logs_the_route(capl
     assert "secret" not in line
     unavailable = failure_response(route, RpcFailure(grpc.StatusCode.UNAVAILABLE, "the database is unreachable"))
     assert (unavailable.status, unavailable.headers["Retry-After"]) == (503, "5")
+
+
+async def test_an_idle_event_stream_gets_keepalive_comments(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import run_server, server_settings
+
+    from oncall.rest import sse
+
+    monkeypatch.setattr(sse, "HEARTBEAT_S", 0.05)  # read when the app is built
+    async with run_server(server_settings(db_url)) as server, aiohttp.ClientSession() as http:
+        async with http.get(server.http_url + "/api/v1/streams/incidents") as r:
+            assert r.status == 200
+            lines = []
+            while b": keepalive\n" not in lines:
+                lines.append(await asyncio.wait_for(r.content.readline(), HANG_GUARD_S))
+    assert lines[0] == b"retry: 3000\n"

@@ -91,11 +91,14 @@ def _stream(invoker: Invoker, route: Route, heartbeat_s: float) -> Handler:
     return handle
 
 
-def add_routes(app: web.Application, ctx: Context, heartbeat_s: float = sse.HEARTBEAT_S) -> list[Route]:
+def add_routes(app: web.Application, ctx: Context, heartbeat_s: float | None = None) -> list[Route]:
     """Mount every route of every service this process serves; return them.
 
-    ``heartbeat_s``: how often an idle event stream gets a comment, so proxies keep it open.
+    ``heartbeat_s``: how often an idle event stream gets a comment, so proxies keep it open
+    (default ``sse.HEARTBEAT_S``, read when the app is built).
     """
+    if heartbeat_s is None:
+        heartbeat_s = sse.HEARTBEAT_S
     invoker = Invoker(ctx)
     routes = routes_of(invoker.services)
     for route in routes:
