@@ -368,3 +368,17 @@ async def test_an_idle_event_stream_gets_keepalive_comments(db_url: str, monkeyp
             while b": keepalive\n" not in lines:
                 lines.append(await asyncio.wait_for(r.content.readline(), HANG_GUARD_S))
     assert lines[0] == b"retry: 3000\n"
+
+
+async def test_shutdown_ends_open_event_streams_cleanly(db_url: str) -> None:
+    from conftest import run_server, server_settings
+
+    async with aiohttp.ClientSession() as http:
+        async with run_server(server_settings(db_url)) as server:
+            incidents = await http.get(server.http_url + "/api/v1/streams/incidents")
+            alerts = await http.get(server.http_url + "/api/v1/streams/alerts")
+            assert (incidents.status, alerts.status) == (200, 200)
+        # the server has stopped: each stream was ended (not cut), so it reads to its end
+        for r in (incidents, alerts):
+            assert await asyncio.wait_for(r.content.read(), HANG_GUARD_S) == b"retry: 3000\n\n"
+            r.release()

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import grpc
 import orjson
 from aiohttp import web
 
@@ -33,6 +34,26 @@ RESUME_FIELD = "after_event_id"
 
 OpenStream = Callable[[Callable[[], Awaitable[None]]], AsyncIterator[Any]]
 FailureResponse = Callable[[Route, RpcFailure], web.Response]
+
+
+class OpenStreams:
+    """The event streams a server is answering, so that shutdown can end them at once
+    (rather than at the HTTP grace deadline): each ends as if its stream had finished."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+
+    def discard(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+
+    def close(self) -> None:
+        self.closing = True
+        for task in list(self._tasks):
+            task.cancel()
 
 
 def resume_from(request: web.Request, route: Route, message: Any) -> None:
@@ -77,8 +98,11 @@ def _error_event(failure: RpcFailure) -> bytes:
 
 async def serve(
     request: web.Request, route: Route, open_stream: OpenStream, heartbeat_s: float, failed: FailureResponse,
+    streams: OpenStreams,
 ) -> web.StreamResponse:
     """Answer ``request`` with the stream ``open_stream`` gives, as Server-Sent Events."""
+    if streams.closing:
+        return failed(route, RpcFailure(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; retry"))
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream; charset=utf-8",
         "Cache-Control": "no-cache",
@@ -94,6 +118,10 @@ async def serve(
             note = "" if RESUME_FIELD in route.input.fields_by_name or "Last-Event-ID" not in request.headers \
                 else ": this stream can't resume; it starts from now\n"
             await resp.write(f"retry: 3000\n{note}\n".encode())
+
+    async def started() -> None:  # the servicer's initial metadata: the stream is live
+        async with lock:
+            await start()
 
     async def send(data: bytes) -> None:
         async with lock:
@@ -113,8 +141,10 @@ async def serve(
                 return
 
     beat = asyncio.create_task(keepalive(), name=f"sse keepalive {route.path}")
+    if main is not None:
+        streams.add(main)
     try:
-        async for message in open_stream(start):
+        async for message in open_stream(started):
             await send(format_event(message))
     except RpcFailure as failure:
         if not resp.prepared:
@@ -124,12 +154,15 @@ async def serve(
     except ConnectionError:
         return resp  # the client went away while an event was written
     except asyncio.CancelledError:
-        if not gone:
+        if not (gone or streams.closing):
             raise
         if main is not None:
             main.uncancel()
-        return resp
+        if gone:
+            return resp
     finally:
+        if main is not None:
+            streams.discard(main)
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat

@@ -76,6 +76,17 @@ def _unary(invoker: Invoker, route: Route) -> Handler:
     return handle
 
 
+#: the event streams being answered (``close_streams`` ends them at shutdown)
+STREAMS = web.AppKey("rest_streams", sse.OpenStreams)
+
+
+def close_streams(app: web.Application) -> None:
+    """End every open event stream now, as shutdown begins; new ones are refused (503)."""
+    streams = app.get(STREAMS)
+    if streams is not None:
+        streams.close()
+
+
 def _stream(invoker: Invoker, route: Route, heartbeat_s: float) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         message = await read_request(request, route)
@@ -86,7 +97,7 @@ def _stream(invoker: Invoker, route: Route, heartbeat_s: float) -> Handler:
         def open_stream(on_headers: Callable[[], Awaitable[None]]) -> AsyncIterator[Any]:
             return invoker.invoke_stream(route.full_method, message, metadata, peer, on_headers=on_headers)
 
-        return await sse.serve(request, route, open_stream, heartbeat_s, failure_response)
+        return await sse.serve(request, route, open_stream, heartbeat_s, failure_response, request.app[STREAMS])
 
     return handle
 
@@ -100,6 +111,7 @@ def add_routes(app: web.Application, ctx: Context, heartbeat_s: float | None = N
     if heartbeat_s is None:
         heartbeat_s = sse.HEARTBEAT_S
     invoker = Invoker(ctx)
+    app[STREAMS] = sse.OpenStreams()
     routes = routes_of(invoker.services)
     for route in routes:
         handler = _stream(invoker, route, heartbeat_s) if route.streaming else _unary(invoker, route)
