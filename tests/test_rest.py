@@ -382,3 +382,30 @@ async def test_shutdown_ends_open_event_streams_cleanly(db_url: str) -> None:
         for r in (incidents, alerts):
             assert await asyncio.wait_for(r.content.read(), HANG_GUARD_S) == b"retry: 3000\n\n"
             r.release()
+
+
+async def test_a_routing_rule_and_the_grouping_presets_read_alike(
+    http: aiohttp.ClientSession, grpc_channel: grpc.aio.Channel,
+) -> None:
+    from oncall.alerting.v1 import grouping_pb2, grouping_pb2_grpc, routing_pb2, routing_pb2_grpc
+
+    status, created = await call(http, "POST", "/api/v1/routing-rules", json={
+        "name": "prod db", "condition": 'labels.env == "prod"', "actions": {"set_severity": "critical"},
+    })
+    assert status == 200, created
+    rule_id = created["rule"]["id"]
+    routing = routing_pb2_grpc.RoutingServiceStub(grpc_channel)
+    status, got = await call(http, "GET", f"/api/v1/routing-rules/{rule_id}")
+    assert status == 200 and got == as_json(await routing.GetRule(routing_pb2.GetRuleRequest(rule_id=rule_id)))
+    # a condition that doesn't compile: the router's refusal, word for word, as a 400
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await routing.CreateRule(routing_pb2.CreateRuleRequest(name="bad", condition="labels.env =="))
+    status, body = await call(http, "POST", "/api/v1/routing-rules", json={"name": "bad", "condition": "labels.env =="})
+    assert (status, body) == (400, {"error": "invalid_argument", "detail": refused.value.details()})
+    status, rules = await call(http, "GET", "/api/v1/routing-rules")
+    assert [r["id"] for r in rules["rules"]] == [rule_id]
+
+    grouping = grouping_pb2_grpc.GroupingServiceStub(grpc_channel)
+    status, presets = await call(http, "GET", "/api/v1/grouping-presets")
+    assert status == 200 and presets == as_json(await grouping.ListGroupingPresets(grouping_pb2.ListGroupingPresetsRequest()))
+    assert presets["presets"]
