@@ -88,7 +88,8 @@ def _walk_message(out: dict[str, str], by_path: dict[tuple[int, ...], str], m: d
 def _put(out: dict[str, str], name: str, text: str | None) -> None:
     if text:
         # proto comments are wrapped at ~90 columns; a description reads as paragraphs
-        out[name] = re.sub(r"(?<!\n)\n(?!\n)", " ", text)
+        paragraphs = re.split(r"\n\s*\n", text)
+        out[name] = "\n\n".join(" ".join(line.strip() for line in p.splitlines() if line.strip()) for p in paragraphs)
 
 
 class _Schemas:
