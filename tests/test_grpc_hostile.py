@@ -496,7 +496,7 @@ async def world(migrated_url: str) -> AsyncIterator[World]:
     """One server for the corpus, with one of each thing a request can name."""
     _truncate_all(migrated_url)
     async with run_server(server_settings(migrated_url)) as server, \
-            grpc.aio.insecure_channel(server.grpc_target) as channel:
+            server.channel() as channel:
         ids: Ids = {}
         ids["policy"] = (await _call(channel, "EscalationService", "CreatePolicy", {"name": "base", "steps": STEPS})).policy.id
         ids["schedule"] = (await _call(channel, "ScheduleService", "CreateSchedule", {
