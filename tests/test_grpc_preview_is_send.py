@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import pytest
 from oncall_testkit.receiver import Receiver, receiver
 from google.protobuf.struct_pb2 import Struct

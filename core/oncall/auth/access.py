@@ -91,8 +91,10 @@ class Access:
                 principal = await authenticator.authenticate(request)
             except Refused as exc:
                 raise Unauthenticated(str(exc) or "the credentials were refused") from None
-            except (OnCallError, *UNREACHABLE):
-                raise  # the database is down (UNAVAILABLE), or a refusal the plugin chose
+            except OnCallError:
+                raise  # a refusal the plugin chose
+            except UNREACHABLE:
+                raise  # the database is down: UNAVAILABLE, not "no principal"
             except Exception:  # noqa: BLE001 - one plugin's bug denies nothing it wasn't asked for
                 log.exception("authenticator %s failed; asking the next one", authenticator.name)
                 continue
