@@ -1,15 +1,19 @@
 """The gRPC door's lock: every call but health (and reflection, while on) needs a principal
 whose role allows the method's permission (``auth.methods``), and every state-changing call
-is written to the audit log.
+it admits is written to the audit log.
 
 No principal is UNAUTHENTICATED; one not allowed is PERMISSION_DENIED, before the servicer
-runs, so nothing is written but the audit row saying it was refused.
+runs. A refused call (unauthenticated, not allowed, or INVALID_ARGUMENT) writes nothing,
+not even an audit row: it is logged (``oncall.rpc.access``: principal, method, code; never
+a credential) instead. An admitted call is audited with its outcome: OK, or the status a
+domain refusal gave it (NOT_FOUND, FAILED_PRECONDITION …).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -27,6 +31,8 @@ from .errors import answering
 log = logging.getLogger(__name__)
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "credential")
+#: outcomes of admitted calls that changed nothing and are not audited
+_NOT_AUDITED = frozenset({"INVALID_ARGUMENT", "UNAVAILABLE"})
 _NOT_SECRET = frozenset({"dedup_key", "page_token", "key_id"})
 _MAX_TEXT = 200  # a summary quotes a string up to this many characters
 _MAX_ITEMS = 20
@@ -50,24 +56,38 @@ def auth_request(method: str, context: grpc.aio.ServicerContext) -> AuthRequest:
     return AuthRequest(transport="grpc", headers=headers, peer=peer_address(context.peer() or ""), target=method)
 
 
+def _text(value: str) -> str:
+    # jsonb holds no NUL; a refused request may carry one
+    value = value.replace("\x00", "\ufffd")
+    return value[:_MAX_TEXT] + "…" if len(value) > _MAX_TEXT else value
+
+
 def _redacted(value: Any, name: str = "") -> Any:
     lowered = name.lower()
     if lowered not in _NOT_SECRET and any(word in lowered for word in _SECRET_WORDS):
         return "[redacted]"
     if isinstance(value, dict):
-        return {k: _redacted(v, k) for k, v in list(value.items())[:_MAX_ITEMS]}
+        return {_text(str(k)): _redacted(v, str(k)) for k, v in list(value.items())[:_MAX_ITEMS]}
     if isinstance(value, list):
         return [_redacted(v, name) for v in value[:_MAX_ITEMS]]
-    if isinstance(value, str) and len(value) > _MAX_TEXT:
-        return value[:_MAX_TEXT] + "…"
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value
 
 
 def summary(request: Any) -> dict[str, Any]:
-    """What a request asked to change, for the audit log: its fields, secrets redacted, long text cut."""
+    """What a request asked to change, for the audit log: its fields, secrets redacted, long text cut.
+
+    A request that can't be shown as JSON (a NaN in a Struct: it was refused) is summarised by its field names.
+    """
     if not isinstance(request, Message):
         return {}
-    body = MessageToDict(request, preserving_proto_field_name=True)
+    try:
+        body: Any = MessageToDict(request, preserving_proto_field_name=True)
+    except Exception:  # noqa: BLE001 - what json_format can't print, the names still say
+        body = {"fields": [fd.name for fd, _ in request.ListFields()]}
     out = _redacted(body)
     return out if isinstance(out, dict) else {}
 
@@ -132,8 +152,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             raise PermissionDenied(f"{short} is not in the permission table; nobody may call it")
         resource = resource_of(permission, request)
         if not self._access.allowed(principal, permission, resource):
-            if permissions.changes_state(permission):
-                await self._record(principal, seen, method, resource, request, "PERMISSION_DENIED")
+            log.warning("refused %s to %s (%s): no %s", short, describe(principal), principal.role or "no role",
+                        permission)
             raise PermissionDenied(
                 f"{describe(principal)} ({principal.role or 'no role'}) may not {permission} ({short})")
         return principal, seen, resource
@@ -141,16 +161,16 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def _record(
         self, principal: Principal, seen: AuthRequest, method: str, resource: str, request: Any, outcome: str,
     ) -> None:
-        event = audit.AuditEvent(
-            at=self._access.clock.now(), principal=describe(principal), principal_kind=principal.kind,
-            role=principal.role, key_id=principal.key_id, method=method, resource=resource,
-            summary=summary(request), outcome=outcome, peer=seen.peer,
-            user_agent=(seen.header("user-agent") or "")[:300],
-        )
         try:
+            event = audit.AuditEvent(
+                at=self._access.clock.now(), principal=_text(describe(principal)), principal_kind=principal.kind,
+                role=principal.role, key_id=principal.key_id, method=method, resource=_text(resource),
+                summary=summary(request), outcome=outcome, peer=seen.peer,
+                user_agent=_text(seen.header("user-agent") or ""),
+            )
             await audit.record(self._access.pool, event)
         except Exception:  # noqa: BLE001 - the change is committed; its record failing must not hide that
-            log.exception("could not write the audit event of %s by %s", method, event.principal)
+            log.exception("could not write the audit event of %s by %s", method, describe(principal))
 
     def _unary(self, behavior: Callable[..., Any], method: str, permission: str | None) -> Callable[..., Any]:
         audited = permission is not None and permissions.changes_state(permission)
@@ -170,7 +190,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise
             finally:
                 current.reset(token)
-                if audited:
+                # bad input wrote nothing, and a database that is down can't be written to
+                if audited and outcome not in _NOT_AUDITED:
                     await self._record(principal, seen, method, resource, request, outcome)
 
         return handle
