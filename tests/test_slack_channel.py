@@ -1,5 +1,5 @@
 """The Slack channel through the real slack-sdk against a local Slack Web API: posting, failures,
-signed button clicks acting on alerts, and messages kept current as alerts change."""
+signed button clicks acting on alerts, and messages edited as their incident changes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from fixtures.processes import free_port
 from oncall_testkit.slack_api import FakeSlack, Failure, block_actions, interaction_request
 from oncall.plugins import load_plugins
-from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage, DeliveryResult, InboundRequest
+from oncall_hookspecs import ActionResult, ChannelHost, ChannelMessage, DeliveryResult, InboundRequest, MessageEdit
 from oncall_slack import SlackChannel, SlackSettings
 
 TOKEN = "xoxb-test-1111-2222-secret-bot-token"
@@ -312,26 +312,17 @@ async def click(channel: SlackChannel, slack: FakeSlack, action: str, *, user: s
     return answer
 
 
-async def test_acknowledge_acts_as_the_directory_user_and_leaves_only_resolve(slack, make_channel):
+async def test_acknowledge_acts_as_the_directory_user_and_leaves_the_message_to_the_core(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
-    sent = await deliver(channel, host, message())
+    await deliver(channel, host, message())
 
     answer = await click(channel, slack, "acknowledge")
 
     assert answer.status == 200 and answer.body is None
     assert host.acts == [(42, "acknowledge", "user-alice", "slack:U0ALICE")]
-    posted = slack.only_message()
-    assert context_lines(posted.blocks) == [":eyes: Acknowledged by <@U0ALICE>"]
-    assert buttons(posted.blocks) == [("Resolve", "oncall_resolve", "42")]
-    assert posted.blocks[:2] == BLOCKS  # the rendered message itself is kept
-    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"]
-    assert posted.text.startswith(":eyes: Acknowledged by <@U0ALICE>")
-    assert not posted.attachments
-    [update] = slack.calls_to("chat.update")
-    assert update.args["channel"] == posted.channel and update.args["ts"] == posted.ts
-    assert update.args["blocks"] == posted.blocks
-    assert host.payload_lookups == [("slack", sent.provider_id)]
+    # the core edits every message about the incident (``edit``); the click itself rewrites nothing
+    assert slack.calls_to("chat.update") == [] and slack.ephemerals == []
 
 
 async def test_a_replayed_genuine_click_is_refused_and_acts_once(slack, make_channel):
@@ -351,33 +342,16 @@ async def test_a_replayed_genuine_click_is_refused_and_acts_once(slack, make_cha
     assert host.acts == [(42, "acknowledge", "user-alice", "slack:U0ALICE")]
 
 
-async def test_resolve_from_a_dm_leaves_no_buttons(slack, make_channel):
+@pytest.mark.parametrize("action", ["resolve", "escalate"])
+async def test_resolve_and_escalate_from_a_dm_act_as_the_clicker(slack, make_channel, action):
     host = FakeHost()
     channel = make_channel(host=host)
     await deliver(channel, host, message("U0ALICE"))
 
-    await click(channel, slack, "acknowledge")
-    await click(channel, slack, "resolve")
+    await click(channel, slack, action)
 
-    assert [a[1] for a in host.acts] == ["acknowledge", "resolve"]
-    posted = slack.only_message()
-    assert posted.channel == "D0ALICE" and posted.edits == 2
-    assert context_lines(posted.blocks) == [":white_check_mark: Resolved by <@U0ALICE>"]
-    assert buttons(posted.blocks) == []
-    assert posted.blocks[:2] == BLOCKS and ours(posted.blocks) == ["oncall_status"]
-
-
-async def test_escalate_keeps_every_button_and_says_who_escalated(slack, make_channel):
-    host = FakeHost()
-    channel = make_channel(host=host)
-    await deliver(channel, host, message())
-
-    await click(channel, slack, "escalate")
-
-    assert host.acts == [(42, "escalate", "user-alice", "slack:U0ALICE")]
-    posted = slack.only_message()
-    assert context_lines(posted.blocks) == [":arrow_double_up: Escalated by <@U0ALICE>"]
-    assert buttons(posted.blocks) == ALL_BUTTONS
+    assert host.acts == [(42, action, "user-alice", "slack:U0ALICE")]
+    assert slack.only_message().channel == "D0ALICE" and slack.ephemerals == []
 
 
 async def test_a_slack_user_unknown_to_the_directory_still_acts_as_slack_user(slack, make_channel):
@@ -388,7 +362,6 @@ async def test_a_slack_user_unknown_to_the_directory_still_acts_as_slack_user(sl
     await click(channel, slack, "acknowledge", user="U0STRANGER")
 
     assert host.acts == [(42, "acknowledge", None, "slack:U0STRANGER")]
-    assert context_lines(slack.only_message().blocks) == [":eyes: Acknowledged by <@U0STRANGER>"]
 
 
 async def test_a_refused_action_leaves_the_message_and_tells_only_the_clicker(slack, make_channel):
@@ -403,58 +376,6 @@ async def test_a_refused_action_leaves_the_message_and_tells_only_the_clicker(sl
     assert posted.edits == 0 and buttons(posted.blocks) == ALL_BUTTONS and posted.blocks[:2] == BLOCKS
     assert slack.ephemerals == [{"channel": "C0OPS", "user": "U0ALICE",
                                  "text": "Could not acknowledge alert #42: alert #42 is already resolved"}]
-
-
-async def test_updates_keep_the_rendered_content_and_replace_only_oncalls_own_blocks(slack, make_channel):
-    host = FakeHost()
-    channel = make_channel(host=host)
-    sent = await deliver(channel, host, message())
-    host.sent = {42: [("#ops", sent.provider_id)]}
-
-    await channel.on_alert_change({"id": 42, "status": "acknowledged", "summary": "x"}, "cli:carol")
-    host.statuses[42] = "acknowledged"
-    await click(channel, slack, "resolve", shown=False)  # the click carries no blocks: the core's payload is the base
-
-    posted = slack.only_message()
-    assert posted.edits == 2
-    assert posted.blocks[0] == {"type": "header", "text": {"type": "plain_text",
-                                                           "text": "CRITICAL: High error rate on payments-api"}}
-    assert posted.blocks == [*BLOCKS, {"type": "context", "block_id": "oncall_status",
-                                       "elements": [{"type": "mrkdwn",
-                                                     "text": ":white_check_mark: Resolved by <@U0ALICE>"}]}]
-    first, second = (c.args["blocks"] for c in slack.calls_to("chat.update"))
-    assert first[:2] == second[:2] == BLOCKS
-    assert ours(first) == ["oncall_status", "oncall_actions"] and ours(second) == ["oncall_status"]
-    assert host.payload_lookups == [("slack", sent.provider_id)] * 2
-
-
-async def test_without_the_cores_payload_a_click_rebuilds_from_the_clicked_messages_blocks(slack, make_channel):
-    host = FakeHost()  # the core knows no payload for the message: sent_payload answers None
-    channel = make_channel(host=host)
-    sent = await channel.send(message())
-
-    await click(channel, slack, "acknowledge")  # Slack sends the message's blocks, our buttons among them
-
-    posted = slack.only_message()
-    assert host.payload_lookups == [("slack", sent.provider_id)]
-    assert posted.blocks[:2] == BLOCKS
-    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"]  # the old buttons replaced, not repeated
-    assert buttons(posted.blocks) == [("Resolve", "oncall_resolve", "42")]
-    assert context_lines(posted.blocks) == [":eyes: Acknowledged by <@U0ALICE>"]
-
-
-async def test_with_no_rendered_blocks_to_be_found_an_update_shows_status_and_buttons(slack, make_channel):
-    host = FakeHost()
-    channel = make_channel(host=host)
-    sent = await channel.send(message())
-    host.sent = {42: [("#ops", sent.provider_id)]}
-
-    await channel.on_alert_change({"id": 42, "status": "acknowledged", "summary": "High error rate"}, "cli:carol")
-
-    posted = slack.only_message()
-    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"] and len(posted.blocks) == 2
-    assert context_lines(posted.blocks) == [":eyes: Acknowledged by cli:carol"]
-    assert posted.text == ":eyes: Acknowledged by cli:carol — High error rate"
 
 
 FORGERIES = ("wrong-secret", "stale-timestamp", "future-timestamp", "no-headers", "no-signature", "no-timestamp",
@@ -559,69 +480,96 @@ async def test_a_signed_request_without_a_payload_is_a_bad_request(make_channel)
     assert host.acts == []
 
 
-# --------------------------------------------------------------------------- changes made elsewhere
+# --------------------------------------------------------------------------- edits as the incident changes
+
+INCIDENT_BLOCKS = [
+    {"type": "header", "text": {"type": "plain_text", "text": "Incident #12 · 3 alerts · payments-db"}},
+    {"type": "section", "text": {"type": "mrkdwn", "text": "• #42 DiskFull\n• #43 ReplicationLag\n• #44 PoolExhausted"}},
+]
 
 
-async def test_a_change_elsewhere_updates_every_message_about_the_alert(slack, make_channel):
-    host = FakeHost()
-    channel = make_channel(host=host)
-    in_channel = await deliver(channel, host, message("#ops"))
-    in_dm = await deliver(channel, host, message("U0BOB"))
-    other_alert = await deliver(channel, host, message("#ops"))
-    host.sent = {42: [("#ops", in_channel.provider_id), ("U0BOB", in_dm.provider_id)]}
+def edit_of(provider_id: str, status: str, actor: str | None = None, *, blocks: Any = None,
+            destination: str = "#ops", text: str = "Incident #12 · 3 alerts · payments-db") -> MessageEdit:
+    return MessageEdit(channel="slack", destination=destination, provider_id=provider_id,
+                       payload={"text": text, "blocks": INCIDENT_BLOCKS if blocks is None else blocks},
+                       alert_id=42, incident_id=12, status=status, actor=actor,
+                       incident={"id": 12, "status": status, "alert_count": 3})
 
-    await channel.on_alert_change({"id": 42, "status": "acknowledged", "summary": "High error rate"}, "cli:carol")
 
-    updated = {f"{m.channel}:{m.ts}": m for m in slack.messages.values()}
-    for provider_id in (in_channel.provider_id, in_dm.provider_id):
-        assert context_lines(updated[provider_id].blocks) == [":eyes: Acknowledged by cli:carol"]
-        assert buttons(updated[provider_id].blocks) == [("Resolve", "oncall_resolve", "42")]
-        assert updated[provider_id].blocks[:2] == BLOCKS
-    assert updated[other_alert.provider_id].edits == 0
+async def test_an_edit_rewrites_the_message_with_its_new_render_our_status_and_the_buttons_left(
+        slack, make_channel):
+    channel = make_channel(host=FakeHost())
+    sent = await channel.send(message())
 
-    await channel.on_alert_change({"id": 42, "status": "resolved", "summary": "High error rate"}, "slack:U0BOB")
-    for provider_id in (in_channel.provider_id, in_dm.provider_id):
-        assert context_lines(updated[provider_id].blocks) == [":white_check_mark: Resolved by <@U0BOB>"]
-        assert buttons(updated[provider_id].blocks) == []
-        assert updated[provider_id].blocks[:2] == BLOCKS
+    result = await channel.edit(edit_of(sent.provider_id, "acknowledged", "slack:U0ALICE"))
+
+    assert result.ok and result.delivered
+    posted = slack.only_message()
+    assert posted.edits == 1
+    assert posted.blocks[:2] == INCIDENT_BLOCKS  # the re-rendered message replaces the first render
+    assert ours(posted.blocks) == ["oncall_status", "oncall_actions"]
+    assert context_lines(posted.blocks) == [":eyes: Acknowledged by <@U0ALICE>"]
+    assert buttons(posted.blocks) == [("Resolve", "oncall_resolve", "42")]
+    assert posted.text == ":eyes: Acknowledged by <@U0ALICE> — Incident #12 · 3 alerts · payments-db"
+    [update] = slack.calls_to("chat.update")
+    assert update.args["channel"] == posted.channel and update.args["ts"] == posted.ts
+
+
+async def test_a_resolved_incident_leaves_no_buttons_and_a_triggered_one_all_three(slack, make_channel):
+    channel = make_channel(host=FakeHost())
+    sent = await channel.send(message("U0ALICE"))
+
+    await channel.edit(edit_of(sent.provider_id, "triggered", destination="U0ALICE"))
+    posted = slack.only_message()
+    assert posted.channel == "D0ALICE"
+    assert buttons(posted.blocks) == ALL_BUTTONS and context_lines(posted.blocks) == []
+
+    await channel.edit(edit_of(sent.provider_id, "resolved", "slack:U0BOB", destination="U0ALICE"))
+    posted = slack.only_message()
+    assert posted.edits == 2 and buttons(posted.blocks) == []
+    assert context_lines(posted.blocks) == [":white_check_mark: Resolved by <@U0BOB>"]
+    assert posted.blocks[:2] == INCIDENT_BLOCKS and ours(posted.blocks) == ["oncall_status"]
 
 
 async def test_a_directory_user_who_clicked_in_slack_is_named_as_their_slack_self(slack, make_channel):
     host = FakeHost()
     channel = make_channel(host=host)
     sent = await deliver(channel, host, message())
-    host.sent = {42: [("#ops", sent.provider_id)]}
     await click(channel, slack, "acknowledge")
 
-    await channel.on_alert_change({"id": 42, "status": "resolved", "summary": "x"}, "user-alice")
+    await channel.edit(edit_of(sent.provider_id, "resolved", "user-alice"))
 
     assert context_lines(slack.only_message().blocks) == [":white_check_mark: Resolved by <@U0ALICE>"]
 
 
 async def test_actor_names_are_escaped_so_they_cannot_mention_or_link(slack, make_channel):
-    host = FakeHost()
-    channel = make_channel(host=host)
-    sent = await deliver(channel, host, message())
-    host.sent = {42: [("#ops", sent.provider_id)]}
+    channel = make_channel(host=FakeHost())
+    sent = await channel.send(message())
 
-    await channel.on_alert_change({"id": 42, "status": "acknowledged"}, "<!channel> & co")
+    await channel.edit(edit_of(sent.provider_id, "acknowledged", "<!channel> & co"))
 
     assert context_lines(slack.only_message().blocks) == [":eyes: Acknowledged by &lt;!channel&gt; &amp; co"]
 
 
-async def test_a_failed_update_is_logged_and_does_not_stop_the_others(slack, make_channel, caplog):
-    host = FakeHost()
-    channel = make_channel(host=host)
-    first, second = await deliver(channel, host, message()), await deliver(channel, host, message())
-    host.sent = {42: [("#ops", first.provider_id), ("#ops", second.provider_id)]}
+async def test_a_failed_edit_is_a_retryable_result_and_the_message_stays(slack, make_channel):
+    channel = make_channel(host=FakeHost())
+    sent = await channel.send(message())
     slack.fail_next("chat.update", Failure(status=500, body="oops"))
 
-    with caplog.at_level(logging.WARNING):
-        await channel.on_alert_change({"id": 42, "status": "resolved"}, None)
+    result = await channel.edit(edit_of(sent.provider_id, "resolved"))
 
-    edits = {f"{m.channel}:{m.ts}": m.edits for m in slack.messages.values()}
-    assert edits == {first.provider_id: 0, second.provider_id: 1}
-    assert f"could not update message {first.provider_id}" in caplog.text
+    assert not result.ok and not result.permanent
+    posted = slack.only_message()
+    assert posted.edits == 0 and posted.blocks[:2] == BLOCKS
+
+
+@pytest.mark.parametrize("provider_id", ["", "C0OPS", ":1700000001.000001"])
+async def test_an_edit_of_no_slack_message_fails_permanently_without_calling_slack(slack, make_channel, provider_id):
+    channel = make_channel(host=FakeHost())
+
+    result = await channel.edit(edit_of(provider_id, "resolved"))
+
+    assert not result.ok and result.permanent and slack.calls == []
 
 
 # --------------------------------------------------------------------------- secrets, settings, discovery

@@ -599,8 +599,13 @@ class ChannelSpec:
     :param rate_limits: default token buckets, ``{"destination": (burst, per_seconds),
         "channel": (burst, per_seconds)}``; a channel object's own ``rate_limits`` and the
         operator's ``ONCALL_RATE_LIMITS`` override them, in that order (:class:`RateLimitedChannel`).
-    :param updates: the channel updates a message it sent when the alert changes (its channel
-        object is an :class:`UpdatingChannel`); the core calls it only then.
+    :param updates: the channel keeps what it posted current: its channel object is an
+        :class:`EditingChannel` (the core re-renders the message as its incident changes and
+        hands it over, at most once per ``edit_interval_s`` per message, from one replica)
+        or an :class:`UpdatingChannel` (it hears each change of the alert); the core calls
+        either only then.
+    :param edit_interval_s: the least time between two edits of one message (an
+        :class:`EditingChannel`'s): changes in between are shown by the next edit.
     """
 
     name: str
@@ -617,6 +622,7 @@ class ChannelSpec:
     circuit: str = "channel"
     rate_limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     updates: bool = False
+    edit_interval_s: float = 3.0
 
     def __post_init__(self) -> None:
         if not _CHANNEL_NAME.fullmatch(self.name):
@@ -636,6 +642,8 @@ class ChannelSpec:
             if scope not in ("destination", "channel") or len(limit) != 2 or limit[0] < 1 or limit[1] <= 0:
                 raise ValueError(f"channel spec {self.name!r}: rate_limits[{scope!r}] must be (burst >= 1, seconds > 0)")
         object.__setattr__(self, "aliases", tuple(a.strip().lower() for a in self.aliases))
+        if not (0 < self.edit_interval_s <= 3600):
+            raise ValueError(f"channel spec {self.name!r}: edit_interval_s must be more than 0 and at most 3600")
         if not self.label:
             object.__setattr__(self, "label", self.name.capitalize())
 
@@ -720,14 +728,42 @@ class CallbackRoute:
 
 @dataclass(slots=True, frozen=True)
 class ActionResult:
-    """What ``ChannelHost.act`` did: ``ok`` False with ``message`` when it could not."""
+    """What ``ChannelHost.act`` did: ``ok`` False with ``message`` when it could not.
+
+    An action acts on the alert's incident (the unit that pages): ``status`` is the
+    incident's after it, ``incident_id`` names it, ``summary`` is its title.
+    """
 
     ok: bool
     alert_id: int
     action: str
-    status: str  # the alert's status after the action
+    status: str  # the incident's status after the action
     message: str
     summary: str = ""
+    incident_id: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class MessageEdit:
+    """A message the channel posted, re-rendered because its incident changed (:class:`EditingChannel`).
+
+    ``payload`` is what the channel's renderer made of the notification's template with the
+    incident as it is now (the shape ``send`` was given); ``provider_id`` is what the channel
+    reported for the post (Slack ``"C123:1700000000.0001"``); ``alert_id`` is the alert the
+    post was about (its buttons name it); ``status`` is the incident's (triggered,
+    acknowledged, resolved) and ``actor`` who moved it there, when someone did;
+    ``incident`` is the render context's ``incident``.
+    """
+
+    channel: str
+    destination: str
+    provider_id: str
+    payload: Any
+    alert_id: int | None
+    incident_id: int
+    status: str
+    actor: str | None = None
+    incident: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -790,7 +826,7 @@ class Channel(Protocol):
     What the core knows about the channel (its template, label, capabilities) is its
     :class:`ChannelSpec`, registered under the same name. A channel may also be any of the
     optional protocols below (:class:`CallbackChannel`, :class:`BindableChannel`,
-    :class:`UpdatingChannel`, :class:`TestableChannel`, :class:`BundlingChannel`,
+    :class:`UpdatingChannel`, :class:`EditingChannel`, :class:`TestableChannel`, :class:`BundlingChannel`,
     :class:`RateLimitedChannel`, :class:`ClosableChannel`); the core checks them with ``isinstance``.
 
     A send may be repeated (a crash between the provider's answer and its commit repeats it
@@ -826,6 +862,23 @@ class UpdatingChannel(Protocol):
 
     async def on_alert_change(self, alert: Mapping[str, Any], actor: str | None) -> None:
         """The alert (a render context's ``alert``) changed state; ``actor`` is who changed it."""
+        ...
+
+
+@runtime_checkable
+class EditingChannel(Protocol):
+    """A channel that edits what it posted as the incident it was about changes (its spec says ``updates``).
+
+    The core decides when (a change of the incident, at most once per the spec's
+    ``edit_interval_s`` per message, on one replica) and what (the message re-rendered); the
+    channel only rewrites the message. A result that is not ``ok`` is retried with backoff
+    unless ``permanent``; a later change makes a new edit in any case.
+    """
+
+    name: str
+
+    async def edit(self, edit: MessageEdit) -> DeliveryResult:
+        """Rewrite the posted message ``edit.provider_id`` with ``edit.payload``."""
         ...
 
 

@@ -15,7 +15,7 @@
   ``lifecycle_event``, ``routing_rule``, ``grouping_rule``, ``channel_message``;
 - provider fakes speaking each provider's protocol on 127.0.0.1: ``oncall_testkit.receiver``
   (any HTTP endpoint; fixture ``receiver``), ``slack_api``, ``twilio_api``, ``teams_api``,
-  ``ntfy_api``, ``smtp_server``.
+  ``ntfy_api``, ``smtp_server``, ``oidc_provider`` (an OpenID Connect provider for login tests).
 """
 
 from .alerts import (

@@ -32,6 +32,8 @@ def incident_dict(row: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]],
         "group_key": row.get("group_key"),
         "integration": row.get("integration_name"),
         "created_at": _iso(row["created_at"]),
+        "acknowledged_by": row.get("acknowledged_by"),
+        "resolved_by": row.get("resolved_by"),
         "common_labels": dict(common_labels),
         "alerts": [
             {"id": a["id"], "status": a["status"], "summary": a["summary"], "severity": a["severity"],

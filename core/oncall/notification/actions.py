@@ -1,7 +1,8 @@
 """Acting on alerts from where a page reached someone: the ChannelHost and one-click links.
 
 Channel plugins get a :class:`Host` through ``bind``: they verify their provider's
-signature, then ask the host to act (acknowledge, resolve, escalate), to find the user
+signature, then ask the host to act (acknowledge, resolve, escalate the incident of the
+alert a page was about), to find the user
 behind an address, to name the alert a reply means, to record a provider's later
 report on a delivery, or to remember a request so that a replay of it, at any replica, is
 refused. One-click links (email, Teams, push) carry a random token of which
@@ -65,23 +66,25 @@ class Host:
         return self._public_url()
 
     async def act(self, alert_id: int, action: str, *, user_id: str | None, actor: str) -> ActionResult:
-        pool = self.ctx.pool
+        """Act on the incident of ``alert_id``: a page names the alert it was about, and the
+        incident is what pages, so a button, a reply or a link acknowledges, resolves or
+        escalates the whole incident (every alert of it), credited to the person."""
+        if action not in ACTIONS:
+            return ActionResult(False, alert_id, action, "", f"unknown action {action!r}")
         who = user_id or actor
         note = f"via {actor}" if user_id and actor and actor != user_id else ""
+        if action == "escalate":
+            note = note or f"escalated by {who}"
         try:
-            if action == "acknowledge":
-                alert = await self.alerting.acknowledge(pool, alert_id, who, note)
-            elif action == "resolve":
-                alert = await self.alerting.resolve(pool, alert_id, who, note)
-            elif action == "escalate":
-                alert = await self.alerting.escalate(pool, alert_id, who, self.clock.now(), note or f"escalated by {who}")
-            else:
-                return ActionResult(False, alert_id, action, "", f"unknown action {action!r}")
+            done = await self.alerting.act_on_incident(self.ctx.pool, alert_id, action, who, self.clock.now(), note)
         except OnCallError as exc:
             return ActionResult(False, alert_id, action, "", exc.detail)
-        log.info("alert %d: %s by %s", alert_id, action, who)
-        return ActionResult(True, alert_id, action, alert.status, f"{_PAST[action]} alert #{alert_id}: {alert.summary}",
-                            alert.summary)
+        log.info("incident %d (alert %d): %s by %s", done.incident_id, alert_id, action, who)
+        if done.alert_count > 1:
+            message = f"{_PAST[action]} incident #{done.incident_id} ({done.alert_count} alerts): {done.title}"
+        else:
+            message = f"{_PAST[action]} alert #{alert_id}: {done.title}"
+        return ActionResult(True, alert_id, action, done.status, message, done.title, done.incident_id)
 
     async def find_user(self, kind: str, address: str) -> str | None:
         """The directory user reachable at ``address`` on ``kind``.

@@ -18,9 +18,12 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..alerting import incidents
 from ..alerting import store as alert_store
+from ..alerting.incident_context import incident_contexts
 from ..alerting.models import Alert
-from ..escalation.state import escalate_now
+from ..errors import NotFound
+from ..escalation.state import escalate_incident_now, escalate_now
 from ..store.database import Conn, Pool
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,16 @@ class Request:
     user_id: str | None
     template_id: str | None
     context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentActed:
+    """What acting on an alert's incident left: the incident, its status, title and alert count."""
+
+    incident_id: int
+    status: str
+    title: str
+    alert_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,18 @@ class AlertingPort(Protocol):
 
     async def escalate(self, pool: Pool, alert_id: int, user_id: str, at: datetime, note: str) -> Alert:
         """Move the alert's escalation to its next step now."""
+
+    async def act_on_incident(
+        self, pool: Pool, alert_id: int, action: str, user_id: str, at: datetime, note: str
+    ) -> IncidentActed:
+        """Acknowledge, resolve or escalate the incident the alert belongs to (a page is about it)."""
+
+    async def incident_contexts(self, conn: Conn, incident_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The render context's ``incident`` of each existing incident, as it is now."""
+
+    async def incidents_maybe_changed(self, conn: Conn, since: datetime, limit: int) -> list[int]:
+        """Incidents that may have changed since ``since``: the open ones and those resolved since
+        (for catching up on changes announced while nobody listened)."""
 
 
 class PostgresAlerting:
@@ -147,6 +172,39 @@ class PostgresAlerting:
     async def escalate(self, pool: Pool, alert_id: int, user_id: str, at: datetime, note: str) -> Alert:
         await escalate_now(pool, alert_id, user_id, at, note)
         return await alert_store.get_alert(pool, alert_id)
+
+
+    async def act_on_incident(
+        self, pool: Pool, alert_id: int, action: str, user_id: str, at: datetime, note: str
+    ) -> IncidentActed:
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT incident_id, summary FROM alerting.alerts WHERE id = %s", (alert_id,))
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"alert {alert_id} not found")
+        incident_id = row["incident_id"]
+        if action == "acknowledge":
+            inc = await incidents.acknowledge_incident(pool, incident_id, user_id, note, now=at)
+        elif action == "resolve":
+            inc = await incidents.resolve_incident(pool, incident_id, user_id, note, now=at)
+        elif action == "escalate":
+            await escalate_incident_now(pool, incident_id, user_id, at, note, subject=f"alert {alert_id}")
+            inc = await incidents.get_incident(pool, incident_id)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        return IncidentActed(inc.id, inc.status, inc.title or row["summary"], inc.alert_count)
+
+    async def incident_contexts(self, conn: Conn, incident_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        return await incident_contexts(conn, incident_ids)
+
+    async def incidents_maybe_changed(self, conn: Conn, since: datetime, limit: int) -> list[int]:
+        cur = await conn.execute(
+            """SELECT id FROM alerting.incidents WHERE status <> 'resolved'
+               UNION SELECT id FROM alerting.incidents WHERE status = 'resolved' AND resolved_at >= %s
+               ORDER BY id DESC LIMIT %s""",
+            (since, limit),
+        )
+        return [r["id"] for r in await cur.fetchall()]
 
 
 #: the port this process uses (alerting runs in the same process today)

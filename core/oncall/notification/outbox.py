@@ -159,19 +159,28 @@ class _New:
     created_by: str = ""
 
 
+def _incident_of(context: Mapping[str, Any]) -> int | None:
+    """The incident an engine's page is about: its context's (the engine puts it there), if any.
+    A caller's own notification is about no incident, whatever its context says."""
+    incident = context.get("incident")
+    found = incident.get("id") if isinstance(incident, Mapping) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) and 0 < found < 2**63 else None
+
+
 async def _insert(conn: Conn, new: Sequence[_New]) -> dict[str, int]:
     """Notifications and their deliveries, in one statement each; returns key → id of those
     written. A key already used writes nothing (a retried send, a request taken before)."""
     cur = await conn.execute(
         """INSERT INTO notification.notifications
-               (idempotency_key, template_id, template_version, context, alert_id, request_id, created_by)
+               (idempotency_key, template_id, template_version, context, alert_id, request_id, created_by,
+                incident_id)
            SELECT * FROM unnest(%b::text[], %b::text[], %b::integer[], %b::jsonb[], %b::bigint[], %b::bigint[],
-                                %b::text[])
+                                %b::text[], %b::bigint[])
            ON CONFLICT (idempotency_key) DO NOTHING
            RETURNING id, idempotency_key""",
         ([n.key for n in new], [n.template_id for n in new], [n.template_version for n in new],
          [Jsonb(dict(n.context)) for n in new], [n.alert_id for n in new], [n.request_id for n in new],
-         [n.created_by for n in new]),
+         [n.created_by for n in new], [_incident_of(n.context) if n.request_id is not None else None for n in new]),
     )
     created = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
     cols: list[list[Any]] = [[] for _ in range(8)]

@@ -1,4 +1,4 @@
-"""The Slack channel: post alerts with buttons, act on clicks, and keep posted messages current."""
+"""The Slack channel: post pages with buttons, act on clicks, and edit posted messages as their incident changes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from oncall_hookspecs import (
     ChannelMessage,
     DeliveryResult,
     InboundRequest,
+    MessageEdit,
     WebhookResponse,
 )
 from slack_sdk.errors import SlackApiError
@@ -60,8 +61,6 @@ class Click:
     slack_user: str
     channel_id: str
     message_ts: str
-    #: the clicked message's blocks as Slack showed them: a base for the update if the core has none
-    message_blocks: tuple[Any, ...] = ()
 
 
 class SlackChannel:
@@ -69,7 +68,7 @@ class SlackChannel:
 
     name = "slack"
     # chat.postMessage takes no idempotency key: a retry after a timeout may post twice
-    bundles = False  # one message per alert, so its buttons and updates name exactly one alert
+    bundles = False  # one message per page, so its buttons name exactly one alert (and so its incident)
     #: (burst, seconds per token): Slack allows about one message a second per conversation
     #: with short bursts, and a few hundred a minute per workspace
     rate_limits: Mapping[str, tuple[int, float]] = {"destination": (5, 1.0), "channel": (50, 0.2)}
@@ -226,14 +225,10 @@ class SlackChannel:
         except Exception:
             log.exception("slack: %s of alert %s failed", click.action, click.alert_id)
             result = None
-        if not click.channel_id:
-            return  # nothing to update or answer in (Slack always sends it for message buttons)
         if result is not None and result.ok:
-            if click.message_ts:
-                line = status_line(result.status, mention(click.slack_user), click.action)
-                self._spawn(self._update(click.channel_id, click.message_ts, click.alert_id, result.status, line,
-                                         result.summary, click.message_blocks))
-            return
+            return  # the core edits every message about the incident (``edit``), this one included
+        if not click.channel_id:
+            return  # nowhere to answer (Slack always sends it for message buttons)
         reason = result.message if result is not None else "OnCall could not record it (internal error)"
         note = f"Could not {click.action} alert #{click.alert_id}: {reason}"
         self._spawn(self._tell(click.channel_id, click.slack_user, note))
@@ -257,31 +252,31 @@ class SlackChannel:
 
     # ------------------------------------------------------------------ keeping messages current
 
-    async def on_alert_change(self, alert: Mapping[str, Any], actor: str | None) -> None:
-        """Show the alert's new status (and who changed it) on every message posted about it."""
-        host = self._host
-        alert_id = _int(alert.get("id"))
-        status = str(alert.get("status") or "")
-        if host is None or alert_id is None or not status:
-            return
-        by = self._name(actor or _by(alert, status))
-        line = status_line(status, by)
-        summary = str(alert.get("summary") or "")
-        for _destination, provider_id in await host.sent_messages(alert_id, self.name):
-            channel_id, _, ts = provider_id.partition(":")
-            if channel_id and ts:
-                await self._update(channel_id, ts, alert_id, status, line, summary)
+    async def edit(self, edit: MessageEdit) -> DeliveryResult:
+        """Rewrite a posted message as its incident is now (``chat.update``): the re-rendered
+        blocks, then the status line (who acknowledged or resolved it) and the buttons still offered.
 
-    async def _sent_payload(self, provider_id: str) -> Mapping[str, Any] | None:
-        """The rendered payload the core keeps for a posted message, None when it has none."""
-        if self._host is None:
-            return None
-        try:
-            payload = await self._host.sent_payload(self.name, provider_id)
-        except Exception:
-            log.exception("slack: looking up the rendered payload of message %s failed", provider_id)
-            return None
-        return payload if isinstance(payload, Mapping) else None
+        The core calls this once per change (or per few seconds in a storm), from one replica.
+        """
+        channel_id, _, ts = edit.provider_id.partition(":")
+        if not (channel_id and ts):
+            return DeliveryResult(ok=False, permanent=True, response=f"Slack: {edit.provider_id!r} names no message")
+        payload = edit.payload
+        if not isinstance(payload, Mapping):
+            return DeliveryResult(ok=False, permanent=True, response="Slack: the re-rendered payload is not an object")
+        line = status_line(edit.status, self._name(edit.actor)) if edit.status != "triggered" else None
+        ours = oncall_blocks(edit.alert_id, edit.status, line) if edit.alert_id is not None else []
+        blocks = message_blocks(payload.get("blocks"), ours)
+        text = str(payload.get("text") or "")
+        if line:
+            text = f"{line} — {text}" if text else line
+        # the template's own attachments, or none: clears what an older OnCall attached
+        attachments = list(payload.get("attachments") or [])
+        outcome = await self._call(lambda web: web.chat_update(
+            channel=channel_id, ts=ts, text=text, blocks=blocks, attachments=attachments))
+        if isinstance(outcome, DeliveryResult):
+            return outcome
+        return DeliveryResult(ok=True, provider_id=edit.provider_id, delivered=True, response="Slack: message edited")
 
     def _name(self, actor: str | None) -> str | None:
         """How an actor appears in the message: Slack users as mentions, others as plain text."""
@@ -292,31 +287,6 @@ class SlackChannel:
         if actor in self._slack_ids:
             return mention(self._slack_ids[actor])
         return escape(actor)
-
-    async def _update(self, channel_id: str, ts: str, alert_id: int, status: str, line: str, summary: str,
-                      shown: Sequence[Any] = ()) -> None:
-        """Rewrite the message: its rendered blocks, then the status line and the buttons still offered.
-
-        chat.update replaces every block, so the rendered ones come back from the core (the
-        payload stored with the delivery); failing that, from the clicked message as Slack
-        showed it (``shown``); failing that, the message keeps only our blocks.
-        """
-        text = f"{line} — {escape(summary)}" if summary else line
-        payload = await self._sent_payload(f"{channel_id}:{ts}")
-        extra: dict[str, Any] = {}
-        if payload is not None:
-            rendered = payload.get("blocks")
-            # the template's own attachments, or none: clears what an older OnCall attached
-            extra["attachments"] = list(payload.get("attachments") or [])
-        else:
-            rendered = shown  # message_blocks drops the status and buttons it showed
-        blocks = message_blocks(rendered, oncall_blocks(alert_id, status, line))
-        outcome = await self._call(
-            lambda web: web.chat_update(channel=channel_id, ts=ts, text=text, blocks=blocks, **extra)
-        )
-        if isinstance(outcome, DeliveryResult):
-            log.warning("slack: could not update message %s:%s for alert %s: %s",
-                        channel_id, ts, alert_id, outcome.response)
 
 
 def _refused(problem: str) -> WebhookResponse:
@@ -370,8 +340,6 @@ def parse_clicks(request: InboundRequest) -> list[Click]:
     shown = _obj(doc.get("message"))
     channel_id = _slack_id(container.get("channel_id") or _obj(doc.get("channel")).get("id"), "channel id")
     message_ts = _slack_id(container.get("message_ts") or shown.get("ts"), "message ts")
-    shown_blocks = shown.get("blocks")
-    as_shown = tuple(shown_blocks) if isinstance(shown_blocks, list) else ()
     if not user:
         return []
     user = _slack_id(user, "user id")
@@ -381,7 +349,7 @@ def parse_clicks(request: InboundRequest) -> list[Click]:
         what = ACTIONS.get(str(_obj(action).get("action_id")))
         alert_id = _int(_obj(action).get("value"))
         if what and alert_id is not None:
-            clicks.append(Click(what, alert_id, user, channel_id, message_ts, as_shown))
+            clicks.append(Click(what, alert_id, user, channel_id, message_ts))
     return clicks
 
 
@@ -410,8 +378,3 @@ def _int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if 0 < value <= _MAX_ID else None
-
-
-def _by(alert: Mapping[str, Any], status: str) -> str | None:
-    who = alert.get("resolved_by") if status == "resolved" else alert.get("acknowledged_by")
-    return str(who) if who else None

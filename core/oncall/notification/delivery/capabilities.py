@@ -47,8 +47,14 @@ def uses_reply_codes(name: str) -> bool:
 
 
 def updates(name: str) -> bool:
-    """Whether the channel edits what it posted as the alert changes."""
+    """Whether the channel keeps what it posted current (edits it as its incident changes)."""
     return catalog.current().capability(name, "updates")
+
+
+def edit_interval_s(name: str) -> float:
+    """The least time between two edits of one message of the channel."""
+    spec = catalog.current().get(name)
+    return spec.edit_interval_s if spec is not None else 3.0
 
 
 def label(name: str) -> str:

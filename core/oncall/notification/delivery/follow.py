@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from oncall_hookspecs import Channel, UpdatingChannel
+from oncall_hookspecs import Channel, EditingChannel, UpdatingChannel
 
 from ...escalation.engine import render_context
 from . import capabilities
@@ -19,8 +19,10 @@ FOLLOW_TIMEOUT_S = 30.0
 
 
 def followers(channels: Sequence[Channel]) -> list[UpdatingChannel]:
-    """The channels whose spec says they update their messages and that implement ``on_alert_change``."""
-    return [c for c in channels if capabilities.updates(c.name) and isinstance(c, UpdatingChannel)]
+    """The channels whose spec says they update their messages and that implement ``on_alert_change``
+    (and not ``edit``: an editing channel is kept current per incident, by ``edits``)."""
+    return [c for c in channels if capabilities.updates(c.name) and isinstance(c, UpdatingChannel)
+            and not isinstance(c, EditingChannel)]
 
 
 async def follow_alerts(hub: Any, channels: Sequence[UpdatingChannel]) -> None:

@@ -43,7 +43,7 @@ from .. import outbox
 from ..alerting_port import ALERTING, AlertingPort
 from ..pipeline import rendering_for
 from ..templates import Template
-from . import claim, follow, prepare, record, store
+from . import claim, edits, follow, prepare, record, store
 from .claim import LOCK_NAMESPACE, LockLost, Plan, Unit, WorkerLock
 from .limits import Limits
 from .prepare import Prepared
@@ -80,6 +80,7 @@ class Notifier:
         self._last_recover = 0.0
         self._last_prune = time.monotonic()  # not at startup: a restart loop must not become a delete loop
         self._stopping = False
+        self.editor: edits.Editor | None = None
 
     @property
     def worker_id(self) -> int:
@@ -121,6 +122,12 @@ class Notifier:
         following = follow.followers(list(self.channels.values()))
         if hub is not None and following:  # only channels that update what they posted need alert events
             self._tasks.append(asyncio.create_task(follow.follow_alerts(hub, following), name="oncall-notifier-alerts"))
+        editing = edits.editors(self.channels)
+        if editing:  # channels that edit what they posted hear incident changes
+            self.editor = edits.Editor(self.ctx, editing, self.alerting, self.clock)
+            editor_listening = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self.editor.run(editor_listening), name="oncall-notifier-edits"))
+            await asyncio.wait_for(editor_listening.wait(), timeout=30)
         await asyncio.wait_for(listening.wait(), timeout=30)
         log.info("notifier %d delivering through: %s", self.worker_id, ", ".join(sorted(self.channels)) or "no channels")
 
