@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -53,7 +54,8 @@ DEMO_API_KEY_FILE = "demo-api-key"
 DEMO_API_KEY_NAME = "demo (viewer)"
 
 
-def _keep(path: Any, key: str) -> None:
+def _keep(path: Path, key: str) -> None:
+    """Write a demo key to ``path``, readable by its owner only (0600)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -360,7 +362,8 @@ async def _serve_http_and_grpc(
         settings.http_addr, settings.grpc_host_port[0], grpc_port, ", ".join(loaded) or "none",
         f"; FAILED: {', '.join(failed)}" if failed else "",
     )
-    await _bootstrap_hint(ctx)
+    if not _is_worker():
+        await _bootstrap_hint(ctx)
     if demo:
         await _demo(ctx)
     if on_ready is not None:
