@@ -1,7 +1,8 @@
 """Notification speed: Slack renders per second, and webhook-in to webhook-delivered latency.
 
 1. render: the default template through the one render path (sandboxed Jinja2, then the
-   slack renderer plugin) --renders times in this process, on one core.
+   slack renderer plugin) --renders times in this process, on one core: one alert (its own
+   incident), then a grouped incident's summary.
 1b. render processes: the same renders sent to the server's render processes (a pool as
    ``oncall serve`` starts it, ``--processes`` of them) in batches of 200, as the delivery
    worker sends a claimed batch: renders a second, and this process's CPU per render.
@@ -38,7 +39,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from oncall.alerting import store
 from oncall.notification.pipeline import render_for
-from oncall.notification.templates import SAMPLE_CONTEXT, Template
+from oncall.notification.templates import INCIDENT_SAMPLE_CONTEXT, SAMPLE_CONTEXT, Template
 from oncall.plugins import load_plugins
 from oncall.routing import rules
 from oncall.store.database import open_pool
@@ -75,6 +76,18 @@ def bench_render(n: int) -> None:
         assert not out.errors, out.errors
         print(f"slack render (default template + renderer plugin): {n} renders, "
               f"{n / cpu:,.0f}/s per CPU-second, {n / (time.perf_counter() - wall):,.0f}/s wall")
+    grouped = []
+    for i in range(64):  # the summary of an incident of 37 alerts (an edit renders it again)
+        ctx = json.loads(json.dumps(dict(INCIDENT_SAMPLE_CONTEXT)))
+        ctx["incident"]["id"] = 1000 + i
+        ctx["incident"]["alerts"][0]["summary"] = f"Disk full on payments-db shard {i}"
+        grouped.append(ctx)
+    start = time.process_time()
+    for i in range(n):
+        out = render_for(template, "slack", grouped[i % 64], registry.renderers)
+    assert not out.errors, out.errors
+    print(f"slack render of a grouped incident's summary: {n} renders, {n / (time.process_time() - start):,.0f}/s "
+          "per CPU-second")
 
 
 async def bench_pool(n: int, processes: int) -> None:

@@ -197,3 +197,16 @@ def test_a_malformed_setting_is_named_at_startup(name, value, message):
 )
 def test_listen_addresses_are_read_as_operators_write_them(addr, host, port):
     assert Settings.from_env({"ONCALL_HTTP_ADDR": addr}).http_host_port == (host, port)
+
+
+def test_templates_preview_shows_the_defaults_for_a_grouped_incident_with_sample_incident(db_url):
+    env = oncall_env(db_url)
+    grouped = run_cli("templates", "preview", "--sample", "incident", "--channel", "sms", "--channel", "email",
+                      "--pretty", env=env)
+    assert grouped.returncode == 0, grouped.stderr
+    assert "TRIGGERED incident #12: 37 alerts (30 open) payments-db: #4301 Disk full" in grouped.stdout
+    assert '"subject": "[TRIGGERED] Incident #12 · 37 alerts · payments-db"' in grouped.stdout
+    single = run_cli("templates", "preview", "--channel", "sms", env=env)
+    assert single.returncode == 0 and "TRIGGERED #4217: High error rate" in single.stdout
+    both = run_cli("templates", "preview", "--sample", "bundle", "--context", "x.json", env=env)
+    assert both.returncode != 0 and "not both" in both.stderr

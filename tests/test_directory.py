@@ -313,10 +313,10 @@ async def test_the_cli_adds_lists_and_removes_users_that_the_directory_then_serv
     listed = cli(path, "list")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "EMAIL", "TIME", "ZONE", "CONTACT", "METHODS"]
-    assert lines[1].split() == ["alice", "Alice", "alice@example.com", "Europe/Berlin",
+    assert lines[0].split() == ["ID", "NAME", "EMAIL", "TIME", "ZONE", "ROLE", "PASSWORD", "CONTACT", "METHODS"]
+    assert lines[1].split() == ["alice", "Alice", "alice@example.com", "Europe/Berlin", "-", "-",
                                 "email:alice@example.com,", "sms:+15555550100,", "slack:U123"]
-    assert lines[2].split() == ["bob", "bob", "bob@example.com", "UTC", "voice:+15555550111"]
+    assert lines[2].split() == ["bob", "bob", "bob@example.com", "UTC", "-", "-", "voice:+15555550111"]
     as_json = json.loads(cli(path, "list", "--json").stdout)
     assert [u["id"] for u in as_json] == ["alice", "bob"]
 

@@ -91,8 +91,12 @@ async def test_a_slack_button_acknowledges_and_stops_escalation(server: object, 
     assert row["status"] == "acknowledged" and row["acknowledged_by"] == "alice"  # the Slack user mapped to alice
     await slack.wait_for(lambda s: s.only_message().edits >= 1)
     updated = slack.only_message().blocks
-    # the message is rendered again as the incident is now: the same message, its status moved
-    assert updated[0] == rendered[0] and len(updated) == len(rendered) + 2  # + the status line and buttons
+    # the message is rendered again as the incident is now: its header shows the incident's
+    # status (the page's alert in the context is still the triggered one), the rest as it was
+    assert updated[0]["text"]["text"] == "ACKNOWLEDGED: Disk full on db-1" == rendered[0]["text"]["text"].replace(
+        "TRIGGERED", "ACKNOWLEDGED")
+    # (the fields after it say how long ago it started: time has passed)
+    assert updated[2:len(rendered)] == rendered[2:] and len(updated) == len(rendered) + 2  # + status line, buttons
     assert "Acknowledged" in json.dumps(updated) and buttons(updated) == ["oncall_resolve"]
     await assert_escalation_stopped(server, alert_id)
     assert "Slack to user alice: delivered" in await timeline_notes(server, alert_id, "notification")
@@ -106,7 +110,9 @@ async def test_resolving_elsewhere_updates_the_slack_message(server: object, sla
     await slack.wait_for(lambda s: s.only_message().edits >= 1)
     updated = slack.only_message().blocks
     # rendered again from the page's template and context, with the incident as it is now
-    assert updated[0] == rendered[0] and len(updated) == len(rendered) + 1
+    assert updated[0]["text"]["text"] == rendered[0]["text"]["text"].replace("TRIGGERED", "RESOLVED")
+    assert updated[0]["text"]["text"].startswith("RESOLVED: ")
+    assert updated[2:len(rendered)] == rendered[2:] and len(updated) == len(rendered) + 1
     assert "Resolved by bob" in json.dumps(updated[-1]) and buttons(updated) == []
 
 

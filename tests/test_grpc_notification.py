@@ -13,6 +13,7 @@ from google.protobuf.struct_pb2 import Struct
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from oncall_hookspecs import ContactMethod, User
 
+from oncall.alerting.incident_context import sample_incident
 from oncall.directory.client import CachedDirectory
 from oncall.notification import outbox
 from oncall.notification.pipeline import payload_bytes, render_for
@@ -111,6 +112,17 @@ async def test_a_syntax_error_blocks_the_save_with_its_line_and_nothing_is_store
     assert await rows(server, "SELECT id FROM notification.templates") == []
 
 
+async def test_a_template_breaking_only_for_a_grouped_incident_is_refused_by_the_render_processes(stub, server):
+    every_summary_in_the_header = (
+        '{"text": "x", "blocks": [{"type": "header", "text": {"type": "plain_text", "text": '
+        '"{% for a in incident.alerts %}{{ a.summary }} {% endfor %}"}}]}')
+    failure = await failure_of(create(stub, "headers", slack={"body": every_summary_in_the_header}))
+
+    assert failure.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 150 (with the grouped-incident sample)" in failure.details()
+    assert await rows(server, "SELECT id FROM notification.templates") == []
+
+
 async def test_an_unknown_variable_is_returned_as_a_warning_with_the_saved_template(stub):
     created = await create(stub, "typo", sms={"text": "Alert: {{ alert.sumary }}"})
 
@@ -153,6 +165,20 @@ async def test_previewing_the_defaults_renders_every_channel_as_a_send_would(stu
         sent = render_for(Template(), name, SAMPLE_CONTEXT, renderers)
         assert p.payload_json.encode() == payload_bytes(sent.payload)
     assert json.loads(previews["sms"].payload_json)["text"].startswith("TRIGGERED #4217:")
+
+
+async def test_the_preview_sample_carries_the_incident_incident_dict_makes(stub):
+    response = await stub.RenderPreview(pb.RenderPreviewRequest(channels=["webhook", "slack"]))
+    previews = by_channel(response)
+    hook = json.loads(previews["webhook"].payload_json)
+    assert hook["incident"] == sample_incident(SAMPLE_CONTEXT["alert"])  # incident_dict, as a page's
+    assert (hook["incident"]["alert_count"], hook["incident"]["grouped"]) == (1, False)
+    # a template reading it previews with the sample's values
+    response = await stub.RenderPreview(pb.RenderPreviewRequest(
+        template=pb.TemplateBody(channels=channels(sms={"text": "{{ incident.status }} {{ incident.alert_count }}"})),
+        channels=["sms"]))
+    [p] = response.previews
+    assert list(p.warnings) == [] and json.loads(p.payload_json)["text"] == "triggered 1"
 
 
 async def test_a_preview_renders_the_context_given_with_whole_numbers_as_integers(stub):

@@ -27,6 +27,7 @@ from oncall_renderers.voice import VOICE_MAX
 from psycopg.types.json import Jsonb
 
 from fixtures.channels import Channel
+from oncall.alerting.incident_context import sample_grouped_incident, sample_incident
 from oncall.notification import SAMPLE_CONTEXT, ChannelTemplate, RenderLimits, Template, TemplateRenderer
 from oncall.notification.pipeline import (
     SendJob,
@@ -76,6 +77,13 @@ def _shapes() -> dict[str, dict[str, Any]]:
         "a bundle of 200 alerts": {"alert": normal[0], "bundle": {"count": 200, "alerts": normal, "group": "db"}},
         "a bundle of 50 huge alerts": {"alert": huge[0], "escalation": {"policy": big(HUGE), "step": 1, "steps": 1},
                                        "bundle": {"count": 50, "alerts": huge, "group": big(HUGE)}},
+        "all of it, as its own incident": {"alert": everything, "incident": sample_incident(everything)},
+        "a grouped incident of 200 alerts": {
+            "alert": normal[0], "incident": sample_grouped_incident(12, "db", "triggered", "db", normal)},
+        "a grouped incident of 50 huge alerts": {
+            "alert": huge[0], "escalation": {"policy": big(HUGE), "step": 1, "steps": 1},
+            "incident": {**sample_grouped_incident(12, big(HUGE), "triggered", big(HUGE), huge),
+                         "integration": big(HUGE), "severity": big(HUGE)}},
     }
 
 
@@ -124,11 +132,28 @@ def test_what_fits_is_sent_whole_and_what_does_not_is_cut_and_said(renderers: di
     cut = render_for(Template(), "webhook", SHAPES["huge description"], renderers).payload
     assert cut["truncated"] is True and cut["alert"]["details"].endswith("…")
     assert cut["alert"]["summary"] == SAMPLE_CONTEXT["alert"]["summary"]  # only the big field is cut
+    # small values are kept whole, however short: they were left out when shorter than a cut string
+    assert (cut["alert"]["id"], cut["alert"]["duplicate_count"]) == (4217, 3)
     labels = render_for(Template(), "webhook", SHAPES["3,000 labels"], renderers).payload["alert"]["labels"]
     assert 100 < len(labels) < 3000 and all(v == big(30) for v in labels.values())  # whole labels, the first ones
     slack = render_for(Template(), "slack", SHAPES["3,000 labels"], renderers).payload
     context_text = slack["blocks"][-2]["elements"][0]["text"]
     assert context_text.startswith("label_0000=") and context_text.endswith("…") and len(context_text) <= 2900
+
+
+def test_a_grouped_incident_of_huge_alerts_is_summarised_cut_to_the_channels_limits(
+    renderers: dict[str, Renderer],
+) -> None:
+    context = SHAPES["a grouped incident of 50 huge alerts"]
+    slack = render_for(Template(), "slack", context, renderers).payload
+    header = slack["blocks"][0]["text"]["text"]
+    assert header.startswith("TRIGGERED: Incident #12 · 50 alerts · ") and header.endswith("…")
+    assert len(header) <= 150 and slack["blocks"][2]["text"]["text"].endswith("_and 45 more_")
+    hook = render_for(Template(), "webhook", context, renderers).payload
+    assert hook["event"] == "incident.triggered" and hook["truncated"] is True
+    assert hook["incident"]["alert_count"] == 50 and hook["incident"]["title"].endswith("…")
+    sms = render_for(Template(), "sms", {**context, "reply_code": "7"}, renderers).payload["text"]
+    assert sms.startswith("TRIGGERED incident #12: 50 alerts (50 open) ") and sms.endswith("Reply 7a to ack, 7c to close.")
 
 
 # ------------------------------------------------------------------------------ when a template fails

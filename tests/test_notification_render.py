@@ -320,13 +320,13 @@ def test_syntax_errors_block_the_save_with_their_line(renderers: dict[str, Rende
 
 
 def test_unknown_variables_are_warnings_with_lines(renderers: dict[str, Renderer]) -> None:
-    template = Template.from_mapping({"sms": "{{ alert.summary }}\n{{ alert.sumary }}\n{% if incident %}{{ x }}{% endif %}"
+    template = Template.from_mapping({"sms": "{{ alert.summary }}\n{{ alert.sumary }}\n{% if outage %}{{ x }}{% endif %}"
                                             "\n{{ alert.labels.team }} {{ alert.summary.upper() }}"})
     result = validate(template, renderers=renderers)
     assert result.ok
     assert {(w.message, w.line) for w in result.warnings} == {
         ("'alert.sumary' is not in the sample context", 2),
-        ("'incident' is not in the sample context", 3),
+        ("'outage' is not in the sample context", 3),
         ("'x' is not in the sample context", 3),
         ("'alert.labels.team' is not in the sample context", 4),
     }

@@ -205,8 +205,13 @@ def test_sms_ends_with_the_reply_codes_when_the_channel_takes_replies(renderers:
     long = {**ctx, "alert": {**ctx["alert"], "summary": "word " * 60}}
     text = send(renderers, "sms", long).payload
     assert text["segments"] == 1 and text["text"].endswith("... Reply 3a to ack, 3c to close.")
-    resolved = {**ctx, "alert": {**ctx["alert"], "status": "resolved"}}
-    assert "Reply" not in send(renderers, "sms", resolved).payload["text"]
+    # the incident's status decides (a re-rendered page keeps the alert as it was when it paged)
+    resolved = {**ctx, "incident": {**ctx["incident"], "status": "resolved"}}
+    assert send(renderers, "sms", resolved).payload["text"] == \
+        "RESOLVED #4217: High error rate on payments-api (5.2% > 1%)"
+    before_incidents = {k: v for k, v in ctx.items() if k != "incident"}
+    resolved_alert = {**before_incidents, "alert": {**ctx["alert"], "status": "resolved"}}
+    assert "Reply" not in send(renderers, "sms", resolved_alert).payload["text"]
     assert "Reply" not in send(renderers, "sms", {**BUNDLE_SAMPLE_CONTEXT, "reply_code": "3"}).payload["text"]
 
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .tls import ClientTls, ServerTls
+
 
 def _split_addr(addr: str, default_port: int) -> tuple[str, int]:
     """``host:port``, ``[v6]:port``, ``:port`` (every interface, as Go and GoAlert read it),
@@ -123,6 +125,24 @@ def parse_rate_limits(text: str) -> dict[str, dict[str, tuple[float, float]]]:
     return out
 
 
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    """An optional file's path; a set path must name an existing file."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SystemExit(f"{name}: no such file {raw!r}")
+    return path
+
+
+def _pair(env: Mapping[str, str], cert: str, key: str) -> tuple[Path | None, Path | None]:
+    cert_file, key_file = _path(env, cert), _path(env, key)
+    if (cert_file is None) != (key_file is None):
+        raise SystemExit(f"{cert} and {key} go together: set both or neither")
+    return cert_file, key_file
+
+
 def default_data_dir() -> Path:
     import platformdirs
 
@@ -202,11 +222,26 @@ class Settings:
     grpc_reflection: bool = True
     # audit events older than this are deleted by the server; 0 keeps them
     audit_retention_days: int = 365
+    # TLS (tls.py): the certificate and key HTTP and gRPC present (both or neither; neither:
+    # plaintext), and the CA a gRPC client's certificate must be signed by (mutual TLS)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    grpc_client_ca_file: Path | None = None
+    # how this process dials OnCall's gRPC as a client (`oncall status`, scripts): the CA to
+    # trust (set: TLS) and the certificate to present to a server that requires one
+    grpc_ca_file: Path | None = None
+    grpc_cert_file: Path | None = None
+    grpc_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = env.get("ONCALL_DATA_DIR")
+        tls_cert_file, tls_key_file = _pair(env, "ONCALL_TLS_CERT_FILE", "ONCALL_TLS_KEY_FILE")
+        grpc_client_ca_file = _path(env, "ONCALL_GRPC_CLIENT_CA_FILE")
+        if grpc_client_ca_file is not None and tls_cert_file is None:
+            raise SystemExit("ONCALL_GRPC_CLIENT_CA_FILE needs TLS: set ONCALL_TLS_CERT_FILE and ONCALL_TLS_KEY_FILE")
+        grpc_cert_file, grpc_key_file = _pair(env, "ONCALL_GRPC_CERT_FILE", "ONCALL_GRPC_KEY_FILE")
         return cls(
             database_url=env.get("ONCALL_DATABASE_URL") or None,
             data_dir=Path(data_dir) if data_dir else default_data_dir(),
@@ -254,6 +289,12 @@ class Settings:
             event_queue_size=_at_least(env, "ONCALL_EVENT_QUEUE_SIZE", 10_000, 1),
             grpc_reflection=(env.get("ONCALL_GRPC_REFLECTION") or "on").strip().lower() not in ("off", "0", "false", "no"),
             audit_retention_days=max(0, _int(env, "ONCALL_AUDIT_RETENTION_DAYS", 365)),
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+            grpc_client_ca_file=grpc_client_ca_file,
+            grpc_ca_file=_path(env, "ONCALL_GRPC_CA_FILE"),
+            grpc_cert_file=grpc_cert_file,
+            grpc_key_file=grpc_key_file,
         )
 
     def body_limit(self, source: str | None = None, declared: int | None = None) -> int:
@@ -264,6 +305,20 @@ class Settings:
         if self.max_body_bytes is not None:
             return self.max_body_bytes
         return declared or DEFAULT_BODY_BYTES
+
+    @property
+    def server_tls(self) -> ServerTls | None:
+        """What HTTP and gRPC serve TLS with; None: plaintext."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        return ServerTls(self.tls_cert_file, self.tls_key_file, self.grpc_client_ca_file)
+
+    @property
+    def grpc_client_tls(self) -> ClientTls | None:
+        """How a client of this OnCall's gRPC dials it; None: plaintext."""
+        if self.grpc_ca_file is None and self.grpc_cert_file is None:
+            return None
+        return ClientTls(self.grpc_ca_file, self.grpc_cert_file, self.grpc_key_file)
 
     @property
     def http_host_port(self) -> tuple[str, int]:
@@ -283,4 +338,4 @@ class Settings:
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{port}"
+        return f"{'https' if self.server_tls else 'http'}://{host}:{port}"

@@ -43,6 +43,7 @@ from .schedules import store as schedule_store
 from .rpc.server import start_grpc
 from .store.database import open_pool, resolve_database_url
 from .store.migrate import apply_migrations
+from .tls import check_server, http_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,12 @@ async def serve(
     on_ready: Callable[[Context], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set); return the exit code."""
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); return the exit code.
+
+    Raises :class:`~oncall.tls.TlsError` before anything starts when the TLS files can't be used.
+    """
+    if settings.server_tls is not None:
+        check_server(settings.server_tls)
     url = await asyncio.to_thread(resolve_database_url, settings)
     await apply_migrations(url)
     workers = _start_workers(settings, url)
@@ -341,8 +347,10 @@ async def _serve_http_and_grpc(
     await runner.setup()
     host, port = settings.http_host_port
     # aiohttp's TCPSite with header, write and idle deadlines and a cap per client address
+    tls = settings.server_tls
     site = GuardedSite(runner, host, port, ConnectionLimits.from_settings(settings), backlog=1024,
-                       reuse_port=settings.workers > 1 or _is_worker())
+                       reuse_port=settings.workers > 1 or _is_worker(),
+                       ssl_context=http_ssl_context(tls) if tls is not None else None)
     try:
         await site.start()
     except OSError as exc:
@@ -358,8 +366,10 @@ async def _serve_http_and_grpc(
     loaded = [p.name for p in registry.plugins if p.status == "ok"]
     failed = [p.name for p in registry.plugins if p.status == "failed"]
     log.info(
-        "oncall serving HTTP on %s and gRPC on %s:%d; plugins: %s%s",
-        settings.http_addr, settings.grpc_host_port[0], grpc_port, ", ".join(loaded) or "none",
+        "oncall serving HTTP%s on %s and gRPC%s on %s:%d; plugins: %s%s",
+        "S" if tls else "", settings.http_addr,
+        "" if tls is None else " over mutual TLS" if tls.client_ca_file else " over TLS",
+        settings.grpc_host_port[0], grpc_port, ", ".join(loaded) or "none",
         f"; FAILED: {', '.join(failed)}" if failed else "",
     )
     if not _is_worker():

@@ -661,13 +661,22 @@ class ContactMethod:
     address: str
 
 
+#: the roles a directory may give a user (``User.role``), from least to most allowed
+USER_ROLES: tuple[str, ...] = ("viewer", "responder", "editor", "admin")
+
+
 @dataclass(slots=True, frozen=True)
 class User:
+    """A person, as a directory gives them. ``role`` is one of :data:`USER_ROLES`, or empty
+    when the directory gives none; ``groups`` are the groups (teams) the user belongs to."""
+
     id: str
     name: str
     email: str = ""
     time_zone: str = "UTC"
     contact_methods: tuple[ContactMethod, ...] = ()
+    role: str = ""
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -950,6 +959,71 @@ class Directory(Protocol):
     async def get_users(self, user_ids: Sequence[str]) -> list[User]: ...
 
     async def get_contact_methods(self, user_id: str) -> list[ContactMethod]: ...
+
+
+class DirectoryUnsupported(Exception):
+    """A directory's answer to an optional call it cannot make (a server too old to have
+    ``FindUsers``, a directory that holds no passwords): the core does without it."""
+
+
+@dataclass(slots=True, frozen=True)
+class UserQuery:
+    """One criterion to find users by (exactly one is set): their own ``email``; a contact
+    method's ``channel`` and ``address``; or an external ``issuer`` and ``subject``
+    (OpenID Connect). Build one with :meth:`by_email`, :meth:`by_contact` or :meth:`by_external`."""
+
+    email: str = ""
+    channel: str = ""
+    address: str = ""
+    issuer: str = ""
+    subject: str = ""
+
+    @classmethod
+    def by_email(cls, email: str) -> UserQuery:
+        return cls(email=email)
+
+    @classmethod
+    def by_contact(cls, channel: str, address: str) -> UserQuery:
+        return cls(channel=channel, address=address)
+
+    @classmethod
+    def by_external(cls, issuer: str, subject: str) -> UserQuery:
+        return cls(issuer=issuer, subject=subject)
+
+    @property
+    def kind(self) -> str:
+        """``email``, ``contact`` or ``external``: which criterion is set (ValueError for none or several)."""
+        kinds = [k for k, on in (("email", bool(self.email)), ("contact", bool(self.channel or self.address)),
+                                 ("external", bool(self.issuer or self.subject))) if on]
+        if len(kinds) != 1:
+            raise ValueError("a UserQuery needs exactly one criterion: email, contact or external")
+        return kinds[0]
+
+
+@runtime_checkable
+class UserFinder(Protocol):
+    """An optional Directory capability: finds users by email, contact address or external identity.
+
+    ``find_users`` gives the users matching (usually one), ``[]`` for none; a contact address
+    matches disabled methods too. It raises :class:`DirectoryUnsupported` when it cannot
+    search after all (a remote server without the call); the core then falls back.
+    """
+
+    async def find_users(self, query: UserQuery) -> list[User]: ...
+
+
+@runtime_checkable
+class PasswordDirectory(Protocol):
+    """An optional Directory capability: checks passwords it holds.
+
+    ``authenticate`` gives the user when ``password`` is theirs, and None otherwise: for a
+    wrong password, an unknown user and a user without a password alike, taking about as
+    long for each. ``user`` is a user id, or the email of exactly one user. It raises
+    :class:`DirectoryUnsupported` when the directory holds no passwords. Throttling is the
+    core's (it counts failures per user and per client address).
+    """
+
+    async def authenticate(self, user: str, password: str) -> User | None: ...
 
 
 # --------------------------------------------------------------------------- lifecycle

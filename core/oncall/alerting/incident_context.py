@@ -1,8 +1,9 @@
 """An incident as templates see it: ``incident`` in every page's render context.
 
-One definition, used by the escalation engine for real pages and by the sample context of
-preview and validation (``sample``), so a template checked against the sample sees the
-shape a page gets.
+One definition (``incident_dict``), used by the escalation engine for real pages
+(``incident_contexts``) and by the sample contexts of preview and validation
+(``sample_incident``, ``sample_grouped_incident``), so a template checked against a sample
+sees the shape a page gets.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from oncall_hookspecs.types import SEVERITIES
 
 from ..store.database import Conn
 
@@ -85,7 +88,7 @@ async def incident_contexts(conn: Conn, incident_ids: Sequence[int]) -> dict[int
 
 
 def sample_incident(alert: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``incident`` of a sample context built around the sample's ``alert``."""
+    """The ``incident`` of a sample context built around the sample's ``alert``: its own incident."""
     row = {
         "id": alert.get("id", 1), "title": alert.get("summary", ""), "status": alert.get("status", "triggered"),
         "severity": alert.get("severity", "unknown"), "alert_count": 1, "open_alerts": 1, "triggered_alerts": 1,
@@ -95,3 +98,30 @@ def sample_incident(alert: Mapping[str, Any]) -> dict[str, Any]:
     first = {"id": row["id"], "status": row["status"], "summary": row["title"], "severity": row["severity"],
              "labels": dict(alert.get("labels") or {})}
     return incident_dict(row, [first], dict(alert.get("labels") or {}))
+
+
+def sample_grouped_incident(
+    incident_id: int, title: str, status: str, group_key: str, alerts: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The ``incident`` of a sample context for a grouping rule's incident of ``alerts`` (in id order).
+
+    Made as ``incident_contexts`` makes a real one: the counters and severity from all of
+    ``alerts``, the first ``FIRST_ALERTS`` of them listed, and the labels every one carries
+    with the same value.
+    """
+    first = alerts[0]
+    open_alerts = [a for a in alerts if a["status"] != "resolved"]
+    common = dict(first.get("labels") or {})
+    for a in alerts[1:]:
+        labels = a.get("labels") or {}
+        common = {k: v for k, v in common.items() if labels.get(k) == v}
+    row = {
+        "id": incident_id, "title": title, "status": status,
+        # the gravest (SEVERITIES runs gravest first, as alerting.severity_rank ranks them)
+        "severity": min((a["severity"] for a in alerts), key=lambda s: SEVERITIES.index(s) if s in SEVERITIES else 99),
+        "alert_count": len(alerts), "open_alerts": len(open_alerts),
+        "triggered_alerts": sum(1 for a in alerts if a["status"] == "triggered"),
+        "rule_id": "sample", "group_key": group_key, "integration_name": first.get("integration"),
+        "created_at": first.get("created_at", ""),
+    }
+    return incident_dict(row, alerts[:FIRST_ALERTS], common)

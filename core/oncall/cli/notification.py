@@ -181,12 +181,15 @@ def cmd_templates_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
     from ..notification import channels as catalog
     from ..notification import outbox, pipeline
-    from ..notification.templates import SAMPLE_CONTEXT, Template
+    from ..notification.templates import BUNDLE_SAMPLE_CONTEXT, INCIDENT_SAMPLE_CONTEXT, SAMPLE_CONTEXT, Template
     from ..rpc.notification import inline_template
 
     if args.id and (args.file or args.part):
         raise SystemExit("preview a stored template (ID) or an unsaved one (--file/--part), not both")
-    context = _json_object(args.context, "context file") or SAMPLE_CONTEXT
+    if args.context and args.sample:
+        raise SystemExit("preview with a context file (--context) or a built-in sample (--sample), not both")
+    samples = {"alert": SAMPLE_CONTEXT, "bundle": BUNDLE_SAMPLE_CONTEXT, "incident": INCIDENT_SAMPLE_CONTEXT}
+    context = _json_object(args.context, "context file") or samples[args.sample or "alert"]
     channels = args.channel or list(catalog.current())
 
     async def go(pool: Any, registry: Any) -> int:
@@ -361,6 +364,9 @@ def register(sub: Any) -> None:
     p.add_argument("id", nargs="?", help="a stored template; omit with --file/--part, or for the defaults")
     p.add_argument("--version", type=int, help="a stored version (default: the current one)")
     p.add_argument("--context", help="JSON file: the context to render (default: a sample alert)")
+    p.add_argument("--sample", choices=["alert", "bundle", "incident"],
+                   help="a built-in sample instead: one alert (the default), a bundle of three, "
+                        "or a grouped incident of 37 alerts")
     p.add_argument("--channel", action="append", help="a channel to render (repeatable; default: all)")
     p.add_argument("--pretty", action="store_true", help="indent the payloads")
     _template_flags(p)

@@ -13,13 +13,14 @@ from .runner import run_loop
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ..server import CannotListen, serve
+    from ..tls import TlsError
 
     if args.role not in ("all", "alerting"):
         print(f"role {args.role!r} is not available yet; use --role all", file=sys.stderr)
         return 2
     try:
         return run_loop(serve(settings, demo=args.demo))
-    except CannotListen as exc:
+    except (CannotListen, TlsError) as exc:
         print(f"oncall: {exc}", file=sys.stderr)
         return 1
 
@@ -43,6 +44,35 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return run_loop(go())
 
 
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask a running server's gRPC health service, over TLS when the client settings say so."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from ..rpc.client import dial_target, open_channel
+    from ..tls import TlsError
+
+    target = args.target or dial_target(settings)
+
+    async def go() -> int:
+        async with open_channel(settings, target) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
+            except grpc.aio.AioRpcError as exc:
+                print(f"oncall: gRPC at {target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+                return 1
+        status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        print(f"gRPC at {target} ({'TLS' if settings.grpc_client_tls else 'plaintext'}): {status}")
+        return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+    try:
+        return run_loop(go())
+    except TlsError as exc:
+        print(f"oncall: {exc}", file=sys.stderr)
+        return 1
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the server (HTTP, gRPC, engine)")
     p.add_argument("--demo", action="store_true", help="create a demo integration and print a curl command")
@@ -54,3 +84,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("status", help="ask a running server's gRPC health service (ONCALL_GRPC_ADDR; "
+                                      "TLS with ONCALL_GRPC_CA_FILE, a client certificate with ONCALL_GRPC_CERT_FILE)")
+    p.add_argument("--target", help="host:port to dial (default: ONCALL_GRPC_ADDR)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    p.set_defaults(func=cmd_status)

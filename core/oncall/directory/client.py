@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from oncall_hookspecs import ContactMethod, Directory, User
+from oncall_hookspecs import ContactMethod, Directory, DirectoryUnsupported, User, UserFinder, UserQuery
 
 from .errors import DirectoryError
 
@@ -39,6 +39,8 @@ DEFAULT_RETRY_AFTER_S = 5.0
 # An empty answer (no such user, no contact methods) is usually someone about to be added:
 # it is trusted for a shorter time so the fix shows up within seconds.
 DEFAULT_NEGATIVE_TTL_S = 5.0
+# a directory whose server lacked FindUsers is asked again after this long (it may be upgraded)
+UNSUPPORTED_RECHECK_S = 300.0
 
 # Failures that mean "the directory cannot answer now". Anything else is a bug in a
 # directory plugin and propagates.
@@ -99,6 +101,7 @@ class CachedDirectory:
         self._down_until: float | None = None  # set while an outage is assumed
         self._down_reason = ""
         self._warned: set[str] = set()  # users whose staleness this outage has logged
+        self._unsupported_until = 0.0  # FindUsers was UNIMPLEMENTED: not asked again before this
 
     def __repr__(self) -> str:
         return f"CachedDirectory({self.directory!r}, ttl_s={self.ttl_s}, timeout_s={self.timeout_s})"
@@ -146,6 +149,29 @@ class CachedDirectory:
                 for uid in missing:
                     result[uid] = self._fallback("user", uid, None, failure)
         return {uid: result[uid] for uid in wanted}
+
+    async def find_users(self, query: UserQuery) -> list[User] | None:
+        """The users matching ``query``, asked of the directory (not cached: a reverse lookup
+        is rare, and must see a contact just added); None when the directory cannot search
+        (it is no ``UserFinder``, its server lacks the call, or it cannot be reached now), so
+        the caller falls back to what it can do without."""
+        finder = self.directory
+        now = self._clock()
+        if not isinstance(finder, UserFinder) or now < self._unsupported_until:
+            return None
+        if self._known_down(now) is not None:
+            return None
+        try:
+            found = await asyncio.wait_for(finder.find_users(query), self.timeout_s)
+        except DirectoryUnsupported as exc:
+            log.info("directory %s cannot find users (%s): looking them up one by one instead", self.name, exc)
+            self._unsupported_until = self._clock() + UNSUPPORTED_RECHECK_S
+            return None
+        except _OUTAGE as exc:
+            self._went_down(exc)
+            return None
+        self._answered()
+        return found
 
     # the Directory protocol, for callers that want values only
     async def get_user(self, user_id: str) -> User | None:

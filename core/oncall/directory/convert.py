@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from oncall_hookspecs import ContactMethod, User
+from oncall_hookspecs import USER_ROLES, ContactMethod, User, UserQuery
 
 from .v1 import directory_pb2 as pb
 
@@ -22,7 +22,22 @@ TYPE_TO_KIND: dict[int, str] = {v: k for k, v in KIND_TO_TYPE.items()}
 
 
 def user_from_proto(msg: pb.User) -> User:
-    return User(id=msg.id, name=msg.name or msg.id, email=msg.email, time_zone=msg.time_zone or "UTC")
+    """A user as the contract sends them; a role this version does not know counts as none
+    (a newer directory's role must not grant what no one here defined)."""
+    role = msg.role.strip().lower()
+    return User(id=msg.id, name=msg.name or msg.id, email=msg.email, time_zone=msg.time_zone or "UTC",
+                role=role if role in USER_ROLES else "",
+                groups=tuple(dict.fromkeys(g.strip() for g in msg.groups if g.strip())))
+
+
+def query_to_proto(query: UserQuery) -> pb.FindUsersRequest:
+    """A FindUsers request for ``query`` (ValueError unless it has exactly one criterion)."""
+    kind = query.kind
+    if kind == "email":
+        return pb.FindUsersRequest(email=query.email)
+    if kind == "contact":
+        return pb.FindUsersRequest(contact=pb.ContactAddress(channel=query.channel, address=query.address))
+    return pb.FindUsersRequest(external=pb.ExternalIdentity(issuer=query.issuer, subject=query.subject))
 
 
 def channel_of(msg: pb.ContactMethod) -> str:

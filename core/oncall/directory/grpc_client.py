@@ -11,9 +11,9 @@ import logging
 from collections.abc import Sequence
 
 import grpc
-from oncall_hookspecs import ContactMethod, User
+from oncall_hookspecs import ContactMethod, DirectoryUnsupported, User, UserQuery
 
-from .convert import usable_contact_methods, user_from_proto
+from .convert import query_to_proto, usable_contact_methods, user_from_proto
 from .errors import DirectoryError, DirectoryUnavailable
 from .v1 import directory_pb2 as pb
 from .v1 import directory_pb2_grpc
@@ -58,6 +58,10 @@ class GrpcDirectory:
     Unknown users are not errors: ``get_user`` gives None and ``get_contact_methods`` an
     empty list. Any other failure raises :class:`DirectoryUnavailable` (the server cannot
     be reached or is too slow) or :class:`DirectoryError` (it refused or failed the call).
+
+    ``find_users`` and ``authenticate`` (the optional ``UserFinder`` and ``PasswordDirectory``)
+    raise :class:`~oncall_hookspecs.DirectoryUnsupported` when the server answers
+    UNIMPLEMENTED: an older server without the call, or one that holds no passwords.
     """
 
     def __init__(
@@ -153,6 +157,36 @@ class GrpcDirectory:
                 return []
             raise self._failure("GetUserContactMethods", exc) from None
         return usable_contact_methods(reply.contact_methods)
+
+    async def find_users(self, query: UserQuery) -> list[User]:
+        """The users matching ``query`` (FindUsers), ordered by id; [] for none."""
+        request = query_to_proto(query)
+        stub = await self._connect()
+        try:
+            reply = await stub.FindUsers(request, timeout=self.timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise DirectoryUnsupported(f"{self.name} directory at {self._target} has no FindUsers") from None
+            raise self._failure("FindUsers", exc) from None
+        return [user_from_proto(u) for u in reply.users]
+
+    async def authenticate(self, user: str, password: str) -> User | None:
+        """The user when ``password`` is theirs (Authenticate), else None. The password
+        travels only in the request, never in a message or an error."""
+        if not _could_name_a_user(user) or not password or "\x00" in password:
+            return None  # the contract refuses these as arguments; the answer is "no"
+        stub = await self._connect()
+        try:
+            reply = await stub.Authenticate(
+                pb.AuthenticateRequest(user=user, password=password), timeout=self.timeout_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise DirectoryUnsupported(f"{self.name} directory at {self._target} holds no passwords") from None
+            raise self._failure("Authenticate", exc) from None
+        if not reply.authenticated or not reply.HasField("user"):
+            return None
+        return user_from_proto(reply.user)
 
     async def aclose(self) -> None:
         """Close the channel, if it belongs to the running loop."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, cast
@@ -241,15 +242,15 @@ class GuardedSite(web.BaseSite):
 
     def __init__(
         self, runner: web.BaseRunner, host: str, port: int, limits: ConnectionLimits, *,
-        backlog: int = 128, reuse_port: bool = False,
+        backlog: int = 128, reuse_port: bool = False, ssl_context: ssl.SSLContext | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(runner, backlog=backlog)
+        super().__init__(runner, backlog=backlog, ssl_context=ssl_context)
         self._host, self._port, self._reuse_port, self._limits = host, port, reuse_port, limits
 
     @property
     def name(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        return f"{'https' if self._ssl_context else 'http'}://{host}:{self._port}"
 
     async def start(self) -> None:
         await super().start()
@@ -260,8 +261,12 @@ class GuardedSite(web.BaseSite):
         def connection() -> Connection:
             return Connection(server, loop=loop, limits=self._limits)
 
+        # under TLS the connection is admitted (and its head clock starts) once the handshake
+        # is done; the handshake itself must finish within the head's deadline
         self._server = await loop.create_server(
-            connection, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port or None
+            connection, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port or None,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._limits.header_timeout_s if self._ssl_context is not None else None,
         )
 
 

@@ -11,6 +11,7 @@ from oncall.notification.channels import ChannelCatalog, UnknownChannel
 from oncall.notification.render import RenderError, RenderLimits, RenderedChannel, TemplateRenderer, render
 from oncall.notification.templates import (
     BUNDLE_SAMPLE_CONTEXT,
+    INCIDENT_SAMPLE_CONTEXT,
     SAMPLE_CONTEXT,
     ChannelTemplate,
     Template,
@@ -19,6 +20,7 @@ from oncall.notification.validate import Problem, ValidationResult, validate
 
 __all__ = [
     "BUNDLE_SAMPLE_CONTEXT",
+    "INCIDENT_SAMPLE_CONTEXT",
     "SAMPLE_CONTEXT",
     "ChannelCatalog",
     "ChannelTemplate",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from oncall_hookspecs import ActionResult
+from oncall_hookspecs import ActionResult, UserQuery
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
@@ -42,7 +42,7 @@ _REPORTABLE_FROM = {"delivered": ["sent", "failed"], "failed": ["sent"]}
 _SEEN_TTL_MAX_S = 366 * 24 * 3600
 
 
-#: at most this many users are searched for an address the directory cannot look up in reverse
+#: at most this many users are searched for an address when the directory cannot find users itself
 _KNOWN_USERS_MAX = 5000
 
 
@@ -89,19 +89,24 @@ class Host:
     async def find_user(self, kind: str, address: str) -> str | None:
         """The directory user reachable at ``address`` on ``kind``.
 
-        The directory contract has no reverse lookup, so: first whoever was paged there most
-        recently, then the users OnCall knows (policy targets, schedule participants and
+        First whoever was paged there most recently; then the directory's own answer, in one
+        ``FindUsers`` call, when it can search (a ``UserFinder``); else, or when it cannot
+        answer now, the users OnCall knows (policy targets, schedule participants and
         overrides, anyone paged before) whose contact methods, as the directory gives them
         (cached), include the address.
         """
         channel = outbox.channel_of(kind)
         async with self.ctx.pool.connection() as conn:
             last = await store.last_user_at(conn, channel, address)
-            if last is not None:
-                return last
-            directory = self.ctx.directory
-            if directory is None:
-                return None
+        if last is not None:
+            return last
+        directory = self.ctx.directory
+        if directory is None:
+            return None
+        found = await directory.find_users(UserQuery.by_contact(channel, _normal(channel, address)))
+        if found is not None:
+            return found[0].id if found else None
+        async with self.ctx.pool.connection() as conn:
             # every user id OnCall itself refers to: alerting's (policies, schedules) and who was paged lately
             known = set(await self.alerting.known_user_ids(conn, _KNOWN_USERS_MAX))
             known |= set(await store.recent_user_ids(conn, _KNOWN_USERS_MAX))

@@ -252,10 +252,13 @@ def _fit(value: Any, room: int, depth: int) -> Any:
         left -= share[i]
     kept: list[tuple[Any, Any]] = []
     for i, (k, v) in enumerate(entries):
+        if need[i] <= share[i]:
+            kept.append((k, v))  # whole, however small (an id of 4 digits is shorter than any cut)
+            continue
         inner = share[i] - overhead[i]
         if inner < 5:
             continue  # not even a cut string fits: left out
-        kept.append((k, v if need[i] <= share[i] else _fit(v, inner, depth + 1)))
+        kept.append((k, _fit(v, inner, depth + 1)))
     if isinstance(value, Mapping):
         return {k: v for k, v in kept}
     return [v for _, v in kept]

@@ -56,12 +56,7 @@ from .pipeline import (
     shared_renderer,
 )
 from .render import RenderLimits, TemplateRenderer
-from .templates import (
-    BUNDLE_SAMPLE_CONTEXT,
-    SAMPLE_CONTEXT,
-    ChannelTemplate,
-    Template,
-)
+from .templates import DEFAULT_SAMPLES, ChannelTemplate, Template
 from .validate import Problem, ValidationResult, validate
 
 log = logging.getLogger(__name__)
@@ -196,7 +191,7 @@ def _child_main(sock: socket.socket, config: _ChildConfig) -> None:
     renderers = registry.renderers
     # the shared renderer has the defaults compiled already (renderwarm, in the forkserver)
     renderer = shared_renderer() if config.limits == RenderLimits() else TemplateRenderer(config.limits)
-    for context in (SAMPLE_CONTEXT, BUNDLE_SAMPLE_CONTEXT):  # and each renderer plugin warm
+    for context in DEFAULT_SAMPLES.values():  # and each renderer plugin warm
         for ch in channels.current():
             render_for(Template(), ch, context, renderers, renderer=renderer)
     _cap_memory(config.memory_mb)

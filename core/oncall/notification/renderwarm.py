@@ -9,9 +9,9 @@ from __future__ import annotations
 from . import channels
 from .pipeline import shared_renderer
 from .render import RenderError
-from .templates import BUNDLE_SAMPLE_CONTEXT, SAMPLE_CONTEXT, Template
+from .templates import DEFAULT_SAMPLES, Template
 
-for _context in (SAMPLE_CONTEXT, BUNDLE_SAMPLE_CONTEXT):
+for _context in DEFAULT_SAMPLES.values():
     for _channel in channels.current():
         try:
             shared_renderer().render(Template(), _channel, _context)

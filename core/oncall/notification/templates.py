@@ -9,6 +9,7 @@ from typing import Any
 
 from oncall_hookspecs import Escape as Escape  # re-exported: how each part escapes, from the channel's spec
 
+from ..alerting.incident_context import sample_grouped_incident, sample_incident
 from . import channels
 
 
@@ -73,19 +74,21 @@ class Template:
 # ---------------------------------------------------------------------------- sample contexts
 #
 # The context the escalation engine records (``render_context``): ``alert`` always,
-# ``escalation`` when a policy paged, ``contact_methods`` for a user, ``reply_code`` for a
-# channel that takes text replies, and ``bundle`` when one message summarises several alerts
-# for one destination: ``{"count": n, "alerts": [alert, ...], "group": str}``.
+# ``incident`` (``alerting.incident_context``: the alert's incident, with its counters and
+# first alerts; a context stored before incidents has none), ``escalation`` when a policy
+# paged, ``contact_methods`` for a user, ``reply_code`` for a channel that takes text
+# replies, and ``bundle`` when one message summarises several alerts for one destination:
+# ``{"count": n, "alerts": [alert, ...], "group": str}``. The samples' ``incident`` is made
+# by the function that makes a page's (``incident_dict``).
 
 #: Context keys the engine sets only sometimes; a sample without them is not warned about.
-OPTIONAL_CONTEXT: frozenset[str] = frozenset({"escalation", "contact_methods", "reply_code", "bundle", "routing"})
+OPTIONAL_CONTEXT: frozenset[str] = frozenset(
+    {"escalation", "contact_methods", "reply_code", "bundle", "routing", "incident"}
+)
 
 _ESCALATION = {"policy_id": "payments-primary", "policy": "Payments primary", "step": 1, "steps": 3, "repeat": 0}
 
-# A realistic context in the shape the escalation engine records: what previews and
-# validation render when the caller brings no sample of its own.
-SAMPLE_CONTEXT: Mapping[str, Any] = MappingProxyType({
-    "alert": {
+_SAMPLE_ALERT: dict[str, Any] = {
         "id": 4217,
         "status": "triggered",
         "summary": "High error rate on payments-api (5.2% > 1%)",
@@ -99,16 +102,24 @@ SAMPLE_CONTEXT: Mapping[str, Any] = MappingProxyType({
         "dedup_key": "HighErrorRate/payments-api",
         "duplicate_count": 3,
         "created_at": "2026-03-14T09:26:53+00:00",
-    },
+}
+
+# A realistic context in the shape the escalation engine records: what previews and
+# validation render when the caller brings no sample of its own. Its alert is its own
+# incident (no grouping rule took it).
+SAMPLE_CONTEXT: Mapping[str, Any] = MappingProxyType({
+    "alert": _SAMPLE_ALERT,
+    "incident": sample_incident(_SAMPLE_ALERT),
     "escalation": dict(_ESCALATION),
     "contact_methods": [{"type": "sms", "value": "+15555550100"}],
 })
 
 
-def _bundled(alert_id: int, summary: str, severity: str, alertname: str, instance: str, minute: int) -> dict[str, Any]:
+def _bundled(alert_id: int, summary: str, severity: str, alertname: str, instance: str, minute: int,
+             status: str = "triggered") -> dict[str, Any]:
     return {
         "id": alert_id,
-        "status": "triggered",
+        "status": status,
         "summary": summary,
         "details": f"{summary}.\nRunbook: https://runbooks.example.com/payments-db",
         "severity": severity,
@@ -133,9 +144,51 @@ _BUNDLE_ALERTS = [
 # ``alert`` is the bundle's first, for templates that ignore bundles.
 BUNDLE_SAMPLE_CONTEXT: Mapping[str, Any] = MappingProxyType({
     "alert": _BUNDLE_ALERTS[0],
+    "incident": sample_incident(_BUNDLE_ALERTS[0]),
     "bundle": {"count": len(_BUNDLE_ALERTS), "alerts": _BUNDLE_ALERTS, "group": "payments-db"},
     "escalation": dict(_ESCALATION),
     "contact_methods": [{"type": "sms", "value": "+15555550100"}],
+})
+
+_PROBLEMS = [  # (alertname, severity, summary of {instance})
+    ("DiskFull", "critical", "Disk full on {} (/var/lib/postgresql 97%)"),
+    ("ReplicationLag", "warning", "Replication lag on {} is 45s"),
+    ("PoolExhausted", "error", "Connection pool exhausted on {}"),
+    ("SlowQueries", "warning", "Slow queries on {} (p99 2.3s > 500ms)"),
+    ("LockWaits", "error", "Lock waits piling up on {} (214 waiting)"),
+]
+# of the 37: 7 resolved (one among the first 10), 4 acknowledged, the rest triggered
+_STATUS = {4303: "resolved", 4305: "acknowledged", 4309: "acknowledged", 4312: "resolved", 4318: "resolved",
+           4321: "acknowledged", 4325: "resolved", 4329: "resolved", 4330: "acknowledged", 4333: "resolved",
+           4336: "resolved"}
+
+
+def _grouped(i: int) -> dict[str, Any]:
+    alertname, severity, summary = _PROBLEMS[i % len(_PROBLEMS)]
+    instance = f"payments-db-{i % 3 + 1}"
+    alert_id = 4301 + i
+    return _bundled(alert_id, summary.format(instance), severity, alertname, instance, 20 + i,
+                    _STATUS.get(alert_id, "triggered"))
+
+
+_INCIDENT_ALERTS = [_grouped(i) for i in range(37)]
+
+# A page for a grouping rule's incident (key ``labels.service``) that 37 alerts have joined,
+# 30 of them still open: ``alert`` is the one that paged (its first), ``incident`` lists
+# its first 10 alerts as they are now.
+INCIDENT_SAMPLE_CONTEXT: Mapping[str, Any] = MappingProxyType({
+    "alert": _INCIDENT_ALERTS[0],
+    "incident": sample_grouped_incident(12, "payments-db", "triggered", "payments-db", _INCIDENT_ALERTS),
+    "escalation": dict(_ESCALATION),
+    "contact_methods": [{"type": "sms", "value": "+15555550100"}],
+})
+
+#: The samples validation renders a template with when the caller brings none: a template
+#: that fails for a bundle or for a grouped incident is refused on save, not found out on a page.
+DEFAULT_SAMPLES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "the sample": SAMPLE_CONTEXT,
+    "the bundle sample": BUNDLE_SAMPLE_CONTEXT,
+    "the grouped-incident sample": INCIDENT_SAMPLE_CONTEXT,
 })
 
 

@@ -6,12 +6,15 @@ are also evaluated under the render budget wherever they are, so one that always
 it; what depends on the alert is bounded when it renders. The channel rules (Slack's 50 blocks,
 an SMS's segments, the email HTML allow-list …) belong to the channel's renderer plugin and
 run on what the template renders from the sample context, because limits are properties of
-the output, not of the source: validation calls the same renderer a send does.
+the output, not of the source: validation calls the same renderer a send does. A template
+saved without a sample of the caller's is rendered with each default sample (one alert, a
+bundle, a grouped incident: ``templates.DEFAULT_SAMPLES``), so one that breaks only when
+alerts are grouped is refused too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +24,7 @@ from oncall_hookspecs import RenderedPayload, Renderer
 
 from oncall.notification.render import RenderError, TemplateRenderer
 from oncall.notification import channels as catalog
-from oncall.notification.templates import OPTIONAL_CONTEXT, SAMPLE_CONTEXT, Template
+from oncall.notification.templates import DEFAULT_SAMPLES, OPTIONAL_CONTEXT, Template
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,17 @@ def validate(
     template: Template, sample: Mapping[str, Any] | None = None, channels: list[str] | None = None,
     renderer: TemplateRenderer | None = None, *, renderers: Mapping[str, Renderer],
 ) -> ValidationResult:
-    """Check the channels the template sets (or ``channels``) against ``sample`` (default: SAMPLE_CONTEXT).
+    """Check the channels the template sets (or ``channels``) against ``sample``.
 
+    With no ``sample``, against each of ``DEFAULT_SAMPLES`` (one alert, a bundle, a grouped
+    incident): what fails on any of them is an error (said with the sample it failed on when
+    that is not the first, and only when the ones before it passed); warnings are the
+    first's, and a variable is unknown when none of them has it.
     ``renderers`` is the registry's renderer family (channel name → Renderer): a channel's
     rules are whatever its renderer reports for the rendered sample, and a channel without
     one cannot be sent, so that is an error.
     """
-    sample = SAMPLE_CONTEXT if sample is None else sample
+    samples = list(DEFAULT_SAMPLES.items()) if sample is None else [("the sample", sample)]
     renderer = renderer or _RENDERER
     result = ValidationResult()
     installed = catalog.current()
@@ -73,7 +80,8 @@ def validate(
         plugin = renderers.get(channel)
         if plugin is None:
             result.errors.append(Problem(channel, "", f"no renderer plugin for channel {channel!r} is installed"))
-        rendered: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        said: set[tuple[str, str, int | None]] = set()  # (part, message, line) already reported
         for part, escape in spec.parts.items():
             source = template.source(channel, part)
             try:
@@ -81,18 +89,29 @@ def validate(
             except jinja2.TemplateSyntaxError as exc:
                 result.errors.append(Problem(channel, part, f"syntax error: {exc.message}", exc.lineno))
                 continue
-            result.warnings += [Problem(channel, part, msg, line) for msg, line in _unknown_variables(ast, sample)]
+            unknown = _unknown_variables(ast, [s for _, s in samples])
+            result.warnings += [Problem(channel, part, msg, line) for msg, line in unknown]
             always = renderer.constant_overruns(ast, escape)
             result.errors += [Problem(channel, part, f"{msg} (whatever the alert)", line) for msg, line in always]
-            try:
-                rendered[part] = renderer.render_part(channel, part, source, sample)
-            except RenderError as exc:
-                if (exc.message, exc.line) not in always:
-                    result.errors.append(Problem(channel, part, exc.message, exc.line))
-        if plugin is not None and len(rendered) == len(spec.parts):
-            outcome = _run_renderer(plugin, channel, rendered, sample)
-            result.errors += [_problem(channel, m) for m in outcome.errors]
-            result.warnings += [_problem(channel, m) for m in outcome.warnings]
+            said |= {(part, msg, line) for msg, line in always}
+            sources[part] = source
+        for i, (name, context) in enumerate(samples):
+            if i > 0 and any(e.channel == channel for e in result.errors):
+                break  # the others are to find what fails only for them: said once is enough
+            on = "" if i == 0 else f" (with {name})"
+            rendered: dict[str, str] = {}
+            for part, source in sources.items():
+                try:
+                    rendered[part] = renderer.render_part(channel, part, source, context)
+                except RenderError as exc:
+                    if (part, exc.message, exc.line) not in said:
+                        said.add((part, exc.message, exc.line))
+                        result.errors.append(Problem(channel, part, exc.message + on, exc.line))
+            if plugin is not None and len(rendered) == len(spec.parts):
+                outcome = _run_renderer(plugin, channel, rendered, context)
+                result.errors += [_problem(channel, m + on) for m in outcome.errors]
+                if i == 0:  # a rule's advice (an SMS of two segments) is about the sample shown
+                    result.warnings += [_problem(channel, m) for m in outcome.warnings]
     return result
 
 
@@ -121,12 +140,13 @@ _BUILTIN_NAMES = frozenset({"range", "dict", "namespace", "loop", "self", "varar
                             "false", "none", "True", "False", "None"})
 
 
-def _unknown_variables(ast: nodes.Template, sample: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """Paths like ``alert.sumary`` the template reads from its context that the sample lacks, with lines."""
+def _unknown_variables(ast: nodes.Template, samples: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
+    """Paths like ``alert.sumary`` the template reads from its context that no sample has, with lines."""
     roots = meta.find_undeclared_variables(ast) - _BUILTIN_NAMES
     found: dict[str, int] = {}
 
-    def check(path: list[Any], line: int) -> None:
+    def missing(sample: Mapping[str, Any], path: list[Any]) -> int | None:
+        """How deep ``path`` goes into ``sample`` before it is missing; None when it is there."""
         value: Any = sample
         for depth, key in enumerate(path):
             if isinstance(value, Mapping) and key in value:
@@ -134,12 +154,18 @@ def _unknown_variables(ast: nodes.Template, sample: Mapping[str, Any]) -> list[t
             elif isinstance(value, (list, tuple)) and isinstance(key, int) and -len(value) <= key < len(value):
                 value = value[key]
             elif depth > 0 and not isinstance(value, (Mapping, list, tuple)):
-                return  # a method or attribute of a plain value (``.upper``): not the sample's business
+                return None  # a method or attribute of a plain value (``.upper``): not the sample's business
             elif depth == 0 and key in OPTIONAL_CONTEXT:
-                return  # set only for some sends (``bundle``, ``reply_code``): a sample may leave it out
+                return None  # set only for some sends (``bundle``, ``reply_code``): a sample may leave it out
             else:
-                found.setdefault(".".join(str(k) for k in path[: depth + 1]), line)
-                return
+                return depth
+        return None
+
+    def check(path: list[Any], line: int) -> None:
+        depths = [missing(sample, path) for sample in samples]
+        if all(d is not None for d in depths):
+            deepest = max(d for d in depths if d is not None)
+            found.setdefault(".".join(str(k) for k in path[: deepest + 1]), line)
 
     def chain(node: nodes.Node) -> list[Any] | None:
         path: list[Any] = []

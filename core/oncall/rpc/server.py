@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection
 from ..auth.access import Access
 from ..context import Context
 from .access import AccessInterceptor
+from ..tls import grpc_server_credentials
 from .errors import ErrorMappingInterceptor
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,13 @@ async def start_grpc(
             (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
     host, port = ctx.settings.grpc_host_port
+    address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    tls = ctx.settings.server_tls
     try:
-        bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+        if tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, grpc_server_credentials(tls))
     except RuntimeError:  # grpcio raises where older versions returned 0
         bound = 0
     if bound == 0:

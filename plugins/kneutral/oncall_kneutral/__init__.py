@@ -2,7 +2,8 @@
 ``oncall.directory.v1.UserDirectory`` gRPC contract, through the core's shared client.
 
 Settings (``ONCALL_KNEUTRAL_*``): ADDR (required; unset, the plugin registers nothing),
-TOKEN (sent as ``authorization: Bearer``), TIMEOUT_S (default 2), TLS and CA_FILE.
+TOKEN (sent as ``authorization: Bearer``), TIMEOUT_S (default 2), TLS, CA_FILE, and CERT_FILE
+with KEY_FILE (a client certificate, for a kneutral-api that requires mutual TLS).
 """
 
 from __future__ import annotations

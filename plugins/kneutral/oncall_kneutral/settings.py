@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 from oncall.directory.settings import SettingsError, is_loopback, seconds_setting, target_setting
+from oncall.tls import ClientTls, TlsError, channel_credentials
 from oncall_hookspecs import plugin_settings
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,13 @@ class KneutralSettings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     tls: bool = False
     ca_file: Path | None = None  # PEM roots to trust; None: the system's
+    # the client certificate presented to a kneutral-api that requires one (mutual TLS)
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     def __repr__(self) -> str:  # never the token
         return (f"KneutralSettings(addr={self.addr!r}, token={'set' if self.token else 'unset'}, "
-                f"timeout_s={self.timeout_s}, tls={self.tls}, ca_file={self.ca_file})")
+                f"timeout_s={self.timeout_s}, tls={self.tls}, ca_file={self.ca_file}, cert_file={self.cert_file})")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KneutralSettings | None:
@@ -40,15 +44,17 @@ class KneutralSettings:
         tls_raw = (s.get("tls") or "").strip().lower()
         if tls_raw not in _TRUE | _FALSE:
             raise SettingsError(f"ONCALL_KNEUTRAL_TLS must be true or false, got {s.get('tls')!r}")
-        ca_file = Path(s["ca_file"]).expanduser() if s.get("ca_file") else None
-        if ca_file is not None and not ca_file.is_file():
-            raise SettingsError(f"ONCALL_KNEUTRAL_CA_FILE: no such file {str(ca_file)!r}")
+        ca_file, cert_file, key_file = (_file(s, name) for name in ("ca_file", "cert_file", "key_file"))
+        if (cert_file is None) != (key_file is None):
+            raise SettingsError("ONCALL_KNEUTRAL_CERT_FILE and ONCALL_KNEUTRAL_KEY_FILE go together: set both or neither")
         settings = cls(
             addr=target_setting("ONCALL_KNEUTRAL_ADDR", s["addr"]),
             token=s.get("token") or None,
             timeout_s=seconds_setting("ONCALL_KNEUTRAL_TIMEOUT_S", s.get("timeout_s"), DEFAULT_TIMEOUT_S),
-            tls=tls_raw in _TRUE or ca_file is not None,
+            tls=tls_raw in _TRUE or ca_file is not None or cert_file is not None,
             ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
         )
         if settings.token and not settings.tls and not is_loopback(settings.addr):
             log.warning("ONCALL_KNEUTRAL_TOKEN goes to %s in clear text: set ONCALL_KNEUTRAL_TLS=true",
@@ -56,8 +62,21 @@ class KneutralSettings:
         return settings
 
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """TLS credentials for the channel, or None for plaintext."""
+        """TLS credentials for the channel (with the client certificate when one is set), or
+        None for plaintext. Raises SettingsError for files that can't be used."""
         if not self.tls:
             return None
-        roots = self.ca_file.read_bytes() if self.ca_file is not None else None
-        return grpc.ssl_channel_credentials(root_certificates=roots)
+        try:
+            return channel_credentials(ClientTls(self.ca_file, self.cert_file, self.key_file), "ONCALL_KNEUTRAL")
+        except TlsError as exc:
+            raise SettingsError(str(exc)) from None
+
+
+def _file(s: Mapping[str, str], name: str) -> Path | None:
+    raw = (s.get(name) or "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"ONCALL_KNEUTRAL_{name.upper()}: no such file {raw!r}")
+    return path

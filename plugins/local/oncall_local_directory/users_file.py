@@ -5,6 +5,11 @@
         name: Alice Example
         email: alice@example.com
         time_zone: Europe/Berlin
+        role: responder                      # viewer, responder, editor or admin; optional
+        groups: [payments, db]               # optional
+        external_ids:                        # identities at an identity provider; optional
+          - {issuer: "https://login.example.com", subject: "248289761001"}
+        password_hash: "$argon2id$v=19$..."  # set by `oncall-directory set-password`; optional
         contact_methods:
           - {id: sms-1, type: sms, address: "+15555550100", priority: 1}
           - {id: slack-1, type: slack, address: U024BE7LH, priority: 2}
@@ -26,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from oncall_hookspecs import USER_ROLES
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ def known_channels() -> tuple[str, ...]:
     return tuple(dict.fromkeys((*CONTACT_TYPES, *channels.current().names())))
 
 
-def _channel(kind: str) -> str | None:
+def channel_name(kind: str) -> str | None:
     """``kind`` as a channel name (a spec's alias applied), or None when no channel is installed under it."""
     if kind in CONTACT_TYPES:
         return kind
@@ -67,6 +73,14 @@ class LocalContactMethod:
     disabled: bool = False
 
 
+@dataclass(slots=True, frozen=True)
+class ExternalId:
+    """The user's identity at an identity provider (an OpenID Connect issuer and subject)."""
+
+    issuer: str
+    subject: str
+
+
 @dataclass(slots=True)
 class LocalUser:
     id: str
@@ -74,6 +88,14 @@ class LocalUser:
     email: str = ""
     time_zone: str = ""
     contact_methods: list[LocalContactMethod] = field(default_factory=list)
+    role: str = ""  # one of USER_ROLES, or empty
+    groups: list[str] = field(default_factory=list)
+    external_ids: list[ExternalId] = field(default_factory=list)
+    # an argon2id hash (passwords.py), never the password; empty: no password login
+    password_hash: str = ""
+
+    def __repr__(self) -> str:  # never the hash
+        return f"LocalUser(id={self.id!r}, name={self.name!r}, password={'set' if self.password_hash else 'unset'})"
 
 
 @dataclass(slots=True)
@@ -103,6 +125,26 @@ def check_user_id(user_id: str) -> str | None:
     return None
 
 
+def check_role(role: str) -> str | None:
+    if role and role not in USER_ROLES:
+        return f"role {role!r} is not one of {', '.join(USER_ROLES)}"
+    return None
+
+
+def check_group(group: str) -> str | None:
+    if not group.strip() or len(group) > 200 or any(not c.isprintable() for c in group):
+        return f"group {group[:40]!r} must be 1-200 printable characters"
+    return None
+
+
+def check_external_id(issuer: str, subject: str) -> str | None:
+    if not issuer or not subject:
+        return "an external id needs an issuer and a subject"
+    if len(issuer) > 1000 or len(subject) > 1000 or any(not c.isprintable() for c in issuer + subject):
+        return "an external id's issuer and subject must be printable, at most 1000 characters each"
+    return None
+
+
 def check_time_zone(tz: str) -> str | None:
     if not tz:
         return None
@@ -120,7 +162,7 @@ def _str(value: Any) -> str:
 def _contact_method(raw: Any, where: str, taken: set[str], counts: dict[str, int]) -> LocalContactMethod:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: must be a mapping with type and address")
-    kind = _channel(_str(raw.get("type")).lower())
+    kind = channel_name(_str(raw.get("type")).lower())
     if kind is None:
         raise ValueError(f"{where}: type {raw.get('type')!r} is not one of {', '.join(known_channels())}"
                          " (no installed channel has that name)")
@@ -140,6 +182,43 @@ def _contact_method(raw: Any, where: str, taken: set[str], counts: dict[str, int
         raise ValueError(f"{where}: disabled must be true or false")
     taken.add(cm_id)
     return LocalContactMethod(id=cm_id, type=kind, address=address, priority=priority, disabled=disabled)
+
+
+def _access(user: LocalUser, raw: dict[str, Any], where: str, problems: list[str]) -> None:
+    """The user's role, groups, external ids and password hash; each one with a problem is
+    left out (so it grants nothing) and named in ``problems``."""
+    role = _str(raw.get("role")).lower()
+    if problem := check_role(role):
+        problems.append(f"{where}: {problem}; the user has no role")
+    else:
+        user.role = role
+    groups = raw.get("groups") or []
+    if not isinstance(groups, list):
+        problems.append(f"{where}: groups must be a list")
+        groups = []
+    for group in groups:
+        if problem := check_group(_str(group)):
+            problems.append(f"{where}: {problem}")
+        elif _str(group) not in user.groups:
+            user.groups.append(_str(group))
+    externals = raw.get("external_ids") or []
+    if not isinstance(externals, list):
+        problems.append(f"{where}: external_ids must be a list")
+        externals = []
+    for k, ext in enumerate(externals):
+        issuer = _str(ext.get("issuer")) if isinstance(ext, dict) else ""
+        subject = _str(ext.get("subject")) if isinstance(ext, dict) else ""
+        if problem := check_external_id(issuer, subject):
+            problems.append(f"{where}: external_ids[{k}]: {problem}")
+        elif ExternalId(issuer, subject) not in user.external_ids:
+            user.external_ids.append(ExternalId(issuer, subject))
+    password_hash = _str(raw.get("password_hash"))
+    if password_hash and not password_hash.startswith("$argon2id$"):
+        # the value is not shown: it may be a password someone pasted in by mistake
+        problems.append(f"{where}: password_hash is not an argon2id hash (set it with oncall-directory "
+                        "set-password); the user cannot log in with a password")
+    else:
+        user.password_hash = password_hash
 
 
 def parse(text: str, source: str = "users file") -> Loaded:
@@ -181,6 +260,8 @@ def parse(text: str, source: str = "users file") -> Loaded:
         except ValueError as exc:
             loaded.problems.append(str(exc))
             continue
+        # what only grants access is checked apart: a typo in it must not stop the user being paged
+        _access(user, raw, where, loaded.problems)
         taken: set[str] = set()
         counts: dict[str, int] = {}
         for j, cm in enumerate(raw_methods):
@@ -201,6 +282,11 @@ def dump(users: list[LocalUser]) -> str:
                 "name": u.name,
                 **({"email": u.email} if u.email else {}),
                 **({"time_zone": u.time_zone} if u.time_zone else {}),
+                **({"role": u.role} if u.role else {}),
+                **({"groups": list(u.groups)} if u.groups else {}),
+                **({"external_ids": [{"issuer": e.issuer, "subject": e.subject} for e in u.external_ids]}
+                   if u.external_ids else {}),
+                **({"password_hash": u.password_hash} if u.password_hash else {}),
                 "contact_methods": [
                     {
                         "id": cm.id,

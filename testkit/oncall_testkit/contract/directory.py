@@ -5,6 +5,11 @@
 ``get_user`` and ``[]`` from ``get_users`` and ``get_contact_methods``. For each known id
 it expects a ``User`` with that id, contact methods of ``ContactMethod`` with string kinds
 and addresses, and ``get_users`` to return exactly the known ones among a mixed list.
+
+The optional capabilities are checked when a directory has them (raising
+``DirectoryUnsupported`` is allowed: a remote server may lack the call): ``find_users``
+gives ``[]`` for queries that match no one and finds each known user by their email;
+``authenticate`` gives None for an unknown user, whatever the password.
 """
 
 from __future__ import annotations
@@ -13,7 +18,16 @@ import asyncio
 from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
-from oncall_hookspecs import ContactMethod, Directory, User
+from oncall_hookspecs import (
+    USER_ROLES,
+    ContactMethod,
+    Directory,
+    DirectoryUnsupported,
+    PasswordDirectory,
+    User,
+    UserFinder,
+    UserQuery,
+)
 
 from ..registration import ContractViolation, check_shape
 
@@ -37,9 +51,13 @@ def _check_user(user: Any, user_id: str) -> User:
         raise ContractViolation(f"get_user({user_id!r}) must return a User or None, got {type(user).__name__}")
     if user.id != user_id:
         raise ContractViolation(f"get_user({user_id!r}) returned the user {user.id!r}")
-    for name in ("name", "email", "time_zone"):
+    for name in ("name", "email", "time_zone", "role"):
         if not isinstance(getattr(user, name), str):
             raise ContractViolation(f"user {user_id!r}: {name} must be a string")
+    if user.role and user.role not in USER_ROLES:
+        raise ContractViolation(f"user {user_id!r}: role must be one of {USER_ROLES} or empty, got {user.role!r}")
+    if not isinstance(user.groups, tuple) or not all(isinstance(g, str) for g in user.groups):
+        raise ContractViolation(f"user {user_id!r}: groups must be a tuple of strings")
     _check_methods(list(user.contact_methods), f"user {user_id!r}'s contact_methods")
     return user
 
@@ -81,3 +99,36 @@ async def check_directory(directory: Directory, *, known: Iterable[str] = ()) ->
             raise ContractViolation(f"get_users must return a list of User, got {users!r:.300}")
         if sorted({u.id for u in users}) != sorted(set(known)):
             raise ContractViolation(f"get_users({mixed!r}) must return the known users {known}, got {[u.id for u in users]}")
+    await _check_optional(directory, [_check_user(await directory.get_user(u), u) for u in known])
+
+
+NO_MATCH = [UserQuery.by_email("no-such-user-7f3a@example.invalid"), UserQuery.by_contact("sms", "+19995550199"),
+            UserQuery.by_contact("no-such-channel", "x"), UserQuery.by_external("https://idp.invalid", "no-such-sub")]
+
+
+async def _optional(call: Awaitable[T], case: str) -> T | None:
+    try:
+        return await _ask(call, case)
+    except ContractViolation as exc:
+        if isinstance(exc.__cause__, DirectoryUnsupported):
+            return None
+        raise
+
+
+async def _check_optional(directory: Directory, known: list[User]) -> None:
+    if isinstance(directory, UserFinder):
+        for query in NO_MATCH:
+            found = await _optional(directory.find_users(query), f"find_users({query})")
+            if found not in (None, []):
+                raise ContractViolation(f"find_users({query}) must be [] when no one matches, got {found!r:.200}")
+        for user in known:
+            if not user.email:
+                continue
+            found = await _optional(directory.find_users(UserQuery.by_email(user.email)), f"find_users(email={user.email!r})")
+            if found is not None and user.id not in [u.id for u in found if isinstance(u, User)]:
+                raise ContractViolation(f"find_users(email={user.email!r}) must find {user.id!r}, got {found!r:.200}")
+    if isinstance(directory, PasswordDirectory):
+        for name in (UNKNOWN_IDS[0], ""):
+            got = await _optional(directory.authenticate(name, "not-a-password-7f3a"), f"authenticate({name!r})")
+            if got is not None:
+                raise ContractViolation(f"authenticate({name!r}, …) must be None for an unknown user, got {got!r:.200}")

@@ -24,31 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#oncall/directory/v1/directory.proto\x12\x13oncall.directory.v1\"B\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\"\x97\x01\n\rContactMethod\x12\n\n\x02id\x18\x01 \x01(\t\x12\x34\n\x04type\x18\x02 \x01(\x0e\x32&.oncall.directory.v1.ContactMethodType\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x10\n\x08\x64isabled\x18\x05 \x01(\x08\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\":\n\x0fGetUserResponse\x12\'\n\x04user\x18\x01 \x01(\x0b\x32\x19.oncall.directory.v1.User\"#\n\x0fGetUsersRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"X\n\x10GetUsersResponse\x12(\n\x05users\x18\x01 \x03(\x0b\x32\x19.oncall.directory.v1.User\x12\x1a\n\x12not_found_user_ids\x18\x02 \x03(\t\"/\n\x1cGetUserContactMethodsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\\\n\x1dGetUserContactMethodsResponse\x12;\n\x0f\x63ontact_methods\x18\x01 \x03(\x0b\x32\".oncall.directory.v1.ContactMethod*\x90\x02\n\x11\x43ontactMethodType\x12#\n\x1f\x43ONTACT_METHOD_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTACT_METHOD_TYPE_SMS\x10\x01\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_VOICE\x10\x02\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_EMAIL\x10\x03\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_SLACK\x10\x04\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_TEAMS\x10\x05\x12\x1c\n\x18\x43ONTACT_METHOD_TYPE_PUSH\x10\x06\x12\x1f\n\x1b\x43ONTACT_METHOD_TYPE_WEBHOOK\x10\x07\x32\xbe\x02\n\rUserDirectory\x12T\n\x07GetUser\x12#.oncall.directory.v1.GetUserRequest\x1a$.oncall.directory.v1.GetUserResponse\x12W\n\x08GetUsers\x12$.oncall.directory.v1.GetUsersRequest\x1a%.oncall.directory.v1.GetUsersResponse\x12~\n\x15GetUserContactMethods\x12\x31.oncall.directory.v1.GetUserContactMethodsRequest\x1a\x32.oncall.directory.v1.GetUserContactMethodsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#oncall/directory/v1/directory.proto\x12\x13oncall.directory.v1\"`\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0e\n\x06groups\x18\x06 \x03(\t\"\x97\x01\n\rContactMethod\x12\n\n\x02id\x18\x01 \x01(\t\x12\x34\n\x04type\x18\x02 \x01(\x0e\x32&.oncall.directory.v1.ContactMethodType\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x10\n\x08\x64isabled\x18\x05 \x01(\x08\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\":\n\x0fGetUserResponse\x12\'\n\x04user\x18\x01 \x01(\x0b\x32\x19.oncall.directory.v1.User\"#\n\x0fGetUsersRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"X\n\x10GetUsersResponse\x12(\n\x05users\x18\x01 \x03(\x0b\x32\x19.oncall.directory.v1.User\x12\x1a\n\x12not_found_user_ids\x18\x02 \x03(\t\"/\n\x1cGetUserContactMethodsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\\\n\x1dGetUserContactMethodsResponse\x12;\n\x0f\x63ontact_methods\x18\x01 \x03(\x0b\x32\".oncall.directory.v1.ContactMethod\"2\n\x0e\x43ontactAddress\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"3\n\x10\x45xternalIdentity\x12\x0e\n\x06issuer\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"\xa3\x01\n\x10\x46indUsersRequest\x12\x0f\n\x05\x65mail\x18\x01 \x01(\tH\x00\x12\x36\n\x07\x63ontact\x18\x02 \x01(\x0b\x32#.oncall.directory.v1.ContactAddressH\x00\x12\x39\n\x08\x65xternal\x18\x03 \x01(\x0b\x32%.oncall.directory.v1.ExternalIdentityH\x00\x42\x0b\n\tcriterion\"=\n\x11\x46indUsersResponse\x12(\n\x05users\x18\x01 \x03(\x0b\x32\x19.oncall.directory.v1.User\"5\n\x13\x41uthenticateRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"V\n\x14\x41uthenticateResponse\x12\x15\n\rauthenticated\x18\x01 \x01(\x08\x12\'\n\x04user\x18\x02 \x01(\x0b\x32\x19.oncall.directory.v1.User*\x90\x02\n\x11\x43ontactMethodType\x12#\n\x1f\x43ONTACT_METHOD_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTACT_METHOD_TYPE_SMS\x10\x01\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_VOICE\x10\x02\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_EMAIL\x10\x03\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_SLACK\x10\x04\x12\x1d\n\x19\x43ONTACT_METHOD_TYPE_TEAMS\x10\x05\x12\x1c\n\x18\x43ONTACT_METHOD_TYPE_PUSH\x10\x06\x12\x1f\n\x1b\x43ONTACT_METHOD_TYPE_WEBHOOK\x10\x07\x32\xff\x03\n\rUserDirectory\x12T\n\x07GetUser\x12#.oncall.directory.v1.GetUserRequest\x1a$.oncall.directory.v1.GetUserResponse\x12W\n\x08GetUsers\x12$.oncall.directory.v1.GetUsersRequest\x1a%.oncall.directory.v1.GetUsersResponse\x12~\n\x15GetUserContactMethods\x12\x31.oncall.directory.v1.GetUserContactMethodsRequest\x1a\x32.oncall.directory.v1.GetUserContactMethodsResponse\x12Z\n\tFindUsers\x12%.oncall.directory.v1.FindUsersRequest\x1a&.oncall.directory.v1.FindUsersResponse\x12\x63\n\x0c\x41uthenticate\x12(.oncall.directory.v1.AuthenticateRequest\x1a).oncall.directory.v1.AuthenticateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oncall.directory.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTACTMETHODTYPE']._serialized_start=648
-  _globals['_CONTACTMETHODTYPE']._serialized_end=920
+  _globals['_CONTACTMETHODTYPE']._serialized_start=1155
+  _globals['_CONTACTMETHODTYPE']._serialized_end=1427
   _globals['_USER']._serialized_start=60
-  _globals['_USER']._serialized_end=126
-  _globals['_CONTACTMETHOD']._serialized_start=129
-  _globals['_CONTACTMETHOD']._serialized_end=280
-  _globals['_GETUSERREQUEST']._serialized_start=282
-  _globals['_GETUSERREQUEST']._serialized_end=315
-  _globals['_GETUSERRESPONSE']._serialized_start=317
-  _globals['_GETUSERRESPONSE']._serialized_end=375
-  _globals['_GETUSERSREQUEST']._serialized_start=377
-  _globals['_GETUSERSREQUEST']._serialized_end=412
-  _globals['_GETUSERSRESPONSE']._serialized_start=414
-  _globals['_GETUSERSRESPONSE']._serialized_end=502
-  _globals['_GETUSERCONTACTMETHODSREQUEST']._serialized_start=504
-  _globals['_GETUSERCONTACTMETHODSREQUEST']._serialized_end=551
-  _globals['_GETUSERCONTACTMETHODSRESPONSE']._serialized_start=553
-  _globals['_GETUSERCONTACTMETHODSRESPONSE']._serialized_end=645
-  _globals['_USERDIRECTORY']._serialized_start=923
-  _globals['_USERDIRECTORY']._serialized_end=1241
+  _globals['_USER']._serialized_end=156
+  _globals['_CONTACTMETHOD']._serialized_start=159
+  _globals['_CONTACTMETHOD']._serialized_end=310
+  _globals['_GETUSERREQUEST']._serialized_start=312
+  _globals['_GETUSERREQUEST']._serialized_end=345
+  _globals['_GETUSERRESPONSE']._serialized_start=347
+  _globals['_GETUSERRESPONSE']._serialized_end=405
+  _globals['_GETUSERSREQUEST']._serialized_start=407
+  _globals['_GETUSERSREQUEST']._serialized_end=442
+  _globals['_GETUSERSRESPONSE']._serialized_start=444
+  _globals['_GETUSERSRESPONSE']._serialized_end=532
+  _globals['_GETUSERCONTACTMETHODSREQUEST']._serialized_start=534
+  _globals['_GETUSERCONTACTMETHODSREQUEST']._serialized_end=581
+  _globals['_GETUSERCONTACTMETHODSRESPONSE']._serialized_start=583
+  _globals['_GETUSERCONTACTMETHODSRESPONSE']._serialized_end=675
+  _globals['_CONTACTADDRESS']._serialized_start=677
+  _globals['_CONTACTADDRESS']._serialized_end=727
+  _globals['_EXTERNALIDENTITY']._serialized_start=729
+  _globals['_EXTERNALIDENTITY']._serialized_end=780
+  _globals['_FINDUSERSREQUEST']._serialized_start=783
+  _globals['_FINDUSERSREQUEST']._serialized_end=946
+  _globals['_FINDUSERSRESPONSE']._serialized_start=948
+  _globals['_FINDUSERSRESPONSE']._serialized_end=1009
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=1011
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=1064
+  _globals['_AUTHENTICATERESPONSE']._serialized_start=1066
+  _globals['_AUTHENTICATERESPONSE']._serialized_end=1152
+  _globals['_USERDIRECTORY']._serialized_start=1430
+  _globals['_USERDIRECTORY']._serialized_end=1941
 # @@protoc_insertion_point(module_scope)

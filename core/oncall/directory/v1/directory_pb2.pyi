@@ -27,16 +27,20 @@ CONTACT_METHOD_TYPE_PUSH: ContactMethodType
 CONTACT_METHOD_TYPE_WEBHOOK: ContactMethodType
 
 class User(_message.Message):
-    __slots__ = ("id", "name", "email", "time_zone")
+    __slots__ = ("id", "name", "email", "time_zone", "role", "groups")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     email: str
     time_zone: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., email: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
+    role: str
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., email: _Optional[str] = ..., time_zone: _Optional[str] = ..., role: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContactMethod(_message.Message):
     __slots__ = ("id", "type", "address", "priority", "disabled", "channel")
@@ -91,3 +95,51 @@ class GetUserContactMethodsResponse(_message.Message):
     CONTACT_METHODS_FIELD_NUMBER: _ClassVar[int]
     contact_methods: _containers.RepeatedCompositeFieldContainer[ContactMethod]
     def __init__(self, contact_methods: _Optional[_Iterable[_Union[ContactMethod, _Mapping]]] = ...) -> None: ...
+
+class ContactAddress(_message.Message):
+    __slots__ = ("channel", "address")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    address: str
+    def __init__(self, channel: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
+
+class ExternalIdentity(_message.Message):
+    __slots__ = ("issuer", "subject")
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    issuer: str
+    subject: str
+    def __init__(self, issuer: _Optional[str] = ..., subject: _Optional[str] = ...) -> None: ...
+
+class FindUsersRequest(_message.Message):
+    __slots__ = ("email", "contact", "external")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    contact: ContactAddress
+    external: ExternalIdentity
+    def __init__(self, email: _Optional[str] = ..., contact: _Optional[_Union[ContactAddress, _Mapping]] = ..., external: _Optional[_Union[ExternalIdentity, _Mapping]] = ...) -> None: ...
+
+class FindUsersResponse(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class AuthenticateRequest(_message.Message):
+    __slots__ = ("user", "password")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    password: str
+    def __init__(self, user: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class AuthenticateResponse(_message.Message):
+    __slots__ = ("authenticated", "user")
+    AUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    authenticated: bool
+    user: User
+    def __init__(self, authenticated: _Optional[bool] = ..., user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...

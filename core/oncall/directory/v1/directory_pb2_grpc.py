@@ -26,8 +26,14 @@ if _version_not_supported:
 
 
 class UserDirectoryStub:
-    """Users and their contact methods, looked up by user id. Read-only: a directory is managed
-    by its own tools (kneutral, or `oncall-directory` for the local one).
+    """Users and their contact methods, looked up by user id, found by email, contact address or
+    external identity, and (for directories that hold passwords) authenticated. Read-only: a
+    directory is managed by its own tools (kneutral, or `oncall-directory` for the local one).
+
+    Optional methods: FindUsers and Authenticate came later. A server that does not implement
+    one answers UNIMPLEMENTED (what gRPC answers for a method a server lacks), and OnCall then
+    does without it: it finds the user behind a contact address by asking about the users it
+    knows one by one, and offers no password login through that directory.
 
     Authentication: a server may require "authorization: Bearer TOKEN" metadata on every
     call; a call without the right token fails with UNAUTHENTICATED.
@@ -59,11 +65,27 @@ class UserDirectoryStub:
                 request_serializer=oncall_dot_directory_dot_v1_dot_directory__pb2.GetUserContactMethodsRequest.SerializeToString,
                 response_deserializer=oncall_dot_directory_dot_v1_dot_directory__pb2.GetUserContactMethodsResponse.FromString,
                 _registered_method=True)
+        self.FindUsers = channel.unary_unary(
+                '/oncall.directory.v1.UserDirectory/FindUsers',
+                request_serializer=oncall_dot_directory_dot_v1_dot_directory__pb2.FindUsersRequest.SerializeToString,
+                response_deserializer=oncall_dot_directory_dot_v1_dot_directory__pb2.FindUsersResponse.FromString,
+                _registered_method=True)
+        self.Authenticate = channel.unary_unary(
+                '/oncall.directory.v1.UserDirectory/Authenticate',
+                request_serializer=oncall_dot_directory_dot_v1_dot_directory__pb2.AuthenticateRequest.SerializeToString,
+                response_deserializer=oncall_dot_directory_dot_v1_dot_directory__pb2.AuthenticateResponse.FromString,
+                _registered_method=True)
 
 
 class UserDirectoryServicer:
-    """Users and their contact methods, looked up by user id. Read-only: a directory is managed
-    by its own tools (kneutral, or `oncall-directory` for the local one).
+    """Users and their contact methods, looked up by user id, found by email, contact address or
+    external identity, and (for directories that hold passwords) authenticated. Read-only: a
+    directory is managed by its own tools (kneutral, or `oncall-directory` for the local one).
+
+    Optional methods: FindUsers and Authenticate came later. A server that does not implement
+    one answers UNIMPLEMENTED (what gRPC answers for a method a server lacks), and OnCall then
+    does without it: it finds the user behind a contact address by asking about the users it
+    knows one by one, and offers no password login through that directory.
 
     Authentication: a server may require "authorization: Bearer TOKEN" metadata on every
     call; a call without the right token fails with UNAUTHENTICATED.
@@ -97,6 +119,28 @@ class UserDirectoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindUsers(self, request, context):
+        """The users matching one criterion: an email address, a contact address (a Slack member
+        id that clicked a button, the phone number an SMS reply came from) or an external
+        identity (an OpenID Connect issuer and subject). INVALID_ARGUMENT when no criterion, or an
+        empty one, is given. No match is an empty list, not NOT_FOUND. Optional (see above).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Authenticate(self, request, context):
+        """Checks a user's password, for directories that hold passwords. A wrong password, an
+        unknown user and a user without a password all get the same answer (authenticated
+        false, no user), so the answer never tells which of user or password was wrong; the
+        server takes about as long for each. UNIMPLEMENTED from a directory that holds no
+        passwords. Throttling failed attempts is the caller's job (OnCall throttles per user and
+        per client address); a server may throttle as well.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserDirectoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +159,16 @@ def add_UserDirectoryServicer_to_server(servicer, server):
                     request_deserializer=oncall_dot_directory_dot_v1_dot_directory__pb2.GetUserContactMethodsRequest.FromString,
                     response_serializer=oncall_dot_directory_dot_v1_dot_directory__pb2.GetUserContactMethodsResponse.SerializeToString,
             ),
+            'FindUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindUsers,
+                    request_deserializer=oncall_dot_directory_dot_v1_dot_directory__pb2.FindUsersRequest.FromString,
+                    response_serializer=oncall_dot_directory_dot_v1_dot_directory__pb2.FindUsersResponse.SerializeToString,
+            ),
+            'Authenticate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authenticate,
+                    request_deserializer=oncall_dot_directory_dot_v1_dot_directory__pb2.AuthenticateRequest.FromString,
+                    response_serializer=oncall_dot_directory_dot_v1_dot_directory__pb2.AuthenticateResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'oncall.directory.v1.UserDirectory', rpc_method_handlers)
@@ -124,8 +178,14 @@ def add_UserDirectoryServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class UserDirectory:
-    """Users and their contact methods, looked up by user id. Read-only: a directory is managed
-    by its own tools (kneutral, or `oncall-directory` for the local one).
+    """Users and their contact methods, looked up by user id, found by email, contact address or
+    external identity, and (for directories that hold passwords) authenticated. Read-only: a
+    directory is managed by its own tools (kneutral, or `oncall-directory` for the local one).
+
+    Optional methods: FindUsers and Authenticate came later. A server that does not implement
+    one answers UNIMPLEMENTED (what gRPC answers for a method a server lacks), and OnCall then
+    does without it: it finds the user behind a contact address by asking about the users it
+    knows one by one, and offers no password login through that directory.
 
     Authentication: a server may require "authorization: Bearer TOKEN" metadata on every
     call; a call without the right token fails with UNAUTHENTICATED.
@@ -207,6 +267,60 @@ class UserDirectory:
             '/oncall.directory.v1.UserDirectory/GetUserContactMethods',
             oncall_dot_directory_dot_v1_dot_directory__pb2.GetUserContactMethodsRequest.SerializeToString,
             oncall_dot_directory_dot_v1_dot_directory__pb2.GetUserContactMethodsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.directory.v1.UserDirectory/FindUsers',
+            oncall_dot_directory_dot_v1_dot_directory__pb2.FindUsersRequest.SerializeToString,
+            oncall_dot_directory_dot_v1_dot_directory__pb2.FindUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authenticate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.directory.v1.UserDirectory/Authenticate',
+            oncall_dot_directory_dot_v1_dot_directory__pb2.AuthenticateRequest.SerializeToString,
+            oncall_dot_directory_dot_v1_dot_directory__pb2.AuthenticateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,12 +32,10 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from oncall_hookspecs import Channel, DeliveryResult, EditingChannel, MessageEdit
 
 from ...alerting.incident_status import INCIDENTS_CHANNEL
@@ -48,7 +46,7 @@ from ...store.database import Conn
 from ..alerting_port import AlertingPort
 from ..pipeline import SendJob, load_template, rendering_for
 from ..templates import Template
-from . import capabilities
+from . import capabilities, store
 
 log = logging.getLogger(__name__)
 
@@ -77,126 +75,23 @@ def editors(channels: Mapping[str, Channel]) -> dict[str, EditingChannel]:
     return {name: c for name, c in channels.items() if capabilities.updates(name) and isinstance(c, EditingChannel)}
 
 
-@dataclass(frozen=True, slots=True)
-class DueEdit:
-    """A claimed edit: the message, the delivery that posted it, and how to render it again."""
-
-    channel: str
-    provider_id: str
-    delivery_id: int
-    incident_id: int
-    destination: str
-    alert_id: int | None
-    failures: int
-    template_id: str | None
-    template_version: int | None
-    context: Mapping[str, Any]
-    shown: Mapping[str, Any] | None = None
-
-    @property
-    def shown_before(self) -> dict[str, Any]:
-        """What the message shows of its incident: as of its last edit, else as its page had it."""
-        if self.shown is not None:
-            return dict(self.shown)
-        incident = self.context.get("incident")
-        return shown_of(incident if isinstance(incident, Mapping) else {})
-
-
 def shown_of(incident: Mapping[str, Any]) -> dict[str, Any]:
     return {k: incident.get(k) for k in SHOWN}
 
 
-async def mark(conn: Conn, incident_ids: Sequence[int], channels: Mapping[str, float], now: datetime) -> int:
-    """Mark the messages the editing ``channels`` (name → edit interval, s) posted about these
-    incidents as pending; returns how many rows were marked."""
-    if not incident_ids or not channels:
-        return 0
-    names = sorted(channels)
-    cur = await conn.execute(
-        """WITH posted AS (
-               SELECT DISTINCT ON (d.channel, d.provider_id) d.channel, d.provider_id, d.id, n.incident_id,
-                      coalesce(d.sent_at, %(now)s) AS sent_at, iv.interval_s
-               FROM notification.notifications n
-               JOIN notification.deliveries d ON d.notification_id = n.id
-               JOIN unnest(%(names)s::text[], %(intervals)s::float8[]) AS iv(channel, interval_s)
-                    ON iv.channel = d.channel
-               WHERE n.incident_id = ANY(%(ids)s) AND d.provider_id IS NOT NULL AND d.bundled_into IS NULL
-                     AND d.bundle_size = 1 AND d.status IN ('sent', 'delivered')
-               ORDER BY d.channel, d.provider_id, d.id
-           )
-           INSERT INTO notification.message_edits AS e
-               (channel, provider_id, delivery_id, incident_id, interval_s, due_at)
-           SELECT channel, provider_id, id, incident_id, interval_s,
-                  greatest(%(now)s, sent_at + make_interval(secs => interval_s))
-           FROM posted
-           ON CONFLICT (channel, provider_id) DO UPDATE SET
-               pending = true, failures = 0, interval_s = EXCLUDED.interval_s,
-               -- a pending row keeps its turn (a retry's gives way); else the next edit waits out the interval
-               due_at = CASE WHEN e.pending AND e.failures = 0 THEN e.due_at
-                             ELSE greatest(%(now)s, coalesce(e.edited_at, %(now)s)
-                                           + make_interval(secs => EXCLUDED.interval_s))
-                        END""",
-        {"ids": sorted(set(incident_ids)), "names": names, "intervals": [channels[n] for n in names], "now": now},
-    )
-    return cur.rowcount
+def shown_before(edit: store.DueEdit) -> dict[str, Any]:
+    """What the message shows of its incident: as of its last edit, else as its page had it."""
+    if edit.shown is not None:
+        return dict(edit.shown)
+    incident = edit.context.get("incident")
+    return shown_of(incident if isinstance(incident, Mapping) else {})
 
 
-async def claim(conn: Conn, now: datetime, limit: int = EDIT_BATCH) -> list[DueEdit]:
-    """Take the due edits (not pending any more, edited now) with what re-rendering them needs."""
-    cur = await conn.execute(
-        """WITH due AS (
-               SELECT channel, provider_id FROM notification.message_edits
-               WHERE pending AND due_at <= %(now)s
-               ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
-           ), taken AS (
-               UPDATE notification.message_edits e SET pending = false, edited_at = %(now)s, claims = e.claims + 1
-               FROM due WHERE e.channel = due.channel AND e.provider_id = due.provider_id
-               RETURNING e.channel, e.provider_id, e.delivery_id, e.incident_id, e.failures
-           )
-           SELECT t.*, e.shown, d.destination, d.alert_id, n.template_id, n.template_version, n.context
-           FROM taken t
-           JOIN notification.message_edits e ON e.channel = t.channel AND e.provider_id = t.provider_id
-           JOIN notification.deliveries d ON d.id = t.delivery_id
-           JOIN notification.notifications n ON n.id = d.notification_id
-           ORDER BY t.incident_id, t.channel, t.provider_id""",
-        {"now": now, "limit": limit},
-    )
-    return [DueEdit(r["channel"], r["provider_id"], r["delivery_id"], r["incident_id"], r["destination"],
-                    r["alert_id"], r["failures"], r["template_id"], r["template_version"], r["context"] or {},
-                    r["shown"])
-            for r in await cur.fetchall()]
-
-
-async def record_shown(conn: Conn, done: Sequence[tuple[DueEdit, Mapping[str, Any]]]) -> None:
-    """What the edited messages show now (the next change is compared to it)."""
-    if done:
-        await conn.execute(
-            """UPDATE notification.message_edits e SET shown = t.shown, failures = 0, last_error = ''
-               FROM unnest(%s::text[], %s::text[], %s::jsonb[]) AS t(channel, provider_id, shown)
-               WHERE e.channel = t.channel AND e.provider_id = t.provider_id""",
-            ([e.channel for e, _ in done], [e.provider_id for e, _ in done],
-             [Jsonb(dict(shown)) for _, shown in done]),
-        )
-
-
-async def next_due(conn: Conn) -> datetime | None:
-    cur = await conn.execute("SELECT min(due_at) AS due FROM notification.message_edits WHERE pending")
-    row = await cur.fetchone()
-    return row["due"] if row else None
-
-
-async def _failed(conn: Conn, edit: DueEdit, result: DeliveryResult, now: datetime) -> None:
-    """A failed edit: retried after a backoff (or the provider's wish) unless it is permanent or
-    has failed too often; a change made meanwhile keeps its own, earlier turn."""
+async def _failed(conn: Conn, edit: store.DueEdit, result: DeliveryResult, now: datetime) -> None:
+    """Retried after a backoff (or the provider's wish) unless permanent or failed too often."""
     retry = not result.permanent and edit.failures + 1 < MAX_FAILURES
     wait = backoff_delay(edit.failures + 1, 2.0, 300.0, result.retry_after, _RNG)
-    await conn.execute(
-        """UPDATE notification.message_edits SET failures = failures + 1, last_error = %s,
-                  pending = pending OR %s,
-                  due_at = CASE WHEN pending THEN due_at ELSE %s END
-           WHERE channel = %s AND provider_id = %s""",
-        (result.response[:1000], retry, now + timedelta(seconds=wait), edit.channel, edit.provider_id),
-    )
+    await store.edit_failed(conn, edit, result.response, retry, now + timedelta(seconds=wait))
 
 
 class Editor:
@@ -254,7 +149,7 @@ class Editor:
 
     async def _seconds_until_next(self) -> float:
         async with self.ctx.pool.connection() as conn:
-            due = await next_due(conn)
+            due = await store.next_edit_due(conn)
         return IDLE_S if due is None else (due - self.clock.now()).total_seconds()
 
     async def run_once(self) -> int:
@@ -272,24 +167,24 @@ class Editor:
         self._last_pass = now
         if changed:
             async with self.ctx.pool.connection() as conn:
-                await mark(conn, sorted(changed), self.intervals, now)
+                await store.mark_edits(conn, sorted(changed), self.intervals, now)
         made = 0
         while True:
             async with self.ctx.pool.connection() as conn:
-                due = await claim(conn, self.clock.now())
+                due = await store.claim_edits(conn, self.clock.now(), EDIT_BATCH)
             if not due:
                 return made
             made += await self._edit(due)
             if len(due) < EDIT_BATCH:
                 return made
 
-    async def _edit(self, due: Sequence[DueEdit]) -> int:
+    async def _edit(self, due: Sequence[store.DueEdit]) -> int:
         async with self.ctx.pool.connection() as conn:
             incidents = await self.alerting.incident_contexts(conn, sorted({e.incident_id for e in due}))
             # a change that leaves the message's incident as it shows it (a note, a repeated
             # announcement, a catch-up) edits nothing
             due = [e for e in due if e.incident_id not in incidents
-                   or shown_of(incidents[e.incident_id]) != e.shown_before]
+                   or shown_of(incidents[e.incident_id]) != shown_before(e)]
             templates: list[Template] = []
             for e in due:
                 try:
@@ -306,7 +201,7 @@ class Editor:
         ))
         now = self.clock.now()
         async with self.ctx.pool.connection() as conn:
-            await record_shown(conn, [(e, shown_of(incidents[e.incident_id]))
+            await store.record_shown(conn, [(e, shown_of(incidents[e.incident_id]))
                                       for e, r in zip(due, results, strict=True) if r.ok])
             for e, r in zip(due, results, strict=True):
                 if not r.ok:
@@ -315,7 +210,7 @@ class Editor:
                     await _failed(conn, e, r, now)
         return sum(1 for r in results if r.ok)
 
-    async def _call(self, e: DueEdit, payload: Any, incident: Mapping[str, Any] | None) -> DeliveryResult:
+    async def _call(self, e: store.DueEdit, payload: Any, incident: Mapping[str, Any] | None) -> DeliveryResult:
         if incident is None:
             return DeliveryResult(ok=False, permanent=True, response=f"incident {e.incident_id} no longer exists")
         if payload is None:

@@ -600,6 +600,120 @@ async def sent_payload(conn: Conn, channel: str, provider_id: str) -> Any:
     return row["payload"] if row else None
 
 
+# ------------------------------------------------------------------------------ message edits
+# (``edits``: messages posted about an incident, rewritten as it changes)
+
+
+@dataclass(frozen=True, slots=True)
+class DueEdit:
+    """A claimed edit: the message, the delivery that posted it, and how to render it again."""
+
+    channel: str
+    provider_id: str
+    delivery_id: int
+    incident_id: int
+    destination: str
+    alert_id: int | None
+    failures: int
+    template_id: str | None
+    template_version: int | None
+    context: Mapping[str, Any]
+    shown: Mapping[str, Any] | None = None
+
+
+
+
+async def mark_edits(conn: Conn, incident_ids: Sequence[int], channels: Mapping[str, float], now: datetime) -> int:
+    """Mark the messages the editing ``channels`` (name → edit interval, s) posted about these
+    incidents as pending; returns how many rows were marked."""
+    if not incident_ids or not channels:
+        return 0
+    names = sorted(channels)
+    cur = await conn.execute(
+        """WITH posted AS (
+               SELECT DISTINCT ON (d.channel, d.provider_id) d.channel, d.provider_id, d.id, n.incident_id,
+                      coalesce(d.sent_at, %(now)s) AS sent_at, iv.interval_s
+               FROM notification.notifications n
+               JOIN notification.deliveries d ON d.notification_id = n.id
+               JOIN unnest(%(names)s::text[], %(intervals)s::float8[]) AS iv(channel, interval_s)
+                    ON iv.channel = d.channel
+               WHERE n.incident_id = ANY(%(ids)s) AND d.provider_id IS NOT NULL AND d.bundled_into IS NULL
+                     AND d.bundle_size = 1 AND d.status IN ('sent', 'delivered')
+               ORDER BY d.channel, d.provider_id, d.id
+           )
+           INSERT INTO notification.message_edits AS e
+               (channel, provider_id, delivery_id, incident_id, interval_s, due_at)
+           SELECT channel, provider_id, id, incident_id, interval_s,
+                  greatest(%(now)s, sent_at + make_interval(secs => interval_s))
+           FROM posted
+           ON CONFLICT (channel, provider_id) DO UPDATE SET
+               pending = true, failures = 0, interval_s = EXCLUDED.interval_s,
+               -- a pending row keeps its turn (a retry's gives way); else the next edit waits out the interval
+               due_at = CASE WHEN e.pending AND e.failures = 0 THEN e.due_at
+                             ELSE greatest(%(now)s, coalesce(e.edited_at, %(now)s)
+                                           + make_interval(secs => EXCLUDED.interval_s))
+                        END""",
+        {"ids": sorted(set(incident_ids)), "names": names, "intervals": [channels[n] for n in names], "now": now},
+    )
+    return cur.rowcount
+
+
+async def claim_edits(conn: Conn, now: datetime, limit: int) -> list[DueEdit]:
+    """Take the due edits (not pending any more, edited now) with what re-rendering them needs."""
+    cur = await conn.execute(
+        """WITH due AS (
+               SELECT channel, provider_id FROM notification.message_edits
+               WHERE pending AND due_at <= %(now)s
+               ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+           ), taken AS (
+               UPDATE notification.message_edits e SET pending = false, edited_at = %(now)s, claims = e.claims + 1
+               FROM due WHERE e.channel = due.channel AND e.provider_id = due.provider_id
+               RETURNING e.channel, e.provider_id, e.delivery_id, e.incident_id, e.failures
+           )
+           SELECT t.*, e.shown, d.destination, d.alert_id, n.template_id, n.template_version, n.context
+           FROM taken t
+           JOIN notification.message_edits e ON e.channel = t.channel AND e.provider_id = t.provider_id
+           JOIN notification.deliveries d ON d.id = t.delivery_id
+           JOIN notification.notifications n ON n.id = d.notification_id
+           ORDER BY t.incident_id, t.channel, t.provider_id""",
+        {"now": now, "limit": limit},
+    )
+    return [DueEdit(r["channel"], r["provider_id"], r["delivery_id"], r["incident_id"], r["destination"],
+                    r["alert_id"], r["failures"], r["template_id"], r["template_version"], r["context"] or {},
+                    r["shown"])
+            for r in await cur.fetchall()]
+
+
+async def record_shown(conn: Conn, done: Sequence[tuple[DueEdit, Mapping[str, Any]]]) -> None:
+    """What the edited messages show now (the next change is compared to it)."""
+    if done:
+        await conn.execute(
+            """UPDATE notification.message_edits e SET shown = t.shown, failures = 0, last_error = ''
+               FROM unnest(%s::text[], %s::text[], %s::jsonb[]) AS t(channel, provider_id, shown)
+               WHERE e.channel = t.channel AND e.provider_id = t.provider_id""",
+            ([e.channel for e, _ in done], [e.provider_id for e, _ in done],
+             [Jsonb(dict(shown)) for _, shown in done]),
+        )
+
+
+async def next_edit_due(conn: Conn) -> datetime | None:
+    cur = await conn.execute("SELECT min(due_at) AS due FROM notification.message_edits WHERE pending")
+    row = await cur.fetchone()
+    return row["due"] if row else None
+
+
+async def edit_failed(conn: Conn, edit: DueEdit, error: str, retry: bool, retry_at: datetime) -> None:
+    """A failed edit: pending again at ``retry_at`` when ``retry``; a change made meanwhile keeps
+    its own, earlier turn."""
+    await conn.execute(
+        """UPDATE notification.message_edits SET failures = failures + 1, last_error = %s,
+                  pending = pending OR %s,
+                  due_at = CASE WHEN pending THEN due_at ELSE %s END
+           WHERE channel = %s AND provider_id = %s""",
+        (error[:1000], retry, retry_at, edit.channel, edit.provider_id),
+    )
+
+
 # ------------------------------------------------------------------------------ pruning
 
 
