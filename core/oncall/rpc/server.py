@@ -9,7 +9,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from ..auth.access import Access
 from ..context import Context
+from .access import AccessInterceptor
 from ..tls import grpc_server_credentials
 from .errors import ErrorMappingInterceptor
 
@@ -25,13 +27,22 @@ async def start_grpc(
     SO_REUSEPORT on by default, and a second server would then silently share the port.
     """
     from . import alerting, notification  # the servicers; imported here so the CLI starts fast
-    from . import grouping
+    from . import access_service, grouping
 
+    if ctx.access is None:
+        ctx.access = Access(ctx.pool, ctx.registry.authenticators.values(), ctx.registry.permission_rules.values())
+    wait = ctx.settings.db_acquire_timeout_s
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(ctx.settings.db_acquire_timeout_s)], options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+        # the lock first, so a caller without a key learns nothing else about the request
+        interceptors=[
+            AccessInterceptor(ctx.access, reflection=ctx.settings.grpc_reflection, acquire_timeout_s=wait),
+            ErrorMappingInterceptor(wait),
+        ],
+        options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
     service_names += grouping.add_services(server, ctx)
+    service_names += access_service.add_services(server, ctx)
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -39,9 +50,10 @@ async def start_grpc(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
 
-    reflection.enable_server_reflection(
-        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    if ctx.settings.grpc_reflection:
+        reflection.enable_server_reflection(
+            (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
     host, port = ctx.settings.grpc_host_port
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     tls = ctx.settings.server_tls
