@@ -41,6 +41,8 @@ RELATED: dict[str, tuple[str, ...]] = {
     "register_ticket_providers": ("Ticket", "AlertView"),
     "register_directories": ("User", "ContactMethod"),
     "register_lifecycle_listeners": ("AlertLifecycleEvent", "AlertView"),
+    "register_authenticators": ("AuthRequest", "Principal", "Refused"),
+    "register_permission_rules": ("Principal",),
 }
 
 _ROLE = re.compile(r":(?:class|func|meth|attr|data|obj):`~?([^`]+)`")
@@ -192,8 +194,9 @@ def page(hook_name: str) -> str:
         + (f"each must satisfy the `{protocol.__name__}` protocol (a plugin whose object lacks a member is "
            if getattr(protocol, "_is_protocol", False) else
            f"each must be a `{protocol.__name__}` (a plugin that registers anything else is ")
-        + "reported by `oncall plugins` and skipped). `oncall plugin new NAME --family "
-        f"{_FAMILY_FLAG[hook_name]}` writes a working one, with its tests."),
+        + "reported by `oncall plugins` and skipped). "
+        + (f"`oncall plugin new NAME --family {_FAMILY_FLAG[hook_name]}` writes a working one, with its tests."
+           if hook_name in _FAMILY_FLAG else f"`{_WORKED_EXAMPLE[hook_name]}` is a worked example, with its tests.")),
         "",
         "## The objects it registers",
         "",
@@ -215,6 +218,12 @@ _FAMILY_FLAG = {
     "register_ticket_providers": "ticket",
     "register_directories": "directory",
     "register_lifecycle_listeners": "lifecycle",
+}
+
+#: hooks with no ``oncall plugin new`` template: the plugin in the repository to start from
+_WORKED_EXAMPLE = {
+    "register_authenticators": "plugins/proxy-auth",
+    "register_permission_rules": "plugins/proxy-auth",
 }
 
 

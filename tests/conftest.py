@@ -3,7 +3,7 @@
 Each test session gets its own database, migrated once; each test starts from empty
 tables. Tests that need a pristine database of their own (migration races, server
 processes) ask ``fresh_database`` for one. ``server`` runs the whole server in-process and
-``grpc_channel`` talks to it; ``ctx`` and ``clock`` are for tests that run the escalation
+``grpc_channel`` talks to it with an admin API key (``server.channel(key)`` with another); ``ctx`` and ``clock`` are for tests that run the escalation
 engine themselves. Plain helpers live in ``tests/fixtures/`` (``from fixtures.x import y``).
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import psycopg
 import pytest
+from fixtures.auth import keyed_channel, make_key
 from fixtures.processes import free_port  # noqa: F401  (re-exported: conftest has always offered it)
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -159,6 +160,12 @@ class RunningServer:
     http_url: str
     grpc_target: str
     keys: dict[str, str] = field(default_factory=dict)
+    #: an admin API key, made as ``oncall keys create --role admin`` makes one
+    admin_key: str = ""
+
+    def channel(self, token: str | None = None, **kwargs: Any) -> grpc.aio.Channel:
+        """A channel to the server that sends ``token`` (default: the admin key) with every call."""
+        return keyed_channel(self.grpc_target, token or self.admin_key, **kwargs)
 
     async def integration(self, source: str, name: str | None = None) -> tuple[int, str]:
         """Create an integration for ``source``; return (id, key)."""
@@ -179,10 +186,12 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
         raise RuntimeError("server exited during startup")
     ctx = ready.result()
     try:
+        _, admin_key = await make_key(ctx.pool, "admin", name="test-admin")
         yield RunningServer(
             ctx=ctx,
             http_url=f"http://127.0.0.1:{ctx.http_port}",
             grpc_target=f"127.0.0.1:{ctx.grpc_port}",
+            admin_key=admin_key,
         )
     finally:
         stop.set()
@@ -211,6 +220,6 @@ async def server(db_url: str) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def grpc_channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
-    """An asyncio gRPC channel to ``server``, closed after the test."""
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+    """An asyncio gRPC channel to ``server`` that sends its admin key with every call, closed after the test."""
+    async with server.channel() as channel:
         yield channel

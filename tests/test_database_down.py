@@ -190,7 +190,8 @@ async def test_rest_calls_answer_503_fast_while_the_database_is_down(server, pro
             ("POST", "/api/v1/alerts", {"summary": "while down", "dedup_key": "rest-down"}),
         ]:
             started = time.monotonic()
-            async with http.request(method, server.http_url + path, json=body) as r:
+            async with http.request(method, server.http_url + path, json=body,
+                                    headers={"Authorization": f"Bearer {server.admin_key}"}) as r:
                 took = time.monotonic() - started
                 assert_unavailable(r.status, dict(r.headers), await r.json(), took)
     await proxy.start()

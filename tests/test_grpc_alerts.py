@@ -370,13 +370,13 @@ async def test_watch_alerts_ends_cleanly_when_the_server_closes_its_subscribers(
 # --------------------------------------------------------------------------- discovery and health
 
 
-def list_and_acknowledge_by_reflection(target: str, user_id: str) -> tuple[list[str], list[int], str]:
+def list_and_acknowledge_by_reflection(target: str, user_id: str, token: str) -> tuple[list[str], list[int], str]:
     """A client with no generated code: everything it knows comes from server reflection.
 
     Returns the services the server lists, the ids of the triggered alerts, and the status
     name of the first one after acknowledging it.
     """
-    with reflection_client(target) as client:
+    with reflection_client(target, token) as client:
         statuses = client.pool.FindEnumTypeByName("oncall.alerting.v1.AlertStatus")
         triggered = statuses.values_by_name["ALERT_STATUS_TRIGGERED"].number
         listed = client.method(SERVICE, "ListAlerts")(statuses=[triggered])
@@ -389,7 +389,8 @@ async def test_a_client_knowing_only_reflection_lists_and_acknowledges(server, s
     alert = await create(stub, "found by reflection")
 
     # the reflection client is synchronous: run it off the loop the server runs on
-    services, ids, status = await asyncio.to_thread(list_and_acknowledge_by_reflection, server.grpc_target, "ada")
+    services, ids, status = await asyncio.to_thread(list_and_acknowledge_by_reflection, server.grpc_target, "ada",
+                                                     server.admin_key)
 
     assert SERVICE in services
     assert ids == [alert.id]

@@ -133,7 +133,7 @@ async def every_connection_taken(pool: Any, wait_s: float) -> Any:
 
 
 async def test_a_database_out_of_reach_is_unavailable_for_calls_and_streams(server: Any) -> None:
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel, \
+    async with server.channel() as channel, \
             every_connection_taken(server.ctx.pool, wait_s=0.2):
         alerts = alerting_pb2_grpc.AlertServiceStub(channel)
         failure = await failure_of(alerts.GetAlert(pb.GetAlertRequest(alert_id=1), timeout=HANG_GUARD_S))
@@ -147,7 +147,7 @@ async def test_a_database_out_of_reach_is_unavailable_for_calls_and_streams(serv
         assert stream_failure.value.code() == grpc.StatusCode.UNAVAILABLE
         assert stream_failure.value.details() == UNAVAILABLE_DETAIL
     # and once connections are free again, the same call is answered
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+    async with server.channel() as channel:
         missing = await failure_of(alerting_pb2_grpc.AlertServiceStub(channel).GetAlert(pb.GetAlertRequest(alert_id=1)))
         assert missing.code() == grpc.StatusCode.NOT_FOUND
 

@@ -231,7 +231,7 @@ async def test_a_test_grouping_request_that_cannot_be_answered_says_why(stub, re
 
 async def test_a_reflection_only_client_finds_and_calls_the_service(server):
     def call() -> list[str]:
-        with reflection_client(server.grpc_target) as client:
+        with reflection_client(server.grpc_target, server.admin_key) as client:
             assert SERVICE in client.services
             listed = client.method(SERVICE, "ListGroupingPresets")()
             return [p.name for p in listed.presets]

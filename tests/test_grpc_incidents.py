@@ -50,8 +50,8 @@ async def _incident_of(server, alert_id: int) -> int:
     return incident_id
 
 
-def _by_reflection(target: str, incident_id: int) -> tuple[list[str], int, int]:
-    with reflection_client(target) as client:
+def _by_reflection(target: str, incident_id: int, token: str) -> tuple[list[str], int, int]:
+    with reflection_client(target, token) as client:
         get = client.method("oncall.alerting.v1.IncidentService", "GetIncident")
         listed = client.method("oncall.alerting.v1.IncidentService", "ListIncidentAlerts")
         inc = get(incident_id=incident_id).incident
@@ -63,7 +63,7 @@ async def test_a_reflection_only_client_finds_the_service_and_reads_an_incident(
     a = await _raise(alerts, "db", "a")
     await _raise(alerts, "db", "b")
     iid = await _incident_of(server, a.id)
-    services, count, listed = await asyncio.to_thread(_by_reflection, server.grpc_target, iid)
+    services, count, listed = await asyncio.to_thread(_by_reflection, server.grpc_target, iid, server.admin_key)
     assert "oncall.alerting.v1.IncidentService" in services
     assert (count, listed) == (2, 2)
 

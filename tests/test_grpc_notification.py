@@ -440,8 +440,8 @@ async def test_watching_a_notification_that_does_not_exist_is_not_found(stub):
 # --------------------------------------------------------------------------- reflection
 
 
-def preview_by_reflection(target: str) -> tuple[list[str], dict[str, Any]]:
-    with reflection_client(target) as client:
+def preview_by_reflection(target: str, token: str) -> tuple[list[str], dict[str, Any]]:
+    with reflection_client(target, token) as client:
         created = client.method(SERVICE, "CreateTemplate")(
             id="reflected", name="Reflected", channels={"sms": {"parts": {"text": "R {{ alert.id }}"}}}
         )
@@ -451,7 +451,7 @@ def preview_by_reflection(target: str) -> tuple[list[str], dict[str, Any]]:
 
 
 async def test_a_client_knowing_only_reflection_saves_and_previews_a_template(server, grpc_channel):
-    services, previews = await asyncio.to_thread(preview_by_reflection, server.grpc_target)
+    services, previews = await asyncio.to_thread(preview_by_reflection, server.grpc_target, server.admin_key)
 
     assert SERVICE in services
     health = await health_pb2_grpc.HealthStub(grpc_channel).Check(health_pb2.HealthCheckRequest(service=SERVICE))

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import pytest
 from oncall_testkit.receiver import Receiver, receiver
 from google.protobuf.struct_pb2 import Struct
@@ -39,7 +38,7 @@ async def test_the_previewed_bytes_are_the_bytes_received(served: tuple[Any, Rec
     server, hook = served
     context = Struct()
     context.update(CONTEXT)
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+    async with server.channel() as channel:
         stub = notification_pb2_grpc.NotificationServiceStub(channel)
         await stub.CreateTemplate(pb.CreateTemplateRequest(
             id="wire", name="Wire", channels={"webhook": pb.ChannelTemplate(parts={"body": TEMPLATE})}))

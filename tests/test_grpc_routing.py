@@ -370,13 +370,13 @@ async def test_test_route_refuses_a_missing_or_malformed_sample(stub):
 # --------------------------------------------------------------------------- reflection
 
 
-def create_and_test_by_reflection(target: str) -> tuple[list[str], str, list[tuple[str, bool]], list[str]]:
+def create_and_test_by_reflection(target: str, token: str) -> tuple[list[str], str, list[tuple[str, bool]], list[str]]:
     """A client with no generated code: everything it knows comes from server reflection.
 
     Creates a rule, then routes a sample alert; returns the services the server lists, the
     rule's id, the decision's trace as (rule name, matched) and its matched rules.
     """
-    with reflection_client(target) as client:
+    with reflection_client(target, token) as client:
         created = client.method(SERVICE, "CreateRule")(name="checkout", condition='labels.service == "checkout"')
         tested = client.method(SERVICE, "TestRoute")(
             alert={"summary": "5xx rate high", "labels": {"service": "checkout"}}
@@ -386,7 +386,8 @@ def create_and_test_by_reflection(target: str) -> tuple[list[str], str, list[tup
 
 
 async def test_a_client_knowing_only_reflection_creates_a_rule_and_tests_a_route(server, stub):
-    services, rule_id, trace, matched = await asyncio.to_thread(create_and_test_by_reflection, server.grpc_target)
+    services, rule_id, trace, matched = await asyncio.to_thread(create_and_test_by_reflection, server.grpc_target,
+                                                                    server.admin_key)
 
     assert {
         SERVICE,

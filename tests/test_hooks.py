@@ -185,3 +185,51 @@ def test_hook_register_lifecycle_listeners_keeps_the_listener_by_name() -> None:
     registry = loaded("hook-listener-plugin", register_lifecycle_listeners=lambda register: register(Listener()))
     assert isinstance(registry.lifecycle_listeners["hook-listener"], Listener)
     assert alert_view().status == "triggered"  # the kit's builders make what a listener hears
+
+
+async def test_hook_register_authenticators_is_asked_after_the_api_keys_and_its_principal_is_the_caller() -> None:
+    from oncall.auth.access import Access
+    from oncall_hookspecs import AuthRequest, Principal
+
+    class HeaderAuth:
+        name = "hook-auth"
+
+        async def authenticate(self, request: AuthRequest) -> Principal | None:
+            user = request.header("x-hook-user")
+            return Principal(kind="proxy", user_id=user, role="responder", via=self.name) if user else None
+
+    registry = loaded("hook-auth-plugin", register_authenticators=lambda register: register(HeaderAuth()))
+    no_pool: Any = None  # neither request carries an API key, so the database is never asked
+    access = Access(no_pool, registry.authenticators.values())
+    assert [a.name for a in access.authenticators][:2] == ["api-key", "hook-auth"]
+    ann = await access.authenticate(AuthRequest(transport="grpc", headers={"x-hook-user": "ann"}))
+    assert ann is not None and (ann.user_id, ann.role) == ("ann", "responder")
+    assert access.allowed(ann, "alerts:ack", "alerts/1") and not access.allowed(ann, "policies:write", "policies")
+    assert await access.authenticate(AuthRequest(transport="grpc", headers={})) is None
+
+
+def test_hook_register_permission_rules_narrows_and_widens_what_a_role_allows() -> None:
+    from oncall.auth.access import Access
+    from oncall_hookspecs import Principal
+
+    class BreakGlass:
+        """Responders may edit policies of team 'db'; nobody may write silences."""
+
+        name = "hook-rule"
+
+        def permission_allowed(self, principal: Principal, action: str, resource: str) -> bool | None:
+            if action == "silences:write":
+                return False
+            if action == "policies:write" and principal.role == "responder" and principal.user_id == "db-oncall":
+                return True
+            return None
+
+    registry = loaded("hook-rule-plugin", register_permission_rules=lambda register: register(BreakGlass()))
+    no_pool: Any = None
+    access = Access(no_pool, rules=registry.permission_rules.values())
+    admin = Principal(kind="api_key", user_id="root", role="admin")
+    db = Principal(kind="proxy", user_id="db-oncall", role="responder")
+    assert not access.allowed(admin, "silences:write", "silences")  # narrowed, even for an admin
+    assert access.allowed(db, "policies:write", "policies/3")  # widened for one responder
+    assert not access.allowed(Principal(kind="proxy", user_id="ann", role="responder"), "policies:write", "policies")
+    assert access.allowed(admin, "api_keys:write", "api_keys")  # no opinion: the role decides

@@ -92,7 +92,7 @@ async def listener(db_url: str) -> AsyncIterator[Listener]:
 async def test_a_running_server_holds_exactly_one_listen_connection(server: RunningServer, db_url: str) -> None:
     # the engine, the delivery worker, the event hub (with the Slack follower and a watch on
     # it), the schedule cache and a delivery-status watch all listen while this runs
-    stub = alerting_pb2_grpc.AlertServiceStub(grpc.aio.insecure_channel(server.grpc_target))
+    stub = alerting_pb2_grpc.AlertServiceStub(server.channel())
     call = stub.WatchAlerts(pb.WatchAlertsRequest())
     await asyncio.wait_for(call.initial_metadata(), HANG_GUARD_S)
     from oncall.notification.watch import watcher_for
@@ -214,7 +214,7 @@ async def test_events_committed_while_the_listen_connection_was_down_reach_subsc
 async def test_a_server_whose_listen_backend_is_terminated_goes_on_streaming_watch_alerts(
     server: RunningServer, db_url: str
 ) -> None:
-    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+    async with server.channel() as channel:
         stub = alerting_pb2_grpc.AlertServiceStub(channel)
         call = stub.WatchAlerts(pb.WatchAlertsRequest())
         await asyncio.wait_for(call.initial_metadata(), HANG_GUARD_S)
@@ -321,7 +321,7 @@ async def test_a_slow_subscriber_under_a_steady_flow_sees_every_event_in_order(h
 
 async def test_a_watch_alerts_stream_that_falls_behind_keeps_going_with_every_event(db_url: str) -> None:
     async with run_server(server_settings(db_url, event_queue_size=2)) as server, \
-            grpc.aio.insecure_channel(server.grpc_target) as channel:
+            server.channel() as channel:
         stub = alerting_pb2_grpc.AlertServiceStub(channel)
         alert = await stub.CreateAlert(pb.CreateAlertRequest(summary="flooded"))
         call = stub.WatchAlerts(pb.WatchAlertsRequest())

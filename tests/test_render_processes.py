@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
+from fixtures.auth import keyed_channel, make_key
 from fixtures.processes import ServeProcess, oncall_env
 from oncall_testkit.receiver import Receiver, receiver
 from google.protobuf.struct_pb2 import Struct
@@ -202,7 +202,8 @@ async def _pages_while_answering(server: ServeProcess, db: Any, key: str, hook: 
                 await asyncio.sleep(0.05)
 
         poller = asyncio.create_task(answering())
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        _, api_key = await make_key(db, "admin")
+        async with keyed_channel(f"127.0.0.1:{server.grpc_port}", api_key) as channel:
             stub = notification_pb2_grpc.NotificationServiceStub(channel)
             for name, template in pages:
                 context = Struct()

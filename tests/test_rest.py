@@ -38,9 +38,15 @@ def as_json(message: Any) -> dict[str, Any]:
     return out
 
 
+def admin(server: Any) -> dict[str, str]:
+    """The headers of a REST call with the server's admin API key."""
+    return {"Authorization": f"Bearer {server.admin_key}"}
+
+
 @pytest.fixture
 async def http(server: Any) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=server.http_url) as session:
+    """A session to ``server`` that sends its admin API key with every request."""
+    async with aiohttp.ClientSession(base_url=server.http_url, headers=admin(server)) as session:
         yield session
 
 
@@ -89,7 +95,7 @@ async def test_every_rpc_has_a_route_or_a_commented_exemption(server: Any) -> No
     keys = [(r.verb, r.path) for r in routes]
     assert len(keys) == len(set(keys)), "two methods share a verb and path"
     # every route is mounted: each answers something other than aiohttp's 404/405
-    async with aiohttp.ClientSession(base_url=server.http_url) as http:
+    async with aiohttp.ClientSession(base_url=server.http_url, headers=admin(server)) as http:
         for route in routes:
             path = route.path
             for name in route.path_fields:
@@ -244,10 +250,10 @@ def test_the_status_table_is_the_one_documented() -> None:
     assert set(HTTP_STATUS) == set(grpc.StatusCode)
 
 
-def test_credentials_reach_the_call_as_metadata_and_the_transport_key_is_ours() -> None:
+def test_credentials_reach_the_call_as_metadata() -> None:
     headers = {"Authorization": "Bearer k1", "Cookie": "s=1", "X-CSRF-Token": "t", "Grpc-Metadata-Trace": "abc",
-               "Grpc-Metadata-Oncall-Transport": "grpc", "Host": "x", "Content-Type": "application/json"}
-    got = metadata_of(headers, frozenset({"oncall-transport"}))
+               "Grpc-Metadata-Grpc-Timeout": "1S", "Host": "x", "Content-Type": "application/json"}
+    got = metadata_of(headers)
     assert got == [("authorization", "Bearer k1"), ("cookie", "s=1"), ("x-csrf-token", "t"), ("trace", "abc")]
 
 
@@ -361,7 +367,7 @@ async def test_an_idle_event_stream_gets_keepalive_comments(db_url: str, monkeyp
     from oncall.rest import sse
 
     monkeypatch.setattr(sse, "HEARTBEAT_S", 0.05)  # read when the app is built
-    async with run_server(server_settings(db_url)) as server, aiohttp.ClientSession() as http:
+    async with run_server(server_settings(db_url)) as server, aiohttp.ClientSession(headers=admin(server)) as http:
         async with http.get(server.http_url + "/api/v1/streams/incidents") as r:
             assert r.status == 200
             lines = []
@@ -375,8 +381,8 @@ async def test_shutdown_ends_open_event_streams_cleanly(db_url: str) -> None:
 
     async with aiohttp.ClientSession() as http:
         async with run_server(server_settings(db_url)) as server:
-            incidents = await http.get(server.http_url + "/api/v1/streams/incidents")
-            alerts = await http.get(server.http_url + "/api/v1/streams/alerts")
+            incidents = await http.get(server.http_url + "/api/v1/streams/incidents", headers=admin(server))
+            alerts = await http.get(server.http_url + "/api/v1/streams/alerts", headers=admin(server))
             assert (incidents.status, alerts.status) == (200, 200)
         # the server has stopped: each stream was ended (not cut), so it reads to its end
         for r in (incidents, alerts):
@@ -409,3 +415,27 @@ async def test_a_routing_rule_and_the_grouping_presets_read_alike(
     status, presets = await call(http, "GET", "/api/v1/grouping-presets")
     assert status == 200 and presets == as_json(await grouping.ListGroupingPresets(grouping_pb2.ListGroupingPresetsRequest()))
     assert presets["presets"]
+
+
+async def test_rest_calls_pass_the_same_lock_as_grpc(server: Any) -> None:
+    from fixtures.auth import make_key
+
+    _, viewer = await make_key(server.ctx.pool, "viewer", name="rest-viewer")
+    before = await alert_rows(server)
+    async with aiohttp.ClientSession(base_url=server.http_url) as http:
+        status, body = await call(http, "GET", "/api/v1/alerts")
+        assert (status, body["error"]) == (401, "unauthorized")
+        status, body = await call(http, "GET", "/api/v1/alerts", headers={"Authorization": "Bearer oncall_nope_nope"})
+        assert (status, body["error"]) == (401, "unauthorized")
+        status, listed = await call(http, "GET", "/api/v1/alerts", headers={"Authorization": f"Bearer {viewer}"})
+        assert status == 200 and listed["alerts"] == []
+        status, body = await call(http, "POST", "/api/v1/alerts", json={"summary": "x"},
+                                  headers={"Authorization": f"Bearer {viewer}"})
+        assert (status, body["error"]) == (403, "forbidden")
+        assert "viewer" in body["detail"]
+        status, body = await call(http, "GET", "/api/v1/streams/alerts")
+        assert (status, body["error"]) == (401, "unauthorized")
+    assert await alert_rows(server) == before
+    # the document and its page are open: they say what the API is, not what it holds
+    async with aiohttp.ClientSession(base_url=server.http_url) as http:
+        assert (await call(http, "GET", "/api/v1/openapi.json"))[0] == 200

@@ -23,8 +23,9 @@ MAX_EXAMPLES = 6
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def fuzz(base_url: str, document: dict[str, Any], max_examples: int) -> tuple[int, list[str]]:
-    """Run every unary operation of ``document`` against ``base_url``; return (operations, failures)."""
+def fuzz(base_url: str, document: dict[str, Any], max_examples: int, key: str) -> tuple[int, list[str]]:
+    """Run every unary operation of ``document`` against ``base_url`` with the API key ``key``;
+    return (operations, failures)."""
     schema = schemathesis.openapi.from_dict(document)
     failures: list[str] = []
     operations = 0
@@ -39,7 +40,7 @@ def fuzz(base_url: str, document: dict[str, Any], max_examples: int) -> tuple[in
                              phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
         @hypothesis.given(case=operation.as_strategy())
         def run(case: Any) -> None:
-            response = case.call(base_url=base_url, timeout=10)
+            response = case.call(base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {key}"})
             case.validate_response(response, checks=CHECKS)
 
         try:
@@ -56,6 +57,7 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_docu
         async with aiohttp.ClientSession() as http:
             async with http.get(server.http_url + "/api/v1/openapi.json") as r:
                 document = await r.json()
-        operations, failures = await asyncio.to_thread(fuzz, server.http_url, document, MAX_EXAMPLES)
+        operations, failures = await asyncio.to_thread(fuzz, server.http_url, document, MAX_EXAMPLES,
+                                                   server.admin_key)
     assert operations > 70
     assert failures == [], "\n\n".join(failures)

@@ -651,7 +651,7 @@ async def test_the_schedule_service_is_served_healthy_and_discoverable_by_reflec
     assert checked.status == health_pb2.HealthCheckResponse.SERVING
 
     def services() -> list[str]:
-        with reflection_client(server.grpc_target) as client:
+        with reflection_client(server.grpc_target, server.admin_key) as client:
             return client.services
 
     assert "oncall.alerting.v1.ScheduleService" in await asyncio.to_thread(services)

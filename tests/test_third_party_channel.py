@@ -108,7 +108,7 @@ async def test_a_discord_plugin_installed_from_its_own_directory_pages_end_to_en
     check_channel_spec(registry.channel_specs["discord"], registry.renderers["discord"])  # the kit's check holds
 
     # its default template, through the notification service's preview RPC
-    async with grpc.aio.insecure_channel(server.grpc_target) as grpc_channel:
+    async with server.channel() as grpc_channel:
         stub = notification_pb2_grpc.NotificationServiceStub(grpc_channel)
         previews = {p.channel: p for p in (await stub.RenderPreview(pb.RenderPreviewRequest())).previews}
         assert "discord" in previews and list(previews["discord"].errors) == []
@@ -154,7 +154,7 @@ async def test_a_discord_plugin_installed_from_its_own_directory_pages_end_to_en
 
 async def test_a_channel_no_plugin_declares_is_refused_where_it_is_written(server: Any) -> None:
     """A misspelt channel fails on save, naming the installed ones, not when a page is due."""
-    async with grpc.aio.insecure_channel(server.grpc_target) as grpc_channel:
+    async with server.channel() as grpc_channel:
         stub = notification_pb2_grpc.NotificationServiceStub(grpc_channel)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.CreateTemplate(pb.CreateTemplateRequest(

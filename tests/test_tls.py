@@ -18,6 +18,7 @@ import grpc
 import pytest
 from conftest import RunningServer, run_server, server_settings
 from fixtures import webhooks
+from fixtures.auth import bearer
 from fixtures.certs import CertificateAuthority, Issued
 from fixtures.webhooks import stored_alerts
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -140,7 +141,8 @@ async def test_grpc_is_served_over_tls_to_a_secure_channel_trusting_the_ca(tls_s
     settings = client_settings(ca_file=ca.cert_file)
     async with open_channel(settings, tls_server.grpc_target) as channel:
         assert await health(channel) == health_pb2.HealthCheckResponse.SERVING
-        reply = await alerting_pb2_grpc.AlertServiceStub(channel).ListAlerts(apb.ListAlertsRequest(), timeout=10)
+        reply = await alerting_pb2_grpc.AlertServiceStub(channel).ListAlerts(
+            apb.ListAlertsRequest(), timeout=10, metadata=bearer(tls_server.admin_key))
         assert list(reply.alerts) == []
     # a plaintext channel to the same port gets no answer
     async with grpc.aio.insecure_channel(tls_server.grpc_target) as plain:

@@ -218,6 +218,10 @@ class Settings:
     # how many alert events a subscriber (a WatchAlerts stream, the follower that updates
     # posted messages) may have waiting before it reads on from the timeline instead (events.py)
     event_queue_size: int = 10_000
+    # gRPC server reflection (open to anyone, like health): off hides the services' shape
+    grpc_reflection: bool = True
+    # audit events older than this are deleted by the server; 0 keeps them
+    audit_retention_days: int = 365
     # TLS (tls.py): the certificate and key HTTP and gRPC present (both or neither; neither:
     # plaintext), and the CA a gRPC client's certificate must be signed by (mutual TLS)
     tls_cert_file: Path | None = None
@@ -283,6 +287,8 @@ class Settings:
             lifecycle_retry_max_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_MAX_S", 300.0),
             lifecycle_poll_s=_seconds(env, "ONCALL_LIFECYCLE_POLL_S", 10.0),
             event_queue_size=_at_least(env, "ONCALL_EVENT_QUEUE_SIZE", 10_000, 1),
+            grpc_reflection=(env.get("ONCALL_GRPC_REFLECTION") or "on").strip().lower() not in ("off", "0", "false", "no"),
+            audit_retention_days=max(0, _int(env, "ONCALL_AUDIT_RETENTION_DAYS", 365)),
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
             grpc_client_ca_file=grpc_client_ca_file,

@@ -18,6 +18,7 @@ from .store.database import UNREACHABLE, Pool, unavailable
 from .store.listen import Listener
 
 if TYPE_CHECKING:
+    from .auth.access import Access
     # type-only: each of these modules builds on Context, so none is imported when this one runs
     from .directory.client import CachedDirectory
     from .events import EventHub
@@ -117,6 +118,8 @@ class Context:
     notification_host: Host | None = None
     # notification status changes for WatchNotification (made on first use by ``watch.watcher_for``)
     notification_watcher: StatusWatcher | None = None
+    # who is calling and what they may do (auth/access.py); None: the process serves no door that asks
+    access: Access | None = None
     # the ports the server listens on, once it does
     http_port: int | None = None
     grpc_port: int | None = None

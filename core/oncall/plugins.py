@@ -48,6 +48,8 @@ class Registry:
     ticket_providers: dict[str, Any] = field(default_factory=dict)
     directories: dict[str, Any] = field(default_factory=dict)
     lifecycle_listeners: dict[str, Any] = field(default_factory=dict)
+    authenticators: dict[str, Any] = field(default_factory=dict)
+    permission_rules: dict[str, Any] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     source_paths: dict[str, str] = field(default_factory=dict)  # extra path → source name
 
@@ -78,6 +80,8 @@ _SINGULAR = {
     "ticket_providers": "ticket provider",
     "directories": "directory",
     "lifecycle_listeners": "lifecycle listener",
+    "authenticators": "authenticator",
+    "permission_rules": "permission rule",
 }
 
 

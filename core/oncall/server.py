@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,10 @@ from .grouping.assign import GroupingCache
 from .alerting import store
 from .alerting.ingest import Ingestor
 from .alerting.models import Integration
+from .auth import keys as api_keys
+from .auth.access import Access
+from .auth.principal import CLI
+from .auth.retention import AuditPruner
 from .config import Settings
 from .context import Context
 from .directory.client import open_directory
@@ -47,6 +52,47 @@ DEMO_INTEGRATION = "demo"
 
 
 DEMO_KEY_FILE = "demo-key"
+DEMO_API_KEY_FILE = "demo-api-key"
+DEMO_API_KEY_NAME = "demo (viewer)"
+
+
+def _keep(path: Path, key: str) -> None:
+    """Write a demo key to ``path``, readable by its owner only (0600)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+    except OSError as exc:
+        log.warning("could not keep the demo key in %s (%s): the next restart issues a new one", path, exc.strerror)
+
+
+async def _demo_api_key(ctx: Context) -> str:
+    """A viewer API key for the demo's grpcurl line, kept like the integration key (``ONCALL_DATA_DIR/demo-api-key``)."""
+    path = ctx.settings.data_dir / DEMO_API_KEY_FILE
+    assert ctx.access is not None
+    now = ctx.access.clock.now()
+    with contextlib.suppress(OSError):
+        kept = path.read_text().strip()
+        found = await api_keys.find(ctx.pool, kept) if kept else None
+        if found is not None and found.active(now):
+            return kept
+    _, key = await api_keys.create(ctx.pool, name=DEMO_API_KEY_NAME, role="viewer", created_by=CLI,
+                                   created_by_name="demo", now=now)
+    _keep(path, key)
+    return key
+
+
+async def _bootstrap_hint(ctx: Context) -> None:
+    """Say how to make the first admin key when no admin key is valid."""
+    assert ctx.access is not None
+    if not await api_keys.has_active_admin(ctx.pool, ctx.access.clock.now()):
+        print(
+            "No admin API key exists yet: every gRPC call but health and reflection needs one. Make the first with\n"
+            "  oncall keys create --name bootstrap --role admin      (./dev oncall keys create … in a checkout)\n"
+            "and send it as 'authorization: Bearer oncall_…'.",
+            file=sys.stderr, flush=True,
+        )
 
 
 async def _demo_key(ctx: Context, source: str) -> tuple[Integration, str, bool]:
@@ -65,13 +111,7 @@ async def _demo_key(ctx: Context, source: str) -> tuple[Integration, str, bool]:
         integ, key = await store.create_integration(ctx.pool, source, DEMO_INTEGRATION)
     else:
         integ, key = existing, await store.rotate_integration_key(ctx.pool, existing.id)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key + "\n")
-    except OSError as exc:
-        log.warning("could not keep the demo key in %s (%s): the next restart issues a new one", path, exc.strerror)
+    _keep(path, key)
     return integ, key, True
 
 
@@ -102,7 +142,10 @@ async def _demo(ctx: Context) -> None:
         )
     else:
         lines.append(f"  curl -sS -X POST '{url}?token={key}' -H 'Content-Type: application/json' -d @alert.json")
-    lines.append(f"List alerts over gRPC (reflection is on): grpcurl -plaintext {host}:{port} oncall.alerting.v1.AlertService/ListAlerts")
+    api_key = await _demo_api_key(ctx)
+    lines.append(f"List alerts over gRPC (reflection is on; a viewer API key, kept in {kept.parent / DEMO_API_KEY_FILE}):")
+    lines.append(f"  grpcurl -plaintext -H 'authorization: Bearer {api_key}' {host}:{port} "
+                 "oncall.alerting.v1.AlertService/ListAlerts")
     print("\n".join(lines), flush=True)
 
 
@@ -164,6 +207,8 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
     ingestor.start()
     ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
+    ctx.access = Access(pool, registry.authenticators.values(), registry.permission_rules.values())
+    pruner = AuditPruner(pool, settings.audit_retention_days)
     ctx.render_pool = render_pool = RenderPool.for_server(settings, registry)
     await render_pool.start()  # the children start in the background; the first render waits for one
     directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
@@ -182,6 +227,7 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     _bind_channels(registry, host)
     lifecycle = Dispatcher(url, registry.lifecycle_listeners, settings, hub)
     if start_engine:
+        pruner.start()
         await engine.start()
         await lifecycle.start()
         if settings.notifier:
@@ -198,6 +244,7 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
         # step that overruns is named in the log
         grace = settings.shutdown_grace_s
         await _bounded("the engine", engine.stop(), 10)
+        await _bounded("the audit retention", pruner.stop(), 10)
         patience = min(grace, settings.lifecycle_timeout_s)
         await _bounded("the lifecycle listeners", lifecycle.stop(patience), patience + 10)
         await _bounded("the delivery worker", notifier.stop(grace), grace + 10)
@@ -326,6 +373,8 @@ async def _serve_http_and_grpc(
         settings.grpc_host_port[0], grpc_port, ", ".join(loaded) or "none",
         f"; FAILED: {', '.join(failed)}" if failed else "",
     )
+    if not _is_worker():
+        await _bootstrap_hint(ctx)
     if demo:
         await _demo(ctx)
     if on_ready is not None:

@@ -8,7 +8,18 @@ calls later. A plugin implements any subset of these hooks.
 from collections.abc import Callable
 
 from .markers import hookspec
-from .types import Channel, ChannelSpec, Directory, LifecycleListener, Renderer, Router, Source, TicketProvider
+from .types import (
+    Authenticator,
+    Channel,
+    ChannelSpec,
+    Directory,
+    LifecycleListener,
+    PermissionRule,
+    Renderer,
+    Router,
+    Source,
+    TicketProvider,
+)
 
 
 @hookspec
@@ -88,6 +99,27 @@ def register_lifecycle_listeners(register: Callable[[LifecycleListener], None]) 
     """
 
 
+@hookspec
+def register_authenticators(register: Callable[[Authenticator], None]) -> None:
+    """Register authenticators, which say who sent a gRPC or HTTP request.
+
+    :param register: call with each :class:`Authenticator`. For every request the core's
+        own API-key authenticator is asked first, then each registered one in the order
+        the plugins load; the first :class:`Principal` wins, and none at all is
+        ``UNAUTHENTICATED`` (401). Webhooks keep their integration keys and never ask.
+    """
+
+
+@hookspec
+def register_permission_rules(register: Callable[[PermissionRule], None]) -> None:
+    """Register permission rules, which narrow or widen what a role allows.
+
+    :param register: call with each :class:`PermissionRule`; its ``permission_allowed``
+        is asked, in order, before the role's permissions decide: the first True or False
+        wins, and None passes to the next.
+    """
+
+
 #: hook name → (the family's key in the registry, the protocol its objects satisfy)
 FAMILIES: dict[str, tuple[str, type]] = {
     "register_sources": ("sources", Source),
@@ -98,4 +130,6 @@ FAMILIES: dict[str, tuple[str, type]] = {
     "register_ticket_providers": ("ticket_providers", TicketProvider),
     "register_directories": ("directories", Directory),
     "register_lifecycle_listeners": ("lifecycle_listeners", LifecycleListener),
+    "register_authenticators": ("authenticators", Authenticator),
+    "register_permission_rules": ("permission_rules", PermissionRule),
 }

@@ -1095,3 +1095,103 @@ class LifecycleListener(Protocol):
         :param event: the committed event, with the alert as it is at dispatch.
         """
         ...
+
+
+# --------------------------------------------------------------------------- authentication
+
+#: the roles, from least to most: each may do all the one before it may, and more
+ROLES: tuple[str, ...] = ("viewer", "responder", "editor", "admin")
+
+
+@dataclass(slots=True, frozen=True)
+class AuthRequest:
+    """A request as an authenticator sees it, whichever door it came through.
+
+    :param transport: ``"grpc"`` or ``"http"``.
+    :param headers: the request's headers (HTTP) or metadata (gRPC), names lower-cased;
+        a header sent twice keeps its first value.
+    :param peer: the address of the connection's other end (an IP address, no port), or ""
+        when unknown (a Unix socket). A proxy in front is this peer, not the user.
+    :param target: the gRPC method (``/oncall.alerting.v1.AlertService/ListAlerts``) or the HTTP path.
+    """
+
+    transport: str
+    headers: Mapping[str, str]
+    peer: str = ""
+    target: str = ""
+
+    def header(self, name: str) -> str | None:
+        """One header's value by name (any case), or None."""
+        return self.headers.get(name.lower())
+
+
+@dataclass(slots=True, frozen=True)
+class Principal:
+    """Who is calling, once an authenticator has said so.
+
+    :param kind: ``"api_key"``, ``"session"``, ``"integration"``, ``"proxy"`` (a trusted
+        proxy's header) or ``"internal"`` (the CLI, the server itself).
+    :param user_id: the person (a directory user id), or the key's name for a key of no one.
+    :param role: one of :data:`ROLES`; ``""`` grants nothing.
+    :param team_ids: the teams the role is granted for; empty: every team.
+    :param scopes: permissions (``"alerts:ack"``) the principal is narrowed to; empty: all
+        its role has.
+    :param key_id: the API key's id when ``kind`` is ``"api_key"``.
+    :param via: the name of the authenticator that said so.
+    """
+
+    kind: str
+    user_id: str
+    role: str
+    team_ids: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    key_id: int | None = None
+    via: str = ""
+
+
+@runtime_checkable
+class Authenticator(Protocol):
+    """Says who sent a request, or that it can't tell (None), so the next one is asked.
+
+    ``authenticate`` must not raise for a request that is not its kind (no header, an
+    untrusted peer): it returns None. It raises only to refuse outright (a malformed
+    credential it owns), with :class:`Refused`.
+    """
+
+    name: str
+
+    async def authenticate(self, request: AuthRequest) -> Principal | None:
+        """The caller, or None when this authenticator can't tell.
+
+        :param request: the headers and peer of the request.
+        """
+        ...
+
+
+class Refused(Exception):
+    """An authenticator's "no": the credential is its kind and is wrong; no other authenticator is asked.
+
+    The message is shown to the caller, so it never repeats the credential.
+    """
+
+
+@runtime_checkable
+class PermissionRule(Protocol):
+    """Narrows or widens what a principal may do (per-team rules, a break-glass group …).
+
+    ``permission_allowed`` answers True (allow), False (deny) or None (no opinion: the
+    role's permissions decide). The first rule with an opinion wins. It is asked on every
+    call, so it must be quick and must not do I/O.
+    """
+
+    name: str
+
+    def permission_allowed(self, principal: Principal, action: str, resource: str) -> bool | None:
+        """Allow, deny, or no opinion.
+
+        :param principal: who is calling.
+        :param action: the permission the call needs (``"policies:write"``).
+        :param resource: what it is done to: the resource kind (``"policies"``), with the
+            id when the request names one (``"policies/3"``).
+        """
+        ...

@@ -34,7 +34,8 @@ def plugin(title: str) -> types.ModuleType:
 
 def test_every_family_has_an_example() -> None:
     assert [title for title, _ in BLOCKS] == [
-        "Source", "Router", "Renderer", "Channel", "Ticket provider", "Directory", "Lifecycle listener"]
+        "Source", "Router", "Renderer", "Channel", "Ticket provider", "Directory", "Lifecycle listener",
+        "Authenticator"]
 
 
 def test_the_source_example() -> None:
@@ -84,3 +85,11 @@ async def test_the_directory_example() -> None:
 
 async def test_the_lifecycle_listener_example() -> None:
     await check_lifecycle_listener(registered(plugin("Lifecycle listener")).one("lifecycle_listeners"))
+
+
+async def test_the_authenticator_example() -> None:
+    from oncall_testkit import auth_request, check_authenticator
+
+    [ann] = await check_authenticator(registered(plugin("Authenticator")).one("authenticators"),
+                                      recognised=[auth_request({"X-Operator": "ann"}, peer="10.0.0.7")])
+    assert (ann.user_id, ann.role) == ("ann", "responder")

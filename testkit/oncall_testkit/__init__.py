@@ -8,9 +8,10 @@
 
 - ``registered(name)``: the plugin loaded through its entry point and hooks, as the core loads it;
 - a contract check per family: ``check_source``, ``check_channel`` (and ``check_smtp_channel``),
-  ``check_renderer``, ``check_channel_spec``, ``check_router`` (and ``check_grouper``), ``check_directory``, ``check_lifecycle_listener``;
+  ``check_renderer``, ``check_channel_spec``, ``check_router`` (and ``check_grouper``), ``check_directory``, ``check_lifecycle_listener``,
+  ``check_authenticator`` (and ``check_permission_rule``);
 - ``FakeChannelHost`` (fixture ``fake_host``): the core's side of two-way channels, recording every call;
-- builders: ``inbound_request``, ``json_request``, ``form_request``, ``alert_view``,
+- builders: ``inbound_request``, ``auth_request``, ``json_request``, ``form_request``, ``alert_view``,
   ``lifecycle_event``, ``routing_rule``, ``grouping_rule``, ``channel_message``;
 - provider fakes speaking each provider's protocol on 127.0.0.1: ``oncall_testkit.receiver``
   (any HTTP endpoint; fixture ``receiver``), ``slack_api``, ``twilio_api``, ``teams_api``,
@@ -27,6 +28,7 @@ from .alerts import (
 )
 from .contract import (
     ContractViolation,
+    check_authenticator,
     check_bad_request,
     check_channel,
     check_channel_spec,
@@ -36,6 +38,8 @@ from .contract import (
     check_grouper,
     check_grouping_match,
     check_lifecycle_listener,
+    check_permission_rule,
+    check_principal,
     check_renderer,
     check_result,
     check_router,
@@ -44,7 +48,7 @@ from .contract import (
 )
 from .host import FakeAlert, FakeChannelHost, HostCall
 from .registration import Registered, registered
-from .requests import form_request, inbound_request, json_request, with_body
+from .requests import auth_request, form_request, inbound_request, json_request, with_body
 
 __all__ = [
     "LIFECYCLE_KINDS",
@@ -54,6 +58,8 @@ __all__ = [
     "HostCall",
     "Registered",
     "alert_view",
+    "auth_request",
+    "check_authenticator",
     "channel_message",
     "check_bad_request",
     "check_channel",
@@ -64,6 +70,8 @@ __all__ = [
     "check_grouper",
     "check_grouping_match",
     "check_lifecycle_listener",
+    "check_permission_rule",
+    "check_principal",
     "check_renderer",
     "check_result",
     "check_router",

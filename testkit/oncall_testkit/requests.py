@@ -1,4 +1,4 @@
-"""Builders for ``InboundRequest``: the request a source or a channel callback sees, as the core builds it.
+"""Builders for the requests plugins see: ``InboundRequest`` (a source, a channel callback) and ``AuthRequest`` (an authenticator).
 
 Headers are case-insensitive (as aiohttp's are), ``query`` holds the first value of each
 parameter and ``query_all`` every value, and ``url`` is the public URL the caller
@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from multidict import CIMultiDict
-from oncall_hookspecs import InboundRequest
+from oncall_hookspecs import AuthRequest, InboundRequest
 
 PUBLIC_URL = "https://oncall.example.com"
 
@@ -93,3 +93,12 @@ def with_body(request: InboundRequest, body: bytes, content_type: str | None = N
         content_type=headers.get("Content-Type", ""),
         url=request.url,
     )
+
+
+def auth_request(
+    headers: Mapping[str, str] | None = None, peer: str = "127.0.0.1", transport: str = "grpc",
+    target: str = "/oncall.alerting.v1.AlertService/ListAlerts",
+) -> AuthRequest:
+    """A request as an authenticator sees it (header names lower-cased, as the core gives them)."""
+    return AuthRequest(transport=transport, headers={k.lower(): v for k, v in (headers or {}).items()}, peer=peer,
+                       target=target)

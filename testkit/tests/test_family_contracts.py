@@ -427,3 +427,75 @@ async def test_a_listener_that_breaks_the_contract_is_named() -> None:
         await check_lifecycle_listener(OnlyTriggers())
     with pytest.raises(ContractViolation, match="must be a coroutine function"):
         await check_lifecycle_listener(Synchronous())  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+class GoodAuthenticator:
+    name = "kit-auth"
+
+    async def authenticate(self, request: Any) -> Any:
+        from oncall_hookspecs import Principal
+
+        if request.peer == "10.9.9.9" and request.header("x-user"):
+            return Principal(kind="proxy", user_id=request.header("x-user"), role="viewer")
+        return None
+
+
+async def test_the_authentication_contract_passes_an_authenticator_that_keeps_it() -> None:
+    from oncall_testkit import auth_request, check_authenticator
+
+    [ann] = await check_authenticator(GoodAuthenticator(), [auth_request({"X-User": "ann"}, peer="10.9.9.9")])
+    assert ann.user_id == "ann"
+
+
+async def test_the_authentication_contract_names_an_authenticator_that_trusts_anyone() -> None:
+    from oncall_hookspecs import Principal
+    from oncall_testkit import check_authenticator
+
+    class Gullible(GoodAuthenticator):
+        async def authenticate(self, request: Any) -> Any:
+            user = request.header("x-forwarded-user")
+            return Principal(kind="proxy", user_id=user, role="admin") if user else None
+
+    with pytest.raises(ContractViolation, match="vouched for an anonymous request"):
+        await check_authenticator(Gullible())
+
+
+async def test_the_authentication_contract_names_one_that_raises_or_answers_a_bad_principal() -> None:
+    from oncall_hookspecs import Principal
+    from oncall_testkit import auth_request, check_authenticator
+
+    class Raises(GoodAuthenticator):
+        async def authenticate(self, request: Any) -> Any:
+            return request.headers["authorization"]
+
+    with pytest.raises(ContractViolation, match="raised KeyError"):
+        await check_authenticator(Raises())
+
+    class NoRole(GoodAuthenticator):
+        async def authenticate(self, request: Any) -> Any:
+            return Principal(kind="proxy", user_id="ann", role="root") if request.peer == "10.9.9.9" else None
+
+    with pytest.raises(ContractViolation, match="role must be one of"):
+        await check_authenticator(NoRole(), [auth_request({}, peer="10.9.9.9")])
+
+
+def test_the_permission_rule_contract_wants_true_false_or_none() -> None:
+    from oncall_testkit import check_permission_rule
+
+    class Rule:
+        name = "kit-rule"
+
+        def permission_allowed(self, principal: Any, action: str, resource: str) -> Any:
+            return None if principal.role else False
+
+    check_permission_rule(Rule())
+
+    class Sloppy(Rule):
+        def permission_allowed(self, principal: Any, action: str, resource: str) -> Any:
+            return "yes"
+
+    with pytest.raises(ContractViolation, match="True, False or None"):
+        check_permission_rule(Sloppy())

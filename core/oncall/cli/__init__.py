@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..config import Settings
 from ..errors import OnCallError
 from ..logs import configure as configure_logging
-from . import alerts, escalation, grouping, incidents, notification, plugin, schedules, server
+from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedules.register(sub)
     notification.register(sub)
     plugin.register(sub)
+    access.register(sub)
     return parser
 
 

@@ -15,7 +15,7 @@ from ..errors import NotFound, PermissionDenied, Unauthenticated
 from ..rest import transcoder as rest
 from ..store.database import unavailable
 from ..store.migrate import pending_migrations
-from . import calendar, channels, heartbeat
+from . import access, calendar, channels, heartbeat
 from .connections import connection_middleware
 from .errors import RETRY_AFTER_S, error_response, errors_middleware
 from .requests import CONTEXT, credential, inbound_request, json_response, read_body, request_key
@@ -174,6 +174,7 @@ def build_app(ctx: Context) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/api/v1/webhooks/{source}", webhook)
     heartbeat.add_routes(app)
+    access.add_routes(app)
     calendar.add_routes(app)
     channels.add_routes(app, ctx)
     rest.add_routes(app, ctx)  # the REST/JSON API of every gRPC service (oncall.rest)

@@ -12,8 +12,10 @@ to REST as it is; it sees ``handler_call_details.method`` ("/oncall.alerting.v1.
 GetAlert") and ``handler_call_details.invocation_metadata`` (``authorization``, ``cookie``,
 ``x-csrf-token``, …, see ``FORWARDED_HEADERS`` in ``rest.jsonmap``) exactly as over gRPC, and
 may call ``context.abort`` or raise a domain error (Unauthenticated, PermissionDenied). The
-metadata key ``oncall-transport`` is ``rest`` on calls from here (set by this module only;
-a client can't send it), for a check that differs by door (a browser session's CSRF token).
+call context's ``transport`` is ``"http"`` here (a gRPC call's context has none: "grpc"),
+for a check that differs by door (a browser session's CSRF token); unlike metadata, a
+client can't set it. ``rpc.access.AccessInterceptor`` (API keys, roles, audit) is the lock
+that runs here today.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ from ..context import Context
 log = logging.getLogger(__name__)
 
 Metadata = Sequence[tuple[str, str]]
-#: set on every call made here, and refused from clients (``rest.jsonmap`` drops it)
-TRANSPORT_KEY = "oncall-transport"
 
 
 class RpcFailure(Exception):
@@ -55,6 +55,9 @@ class _Abort(grpc.aio.AbortError):  # type: ignore[misc]  # grpc ships no types
 class RestCall:
     """The servicer context of one REST call: what a ``grpc.aio.ServicerContext`` offers that
     the servicers and interceptors use (abort, metadata, peer, initial metadata, codes)."""
+
+    #: which door the call came through, for the access check (``AuthRequest.transport``)
+    transport = "http"
 
     def __init__(self, metadata: Metadata, peer: str, on_headers: Callable[[], Awaitable[None]] | None = None) -> None:
         self._metadata = tuple(metadata)
@@ -170,7 +173,7 @@ class Invoker:
 
         The one function every unary REST call goes through (see the module's docstring).
         """
-        call = RestCall([*metadata, (TRANSPORT_KEY, "rest")], peer)
+        call = RestCall(metadata, peer)
         try:
             handler = await self._handler(method, call.invocation_metadata())
             if handler.unary_unary is None:
@@ -191,7 +194,7 @@ class Invoker:
 
         ``on_headers`` is awaited when the servicer sends its initial metadata (the stream is live).
         """
-        call = RestCall([*metadata, (TRANSPORT_KEY, "rest")], peer, on_headers)
+        call = RestCall(metadata, peer, on_headers)
         try:
             handler = await self._handler(method, call.invocation_metadata())
             if handler.unary_stream is None:

@@ -42,9 +42,9 @@ FORWARDED_HEADERS = ("authorization", "cookie", "x-csrf-token", "user-agent", "x
 _GRPC_METADATA = "grpc-metadata-"
 
 
-def metadata_of(headers: Mapping[str, str], reserved: frozenset[str]) -> list[tuple[str, str]]:
-    """Invocation metadata from an HTTP request's headers (``FORWARDED_HEADERS``), without
-    the ``reserved`` keys, which only the transcoder sets."""
+def metadata_of(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Invocation metadata from an HTTP request's headers (``FORWARDED_HEADERS``, and
+    ``Grpc-Metadata-*``; never gRPC's own ``grpc-*`` keys or binary ``-bin`` ones)."""
     out: list[tuple[str, str]] = []
     for name, value in headers.items():
         key = name.lower()
@@ -52,7 +52,7 @@ def metadata_of(headers: Mapping[str, str], reserved: frozenset[str]) -> list[tu
             key = key[len(_GRPC_METADATA):]
         elif key not in FORWARDED_HEADERS:
             continue
-        if key and key not in reserved and not key.startswith("grpc-") and not key.endswith("-bin"):
+        if key and not key.startswith("grpc-") and not key.endswith("-bin"):
             out.append((key, value))
     return out
 

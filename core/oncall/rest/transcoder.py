@@ -20,7 +20,7 @@ from ..context import Context
 from ..http.errors import RETRY_AFTER_S, error_response
 from ..http.requests import CONTEXT, json_response, read_body
 from . import docs, openapi, sse
-from .invoke import TRANSPORT_KEY, Invoker, RpcFailure
+from .invoke import Invoker, RpcFailure
 from .jsonmap import metadata_of, request_message, response_json
 from .routes import Route, routes_of
 from .status import INTERNAL_DETAIL, http_status
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 DOCS_PATH = "/api/docs"
-_RESERVED = frozenset({TRANSPORT_KEY})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -66,7 +65,7 @@ async def read_request(request: web.Request, route: Route) -> Any:
 def _unary(invoker: Invoker, route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         message = await read_request(request, route)
-        metadata = metadata_of(request.headers, _RESERVED)
+        metadata = metadata_of(request.headers)
         try:
             response = await invoker.invoke(route.full_method, message, metadata, peer_of(request))
         except RpcFailure as failure:
@@ -91,7 +90,7 @@ def _stream(invoker: Invoker, route: Route, heartbeat_s: float) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         message = await read_request(request, route)
         sse.resume_from(request, route, message)
-        metadata = metadata_of(request.headers, _RESERVED)
+        metadata = metadata_of(request.headers)
         peer = peer_of(request)
 
         def open_stream(on_headers: Callable[[], Awaitable[None]]) -> AsyncIterator[Any]:

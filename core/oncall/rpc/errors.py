@@ -103,7 +103,7 @@ async def _checked(requests: AsyncIterable[Any]) -> AsyncIterator[Any]:
 
 
 @contextlib.asynccontextmanager
-async def _answering(
+async def answering(
     method: str, context: grpc.aio.ServicerContext, wait: float | None,
 ) -> AsyncIterator[None]:
     """Turn what the body raises into the status the client gets (see the module's docstring).
@@ -136,7 +136,7 @@ def _unary_response(
     behavior: Callable[..., Any], method: str, streaming_requests: bool, wait: float | None,
 ) -> Callable[..., Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async with _answering(method, context, wait):
+        async with answering(method, context, wait):
             if streaming_requests:
                 return await _respond(behavior(_checked(request), context))
             _check(request)
@@ -151,7 +151,7 @@ def _stream_response(
     if inspect.iscoroutinefunction(behavior):
         # A servicer that answers with context.write (grpc_health's Watch does).
         async def write(request: Any, context: grpc.aio.ServicerContext) -> None:
-            async with _answering(method, context, wait):
+            async with answering(method, context, wait):
                 if streaming_requests:
                     request = _checked(request)
                 else:
@@ -161,7 +161,7 @@ def _stream_response(
         return write
 
     async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with _answering(method, context, wait):
+        async with answering(method, context, wait):
             if streaming_requests:
                 request = _checked(request)
             else:

@@ -10,7 +10,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from ..auth.access import Access
 from ..context import Context
+from .access import AccessInterceptor
 from ..tls import grpc_server_credentials
 from .errors import ErrorMappingInterceptor
 
@@ -23,7 +25,14 @@ def interceptors(ctx: Context) -> list[grpc.aio.ServerInterceptor]:
     The REST transcoder (``oncall.rest.invoke``) runs each of its calls through this same
     list, so a check added here (access control) applies to both doors.
     """
-    return [ErrorMappingInterceptor(ctx.settings.db_acquire_timeout_s)]
+    if ctx.access is None:
+        ctx.access = Access(ctx.pool, ctx.registry.authenticators.values(), ctx.registry.permission_rules.values())
+    wait = ctx.settings.db_acquire_timeout_s
+    # the lock first, so a caller without a key learns nothing else about the request
+    return [
+        AccessInterceptor(ctx.access, reflection=ctx.settings.grpc_reflection, acquire_timeout_s=wait),
+        ErrorMappingInterceptor(wait),
+    ]
 
 
 def add_servicers(server: Any, ctx: Context) -> list[str]:
@@ -32,10 +41,11 @@ def add_servicers(server: Any, ctx: Context) -> list[str]:
     ``server`` is a grpc.aio.Server, or whatever else takes the generated registrations
     (the REST transcoder's collector of handlers).
     """
-    from . import alerting, grouping, notification  # the servicers; imported here so the CLI starts fast
+    from . import access_service, alerting, grouping, notification  # the servicers; imported here so the CLI starts fast
 
     service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
     service_names += grouping.add_services(server, ctx)
+    service_names += access_service.add_services(server, ctx)
     return service_names
 
 
@@ -58,9 +68,10 @@ async def start_grpc(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
 
-    reflection.enable_server_reflection(
-        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    if ctx.settings.grpc_reflection:
+        reflection.enable_server_reflection(
+            (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
     host, port = ctx.settings.grpc_host_port
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     tls = ctx.settings.server_tls

@@ -6,6 +6,7 @@ OnCall repository are worked examples for every family.
 """
 
 from ..registration import ContractViolation
+from .authentication import check_authenticator, check_permission_rule, check_principal
 from .channel import check_channel, check_result, check_smtp_channel
 from .channel_spec import check_channel_spec
 from .directory import check_directory
@@ -16,6 +17,9 @@ from .source import check_bad_request, check_event, check_source
 
 __all__ = [
     "ContractViolation",
+    "check_authenticator",
+    "check_permission_rule",
+    "check_principal",
     "check_channel",
     "check_channel_spec",
     "check_result",

@@ -1,0 +1,1 @@
+"""Code generated from proto/oncall/access/ by scripts/gen_protos.py."""

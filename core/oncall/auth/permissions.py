@@ -1,0 +1,56 @@
+"""The roles and their ``resource:action`` permissions: viewer ⊂ responder ⊂ editor ⊂ admin."""
+
+from __future__ import annotations
+
+from oncall_hookspecs import ROLES
+
+#: what a viewer may do: read everything but contact details (who is reached, and where)
+VIEWER: frozenset[str] = frozenset({
+    "alerts:read", "incidents:read", "escalations:read", "policies:read", "rules:read",
+    "schedules:read", "templates:read", "silences:read", "heartbeats:read",
+    "grouping_rules:read", "calendar_tokens:read",
+})
+
+#: a responder also acknowledges, resolves, escalates, adds notes and creates overrides:
+#: what may be done at 3 a.m. without rewriting policies
+RESPONDER: frozenset[str] = VIEWER | {
+    "contacts:read", "alerts:create", "alerts:ack", "alerts:resolve", "alerts:escalate", "alerts:note",
+    "incidents:ack", "incidents:resolve", "incidents:escalate", "incidents:note", "incidents:merge",
+    "overrides:write", "calendar_tokens:write",
+}
+
+#: an editor also changes rules, policies, schedules, templates, silences, heartbeats, grouping rules
+EDITOR: frozenset[str] = RESPONDER | {
+    "rules:write", "policies:write", "schedules:write", "templates:write", "silences:write",
+    "heartbeats:write", "grouping_rules:write", "notifications:send",
+}
+
+#: an admin also manages integrations, keys, ticket providers and settings, and reads the audit log
+ADMIN: frozenset[str] = EDITOR | {
+    "integrations:write", "api_keys:read", "api_keys:write", "ticket_providers:write", "settings:write",
+    "audit:read",
+}
+
+BY_ROLE: dict[str, frozenset[str]] = {"viewer": VIEWER, "responder": RESPONDER, "editor": EDITOR, "admin": ADMIN}
+assert tuple(BY_ROLE) == ROLES
+
+#: every permission there is
+ALL: frozenset[str] = ADMIN
+
+#: actions that only read: a call needing one of these changes nothing and is not audited
+READ_ACTIONS = frozenset({"read"})
+
+
+def of_role(role: str) -> frozenset[str]:
+    """The permissions of ``role`` (none for a role that is not one)."""
+    return BY_ROLE.get(role, frozenset())
+
+
+def rank(role: str) -> int:
+    """0 for viewer … 3 for admin; -1 for no role."""
+    return ROLES.index(role) if role in ROLES else -1
+
+
+def changes_state(permission: str) -> bool:
+    """Whether a call needing ``permission`` may change something (and so is audited)."""
+    return permission.partition(":")[2] not in READ_ACTIONS

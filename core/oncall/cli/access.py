@@ -1,0 +1,145 @@
+"""``oncall keys …`` and ``oncall audit``: API keys made by the one trusted door (the CLI has the database), and the audit log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..config import Settings
+from .runner import run
+
+_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(text: str, now: datetime, flag: str) -> datetime:
+    """``30d``, ``12h``, ``90m``, ``2w`` from now, or an ISO 8601 instant (UTC when it names no zone)."""
+    m = _DURATION.match(text.strip())
+    if m:
+        return now + timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SystemExit(f"{flag} takes a duration (30d, 12h, 90m, 2w) or an ISO 8601 time, got {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``--since``: ``2h`` (ago), ``7d`` (ago) or an ISO 8601 time."""
+    m = _DURATION.match(text.strip())
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    return parse_when(text, now, "--since")
+
+
+def _time(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from ..auth import keys
+    from ..auth.principal import CLI
+
+    now = datetime.now(UTC)
+    expires = parse_when(args.expires, now, "--expires") if args.expires else None
+
+    async def go(pool: Any) -> int:
+        key, token = await keys.create(
+            pool, name=args.name, role=args.role, team_id=args.team, scopes=args.scope or [], expires_at=expires,
+            created_by=CLI, created_by_name="cli", now=now,
+        )
+        print(f"created API key {key.id} {key.name!r} (role {key.role}"
+              f"{', team ' + key.team_id if key.team_id else ''}"
+              f"{', scopes ' + ' '.join(key.scopes) if key.scopes else ''}"
+              f"{', expires ' + _time(key.expires_at) if key.expires_at else ''})")
+        print(f"key: {token}")
+        print("The key is shown only now; it is stored hashed. Send it as 'authorization: Bearer <key>'.")
+        return 0
+
+    return run(settings, go)
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from ..auth import keys
+
+    async def go(pool: Any) -> int:
+        now = datetime.now(UTC)
+        listed = await keys.list_keys(pool, now, include_inactive=args.all)
+        print(f"{'ID':>4}  {'NAME':<20} {'ROLE':<10} {'KEY':<24} {'STATE':<8} {'LAST USED':<16} EXPIRES")
+        for k in listed:
+            state = "revoked" if k.revoked_at else ("expired" if not k.active(now) else "active")
+            print(f"{k.id:>4}  {k.name:<20} {k.role:<10} {'oncall_' + k.prefix + '_…':<24} {state:<8} "
+                  f"{_time(k.last_used_at):<16} {_time(k.expires_at)}")
+        return 0
+
+    return run(settings, go)
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from ..auth import keys
+
+    async def go(pool: Any) -> int:
+        key = await keys.revoke(pool, args.id, datetime.now(UTC))
+        print(f"revoked API key {key.id} {key.name!r}")
+        return 0
+
+    return run(settings, go)
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from ..auth import audit
+
+    now = datetime.now(UTC)
+    flt = audit.AuditFilter(
+        principal=args.principal or "", method=args.method or "", resource=args.resource or "",
+        outcome=args.outcome or "", since=parse_since(args.since, now) if args.since else None,
+    )
+
+    async def go(pool: Any) -> int:
+        events, token = await audit.list_events(pool, flt, args.limit, args.page_token or "")
+        for e in events:
+            if args.json:
+                print(json.dumps({"id": e.id, "at": e.at.isoformat(), "principal": e.principal, "role": e.role,
+                                  "method": e.method, "resource": e.resource, "outcome": e.outcome,
+                                  "summary": e.summary, "peer": e.peer, "user_agent": e.user_agent}))
+            else:
+                print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.principal:<28} {e.method.rpartition('/')[2]:<24} "
+                      f"{e.resource:<20} {e.outcome}")
+        if token:
+            print(f"more: --page-token {token}")
+        return 0
+
+    return run(settings, go)
+
+
+def register(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="manage API keys (who may call gRPC and the API, with which role)")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    p = ksub.add_parser("create", help="create an API key and print it (shown once)")
+    p.add_argument("--name", required=True, help="a label for the key (bootstrap, grafana, ci …)")
+    p.add_argument("--role", required=True, choices=["viewer", "responder", "editor", "admin"])
+    p.add_argument("--team", help="grant the role for this team only")
+    p.add_argument("--scope", action="append", metavar="PERMISSION",
+                   help="narrow the key to this permission (resource:action, e.g. alerts:ack); repeatable")
+    p.add_argument("--expires", metavar="WHEN", help="a duration (30d, 12h) or an ISO 8601 time; default: never")
+    p.set_defaults(func=cmd_keys_create)
+    p = ksub.add_parser("list", help="list API keys (never their secrets)")
+    p.add_argument("--all", action="store_true", help="also revoked and expired keys")
+    p.set_defaults(func=cmd_keys_list)
+    p = ksub.add_parser("revoke", help="revoke an API key")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_keys_revoke)
+
+    p = sub.add_parser("audit", help="show the audit log (who changed what), newest first")
+    p.add_argument("--principal", help="only this principal (api_key:3 (bootstrap))")
+    p.add_argument("--method", help="only this method (UpdatePolicy, or the full name)")
+    p.add_argument("--resource", help="only this resource kind (policies) or resource (policies/3)")
+    p.add_argument("--outcome", help="only this outcome (OK, PERMISSION_DENIED …)")
+    p.add_argument("--since", metavar="WHEN", help="a time ago (2h, 7d) or an ISO 8601 time")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--page-token")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.set_defaults(func=cmd_audit)

@@ -1,0 +1,45 @@
+"""The HTTP door's lock: who sent a request, by the same authenticators as gRPC.
+
+Webhooks, heartbeats, the calendar feed and channel callbacks keep their own keys (an
+integration's, a monitor's, a calendar token, a provider's signature); every other route
+asks ``require_principal``. ``GET /api/v1/whoami`` answers who the caller is, for a client
+(or a proxy set-up) to check its credentials: 401 without any.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from oncall_hookspecs import AuthRequest, Principal
+
+from ..errors import Unauthenticated
+from .requests import CONTEXT, json_response
+
+WHOAMI_PATH = "/api/v1/whoami"
+
+
+def auth_request(request: web.Request) -> AuthRequest:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), value)
+    return AuthRequest(transport="http", headers=headers, peer=request.remote or "", target=request.path)
+
+
+async def require_principal(request: web.Request) -> Principal:
+    """The caller; Unauthenticated (401) when no authenticator can tell."""
+    access = request.app[CONTEXT].access
+    principal = await access.authenticate(auth_request(request)) if access is not None else None
+    if principal is None:
+        raise Unauthenticated("this request needs credentials: Authorization: Bearer oncall_<prefix>_<secret>")
+    return principal
+
+
+async def whoami(request: web.Request) -> web.Response:
+    p = await require_principal(request)
+    return json_response({
+        "kind": p.kind, "user_id": p.user_id, "role": p.role, "team_ids": list(p.team_ids),
+        "scopes": list(p.scopes), "key_id": p.key_id, "via": p.via,
+    })
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(WHOAMI_PATH, whoami)
