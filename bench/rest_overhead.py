@@ -18,17 +18,32 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import aiohttp
 import grpc
 import psycopg
 from oncall.alerting.v1 import alerting_pb2 as pb
 from oncall.alerting.v1 import alerting_pb2_grpc
+from oncall.auth import keys
+from oncall.auth.principal import CLI
 from oncall.config import Settings
 from oncall.context import Context
 from oncall.server import serve
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+
+class _Keyed:
+    """A stub whose every call sends the API key."""
+
+    def __init__(self, stub: alerting_pb2_grpc.AlertServiceStub, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[object]]:
+        method = getattr(self._stub, name)
+        return lambda request: method(request, metadata=self._metadata)
 
 
 async def measure(fn: Callable[[], Awaitable[object]], calls: int) -> list[float]:
@@ -55,10 +70,13 @@ async def run(db_url: str, calls: int) -> None:
     task = asyncio.create_task(serve(settings, stop=stop, on_ready=ready.set_result))
     ctx = await ready
     base = f"http://127.0.0.1:{ctx.http_port}"
+    _, token = await keys.create(ctx.pool, name="bench", role="admin", created_by=CLI, created_by_name="cli",
+                                 now=datetime.now(UTC))
+    auth = (("authorization", f"Bearer {token}"),)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ctx.grpc_port}") as channel, \
-                aiohttp.ClientSession(base_url=base) as http:
-            stub = alerting_pb2_grpc.AlertServiceStub(channel)
+                aiohttp.ClientSession(base_url=base, headers=dict(auth)) as http:
+            stub = _Keyed(alerting_pb2_grpc.AlertServiceStub(channel), auth)
             for i in range(200):
                 await stub.CreateAlert(pb.CreateAlertRequest(summary=f"bench {i}", dedup_key=f"b{i}",
                                                              labels={"env": "prod" if i % 2 else "dev"}))
