@@ -31,6 +31,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,25 @@ GENERIC = "generic"
 GROUP_SIZE = 50
 GROUPING_RULE_KEY = "[labels.alertname, labels.cluster]"
 GROUPING_WINDOW_S = 900
+
+
+@dataclass(frozen=True)
+class BenchRule:
+    """A grouping rule the benchmark can turn on: (condition, key, window, resolve_on)."""
+
+    condition: str
+    key: str
+    window_seconds: int | None
+    resolve_on: str
+
+
+#: the typical rules: the alertname-and-cluster key (condition ``true``, 15 minute window:
+#: one incident per GROUP_SIZE alerts), and the ``alertmanager-group`` preset (every alert
+#: of a scenario has the same groupKey: one incident in all, resolved when all its alerts are)
+BENCH_RULES = {
+    "alertname-cluster": BenchRule("true", GROUPING_RULE_KEY, GROUPING_WINDOW_S, "all"),
+    "alertmanager-group": BenchRule("has(annotations.groupKey)", "annotations.groupKey", None, "all"),
+}
 
 
 # --------------------------------------------------------------------------- payloads
@@ -278,7 +298,7 @@ def _expire(w: asyncio.Future[int]) -> None:
 class Target:
     """Where a run sends its requests."""
 
-    label: str  # "oncall", "oncall+grouping" or "bare"
+    label: str  # "oncall", "oncall+<rule>" (a grouping rule on) or "bare"
     host: str
     port: int
     path: str
@@ -465,17 +485,17 @@ class DatabaseProbe:
         )
         return incidents, alerts
 
-    def set_grouping_rule(self, on: bool) -> None:
+    def set_grouping_rule(self, rule: BenchRule | None) -> None:
         """Store (or drop) the benchmark's grouping rule and tell the server, as the grouping service does."""
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn, conn.transaction():
             conn.execute("DELETE FROM alerting.grouping_rules WHERE name = 'bench'")
-            if on:
+            if rule is not None:
                 conn.execute(
-                    """INSERT INTO alerting.grouping_rules (name, condition, key, window_seconds, position)
-                       VALUES ('bench', 'true', %s, %s, 0)""",
-                    (GROUPING_RULE_KEY, GROUPING_WINDOW_S),
+                    """INSERT INTO alerting.grouping_rules (name, condition, key, window_seconds, resolve_on, position)
+                       VALUES ('bench', %s, %s, %s, %s, 0)""",
+                    (rule.condition, rule.key, rule.window_seconds, rule.resolve_on),
                 )
             conn.execute(
                 """INSERT INTO alerting.routing_config AS c (grouping_version) VALUES (1)
@@ -771,9 +791,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-requests", type=int, default=200_000, help="request cap per run (default %(default)s)")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare-handler ceiling")
     ap.add_argument("--grouping", choices=("compare", "off", "on"), default="compare",
-                    help="compare (default): each scenario without any grouping rule, then with one "
-                         f"(key {GROUPING_RULE_KEY}, window {GROUPING_WINDOW_S} s, {GROUP_SIZE} alerts a key) "
-                         "and the overhead; off or on: one of the two (needs the server this script starts)")
+                    help="compare (default): each scenario without any grouping rule, then with each --rule "
+                         "on, and the overhead; off or on: only without, or only with (needs the server this "
+                         "script starts)")
+    ap.add_argument("--rule", action="append", choices=tuple(BENCH_RULES), dest="rules",
+                    help="the grouping rule to turn on (repeatable; default: all of them): alertname-cluster "
+                         f"(condition true, key {GROUPING_RULE_KEY}, window {GROUPING_WINDOW_S} s, {GROUP_SIZE} "
+                         "alerts a key) or alertmanager-group (the preset: key annotations.groupKey)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure without and with the rules this many times, interleaved; the overhead is "
+                         "the median over the rounds (default %(default)s)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the started server, e.g. ONCALL_DB_POOL_MAX=4 (repeatable)")
     ap.add_argument("--setup-sql", action="append", default=[], metavar="SQL",
@@ -791,8 +818,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         host = urllib.parse.urlsplit(args.url).hostname
         if host not in ("127.0.0.1", "localhost"):
             ap.error("the benchmark only sends traffic to this machine (127.0.0.1)")
-    if args.clients < 1 or args.duration <= 0 or args.max_requests < 1:
-        ap.error("--clients, --duration and --max-requests must be positive")
+    if args.clients < 1 or args.duration <= 0 or args.max_requests < 1 or args.rounds < 1:
+        ap.error("--clients, --duration, --max-requests and --rounds must be positive")
+    args.rules = args.rules or list(BENCH_RULES)
     return args
 
 
@@ -802,27 +830,50 @@ def _change(without: float | None, with_: float | None) -> str:
     return f"{(with_ - without) / without * 100:+.1f} %"
 
 
-def grouping_overhead(off: Measurement, on: Measurement) -> str:
-    """How much more one alert costs with a grouping rule active: CPU per alert (server and
-    PostgreSQL, the steadiest figure), latency and throughput."""
+def _cpu(m: Measurement) -> float | None:
+    """Server and PostgreSQL CPU per alert, µs (the steadiest figure)."""
+    parts = [m.cpu_us_per_alert(m.server_cpu), m.cpu_us_per_alert(m.pg_cpu)]
+    return None if None in parts else sum(p for p in parts if p is not None)
 
-    def cpu(m: Measurement) -> float | None:
-        parts = [m.cpu_us_per_alert(m.server_cpu), m.cpu_us_per_alert(m.pg_cpu)]
-        return None if None in parts else sum(p for p in parts if p is not None)
+
+def _median_change(pairs: list[tuple[float | None, float | None]]) -> str:
+    changes = sorted((b - a) / a * 100 for a, b in pairs if a and b is not None)
+    if not changes:
+        return "-"
+    return f"{statistics.median(changes):+.1f} %" + (
+        f" (rounds: {', '.join(f'{c:+.1f}' for c in changes)})" if len(changes) > 1 else "")
+
+
+def grouping_overhead(offs: list[Measurement], ons: list[Measurement]) -> str:
+    """How much more one alert costs with a grouping rule active: CPU per alert (server and
+    PostgreSQL, the steadiest figure; the median over interleaved rounds), latency and throughput."""
+    pairs = list(zip(offs, ons, strict=True))
+
+    def us(ms: list[Measurement], f: Callable[[Measurement], float | None]) -> str:
+        values = [v for v in map(f, ms) if v is not None]
+        return f"{statistics.median(values):.0f}" if values else "-"
+
+    def server(m: Measurement) -> float | None:
+        return m.cpu_us_per_alert(m.server_cpu)
+
+    def pg(m: Measurement) -> float | None:
+        return m.cpu_us_per_alert(m.pg_cpu)
 
     return (
-        f"server+PG CPU/alert {_change(cpu(off), cpu(on))} "
-        f"(server {_change(off.cpu_us_per_alert(off.server_cpu), on.cpu_us_per_alert(on.server_cpu))}, "
-        f"PG {_change(off.cpu_us_per_alert(off.pg_cpu), on.cpu_us_per_alert(on.pg_cpu))}), "
-        f"p50 {_change(off.p50_ms, on.p50_ms)}, p99 {_change(off.p99_ms, on.p99_ms)}, "
-        f"alerts/s {_change(off.alerts_per_s, on.alerts_per_s)}"
+        f"server+PG CPU/alert {us(offs, _cpu)} → {us(ons, _cpu)} µs, "
+        f"{_median_change([(_cpu(a), _cpu(b)) for a, b in pairs])} "
+        f"(server {us(offs, server)} → {us(ons, server)} µs, {_median_change([(server(a), server(b)) for a, b in pairs])}; "
+        f"PG {us(offs, pg)} → {us(ons, pg)} µs, {_median_change([(pg(a), pg(b)) for a, b in pairs])}); "
+        f"p50 {_median_change([(a.p50_ms, b.p50_ms) for a, b in pairs])}, "
+        f"p99 {_median_change([(a.p99_ms, b.p99_ms) for a, b in pairs])}, "
+        f"alerts/s {_median_change([(a.alerts_per_s, b.alerts_per_s) for a, b in pairs])}"
     )
 
 
 def _describe(m: Measurement) -> str:
     failed = f", FAILED {m.failures}" if m.failures else ""
     return (
-        f"{m.scenario:<17} {m.target:<15} {m.alerts_per_s:>9,.0f} alerts/s  {m.requests_per_s:>7,.0f} req/s  "
+        f"{m.scenario:<17} {m.target:<26} {m.alerts_per_s:>9,.0f} alerts/s  {m.requests_per_s:>7,.0f} req/s  "
         f"p50 {m.p50_ms:6.1f} ms  p99 {m.p99_ms:6.1f} ms  cores: server {_fmt(m.server_cpu, '.2f')} "
         f"({_fmt(m.cpu_us_per_alert(m.server_cpu), '.0f')} µs/alert), PG {_fmt(m.pg_cpu, '.2f')} "
         f"({_fmt(m.cpu_us_per_alert(m.pg_cpu), '.0f')} µs/alert), client {m.client_cpu:.2f}, "
@@ -903,31 +954,35 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.warmup:g}s warm-up + up to {args.duration:g}s or {args.max_requests} requests per run",
             flush=True,
         )
-        phases = {"compare": [False, True], "off": [False], "on": [True]}[args.grouping]
-        if probe is None and True in phases:
+        rules: list[str | None] = {"compare": [None, *args.rules], "off": [None], "on": list(args.rules)}[
+            args.grouping]
+        if probe is None and rules != [None]:
             print("note: grouping rules are compared only on a server this script starts; measured without",
                   flush=True)
-            phases = [False]
+            rules = [None]
         overheads: list[str] = []
         for sc in scenarios:
-            measured: dict[bool, Measurement] = {}
-            for grouped in phases:
-                if probe is not None:
-                    probe.set_grouping_rule(grouped)
-                label = "oncall+grouping" if grouped else "oncall"
-                oncall = Target(label, host, port, f"/api/v1/webhooks/{sc.source}", keys[sc.source])
-                before = probe.grouped() if probe is not None and grouped else (0, 0)
-                m = measure(oncall, sc, args, server_pid, probe)
-                rows.append(m)
-                measured[grouped] = m
-                print(_describe(m), flush=True)
-                if probe is not None and grouped:
-                    incidents, alerts = (a - b for a, b in zip(probe.grouped(), before, strict=True))
-                    print(f"  grouped: {alerts:,} alerts into {incidents:,} incidents"
-                          f" ({alerts / incidents if incidents else 0:.1f} a incident)", flush=True)
-            if probe is not None and len(measured) == 2:
-                probe.set_grouping_rule(False)
-                overheads.append(f"{sc.name}: " + grouping_overhead(measured[False], measured[True]))
+            measured: dict[str | None, list[Measurement]] = {name: [] for name in rules}
+            for _ in range(args.rounds):
+                for name in rules:
+                    if probe is not None:
+                        probe.set_grouping_rule(None if name is None else BENCH_RULES[name])
+                    label = "oncall" if name is None else f"oncall+{name}"
+                    oncall = Target(label, host, port, f"/api/v1/webhooks/{sc.source}", keys[sc.source])
+                    before = probe.grouped() if probe is not None and name else (0, 0)
+                    m = measure(oncall, sc, args, server_pid, probe)
+                    rows.append(m)
+                    measured[name].append(m)
+                    print(_describe(m), flush=True)
+                    if probe is not None and name:
+                        incidents, alerts = (a - b for a, b in zip(probe.grouped(), before, strict=True))
+                        print(f"  grouped: {alerts:,} alerts into {incidents:,} incidents"
+                              f" ({alerts / incidents if incidents else 0:.1f} a incident)", flush=True)
+            if probe is not None and None in measured and len(measured) > 1:
+                probe.set_grouping_rule(None)
+                for name, ms in measured.items():
+                    if name is not None:
+                        overheads.append(f"{sc.name}, {name}: " + grouping_overhead(measured[None], ms))
             if bare:
                 m = measure(bare, sc, args, bare_pid, None)
                 rows.append(m)

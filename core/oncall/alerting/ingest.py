@@ -150,6 +150,11 @@ def _capped(raw: str, cap: int) -> str:
 
 
 def prepare(ev: AlertEvent, raw_cap: int) -> _Prepared:
+    return _prepare(ev, raw_cap)[0]
+
+
+def _prepare(ev: AlertEvent, raw_cap: int) -> tuple[_Prepared, dict[str, str]]:
+    """The event prepared, and its labels as text (what a grouping rule sees of them)."""
     if not isinstance(ev, AlertEvent):
         raise InvalidEvent(f"sources must return AlertEvent objects, got {type(ev).__name__}")
     action = ev.action if isinstance(ev.action, Action) else Action(ev.action)
@@ -173,7 +178,7 @@ def prepare(ev: AlertEvent, raw_cap: int) -> _Prepared:
         raw=raw,
         # as text, so that PostgreSQL reads every time alike, with or without an offset
         started_at=None if ev.occurred_at is None else ev.occurred_at.isoformat(),
-    )
+    ), labels
 
 
 @dataclass(slots=True)
@@ -474,13 +479,16 @@ class Ingestor:
         """Check and serialise ``integration``'s events; a trigger a grouping rule takes
         carries its assignment (evaluated here, before the batch, from the event itself).
         ``integration`` None (a heartbeat's own alert): each opens its own incident."""
-        prepared = [prepare(ev, self.raw_cap) for ev in events]
         grouping = self.grouping
-        if grouping is not None and grouping.active and integration is not None:
-            now = self._clock.now()
-            for ev, p in zip(events, prepared, strict=True):
-                if p.action is Action.TRIGGER:
-                    p.group = grouping.assign(ev, p.severity, integration, now)
+        if grouping is None or not grouping.active or integration is None:
+            return [prepare(ev, self.raw_cap) for ev in events]
+        now = self._clock.now()
+        prepared = []
+        for ev in events:
+            p, labels = _prepare(ev, self.raw_cap)
+            if p.action is Action.TRIGGER:
+                p.group = grouping.assign(ev, p.severity, integration, now, labels)
+            prepared.append(p)
         return prepared
 
     async def submit(self, integration_id: int, events: list[_Prepared]) -> list[IngestResult]:

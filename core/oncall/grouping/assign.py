@@ -100,9 +100,13 @@ def grouper_of(router: Router | None) -> Grouper | None:
     return router if isinstance(router, Grouper) else None
 
 
-def event_view(ev: AlertEvent, severity: str, integration: Integration, now: datetime) -> AlertView:
-    """What a grouping rule sees of a new alert: the event as it will be stored."""
-    labels = {str(k): v if isinstance(v, str) else str(v) for k, v in (ev.labels or {}).items()}
+def event_view(
+    ev: AlertEvent, severity: str, integration: Integration, now: datetime, labels: dict[str, str] | None = None
+) -> AlertView:
+    """What a grouping rule sees of a new alert: the event as it will be stored. ``labels``:
+    the event's labels as text, when the caller has made them already (ingest has)."""
+    if labels is None:
+        labels = {str(k): v if isinstance(v, str) else str(v) for k, v in (ev.labels or {}).items()}
     return AlertView(
         id=0, integration_id=integration.id, integration_name=integration.name, source=integration.source,
         dedup_key=ev.dedup_key, status="triggered", summary=ev.summary if isinstance(ev.summary, str) else "",
@@ -186,14 +190,15 @@ class GroupingCache:
         return self.grouper.group(view, self.applicable(view.integration_id))
 
     def assign(
-        self, ev: AlertEvent, severity: str, integration: Integration, now: datetime | None = None
+        self, ev: AlertEvent, severity: str, integration: Integration, now: datetime | None = None,
+        labels: dict[str, str] | None = None,
     ) -> Assignment | None:
         """The incident assignment of a new alert received at ``now`` (the ingestor's clock),
-        or None: it opens its own incident."""
+        or None: it opens its own incident. ``labels``: as for ``event_view``."""
         rules = self.applicable(integration.id)
         if not rules or self.grouper is None:
             return None
-        found = self.grouper.group(event_view(ev, severity, integration, now or datetime.now(UTC)), rules)
+        found = self.grouper.group(event_view(ev, severity, integration, now or datetime.now(UTC), labels), rules)
         if found.errors:
             log.debug("grouping of %s: %s", ev.dedup_key, "; ".join(found.errors))
         if found.rule_id is None or not found.key:

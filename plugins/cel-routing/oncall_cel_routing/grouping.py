@@ -8,9 +8,11 @@ are also compiled into one program that walks them (``c0 ? [0, k0] : c1 ? [1, k1
 evaluated in one call; a run in which a condition or the key fails, or whose key is
 unusable, is walked again one rule at a time, so each failure lands on its own rule.
 
-``group`` runs on the ingest path for every new alert, on the event loop: the alert's
-variables are built and bound once per call, only the key of a rule whose condition
-holds is evaluated, and nothing here can make it raise.
+``group`` runs on the ingest path for every new alert, on the event loop. Rules that are
+plain lookups (``true`` or ``has(labels.x)``, keys such as ``[labels.alertname,
+labels.cluster]``) are read in Python where the answer is certain (:mod:`.direct`);
+otherwise only the variables the rules name are built and bound, once per call, and only
+the key of a rule whose condition holds is evaluated. Nothing here can make it raise.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from typing import Any
 from oncall_hookspecs import AlertView, GroupingMatch, GroupingRule, RuleProblem, RuleTrace
 
 from .decision import MAX_ERROR_CHARS
+from .direct import DirectRule, direct_match, direct_rule
 from .engine import CompileError, Engine, EvaluationError, describe_problems, problem_at_offset
 from .lexer import significant
 from .regex import literal_pattern_problems
-from .variables import alert_variables
+from .variables import VARIABLES, alert_variables
 
 #: compiled grouping rules kept; the oldest go first once there are more
 MAX_PROGRAMS = 10_000
@@ -56,6 +59,17 @@ class _Compiled:
     key_program: Any  # None when the key does not compile (key_error says why)
     condition_error: str | None
     key_error: str | None
+    direct: DirectRule | None  # the rule read in Python (see .direct), when it is plain lookups
+    variables: frozenset[str]  # the variables its condition and key name
+
+
+@dataclass(slots=True)
+class _Plan:
+    """How one list of compiled rules is walked, and what of an alert it needs."""
+
+    steps: list[tuple[int, int, Any]]  # (start, stop, one program walking them, or None)
+    direct: list[DirectRule | None] | None  # every rule's direct reading, or None when one has none
+    variables: tuple[str, ...]  # the variables any of the rules names
 
 
 class KeyProblem(Exception):
@@ -111,7 +125,9 @@ class Grouping:
         self._lock = threading.Lock()
         self._programs: dict[tuple[str, int], _Compiled] = {}
         self._walk_programs: dict[tuple[_Compiled, ...], Any] = {}
-        self._plans: dict[tuple[_Compiled, ...], list[tuple[int, int, Any]]] = {}
+        self._plans: dict[tuple[_Compiled, ...], _Plan] = {}
+        #: read plain rules in Python (see .direct); off only to check it against the engine
+        self.direct = True
 
     # ----------------------------------------------------------------------- validation
 
@@ -142,19 +158,25 @@ class Grouping:
         trace = match.trace
         try:
             ordered = sorted(rules, key=_POSITION)
+            with self._lock:
+                entries = [self._compiled(rule) for rule in ordered]
+                plan = self._plan(entries)
+            if plan.direct is not None and self.direct:
+                found = direct_match(alert, ordered, plan.direct)
+                if found is not None:
+                    return found
             try:
-                activation = self.engine.bind(alert_variables(alert))
+                activation = self.engine.bind(alert_variables(alert, plan.variables))
             except Exception as exc:  # noqa: BLE001 - odd alert data: no rule takes it, and it says why
                 failure = _short(f"the alert's data could not be given to CEL: {type(exc).__name__}: {exc}")
                 trace.extend(RuleTrace(rule.id, rule.name, False, failure) for rule in ordered)
                 match.errors.append(failure)
                 return match
             with self._lock:
-                entries = [self._compiled(rule) for rule in ordered]
-                for start, stop, walk in self._plan(entries):
-                    found = self._walk(walk, activation) if walk is not None else None
-                    if found is not None:  # the fast way: one call walked these rules
-                        index, walked_key = found
+                for start, stop, walk in plan.steps:
+                    found_walk = self._walk(walk, activation) if walk is not None else None
+                    if found_walk is not None:  # the fast way: one call walked these rules
+                        index, walked_key = found_walk
                         stop_at = stop if index < 0 else start + index
                         trace.extend(RuleTrace(rule.id, rule.name, False) for rule in ordered[start:stop_at])
                         if index < 0:
@@ -219,10 +241,14 @@ class Grouping:
                 key_error = _short("the key does not compile: " + describe_problems(exc.problems))
             except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
                 key_error = _short(f"the key does not compile: {type(exc).__name__}: {exc}")
-        return _Compiled(rule.condition, rule.key, condition_program, key_program, condition_error, key_error)
+        compiled = condition_program is not None and key_program is not None
+        return _Compiled(rule.condition, rule.key, condition_program, key_program, condition_error, key_error,
+                         direct_rule(rule.condition, rule.key) if compiled else None,
+                         _variables(rule.condition) | _variables(rule.key))
 
-    def _plan(self, entries: list[_Compiled]) -> list[tuple[int, int, Any]]:
-        """The steps that walk ``entries``: (start, stop, one program walking them, or None).
+    def _plan(self, entries: list[_Compiled]) -> _Plan:
+        """How ``entries`` are walked: steps of (start, stop, one program walking them, or None),
+        their direct readings, and the variables they name.
 
         Where the engine can (cel-expr), runs of rules whose condition and key compiled (at
         most MAX_WALK, fewer where the parser's depth limit demands) are walked by one
@@ -230,10 +256,10 @@ class Grouping:
         does. Otherwise, or when that call fails, a step's rules are walked one by one.
         """
         key = tuple(entries)
-        plan = self._plans.get(key)
-        if plan is not None:
-            return plan
-        plan = []
+        found = self._plans.get(key)
+        if found is not None:
+            return found
+        steps: list[tuple[int, int, Any]] = []
         i, n = 0, len(entries)
         while i < n:
             j = i + 1
@@ -241,10 +267,14 @@ class Grouping:
                 while (j < n and j - i < MAX_WALK and entries[j].condition_program is not None
                        and entries[j].key_program is not None):
                     j += 1
-                plan.extend(self._walks(key[i:j], i))
+                steps.extend(self._walks(key[i:j], i))
             else:
-                plan.append((i, j, None))
+                steps.append((i, j, None))
             i = j
+        direct = [entry.direct for entry in entries]
+        names = frozenset().union(*(entry.variables for entry in entries))
+        plan = _Plan(steps, direct if all(d is not None for d in direct) else None,
+                     tuple(name for name in VARIABLES if name in names))
         _remember(self._plans, key, plan, MAX_PLANS)
         return plan
 
@@ -309,6 +339,12 @@ class Grouping:
             return None, _short("the key could not be evaluated: " + exc.message)
         except Exception as exc:  # noqa: BLE001 - an engine bug is this rule's error, not a crash
             return None, _short(f"the key could not be evaluated: {type(exc).__name__}: {exc}")
+
+
+def _variables(expression: str) -> frozenset[str]:
+    """The variables ``expression`` may name: every identifier that is one (a field or a
+    macro's own variable of the same name too, which only binds one more than needed)."""
+    return frozenset(t.text for t in significant(expression) if t.kind == "ident" and t.text in VARIABLES)
 
 
 def _kind(value: Any) -> str:
