@@ -22,6 +22,7 @@ CREATE TABLE access.sessions (
 
 CREATE INDEX sessions_user ON access.sessions (user_id);
 CREATE INDEX sessions_expires ON access.sessions (expires_at);
+CREATE INDEX sessions_last_seen ON access.sessions (last_seen_at);
 
 -- OIDC logins started and not yet finished: taken (deleted) once by their callback.
 CREATE TABLE access.pending_logins (
