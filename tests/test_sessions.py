@@ -506,3 +506,18 @@ async def test_the_login_callback_from_another_browser_is_refused(site: Site) ->
             assert r.status == 401 and "another browser" in await r.text()
         assert session_cookie(other) is None
     assert urlsplit(authorize).path == "/authorize"
+
+
+async def test_the_cookie_is_secure_when_the_public_url_is_https(
+    db_url: str, provider: FakeOidcProvider, users_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async for site in _site(db_url, provider, users_path, monkeypatch, public_url="https://oncall.example"):
+        async with site.browser() as browser:
+            status, _, answer = await password_login(site, browser, "alice", PASSWORD)
+            assert status == 303
+            set_cookie = next(v for v in answer.headers.getall("Set-Cookie") if v.startswith(f"{COOKIE}="))
+            assert "secure" in {part.strip().lower() for part in set_cookie.split(";")}
+            # the public URL's origin is this site's
+            async with browser.post(f"{site.url}/login", data={"user": "alice", "password": PASSWORD},
+                                    headers={"Origin": "https://oncall.example"}, allow_redirects=False) as r:
+                assert r.status == 303

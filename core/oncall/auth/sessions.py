@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from oncall_hookspecs import AuthRequest, Principal, User
 
 from ..clock import SYSTEM_CLOCK, Clock
+from ..directory.client import Lookup
 from ..store.database import Pool
 from .session_settings import DEFAULT_IDLE_S, DEFAULT_LIFETIME_S
 
@@ -248,9 +249,9 @@ class SessionStore:
 
 
 class UserSource(Protocol):
-    """What the authenticator asks about a password login's person: the directory."""
+    """What the authenticator asks about a password login's person: the cached directory."""
 
-    async def get_user(self, user_id: str) -> User | None: ...
+    async def user(self, user_id: str) -> Lookup[User | None]: ...
 
 
 class SessionAuthenticator:
@@ -258,7 +259,7 @@ class SessionAuthenticator:
 
     A forged, unknown or expired cookie is no principal (an expired row is deleted). Once a
     minute, with its last-seen write, a password login's person is asked of the directory:
-    gone, or given another role, ends their sessions.
+    gone, or given another role, ends their sessions (a directory that cannot answer ends none).
     """
 
     name = "session"
@@ -287,7 +288,10 @@ class SessionAuthenticator:
     async def _still_granted(self, session: Session) -> bool:
         if session.method != "password" or self.directory is None:
             return True
-        user = await self.directory.get_user(session.user_id)
+        lookup = await self.directory.user(session.user_id)
+        if not lookup.known or lookup.stale:
+            return True  # the directory cannot answer now: an outage ends no session
+        user = lookup.value
         if user is None or user.role != session.role:
             ended = await self.store.end_user(session.user_id)
             log.info("ended %d session(s) of %s: %s", ended, session.user_id,
