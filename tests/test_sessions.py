@@ -27,6 +27,7 @@ from oncall_local_directory import users_file
 from oncall_local_directory.passwords import hash_password
 from oncall_testkit.oidc_provider import FakeOidcProvider, consent, running_oidc_provider
 
+from oncall.access.v1 import access_pb2, access_pb2_grpc
 from oncall.alerting.v1 import alerting_pb2, alerting_pb2_grpc
 from oncall.auth.group_roles import GroupGrant, GroupMapping, Role
 from oncall.auth.oidc import LoginStart
@@ -302,6 +303,35 @@ async def test_a_person_lists_their_sessions_ends_one_and_logs_out(site: Site) -
             assert r.status == 303 and r.headers["Location"] == "/login"
         assert await session_rows(site) == []
         assert (await whoami(site, laptop))[0] == 401
+
+
+async def test_over_grpc_a_session_lists_and_ends_its_own_sessions_and_a_key_has_none(site: Site) -> None:
+    async with site.browser() as laptop, site.browser() as phone:
+        await oidc_login(site, laptop)
+        await oidc_login(site, phone)
+        cookie = (("cookie", f"{COOKIE}={session_cookie(laptop)}"),)
+        async with grpc.aio.insecure_channel(site.server.grpc_target) as channel:
+            stub = access_pb2_grpc.SessionServiceStub(channel)
+            listed = await stub.ListSessions(access_pb2.ListSessionsRequest(), metadata=cookie)
+            assert listed.user_id == "u-1001"
+            assert [(s.method, s.role, s.current) for s in listed.sessions] == [
+                ("oidc", "responder", False), ("oidc", "responder", True)]
+            await stub.EndSession(access_pb2.EndSessionRequest(id=listed.sessions[0].id), metadata=cookie)
+            assert (await whoami(site, phone))[0] == 401
+            with pytest.raises(grpc.aio.AioRpcError) as gone:
+                await stub.EndSession(access_pb2.EndSessionRequest(id=listed.sessions[0].id), metadata=cookie)
+            assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(grpc.aio.AioRpcError) as keyed:
+                await stub.ListSessions(access_pb2.ListSessionsRequest(),
+                                        metadata=(("authorization", f"Bearer {site.server.admin_key}"),))
+            assert keyed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        # ending a session is a change, and the audit log names who did it
+        async with site.server.ctx.pool.connection() as conn:
+            cur = await conn.execute("SELECT principal, resource, outcome FROM access.audit_events "
+                                     "WHERE method LIKE '%%EndSession' ORDER BY id")
+            audited = [tuple(r.values()) for r in await cur.fetchall()]
+        assert audited == [("session:u-1001", f"sessions/{listed.sessions[0].id}", "OK"),
+                           ("session:u-1001", f"sessions/{listed.sessions[0].id}", "NOT_FOUND")]
 
 
 async def test_an_api_key_has_no_sessions_to_list(site: Site) -> None:
