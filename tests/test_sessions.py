@@ -36,6 +36,7 @@ from oncall.auth.pending_logins import PgPendingLogins
 from oncall.auth.sessions import COOKIE
 from oncall.clock import Clock
 from oncall.http.login import safe_next
+from oncall.server import login_banner
 
 from conftest import RunningServer, run_server, server_settings
 
@@ -551,3 +552,18 @@ async def test_the_cookie_is_secure_when_the_public_url_is_https(
             async with browser.post(f"{site.url}/login", data={"user": "alice", "password": PASSWORD},
                                     headers={"Origin": "https://oncall.example"}, allow_redirects=False) as r:
                 assert r.status == 303
+
+
+async def test_the_serve_banner_says_how_to_sign_in_or_that_only_api_keys_work(
+    site: Site, db_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    banner = login_banner(site.server.ctx)
+    assert banner.startswith("browser login at ") and banner.count("/login") == 1
+    assert "OIDC (127.0.0.1)" in banner and "local passwords (local directory)" in banner
+    monkeypatch.setenv("ONCALL_DIRECTORY", "none")
+    async with run_server(server_settings(db_url)) as bare:
+        assert login_banner(bare.ctx) == (
+            "browser login: none configured (ONCALL_OIDC_ISSUER unset, the directory holds no passwords); "
+            "only API keys are enabled")
+        async with aiohttp.ClientSession() as http, http.get(f"{bare.http_url}/login") as r:
+            assert r.status == 200 and "use an API key" in await r.text()
