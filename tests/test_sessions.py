@@ -371,6 +371,26 @@ async def test_a_state_changing_request_needs_the_csrf_token_and_this_sites_orig
         assert (await whoami(site, browser))[0] == 401
 
 
+async def test_any_state_changing_request_with_a_session_cookie_is_guarded_registered_or_not(site: Site) -> None:
+    _, key = await site.server.integration("generic")
+    body = {"summary": "disk full", "dedup_key": "d1"}
+    async with site.browser() as browser:
+        await oidc_login(site, browser)
+        webhook = f"{site.url}/api/v1/webhooks/generic?token={key}"
+        async with browser.post(webhook, json=body, headers={"Origin": "https://evil.example"}) as r:
+            assert r.status == 403
+        async with browser.post(webhook, json=body) as r:
+            assert r.status == 403 and "CSRF token" in (await r.json())["detail"]
+        async with site.server.ctx.pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) AS n FROM alerting.alerts")
+            assert (await cur.fetchone())["n"] == 0  # type: ignore[index]
+    async with aiohttp.ClientSession() as sender, sender.post(webhook, json=body) as r:
+        assert r.status == 204  # a sender with no session cookie is not a browser: the key alone decides
+    async with site.server.ctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) AS n FROM alerting.alerts")
+        assert (await cur.fetchone())["n"] == 1  # type: ignore[index]
+
+
 async def test_another_sessions_csrf_token_does_not_pass(site: Site) -> None:
     async with site.browser() as mine, site.browser() as theirs:
         await oidc_login(site, mine)

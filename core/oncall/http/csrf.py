@@ -1,13 +1,16 @@
 """The guard on state-changing browser requests: same origin, and the session's CSRF token.
 
-It applies to the routes registered with ``protect`` (those a session cookie may call:
-logout, the sessions API, and later REST and the UI; the login form for its origin only),
-for every method but GET, HEAD and OPTIONS. Such a request must come from this site
-(``Sec-Fetch-Site`` same-origin, and an ``Origin``, when sent, equal to ``ONCALL_PUBLIC_URL``'s
-or the request's own), and, when it carries a session cookie, bring that session's CSRF token in ``X-CSRF-Token`` or the form
-field ``csrf_token`` (compared in constant time). A request with ``Authorization: Bearer``
-is exempt: a browser never adds that header across sites without the page asking for it,
-which a cross-site page cannot do without CORS. Refusals are 403 and run nothing.
+Every request but GET, HEAD and OPTIONS that carries a session cookie this server signed
+(whatever its route: the sessions API, logout, and the REST routes and UI to come, with no
+registration needed), and every such request to a route registered with ``protect`` (with
+or without a cookie), must come from this site: ``Sec-Fetch-Site``, when sent, is
+same-origin, and an ``Origin``, when sent, equals ``ONCALL_PUBLIC_URL``'s or the request's
+own. With the session cookie it must also bring that session's CSRF token in
+``X-CSRF-Token`` or the form field ``csrf_token`` (compared in constant time), except on a
+route protected with ``token=False`` (the login form: there is no session to have a token
+yet, and the origin check is what stops login CSRF). A request with ``Authorization:
+Bearer`` is exempt: a browser never adds that header across sites without the page asking
+for it, which a cross-site page cannot do without CORS. Refusals are 403 and run nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ PROTECTED = web.AppKey("csrf_protected", dict[AbstractRoute, bool])
 
 
 def protect(app: web.Application, route: AbstractRoute, token: bool = True) -> AbstractRoute:
-    """Put ``route`` behind the guard: the origin check, and the session's CSRF token unless ``token`` is False."""
+    """Put ``route`` behind the guard even without a cookie: the origin check, and with a session
+    cookie its CSRF token unless ``token`` is False."""
     app.setdefault(PROTECTED, {})[route] = token
     return route
 
@@ -77,23 +81,23 @@ async def _token(request: web.Request) -> str | None:
 async def csrf_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    if request.method in SAFE_METHODS or _bearer(request):
+        return await handler(request)
     needs_token = request.app.get(PROTECTED, {}).get(request.match_info.route)
-    if request.method in SAFE_METHODS or needs_token is None:
-        return await handler(request)
-    if _bearer(request):
-        return await handler(request)
-    if not same_origin(request):
-        log.warning("refused a cross-site %s %s", request.method, request.match_info.route.resource.canonical
-                    if request.match_info.route.resource is not None else "?")
-        raise PermissionDenied("cross-site request refused (its Origin or Sec-Fetch-Site is not this site)")
     access = request.app[CONTEXT].access
-    cookie = cookie_from_header(request.headers.get("Cookie"))
-    if not needs_token or cookie is None or access is None or access.sessions is None:
-        return await handler(request)
-    signer = access.sessions.store.signer
-    session_id = signer.session_id(cookie)
-    if session_id is None:
-        return await handler(request)  # not a session this server made: the route's own check refuses it
-    if not signer.csrf_ok(session_id, await _token(request)):
-        raise PermissionDenied(f"this request needs the session's CSRF token ({HEADER} header or {FIELD} field)")
+    session_id = None
+    if access is not None and access.sessions is not None:
+        cookie = cookie_from_header(request.headers.get("Cookie"))
+        session_id = access.sessions.store.signer.session_id(cookie) if cookie else None
+    if needs_token is None and session_id is None:
+        return await handler(request)  # no session, and a route no session calls: not a browser's change
+    if not same_origin(request):
+        route = request.match_info.route.resource
+        log.warning("refused a cross-site %s %s", request.method, route.canonical if route is not None else "?")
+        raise PermissionDenied("cross-site request refused (its Origin or Sec-Fetch-Site is not this site)")
+    if session_id is not None and needs_token is not False:
+        assert access is not None and access.sessions is not None
+        if not access.sessions.store.signer.csrf_ok(session_id, await _token(request)):
+            raise PermissionDenied(
+                f"this request needs the session's CSRF token ({HEADER} header or {FIELD} field)")
     return await handler(request)
