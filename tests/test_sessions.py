@@ -179,6 +179,27 @@ async def test_an_oidc_login_sets_a_session_cookie_that_whoami_and_grpc_accept(s
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_a_session_acknowledges_as_the_person_signed_in_and_may_not_name_another(site: Site) -> None:
+    async with site.browser() as browser:
+        await oidc_login(site, browser)
+        cookie = (("cookie", f"{COOKIE}={session_cookie(browser)}"),)
+        async with grpc.aio.insecure_channel(site.server.grpc_target) as channel:
+            stub = alerting_pb2_grpc.AlertServiceStub(channel)
+            made = await stub.CreateAlert(alerting_pb2.CreateAlertRequest(summary="disk full", dedup_key="d1"),
+                                          metadata=(("authorization", f"Bearer {site.server.admin_key}"),))
+            with pytest.raises(grpc.aio.AioRpcError) as other:
+                await stub.AcknowledgeAlert(alerting_pb2.AcknowledgeAlertRequest(alert_id=made.alert.id,
+                                                                                 user_id="bob"), metadata=cookie)
+            assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            acked = await stub.AcknowledgeAlert(alerting_pb2.AcknowledgeAlertRequest(alert_id=made.alert.id),
+                                                metadata=cookie)
+        assert acked.alert.acknowledged_by == "u-1001"
+        async with site.server.ctx.pool.connection() as conn:
+            cur = await conn.execute("SELECT principal, principal_kind, role FROM access.audit_events "
+                                     "WHERE method LIKE '%AcknowledgeAlert' AND outcome = 'OK'")
+            assert [tuple(r.values()) for r in await cur.fetchall()] == [("session:u-1001", "session", "responder")]
+
+
 async def test_a_group_change_counts_at_the_next_login_and_ends_the_old_session(site: Site) -> None:
     async with site.browser() as laptop, site.browser() as phone:
         await oidc_login(site, laptop)
