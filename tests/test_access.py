@@ -449,7 +449,7 @@ async def test_proxy_auth_headers_are_a_principal_only_from_the_trusted_proxy(
 ) -> None:
     headers = {"X-Forwarded-User": "ann", "X-Forwarded-Groups": "sre"}
     async with run_server(server_settings(db_url)) as running, aiohttp.ClientSession() as http:
-        assert [a.name for a in running.ctx.access.authenticators] == ["api-key", "proxy-auth"]
+        assert [a.name for a in running.ctx.access.authenticators] == ["api-key", "session", "proxy-auth"]
         async with http.get(f"{running.http_url}/api/v1/whoami", headers=headers) as r:
             assert r.status == 200
             assert (await r.json()) | {"key_id": None} == {

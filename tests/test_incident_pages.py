@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import RunningServer
-from fixtures.grouping import add_rule, incidents, rows
+from fixtures.grouping import add_rule, am_entry, am_group, incidents, rows
 from fixtures.paging import USER, paging_server
 from fixtures.webhooks import post_json
 from oncall_hookspecs import RuleActions
@@ -34,32 +34,10 @@ TOKEN = "xoxb-incident-token"
 SECRET = "incident-signing-secret"
 ALICE_SLACK = "U0ALICE"
 PATH = "/api/v1/webhooks/alertmanager"
-GROUP_KEY = '{}:{alertname="DBDown", cluster="eu-1"}'
 LINE = "Incident #{{ incident.id }} · {{ incident.alert_count }} alerts · {{ incident.open_alerts }} open"
 SLACK_BODY = '{"text": "' + LINE + '", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "' + LINE + '"}}]}'
 #: the Slack channel spec's edit interval
 INTERVAL_S = 3.0
-
-
-def entry(i: int, status: str = "firing") -> dict[str, Any]:
-    return {
-        "status": status,
-        "labels": {"alertname": "DBDown", "cluster": "eu-1", "instance": f"db-{i}", "severity": "critical"},
-        "annotations": {"summary": f"db-{i} is down"},
-        "startsAt": "2026-12-03T09:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-12-03T09:30:00Z",
-        "fingerprint": f"{i:016x}",
-    }
-
-
-def group(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "version": "4", "groupKey": GROUP_KEY, "truncatedAlerts": 0, "receiver": "oncall",
-        "status": "firing" if any(e["status"] == "firing" for e in entries) else "resolved",
-        "groupLabels": {"alertname": "DBDown", "cluster": "eu-1"},
-        "commonLabels": {"alertname": "DBDown", "cluster": "eu-1"}, "commonAnnotations": {},
-        "externalURL": "http://alertmanager.example.org:9093", "alerts": entries,
-    }
 
 
 @pytest.fixture
@@ -95,7 +73,7 @@ async def set_up(server: RunningServer) -> str:
 
 
 async def send(server: RunningServer, key: str, entries: list[dict[str, Any]]) -> None:
-    status, body = await post_json(server, PATH, group(entries), key=key)
+    status, body = await post_json(server, PATH, am_group(entries), key=key)
     assert status == 200, body
 
 
@@ -119,14 +97,14 @@ def buttons(message: Message) -> list[str]:
 
 async def test_one_message_per_incident_is_edited_as_alerts_join_act_and_resolve(server, slack):
     key = await set_up(server)
-    await send(server, key, [entry(0)])
+    await send(server, key, [am_entry(0)])
     await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
     [incident] = await incidents(server.ctx.pool)
     assert shows(slack, f"Incident #{incident['id']} · 1 alerts · 1 open")
 
     # the storm goes on: nine more alerts in the group join the incident
     for n in range(2, 11):
-        await send(server, key, [entry(i) for i in range(n)])
+        await send(server, key, [am_entry(i) for i in range(n)])
     await slack.wait_for(lambda s: shows(s, f"Incident #{incident['id']} · 10 alerts · 10 open"))
     message = slack.only_message()
     assert message.edits >= 1 and buttons(message) == ["oncall_acknowledge", "oncall_resolve", "oncall_escalate"]
@@ -142,7 +120,7 @@ async def test_one_message_per_incident_is_edited_as_alerts_join_act_and_resolve
     assert "Acknowledged by <@U0ALICE>" in (slack.only_message().text or "")
 
     # Alertmanager resolves the group: the incident resolves, the message says so, no buttons left
-    await send(server, key, [entry(i, "resolved") for i in range(10)])
+    await send(server, key, [am_entry(i, "resolved") for i in range(10)])
     await slack.wait_for(lambda s: shows(s, "10 alerts · 0 open") and buttons(s.only_message()) == [])
     assert "Resolved" in (slack.only_message().text or "")
     assert len(slack.calls_to("chat.postMessage")) == 1  # one message, edited; never posted again
@@ -151,13 +129,13 @@ async def test_one_message_per_incident_is_edited_as_alerts_join_act_and_resolve
 
 async def test_a_storm_edits_each_message_at_most_once_per_interval(server, slack):
     key = await set_up(server)
-    await send(server, key, [entry(0)])
+    await send(server, key, [am_entry(0)])
     await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
     [incident] = await incidents(server.ctx.pool)
 
     # forty notifications from Alertmanager in about as many tenths of a second, each with one more alert
     for n in range(2, 42):
-        await send(server, key, [entry(i) for i in range(n)])
+        await send(server, key, [am_entry(i) for i in range(n)])
     await slack.wait_for(lambda s: shows(s, f"Incident #{incident['id']} · 41 alerts · 41 open"), timeout=60)
 
     updates = slack.calls_to("chat.update")
@@ -174,11 +152,11 @@ async def test_two_replicas_edit_a_message_once_per_change(
 ):
     async with paging_server(db_url, tmp_path, monkeypatch, ("slack", ALICE_SLACK), **slack_env(slack)):
         key = await set_up(server)
-        await send(server, key, [entry(0)])
+        await send(server, key, [am_entry(0)])
         await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
         await asyncio.sleep(INTERVAL_S)  # past the first interval: the next change edits at once
 
-        await send(server, key, [entry(0), entry(1)])
+        await send(server, key, [am_entry(0), am_entry(1)])
         await slack.wait_for(lambda s: shows(s, "2 alerts · 2 open"))
         # both replicas heard the change and marked the message; one edited it, and the
         # other's mark, due an interval later, finds nothing new to show
@@ -190,7 +168,7 @@ async def test_two_replicas_edit_a_message_once_per_change(
 
 async def test_a_change_announced_while_nobody_listened_is_caught_up_after_a_reconnect(server, slack):
     key = await set_up(server)
-    await send(server, key, [entry(0)])
+    await send(server, key, [am_entry(0)])
     await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
     [incident] = await incidents(server.ctx.pool)
     await asyncio.sleep(INTERVAL_S + 1)  # whatever the page's own announcements marked is settled
@@ -212,7 +190,7 @@ async def test_a_change_announced_while_nobody_listened_is_caught_up_after_a_rec
 
 async def test_a_catch_up_edits_only_messages_whose_incident_shows_differently(server, slack):
     key = await set_up(server)
-    await send(server, key, [entry(0)])
+    await send(server, key, [am_entry(0)])
     await slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) == 1)
     await asyncio.sleep(INTERVAL_S + 1)
     # another editor (a replica's, say) catching up on everything open: the message shows the

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from conftest import RunningServer, run_server, server_settings
-from fixtures.grouping import add_rule, assert_counters_true, incidents, rows
+from fixtures.grouping import GROUP_KEY, add_rule, assert_counters_true, incidents, rows
+from fixtures.grouping import am_entry as entry
+from fixtures.grouping import am_group as group
 from fixtures.webhooks import post_json
 from oncall_hookspecs import RuleActions
 
@@ -24,31 +26,6 @@ from oncall.escalation.policies import PolicyInput, Step, Target, create_policy
 from oncall.routing import rules
 
 PATH = "/api/v1/webhooks/alertmanager"
-GROUP_KEY = '{}/{severity=~"critical|warning"}:{alertname="DBDown", cluster="eu-1"}'
-
-
-def entry(i: int, status: str = "firing") -> dict[str, Any]:
-    return {
-        "status": status,
-        "labels": {"alertname": "DBDown", "cluster": "eu-1", "instance": f"db-{i}", "severity": "critical"},
-        "annotations": {"summary": f"db-{i} is down"},
-        "startsAt": "2026-12-03T09:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-12-03T09:30:00Z",
-        "fingerprint": f"{i:016x}",
-    }
-
-
-def group(entries: list[dict[str, Any]], group_key: str = GROUP_KEY) -> dict[str, Any]:
-    firing = any(e["status"] == "firing" for e in entries)
-    return {
-        "version": "4", "groupKey": group_key, "truncatedAlerts": 0, "receiver": "oncall",
-        "status": "firing" if firing else "resolved",
-        "groupLabels": {"alertname": "DBDown", "cluster": "eu-1"},
-        "commonLabels": {"alertname": "DBDown", "cluster": "eu-1"}, "commonAnnotations": {},
-        "externalURL": "http://alertmanager.example.org:9093", "alerts": entries,
-    }
-
-
 async def replay(server: RunningServer, key: str, entries: list[dict[str, Any]], **kw: Any) -> list[str]:
     status, body = await post_json(server, PATH, group(entries, **kw), key=key)
     assert status == 200, body

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .auth.oidc_settings import OidcSettings
+from .auth.session_settings import DEFAULT_IDLE_S, DEFAULT_LIFETIME_S, secret_from_env
 from .tls import ClientTls, ServerTls
 
 
@@ -232,6 +234,13 @@ class Settings:
     grpc_ca_file: Path | None = None
     grpc_cert_file: Path | None = None
     grpc_key_file: Path | None = None
+    # browser sessions (auth/sessions.py): the idle timeout and absolute lifetime, and the
+    # cookie-signing secret (None: the one kept in the database, made on first start)
+    session_idle_s: float = DEFAULT_IDLE_S
+    session_lifetime_s: float = DEFAULT_LIFETIME_S
+    session_secret: bytes | None = field(default=None, repr=False)
+    # OIDC login (auth/oidc_settings.py); None: no OIDC login
+    oidc: OidcSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -295,6 +304,10 @@ class Settings:
             grpc_ca_file=_path(env, "ONCALL_GRPC_CA_FILE"),
             grpc_cert_file=grpc_cert_file,
             grpc_key_file=grpc_key_file,
+            session_idle_s=_seconds(env, "ONCALL_SESSION_IDLE_TIMEOUT_S", DEFAULT_IDLE_S),
+            session_lifetime_s=_seconds(env, "ONCALL_SESSION_LIFETIME_S", DEFAULT_LIFETIME_S),
+            session_secret=secret_from_env(env.get("ONCALL_SESSION_SECRET"), env.get("ONCALL_SESSION_SECRET_FILE")),
+            oidc=OidcSettings.from_env(env),
         )
 
     def body_limit(self, source: str | None = None, declared: int | None = None) -> int:

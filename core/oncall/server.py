@@ -23,17 +23,21 @@ from .alerting import store
 from .alerting.ingest import Ingestor
 from .alerting.models import Integration
 from .auth import keys as api_keys
+from .auth import sessions
 from .auth.access import Access
 from .auth.principal import CLI
 from .auth.retention import AuditPruner
+from .clock import Clock
 from .config import Settings
 from .context import Context
 from .directory.client import open_directory
+from .directory.login import PasswordLogin
 from .escalation.engine import Engine
 from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
 from .rest.transcoder import close_streams
 from .http.connections import ConnectionLimits, GuardedSite
+from .http.login import provider_name
 from .lifecycle import Dispatcher
 from .notification import channels as catalog
 from .notification.actions import Host
@@ -93,6 +97,19 @@ async def _bootstrap_hint(ctx: Context) -> None:
             "and send it as 'authorization: Bearer oncall_…'.",
             file=sys.stderr, flush=True,
         )
+
+
+def login_banner(ctx: Context) -> str:
+    """How a person signs in to this server, for the startup banner."""
+    app_logins = []
+    if ctx.settings.oidc is not None:
+        app_logins.append(f"OIDC ({provider_name(ctx.settings.oidc.issuer)})")
+    if ctx.directory is not None and PasswordLogin(ctx.directory.directory).available:
+        app_logins.append(f"local passwords ({ctx.directory.name} directory)")
+    if not app_logins:
+        return ("browser login: none configured (ONCALL_OIDC_ISSUER unset, the directory holds no passwords); "
+                "only API keys are enabled")
+    return f"browser login at {ctx.settings.base_url}/login: {' and '.join(app_logins)}"
 
 
 async def _demo_key(ctx: Context, source: str) -> tuple[Integration, str, bool]:
@@ -207,12 +224,19 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     ingestor = Ingestor(pool, raw_cap=settings.raw_payload_max_bytes)
     ingestor.start()
     ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
-    ctx.access = Access(pool, registry.authenticators.values(), registry.permission_rules.values())
+    secret = await sessions.load_secret(pool, settings.session_secret)  # never logged
+    session_auth = sessions.SessionAuthenticator(sessions.SessionStore(
+        pool, sessions.Signer(secret), sessions.Lifetimes(settings.session_idle_s, settings.session_lifetime_s)))
+    # the clock of logins, keys and sessions: the process's own, which a test may freeze
+    ctx.access = Access(pool, registry.authenticators.values(), registry.permission_rules.values(), clock=Clock(),
+                        sessions=session_auth)
     pruner = AuditPruner(pool, settings.audit_retention_days)
     ctx.render_pool = render_pool = RenderPool.for_server(settings, registry)
     await render_pool.start()  # the children start in the background; the first render waits for one
     directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
     ctx.directory = directory
+    if directory is not None:
+        session_auth.directory = directory  # a password login's person is checked there once a minute
     schedule_cache = schedule_store.cache_for(ctx)
     await schedule_cache.start(ctx.listener)
     ctx.schedule_resolver = schedule_store.resolver(ctx)
@@ -374,6 +398,7 @@ async def _serve_http_and_grpc(
         f"; FAILED: {', '.join(failed)}" if failed else "",
     )
     if not _is_worker():
+        log.info("%s", login_banner(ctx))
         await _bootstrap_hint(ctx)
     if demo:
         await _demo(ctx)

@@ -104,8 +104,8 @@ def register_authenticators(register: Callable[[Authenticator], None]) -> None:
     """Register authenticators, which say who sent a gRPC or HTTP request.
 
     :param register: call with each :class:`Authenticator`. For every request the core's
-        own API-key authenticator is asked first, then each registered one in the order
-        the plugins load; the first :class:`Principal` wins, and none at all is
+        own API-key authenticator is asked first, then its session-cookie one, then each
+        registered one in the order the plugins load; the first :class:`Principal` wins, and none at all is
         ``UNAUTHENTICATED`` (401). Webhooks keep their integration keys and never ask.
     """
 

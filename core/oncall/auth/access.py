@@ -1,6 +1,7 @@
 """The one lock on every door: who is calling (``authenticate``) and whether they may (``allowed``).
 
-``authenticate`` asks the core's API-key authenticator first, then each plugin's
+``authenticate`` asks the core's API-key authenticator first, then the session cookie's
+(``sessions.SessionAuthenticator``, when the server keeps sessions), then each plugin's
 authenticator (``register_authenticators``) in order; the first principal wins. A
 credential that is ours and wrong (an ``oncall_…`` key unknown, expired or revoked) is
 refused outright, without asking the plugins. ``allowed`` asks each plugin's permission
@@ -18,6 +19,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OnCallError, Unauthenticated
 from ..store.database import UNREACHABLE, Pool
 from . import keys, permissions
+from .sessions import SessionAuthenticator
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,15 @@ class Access:
 
     def __init__(
         self, pool: Pool, authenticators: Iterable[Authenticator] = (), rules: Iterable[PermissionRule] = (),
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock = SYSTEM_CLOCK, sessions: SessionAuthenticator | None = None,
     ) -> None:
         self.pool = pool
         self.api_keys = ApiKeyAuthenticator(pool, clock)
-        self.authenticators: list[Authenticator] = [self.api_keys, *authenticators]
+        self.sessions = sessions
+        if sessions is not None:
+            sessions.clock = clock
+        self.authenticators: list[Authenticator] = [
+            self.api_keys, *([sessions] if sessions is not None else []), *authenticators]
         self.rules = list(rules)
 
     @property
@@ -79,6 +85,8 @@ class Access:
     @clock.setter
     def clock(self, clock: Clock) -> None:
         self.api_keys.clock = clock
+        if self.sessions is not None:
+            self.sessions.clock = clock
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
         """Who sent ``request``, or None; raises Unauthenticated for a credential refused outright."""

@@ -125,6 +125,11 @@ METHODS: dict[str, str] = {
         "ListApiKeys": "api_keys:read",
         "RevokeApiKey": "api_keys:write",
     }),
+    **_service(f"{_X}.SessionService", {
+        # a person's own sessions: every role has them
+        "ListSessions": "sessions:read",
+        "EndSession": "sessions:write",
+    }),
     **_service(f"{_X}.AuditService", {
         "ListAuditEvents": "audit:read",
     }),

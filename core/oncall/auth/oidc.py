@@ -9,8 +9,8 @@ token endpoint and validates the ID token (signature RS256 or ES256, ``iss``, ``
 ``OidcLogin`` puts it together with a ``PendingLogins`` store, where a started login waits
 for its callback and which hands each one out once, so a replayed callback (the same state,
 hence the same nonce) is refused, and with the group mapping (``group_roles``), evaluated
-afresh at every login. The browser routes (and the store kept in PostgreSQL) come with
-sessions; ``MemoryPendingLogins`` serves one process and the tests.
+afresh at every login. The browser routes are ``http/login.py``; the server keeps pending
+logins in PostgreSQL (``pending_logins.PgPendingLogins``); ``MemoryPendingLogins`` serves the tests.
 
 No error message holds a token, a code, a verifier or the client secret.
 """
@@ -115,8 +115,9 @@ class LoginOutcome:
 
 class PendingLogins(Protocol):
     """Where started logins wait for their callback. ``take`` hands a login out once and
-    forgets it, which is what refuses a replayed callback. Sessions will keep these in
-    PostgreSQL (a row deleted by the ``take``) so that any replica can finish a login."""
+    forgets it, which is what refuses a replayed callback. The server keeps these in
+    PostgreSQL (``pending_logins.PgPendingLogins``: a row deleted by the ``take``) so that any
+    replica can finish a login."""
 
     async def put(self, login: LoginStart) -> None: ...
 

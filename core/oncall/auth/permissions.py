@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from oncall_hookspecs import ROLES
 
-#: what a viewer may do: read everything but contact details (who is reached, and where)
+#: what a viewer may do: read everything but contact details (who is reached, and where), and
+#: list and end their own sessions
 VIEWER: frozenset[str] = frozenset({
     "alerts:read", "incidents:read", "escalations:read", "policies:read", "rules:read",
     "schedules:read", "templates:read", "silences:read", "heartbeats:read",
     "grouping_rules:read", "calendar_tokens:read",
+    # their own browser sessions, listed and ended
+    "sessions:read", "sessions:write",
 })
 
 #: a responder also acknowledges, resolves, escalates, adds notes and creates overrides:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 from oncall_hookspecs import AuthRequest, Principal
 
+from ..auth.sessions import cookie_from_header
 from ..errors import Unauthenticated
 from .requests import CONTEXT, json_response
 
@@ -29,16 +30,25 @@ async def require_principal(request: web.Request) -> Principal:
     access = request.app[CONTEXT].access
     principal = await access.authenticate(auth_request(request)) if access is not None else None
     if principal is None:
-        raise Unauthenticated("this request needs credentials: Authorization: Bearer oncall_<prefix>_<secret>")
+        raise Unauthenticated("this request needs credentials: Authorization: Bearer oncall_<prefix>_<secret>, "
+                              "or a session (sign in at /login)")
     return principal
 
 
 async def whoami(request: web.Request) -> web.Response:
+    """Who is calling; for a browser session also its CSRF token (sent back as ``X-CSRF-Token``)."""
     p = await require_principal(request)
-    return json_response({
+    body: dict[str, object] = {
         "kind": p.kind, "user_id": p.user_id, "role": p.role, "team_ids": list(p.team_ids),
         "scopes": list(p.scopes), "key_id": p.key_id, "via": p.via,
-    })
+    }
+    access = request.app[CONTEXT].access
+    sessions = access.sessions if access is not None else None
+    if p.kind == "session" and sessions is not None:
+        session_id = sessions.store.signer.session_id(cookie_from_header(request.headers.get("Cookie")) or "")
+        if session_id is not None:
+            body["csrf_token"] = sessions.store.signer.csrf_token(session_id)
+    return json_response(body)
 
 
 def add_routes(app: web.Application) -> None:

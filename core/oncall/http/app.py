@@ -1,4 +1,4 @@
-"""The HTTP server: health, readiness, and the webhook endpoints of every source plugin."""
+"""The HTTP server: health, readiness, the webhook endpoints of every source plugin, and the login routes."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from ..errors import NotFound, PermissionDenied, Unauthenticated
 from ..rest import transcoder as rest
 from ..store.database import unavailable
 from ..store.migrate import pending_migrations
-from . import access, calendar, channels, heartbeat
+from . import access, calendar, channels, heartbeat, login, sessions
 from .connections import connection_middleware
+from .csrf import csrf_middleware
 from .errors import RETRY_AFTER_S, error_response, errors_middleware
 from .requests import CONTEXT, credential, inbound_request, json_response, read_body, request_key
 
@@ -165,7 +166,7 @@ def build_app(ctx: Context) -> web.Application:
         if name not in ctx.registry.sources:
             log.warning("ONCALL_SOURCE_MAX_BODY_BYTES names %r, which is no installed source", name)
     app = web.Application(
-        middlewares=[connection_middleware, in_flight_middleware, errors_middleware],
+        middlewares=[connection_middleware, in_flight_middleware, errors_middleware, csrf_middleware],
         client_max_size=max(limits) + 1,
     )
     app[CONTEXT] = ctx
@@ -175,6 +176,9 @@ def build_app(ctx: Context) -> web.Application:
     app.router.add_post("/api/v1/webhooks/{source}", webhook)
     heartbeat.add_routes(app)
     access.add_routes(app)
+    if ctx.access is not None and ctx.access.sessions is not None:
+        sessions.add_routes(app)
+        login.add_routes(app, ctx)
     calendar.add_routes(app)
     channels.add_routes(app, ctx)
     rest.add_routes(app, ctx)  # the REST/JSON API of every gRPC service (oncall.rest)

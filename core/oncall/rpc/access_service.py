@@ -1,7 +1,8 @@
-"""The access services' gRPC servicers: oncall.access.v1.ApiKeyService and AuditService.
+"""The access services' gRPC servicers: oncall.access.v1.ApiKeyService, SessionService and AuditService.
 
-Thin delegates to ``auth.keys`` and ``auth.audit``; the caller (the principal the access
-interceptor admitted) is the creator of a key, which never exceeds it.
+Thin delegates to ``auth.keys``, ``auth.sessions`` and ``auth.audit``; the caller (the
+principal the access interceptor admitted) is the creator of a key, which never exceeds it,
+and the owner of the sessions it lists and ends.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import grpc
 
 from ..access.v1 import access_pb2 as pb
 from ..access.v1 import access_pb2_grpc
-from ..auth import audit, keys
+from ..auth import audit, keys, sessions
 from ..auth.principal import current, describe
 from ..context import Context
-from ..errors import Unauthenticated
+from ..errors import FailedPrecondition, NotFound, Unauthenticated
+from .access import auth_request
 from . import convert
 
 KEY_SERVICE: str = pb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name
 AUDIT_SERVICE: str = pb.DESCRIPTOR.services_by_name["AuditService"].full_name
+SESSION_SERVICE: str = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
 
 _Call: TypeAlias = grpc.aio.ServicerContext
 
@@ -73,6 +76,43 @@ class ApiKeyService(access_pb2_grpc.ApiKeyServiceServicer):
         return pb.RevokeApiKeyResponse(api_key=key_to_proto(key))
 
 
+def session_to_proto(session: sessions.Session, current_id: int) -> pb.Session:
+    return pb.Session(
+        id=session.id, method=session.method, role=session.role, team_ids=list(session.team_ids),
+        created_at=convert.timestamp(session.created_at), last_seen_at=convert.timestamp(session.last_seen_at),
+        expires_at=convert.timestamp(session.expires_at), peer=session.peer, user_agent=session.user_agent,
+        current=session.id == current_id,
+    )
+
+
+class SessionService(access_pb2_grpc.SessionServiceServicer):
+    """oncall.access.v1.SessionService: the caller's own browser sessions."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def _caller(self, method: str, context: _Call) -> tuple[sessions.SessionAuthenticator, sessions.Session]:
+        principal = current.get()
+        access = self._ctx.access
+        found = None
+        if principal is not None and principal.kind == "session" and access is not None and access.sessions:
+            found = await access.sessions.session_of(auth_request(method, context))
+        if found is None or access is None or access.sessions is None:
+            raise FailedPrecondition("only a person signed in with a browser session has sessions")
+        return access.sessions, found[0]
+
+    async def ListSessions(self, request: pb.ListSessionsRequest, context: _Call) -> pb.ListSessionsResponse:
+        auth, mine = await self._caller(f"/{SESSION_SERVICE}/ListSessions", context)
+        listed = await auth.store.list_user(mine.user_id, auth.clock.now())
+        return pb.ListSessionsResponse(user_id=mine.user_id, sessions=[session_to_proto(s, mine.id) for s in listed])
+
+    async def EndSession(self, request: pb.EndSessionRequest, context: _Call) -> pb.EndSessionResponse:
+        auth, mine = await self._caller(f"/{SESSION_SERVICE}/EndSession", context)
+        if not await auth.store.end(request.id, user_id=mine.user_id):
+            raise NotFound(f"you have no session {request.id}")
+        return pb.EndSessionResponse()
+
+
 class AuditService(access_pb2_grpc.AuditServiceServicer):
     """oncall.access.v1.AuditService over the audit log."""
 
@@ -92,7 +132,8 @@ class AuditService(access_pb2_grpc.AuditServiceServicer):
 
 
 def add_services(server: grpc.aio.Server, ctx: Context) -> list[str]:
-    """Add the key and audit servicers to ``server``; return their full service names."""
+    """Add the key, session and audit servicers to ``server``; return their full service names."""
     access_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(ctx), server)
+    access_pb2_grpc.add_SessionServiceServicer_to_server(SessionService(ctx), server)
     access_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(ctx), server)
-    return [KEY_SERVICE, AUDIT_SERVICE]
+    return [KEY_SERVICE, SESSION_SERVICE, AUDIT_SERVICE]

@@ -13,6 +13,7 @@ from typing import TypeAlias
 import grpc
 from oncall_hookspecs import AlertEvent, IngestOutcome
 
+from ..auth.principal import acting_user
 from ..alerting import store
 from ..alerting.models import Alert, AlertFilter
 from ..alerting.v1 import alerting_pb2 as pb
@@ -90,13 +91,13 @@ class AlertService(alerting_pb2_grpc.AlertServiceServicer):
         self, request: pb.AcknowledgeAlertRequest, context: _Call
     ) -> pb.AcknowledgeAlertResponse:
         alert = await store.acknowledge(
-            self._ctx.pool, convert.alert_id(request.alert_id), request.user_id, request.note
+            self._ctx.pool, convert.alert_id(request.alert_id), acting_user(request.user_id), request.note
         )
         return pb.AcknowledgeAlertResponse(alert=convert.alert_to_proto(alert))
 
     async def ResolveAlert(self, request: pb.ResolveAlertRequest, context: _Call) -> pb.ResolveAlertResponse:
         alert = await store.resolve(
-            self._ctx.pool, convert.alert_id(request.alert_id), request.user_id, request.note
+            self._ctx.pool, convert.alert_id(request.alert_id), acting_user(request.user_id), request.note
         )
         return pb.ResolveAlertResponse(alert=convert.alert_to_proto(alert))
 
@@ -108,7 +109,7 @@ class AlertService(alerting_pb2_grpc.AlertServiceServicer):
 
     async def AddNote(self, request: pb.AddNoteRequest, context: _Call) -> pb.AddNoteResponse:
         event = await store.add_note(
-            self._ctx.pool, convert.alert_id(request.alert_id), request.user_id, request.note
+            self._ctx.pool, convert.alert_id(request.alert_id), acting_user(request.user_id), request.note
         )
         return pb.AddNoteResponse(event=convert.event_to_proto(event))
 

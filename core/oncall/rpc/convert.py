@@ -20,6 +20,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from oncall_hookspecs import Action, AlertEvent, AlertView, RoutingDecision, RoutingRule, RuleActions
 
+from ..auth.principal import acting_user
 from ..alerting.ingest import MAX_DETAILS, MAX_KEY, MAX_SUMMARY, normalize_severity
 from ..alerting.models import MANUAL_SOURCE, Alert, AlertFilter, TimelineEvent
 from ..alerting.v1 import alerting_pb2 as pb
@@ -551,7 +552,7 @@ def silence_input(request: silences_pb.CreateSilenceRequest, now: datetime) -> S
     else:
         raise InvalidArgument("ends_at or duration is required: a silence must end")
     return SilenceInput(
-        created_by=request.created_by,
+        created_by=acting_user(request.created_by),
         starts_at=starts_at,
         ends_at=ends_at,
         matchers=_matchers(request.matchers),
@@ -571,7 +572,7 @@ def maintenance(request: silences_pb.SetMaintenanceRequest, now: datetime) -> Si
     span = _positive(request.duration, "duration")
     later(now, span, "duration")  # maintenance_input adds it to now
     return maintenance_input(
-        created_by=request.created_by,
+        created_by=acting_user(request.created_by),
         minutes=span.total_seconds() / 60,
         now=now,
         integration_id=request.integration_id if scope == "integration_id" else None,

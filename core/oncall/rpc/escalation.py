@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 from typing import TypeAlias
 
+from ..auth.principal import acting_user
 from ..alerting.v1 import escalation_pb2 as pb
 from ..alerting.v1 import escalation_pb2_grpc
 from ..clock import SYSTEM_CLOCK
@@ -58,7 +59,7 @@ class EscalationService(escalation_pb2_grpc.EscalationServiceServicer):
 
     async def EscalateAlert(self, request: pb.EscalateAlertRequest, context: _Call) -> pb.EscalateAlertResponse:
         alert_id = convert.alert_id(request.alert_id)
-        await state.escalate_now(self._ctx.pool, alert_id, request.user_id, SYSTEM_CLOCK.now(), request.note,
+        await state.escalate_now(self._ctx.pool, alert_id, acting_user(request.user_id), SYSTEM_CLOCK.now(), request.note,
                                  restart=request.restart)
         esc = await state.escalation_state(self._ctx.pool, alert_id)
         return pb.EscalateAlertResponse(escalation=convert.escalation_to_proto(esc))

@@ -17,6 +17,7 @@ from typing import TypeAlias
 import grpc
 import psycopg
 
+from ..auth.principal import acting_user
 from ..alerting import incidents as store
 from ..alerting.store import decode_page_token
 from ..alerting.incidents import Incident, IncidentEvent, IncidentFilter, TimelineEntry
@@ -170,13 +171,13 @@ class IncidentService(incidents_pb2_grpc.IncidentServiceServicer):
         self, request: pb.AcknowledgeIncidentRequest, context: _Call
     ) -> pb.AcknowledgeIncidentResponse:
         inc = await store.acknowledge_incident(
-            self._ctx.pool, incident_id(request.incident_id), request.user_id, request.note
+            self._ctx.pool, incident_id(request.incident_id), acting_user(request.user_id), request.note
         )
         return pb.AcknowledgeIncidentResponse(incident=incident_to_proto(inc))
 
     async def ResolveIncident(self, request: pb.ResolveIncidentRequest, context: _Call) -> pb.ResolveIncidentResponse:
         inc = await store.resolve_incident(
-            self._ctx.pool, incident_id(request.incident_id), request.user_id, request.note
+            self._ctx.pool, incident_id(request.incident_id), acting_user(request.user_id), request.note
         )
         return pb.ResolveIncidentResponse(incident=incident_to_proto(inc))
 
@@ -185,26 +186,26 @@ class IncidentService(incidents_pb2_grpc.IncidentServiceServicer):
     ) -> pb.EscalateIncidentResponse:
         iid = incident_id(request.incident_id)
         await escalate_incident_now(
-            self._ctx.pool, iid, request.user_id, datetime.now(UTC), request.note, request.restart
+            self._ctx.pool, iid, acting_user(request.user_id), datetime.now(UTC), request.note, request.restart
         )
         return pb.EscalateIncidentResponse(incident=incident_to_proto(await store.get_incident(self._ctx.pool, iid)))
 
     async def AddIncidentNote(self, request: pb.AddIncidentNoteRequest, context: _Call) -> pb.AddIncidentNoteResponse:
         event = await store.add_incident_note(
-            self._ctx.pool, incident_id(request.incident_id), request.user_id, request.note
+            self._ctx.pool, incident_id(request.incident_id), acting_user(request.user_id), request.note
         )
         return pb.AddIncidentNoteResponse(entry=event_to_proto(event))
 
     async def MergeIncidents(self, request: pb.MergeIncidentsRequest, context: _Call) -> pb.MergeIncidentsResponse:
         target = incident_id(request.target_incident_id, "target_incident_id")
         sources = [incident_id(s, "source_incident_ids") for s in request.source_incident_ids]
-        inc = await store.merge_incidents(self._ctx.pool, target, sources, request.user_id, request.note)
+        inc = await store.merge_incidents(self._ctx.pool, target, sources, acting_user(request.user_id), request.note)
         return pb.MergeIncidentsResponse(incident=incident_to_proto(inc))
 
     async def SplitAlert(self, request: pb.SplitAlertRequest, context: _Call) -> pb.SplitAlertResponse:
         alert_id = convert.alert_id(request.alert_id)
         before = await self._incident_of(alert_id)
-        inc = await store.split_alert(self._ctx.pool, alert_id, request.user_id, request.note)
+        inc = await store.split_alert(self._ctx.pool, alert_id, acting_user(request.user_id), request.note)
         previous = await store.get_incident(self._ctx.pool, before) if before is not None else None
         return pb.SplitAlertResponse(
             incident=incident_to_proto(inc),

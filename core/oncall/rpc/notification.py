@@ -21,6 +21,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from oncall_hookspecs import Renderer
 
+from ..auth.principal import acting_user
 from ..context import Context
 from ..errors import InvalidArgument
 from ..notification import channels as catalog
@@ -237,7 +238,7 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
             id=request.id.strip() or None, name=request.name,
             description=request.description, channels=channels_from_proto(request.channels),
             sample=struct_dict(request.sample) if request.HasField("sample") else None,
-            created_by=request.created_by,
+            created_by=acting_user(request.created_by),
         )
         return pb.CreateTemplateResponse(
             template=template_to_proto(saved.template), warnings=[problem_to_proto(w) for w in saved.warnings]
@@ -252,7 +253,7 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
             name=request.name if request.HasField("name") else None,
             description=request.description if request.HasField("description") else None,
             sample=struct_dict(request.sample) if request.HasField("sample") else None,
-            created_by=request.created_by, expected_version=request.expected_version or None,
+            created_by=acting_user(request.created_by), expected_version=request.expected_version or None,
         )
         return pb.UpdateTemplateResponse(
             template=template_to_proto(saved.template), warnings=[problem_to_proto(w) for w in saved.warnings]

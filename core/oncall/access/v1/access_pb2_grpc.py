@@ -201,6 +201,138 @@ class ApiKeyService:
             _registered_method=True)
 
 
+class SessionServiceStub:
+    """A person's own browser sessions (see README "Sessions and login"). Only a session
+    principal has sessions: with an API key (or a proxy's user) both calls are
+    FAILED_PRECONDITION. Over HTTP the browser has the same at GET/DELETE /api/v1/sessions.
+
+    Errors: NOT_FOUND for a session that is not the caller's (or no longer exists).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListSessions = channel.unary_unary(
+                '/oncall.access.v1.SessionService/ListSessions',
+                request_serializer=oncall_dot_access_dot_v1_dot_access__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.EndSession = channel.unary_unary(
+                '/oncall.access.v1.SessionService/EndSession',
+                request_serializer=oncall_dot_access_dot_v1_dot_access__pb2.EndSessionRequest.SerializeToString,
+                response_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.EndSessionResponse.FromString,
+                _registered_method=True)
+
+
+class SessionServiceServicer:
+    """A person's own browser sessions (see README "Sessions and login"). Only a session
+    principal has sessions: with an API key (or a proxy's user) both calls are
+    FAILED_PRECONDITION. Over HTTP the browser has the same at GET/DELETE /api/v1/sessions.
+
+    Errors: NOT_FOUND for a session that is not the caller's (or no longer exists).
+    """
+
+    def ListSessions(self, request, context):
+        """The caller's live sessions, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSession(self, request, context):
+        """End one of the caller's sessions (its cookie opens nothing from now on).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SessionServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.ListSessionsRequest.FromString,
+                    response_serializer=oncall_dot_access_dot_v1_dot_access__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'EndSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSession,
+                    request_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.EndSessionRequest.FromString,
+                    response_serializer=oncall_dot_access_dot_v1_dot_access__pb2.EndSessionResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'oncall.access.v1.SessionService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('oncall.access.v1.SessionService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SessionService:
+    """A person's own browser sessions (see README "Sessions and login"). Only a session
+    principal has sessions: with an API key (or a proxy's user) both calls are
+    FAILED_PRECONDITION. Over HTTP the browser has the same at GET/DELETE /api/v1/sessions.
+
+    Errors: NOT_FOUND for a session that is not the caller's (or no longer exists).
+    """
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.access.v1.SessionService/ListSessions',
+            oncall_dot_access_dot_v1_dot_access__pb2.ListSessionsRequest.SerializeToString,
+            oncall_dot_access_dot_v1_dot_access__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.access.v1.SessionService/EndSession',
+            oncall_dot_access_dot_v1_dot_access__pb2.EndSessionRequest.SerializeToString,
+            oncall_dot_access_dot_v1_dot_access__pb2.EndSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class AuditServiceStub:
     """The audit log: every state-changing call, allowed or refused for its permission, newest
     first. Rows are never changed; ONCALL_AUDIT_RETENTION_DAYS (default 365) prunes old ones.

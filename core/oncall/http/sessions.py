@@ -1,0 +1,72 @@
+"""A person's own sessions over HTTP: ``GET /api/v1/sessions`` lists them, ``DELETE /api/v1/sessions/{id}`` ends one.
+
+Only a session principal has sessions: an API key (or a proxy's user) is answered 403. Each
+listed session says whether it is the one calling (``current``); the listing also gives the
+calling session's CSRF token, which the browser sends back with every state-changing request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from ..auth.sessions import Session
+from ..errors import InvalidArgument, NotFound, PermissionDenied
+from . import csrf
+from .access import auth_request, require_principal
+from .requests import CONTEXT, json_response
+
+SESSIONS_PATH = "/api/v1/sessions"
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _session_json(session: Session, current_id: int) -> dict[str, object]:
+    return {
+        "id": session.id, "method": session.method, "role": session.role, "team_ids": list(session.team_ids),
+        "created_at": _iso(session.created_at), "last_seen_at": _iso(session.last_seen_at),
+        "expires_at": _iso(session.expires_at), "peer": session.peer, "user_agent": session.user_agent,
+        "current": session.id == current_id,
+    }
+
+
+async def _caller_session(request: web.Request) -> tuple[Session, str]:
+    principal = await require_principal(request)
+    access = request.app[CONTEXT].access
+    assert access is not None
+    found = await access.sessions.session_of(auth_request(request)) if access.sessions is not None else None
+    if principal.kind != "session" or found is None:
+        raise PermissionDenied("only a person signed in with a browser session has sessions")
+    return found
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    session, session_id = await _caller_session(request)
+    access = request.app[CONTEXT].access
+    assert access is not None and access.sessions is not None
+    listed = await access.sessions.store.list_user(session.user_id, access.clock.now())
+    return json_response({
+        "user_id": session.user_id,
+        "sessions": [_session_json(s, session.id) for s in listed],
+        "csrf_token": access.sessions.store.signer.csrf_token(session_id),
+    })
+
+
+async def end_session(request: web.Request) -> web.StreamResponse:
+    session, _ = await _caller_session(request)
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidArgument("a session id is a number")
+    access = request.app[CONTEXT].access
+    assert access is not None and access.sessions is not None
+    if not await access.sessions.store.end(int(raw), user_id=session.user_id):
+        raise NotFound(f"you have no session {raw}")
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(SESSIONS_PATH, list_sessions)
+    csrf.protect(app, app.router.add_delete(SESSIONS_PATH + "/{id}", end_session))
