@@ -10,6 +10,11 @@ alerting.proto → oncall.alerting.v1.alerting_pb2), so protoc runs with ``-Ipro
 generated imports work as they are: nothing is rewritten. Output depends on the protoc
 inside grpcio-tools, so the script refuses to run unless exactly the version pinned in
 pyproject.toml's ``test`` extra is installed; with the same inputs it produces the same bytes.
+
+The REST routes are ``google.api.http`` options (google/api/annotations.proto, shipped as
+.proto files inside googleapis-common-protos, put on the include path). Besides the code, it
+writes ``core/oncall/rest/descriptors.binpb``: a FileDescriptorSet of proto/ with source info,
+from which oncall.rest takes the proto comments as the OpenAPI document's descriptions.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = "proto"
 OUT_DIR = "core"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+# proto/ as a descriptor set with comments (source info), for the REST API's OpenAPI document
+DESCRIPTOR_SET = "oncall/rest/descriptors.binpb"
 # A package directory the generator had to create gets this, once; it is never overwritten,
 # so a directory that later grows hand-written code keeps its own __init__.py.
 INIT_TEXT = '"""Code generated from {proto_dir}/ by scripts/gen_protos.py."""\n'
@@ -72,14 +79,32 @@ def proto_files() -> list[str]:
     return files
 
 
+def googleapis_include() -> Path:
+    """The directory holding google/api/annotations.proto (installed by googleapis-common-protos)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("google.api.annotations_pb2")
+    if spec is None or spec.origin is None:
+        raise GeneratorError("googleapis-common-protos is required: install it with pip install -e '.[test]'")
+    root = Path(spec.origin).resolve().parent.parent.parent
+    if not (root / "google" / "api" / "annotations.proto").is_file():
+        raise GeneratorError(f"google/api/annotations.proto is missing under {root}")
+    return root
+
+
 def run_protoc(files: list[str], out: Path) -> None:
     from grpc_tools import protoc  # imported late: the version check comes first
 
     well_known = resources.files("grpc_tools") / "_proto"
+    googleapis = googleapis_include()
+    (out / DESCRIPTOR_SET).parent.mkdir(parents=True, exist_ok=True)
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_DIR}",
         f"-I{well_known}",
+        f"-I{googleapis}",
+        f"--descriptor_set_out={out / DESCRIPTOR_SET}",
+        "--include_source_info",
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",

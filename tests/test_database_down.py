@@ -178,3 +178,21 @@ def test_the_unavailable_answer_never_carries_the_database_error(db_url):
 
     err = unavailable(psycopg.OperationalError('connection to server at "10.1.2.3", port 5432 failed'))
     assert "10.1.2.3" not in err.detail and status_of(err) == (503, "unavailable")
+
+
+async def test_rest_calls_answer_503_fast_while_the_database_is_down(server, proxy, db_url):
+    before = await count_alerts(db_url)
+    await proxy.stop()
+    async with aiohttp.ClientSession() as http:
+        for method, path, body in [
+            ("GET", "/api/v1/alerts?page_size=5", None),
+            ("GET", "/api/v1/escalation-policies", None),
+            ("POST", "/api/v1/alerts", {"summary": "while down", "dedup_key": "rest-down"}),
+        ]:
+            started = time.monotonic()
+            async with http.request(method, server.http_url + path, json=body,
+                                    headers={"Authorization": f"Bearer {server.admin_key}"}) as r:
+                took = time.monotonic() - started
+                assert_unavailable(r.status, dict(r.headers), await r.json(), took)
+    await proxy.start()
+    assert await count_alerts(db_url) == before

@@ -404,3 +404,14 @@ async def test_health_check_reports_the_alert_service_serving(grpc_channel):
     for service in (SERVICE, ""):
         response = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_watch_alerts_resumes_after_an_event_id(stub: alerting_pb2_grpc.AlertServiceStub) -> None:
+    first = await create(stub, "one", dedup_key="resume-1")
+    timeline = await stub.GetAlertTimeline(pb.GetAlertTimelineRequest(alert_id=first.id))
+    [created] = [e for e in timeline.events if e.kind == "created"]
+    second = await create(stub, "two", dedup_key="resume-2")
+    # opened after both commits: without after_event_id it would hear of neither
+    async with watching(stub, pb.WatchAlertsRequest(after_event_id=created.id)) as call:
+        message = await next_message(call)
+    assert (message.event.kind, message.alert.id) == ("created", second.id)

@@ -417,7 +417,8 @@ async def test_a_schedule_an_escalation_policy_pages_cannot_be_deleted(stub, grp
 def test_every_rpc_field_and_enum_value_of_the_schedule_service_is_documented(tmp_path):
     out = tmp_path / "schedules.pb"
     result = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-Iproto", f"-I{_well_known()}", "--include_source_info",
+        [sys.executable, "-m", "grpc_tools.protoc", "-Iproto", f"-I{_well_known()}", f"-I{_googleapis()}",
+         "--include_source_info",
          f"--descriptor_set_out={out}", "oncall/alerting/v1/schedules.proto"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
@@ -438,6 +439,15 @@ def _well_known() -> str:
     from importlib import resources
 
     return str(resources.files("grpc_tools") / "_proto")
+
+
+def _googleapis() -> str:
+    """Where google/api/annotations.proto is (googleapis-common-protos ships its .proto files)."""
+    from pathlib import Path
+
+    from google.api import annotations_pb2
+
+    return str(Path(annotations_pb2.__file__).resolve().parent.parent.parent)
 
 
 # --------------------------------------------------------------------------- the escalation engine

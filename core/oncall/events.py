@@ -206,9 +206,13 @@ class EventHub:
         """The open subscriptions (to see who is behind)."""
         return tuple(self._subs)
 
-    def subscribe(self, maxsize: int | None = None) -> Subscription:
-        """Every event committed from now on, in id order (see ``Subscription``)."""
-        sub = Subscription(self, maxsize or self.queue_size, self.position)
+    def subscribe(self, maxsize: int | None = None, after: int | None = None) -> Subscription:
+        """Every event committed from now on, in id order (see ``Subscription``); with
+        ``after``, every event after that id first, read from the timeline."""
+        start = self.position if after is None else max(0, min(after, self.position))
+        sub = Subscription(self, maxsize or self.queue_size, start)
+        if start < self.position:
+            sub.behind = True  # reads on from the timeline, then rejoins the hub
         self._subs.add(sub)
         return sub
 

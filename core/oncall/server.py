@@ -35,6 +35,7 @@ from .directory.login import PasswordLogin
 from .escalation.engine import Engine
 from .events import EventHub
 from .http.app import IN_FLIGHT, build_app
+from .rest.transcoder import close_streams
 from .http.connections import ConnectionLimits, GuardedSite
 from .http.login import provider_name
 from .lifecycle import Dispatcher
@@ -416,6 +417,7 @@ async def _serve_http_and_grpc(
         ctx.events.close_subscribers()  # end WatchAlerts streams now rather than at the grace deadline
     if ctx.notification_watcher is not None:
         await ctx.notification_watcher.stop()  # and WatchNotification streams
+    close_streams(app)  # and every REST event stream (WatchIncidents' too)
     # Stop listening first, let in-flight webhooks finish (even one still sending its body),
     # and only then close connections: aiohttp's cleanup alone drops bytes still arriving.
     await site.stop()

@@ -12,6 +12,7 @@ from oncall_hookspecs import IngestResult, WebhookResponse
 from ..alerting.ingest import InvalidEvent
 from ..context import Context
 from ..errors import NotFound, PermissionDenied, Unauthenticated
+from ..rest import transcoder as rest
 from ..store.database import unavailable
 from ..store.migrate import pending_migrations
 from . import access, calendar, channels, heartbeat, login, sessions
@@ -180,6 +181,7 @@ def build_app(ctx: Context) -> web.Application:
         login.add_routes(app, ctx)
     calendar.add_routes(app)
     channels.add_routes(app, ctx)
+    rest.add_routes(app, ctx)  # the REST/JSON API of every gRPC service (oncall.rest)
     for path, source_name in sorted(ctx.registry.source_paths.items()):
         app.router.add_post(path, _source_route(source_name))
     return app

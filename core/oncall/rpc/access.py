@@ -53,7 +53,9 @@ def auth_request(method: str, context: grpc.aio.ServicerContext) -> AuthRequest:
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):
             headers.setdefault(key.lower(), value)
-    return AuthRequest(transport="grpc", headers=headers, peer=peer_address(context.peer() or ""), target=method)
+    # a REST call's context (oncall.rest.invoke.RestCall) says "http"; a client can't set it
+    transport = getattr(context, "transport", "grpc")
+    return AuthRequest(transport=transport, headers=headers, peer=peer_address(context.peer() or ""), target=method)
 
 
 def _text(value: str) -> str:

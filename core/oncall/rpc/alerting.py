@@ -120,7 +120,7 @@ class AlertService(alerting_pb2_grpc.AlertServiceServicer):
         hub: EventHub | None = self._ctx.events
         if hub is None:
             raise Unavailable("this server does not publish alert events")
-        sub = hub.subscribe()
+        sub = hub.subscribe(after=request.after_event_id if request.HasField("after_event_id") else None)
         try:
             # Headers tell the client the watch is live: what commits from now on reaches it.
             await context.send_initial_metadata(())

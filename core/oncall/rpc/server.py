@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -18,6 +19,36 @@ from .errors import ErrorMappingInterceptor
 log = logging.getLogger(__name__)
 
 
+def interceptors(ctx: Context) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors every call goes through, outermost first: gRPC's, and REST's too.
+
+    The REST transcoder (``oncall.rest.invoke``) runs each of its calls through this same
+    list, so a check added here (access control) applies to both doors.
+    """
+    if ctx.access is None:
+        ctx.access = Access(ctx.pool, ctx.registry.authenticators.values(), ctx.registry.permission_rules.values())
+    wait = ctx.settings.db_acquire_timeout_s
+    # the lock first, so a caller without a key learns nothing else about the request
+    return [
+        AccessInterceptor(ctx.access, reflection=ctx.settings.grpc_reflection, acquire_timeout_s=wait),
+        ErrorMappingInterceptor(wait),
+    ]
+
+
+def add_servicers(server: Any, ctx: Context) -> list[str]:
+    """Add every service of this process to ``server``; return their full names.
+
+    ``server`` is a grpc.aio.Server, or whatever else takes the generated registrations
+    (the REST transcoder's collector of handlers).
+    """
+    from . import access_service, alerting, grouping, notification  # the servicers; imported here so the CLI starts fast
+
+    service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
+    service_names += grouping.add_services(server, ctx)
+    service_names += access_service.add_services(server, ctx)
+    return service_names
+
+
 async def start_grpc(
     ctx: Context, reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
@@ -26,23 +57,10 @@ async def start_grpc(
     ``reuse_port`` only for worker processes sharing the port on purpose: gRPC turns
     SO_REUSEPORT on by default, and a second server would then silently share the port.
     """
-    from . import alerting, notification  # the servicers; imported here so the CLI starts fast
-    from . import access_service, grouping
-
-    if ctx.access is None:
-        ctx.access = Access(ctx.pool, ctx.registry.authenticators.values(), ctx.registry.permission_rules.values())
-    wait = ctx.settings.db_acquire_timeout_s
     server = grpc.aio.server(
-        # the lock first, so a caller without a key learns nothing else about the request
-        interceptors=[
-            AccessInterceptor(ctx.access, reflection=ctx.settings.grpc_reflection, acquire_timeout_s=wait),
-            ErrorMappingInterceptor(wait),
-        ],
-        options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+        interceptors=interceptors(ctx), options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
-    service_names = [*alerting.add_services(server, ctx), *notification.add_services(server, ctx)]
-    service_names += grouping.add_services(server, ctx)
-    service_names += access_service.add_services(server, ctx)
+    service_names = add_servicers(server, ctx)
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

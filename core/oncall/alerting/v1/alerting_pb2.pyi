@@ -1,5 +1,6 @@
 import datetime
 
+from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -252,7 +253,7 @@ class AddNoteResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[TimelineEvent, _Mapping]] = ...) -> None: ...
 
 class WatchAlertsRequest(_message.Message):
-    __slots__ = ("integration_id", "statuses", "labels")
+    __slots__ = ("integration_id", "statuses", "labels", "after_event_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -263,10 +264,12 @@ class WatchAlertsRequest(_message.Message):
     INTEGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     integration_id: int
     statuses: _containers.RepeatedScalarFieldContainer[AlertStatus]
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, integration_id: _Optional[int] = ..., statuses: _Optional[_Iterable[_Union[AlertStatus, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    after_event_id: int
+    def __init__(self, integration_id: _Optional[int] = ..., statuses: _Optional[_Iterable[_Union[AlertStatus, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., after_event_id: _Optional[int] = ...) -> None: ...
 
 class WatchAlertsResponse(_message.Message):
     __slots__ = ("event", "alert")

@@ -22,64 +22,81 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#oncall/alerting/v1/escalation.proto\x12\x12oncall.alerting.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n\x10\x45scalationTarget\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.oncall.alerting.v1.TargetKind\x12\n\n\x02id\x18\x02 \x01(\t\"q\n\x0e\x45scalationStep\x12(\n\x05\x64\x65lay\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x07targets\x18\x02 \x03(\x0b\x32$.oncall.alerting.v1.EscalationTarget\"\xa6\x02\n\x10\x45scalationPolicy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x31\n\x05steps\x18\x04 \x03(\x0b\x32\".oncall.alerting.v1.EscalationStep\x12\x0e\n\x06repeat\x18\x05 \x01(\x05\x12/\n\x0crepeat_delay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbc\x02\n\nEscalation\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\x03\x12\x11\n\tpolicy_id\x18\x02 \x01(\t\x12\x32\n\x05state\x18\x03 \x01(\x0e\x32#.oncall.alerting.v1.EscalationState\x12\x19\n\x0c\x63urrent_step\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tnext_step\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x0e\n\x06repeat\x18\x06 \x01(\x05\x12/\n\x0bnext_due_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_fired_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07held_by\x18\t \x01(\tB\x0f\n\r_current_stepB\x0c\n\n_next_step\"\x80\x03\n\x13NotificationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\x03\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12\x11\n\x04step\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06repeat\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12\x33\n\x0btarget_kind\x18\x07 \x01(\x0e\x32\x1e.oncall.alerting.v1.TargetKind\x12\x11\n\ttarget_id\x18\x08 \x01(\t\x12\x0f\n\x07user_id\x18\t \x01(\t\x12\x0b\n\x03via\x18\n \x01(\t\x12\x13\n\x0btemplate_id\x18\x0b \x01(\t\x12(\n\x07\x63ontext\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06status\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05_stepB\t\n\x07_repeat\"\xac\x01\n\x13\x43reatePolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x31\n\x05steps\x18\x03 \x03(\x0b\x32\".oncall.alerting.v1.EscalationStep\x12\x0e\n\x06repeat\x18\x04 \x01(\x05\x12/\n\x0crepeat_delay\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"L\n\x14\x43reatePolicyResponse\x12\x34\n\x06policy\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"\xbf\x01\n\x13UpdatePolicyRequest\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x31\n\x05steps\x18\x04 \x03(\x0b\x32\".oncall.alerting.v1.EscalationStep\x12\x0e\n\x06repeat\x18\x05 \x01(\x05\x12/\n\x0crepeat_delay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"L\n\x14UpdatePolicyResponse\x12\x34\n\x06policy\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"(\n\x13\x44\x65letePolicyRequest\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65letePolicyResponse\"%\n\x10GetPolicyRequest\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\"I\n\x11GetPolicyResponse\x12\x34\n\x06policy\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"\x15\n\x13ListPoliciesRequest\"N\n\x14ListPoliciesResponse\x12\x36\n\x08policies\x18\x01 \x03(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"-\n\x19GetEscalationStateRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\x03\"P\n\x1aGetEscalationStateResponse\x12\x32\n\nescalation\x18\x01 \x01(\x0b\x32\x1e.oncall.alerting.v1.Escalation\"X\n\x14\x45scalateAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\x03\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x0f\n\x07restart\x18\x04 \x01(\x08\"K\n\x15\x45scalateAlertResponse\x12\x32\n\nescalation\x18\x01 \x01(\x0b\x32\x1e.oncall.alerting.v1.Escalation\"d\n\x1fListNotificationRequestsRequest\x12\x15\n\x08\x61lert_id\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x42\x0b\n\t_alert_id\"]\n ListNotificationRequestsResponse\x12\x39\n\x08requests\x18\x01 \x03(\x0b\x32\'.oncall.alerting.v1.NotificationRequest*\x8b\x01\n\nTargetKind\x12\x1b\n\x17TARGET_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TARGET_KIND_USER\x10\x01\x12\x18\n\x14TARGET_KIND_SCHEDULE\x10\x02\x12\x17\n\x13TARGET_KIND_CHANNEL\x10\x03\x12\x17\n\x13TARGET_KIND_WEBHOOK\x10\x04*\xa4\x01\n\x0f\x45scalationState\x12 \n\x1c\x45SCALATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45SCALATION_STATE_ACTIVE\x10\x01\x12\x19\n\x15\x45SCALATION_STATE_HELD\x10\x02\x12\x1c\n\x18\x45SCALATION_STATE_STOPPED\x10\x03\x12\x19\n\x15\x45SCALATION_STATE_DONE\x10\x04\x32\xdc\x06\n\x11\x45scalationService\x12\x61\n\x0c\x43reatePolicy\x12\'.oncall.alerting.v1.CreatePolicyRequest\x1a(.oncall.alerting.v1.CreatePolicyResponse\x12\x61\n\x0cUpdatePolicy\x12\'.oncall.alerting.v1.UpdatePolicyRequest\x1a(.oncall.alerting.v1.UpdatePolicyResponse\x12\x61\n\x0c\x44\x65letePolicy\x12\'.oncall.alerting.v1.DeletePolicyRequest\x1a(.oncall.alerting.v1.DeletePolicyResponse\x12X\n\tGetPolicy\x12$.oncall.alerting.v1.GetPolicyRequest\x1a%.oncall.alerting.v1.GetPolicyResponse\x12\x61\n\x0cListPolicies\x12\'.oncall.alerting.v1.ListPoliciesRequest\x1a(.oncall.alerting.v1.ListPoliciesResponse\x12s\n\x12GetEscalationState\x12-.oncall.alerting.v1.GetEscalationStateRequest\x1a..oncall.alerting.v1.GetEscalationStateResponse\x12\x64\n\rEscalateAlert\x12(.oncall.alerting.v1.EscalateAlertRequest\x1a).oncall.alerting.v1.EscalateAlertResponse\x12\x85\x01\n\x18ListNotificationRequests\x12\x33.oncall.alerting.v1.ListNotificationRequestsRequest\x1a\x34.oncall.alerting.v1.ListNotificationRequestsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#oncall/alerting/v1/escalation.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n\x10\x45scalationTarget\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.oncall.alerting.v1.TargetKind\x12\n\n\x02id\x18\x02 \x01(\t\"q\n\x0e\x45scalationStep\x12(\n\x05\x64\x65lay\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x07targets\x18\x02 \x03(\x0b\x32$.oncall.alerting.v1.EscalationTarget\"\xa6\x02\n\x10\x45scalationPolicy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x31\n\x05steps\x18\x04 \x03(\x0b\x32\".oncall.alerting.v1.EscalationStep\x12\x0e\n\x06repeat\x18\x05 \x01(\x05\x12/\n\x0crepeat_delay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbc\x02\n\nEscalation\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\x03\x12\x11\n\tpolicy_id\x18\x02 \x01(\t\x12\x32\n\x05state\x18\x03 \x01(\x0e\x32#.oncall.alerting.v1.EscalationState\x12\x19\n\x0c\x63urrent_step\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tnext_step\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x0e\n\x06repeat\x18\x06 \x01(\x05\x12/\n\x0bnext_due_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_fired_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07held_by\x18\t \x01(\tB\x0f\n\r_current_stepB\x0c\n\n_next_step\"\x80\x03\n\x13NotificationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x03 \x01(\x03\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12\x11\n\x04step\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06repeat\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12\x33\n\x0btarget_kind\x18\x07 \x01(\x0e\x32\x1e.oncall.alerting.v1.TargetKind\x12\x11\n\ttarget_id\x18\x08 \x01(\t\x12\x0f\n\x07user_id\x18\t \x01(\t\x12\x0b\n\x03via\x18\n \x01(\t\x12\x13\n\x0btemplate_id\x18\x0b \x01(\t\x12(\n\x07\x63ontext\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06status\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05_stepB\t\n\x07_repeat\"\xac\x01\n\x13\x43reatePolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x31\n\x05steps\x18\x03 \x03(\x0b\x32\".oncall.alerting.v1.EscalationStep\x12\x0e\n\x06repeat\x18\x04 \x01(\x05\x12/\n\x0crepeat_delay\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"L\n\x14\x43reatePolicyResponse\x12\x34\n\x06policy\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"\xbf\x01\n\x13UpdatePolicyRequest\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x31\n\x05steps\x18\x04 \x03(\x0b\x32\".oncall.alerting.v1.EscalationStep\x12\x0e\n\x06repeat\x18\x05 \x01(\x05\x12/\n\x0crepeat_delay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"L\n\x14UpdatePolicyResponse\x12\x34\n\x06policy\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"(\n\x13\x44\x65letePolicyRequest\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65letePolicyResponse\"%\n\x10GetPolicyRequest\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\"I\n\x11GetPolicyResponse\x12\x34\n\x06policy\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"\x15\n\x13ListPoliciesRequest\"N\n\x14ListPoliciesResponse\x12\x36\n\x08policies\x18\x01 \x03(\x0b\x32$.oncall.alerting.v1.EscalationPolicy\"-\n\x19GetEscalationStateRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\x03\"P\n\x1aGetEscalationStateResponse\x12\x32\n\nescalation\x18\x01 \x01(\x0b\x32\x1e.oncall.alerting.v1.Escalation\"X\n\x14\x45scalateAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\x03\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x0f\n\x07restart\x18\x04 \x01(\x08\"K\n\x15\x45scalateAlertResponse\x12\x32\n\nescalation\x18\x01 \x01(\x0b\x32\x1e.oncall.alerting.v1.Escalation\"d\n\x1fListNotificationRequestsRequest\x12\x15\n\x08\x61lert_id\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x42\x0b\n\t_alert_id\"]\n ListNotificationRequestsResponse\x12\x39\n\x08requests\x18\x01 \x03(\x0b\x32\'.oncall.alerting.v1.NotificationRequest*\x8b\x01\n\nTargetKind\x12\x1b\n\x17TARGET_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TARGET_KIND_USER\x10\x01\x12\x18\n\x14TARGET_KIND_SCHEDULE\x10\x02\x12\x17\n\x13TARGET_KIND_CHANNEL\x10\x03\x12\x17\n\x13TARGET_KIND_WEBHOOK\x10\x04*\xa4\x01\n\x0f\x45scalationState\x12 \n\x1c\x45SCALATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45SCALATION_STATE_ACTIVE\x10\x01\x12\x19\n\x15\x45SCALATION_STATE_HELD\x10\x02\x12\x1c\n\x18\x45SCALATION_STATE_STOPPED\x10\x03\x12\x19\n\x15\x45SCALATION_STATE_DONE\x10\x04\x32\xca\t\n\x11\x45scalationService\x12\x89\x01\n\x0c\x43reatePolicy\x12\'.oncall.alerting.v1.CreatePolicyRequest\x1a(.oncall.alerting.v1.CreatePolicyResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/escalation-policies:\x01*\x12\x95\x01\n\x0cUpdatePolicy\x12\'.oncall.alerting.v1.UpdatePolicyRequest\x1a(.oncall.alerting.v1.UpdatePolicyResponse\"2\x82\xd3\xe4\x93\x02,\x1a\'/api/v1/escalation-policies/{policy_id}:\x01*\x12\x92\x01\n\x0c\x44\x65letePolicy\x12\'.oncall.alerting.v1.DeletePolicyRequest\x1a(.oncall.alerting.v1.DeletePolicyResponse\"/\x82\xd3\xe4\x93\x02)*\'/api/v1/escalation-policies/{policy_id}\x12\x89\x01\n\tGetPolicy\x12$.oncall.alerting.v1.GetPolicyRequest\x1a%.oncall.alerting.v1.GetPolicyResponse\"/\x82\xd3\xe4\x93\x02)\x12\'/api/v1/escalation-policies/{policy_id}\x12\x86\x01\n\x0cListPolicies\x12\'.oncall.alerting.v1.ListPoliciesRequest\x1a(.oncall.alerting.v1.ListPoliciesResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/escalation-policies\x12\xa1\x01\n\x12GetEscalationState\x12-.oncall.alerting.v1.GetEscalationStateRequest\x1a..oncall.alerting.v1.GetEscalationStateResponse\",\x82\xd3\xe4\x93\x02&\x12$/api/v1/alerts/{alert_id}/escalation\x12\x93\x01\n\rEscalateAlert\x12(.oncall.alerting.v1.EscalateAlertRequest\x1a).oncall.alerting.v1.EscalateAlertResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/api/v1/alerts/{alert_id}/escalate:\x01*\x12\xac\x01\n\x18ListNotificationRequests\x12\x33.oncall.alerting.v1.ListNotificationRequestsRequest\x1a\x34.oncall.alerting.v1.ListNotificationRequestsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/notification-requestsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oncall.alerting.v1.escalation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TARGETKIND']._serialized_start=2652
-  _globals['_TARGETKIND']._serialized_end=2791
-  _globals['_ESCALATIONSTATE']._serialized_start=2794
-  _globals['_ESCALATIONSTATE']._serialized_end=2958
-  _globals['_ESCALATIONTARGET']._serialized_start=154
-  _globals['_ESCALATIONTARGET']._serialized_end=230
-  _globals['_ESCALATIONSTEP']._serialized_start=232
-  _globals['_ESCALATIONSTEP']._serialized_end=345
-  _globals['_ESCALATIONPOLICY']._serialized_start=348
-  _globals['_ESCALATIONPOLICY']._serialized_end=642
-  _globals['_ESCALATION']._serialized_start=645
-  _globals['_ESCALATION']._serialized_end=961
-  _globals['_NOTIFICATIONREQUEST']._serialized_start=964
-  _globals['_NOTIFICATIONREQUEST']._serialized_end=1348
-  _globals['_CREATEPOLICYREQUEST']._serialized_start=1351
-  _globals['_CREATEPOLICYREQUEST']._serialized_end=1523
-  _globals['_CREATEPOLICYRESPONSE']._serialized_start=1525
-  _globals['_CREATEPOLICYRESPONSE']._serialized_end=1601
-  _globals['_UPDATEPOLICYREQUEST']._serialized_start=1604
-  _globals['_UPDATEPOLICYREQUEST']._serialized_end=1795
-  _globals['_UPDATEPOLICYRESPONSE']._serialized_start=1797
-  _globals['_UPDATEPOLICYRESPONSE']._serialized_end=1873
-  _globals['_DELETEPOLICYREQUEST']._serialized_start=1875
-  _globals['_DELETEPOLICYREQUEST']._serialized_end=1915
-  _globals['_DELETEPOLICYRESPONSE']._serialized_start=1917
-  _globals['_DELETEPOLICYRESPONSE']._serialized_end=1939
-  _globals['_GETPOLICYREQUEST']._serialized_start=1941
-  _globals['_GETPOLICYREQUEST']._serialized_end=1978
-  _globals['_GETPOLICYRESPONSE']._serialized_start=1980
-  _globals['_GETPOLICYRESPONSE']._serialized_end=2053
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=2055
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=2076
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=2078
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=2156
-  _globals['_GETESCALATIONSTATEREQUEST']._serialized_start=2158
-  _globals['_GETESCALATIONSTATEREQUEST']._serialized_end=2203
-  _globals['_GETESCALATIONSTATERESPONSE']._serialized_start=2205
-  _globals['_GETESCALATIONSTATERESPONSE']._serialized_end=2285
-  _globals['_ESCALATEALERTREQUEST']._serialized_start=2287
-  _globals['_ESCALATEALERTREQUEST']._serialized_end=2375
-  _globals['_ESCALATEALERTRESPONSE']._serialized_start=2377
-  _globals['_ESCALATEALERTRESPONSE']._serialized_end=2452
-  _globals['_LISTNOTIFICATIONREQUESTSREQUEST']._serialized_start=2454
-  _globals['_LISTNOTIFICATIONREQUESTSREQUEST']._serialized_end=2554
-  _globals['_LISTNOTIFICATIONREQUESTSRESPONSE']._serialized_start=2556
-  _globals['_LISTNOTIFICATIONREQUESTSRESPONSE']._serialized_end=2649
-  _globals['_ESCALATIONSERVICE']._serialized_start=2961
-  _globals['_ESCALATIONSERVICE']._serialized_end=3821
+  _globals['_ESCALATIONSERVICE'].methods_by_name['CreatePolicy']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['CreatePolicy']._serialized_options = b'\202\323\344\223\002 \"\033/api/v1/escalation-policies:\001*'
+  _globals['_ESCALATIONSERVICE'].methods_by_name['UpdatePolicy']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['UpdatePolicy']._serialized_options = b'\202\323\344\223\002,\032\'/api/v1/escalation-policies/{policy_id}:\001*'
+  _globals['_ESCALATIONSERVICE'].methods_by_name['DeletePolicy']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['DeletePolicy']._serialized_options = b'\202\323\344\223\002)*\'/api/v1/escalation-policies/{policy_id}'
+  _globals['_ESCALATIONSERVICE'].methods_by_name['GetPolicy']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['GetPolicy']._serialized_options = b'\202\323\344\223\002)\022\'/api/v1/escalation-policies/{policy_id}'
+  _globals['_ESCALATIONSERVICE'].methods_by_name['ListPolicies']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['ListPolicies']._serialized_options = b'\202\323\344\223\002\035\022\033/api/v1/escalation-policies'
+  _globals['_ESCALATIONSERVICE'].methods_by_name['GetEscalationState']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['GetEscalationState']._serialized_options = b'\202\323\344\223\002&\022$/api/v1/alerts/{alert_id}/escalation'
+  _globals['_ESCALATIONSERVICE'].methods_by_name['EscalateAlert']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['EscalateAlert']._serialized_options = b'\202\323\344\223\002\'\"\"/api/v1/alerts/{alert_id}/escalate:\001*'
+  _globals['_ESCALATIONSERVICE'].methods_by_name['ListNotificationRequests']._loaded_options = None
+  _globals['_ESCALATIONSERVICE'].methods_by_name['ListNotificationRequests']._serialized_options = b'\202\323\344\223\002\037\022\035/api/v1/notification-requests'
+  _globals['_TARGETKIND']._serialized_start=2682
+  _globals['_TARGETKIND']._serialized_end=2821
+  _globals['_ESCALATIONSTATE']._serialized_start=2824
+  _globals['_ESCALATIONSTATE']._serialized_end=2988
+  _globals['_ESCALATIONTARGET']._serialized_start=184
+  _globals['_ESCALATIONTARGET']._serialized_end=260
+  _globals['_ESCALATIONSTEP']._serialized_start=262
+  _globals['_ESCALATIONSTEP']._serialized_end=375
+  _globals['_ESCALATIONPOLICY']._serialized_start=378
+  _globals['_ESCALATIONPOLICY']._serialized_end=672
+  _globals['_ESCALATION']._serialized_start=675
+  _globals['_ESCALATION']._serialized_end=991
+  _globals['_NOTIFICATIONREQUEST']._serialized_start=994
+  _globals['_NOTIFICATIONREQUEST']._serialized_end=1378
+  _globals['_CREATEPOLICYREQUEST']._serialized_start=1381
+  _globals['_CREATEPOLICYREQUEST']._serialized_end=1553
+  _globals['_CREATEPOLICYRESPONSE']._serialized_start=1555
+  _globals['_CREATEPOLICYRESPONSE']._serialized_end=1631
+  _globals['_UPDATEPOLICYREQUEST']._serialized_start=1634
+  _globals['_UPDATEPOLICYREQUEST']._serialized_end=1825
+  _globals['_UPDATEPOLICYRESPONSE']._serialized_start=1827
+  _globals['_UPDATEPOLICYRESPONSE']._serialized_end=1903
+  _globals['_DELETEPOLICYREQUEST']._serialized_start=1905
+  _globals['_DELETEPOLICYREQUEST']._serialized_end=1945
+  _globals['_DELETEPOLICYRESPONSE']._serialized_start=1947
+  _globals['_DELETEPOLICYRESPONSE']._serialized_end=1969
+  _globals['_GETPOLICYREQUEST']._serialized_start=1971
+  _globals['_GETPOLICYREQUEST']._serialized_end=2008
+  _globals['_GETPOLICYRESPONSE']._serialized_start=2010
+  _globals['_GETPOLICYRESPONSE']._serialized_end=2083
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=2085
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=2106
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=2108
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=2186
+  _globals['_GETESCALATIONSTATEREQUEST']._serialized_start=2188
+  _globals['_GETESCALATIONSTATEREQUEST']._serialized_end=2233
+  _globals['_GETESCALATIONSTATERESPONSE']._serialized_start=2235
+  _globals['_GETESCALATIONSTATERESPONSE']._serialized_end=2315
+  _globals['_ESCALATEALERTREQUEST']._serialized_start=2317
+  _globals['_ESCALATEALERTREQUEST']._serialized_end=2405
+  _globals['_ESCALATEALERTRESPONSE']._serialized_start=2407
+  _globals['_ESCALATEALERTRESPONSE']._serialized_end=2482
+  _globals['_LISTNOTIFICATIONREQUESTSREQUEST']._serialized_start=2484
+  _globals['_LISTNOTIFICATIONREQUESTSREQUEST']._serialized_end=2584
+  _globals['_LISTNOTIFICATIONREQUESTSRESPONSE']._serialized_start=2586
+  _globals['_LISTNOTIFICATIONREQUESTSRESPONSE']._serialized_end=2679
+  _globals['_ESCALATIONSERVICE']._serialized_start=2991
+  _globals['_ESCALATIONSERVICE']._serialized_end=4217
 # @@protoc_insertion_point(module_scope)

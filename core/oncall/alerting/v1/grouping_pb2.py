@@ -22,56 +22,73 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!oncall/alerting/v1/grouping.proto\x12\x12oncall.alerting.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x02\n\x10GroupingRuleSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x1b\n\x0ewindow_seconds\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0cidle_seconds\x18\x06 \x01(\x05H\x02\x88\x01\x01\x12\x12\n\nresolve_on\x18\x07 \x01(\t\x12\x16\n\x0etitle_template\x18\x08 \x01(\t\x12\x1b\n\x13repage_on_new_alert\x18\t \x01(\x08\x42\x11\n\x0f_integration_idB\x11\n\x0f_window_secondsB\x0f\n\r_idle_seconds\"\xd1\x01\n\x0cGroupingRule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x32\n\x04spec\x18\x02 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x0eGroupingPreset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x32\n\x04spec\x18\x03 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\"\x83\x01\n\x19\x43reateGroupingRuleRequest\x12\x32\n\x04spec\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\x12\x15\n\x08position\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x06preset\x18\x03 \x01(\tB\x0b\n\t_position\"L\n\x1a\x43reateGroupingRuleResponse\x12.\n\x04rule\x18\x01 \x01(\x0b\x32 .oncall.alerting.v1.GroupingRule\")\n\x16GetGroupingRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"I\n\x17GetGroupingRuleResponse\x12.\n\x04rule\x18\x01 \x01(\x0b\x32 .oncall.alerting.v1.GroupingRule\"\x1a\n\x18ListGroupingRulesRequest\"L\n\x19ListGroupingRulesResponse\x12/\n\x05rules\x18\x01 \x03(\x0b\x32 .oncall.alerting.v1.GroupingRule\"\x9e\x01\n\x19UpdateGroupingRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x32\n\x04spec\x18\x02 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x05\x12\x15\n\x08position\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x0b\n\t_position\"L\n\x1aUpdateGroupingRuleResponse\x12.\n\x04rule\x18\x01 \x01(\x0b\x32 .oncall.alerting.v1.GroupingRule\",\n\x19\x44\x65leteGroupingRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteGroupingRuleResponse\"/\n\x1bReorderGroupingRulesRequest\x12\x10\n\x08rule_ids\x18\x01 \x03(\t\"O\n\x1cReorderGroupingRulesResponse\x12/\n\x05rules\x18\x01 \x03(\x0b\x32 .oncall.alerting.v1.GroupingRule\"\x1c\n\x1aListGroupingPresetsRequest\"R\n\x1bListGroupingPresetsResponse\x12\x33\n\x07presets\x18\x01 \x03(\x0b\x32\".oncall.alerting.v1.GroupingPreset\"\xdd\x01\n\x13TestGroupingRequest\x12\x35\n\x05\x64raft\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpecH\x00\x12\x11\n\x07rule_id\x18\x02 \x01(\tH\x00\x12\x10\n\x06preset\x18\x03 \x01(\tH\x00\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04last\x18\x06 \x01(\x05\x42\x06\n\x04rule\"\xa0\x02\n\x0eTestedIncident\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\talert_ids\x18\x02 \x03(\x03\x12\x13\n\x0b\x61lert_count\x18\x03 \x01(\x05\x12\x32\n\x0e\x66irst_alert_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_alert_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05title\x18\x06 \x01(\t\x12/\n\x0bresolved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0ejoinable_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x14TestGroupingResponse\x12\x35\n\tincidents\x18\x01 \x03(\x0b\x32\".oncall.alerting.v1.TestedIncident\x12\x1b\n\x13not_taken_alert_ids\x18\x02 \x03(\x03\x12\x0e\n\x06\x65rrors\x18\x03 \x03(\t\x12\x17\n\x0f\x61lerts_replayed\x18\x04 \x01(\x05\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x32\xa4\x07\n\x0fGroupingService\x12s\n\x12\x43reateGroupingRule\x12-.oncall.alerting.v1.CreateGroupingRuleRequest\x1a..oncall.alerting.v1.CreateGroupingRuleResponse\x12j\n\x0fGetGroupingRule\x12*.oncall.alerting.v1.GetGroupingRuleRequest\x1a+.oncall.alerting.v1.GetGroupingRuleResponse\x12p\n\x11ListGroupingRules\x12,.oncall.alerting.v1.ListGroupingRulesRequest\x1a-.oncall.alerting.v1.ListGroupingRulesResponse\x12s\n\x12UpdateGroupingRule\x12-.oncall.alerting.v1.UpdateGroupingRuleRequest\x1a..oncall.alerting.v1.UpdateGroupingRuleResponse\x12s\n\x12\x44\x65leteGroupingRule\x12-.oncall.alerting.v1.DeleteGroupingRuleRequest\x1a..oncall.alerting.v1.DeleteGroupingRuleResponse\x12y\n\x14ReorderGroupingRules\x12/.oncall.alerting.v1.ReorderGroupingRulesRequest\x1a\x30.oncall.alerting.v1.ReorderGroupingRulesResponse\x12v\n\x13ListGroupingPresets\x12..oncall.alerting.v1.ListGroupingPresetsRequest\x1a/.oncall.alerting.v1.ListGroupingPresetsResponse\x12\x61\n\x0cTestGrouping\x12\'.oncall.alerting.v1.TestGroupingRequest\x1a(.oncall.alerting.v1.TestGroupingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!oncall/alerting/v1/grouping.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x02\n\x10GroupingRuleSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x1b\n\x0ewindow_seconds\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0cidle_seconds\x18\x06 \x01(\x05H\x02\x88\x01\x01\x12\x12\n\nresolve_on\x18\x07 \x01(\t\x12\x16\n\x0etitle_template\x18\x08 \x01(\t\x12\x1b\n\x13repage_on_new_alert\x18\t \x01(\x08\x42\x11\n\x0f_integration_idB\x11\n\x0f_window_secondsB\x0f\n\r_idle_seconds\"\xd1\x01\n\x0cGroupingRule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x32\n\x04spec\x18\x02 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x0eGroupingPreset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x32\n\x04spec\x18\x03 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\"\x83\x01\n\x19\x43reateGroupingRuleRequest\x12\x32\n\x04spec\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\x12\x15\n\x08position\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x06preset\x18\x03 \x01(\tB\x0b\n\t_position\"L\n\x1a\x43reateGroupingRuleResponse\x12.\n\x04rule\x18\x01 \x01(\x0b\x32 .oncall.alerting.v1.GroupingRule\")\n\x16GetGroupingRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"I\n\x17GetGroupingRuleResponse\x12.\n\x04rule\x18\x01 \x01(\x0b\x32 .oncall.alerting.v1.GroupingRule\"\x1a\n\x18ListGroupingRulesRequest\"L\n\x19ListGroupingRulesResponse\x12/\n\x05rules\x18\x01 \x03(\x0b\x32 .oncall.alerting.v1.GroupingRule\"\x9e\x01\n\x19UpdateGroupingRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x32\n\x04spec\x18\x02 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpec\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x05\x12\x15\n\x08position\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x0b\n\t_position\"L\n\x1aUpdateGroupingRuleResponse\x12.\n\x04rule\x18\x01 \x01(\x0b\x32 .oncall.alerting.v1.GroupingRule\",\n\x19\x44\x65leteGroupingRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteGroupingRuleResponse\"/\n\x1bReorderGroupingRulesRequest\x12\x10\n\x08rule_ids\x18\x01 \x03(\t\"O\n\x1cReorderGroupingRulesResponse\x12/\n\x05rules\x18\x01 \x03(\x0b\x32 .oncall.alerting.v1.GroupingRule\"\x1c\n\x1aListGroupingPresetsRequest\"R\n\x1bListGroupingPresetsResponse\x12\x33\n\x07presets\x18\x01 \x03(\x0b\x32\".oncall.alerting.v1.GroupingPreset\"\xdd\x01\n\x13TestGroupingRequest\x12\x35\n\x05\x64raft\x18\x01 \x01(\x0b\x32$.oncall.alerting.v1.GroupingRuleSpecH\x00\x12\x11\n\x07rule_id\x18\x02 \x01(\tH\x00\x12\x10\n\x06preset\x18\x03 \x01(\tH\x00\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04last\x18\x06 \x01(\x05\x42\x06\n\x04rule\"\xa0\x02\n\x0eTestedIncident\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\talert_ids\x18\x02 \x03(\x03\x12\x13\n\x0b\x61lert_count\x18\x03 \x01(\x05\x12\x32\n\x0e\x66irst_alert_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_alert_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05title\x18\x06 \x01(\t\x12/\n\x0bresolved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0ejoinable_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x14TestGroupingResponse\x12\x35\n\tincidents\x18\x01 \x03(\x0b\x32\".oncall.alerting.v1.TestedIncident\x12\x1b\n\x13not_taken_alert_ids\x18\x02 \x03(\x03\x12\x0e\n\x06\x65rrors\x18\x03 \x03(\t\x12\x17\n\x0f\x61lerts_replayed\x18\x04 \x01(\x05\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x32\xe5\t\n\x0fGroupingService\x12\x96\x01\n\x12\x43reateGroupingRule\x12-.oncall.alerting.v1.CreateGroupingRuleRequest\x1a..oncall.alerting.v1.CreateGroupingRuleResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/v1/grouping-rules:\x01*\x12\x94\x01\n\x0fGetGroupingRule\x12*.oncall.alerting.v1.GetGroupingRuleRequest\x1a+.oncall.alerting.v1.GetGroupingRuleResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /api/v1/grouping-rules/{rule_id}\x12\x90\x01\n\x11ListGroupingRules\x12,.oncall.alerting.v1.ListGroupingRulesRequest\x1a-.oncall.alerting.v1.ListGroupingRulesResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/api/v1/grouping-rules\x12\xa0\x01\n\x12UpdateGroupingRule\x12-.oncall.alerting.v1.UpdateGroupingRuleRequest\x1a..oncall.alerting.v1.UpdateGroupingRuleResponse\"+\x82\xd3\xe4\x93\x02%\x1a /api/v1/grouping-rules/{rule_id}:\x01*\x12\x9d\x01\n\x12\x44\x65leteGroupingRule\x12-.oncall.alerting.v1.DeleteGroupingRuleRequest\x1a..oncall.alerting.v1.DeleteGroupingRuleResponse\"(\x82\xd3\xe4\x93\x02\"* /api/v1/grouping-rules/{rule_id}\x12\xa4\x01\n\x14ReorderGroupingRules\x12/.oncall.alerting.v1.ReorderGroupingRulesRequest\x1a\x30.oncall.alerting.v1.ReorderGroupingRulesResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/api/v1/grouping-rules/reorder:\x01*\x12\x98\x01\n\x13ListGroupingPresets\x12..oncall.alerting.v1.ListGroupingPresetsRequest\x1a/.oncall.alerting.v1.ListGroupingPresetsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/grouping-presets\x12\x89\x01\n\x0cTestGrouping\x12\'.oncall.alerting.v1.TestGroupingRequest\x1a(.oncall.alerting.v1.TestGroupingResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/grouping-rules/test:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oncall.alerting.v1.grouping_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GROUPINGRULESPEC']._serialized_start=91
-  _globals['_GROUPINGRULESPEC']._serialized_end=368
-  _globals['_GROUPINGRULE']._serialized_start=371
-  _globals['_GROUPINGRULE']._serialized_end=580
-  _globals['_GROUPINGPRESET']._serialized_start=582
-  _globals['_GROUPINGPRESET']._serialized_end=685
-  _globals['_CREATEGROUPINGRULEREQUEST']._serialized_start=688
-  _globals['_CREATEGROUPINGRULEREQUEST']._serialized_end=819
-  _globals['_CREATEGROUPINGRULERESPONSE']._serialized_start=821
-  _globals['_CREATEGROUPINGRULERESPONSE']._serialized_end=897
-  _globals['_GETGROUPINGRULEREQUEST']._serialized_start=899
-  _globals['_GETGROUPINGRULEREQUEST']._serialized_end=940
-  _globals['_GETGROUPINGRULERESPONSE']._serialized_start=942
-  _globals['_GETGROUPINGRULERESPONSE']._serialized_end=1015
-  _globals['_LISTGROUPINGRULESREQUEST']._serialized_start=1017
-  _globals['_LISTGROUPINGRULESREQUEST']._serialized_end=1043
-  _globals['_LISTGROUPINGRULESRESPONSE']._serialized_start=1045
-  _globals['_LISTGROUPINGRULESRESPONSE']._serialized_end=1121
-  _globals['_UPDATEGROUPINGRULEREQUEST']._serialized_start=1124
-  _globals['_UPDATEGROUPINGRULEREQUEST']._serialized_end=1282
-  _globals['_UPDATEGROUPINGRULERESPONSE']._serialized_start=1284
-  _globals['_UPDATEGROUPINGRULERESPONSE']._serialized_end=1360
-  _globals['_DELETEGROUPINGRULEREQUEST']._serialized_start=1362
-  _globals['_DELETEGROUPINGRULEREQUEST']._serialized_end=1406
-  _globals['_DELETEGROUPINGRULERESPONSE']._serialized_start=1408
-  _globals['_DELETEGROUPINGRULERESPONSE']._serialized_end=1436
-  _globals['_REORDERGROUPINGRULESREQUEST']._serialized_start=1438
-  _globals['_REORDERGROUPINGRULESREQUEST']._serialized_end=1485
-  _globals['_REORDERGROUPINGRULESRESPONSE']._serialized_start=1487
-  _globals['_REORDERGROUPINGRULESRESPONSE']._serialized_end=1566
-  _globals['_LISTGROUPINGPRESETSREQUEST']._serialized_start=1568
-  _globals['_LISTGROUPINGPRESETSREQUEST']._serialized_end=1596
-  _globals['_LISTGROUPINGPRESETSRESPONSE']._serialized_start=1598
-  _globals['_LISTGROUPINGPRESETSRESPONSE']._serialized_end=1680
-  _globals['_TESTGROUPINGREQUEST']._serialized_start=1683
-  _globals['_TESTGROUPINGREQUEST']._serialized_end=1904
-  _globals['_TESTEDINCIDENT']._serialized_start=1907
-  _globals['_TESTEDINCIDENT']._serialized_end=2195
-  _globals['_TESTGROUPINGRESPONSE']._serialized_start=2198
-  _globals['_TESTGROUPINGRESPONSE']._serialized_end=2364
-  _globals['_GROUPINGSERVICE']._serialized_start=2367
-  _globals['_GROUPINGSERVICE']._serialized_end=3299
+  _globals['_GROUPINGSERVICE'].methods_by_name['CreateGroupingRule']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['CreateGroupingRule']._serialized_options = b'\202\323\344\223\002\033\"\026/api/v1/grouping-rules:\001*'
+  _globals['_GROUPINGSERVICE'].methods_by_name['GetGroupingRule']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['GetGroupingRule']._serialized_options = b'\202\323\344\223\002\"\022 /api/v1/grouping-rules/{rule_id}'
+  _globals['_GROUPINGSERVICE'].methods_by_name['ListGroupingRules']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['ListGroupingRules']._serialized_options = b'\202\323\344\223\002\030\022\026/api/v1/grouping-rules'
+  _globals['_GROUPINGSERVICE'].methods_by_name['UpdateGroupingRule']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['UpdateGroupingRule']._serialized_options = b'\202\323\344\223\002%\032 /api/v1/grouping-rules/{rule_id}:\001*'
+  _globals['_GROUPINGSERVICE'].methods_by_name['DeleteGroupingRule']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['DeleteGroupingRule']._serialized_options = b'\202\323\344\223\002\"* /api/v1/grouping-rules/{rule_id}'
+  _globals['_GROUPINGSERVICE'].methods_by_name['ReorderGroupingRules']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['ReorderGroupingRules']._serialized_options = b'\202\323\344\223\002#\"\036/api/v1/grouping-rules/reorder:\001*'
+  _globals['_GROUPINGSERVICE'].methods_by_name['ListGroupingPresets']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['ListGroupingPresets']._serialized_options = b'\202\323\344\223\002\032\022\030/api/v1/grouping-presets'
+  _globals['_GROUPINGSERVICE'].methods_by_name['TestGrouping']._loaded_options = None
+  _globals['_GROUPINGSERVICE'].methods_by_name['TestGrouping']._serialized_options = b'\202\323\344\223\002 \"\033/api/v1/grouping-rules/test:\001*'
+  _globals['_GROUPINGRULESPEC']._serialized_start=121
+  _globals['_GROUPINGRULESPEC']._serialized_end=398
+  _globals['_GROUPINGRULE']._serialized_start=401
+  _globals['_GROUPINGRULE']._serialized_end=610
+  _globals['_GROUPINGPRESET']._serialized_start=612
+  _globals['_GROUPINGPRESET']._serialized_end=715
+  _globals['_CREATEGROUPINGRULEREQUEST']._serialized_start=718
+  _globals['_CREATEGROUPINGRULEREQUEST']._serialized_end=849
+  _globals['_CREATEGROUPINGRULERESPONSE']._serialized_start=851
+  _globals['_CREATEGROUPINGRULERESPONSE']._serialized_end=927
+  _globals['_GETGROUPINGRULEREQUEST']._serialized_start=929
+  _globals['_GETGROUPINGRULEREQUEST']._serialized_end=970
+  _globals['_GETGROUPINGRULERESPONSE']._serialized_start=972
+  _globals['_GETGROUPINGRULERESPONSE']._serialized_end=1045
+  _globals['_LISTGROUPINGRULESREQUEST']._serialized_start=1047
+  _globals['_LISTGROUPINGRULESREQUEST']._serialized_end=1073
+  _globals['_LISTGROUPINGRULESRESPONSE']._serialized_start=1075
+  _globals['_LISTGROUPINGRULESRESPONSE']._serialized_end=1151
+  _globals['_UPDATEGROUPINGRULEREQUEST']._serialized_start=1154
+  _globals['_UPDATEGROUPINGRULEREQUEST']._serialized_end=1312
+  _globals['_UPDATEGROUPINGRULERESPONSE']._serialized_start=1314
+  _globals['_UPDATEGROUPINGRULERESPONSE']._serialized_end=1390
+  _globals['_DELETEGROUPINGRULEREQUEST']._serialized_start=1392
+  _globals['_DELETEGROUPINGRULEREQUEST']._serialized_end=1436
+  _globals['_DELETEGROUPINGRULERESPONSE']._serialized_start=1438
+  _globals['_DELETEGROUPINGRULERESPONSE']._serialized_end=1466
+  _globals['_REORDERGROUPINGRULESREQUEST']._serialized_start=1468
+  _globals['_REORDERGROUPINGRULESREQUEST']._serialized_end=1515
+  _globals['_REORDERGROUPINGRULESRESPONSE']._serialized_start=1517
+  _globals['_REORDERGROUPINGRULESRESPONSE']._serialized_end=1596
+  _globals['_LISTGROUPINGPRESETSREQUEST']._serialized_start=1598
+  _globals['_LISTGROUPINGPRESETSREQUEST']._serialized_end=1626
+  _globals['_LISTGROUPINGPRESETSRESPONSE']._serialized_start=1628
+  _globals['_LISTGROUPINGPRESETSRESPONSE']._serialized_end=1710
+  _globals['_TESTGROUPINGREQUEST']._serialized_start=1713
+  _globals['_TESTGROUPINGREQUEST']._serialized_end=1934
+  _globals['_TESTEDINCIDENT']._serialized_start=1937
+  _globals['_TESTEDINCIDENT']._serialized_end=2225
+  _globals['_TESTGROUPINGRESPONSE']._serialized_start=2228
+  _globals['_TESTGROUPINGRESPONSE']._serialized_end=2394
+  _globals['_GROUPINGSERVICE']._serialized_start=2397
+  _globals['_GROUPINGSERVICE']._serialized_end=3650
 # @@protoc_insertion_point(module_scope)

@@ -22,37 +22,46 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#oncall/alerting/v1/heartbeats.proto\x12\x12oncall.alerting.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n\tHeartbeat\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0eintegration_id\x18\x03 \x01(\x03\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x0clast_beat_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x05state\x18\x07 \x01(\x0e\x32\".oncall.alerting.v1.HeartbeatState\x12\x11\n\tbeat_path\x18\x08 \x01(\t\"R\n\x16\x43reateHeartbeatRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\x17\x43reateHeartbeatResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1d.oncall.alerting.v1.Heartbeat\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x10\n\x08\x62\x65\x61t_url\x18\x03 \x01(\t\"+\n\x13GetHeartbeatRequest\x12\x14\n\x0cheartbeat_id\x18\x01 \x01(\t\"H\n\x14GetHeartbeatResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1d.oncall.alerting.v1.Heartbeat\"\x17\n\x15ListHeartbeatsRequest\"K\n\x16ListHeartbeatsResponse\x12\x31\n\nheartbeats\x18\x01 \x03(\x0b\x32\x1d.oncall.alerting.v1.Heartbeat\".\n\x16\x44\x65leteHeartbeatRequest\x12\x14\n\x0cheartbeat_id\x18\x01 \x01(\t\"\x19\n\x17\x44\x65leteHeartbeatResponse*\x83\x01\n\x0eHeartbeatState\x12\x1f\n\x1bHEARTBEAT_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17HEARTBEAT_STATE_PENDING\x10\x01\x12\x16\n\x12HEARTBEAT_STATE_UP\x10\x02\x12\x1b\n\x17HEARTBEAT_STATE_EXPIRED\x10\x03\x32\xb6\x03\n\x10HeartbeatService\x12j\n\x0f\x43reateHeartbeat\x12*.oncall.alerting.v1.CreateHeartbeatRequest\x1a+.oncall.alerting.v1.CreateHeartbeatResponse\x12\x61\n\x0cGetHeartbeat\x12\'.oncall.alerting.v1.GetHeartbeatRequest\x1a(.oncall.alerting.v1.GetHeartbeatResponse\x12g\n\x0eListHeartbeats\x12).oncall.alerting.v1.ListHeartbeatsRequest\x1a*.oncall.alerting.v1.ListHeartbeatsResponse\x12j\n\x0f\x44\x65leteHeartbeat\x12*.oncall.alerting.v1.DeleteHeartbeatRequest\x1a+.oncall.alerting.v1.DeleteHeartbeatResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#oncall/alerting/v1/heartbeats.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n\tHeartbeat\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0eintegration_id\x18\x03 \x01(\x03\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x0clast_beat_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x05state\x18\x07 \x01(\x0e\x32\".oncall.alerting.v1.HeartbeatState\x12\x11\n\tbeat_path\x18\x08 \x01(\t\"R\n\x16\x43reateHeartbeatRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\x17\x43reateHeartbeatResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1d.oncall.alerting.v1.Heartbeat\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x10\n\x08\x62\x65\x61t_url\x18\x03 \x01(\t\"+\n\x13GetHeartbeatRequest\x12\x14\n\x0cheartbeat_id\x18\x01 \x01(\t\"H\n\x14GetHeartbeatResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1d.oncall.alerting.v1.Heartbeat\"\x17\n\x15ListHeartbeatsRequest\"K\n\x16ListHeartbeatsResponse\x12\x31\n\nheartbeats\x18\x01 \x03(\x0b\x32\x1d.oncall.alerting.v1.Heartbeat\".\n\x16\x44\x65leteHeartbeatRequest\x12\x14\n\x0cheartbeat_id\x18\x01 \x01(\t\"\x19\n\x17\x44\x65leteHeartbeatResponse*\x83\x01\n\x0eHeartbeatState\x12\x1f\n\x1bHEARTBEAT_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17HEARTBEAT_STATE_PENDING\x10\x01\x12\x16\n\x12HEARTBEAT_STATE_UP\x10\x02\x12\x1b\n\x17HEARTBEAT_STATE_EXPIRED\x10\x03\x32\xcb\x04\n\x10HeartbeatService\x12\x89\x01\n\x0f\x43reateHeartbeat\x12*.oncall.alerting.v1.CreateHeartbeatRequest\x1a+.oncall.alerting.v1.CreateHeartbeatResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/api/v1/heartbeats:\x01*\x12\x8c\x01\n\x0cGetHeartbeat\x12\'.oncall.alerting.v1.GetHeartbeatRequest\x1a(.oncall.alerting.v1.GetHeartbeatResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/heartbeats/{heartbeat_id}\x12\x83\x01\n\x0eListHeartbeats\x12).oncall.alerting.v1.ListHeartbeatsRequest\x1a*.oncall.alerting.v1.ListHeartbeatsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/heartbeats\x12\x95\x01\n\x0f\x44\x65leteHeartbeat\x12*.oncall.alerting.v1.DeleteHeartbeatRequest\x1a+.oncall.alerting.v1.DeleteHeartbeatResponse\")\x82\xd3\xe4\x93\x02#*!/api/v1/heartbeats/{heartbeat_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oncall.alerting.v1.heartbeats_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HEARTBEATSTATE']._serialized_start=889
-  _globals['_HEARTBEATSTATE']._serialized_end=1020
-  _globals['_HEARTBEAT']._serialized_start=125
-  _globals['_HEARTBEAT']._serialized_end=398
-  _globals['_CREATEHEARTBEATREQUEST']._serialized_start=400
-  _globals['_CREATEHEARTBEATREQUEST']._serialized_end=482
-  _globals['_CREATEHEARTBEATRESPONSE']._serialized_start=484
-  _globals['_CREATEHEARTBEATRESPONSE']._serialized_end=590
-  _globals['_GETHEARTBEATREQUEST']._serialized_start=592
-  _globals['_GETHEARTBEATREQUEST']._serialized_end=635
-  _globals['_GETHEARTBEATRESPONSE']._serialized_start=637
-  _globals['_GETHEARTBEATRESPONSE']._serialized_end=709
-  _globals['_LISTHEARTBEATSREQUEST']._serialized_start=711
-  _globals['_LISTHEARTBEATSREQUEST']._serialized_end=734
-  _globals['_LISTHEARTBEATSRESPONSE']._serialized_start=736
-  _globals['_LISTHEARTBEATSRESPONSE']._serialized_end=811
-  _globals['_DELETEHEARTBEATREQUEST']._serialized_start=813
-  _globals['_DELETEHEARTBEATREQUEST']._serialized_end=859
-  _globals['_DELETEHEARTBEATRESPONSE']._serialized_start=861
-  _globals['_DELETEHEARTBEATRESPONSE']._serialized_end=886
-  _globals['_HEARTBEATSERVICE']._serialized_start=1023
-  _globals['_HEARTBEATSERVICE']._serialized_end=1461
+  _globals['_HEARTBEATSERVICE'].methods_by_name['CreateHeartbeat']._loaded_options = None
+  _globals['_HEARTBEATSERVICE'].methods_by_name['CreateHeartbeat']._serialized_options = b'\202\323\344\223\002\027\"\022/api/v1/heartbeats:\001*'
+  _globals['_HEARTBEATSERVICE'].methods_by_name['GetHeartbeat']._loaded_options = None
+  _globals['_HEARTBEATSERVICE'].methods_by_name['GetHeartbeat']._serialized_options = b'\202\323\344\223\002#\022!/api/v1/heartbeats/{heartbeat_id}'
+  _globals['_HEARTBEATSERVICE'].methods_by_name['ListHeartbeats']._loaded_options = None
+  _globals['_HEARTBEATSERVICE'].methods_by_name['ListHeartbeats']._serialized_options = b'\202\323\344\223\002\024\022\022/api/v1/heartbeats'
+  _globals['_HEARTBEATSERVICE'].methods_by_name['DeleteHeartbeat']._loaded_options = None
+  _globals['_HEARTBEATSERVICE'].methods_by_name['DeleteHeartbeat']._serialized_options = b'\202\323\344\223\002#*!/api/v1/heartbeats/{heartbeat_id}'
+  _globals['_HEARTBEATSTATE']._serialized_start=919
+  _globals['_HEARTBEATSTATE']._serialized_end=1050
+  _globals['_HEARTBEAT']._serialized_start=155
+  _globals['_HEARTBEAT']._serialized_end=428
+  _globals['_CREATEHEARTBEATREQUEST']._serialized_start=430
+  _globals['_CREATEHEARTBEATREQUEST']._serialized_end=512
+  _globals['_CREATEHEARTBEATRESPONSE']._serialized_start=514
+  _globals['_CREATEHEARTBEATRESPONSE']._serialized_end=620
+  _globals['_GETHEARTBEATREQUEST']._serialized_start=622
+  _globals['_GETHEARTBEATREQUEST']._serialized_end=665
+  _globals['_GETHEARTBEATRESPONSE']._serialized_start=667
+  _globals['_GETHEARTBEATRESPONSE']._serialized_end=739
+  _globals['_LISTHEARTBEATSREQUEST']._serialized_start=741
+  _globals['_LISTHEARTBEATSREQUEST']._serialized_end=764
+  _globals['_LISTHEARTBEATSRESPONSE']._serialized_start=766
+  _globals['_LISTHEARTBEATSRESPONSE']._serialized_end=841
+  _globals['_DELETEHEARTBEATREQUEST']._serialized_start=843
+  _globals['_DELETEHEARTBEATREQUEST']._serialized_end=889
+  _globals['_DELETEHEARTBEATRESPONSE']._serialized_start=891
+  _globals['_DELETEHEARTBEATRESPONSE']._serialized_end=916
+  _globals['_HEARTBEATSERVICE']._serialized_start=1053
+  _globals['_HEARTBEATSERVICE']._serialized_end=1640
 # @@protoc_insertion_point(module_scope)
