@@ -8,6 +8,7 @@ server-rendered HTML; every value in them is escaped.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import logging
@@ -105,15 +106,29 @@ def _secure(request: web.Request) -> bool:
     return request.secure or bool(public and public.lower().startswith("https://"))
 
 
+#: the login pages' one style sheet, inline and allowed by its hash (the policy allows nothing else)
+_STYLE = (
+    "body{font:16px/1.4 system-ui,sans-serif;background:#f4f5f7;color:#1d1d1f;margin:0}"
+    "main{max-width:22em;margin:12vh auto;background:#fff;padding:1.5em 2em 2em;border:1px solid #dcdfe4;"
+    "border-radius:8px}h1{font-size:1.5em;margin:.2em 0 1em}label{display:block;font-weight:600}"
+    "input{display:block;width:100%;box-sizing:border-box;margin-top:.3em;padding:.55em;font:inherit;"
+    "border:1px solid #b8bec7;border-radius:4px}button{padding:.55em 1.4em;font:inherit;font-weight:600;"
+    "color:#fff;background:#1f5fbf;border:0;border-radius:4px;cursor:pointer}"
+    "[role=alert]{color:#a4000f;background:#fdecee;padding:.5em .8em;border-radius:4px}"
+)
+_STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+
+
 def _page(title: str, body: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     document = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)} · OnCall</title></head><body><main>"
+        f"<title>{html.escape(title)} · OnCall</title><style>{_STYLE}</style></head><body><main>"
         f"<h1>{html.escape(title)}</h1>{body}</main></body></html>"
     )
     all_headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                   "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'"}
+                   "Content-Security-Policy": f"default-src 'none'; style-src '{_STYLE_HASH}'; form-action 'self'; "
+                                              "frame-ancestors 'none'"}
     all_headers.update(headers or {})
     return web.Response(text=document, status=status, content_type="text/html", headers=all_headers)
 

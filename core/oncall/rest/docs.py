@@ -7,6 +7,8 @@ they refer to, linked by anchor.
 
 from __future__ import annotations
 
+import re
+
 from html import escape
 from typing import Any
 
@@ -17,8 +19,16 @@ code,pre{font:13px ui-monospace,monospace}h2{border-bottom:1px solid #ccc;margin
 .verb{display:inline-block;min-width:4.5em;font-weight:bold}.GET{color:#1565c0}.POST{color:#2e7d32}
 .PUT{color:#ef6c00}.DELETE{color:#c62828}.PATCH{color:#6a1b9a}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;
-vertical-align:top}nav a{margin-right:1em}
+vertical-align:top}nav{display:flex;flex-wrap:wrap;gap:.3em 1em}
 """
+
+
+def _prose(text: str) -> str:
+    """A description (CommonMark, as OpenAPI has it) as HTML: escaped, `code` spans as code,
+    blank lines as paragraph breaks; nothing else of Markdown is read."""
+    escaped = escape(text)
+    spans = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped)
+    return spans.replace("\n\n", "</p><p>")
 
 
 def _type(schema: dict[str, Any]) -> str:
@@ -44,7 +54,7 @@ def _fields(schema: dict[str, Any]) -> str:
     if not props:
         return "<p><em>no fields</em></p>"
     rows = "".join(
-        f"<tr><td><code>{escape(name)}</code></td><td>{_type(s)}</td><td>{escape(s.get('description', ''))}</td></tr>"
+        f"<tr><td><code>{escape(name)}</code></td><td>{_type(s)}</td><td>{_prose(s.get('description', ''))}</td></tr>"
         for name, s in props.items()
     )
     return f"<table><tr><th>field</th><th>type</th><th></th></tr>{rows}</table>"
@@ -53,12 +63,12 @@ def _fields(schema: dict[str, Any]) -> str:
 def _operation(path: str, verb: str, op: dict[str, Any]) -> str:
     parts = [f'<div class="op" id="{escape(op["operationId"])}">',
              f'<div><span class="verb {verb.upper()}">{verb.upper()}</span> <code>{escape(path)}</code></div>',
-             f"<p>{escape(op.get('description', '')).replace(chr(10) * 2, '</p><p>')}</p>"]
+             f"<p>{_prose(op.get('description', ''))}</p>"]
     params = op.get("parameters", [])
     if params:
         rows = "".join(
             f"<tr><td><code>{escape(p['name'])}</code></td><td>{escape(p['in'])}</td><td>{_type(p['schema'])}</td>"
-            f"<td>{escape(p.get('description', ''))}</td></tr>" for p in params
+            f"<td>{_prose(p.get('description', ''))}</td></tr>" for p in params
         )
         parts.append(f"<table><tr><th>parameter</th><th>in</th><th>type</th><th></th></tr>{rows}</table>")
     body = op.get("requestBody")
@@ -88,7 +98,7 @@ def render(document: dict[str, Any]) -> str:
     )
     schemas = "".join(
         f'<div class="op" id="{escape(name)}"><strong>{escape(name)}</strong>'
-        f"<p>{escape(s.get('description', ''))}</p>"
+        f"<p>{_prose(s.get('description', ''))}</p>"
         + (_fields(s) if s.get("type") == "object" else f"<p>{_type(s)}</p>") + "</div>"
         for name, s in document["components"]["schemas"].items()
     )
