@@ -661,13 +661,14 @@ class ContactMethod:
     address: str
 
 
-#: the roles a directory may give a user (``User.role``), from least to most allowed
-USER_ROLES: tuple[str, ...] = ("viewer", "responder", "editor", "admin")
+#: the roles, from least to most: each may do all the one before it may, and more (a
+#: directory's ``User.role``, an API key's, a session's)
+ROLES: tuple[str, ...] = ("viewer", "responder", "editor", "admin")
 
 
 @dataclass(slots=True, frozen=True)
 class User:
-    """A person, as a directory gives them. ``role`` is one of :data:`USER_ROLES`, or empty
+    """A person, as a directory gives them. ``role`` is one of :data:`ROLES`, or empty
     when the directory gives none; ``groups`` are the groups (teams) the user belongs to."""
 
     id: str
@@ -1098,10 +1099,6 @@ class LifecycleListener(Protocol):
 
 
 # --------------------------------------------------------------------------- authentication
-
-#: the roles, from least to most: each may do all the one before it may, and more
-ROLES: tuple[str, ...] = ("viewer", "responder", "editor", "admin")
-
 
 @dataclass(slots=True, frozen=True)
 class AuthRequest:

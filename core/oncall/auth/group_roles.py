@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
+from oncall_hookspecs import ROLES
+
 from ..errors import PermissionDenied
 
 
 class Role(str, Enum):
-    """The four roles, lowest first; each may do what the ones below it may. A ``Role`` is
-    equal to its name as a plain string (``Role.ADMIN == "admin"``), which is how roles are
-    spelt elsewhere."""
+    """The contract's four roles (``oncall_hookspecs.ROLES``), lowest first, for the mapping's
+    ordering; each may do what the ones below it may. A ``Role`` is equal to its name as a
+    plain string (``Role.ADMIN == "admin"``), which is how roles are spelt elsewhere."""
 
     VIEWER = "viewer"
     RESPONDER = "responder"
@@ -32,6 +34,8 @@ class Role(str, Enum):
 
 
 _RANK = {role: n for n, role in enumerate(Role)}
+if tuple(_RANK) != ROLES:  # one list of roles: the contract's, in its order
+    raise ImportError(f"group_roles.Role {tuple(_RANK)} differs from oncall_hookspecs.ROLES {ROLES}")
 
 
 def highest(roles: Iterable[Role | None]) -> Role | None:

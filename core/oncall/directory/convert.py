@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from oncall_hookspecs import USER_ROLES, ContactMethod, User, UserQuery
+from oncall_hookspecs import ROLES, ContactMethod, User, UserQuery
 
 from .v1 import directory_pb2 as pb
 
@@ -26,7 +26,7 @@ def user_from_proto(msg: pb.User) -> User:
     (a newer directory's role must not grant what no one here defined)."""
     role = msg.role.strip().lower()
     return User(id=msg.id, name=msg.name or msg.id, email=msg.email, time_zone=msg.time_zone or "UTC",
-                role=role if role in USER_ROLES else "",
+                role=role if role in ROLES else "",
                 groups=tuple(dict.fromkeys(g.strip() for g in msg.groups if g.strip())))
 
 

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from oncall.directory.settings import is_loopback
 from oncall.tls import ServerTls, TlsError, check_server
-from oncall_hookspecs import USER_ROLES
+from oncall_hookspecs import ROLES
 
 from .passwords import check_password, hash_password
 from .settings import SettingsError, check_addr, users_file_path
@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"a {kind} contact method: {what} (repeatable; order = priority)")
     add.add_argument("--notify-email", action=_Contact, metavar="EMAIL", dest="contacts",
                      help="another address to page by email (repeatable)")
-    add.add_argument("--role", default="", help=f"the user's OnCall role: {', '.join(USER_ROLES)} (default: none)")
+    add.add_argument("--role", default="", help=f"the user's OnCall role: {', '.join(ROLES)} (default: none)")
     add.add_argument("--group", action="append", default=[], dest="groups", metavar="GROUP",
                      help="a group (team) the user belongs to (repeatable)")
     add.add_argument("--external", action="append", nargs=2, default=[], metavar=("ISSUER", "SUBJECT"),

@@ -31,7 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from oncall_hookspecs import USER_ROLES
+from oncall_hookspecs import ROLES
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class LocalUser:
     email: str = ""
     time_zone: str = ""
     contact_methods: list[LocalContactMethod] = field(default_factory=list)
-    role: str = ""  # one of USER_ROLES, or empty
+    role: str = ""  # one of ROLES, or empty
     groups: list[str] = field(default_factory=list)
     external_ids: list[ExternalId] = field(default_factory=list)
     # an argon2id hash (passwords.py), never the password; empty: no password login
@@ -126,8 +126,8 @@ def check_user_id(user_id: str) -> str | None:
 
 
 def check_role(role: str) -> str | None:
-    if role and role not in USER_ROLES:
-        return f"role {role!r} is not one of {', '.join(USER_ROLES)}"
+    if role and role not in ROLES:
+        return f"role {role!r} is not one of {', '.join(ROLES)}"
     return None
 
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
 from oncall_hookspecs import (
-    USER_ROLES,
+    ROLES,
     ContactMethod,
     Directory,
     DirectoryUnsupported,
@@ -54,8 +54,8 @@ def _check_user(user: Any, user_id: str) -> User:
     for name in ("name", "email", "time_zone", "role"):
         if not isinstance(getattr(user, name), str):
             raise ContractViolation(f"user {user_id!r}: {name} must be a string")
-    if user.role and user.role not in USER_ROLES:
-        raise ContractViolation(f"user {user_id!r}: role must be one of {USER_ROLES} or empty, got {user.role!r}")
+    if user.role and user.role not in ROLES:
+        raise ContractViolation(f"user {user_id!r}: role must be one of {ROLES} or empty, got {user.role!r}")
     if not isinstance(user.groups, tuple) or not all(isinstance(g, str) for g in user.groups):
         raise ContractViolation(f"user {user_id!r}: groups must be a tuple of strings")
     _check_methods(list(user.contact_methods), f"user {user_id!r}'s contact_methods")
