@@ -9,7 +9,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..notification import channels
 from ..store.database import Conn, Pool, fetch_one
 from ..store.errors import violations
@@ -147,8 +147,12 @@ async def create_policy(pool: Pool, p: PolicyInput) -> Policy:
             return _from_row(await fetch_one(cur))
 
 
-async def update_policy(pool: Pool, policy_id: str, p: PolicyInput) -> Policy:
-    """Replace a policy's definition. Alerts in flight use it from their next step."""
+async def update_policy(pool: Pool, policy_id: str, p: PolicyInput, expected_version: int | None = None) -> Policy:
+    """Replace a policy's definition. Alerts in flight use it from their next step.
+
+    With ``expected_version``, an update made from a version someone has changed since is
+    refused (Aborted) and changes nothing: no edit is lost to another.
+    """
     validate(p)
     with violations(unique=f"a policy named {p.name!r} already exists"):
         async with pool.connection() as conn:
@@ -157,10 +161,18 @@ async def update_policy(pool: Pool, policy_id: str, p: PolicyInput) -> Policy:
                 """UPDATE alerting.escalation_policies
                    SET name = %s, description = %s, steps = %s, repeat = %s,
                        repeat_delay_seconds = %s, version = version + 1, updated_at = now()
-                   WHERE id = %s RETURNING *""",
-                (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds, policy_id),
+                   WHERE id = %s AND (%s::integer IS NULL OR version = %s) RETURNING *""",
+                (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds, policy_id,
+                 expected_version, expected_version),
             )
             row = await cur.fetchone()
+            if row is None and expected_version is not None:
+                cur = await conn.execute(
+                    "SELECT name, version FROM alerting.escalation_policies WHERE id = %s", (policy_id,))
+                found = await cur.fetchone()
+                if found is not None:
+                    raise Aborted(f"policy {found['name']!r} is at version {found['version']}, not "
+                                  f"{expected_version}: someone changed it; read it again and redo the change")
     if row is None:
         raise NotFound(f"policy {policy_id!r} not found")
     return _from_row(row)

@@ -10,7 +10,7 @@ from typing import Any
 from oncall_hookspecs import RoutingRule, RuleActions, Router
 from psycopg.types.json import Jsonb
 
-from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one
 from ..store.errors import violations
 
@@ -153,8 +153,10 @@ async def create_rule(
 
 async def update_rule(
     pool: Pool, router: Router | None, rule_id: str, rule: RuleInput,
-    *, ticket_providers: Collection[str] = (),
+    *, ticket_providers: Collection[str] = (), expected_version: int | None = None,
 ) -> RoutingRule:
+    """Replace a rule. With ``expected_version``, an update made from a version someone has
+    changed since is refused (Aborted) and changes nothing."""
     if not rule.name.strip():
         raise InvalidArgument("a rule needs a name")
     async with pool.connection() as conn, conn.transaction():
@@ -164,10 +166,17 @@ async def update_rule(
                 """UPDATE alerting.routing_rules
                    SET name = %s, condition = %s, actions = %s, continue = %s,
                        version = version + 1, updated_at = now()
-                   WHERE id = %s RETURNING *""",
-                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, rule_id),
+                   WHERE id = %s AND (%s::integer IS NULL OR version = %s) RETURNING *""",
+                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, rule_id,
+                 expected_version, expected_version),
             )
         row = await cur.fetchone()
+        if row is None and expected_version is not None:
+            cur = await conn.execute("SELECT name, version FROM alerting.routing_rules WHERE id = %s", (rule_id,))
+            found = await cur.fetchone()
+            if found is not None:
+                raise Aborted(f"rule {found['name']!r} is at version {found['version']}, not {expected_version}: "
+                              "someone changed it; read it again and redo the change")
         if row is None:
             raise NotFound(f"rule {rule_id!r} not found")
         await _bump(conn)

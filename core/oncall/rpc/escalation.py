@@ -35,7 +35,8 @@ class EscalationService(escalation_pb2_grpc.EscalationServiceServicer):
 
     async def UpdatePolicy(self, request: pb.UpdatePolicyRequest, context: _Call) -> pb.UpdatePolicyResponse:
         policy = await policies.update_policy(
-            self._ctx.pool, convert.required(request.policy_id, "policy_id"), convert.policy_input(request)
+            self._ctx.pool, convert.required(request.policy_id, "policy_id"), convert.policy_input(request),
+            request.expected_version if request.HasField("expected_version") else None,
         )
         return pb.UpdatePolicyResponse(policy=convert.policy_to_proto(policy))
 

@@ -49,6 +49,7 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
             convert.required(request.rule_id, "rule_id"),
             convert.rule_input(request),
             ticket_providers=self._ctx.registry.ticket_providers,
+            expected_version=request.expected_version if request.HasField("expected_version") else None,
         )
         return pb.UpdateRuleResponse(rule=convert.rule_to_proto(rule))
 

@@ -152,20 +152,22 @@ class CreatePolicyResponse(_message.Message):
     def __init__(self, policy: _Optional[_Union[EscalationPolicy, _Mapping]] = ...) -> None: ...
 
 class UpdatePolicyRequest(_message.Message):
-    __slots__ = ("policy_id", "name", "description", "steps", "repeat", "repeat_delay")
+    __slots__ = ("policy_id", "name", "description", "steps", "repeat", "repeat_delay", "expected_version")
     POLICY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     REPEAT_FIELD_NUMBER: _ClassVar[int]
     REPEAT_DELAY_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     policy_id: str
     name: str
     description: str
     steps: _containers.RepeatedCompositeFieldContainer[EscalationStep]
     repeat: int
     repeat_delay: _duration_pb2.Duration
-    def __init__(self, policy_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    expected_version: int
+    def __init__(self, policy_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class UpdatePolicyResponse(_message.Message):
     __slots__ = ("policy",)

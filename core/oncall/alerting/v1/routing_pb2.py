@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from oncall.alerting.v1 import alerting_pb2 as oncall_dot_alerting_dot_v1_dot_alerting__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n oncall/alerting/v1/routing.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a!oncall/alerting/v1/alerting.proto\"\x95\x02\n\x0bRuleActions\x12\x1c\n\x14\x65scalation_policy_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x1c\n\x14\x63hannel_destinations\x18\x03 \x03(\t\x12\x17\n\x0fticket_provider\x18\x04 \x01(\t\x12\x14\n\x0cset_severity\x18\x05 \x01(\t\x12\x42\n\nset_labels\x18\x06 \x03(\x0b\x32..oncall.alerting.v1.RuleActions.SetLabelsEntry\x12\x10\n\x08suppress\x18\x07 \x01(\x08\x1a\x30\n\x0eSetLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xaa\x01\n\x0bRoutingRule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x30\n\x07\x61\x63tions\x18\x04 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\x12\x19\n\x11\x63ontinue_matching\x18\x05 \x01(\x08\x12\x10\n\x08position\x18\x06 \x01(\x05\x12\x0f\n\x07version\x18\x07 \x01(\x05\"O\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x11\n\trule_name\x18\x02 \x01(\t\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\xfb\x02\n\x0fRoutingDecision\x12\x15\n\rmatched_rules\x18\x01 \x03(\t\x12\x15\n\rdefault_route\x18\x02 \x01(\x08\x12\x1c\n\x14\x65scalation_policy_id\x18\x03 \x01(\t\x12\x13\n\x0btemplate_id\x18\x04 \x01(\t\x12\x1c\n\x14\x63hannel_destinations\x18\x05 \x03(\t\x12\x17\n\x0fticket_provider\x18\x06 \x01(\t\x12\x10\n\x08severity\x18\x07 \x01(\t\x12?\n\x06labels\x18\x08 \x03(\x0b\x32/.oncall.alerting.v1.RoutingDecision.LabelsEntry\x12\x10\n\x08suppress\x18\t \x01(\x08\x12,\n\x05trace\x18\n \x03(\x0b\x32\x1d.oncall.alerting.v1.RuleTrace\x12\x0e\n\x06\x65rrors\x18\x0b \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa5\x01\n\x11\x43reateRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x30\n\x07\x61\x63tions\x18\x03 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\x12\x19\n\x11\x63ontinue_matching\x18\x04 \x01(\x08\x12\x15\n\x08position\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x0b\n\t_position\"C\n\x12\x43reateRuleResponse\x12-\n\x04rule\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"\x92\x01\n\x11UpdateRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x30\n\x07\x61\x63tions\x18\x04 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\x12\x19\n\x11\x63ontinue_matching\x18\x05 \x01(\x08\"C\n\x12UpdateRuleResponse\x12-\n\x04rule\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"$\n\x11\x44\x65leteRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteRuleResponse\"\'\n\x13ReorderRulesRequest\x12\x10\n\x08rule_ids\x18\x01 \x03(\t\"F\n\x14ReorderRulesResponse\x12.\n\x05rules\x18\x01 \x03(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"\x12\n\x10ListRulesRequest\"C\n\x11ListRulesResponse\x12.\n\x05rules\x18\x01 \x03(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"!\n\x0eGetRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"@\n\x0fGetRuleResponse\x12-\n\x04rule\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"\x18\n\x16GetDefaultRouteRequest\"K\n\x17GetDefaultRouteResponse\x12\x30\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\"J\n\x16SetDefaultRouteRequest\x12\x30\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\"K\n\x17SetDefaultRouteResponse\x12\x30\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\"\xe1\x02\n\x0bSampleAlert\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65tails\x18\x02 \x01(\t\x12\x10\n\x08severity\x18\x03 \x01(\t\x12;\n\x06labels\x18\x04 \x03(\x0b\x32+.oncall.alerting.v1.SampleAlert.LabelsEntry\x12,\n\x0b\x61nnotations\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x13\n\x0bintegration\x18\x07 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12/\n\x06status\x18\t \x01(\x0e\x32\x1f.oncall.alerting.v1.AlertStatus\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x11\n\x0f_integration_id\"B\n\x10TestRouteRequest\x12.\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.SampleAlert\"_\n\x11TestRouteResponse\x12\x35\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32#.oncall.alerting.v1.RoutingDecision\x12\x13\n\x0bsilenced_by\x18\x02 \x01(\t2\xc0\t\n\x0eRoutingService\x12}\n\nCreateRule\x12%.oncall.alerting.v1.CreateRuleRequest\x1a&.oncall.alerting.v1.CreateRuleResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/routing-rules:\x01*\x12\x87\x01\n\nUpdateRule\x12%.oncall.alerting.v1.UpdateRuleRequest\x1a&.oncall.alerting.v1.UpdateRuleResponse\"*\x82\xd3\xe4\x93\x02$\x1a\x1f/api/v1/routing-rules/{rule_id}:\x01*\x12\x84\x01\n\nDeleteRule\x12%.oncall.alerting.v1.DeleteRuleRequest\x1a&.oncall.alerting.v1.DeleteRuleResponse\"\'\x82\xd3\xe4\x93\x02!*\x1f/api/v1/routing-rules/{rule_id}\x12\x8b\x01\n\x0cReorderRules\x12\'.oncall.alerting.v1.ReorderRulesRequest\x1a(.oncall.alerting.v1.ReorderRulesResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/api/v1/routing-rules/reorder:\x01*\x12w\n\tListRules\x12$.oncall.alerting.v1.ListRulesRequest\x1a%.oncall.alerting.v1.ListRulesResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/routing-rules\x12{\n\x07GetRule\x12\".oncall.alerting.v1.GetRuleRequest\x1a#.oncall.alerting.v1.GetRuleResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/api/v1/routing-rules/{rule_id}\x12\x89\x01\n\x0fGetDefaultRoute\x12*.oncall.alerting.v1.GetDefaultRouteRequest\x1a+.oncall.alerting.v1.GetDefaultRouteResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/default-route\x12\x8c\x01\n\x0fSetDefaultRoute\x12*.oncall.alerting.v1.SetDefaultRouteRequest\x1a+.oncall.alerting.v1.SetDefaultRouteResponse\" \x82\xd3\xe4\x93\x02\x1a\x1a\x15/api/v1/default-route:\x01*\x12\x7f\n\tTestRoute\x12$.oncall.alerting.v1.TestRouteRequest\x1a%.oncall.alerting.v1.TestRouteResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/v1/routing-rules/test:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n oncall/alerting/v1/routing.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a!oncall/alerting/v1/alerting.proto\"\x95\x02\n\x0bRuleActions\x12\x1c\n\x14\x65scalation_policy_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x1c\n\x14\x63hannel_destinations\x18\x03 \x03(\t\x12\x17\n\x0fticket_provider\x18\x04 \x01(\t\x12\x14\n\x0cset_severity\x18\x05 \x01(\t\x12\x42\n\nset_labels\x18\x06 \x03(\x0b\x32..oncall.alerting.v1.RuleActions.SetLabelsEntry\x12\x10\n\x08suppress\x18\x07 \x01(\x08\x1a\x30\n\x0eSetLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xaa\x01\n\x0bRoutingRule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x30\n\x07\x61\x63tions\x18\x04 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\x12\x19\n\x11\x63ontinue_matching\x18\x05 \x01(\x08\x12\x10\n\x08position\x18\x06 \x01(\x05\x12\x0f\n\x07version\x18\x07 \x01(\x05\"O\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x11\n\trule_name\x18\x02 \x01(\t\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\xfb\x02\n\x0fRoutingDecision\x12\x15\n\rmatched_rules\x18\x01 \x03(\t\x12\x15\n\rdefault_route\x18\x02 \x01(\x08\x12\x1c\n\x14\x65scalation_policy_id\x18\x03 \x01(\t\x12\x13\n\x0btemplate_id\x18\x04 \x01(\t\x12\x1c\n\x14\x63hannel_destinations\x18\x05 \x03(\t\x12\x17\n\x0fticket_provider\x18\x06 \x01(\t\x12\x10\n\x08severity\x18\x07 \x01(\t\x12?\n\x06labels\x18\x08 \x03(\x0b\x32/.oncall.alerting.v1.RoutingDecision.LabelsEntry\x12\x10\n\x08suppress\x18\t \x01(\x08\x12,\n\x05trace\x18\n \x03(\x0b\x32\x1d.oncall.alerting.v1.RuleTrace\x12\x0e\n\x06\x65rrors\x18\x0b \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa5\x01\n\x11\x43reateRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x30\n\x07\x61\x63tions\x18\x03 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\x12\x19\n\x11\x63ontinue_matching\x18\x04 \x01(\x08\x12\x15\n\x08position\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x0b\n\t_position\"C\n\x12\x43reateRuleResponse\x12-\n\x04rule\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"\xc6\x01\n\x11UpdateRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x30\n\x07\x61\x63tions\x18\x04 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\x12\x19\n\x11\x63ontinue_matching\x18\x05 \x01(\x08\x12\x1d\n\x10\x65xpected_version\x18\x06 \x01(\x05H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"C\n\x12UpdateRuleResponse\x12-\n\x04rule\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"$\n\x11\x44\x65leteRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteRuleResponse\"\'\n\x13ReorderRulesRequest\x12\x10\n\x08rule_ids\x18\x01 \x03(\t\"F\n\x14ReorderRulesResponse\x12.\n\x05rules\x18\x01 \x03(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"\x12\n\x10ListRulesRequest\"C\n\x11ListRulesResponse\x12.\n\x05rules\x18\x01 \x03(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"!\n\x0eGetRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"@\n\x0fGetRuleResponse\x12-\n\x04rule\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RoutingRule\"\x18\n\x16GetDefaultRouteRequest\"K\n\x17GetDefaultRouteResponse\x12\x30\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\"J\n\x16SetDefaultRouteRequest\x12\x30\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\"K\n\x17SetDefaultRouteResponse\x12\x30\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.RuleActions\"\xe1\x02\n\x0bSampleAlert\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65tails\x18\x02 \x01(\t\x12\x10\n\x08severity\x18\x03 \x01(\t\x12;\n\x06labels\x18\x04 \x03(\x0b\x32+.oncall.alerting.v1.SampleAlert.LabelsEntry\x12,\n\x0b\x61nnotations\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x13\n\x0bintegration\x18\x07 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12/\n\x06status\x18\t \x01(\x0e\x32\x1f.oncall.alerting.v1.AlertStatus\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x11\n\x0f_integration_id\"B\n\x10TestRouteRequest\x12.\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.SampleAlert\"_\n\x11TestRouteResponse\x12\x35\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32#.oncall.alerting.v1.RoutingDecision\x12\x13\n\x0bsilenced_by\x18\x02 \x01(\t2\xc0\t\n\x0eRoutingService\x12}\n\nCreateRule\x12%.oncall.alerting.v1.CreateRuleRequest\x1a&.oncall.alerting.v1.CreateRuleResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/routing-rules:\x01*\x12\x87\x01\n\nUpdateRule\x12%.oncall.alerting.v1.UpdateRuleRequest\x1a&.oncall.alerting.v1.UpdateRuleResponse\"*\x82\xd3\xe4\x93\x02$\x1a\x1f/api/v1/routing-rules/{rule_id}:\x01*\x12\x84\x01\n\nDeleteRule\x12%.oncall.alerting.v1.DeleteRuleRequest\x1a&.oncall.alerting.v1.DeleteRuleResponse\"\'\x82\xd3\xe4\x93\x02!*\x1f/api/v1/routing-rules/{rule_id}\x12\x8b\x01\n\x0cReorderRules\x12\'.oncall.alerting.v1.ReorderRulesRequest\x1a(.oncall.alerting.v1.ReorderRulesResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/api/v1/routing-rules/reorder:\x01*\x12w\n\tListRules\x12$.oncall.alerting.v1.ListRulesRequest\x1a%.oncall.alerting.v1.ListRulesResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/routing-rules\x12{\n\x07GetRule\x12\".oncall.alerting.v1.GetRuleRequest\x1a#.oncall.alerting.v1.GetRuleResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/api/v1/routing-rules/{rule_id}\x12\x89\x01\n\x0fGetDefaultRoute\x12*.oncall.alerting.v1.GetDefaultRouteRequest\x1a+.oncall.alerting.v1.GetDefaultRouteResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/default-route\x12\x8c\x01\n\x0fSetDefaultRoute\x12*.oncall.alerting.v1.SetDefaultRouteRequest\x1a+.oncall.alerting.v1.SetDefaultRouteResponse\" \x82\xd3\xe4\x93\x02\x1a\x1a\x15/api/v1/default-route:\x01*\x12\x7f\n\tTestRoute\x12$.oncall.alerting.v1.TestRouteRequest\x1a%.oncall.alerting.v1.TestRouteResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/v1/routing-rules/test:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -75,41 +75,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATERULERESPONSE']._serialized_start=1235
   _globals['_CREATERULERESPONSE']._serialized_end=1302
   _globals['_UPDATERULEREQUEST']._serialized_start=1305
-  _globals['_UPDATERULEREQUEST']._serialized_end=1451
-  _globals['_UPDATERULERESPONSE']._serialized_start=1453
-  _globals['_UPDATERULERESPONSE']._serialized_end=1520
-  _globals['_DELETERULEREQUEST']._serialized_start=1522
-  _globals['_DELETERULEREQUEST']._serialized_end=1558
-  _globals['_DELETERULERESPONSE']._serialized_start=1560
-  _globals['_DELETERULERESPONSE']._serialized_end=1580
-  _globals['_REORDERRULESREQUEST']._serialized_start=1582
-  _globals['_REORDERRULESREQUEST']._serialized_end=1621
-  _globals['_REORDERRULESRESPONSE']._serialized_start=1623
-  _globals['_REORDERRULESRESPONSE']._serialized_end=1693
-  _globals['_LISTRULESREQUEST']._serialized_start=1695
-  _globals['_LISTRULESREQUEST']._serialized_end=1713
-  _globals['_LISTRULESRESPONSE']._serialized_start=1715
-  _globals['_LISTRULESRESPONSE']._serialized_end=1782
-  _globals['_GETRULEREQUEST']._serialized_start=1784
-  _globals['_GETRULEREQUEST']._serialized_end=1817
-  _globals['_GETRULERESPONSE']._serialized_start=1819
-  _globals['_GETRULERESPONSE']._serialized_end=1883
-  _globals['_GETDEFAULTROUTEREQUEST']._serialized_start=1885
-  _globals['_GETDEFAULTROUTEREQUEST']._serialized_end=1909
-  _globals['_GETDEFAULTROUTERESPONSE']._serialized_start=1911
-  _globals['_GETDEFAULTROUTERESPONSE']._serialized_end=1986
-  _globals['_SETDEFAULTROUTEREQUEST']._serialized_start=1988
-  _globals['_SETDEFAULTROUTEREQUEST']._serialized_end=2062
-  _globals['_SETDEFAULTROUTERESPONSE']._serialized_start=2064
-  _globals['_SETDEFAULTROUTERESPONSE']._serialized_end=2139
-  _globals['_SAMPLEALERT']._serialized_start=2142
-  _globals['_SAMPLEALERT']._serialized_end=2495
+  _globals['_UPDATERULEREQUEST']._serialized_end=1503
+  _globals['_UPDATERULERESPONSE']._serialized_start=1505
+  _globals['_UPDATERULERESPONSE']._serialized_end=1572
+  _globals['_DELETERULEREQUEST']._serialized_start=1574
+  _globals['_DELETERULEREQUEST']._serialized_end=1610
+  _globals['_DELETERULERESPONSE']._serialized_start=1612
+  _globals['_DELETERULERESPONSE']._serialized_end=1632
+  _globals['_REORDERRULESREQUEST']._serialized_start=1634
+  _globals['_REORDERRULESREQUEST']._serialized_end=1673
+  _globals['_REORDERRULESRESPONSE']._serialized_start=1675
+  _globals['_REORDERRULESRESPONSE']._serialized_end=1745
+  _globals['_LISTRULESREQUEST']._serialized_start=1747
+  _globals['_LISTRULESREQUEST']._serialized_end=1765
+  _globals['_LISTRULESRESPONSE']._serialized_start=1767
+  _globals['_LISTRULESRESPONSE']._serialized_end=1834
+  _globals['_GETRULEREQUEST']._serialized_start=1836
+  _globals['_GETRULEREQUEST']._serialized_end=1869
+  _globals['_GETRULERESPONSE']._serialized_start=1871
+  _globals['_GETRULERESPONSE']._serialized_end=1935
+  _globals['_GETDEFAULTROUTEREQUEST']._serialized_start=1937
+  _globals['_GETDEFAULTROUTEREQUEST']._serialized_end=1961
+  _globals['_GETDEFAULTROUTERESPONSE']._serialized_start=1963
+  _globals['_GETDEFAULTROUTERESPONSE']._serialized_end=2038
+  _globals['_SETDEFAULTROUTEREQUEST']._serialized_start=2040
+  _globals['_SETDEFAULTROUTEREQUEST']._serialized_end=2114
+  _globals['_SETDEFAULTROUTERESPONSE']._serialized_start=2116
+  _globals['_SETDEFAULTROUTERESPONSE']._serialized_end=2191
+  _globals['_SAMPLEALERT']._serialized_start=2194
+  _globals['_SAMPLEALERT']._serialized_end=2547
   _globals['_SAMPLEALERT_LABELSENTRY']._serialized_start=1020
   _globals['_SAMPLEALERT_LABELSENTRY']._serialized_end=1065
-  _globals['_TESTROUTEREQUEST']._serialized_start=2497
-  _globals['_TESTROUTEREQUEST']._serialized_end=2563
-  _globals['_TESTROUTERESPONSE']._serialized_start=2565
-  _globals['_TESTROUTERESPONSE']._serialized_end=2660
-  _globals['_ROUTINGSERVICE']._serialized_start=2663
-  _globals['_ROUTINGSERVICE']._serialized_end=3879
+  _globals['_TESTROUTEREQUEST']._serialized_start=2549
+  _globals['_TESTROUTEREQUEST']._serialized_end=2615
+  _globals['_TESTROUTERESPONSE']._serialized_start=2617
+  _globals['_TESTROUTERESPONSE']._serialized_end=2712
+  _globals['_ROUTINGSERVICE']._serialized_start=2715
+  _globals['_ROUTINGSERVICE']._serialized_end=3931
 # @@protoc_insertion_point(module_scope)

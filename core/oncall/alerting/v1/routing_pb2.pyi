@@ -118,18 +118,20 @@ class CreateRuleResponse(_message.Message):
     def __init__(self, rule: _Optional[_Union[RoutingRule, _Mapping]] = ...) -> None: ...
 
 class UpdateRuleRequest(_message.Message):
-    __slots__ = ("rule_id", "name", "condition", "actions", "continue_matching")
+    __slots__ = ("rule_id", "name", "condition", "actions", "continue_matching", "expected_version")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     CONTINUE_MATCHING_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     name: str
     condition: str
     actions: RuleActions
     continue_matching: bool
-    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ...) -> None: ...
+    expected_version: int
+    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class UpdateRuleResponse(_message.Message):
     __slots__ = ("rule",)
