@@ -44,9 +44,9 @@ from ...clock import Clock
 from ...context import Context
 from ...store.database import Conn
 from ..alerting_port import AlertingPort
-from ..pipeline import SendJob, load_template, rendering_for
-from ..templates import Template
+from ..pipeline import SendJob, rendering_for
 from . import capabilities, store
+from .prepare import template_of
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +185,7 @@ class Editor:
             # announcement, a catch-up) edits nothing
             due = [e for e in due if e.incident_id not in incidents
                    or shown_of(incidents[e.incident_id]) != shown_before(e)]
-            templates: list[Template] = []
-            for e in due:
-                try:
-                    templates.append(await load_template(conn, e.template_id, e.template_version))
-                except Exception:  # noqa: BLE001 - a vanished template: the defaults render it, as a send would
-                    templates.append(Template())
+            templates = [await template_of(conn, e.delivery_id, e.template_id, e.template_version) for e in due]
         if not due:
             return 0
         jobs = [SendJob(t, e.channel, {**e.context, "incident": incidents.get(e.incident_id, {})})

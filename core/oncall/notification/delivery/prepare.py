@@ -68,18 +68,19 @@ async def with_reply_codes(conn: Conn, units: Sequence[Unit], now: datetime) -> 
     return out
 
 
+async def template_of(conn: Conn, delivery_id: int, template_id: str | None, version: int | None) -> Template:
+    """A delivery's template at the version its notification names (immutable, so cached), or
+    the defaults when it is gone: a vanished template must not stop a page (or an edit)."""
+    try:
+        return await load_template(conn, template_id, version)
+    except Exception:  # noqa: BLE001 - the defaults render it
+        log.warning("delivery %d: template %s v%s unavailable; using the defaults", delivery_id, template_id, version)
+        return Template()
+
+
 async def templates(conn: Conn, units: Sequence[Unit]) -> list[Template]:
-    """Each unit's template at the version its notification names (immutable, so cached)."""
-    out = []
-    for u in units:
-        lead = u.leader
-        try:
-            out.append(await load_template(conn, lead.template_id, lead.template_version))
-        except Exception:  # noqa: BLE001 - a vanished template must not stop the page: the defaults render it
-            log.warning("delivery %d: template %s v%s unavailable; using the defaults",
-                        lead.id, lead.template_id, lead.template_version)
-            out.append(Template())
-    return out
+    """Each unit's template (``template_of`` its leader)."""
+    return [await template_of(conn, u.leader.id, u.leader.template_id, u.leader.template_version) for u in units]
 
 
 async def render(rendering: Rendering, units: Sequence[Unit], tmpls: Sequence[Template]) -> list[SendRender]:
