@@ -320,6 +320,10 @@ async def test_a_person_lists_their_sessions_ends_one_and_logs_out(site: Site) -
         assert (await whoami(site, phone))[0] == 401
         async with laptop.delete(f"{site.url}/api/v1/sessions/{phone_id}", headers={"X-CSRF-Token": token}) as r:
             assert r.status == 404
+        # a session id that is no number ("²" passes str.isdigit) is a 400, and ends nothing
+        async with laptop.delete(f"{site.url}/api/v1/sessions/%C2%B2", headers={"X-CSRF-Token": token}) as r:
+            assert r.status == 400
+        assert (await whoami(site, laptop))[0] == 200
 
         async with laptop.post(f"{site.url}/logout", data={"csrf_token": token}, allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == "/login"

@@ -33,18 +33,24 @@ def _session_json(session: Session, current_id: int) -> dict[str, object]:
     }
 
 
-async def _caller_session(request: web.Request) -> tuple[Session, str]:
+async def _caller_session(request: web.Request, permission: str) -> tuple[Session, str]:
+    """The caller's own session, when the caller is one and may ``permission`` (the same rule
+    as SessionService over gRPC, plugins' permission rules included)."""
     principal = await require_principal(request)
     access = request.app[CONTEXT].access
     assert access is not None
-    found = await access.sessions.session_of(auth_request(request)) if access.sessions is not None else None
-    if principal.kind != "session" or found is None:
+    if principal.kind != "session" or access.sessions is None:
+        raise PermissionDenied("only a person signed in with a browser session has sessions")
+    if not access.allowed(principal, permission, "sessions"):
+        raise PermissionDenied(f"{principal.user_id} may not {permission}")
+    found = await access.sessions.session_of(auth_request(request))
+    if found is None:
         raise PermissionDenied("only a person signed in with a browser session has sessions")
     return found
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    session, session_id = await _caller_session(request)
+    session, session_id = await _caller_session(request, "sessions:read")
     access = request.app[CONTEXT].access
     assert access is not None and access.sessions is not None
     listed = await access.sessions.store.list_user(session.user_id, access.clock.now())
@@ -56,9 +62,9 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def end_session(request: web.Request) -> web.StreamResponse:
-    session, _ = await _caller_session(request)
+    session, _ = await _caller_session(request, "sessions:write")
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" is a digit to isdigit, not to int
         raise InvalidArgument("a session id is a number")
     access = request.app[CONTEXT].access
     assert access is not None and access.sessions is not None

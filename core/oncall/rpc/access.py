@@ -144,7 +144,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def _admit(
         self, method: str, permission: str | None, request: Any, context: grpc.aio.ServicerContext,
     ) -> tuple[Principal, AuthRequest, str]:
-        """The caller, allowed; raises Unauthenticated or PermissionDenied (auditing a refused change)."""
+        """The caller, allowed; raises Unauthenticated or PermissionDenied (a refusal is logged, never audited)."""
         seen = auth_request(method, context)
         principal = await self._access.authenticate(seen)
         if principal is None:
