@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -81,6 +81,33 @@ async def stop_tasks(waiting: Sequence[asyncio.Task[Any]], working: Sequence[asy
         for t in pending:
             t.cancel()
     await asyncio.gather(*waiting, *working, return_exceptions=True)
+
+
+async def run_passes(
+    what: str, wake: asyncio.Event, one_pass: Callable[[], Awaitable[float]], *, stopping: Callable[[], bool],
+    retry_s: float, max_wait_s: float, logger: logging.Logger, after_wait: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The loop of a background worker (the engine, the delivery worker, the message editor).
+
+    Runs ``one_pass`` (which does what is due and returns the seconds until the next thing
+    falls due) until ``stopping()``, then waits until woken (``wake``: a NOTIFY, a request)
+    or until that time, at most ``max_wait_s``. A pass that fails is logged and tried again
+    after ``retry_s``. ``after_wait`` runs after each wait (the editor lets a burst gather).
+    """
+    while not stopping():
+        wake.clear()
+        try:
+            timeout = await one_pass()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s pass failed; retrying shortly", what)
+            timeout = retry_s
+        if timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=min(timeout, max_wait_s))
+        if after_wait is not None:
+            await after_wait()
 
 
 class Subscription:

@@ -12,7 +12,6 @@ sleeps until the next thing falls due.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -31,7 +30,7 @@ from ..alerting.incident_status import notify_incidents
 from ..alerting.models import Alert
 from ..clock import SYSTEM_CLOCK, Clock
 from ..context import Context
-from ..events import listen_forever, stop_tasks
+from ..events import listen_forever, run_passes, stop_tasks
 from ..grouping.titles import render_title
 from ..notification import channels
 from ..routing.route import Routed, Routing
@@ -180,19 +179,12 @@ class Engine:
                              "the engine")
 
     async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.run_once()
-                timeout = await self._seconds_until_next()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("engine pass failed; retrying shortly")
-                timeout = 0.5
-            if timeout > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+        async def one_pass() -> float:
+            await self.run_once()
+            return await self._seconds_until_next()
+
+        await run_passes("engine", self._wake, one_pass, stopping=lambda: self._stopping, retry_s=0.5,
+                         max_wait_s=self.max_sleep, logger=log)
 
     async def _seconds_until_next(self) -> float:
         async with self.pool.connection() as conn:

@@ -28,7 +28,6 @@ why the claim commits before the channel is called rather than holding a lock ac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ from oncall_hookspecs import Channel, DeliveryResult, EditingChannel, MessageEdi
 
 from ...alerting.incident_status import INCIDENTS_CHANNEL
 from ...backoff import backoff_delay
+from ...events import run_passes
 from ...clock import Clock
 from ...context import Context
 from ...store.database import Conn
@@ -129,23 +129,18 @@ class Editor:
         try:
             await reg.wait_live()
             listening.set()
-            while True:
-                self._wake.clear()
-                timeout = IDLE_S
-                try:
-                    await self.run_once()
-                    timeout = await self._seconds_until_next()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("message editor pass failed; retrying shortly")
-                    timeout = 1.0
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, min(timeout, IDLE_S)))
-                if self._changed:
-                    await asyncio.sleep(MARK_COALESCE_S)  # let a burst of announcements gather
+            await run_passes("message editor", self._wake, self._one_pass, stopping=lambda: False, retry_s=1.0,
+                             max_wait_s=IDLE_S, logger=log, after_wait=self._gather)
         finally:
             reg.close()
+
+    async def _one_pass(self) -> float:
+        await self.run_once()
+        return await self._seconds_until_next()
+
+    async def _gather(self) -> None:
+        if self._changed:
+            await asyncio.sleep(MARK_COALESCE_S)  # let a burst of announcements gather
 
     async def _seconds_until_next(self) -> float:
         async with self.ctx.pool.connection() as conn:

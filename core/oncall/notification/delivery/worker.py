@@ -26,7 +26,6 @@ once, with the same idempotency key; nothing else can repeat or vanish.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -38,7 +37,7 @@ from ...clock import SYSTEM_CLOCK, Clock
 from ...config import parse_rate_limits
 from ...context import Context
 from ...escalation.engine import REQUESTS_CHANNEL
-from ...events import listen_forever, stop_tasks
+from ...events import listen_forever, run_passes, stop_tasks
 from .. import outbox
 from ..alerting_port import ALERTING, AlertingPort
 from ..pipeline import rendering_for
@@ -152,20 +151,13 @@ class Notifier:
                              lambda _note: self._wake.set(), listening, "the notifier")
 
     async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            timeout = 5.0
-            try:
-                await self.run_once(wait=False)
-                # without the lock nothing is due here: the lock keeper wakes the loop when it has it again
-                timeout = await self._seconds_until_next() if self.lock.held.is_set() else 5.0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notifier pass failed; retrying shortly")
-                timeout = 1.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, min(timeout, 5.0)))
+        async def one_pass() -> float:
+            await self.run_once(wait=False)
+            # without the lock nothing is due here: the lock keeper wakes the loop when it has it again
+            return await self._seconds_until_next() if self.lock.held.is_set() else 5.0
+
+        await run_passes("notifier", self._wake, one_pass, stopping=lambda: self._stopping, retry_s=1.0,
+                         max_wait_s=5.0, logger=log)
 
     async def _seconds_until_next(self) -> float:
         async with self.ctx.pool.connection() as conn:
