@@ -366,3 +366,20 @@ async def test_a_rule_whose_condition_does_not_hold_leaves_alerts_alone(ctx):
     await send(ctx.ingestor, integration, event("a"), event("b"))
     found = await incidents(ctx.pool)
     assert [(i["rule_id"], i["n"]) for i in found] == [(None, 1), (None, 1)]
+
+
+async def test_a_rule_whose_key_fails_is_warned_of_once_a_minute_not_once_per_alert(ctx, caplog):
+    """A key that can't be computed (no such label) groups nothing: each alert opens its own
+    incident, and the operator is told so, once, with the count of alerts it failed on."""
+    await add_rule(ctx, name="by-region", key="labels.region")
+    integration = await new_integration(ctx)
+    with caplog.at_level(logging.WARNING, logger="oncall.grouping.assign"):
+        await send(ctx.ingestor, integration, *(event(f"r{i}") for i in range(30)))
+    found = await incidents(ctx.pool)
+    assert len(found) == 30 and all(i["rule_id"] is None for i in found)
+    warned = [r.getMessage() for r in caplog.records if r.name == "oncall.grouping.assign"]
+    assert len(warned) == 1, warned
+    assert "by-region" in warned[0] and "opens an incident of its own" in warned[0]
+    cache = ctx.ingestor.grouping
+    [(_, unsaid)] = cache._complaints.values()
+    assert unsaid == 29  # said at the next warning, a minute on

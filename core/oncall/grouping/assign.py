@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,9 @@ CHANGES_CHANNEL = "oncall_grouping"
 MAX_KEY = 512
 RESOLVE_ON = ("all", "first", "manual")
 #: assignments kept for reuse (they are small; the memo starts afresh when full)
+#: how often one grouping failure is warned of, and how many distinct ones are remembered
+COMPLAIN_EVERY_S = 60.0
+MAX_COMPLAINTS = 1000
 MAX_ASSIGNMENTS = 10_000
 
 
@@ -151,6 +155,8 @@ class GroupingCache:
         self._task: asyncio.Task[None] | None = None
         self._reg: Registration | None = None
         self._wake = asyncio.Event()
+        # error text → (monotonic time of its last warning, how many since then went unsaid)
+        self._complaints: dict[str, tuple[float, int]] = {}
 
     @property
     def active(self) -> bool:
@@ -200,7 +206,7 @@ class GroupingCache:
             return None
         found = self.grouper.group(event_view(ev, severity, integration, now or datetime.now(UTC), labels), rules)
         if found.errors:
-            log.debug("grouping of %s: %s", ev.dedup_key, "; ".join(found.errors))
+            self._complain(found.errors)
         if found.rule_id is None or not found.key:
             return None
         memo = (found.rule_id, found.key)
@@ -213,6 +219,22 @@ class GroupingCache:
                 self._assignments.clear()
             assignment = self._assignments[memo] = rule.assignment(found.key)
         return assignment
+
+    def _complain(self, errors: Sequence[str]) -> None:
+        """Warn of a rule that fails on alerts (its key can't be computed): once a minute per
+        error, with how many alerts it failed on since, so a storm can't flood the log and
+        an operator still learns that a rule groups nothing."""
+        now = time.monotonic()
+        for error in errors:
+            last, unsaid = self._complaints.get(error, (-COMPLAIN_EVERY_S, 0))
+            if now - last < COMPLAIN_EVERY_S:
+                self._complaints[error] = (last, unsaid + 1)
+                continue
+            if len(self._complaints) >= MAX_COMPLAINTS:
+                self._complaints.clear()
+            self._complaints[error] = (now, 0)
+            more = f" (and on {unsaid} more alert{'s' if unsaid != 1 else ''} in the last minute)" if unsaid else ""
+            log.warning("grouping: %s; the alert opens an incident of its own%s", error, more)
 
     # ------------------------------------------------------------------ staying current
 
