@@ -84,6 +84,26 @@ async def test_fifty_identical_webhooks_at_once_make_one_alert_with_49_duplicate
     assert sorted(kinds) == ["created"] + ["duplicate"] * 49
 
 
+async def test_long_dedup_keys_that_share_their_first_512_characters_stay_two_alerts(server):
+    """A key past the stored length keeps a readable start and the digest of all of it: two
+    keys that differ only at the end are two alerts, and each resolves only itself."""
+    _, key = await server.integration("generic")
+    common = "k8s/" + "x" * 600
+    async with unlimited_session() as http:
+        for suffix in ("a", "b"):
+            status, body = await post_generic(http, server.http_url, key, {"summary": suffix, "dedup": common + suffix})
+            assert (status, body["outcome"]) == (200, "created")
+        status, body = await post_generic(http, server.http_url, key, {"summary": "a", "dedup": common + "a"})
+        assert body["outcome"] == "duplicate"
+        status, body = await post_generic(http, server.http_url, key,
+                                          {"summary": "a", "dedup": common + "a", "action": "close"})
+        assert (status, body["outcome"]) == (200, "resolved")
+    alerts = await rows(server.ctx.pool, "SELECT summary, status, dedup_key FROM alerting.alerts ORDER BY id")
+    assert [(a["summary"], a["status"]) for a in alerts] == [("a", "resolved"), ("b", "triggered")]
+    assert all(len(a["dedup_key"]) <= 512 and a["dedup_key"].startswith("k8s/xxx") for a in alerts)
+    assert alerts[0]["dedup_key"] != alerts[1]["dedup_key"]
+
+
 async def test_twenty_distinct_keys_at_once_make_twenty_alerts(server):
     _, key = await server.integration("generic")
     async with unlimited_session() as http:

@@ -30,14 +30,13 @@ from ..errors import InvalidArgument, OnCallError, Unavailable
 from ..grouping.assign import Assignment, GroupingCache
 from ..store.database import UNREACHABLE, Conn, Pool, current_acquire_timeout, unavailable
 from . import incident_status
-from .models import Integration
+from .models import MAX_KEY, Integration, bounded_key
 from .store import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 
 MAX_SUMMARY = 2048
 MAX_DETAILS = 64 * 1024
-MAX_KEY = 512
 
 _SEVERITY_ALIASES = {
     "crit": "critical", "critical": "critical", "fatal": "critical", "page": "critical",
@@ -169,7 +168,7 @@ def _prepare(ev: AlertEvent, raw_cap: int) -> tuple[_Prepared, dict[str, str]]:
     raw = None if ev.raw is None else _capped(_json_text(ev.raw), raw_cap)
     return _Prepared(
         action=action,
-        dedup_key=key[:MAX_KEY],
+        dedup_key=bounded_key(key, keep=MAX_KEY - 80),  # a readable start, then the digest of it all
         summary=summary,
         details=details[:MAX_DETAILS],
         severity=normalize_severity(ev.severity),

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from oncall_hookspecs import AlertView
+
+#: the longest key (an alert's dedup key, an incident's group key) stored as it is
+MAX_KEY = 512
+_DIGEST = len("sha256:") + 64
+
+
+def bounded_key(key: str, keep: int = 0) -> str:
+    """``key`` as it is stored: itself when at most ``MAX_KEY`` characters, else its SHA-256
+    after its first ``keep`` characters (``abc…sha256:<hex>``, or ``sha256:<hex>`` for 0).
+
+    Never a prefix alone: two long keys that differ only past the cut must stay two keys
+    (two alerts, two incidents), and the same long key must always give the same stored one.
+    """
+    if len(key) <= MAX_KEY:
+        return key
+    digest = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    keep = max(0, min(keep, MAX_KEY - _DIGEST - 1))
+    return f"{key[:keep]}…{digest}" if keep else digest
+
 
 STATUSES = ("triggered", "acknowledged", "resolved")
 MANUAL_SOURCE = "manual"

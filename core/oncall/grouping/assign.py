@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -26,21 +25,19 @@ from typing import Any
 
 from oncall_hookspecs import AlertEvent, AlertView, Grouper, GroupingMatch, GroupingRule, Router
 
-from ..alerting.models import Integration
+from ..alerting.models import Integration, bounded_key
 from ..store.database import Conn, Pool
 from ..store.listen import Listener, Registration
 
 log = logging.getLogger(__name__)
 
 CHANGES_CHANNEL = "oncall_grouping"
-#: keys longer than this are stored as their digest (they are compared, never shown parsed)
-MAX_KEY = 512
 RESOLVE_ON = ("all", "first", "manual")
 #: assignments kept for reuse (they are small; the memo starts afresh when full)
+MAX_ASSIGNMENTS = 10_000
 #: how often one grouping failure is warned of, and how many distinct ones are remembered
 COMPLAIN_EVERY_S = 60.0
 MAX_COMPLAINTS = 1000
-MAX_ASSIGNMENTS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +91,7 @@ class StoredRule:
 
 def stored_key(key: str) -> str:
     """``key`` as the incident stores it: itself, or its digest when it is very long."""
-    if len(key) <= MAX_KEY:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return bounded_key(key)
 
 
 def grouper_of(router: Router | None) -> Grouper | None:

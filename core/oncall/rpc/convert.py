@@ -21,7 +21,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from oncall_hookspecs import Action, AlertEvent, AlertView, RoutingDecision, RoutingRule, RuleActions
 
 from ..auth.principal import acting_user
-from ..alerting.ingest import MAX_DETAILS, MAX_KEY, MAX_SUMMARY, normalize_severity
+from ..alerting.ingest import MAX_DETAILS, MAX_SUMMARY, normalize_severity
+from ..alerting.models import MAX_KEY
 from ..alerting.models import MANUAL_SOURCE, Alert, AlertFilter, TimelineEvent
 from ..alerting.v1 import alerting_pb2 as pb
 from ..alerting.v1 import escalation_pb2 as escalation_pb
