@@ -28,7 +28,7 @@ from ..errors import (
 from ..logs import trace_without_messages
 from ..store.database import UNREACHABLE, acquire_timeout, unavailable
 from .connections import Connection
-from .requests import CONTEXT, RequestTimeout, json_response
+from .requests import CONTEXT, RequestTimeout, UnsupportedMediaType, json_response
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ STATUS: dict[type[OnCallError], tuple[int, str]] = {
     PayloadTooLarge: (413, "payload_too_large"),
     Unavailable: (503, "unavailable"),
     RequestTimeout: (408, "request_timeout"),
+    UnsupportedMediaType: (415, "unsupported_media_type"),
 }
 
 

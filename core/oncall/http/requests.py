@@ -25,6 +25,10 @@ class RequestTimeout(OnCallError):
     """The body stopped arriving (or came slower than ONCALL_HTTP_BODY_MIN_RATE)."""
 
 
+class UnsupportedMediaType(OnCallError):
+    """The body is not of a type the route reads (the REST API reads JSON only)."""
+
+
 # Keys and tokens are URL-safe base64; anything longer or with other characters can't be one.
 _MAX_CREDENTIAL = 512
 

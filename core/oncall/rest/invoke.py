@@ -15,7 +15,9 @@ may call ``context.abort`` or raise a domain error (Unauthenticated, PermissionD
 call context's ``transport`` is ``"http"`` here (a gRPC call's context has none: "grpc"),
 for a check that differs by door (a browser session's CSRF token); unlike metadata, a
 client can't set it. ``rpc.access.AccessInterceptor`` (API keys, roles, audit) is the lock
-that runs here today.
+that runs here today; for a REST call it authenticates the HTTP request itself
+(``RestCall.http_auth``: every header, the TCP peer), never the metadata, and takes the
+principal the HTTP door found before it read the body (``RestCall.principal``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from oncall_hookspecs import AuthRequest, Principal
 
 from ..context import Context
 
@@ -59,10 +62,19 @@ class RestCall:
     #: which door the call came through, for the access check (``AuthRequest.transport``)
     transport = "http"
 
-    def __init__(self, metadata: Metadata, peer: str, on_headers: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, metadata: Metadata, peer: str, on_headers: Callable[[], Awaitable[None]] | None = None,
+        auth: AuthRequest | None = None, principal: Principal | None = None,
+    ) -> None:
         self._metadata = tuple(metadata)
         self._peer = peer
         self._on_headers = on_headers
+        #: the HTTP request as the authenticators see it (every header, the TCP peer): the
+        #: access check reads this, never the metadata, so no header a client adds
+        #: (``Grpc-Metadata-X-Forwarded-User``) can pass for one a trusted proxy set
+        self.http_auth = auth
+        #: who the HTTP door already found the caller to be (asked before the body was read)
+        self.principal = principal
         self._code: grpc.StatusCode | None = None
         self._details = ""
 
@@ -168,12 +180,17 @@ class Invoker:
             raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not served by this server")
         return handler
 
-    async def invoke(self, method: str, request: Any, metadata: Metadata, peer: str) -> Any:
+    async def invoke(
+        self, method: str, request: Any, metadata: Metadata, peer: str, *,
+        auth: AuthRequest | None = None, principal: Principal | None = None,
+    ) -> Any:
         """Call a unary method: its response, or RpcFailure with the status a gRPC client would get.
 
         The one function every unary REST call goes through (see the module's docstring).
+        ``auth``: the HTTP request as authenticators see it (else one is made of ``metadata``);
+        ``principal``: the caller, when the HTTP door has already authenticated it.
         """
-        call = RestCall(metadata, peer)
+        call = RestCall(metadata, peer, auth=auth, principal=principal)
         try:
             handler = await self._handler(method, call.invocation_metadata())
             if handler.unary_unary is None:
@@ -188,13 +205,15 @@ class Invoker:
 
     async def invoke_stream(
         self, method: str, request: Any, metadata: Metadata, peer: str,
-        on_headers: Callable[[], Awaitable[None]] | None = None,
+        on_headers: Callable[[], Awaitable[None]] | None = None, *,
+        auth: AuthRequest | None = None, principal: Principal | None = None,
     ) -> AsyncIterator[Any]:
         """A server stream's responses; RpcFailure when it ends with a status other than OK.
 
-        ``on_headers`` is awaited when the servicer sends its initial metadata (the stream is live).
+        ``on_headers`` is awaited when the servicer sends its initial metadata (the stream is
+        live); ``auth`` and ``principal`` as for :meth:`invoke`.
         """
-        call = RestCall(metadata, peer, on_headers)
+        call = RestCall(metadata, peer, on_headers, auth=auth, principal=principal)
         try:
             handler = await self._handler(method, call.invocation_metadata())
             if handler.unary_stream is None:

@@ -34,6 +34,11 @@ _OPAQUE = frozenset({
     "google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
     "google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue",
 })
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_INT_BOUNDS = {
+    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1), FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1), FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
+}
 _MAP_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\[(.*)\]$")
 
 #: HTTP request headers a servicer or interceptor sees as invocation metadata (lower case);
@@ -124,6 +129,16 @@ def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
     doc[leaf] = value
 
 
+def _has_path(doc: Mapping[str, Any], dotted: str) -> bool:
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        child = doc.get(name)
+        if not isinstance(child, Mapping):
+            return False
+        doc = child
+    return leaf in doc
+
+
 def _scalar(fd: FieldDescriptor, text: str, where: str) -> Any:
     """A query or path string as the JSON value json_format reads for ``fd``."""
     if fd.type == fd.TYPE_BOOL:
@@ -137,11 +152,15 @@ def _scalar(fd: FieldDescriptor, text: str, where: str) -> Any:
             return float(text)
         except ValueError:
             raise InvalidArgument(f"{where} must be a number, not {text!r}") from None
-    if fd.cpp_type in (fd.CPPTYPE_INT32, fd.CPPTYPE_UINT32, fd.CPPTYPE_INT64, fd.CPPTYPE_UINT64):
-        try:
-            return int(text)
-        except ValueError:
-            raise InvalidArgument(f"{where} must be an integer, not {text!r}") from None
+    bounds = _INT_BOUNDS.get(fd.cpp_type)
+    if bounds is not None:
+        # ASCII digits only, as grpc-gateway's ParseInt: int() would also take "1_0", " 7", "+7", "٣"
+        if not _INTEGER.fullmatch(text):
+            raise InvalidArgument(f"{where} must be an integer, not {text[:40]!r}")
+        value = int(text)
+        if not bounds[0] <= value <= bounds[1]:
+            raise InvalidArgument(f"{where} is out of range for its type ({bounds[0]} to {bounds[1]})")
+        return value
     return text  # strings, bytes (base64), enums (by name or number), Timestamp/Duration text
 
 
@@ -218,6 +237,9 @@ def request_message(route: Route, path_values: Mapping[str, str], query: MultiMa
         unknown = unknown_fields(descriptor, doc)
         if unknown:
             raise InvalidArgument(f"unknown field{'s' if len(unknown) > 1 else ''} in the body: {', '.join(unknown)}")
+        for dotted in route.path_fields:  # as the query may not repeat a path field, nor may the body
+            if _has_path(doc, dotted):
+                raise InvalidArgument(f"{dotted} is given in the path; the body must not repeat it")
     else:
         if body.strip():
             raise InvalidArgument(f"a {route.verb} on this route carries no body; give fields in the query string")

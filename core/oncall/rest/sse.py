@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from .status import INTERNAL_DETAIL, http_status
 HEARTBEAT_S = 15.0
 #: the request field a ``Last-Event-ID`` header sets, where the stream's request has it
 RESUME_FIELD = "after_event_id"
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 OpenStream = Callable[[Callable[[], Awaitable[None]]], AsyncIterator[Any]]
 FailureResponse = Callable[[Route, RpcFailure], web.Response]
@@ -57,20 +59,22 @@ class OpenStreams:
 
 
 def resume_from(request: web.Request, route: Route, message: Any) -> None:
-    """Set the request's ``after_event_id`` from ``Last-Event-ID`` (unless the query set it).
+    """Set the request's ``after_event_id`` from ``Last-Event-ID``, which wins over the query's.
 
-    A stream whose request has no such field starts from now whatever the header says
-    (its first comment says so), as it would over gRPC.
+    A browser's EventSource reconnects to the URL it was opened with (``?after_event_id=0``
+    included) and sends the id of the last event it got: that is where it must go on from,
+    not from the query's start again. A stream whose request has no such field starts from
+    now whatever the header says (its first comment says so), as it would over gRPC.
     """
     last = request.headers.get("Last-Event-ID")
-    if last is None or RESUME_FIELD not in route.input.fields_by_name or message.HasField(RESUME_FIELD):
+    if last is None or RESUME_FIELD not in route.input.fields_by_name:
         return
-    try:
-        value = int(last.strip())
-    except ValueError:
-        raise InvalidArgument(f"Last-Event-ID must be an event id (an integer), not {last[:40]!r}") from None
-    if value < 0:
-        raise InvalidArgument("Last-Event-ID must not be negative")
+    text = last.strip()
+    if not _DIGITS.fullmatch(text):
+        raise InvalidArgument(f"Last-Event-ID must be an event id (digits), not {last[:40]!r}")
+    value = int(text)
+    if value >= 2**63:
+        raise InvalidArgument("Last-Event-ID is past the largest event id")
     setattr(message, RESUME_FIELD, value)
 
 

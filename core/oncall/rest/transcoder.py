@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from oncall_hookspecs import Principal
 
 from ..context import Context
 from ..http.errors import RETRY_AFTER_S, error_response
-from ..http.requests import CONTEXT, json_response, read_body
+from ..http.access import auth_request, require_principal
+from ..http.requests import CONTEXT, UnsupportedMediaType, json_response, read_body
 from . import docs, openapi, sse
 from .invoke import Invoker, RpcFailure
 from .jsonmap import metadata_of, request_message, response_json
@@ -54,9 +56,28 @@ def failure_response(route: Route, failure: RpcFailure) -> web.Response:
     return error_response(status, error, failure.details, headers)
 
 
+def _json_type(content_type: str) -> bool:
+    return content_type == "application/json" or (content_type.startswith("application/")
+                                                   and content_type.endswith("+json"))
+
+
+async def caller(request: web.Request) -> Principal:
+    """Who sent ``request``, asked before its body is read: a caller without credentials
+    learns nothing of what the route would make of the request (401, nothing parsed)."""
+    return await require_principal(request)
+
+
 async def read_request(request: web.Request, route: Route) -> Any:
-    """The route's request message from the HTTP request (400 naming what is wrong)."""
+    """The route's request message from the HTTP request (400 naming what is wrong).
+
+    A body must be JSON and say so (``Content-Type: application/json``, else 415): a
+    cross-site form can send ``text/plain`` or a form encoding without asking first, never
+    JSON, so a browser credential (a proxy's cookie) can't be made to post on its own.
+    """
     ctx = request.app[CONTEXT]
+    if route.body and request.can_read_body and not _json_type(request.content_type):
+        raise UnsupportedMediaType(
+            f"the body must be JSON, sent with Content-Type: application/json (not {request.content_type[:80]!r})")
     body = await read_body(request, ctx.settings.body_limit(None), ctx.settings)
     path_values = {name: request.match_info[name] for name in route.path_fields}
     return request_message(route, path_values, request.query, body)
@@ -64,10 +85,12 @@ async def read_request(request: web.Request, route: Route) -> Any:
 
 def _unary(invoker: Invoker, route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
+        principal = await caller(request)
         message = await read_request(request, route)
         metadata = metadata_of(request.headers)
         try:
-            response = await invoker.invoke(route.full_method, message, metadata, peer_of(request))
+            response = await invoker.invoke(route.full_method, message, metadata, peer_of(request),
+                                            auth=auth_request(request), principal=principal)
         except RpcFailure as failure:
             return failure_response(route, failure)
         return json_response(response_json(response))
@@ -88,13 +111,16 @@ def close_streams(app: web.Application) -> None:
 
 def _stream(invoker: Invoker, route: Route, heartbeat_s: float) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
+        principal = await caller(request)
         message = await read_request(request, route)
         sse.resume_from(request, route, message)
         metadata = metadata_of(request.headers)
         peer = peer_of(request)
+        auth = auth_request(request)
 
         def open_stream(on_headers: Callable[[], Awaitable[None]]) -> AsyncIterator[Any]:
-            return invoker.invoke_stream(route.full_method, message, metadata, peer, on_headers=on_headers)
+            return invoker.invoke_stream(route.full_method, message, metadata, peer, on_headers=on_headers,
+                                         auth=auth, principal=principal)
 
         return await sse.serve(request, route, open_stream, heartbeat_s, failure_response, request.app[STREAMS])
 

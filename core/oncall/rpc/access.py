@@ -11,6 +11,7 @@ domain refusal gave it (NOT_FOUND, FAILED_PRECONDITION …).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import math
@@ -49,6 +50,11 @@ def peer_address(peer: str) -> str:
 
 
 def auth_request(method: str, context: grpc.aio.ServicerContext) -> AuthRequest:
+    """The call as authenticators see it: a REST call's own HTTP request (every header, the
+    TCP peer), a gRPC call's metadata and peer."""
+    given = getattr(context, "http_auth", None)  # a REST call's (rest.invoke.RestCall); a client can't set it
+    if isinstance(given, AuthRequest):
+        return dataclasses.replace(given, target=method)
     headers: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):
@@ -146,7 +152,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> tuple[Principal, AuthRequest, str]:
         """The caller, allowed; raises Unauthenticated or PermissionDenied (a refusal is logged, never audited)."""
         seen = auth_request(method, context)
-        principal = await self._access.authenticate(seen)
+        known = getattr(context, "principal", None)  # found by the HTTP door before it read the body
+        principal = known if isinstance(known, Principal) else await self._access.authenticate(seen)
         if principal is None:
             raise Unauthenticated("this call needs credentials: authorization: Bearer oncall_<prefix>_<secret>")
         short = method.rpartition("/")[2]
