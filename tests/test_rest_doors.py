@@ -123,3 +123,62 @@ async def test_a_stream_resumes_from_last_event_id_over_the_urls_start(server: A
                     doc = json.loads(line[6:])
                     assert int(doc["event"]["id"]) > first_event  # never the start again
                     break
+
+
+async def test_a_stream_reader_that_stops_reading_is_let_go(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client whose TCP window stays full (it never reads) holds no stream for ever: once
+    an event can't be written for WRITE_TIMEOUT_S, the stream ends and its subscription goes."""
+    import asyncio
+    import socket
+
+    from oncall.alerting.v1 import alerting_pb2 as pb
+    from oncall.alerting.v1 import alerting_pb2_grpc
+    from oncall.rest import sse
+
+    monkeypatch.setattr(sse, "WRITE_TIMEOUT_S", 0.5)
+    hub = server.ctx.events
+    baseline = len(hub.subscriptions)
+    host, port = server.http_url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    request = (f"GET /api/v1/streams/alerts HTTP/1.1\r\nHost: {host}\r\n"
+               f"Authorization: Bearer {server.admin_key}\r\n\r\n").encode()
+    await asyncio.get_running_loop().sock_sendall(sock, request)
+    try:
+        for _ in range(100):
+            if len(hub.subscriptions) > baseline:
+                break
+            await asyncio.sleep(0.05)
+        assert len(hub.subscriptions) == baseline + 1
+        async with server.channel() as channel:
+            alerts = alerting_pb2_grpc.AlertServiceStub(channel)
+            big = "x" * 60_000
+            for i in range(160):  # ~10 MB of events: more than any socket buffers hold
+                await alerts.CreateAlert(pb.CreateAlertRequest(summary=f"big {i}", details=big, dedup_key=f"big-{i}"))
+                if len(hub.subscriptions) == baseline:
+                    break
+        for _ in range(100):
+            if len(hub.subscriptions) == baseline:
+                break
+            await asyncio.sleep(0.1)
+        assert len(hub.subscriptions) == baseline, "the stream of a client that stopped reading is still open"
+    finally:
+        sock.close()
+
+
+def test_a_watch_incidents_backlog_is_one_entry_per_incident_and_bounded() -> None:
+    import asyncio
+
+    from oncall.rpc.incidents import _Announced
+
+    async def go() -> None:
+        announced = _Announced(limit=100)
+        for _ in range(1000):  # the same incidents announced again and again: one entry each
+            announced.add([1, 2, 3])
+        assert await announced.take() == ({1, 2, 3}, False)
+        announced.add(range(500))  # more than a reader may keep: read everything again instead
+        assert await announced.take() == (set(), True)
+
+    asyncio.run(go())

@@ -22,8 +22,9 @@ principal the HTTP door found before it read the body (``RestCall.principal``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,7 +208,7 @@ class Invoker:
         self, method: str, request: Any, metadata: Metadata, peer: str,
         on_headers: Callable[[], Awaitable[None]] | None = None, *,
         auth: AuthRequest | None = None, principal: Principal | None = None,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """A server stream's responses; RpcFailure when it ends with a status other than OK.
 
         ``on_headers`` is awaited when the servicer sends its initial metadata (the stream is
@@ -220,8 +221,9 @@ class Invoker:
                 raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not a server stream")
             responses = handler.unary_stream(request, call)
             if hasattr(responses, "__aiter__"):
-                async for response in responses:
-                    yield response
+                async with contextlib.aclosing(responses):  # closed in this task if the reader goes early
+                    async for response in responses:
+                        yield response
             else:
                 await responses  # a servicer that writes with context.write: none here does
         except _Abort as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -30,11 +30,13 @@ from .status import INTERNAL_DETAIL, http_status
 
 #: seconds of silence after which a stream gets a keepalive comment
 HEARTBEAT_S = 15.0
+#: how long one event may take to be taken by the client before it counts as gone
+WRITE_TIMEOUT_S = 30.0
 #: the request field a ``Last-Event-ID`` header sets, where the stream's request has it
 RESUME_FIELD = "after_event_id"
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
-OpenStream = Callable[[Callable[[], Awaitable[None]]], AsyncIterator[Any]]
+OpenStream = Callable[[Callable[[], Awaitable[None]]], AsyncGenerator[Any, None]]
 FailureResponse = Callable[[Route, RpcFailure], web.Response]
 
 
@@ -130,7 +132,11 @@ async def serve(
     async def send(data: bytes) -> None:
         async with lock:
             await start()
-            await resp.write(data)
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await resp.write(data)
+            except TimeoutError:  # a reader that stopped reading (a full TCP window): gone
+                raise ConnectionResetError("the client stopped reading") from None
 
     async def keepalive() -> None:
         nonlocal gone
@@ -147,9 +153,13 @@ async def serve(
     beat = asyncio.create_task(keepalive(), name=f"sse keepalive {route.path}")
     if main is not None:
         streams.add(main)
+    stream = open_stream(started)
     try:
-        async for message in open_stream(started):
-            await send(format_event(message))
+        # closed here, in this task, whichever way the loop ends: a generator left to the
+        # garbage collector would end in another context, its subscription never released
+        async with contextlib.aclosing(stream):
+            async for message in stream:
+                await send(format_event(message))
     except RpcFailure as failure:
         if not resp.prepared:
             return failed(route, failure)

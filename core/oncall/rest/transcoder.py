@@ -11,7 +11,7 @@ value of the wrong type) is 400 before any servicer runs, so nothing is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -118,7 +118,7 @@ def _stream(invoker: Invoker, route: Route, heartbeat_s: float) -> Handler:
         peer = peer_of(request)
         auth = auth_request(request)
 
-        def open_stream(on_headers: Callable[[], Awaitable[None]]) -> AsyncIterator[Any]:
+        def open_stream(on_headers: Callable[[], Awaitable[None]]) -> AsyncGenerator[Any, None]:
             return invoker.invoke_stream(route.full_method, message, metadata, peer, on_headers=on_headers,
                                          auth=auth, principal=principal)
 

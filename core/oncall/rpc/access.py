@@ -11,6 +11,7 @@ domain refusal gave it (NOT_FOUND, FAILED_PRECONDITION …).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -214,7 +215,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if inspect.iscoroutinefunction(behavior):  # a servicer that answers with context.write
                 await behavior(request, context)
                 return
-            async for response in behavior(request, context):
-                yield response
+            async with contextlib.aclosing(behavior(request, context)) as responses:  # closed in this task
+                async for response in responses:
+                    yield response
 
         return stream

@@ -168,8 +168,11 @@ def _stream_response(
                 _check(request)
             responses = behavior(request, context)
             if hasattr(responses, "__aiter__"):
-                async for response in responses:
-                    yield response
+                # closed in this task when the stream ends early: left to the garbage collector,
+                # the servicer's generator would end in another task and context
+                async with contextlib.aclosing(responses):
+                    async for response in responses:
+                        yield response
             else:
                 for response in responses:
                     yield response

@@ -137,6 +137,35 @@ def list_filter(request: pb.ListIncidentsRequest) -> IncidentFilter:
 # --------------------------------------------------------------------------- the servicer
 
 
+class _Announced:
+    """What a WatchIncidents stream has been told and not yet read (see ``WatchIncidents``)."""
+
+    def __init__(self, limit: int = WATCH_OPEN_LIMIT) -> None:
+        self._ids: set[int] = set()
+        self._reread = False
+        self._limit = limit
+        self._woken = asyncio.Event()
+
+    def add(self, ids: Iterable[int]) -> None:
+        self._ids.update(ids)
+        if len(self._ids) > self._limit:  # read everything open again instead of keeping more
+            self.reread()
+        self._woken.set()
+
+    def reread(self) -> None:
+        self._ids.clear()
+        self._reread = True
+        self._woken.set()
+
+    async def take(self) -> tuple[set[int], bool]:
+        """Wait for announcements; the ids heard and whether to read everything again."""
+        await self._woken.wait()
+        self._woken.clear()
+        ids, self._ids = self._ids, set()
+        reread, self._reread = self._reread, False
+        return ids, reread
+
+
 class IncidentService(incidents_pb2_grpc.IncidentServiceServicer):
     """oncall.alerting.v1.IncidentService over the incidents of one server."""
 
@@ -234,19 +263,19 @@ class IncidentService(incidents_pb2_grpc.IncidentServiceServicer):
             return (integration is None or inc.integration_id == integration) and (
                 not wanted or inc.status in wanted)
 
-        # incident ids announced and not yet read; None in the queue: re-read (a reconnect)
-        queue: asyncio.Queue[set[int] | None] = asyncio.Queue()
+        # incident ids announced and not yet read, and whether everything must be read again
+        # (a reconnect, or more announced than a slow reader may keep): a set, so a reader
+        # that doesn't read holds at most one entry per incident, never one per NOTIFY
+        announced = _Announced()
         live_once = False
 
         def on_note(note: psycopg.Notify) -> None:
-            ids = {int(p) for p in note.payload.split(",") if p.isdigit()}
-            if ids:
-                queue.put_nowait(ids)
+            announced.add(int(p) for p in note.payload.split(",") if p.isdigit())
 
         def on_gap() -> None:
             nonlocal live_once
             if live_once:
-                queue.put_nowait(None)
+                announced.reread()
             live_once = True
 
         reg = self._ctx.listener.register([store.INCIDENTS_CHANNEL], on_note, on_gap, name="a WatchIncidents stream")
@@ -265,15 +294,7 @@ class IncidentService(incidents_pb2_grpc.IncidentServiceServicer):
                         sent[inc.id] = msg.SerializeToString()
                         yield pb.WatchIncidentsResponse(incident=msg, snapshot=True)
             while True:
-                item = await queue.get()
-                reread = item is None
-                ids: set[int] = set() if item is None else set(item)
-                while not queue.empty():  # a run of announcements is read at once
-                    more = queue.get_nowait()
-                    if more is None:
-                        reread = True
-                    else:
-                        ids |= more
+                ids, reread = await announced.take()
                 async with self._ctx.pool.connection() as conn:
                     if reread:
                         found = {i.id: i for i in await store.open_incidents(conn, WATCH_OPEN_LIMIT)}
