@@ -51,7 +51,8 @@ M = TypeVar("M", bound=Message)
 _PROTO_MODULES = (
     "oncall.access.v1.access_pb2", "oncall.alerting.v1.alerting_pb2", "oncall.alerting.v1.escalation_pb2",
     "oncall.alerting.v1.grouping_pb2", "oncall.alerting.v1.heartbeats_pb2", "oncall.alerting.v1.incidents_pb2",
-    "oncall.alerting.v1.routing_pb2", "oncall.alerting.v1.schedules_pb2", "oncall.alerting.v1.silences_pb2",
+    "oncall.alerting.v1.integrations_pb2", "oncall.alerting.v1.routing_pb2", "oncall.alerting.v1.schedules_pb2",
+    "oncall.alerting.v1.silences_pb2",
     "oncall.directory.v1.directory_pb2", "oncall.notification.v1.notification_pb2",
 )
 _PACKAGES = ("oncall.access.v1", "oncall.alerting.v1", "oncall.notification.v1", "oncall.directory.v1")
