@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -421,6 +421,26 @@ async def open_api(settings: Settings, environ: Mapping[str, str] = os.environ) 
         return
     async with local_api(settings) as local:
         yield local
+
+
+async def each(what: str, ids: Sequence[int], act: Callable[[int], Awaitable[str]]) -> int:
+    """``act(id)`` for every id (``alerts ack 3 4 5``), printing the line each returns.
+
+    One id that fails is the command's failure (ApiError, printed by :func:`run_api`); with
+    several, each failure is printed (``oncall: alert 4: …``), the rest are still tried, and
+    the exit code is 1 when any failed.
+    """
+    if len(ids) == 1:
+        print(await act(ids[0]))
+        return 0
+    failed = 0
+    for one in ids:
+        try:
+            print(await act(one))
+        except ApiError as exc:
+            print(f"oncall: {what} {one}: {exc.detail}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def run_api(settings: Settings, fn: Callable[[Api], Awaitable[int]], *, refusal: str = "oncall") -> int:

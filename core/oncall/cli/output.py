@@ -39,6 +39,14 @@ def print_json(message: Message) -> int:
     return 0
 
 
+def print_json_object(parts: Mapping[str, Message]) -> int:
+    """Print several responses as one JSON object (``{"alert": …, "timeline": …}``); 0."""
+    from ..rest.jsonmap import response_json
+
+    print(orjson.dumps({name: response_json(m) for name, m in parts.items()}, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
 def when(ts: Timestamp, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A timestamp field as UTC text; ``-`` when it is unset."""
     if not ts.seconds and not ts.nanos:
