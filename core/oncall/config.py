@@ -299,7 +299,7 @@ class Settings:
             render_memory_mb=int(_ranged(_int(env, "ONCALL_RENDER_MEMORY_MB", 512), "ONCALL_RENDER_MEMORY_MB",
                                          64, 65536)),
             action_link_ttl_s=_float(env, "ONCALL_ACTION_LINK_TTL_S", 24 * 3600.0),
-            notification_retention_days=max(0, _int(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90)),
+            notification_retention_days=_at_least(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90, 0),  # 0 keeps them
             http_header_timeout_s=_seconds(env, "ONCALL_HTTP_HEADER_TIMEOUT_S", 10.0),
             http_body_timeout_s=_seconds(env, "ONCALL_HTTP_BODY_TIMEOUT_S", 30.0),
             http_body_min_rate=_at_least(env, "ONCALL_HTTP_BODY_MIN_RATE", 1024, 0),
@@ -313,7 +313,7 @@ class Settings:
             lifecycle_poll_s=_seconds(env, "ONCALL_LIFECYCLE_POLL_S", 10.0),
             event_queue_size=_at_least(env, "ONCALL_EVENT_QUEUE_SIZE", 10_000, 1),
             grpc_reflection=_switch(env, "ONCALL_GRPC_REFLECTION", True),
-            audit_retention_days=max(0, _int(env, "ONCALL_AUDIT_RETENTION_DAYS", 365)),
+            audit_retention_days=_at_least(env, "ONCALL_AUDIT_RETENTION_DAYS", 365, 0),  # 0 keeps them
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
             grpc_client_ca_file=grpc_client_ca_file,
