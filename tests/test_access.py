@@ -266,6 +266,31 @@ async def test_the_cli_makes_the_bootstrap_key_which_works_until_revoked(server:
         assert gone.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (("keys", "create", "--name", "far", "--role", "admin", "--expires", "99999999999d"),
+     "oncall: --expires '99999999999d' is too far away: it must land between the years 1 and 9999"),
+    (("keys", "create", "--name", "far", "--role", "admin", "--expires", "9" * 5000 + "w"), "is too far away"),
+    (("keys", "create", "--name", "past", "--role", "admin", "--expires", "2020-01-01T00:00:00"),
+     "oncall: --expires must be in the future, got '2020-01-01T00:00:00'"),
+    (("keys", "create", "--name", "now", "--role", "admin", "--expires", "0m"),
+     "oncall: --expires must be in the future, got '0m'"),
+    (("keys", "create", "--name", "typo", "--role", "admin", "--expires", "soon"),
+     "oncall: --expires takes a duration (30d, 12h, 90m, 2w) or an ISO 8601 time, got 'soon'"),
+    (("audit", "--limit", "0"), "oncall: --limit must be at least 1, got 0"),
+    (("audit", "--limit", "-5"), "oncall: --limit must be at least 1, got -5"),
+    (("audit", "--since", "99999999999w"), "oncall: --since '99999999999w' is too far away"),
+])
+async def test_a_cli_flag_it_cannot_use_is_one_sentence_exit_2_and_writes_nothing(
+    db_url: str, args: tuple[str, ...], says: str,
+) -> None:
+    result = await asyncio.to_thread(run_cli, *args, env=oncall_env(db_url))
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "key:" not in result.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM access.api_keys").fetchone() == (0,)
+
+
 async def test_a_key_made_over_grpc_is_shown_once_and_never_exceeds_its_creator(server: Any) -> None:
     _, scoped_admin = await make_key(server.ctx.pool, "admin", name="keymaster",
                                      scopes=["api_keys:write", "api_keys:read", "alerts:read"])
