@@ -416,6 +416,25 @@ async def test_any_state_changing_request_with_a_session_cookie_is_guarded_regis
         assert (await cur.fetchone())["n"] == 1  # type: ignore[index]
 
 
+async def test_a_bogus_bearer_beside_a_session_cookie_does_not_skip_the_csrf_check(site: Site) -> None:
+    async with site.browser() as laptop, site.browser() as phone:
+        await oidc_login(site, laptop)
+        await oidc_login(site, phone)
+        before = await session_rows(site)
+        phone_id = before[-1]["id"]  # the newer of the two
+        assert len(before) == 2
+        junk = {"Authorization": "Bearer junk"}
+        async with laptop.post(f"{site.url}/logout", headers=junk, allow_redirects=False) as r:
+            assert r.status == 403 and "CSRF token" in (await r.json())["detail"]
+        async with laptop.delete(f"{site.url}/api/v1/sessions/{phone_id}", headers=junk) as r:
+            assert r.status == 403 and "CSRF token" in (await r.json())["detail"]
+        async with laptop.post(f"{site.url}/logout", headers={**junk, "Origin": "https://evil.example"},
+                               allow_redirects=False) as r:
+            assert r.status == 403
+        assert await session_rows(site) == before  # nobody was logged out, no session ended
+        assert (await whoami(site, laptop))[0] == 200 and (await whoami(site, phone))[0] == 200
+
+
 async def test_another_sessions_csrf_token_does_not_pass(site: Site) -> None:
     async with site.browser() as mine, site.browser() as theirs:
         await oidc_login(site, mine)
