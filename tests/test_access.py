@@ -33,6 +33,7 @@ from oncall.access.v1 import access_pb2_grpc
 from oncall.alerting.v1 import alerting_pb2, alerting_pb2_grpc, escalation_pb2, escalation_pb2_grpc
 from oncall.auth import audit, keys, methods, permissions
 from oncall.auth.access import Access
+from oncall.auth.access import bearer as parse_bearer
 from oncall.auth.principal import CLI
 from oncall.auth.retention import AuditPruner
 from oncall.clock import Clock
@@ -238,6 +239,15 @@ async def test_a_refusal_names_the_caller_and_the_permission_but_never_the_key(s
         bad = await failure_of(alerting_pb2_grpc.AlertServiceStub(channel).ListAlerts(alerting_pb2.ListAlertsRequest()))
     assert (bad.code(), bad.details()) == (grpc.StatusCode.UNAUTHENTICATED, "the API key is not valid (unknown, expired or revoked)")
     assert token[8:] not in denied.details() + bad.details()
+
+
+@pytest.mark.parametrize(("header", "token"), [
+    ("Bearer oncall_x", "oncall_x"), ("bearer  oncall_x ", "oncall_x"), (" BEARER oncall_x", "oncall_x"),
+    ("Basic dXNlcjpwdw==", None), ("Bearer", None), ("Bearer   ", None), ("", None), (None, None),
+])
+def test_every_door_reads_a_bearer_token_with_the_one_parser(header: str | None, token: str | None) -> None:
+    # the API-key authenticator, the CSRF guard and the webhooks' integration key all call this one
+    assert parse_bearer(header) == token
 
 
 # --------------------------------------------------------------------------- keys

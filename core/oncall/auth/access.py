@@ -26,12 +26,11 @@ log = logging.getLogger(__name__)
 BAD_KEY = "the API key is not valid (unknown, expired or revoked)"
 
 
-def bearer(request: AuthRequest) -> str | None:
-    """The token of ``Authorization: Bearer …``, or None."""
-    value = request.header("authorization")
-    if value is None:
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header's value, or None: how every door reads one."""
+    if authorization is None:
         return None
-    scheme, _, token = value.strip().partition(" ")
+    scheme, _, token = authorization.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
@@ -50,7 +49,7 @@ class ApiKeyAuthenticator:
         self.clock = clock
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
-        token = bearer(request)
+        token = bearer(request.header("authorization"))
         if token is None or not keys.looks_like_key(token):
             return None
         key = await keys.find(self._pool, token)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
+from ..auth.access import bearer
 from ..auth.sessions import cookie_from_header
 from ..errors import PermissionDenied
 from .requests import CONTEXT
@@ -64,11 +65,6 @@ def same_origin(request: web.Request) -> bool:
     return origin.strip().lower() in allowed
 
 
-def _bearer(request: web.Request) -> bool:
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
-
-
 async def _token(request: web.Request) -> str | None:
     header = request.headers.get(HEADER)
     if header:
@@ -91,7 +87,7 @@ async def csrf_middleware(
     if access is not None and access.sessions is not None:
         cookie = cookie_from_header(request.headers.get("Cookie"))
         session_id = access.sessions.store.signer.session_id(cookie) if cookie else None
-    if session_id is None and (needs_token is None or _bearer(request)):
+    if session_id is None and (needs_token is None or bearer(request.headers.get("Authorization")) is not None):
         # no session: a route no session calls, or a bearer a cross-site page cannot have added
         return await handler(request)
     if not same_origin(request):
