@@ -18,7 +18,7 @@ from oncall_hookspecs import AuthRequest, Authenticator, PermissionRule, Princip
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OnCallError, Unauthenticated
 from ..store.database import UNREACHABLE, Pool
-from . import keys, permissions
+from . import credentials, keys, permissions
 from .sessions import SessionAuthenticator
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def bearer(authorization: str | None) -> str | None:
 class ApiKeyAuthenticator:
     """The core's authenticator: ``Authorization: Bearer oncall_<prefix>_<secret>``.
 
-    A key's last use is written at most once a minute (``keys.TOUCH_EVERY``), judged by the
+    A key's last use is written at most once a minute (``credentials.TOUCH_EVERY``), judged by the
     row just read and again in the UPDATE, so a busy key costs one write a minute whichever
     replicas it calls.
     """
@@ -56,7 +56,7 @@ class ApiKeyAuthenticator:
         now = self.clock.now()
         if key is None or not key.active(now):
             raise Refused(BAD_KEY)
-        if key.last_used_at is None or now - key.last_used_at >= keys.TOUCH_EVERY:
+        if key.last_used_at is None or now - key.last_used_at >= credentials.TOUCH_EVERY:
             await keys.touch(self._pool, key.id, now)  # which checks again, for a replica just as quick
         return key.principal()
 

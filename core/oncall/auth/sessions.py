@@ -28,21 +28,17 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..directory.client import Lookup
 from ..store.database import Pool
 from .session_settings import DEFAULT_IDLE_S, DEFAULT_LIFETIME_S
+from .credentials import TOUCH_EVERY
+from .credentials import digest as _hash
 
 log = logging.getLogger(__name__)
 
 COOKIE = "oncall_session"
-#: last use is written at most this often per session
-TOUCH_EVERY = timedelta(minutes=1)
 METHODS = ("oidc", "password")
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _hash(session_id: str) -> bytes:
-    return hashlib.sha256(session_id.encode()).digest()
 
 
 class Signer:
