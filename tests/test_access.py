@@ -5,6 +5,7 @@ written once a minute, the audit log of changes, and the proxy-auth plugin at th
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import pkgutil
 import re
@@ -15,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import orjson
 import oncall.access.v1
 import oncall.alerting.v1
 import oncall.notification.v1
@@ -37,6 +39,8 @@ from oncall.auth.access import bearer as parse_bearer
 from oncall.auth.principal import CLI
 from oncall.auth.retention import AuditPruner
 from oncall.clock import Clock
+from oncall.errors import InvalidArgument
+from oncall.store.paging import encode_page_token
 
 from conftest import run_server, server_settings
 
@@ -433,6 +437,23 @@ async def test_the_audit_log_is_append_only_and_pruned_after_its_retention(pool:
     assert await AuditPruner(pool, 0, clock).prune_once() == 0
     events, _ = await audit.list_events(pool, audit.AuditFilter())
     assert [e.at for e in events] == [clock.now() - timedelta(days=10)]
+
+
+@pytest.mark.parametrize("body", [{"before": 2**63}, {"audit_before": 2**63}, {"before": 0}, {"audit_before": 1}])
+async def test_the_audit_log_pages_with_the_alerts_page_token_and_its_bounds(pool: Any, clock: Clock,
+                                                                            body: dict[str, int]) -> None:
+    for n in range(3):
+        await audit.record(pool, audit.AuditEvent(
+            at=clock.now() - timedelta(minutes=n), principal="internal:cli", principal_kind="internal",
+            role="admin", method="/x/Y", resource=f"x/{n}", outcome="OK"))
+    first, token = await audit.list_events(pool, audit.AuditFilter(), page_size=2)
+    rest, last = await audit.list_events(pool, audit.AuditFilter(), page_size=2, page_token=token)
+    assert [e.resource for e in [*first, *rest]] == ["x/2", "x/1", "x/0"] and last == ""
+    assert token == encode_page_token(first[-1].id)  # one token for every list that pages by id
+    # past the bigint range, at 0, or a token no list issues: INVALID_ARGUMENT, never a query
+    forged = base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+    with pytest.raises(InvalidArgument, match="invalid page token"):
+        await audit.list_events(pool, audit.AuditFilter(), page_token=forged)
 
 
 # --------------------------------------------------------------------------- the banner, the demo, the HTTP door
