@@ -25,6 +25,7 @@ import pytest
 import pytest_asyncio
 from oncall_local_directory import users_file
 from oncall_local_directory.passwords import hash_password
+from fixtures.rpc import failure_of
 from oncall_testkit.oidc_provider import FakeOidcProvider, consent, running_oidc_provider
 
 from oncall.access.v1 import access_pb2, access_pb2_grpc
@@ -329,6 +330,37 @@ async def test_a_person_lists_their_sessions_ends_one_and_logs_out(site: Site) -
             assert r.status == 303 and r.headers["Location"] == "/login"
         assert await session_rows(site) == []
         assert (await whoami(site, laptop))[0] == 401
+
+
+async def test_a_sessions_request_looks_its_session_up_once(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    access = site.server.ctx.access
+    assert access is not None and access.sessions is not None
+    store = access.sessions.store
+    real_find = store.find
+    finds: list[str | None] = []
+
+    async def counted(cookie_value: str | None) -> Any:  # the real lookup, counted
+        finds.append(cookie_value)
+        return await real_find(cookie_value)
+
+    async with site.browser() as laptop:
+        await oidc_login(site, laptop)
+        token = await csrf_token(site, laptop)
+        monkeypatch.setattr(store, "find", counted)
+        async with laptop.get(f"{site.url}/api/v1/sessions") as r:
+            assert r.status == 200 and (await r.json())["csrf_token"] == token
+        assert len(finds) == 1
+        async with laptop.delete(f"{site.url}/api/v1/sessions/999999", headers={"X-CSRF-Token": token}) as r:
+            assert r.status == 404
+        assert len(finds) == 2
+        cookie = (("cookie", f"{COOKIE}={session_cookie(laptop)}"),)
+        async with grpc.aio.insecure_channel(site.server.grpc_target) as channel:
+            stub = access_pb2_grpc.SessionServiceStub(channel)
+            listed = await stub.ListSessions(access_pb2.ListSessionsRequest(), metadata=cookie)
+            assert [s.current for s in listed.sessions] == [True]
+            assert len(finds) == 3
+            gone = await failure_of(stub.EndSession(access_pb2.EndSessionRequest(id=999999), metadata=cookie))
+            assert gone.code() == grpc.StatusCode.NOT_FOUND and len(finds) == 4
 
 
 async def test_over_grpc_a_session_lists_and_ends_its_own_sessions_and_a_key_has_none(site: Site) -> None:
