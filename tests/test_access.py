@@ -37,7 +37,7 @@ from oncall.auth import audit, keys, methods, permissions
 from oncall.auth.access import Access
 from oncall.auth.access import bearer as parse_bearer
 from oncall.auth.principal import CLI
-from oncall.auth.retention import AuditPruner
+from oncall.auth.retention import AccessPruner
 from oncall.clock import Clock
 from oncall.errors import InvalidArgument
 from oncall.store.paging import encode_page_token
@@ -433,8 +433,8 @@ async def test_the_audit_log_is_append_only_and_pruned_after_its_retention(pool:
     async with pool.connection() as conn:
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             await conn.execute("UPDATE access.audit_events SET outcome = 'FORGED'")
-    assert await AuditPruner(pool, 365, clock).prune_once() == 1
-    assert await AuditPruner(pool, 0, clock).prune_once() == 0
+    assert (await AccessPruner(pool, 365, clock).prune_once()).audit_events == 1
+    assert (await AccessPruner(pool, 0, clock).prune_once()).audit_events == 0
     events, _ = await audit.list_events(pool, audit.AuditFilter())
     assert [e.at for e in events] == [clock.now() - timedelta(days=10)]
 

@@ -34,6 +34,7 @@ from oncall.auth.group_roles import GroupGrant, GroupMapping, Role
 from oncall.auth.oidc import LoginStart
 from oncall.auth.oidc_settings import OidcSettings
 from oncall.auth.pending_logins import PgPendingLogins
+from oncall.auth.retention import AccessPruner
 from oncall.auth.sessions import COOKIE
 from oncall.clock import Clock
 from oncall.http.login import safe_next
@@ -264,6 +265,23 @@ async def test_a_session_ends_after_12_idle_hours_and_each_use_moves_the_idle_de
         site.clock.advance(12 * 3600 + 1)
         assert (await whoami(site, browser))[0] == 401
         assert len(before) == 1 and await session_rows(site) == []  # the expired row is deleted
+
+
+async def test_expired_sessions_are_deleted_by_the_retention_pass_not_by_a_login(site: Site) -> None:
+    access = site.server.ctx.access
+    assert access is not None and access.sessions is not None
+    async with site.browser() as laptop, site.browser() as phone:
+        await oidc_login(site, laptop)
+        site.clock.advance(12 * 3600 + 1)  # the laptop's session is past its idle timeout, never brought back
+        await oidc_login(site, phone)
+        assert len(await session_rows(site)) == 2  # a login deletes no one's expired row
+        pruned = await AccessPruner(site.server.ctx.pool, 365, site.clock, access.sessions.store).prune_once()
+        assert pruned.sessions == 1
+        [left] = await session_rows(site)
+        assert (await whoami(site, phone))[0] == 200 and (await whoami(site, laptop))[0] == 401
+        assert await session_rows(site) == [left]
+        assert (await AccessPruner(site.server.ctx.pool, 365, site.clock, access.sessions.store)
+                .prune_once()).sessions == 0
 
 
 async def test_last_seen_is_written_at_most_once_a_minute(site: Site) -> None:
