@@ -5,6 +5,7 @@ written once a minute, the audit log of changes, and the proxy-auth plugin at th
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import pkgutil
 import re
@@ -15,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import orjson
 import oncall.access.v1
 import oncall.alerting.v1
 import oncall.notification.v1
@@ -33,9 +35,12 @@ from oncall.access.v1 import access_pb2_grpc
 from oncall.alerting.v1 import alerting_pb2, alerting_pb2_grpc, escalation_pb2, escalation_pb2_grpc
 from oncall.auth import audit, keys, methods, permissions
 from oncall.auth.access import Access
+from oncall.auth.access import bearer as parse_bearer
 from oncall.auth.principal import CLI
-from oncall.auth.retention import AuditPruner
+from oncall.auth.retention import AccessPruner
 from oncall.clock import Clock
+from oncall.errors import InvalidArgument
+from oncall.store.paging import encode_page_token
 
 from conftest import run_server, server_settings
 
@@ -240,6 +245,15 @@ async def test_a_refusal_names_the_caller_and_the_permission_but_never_the_key(s
     assert token[8:] not in denied.details() + bad.details()
 
 
+@pytest.mark.parametrize(("header", "token"), [
+    ("Bearer oncall_x", "oncall_x"), ("bearer  oncall_x ", "oncall_x"), (" BEARER oncall_x", "oncall_x"),
+    ("Basic dXNlcjpwdw==", None), ("Bearer", None), ("Bearer   ", None), ("", None), (None, None),
+])
+def test_every_door_reads_a_bearer_token_with_the_one_parser(header: str | None, token: str | None) -> None:
+    # the API-key authenticator, the CSRF guard and the webhooks' integration key all call this one
+    assert parse_bearer(header) == token
+
+
 # --------------------------------------------------------------------------- keys
 
 
@@ -265,6 +279,31 @@ async def test_the_cli_makes_the_bootstrap_key_which_works_until_revoked(server:
         assert revoked.returncode == 0 and f"revoked API key {mine.id}" in revoked.stdout
         gone = await failure_of(stub.ListApiKeys(pb.ListApiKeysRequest()))
         assert gone.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("keys", "create", "--name", "far", "--role", "admin", "--expires", "99999999999d"),
+     "oncall: --expires '99999999999d' is too far away: it must land between the years 1 and 9999"),
+    (("keys", "create", "--name", "far", "--role", "admin", "--expires", "9" * 5000 + "w"), "is too far away"),
+    (("keys", "create", "--name", "past", "--role", "admin", "--expires", "2020-01-01T00:00:00"),
+     "oncall: --expires must be in the future, got '2020-01-01T00:00:00'"),
+    (("keys", "create", "--name", "now", "--role", "admin", "--expires", "0m"),
+     "oncall: --expires must be in the future, got '0m'"),
+    (("keys", "create", "--name", "typo", "--role", "admin", "--expires", "soon"),
+     "oncall: --expires takes a duration (30d, 12h, 90m, 2w) or an ISO 8601 time, got 'soon'"),
+    (("audit", "--limit", "0"), "oncall: --limit must be at least 1, got 0"),
+    (("audit", "--limit", "-5"), "oncall: --limit must be at least 1, got -5"),
+    (("audit", "--since", "99999999999w"), "oncall: --since '99999999999w' is too far away"),
+])
+async def test_a_cli_flag_it_cannot_use_is_one_sentence_exit_2_and_writes_nothing(
+    db_url: str, args: tuple[str, ...], says: str,
+) -> None:
+    result = await asyncio.to_thread(run_cli, *args, env=oncall_env(db_url))
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "key:" not in result.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM access.api_keys").fetchone() == (0,)
 
 
 async def test_a_key_made_over_grpc_is_shown_once_and_never_exceeds_its_creator(server: Any) -> None:
@@ -395,10 +434,27 @@ async def test_the_audit_log_is_append_only_and_pruned_after_its_retention(pool:
     async with pool.connection() as conn:
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             await conn.execute("UPDATE access.audit_events SET outcome = 'FORGED'")
-    assert await AuditPruner(pool, 365, clock).prune_once() == 1
-    assert await AuditPruner(pool, 0, clock).prune_once() == 0
+    assert (await AccessPruner(pool, 365, clock).prune_once()).audit_events == 1
+    assert (await AccessPruner(pool, 0, clock).prune_once()).audit_events == 0
     events, _ = await audit.list_events(pool, audit.AuditFilter())
     assert [e.at for e in events] == [clock.now() - timedelta(days=10)]
+
+
+@pytest.mark.parametrize("body", [{"before": 2**63}, {"audit_before": 2**63}, {"before": 0}, {"audit_before": 1}])
+async def test_the_audit_log_pages_with_the_alerts_page_token_and_its_bounds(pool: Any, clock: Clock,
+                                                                            body: dict[str, int]) -> None:
+    for n in range(3):
+        await audit.record(pool, audit.AuditEvent(
+            at=clock.now() - timedelta(minutes=n), principal="internal:cli", principal_kind="internal",
+            role="admin", method="/x/Y", resource=f"x/{n}", outcome="OK"))
+    first, token = await audit.list_events(pool, audit.AuditFilter(), page_size=2)
+    rest, last = await audit.list_events(pool, audit.AuditFilter(), page_size=2, page_token=token)
+    assert [e.resource for e in [*first, *rest]] == ["x/2", "x/1", "x/0"] and last == ""
+    assert token == encode_page_token(first[-1].id)  # one token for every list that pages by id
+    # past the bigint range, at 0, or a token no list issues: INVALID_ARGUMENT, never a query
+    forged = base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+    with pytest.raises(InvalidArgument, match="invalid page token"):
+        await audit.list_events(pool, audit.AuditFilter(), page_token=forged)
 
 
 # --------------------------------------------------------------------------- the banner, the demo, the HTTP door

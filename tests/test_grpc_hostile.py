@@ -44,7 +44,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
-from oncall.alerting.store import encode_page_token
+from oncall.store.paging import encode_page_token
 from psycopg import sql
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

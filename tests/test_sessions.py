@@ -25,6 +25,7 @@ import pytest
 import pytest_asyncio
 from oncall_local_directory import users_file
 from oncall_local_directory.passwords import hash_password
+from fixtures.rpc import failure_of
 from oncall_testkit.oidc_provider import FakeOidcProvider, consent, running_oidc_provider
 
 from oncall.access.v1 import access_pb2, access_pb2_grpc
@@ -33,6 +34,7 @@ from oncall.auth.group_roles import GroupGrant, GroupMapping, Role
 from oncall.auth.oidc import LoginStart
 from oncall.auth.oidc_settings import OidcSettings
 from oncall.auth.pending_logins import PgPendingLogins
+from oncall.auth.retention import AccessPruner
 from oncall.auth.sessions import COOKIE
 from oncall.clock import Clock
 from oncall.http.login import safe_next
@@ -265,6 +267,23 @@ async def test_a_session_ends_after_12_idle_hours_and_each_use_moves_the_idle_de
         assert len(before) == 1 and await session_rows(site) == []  # the expired row is deleted
 
 
+async def test_expired_sessions_are_deleted_by_the_retention_pass_not_by_a_login(site: Site) -> None:
+    access = site.server.ctx.access
+    assert access is not None and access.sessions is not None
+    async with site.browser() as laptop, site.browser() as phone:
+        await oidc_login(site, laptop)
+        site.clock.advance(12 * 3600 + 1)  # the laptop's session is past its idle timeout, never brought back
+        await oidc_login(site, phone)
+        assert len(await session_rows(site)) == 2  # a login deletes no one's expired row
+        pruned = await AccessPruner(site.server.ctx.pool, 365, site.clock, access.sessions.store).prune_once()
+        assert pruned.sessions == 1
+        [left] = await session_rows(site)
+        assert (await whoami(site, phone))[0] == 200 and (await whoami(site, laptop))[0] == 401
+        assert await session_rows(site) == [left]
+        assert (await AccessPruner(site.server.ctx.pool, 365, site.clock, access.sessions.store)
+                .prune_once()).sessions == 0
+
+
 async def test_last_seen_is_written_at_most_once_a_minute(site: Site) -> None:
     async with site.browser() as browser:
         await oidc_login(site, browser)
@@ -329,6 +348,37 @@ async def test_a_person_lists_their_sessions_ends_one_and_logs_out(site: Site) -
             assert r.status == 303 and r.headers["Location"] == "/login"
         assert await session_rows(site) == []
         assert (await whoami(site, laptop))[0] == 401
+
+
+async def test_a_sessions_request_looks_its_session_up_once(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    access = site.server.ctx.access
+    assert access is not None and access.sessions is not None
+    store = access.sessions.store
+    real_find = store.find
+    finds: list[str | None] = []
+
+    async def counted(cookie_value: str | None) -> Any:  # the real lookup, counted
+        finds.append(cookie_value)
+        return await real_find(cookie_value)
+
+    async with site.browser() as laptop:
+        await oidc_login(site, laptop)
+        token = await csrf_token(site, laptop)
+        monkeypatch.setattr(store, "find", counted)
+        async with laptop.get(f"{site.url}/api/v1/sessions") as r:
+            assert r.status == 200 and (await r.json())["csrf_token"] == token
+        assert len(finds) == 1
+        async with laptop.delete(f"{site.url}/api/v1/sessions/999999", headers={"X-CSRF-Token": token}) as r:
+            assert r.status == 404
+        assert len(finds) == 2
+        cookie = (("cookie", f"{COOKIE}={session_cookie(laptop)}"),)
+        async with grpc.aio.insecure_channel(site.server.grpc_target) as channel:
+            stub = access_pb2_grpc.SessionServiceStub(channel)
+            listed = await stub.ListSessions(access_pb2.ListSessionsRequest(), metadata=cookie)
+            assert [s.current for s in listed.sessions] == [True]
+            assert len(finds) == 3
+            gone = await failure_of(stub.EndSession(access_pb2.EndSessionRequest(id=999999), metadata=cookie))
+            assert gone.code() == grpc.StatusCode.NOT_FOUND and len(finds) == 4
 
 
 async def test_over_grpc_a_session_lists_and_ends_its_own_sessions_and_a_key_has_none(site: Site) -> None:
@@ -414,6 +464,25 @@ async def test_any_state_changing_request_with_a_session_cookie_is_guarded_regis
     async with site.server.ctx.pool.connection() as conn:
         cur = await conn.execute("SELECT count(*) AS n FROM alerting.alerts")
         assert (await cur.fetchone())["n"] == 1  # type: ignore[index]
+
+
+async def test_a_bogus_bearer_beside_a_session_cookie_does_not_skip_the_csrf_check(site: Site) -> None:
+    async with site.browser() as laptop, site.browser() as phone:
+        await oidc_login(site, laptop)
+        await oidc_login(site, phone)
+        before = await session_rows(site)
+        phone_id = before[-1]["id"]  # the newer of the two
+        assert len(before) == 2
+        junk = {"Authorization": "Bearer junk"}
+        async with laptop.post(f"{site.url}/logout", headers=junk, allow_redirects=False) as r:
+            assert r.status == 403 and "CSRF token" in (await r.json())["detail"]
+        async with laptop.delete(f"{site.url}/api/v1/sessions/{phone_id}", headers=junk) as r:
+            assert r.status == 403 and "CSRF token" in (await r.json())["detail"]
+        async with laptop.post(f"{site.url}/logout", headers={**junk, "Origin": "https://evil.example"},
+                               allow_redirects=False) as r:
+            assert r.status == 403
+        assert await session_rows(site) == before  # nobody was logged out, no session ended
+        assert (await whoami(site, laptop))[0] == 200 and (await whoami(site, phone))[0] == 200
 
 
 async def test_another_sessions_csrf_token_does_not_pass(site: Site) -> None:

@@ -1,5 +1,5 @@
-"""No lost updates: a policy or routing rule changed from a version someone has changed since is
-refused (gRPC ABORTED, REST 409) and changes nothing; from the current version it goes through."""
+"""No lost updates: a policy, routing rule or silence changed from a version someone has changed
+since is refused (gRPC ABORTED, REST 409) and changes nothing; from the current version it goes through."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fixtures.grouping import rows
 from fixtures.rpc import failure_of
 
 from oncall.alerting.v1 import escalation_pb2 as epb
-from oncall.alerting.v1 import escalation_pb2_grpc, routing_pb2_grpc
+from oncall.alerting.v1 import escalation_pb2_grpc, routing_pb2_grpc, silences_pb2_grpc
 from oncall.alerting.v1 import routing_pb2 as rpb
+from oncall.alerting.v1 import silences_pb2 as spb
 
 
 async def table_rows(pool, table: str) -> list[dict]:
@@ -66,3 +67,53 @@ async def test_a_stale_routing_rule_update_is_aborted_and_changes_nothing(server
             rule_id=made.id, name="db", condition="false", expected_version=made.version)))
         assert stale.code() == grpc.StatusCode.ABORTED and "rule 'db' is at version" in stale.details()
         assert await table_rows(server.ctx.pool, "alerting.routing_rules") == before
+
+
+def _silence() -> spb.CreateSilenceRequest:
+    request = spb.CreateSilenceRequest(
+        matchers=[spb.Matcher(name="service", op=spb.MATCH_OPERATOR_EQUAL, value="db")],
+        created_by="alice", comment="deploy")
+    request.duration.FromSeconds(3600)
+    return request
+
+
+async def test_a_stale_silence_expiry_is_aborted_and_changes_nothing(server):
+    async with server.channel() as channel:
+        stub = silences_pb2_grpc.SilenceServiceStub(channel)
+        made = (await stub.CreateSilence(_silence())).silence
+        other = (await stub.CreateSilence(_silence())).silence
+        assert made.version == 1 and made.state == spb.SILENCE_STATE_ACTIVE
+        # ann and bob both read version 1; ann expires it first, from the version she read
+        ann = (await stub.ExpireSilence(spb.ExpireSilenceRequest(
+            silence_id=made.id, expected_version=made.version))).silence
+        assert (ann.version, ann.state) == (made.version + 1, spb.SILENCE_STATE_EXPIRED)
+        before = await table_rows(server.ctx.pool, "alerting.silences")
+        bob = await failure_of(stub.ExpireSilence(spb.ExpireSilenceRequest(
+            silence_id=made.id, expected_version=made.version)))
+        assert bob.code() == grpc.StatusCode.ABORTED
+        assert bob.details() == (f"silence {made.id!r} is at version {made.version + 1}, not {made.version}: "
+                                 "someone changed it; read it again and redo the change")
+        assert await table_rows(server.ctx.pool, "alerting.silences") == before
+        # 0 is a version like any other (no silence has it); unset: no check, and expiring an
+        # expired silence changes nothing, its version included
+        zero = await failure_of(stub.ExpireSilence(spb.ExpireSilenceRequest(silence_id=other.id, expected_version=0)))
+        assert zero.code() == grpc.StatusCode.ABORTED
+        again = (await stub.ExpireSilence(spb.ExpireSilenceRequest(silence_id=made.id))).silence
+        assert again.version == made.version + 1
+        assert (await stub.GetSilence(spb.GetSilenceRequest(silence_id=made.id))).silence.version == again.version
+        gone = await failure_of(stub.ExpireSilence(spb.ExpireSilenceRequest(silence_id="nope", expected_version=1)))
+        assert gone.code() == grpc.StatusCode.NOT_FOUND
+
+    # over REST the same refusal is a 409, and nothing changes; the current version goes through
+    headers = {"Authorization": f"Bearer {server.admin_key}"}
+    before = await table_rows(server.ctx.pool, "alerting.silences")
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(f"{server.http_url}/api/v1/silences/{other.id}/expire",
+                             json={"expected_version": other.version + 1}) as r:
+            assert r.status == 409
+            assert (await r.json())["detail"].startswith(f"silence {other.id!r} is at version 1, not 2")
+        assert await table_rows(server.ctx.pool, "alerting.silences") == before
+        async with http.post(f"{server.http_url}/api/v1/silences/{other.id}/expire",
+                             json={"expected_version": other.version}) as r:
+            assert r.status == 200
+            assert (await r.json())["silence"]["version"] == other.version + 1

@@ -100,6 +100,22 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+_ON = frozenset({"on", "true", "1", "yes"})
+_OFF = frozenset({"off", "false", "0", "no"})
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """An on/off setting: on, off, true, false, 1, 0, yes or no (any case); unset: ``default``."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw.lower() in _ON:
+        return True
+    if raw.lower() in _OFF:
+        return False
+    raise SystemExit(f"{name} must be on or off (or true/false, 1/0, yes/no), got {raw!r}")
+
+
 def _ranged(value: float, name: str, low: float, high: float) -> float:
     if not (low <= value <= high):  # also refuses NaN
         raise SystemExit(f"{name} must be from {low:g} to {high:g}, got {value:g}")
@@ -268,9 +284,9 @@ class Settings:
             shutdown_grace_s=_float(env, "ONCALL_SHUTDOWN_GRACE_S", 10.0),
             log_level=(env.get("ONCALL_LOG_LEVEL") or "INFO").upper(),
             router=env.get("ONCALL_ROUTER") or "cel",
-            engine=(env.get("ONCALL_ENGINE") or "on").strip().lower() not in ("off", "0", "false", "no"),
+            engine=_switch(env, "ONCALL_ENGINE", True),
             workers=max(1, _int(env, "ONCALL_WORKERS", 1)),
-            notifier=(env.get("ONCALL_NOTIFIER") or "on").strip().lower() not in ("off", "0", "false", "no"),
+            notifier=_switch(env, "ONCALL_NOTIFIER", True),
             notify_concurrency=max(1, _int(env, "ONCALL_NOTIFY_CONCURRENCY", 64)),
             retry_base_s=_float(env, "ONCALL_NOTIFY_RETRY_BASE_S", 2.0),
             retry_max_s=_float(env, "ONCALL_NOTIFY_RETRY_MAX_S", 300.0),
@@ -283,7 +299,7 @@ class Settings:
             render_memory_mb=int(_ranged(_int(env, "ONCALL_RENDER_MEMORY_MB", 512), "ONCALL_RENDER_MEMORY_MB",
                                          64, 65536)),
             action_link_ttl_s=_float(env, "ONCALL_ACTION_LINK_TTL_S", 24 * 3600.0),
-            notification_retention_days=max(0, _int(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90)),
+            notification_retention_days=_at_least(env, "ONCALL_NOTIFICATION_RETENTION_DAYS", 90, 0),  # 0 keeps them
             http_header_timeout_s=_seconds(env, "ONCALL_HTTP_HEADER_TIMEOUT_S", 10.0),
             http_body_timeout_s=_seconds(env, "ONCALL_HTTP_BODY_TIMEOUT_S", 30.0),
             http_body_min_rate=_at_least(env, "ONCALL_HTTP_BODY_MIN_RATE", 1024, 0),
@@ -296,8 +312,8 @@ class Settings:
             lifecycle_retry_max_s=_seconds(env, "ONCALL_LIFECYCLE_RETRY_MAX_S", 300.0),
             lifecycle_poll_s=_seconds(env, "ONCALL_LIFECYCLE_POLL_S", 10.0),
             event_queue_size=_at_least(env, "ONCALL_EVENT_QUEUE_SIZE", 10_000, 1),
-            grpc_reflection=(env.get("ONCALL_GRPC_REFLECTION") or "on").strip().lower() not in ("off", "0", "false", "no"),
-            audit_retention_days=max(0, _int(env, "ONCALL_AUDIT_RETENTION_DAYS", 365)),
+            grpc_reflection=_switch(env, "ONCALL_GRPC_REFLECTION", True),
+            audit_retention_days=_at_least(env, "ONCALL_AUDIT_RETENTION_DAYS", 365, 0),  # 0 keeps them
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
             grpc_client_ca_file=grpc_client_ca_file,

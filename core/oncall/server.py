@@ -26,7 +26,7 @@ from .auth import keys as api_keys
 from .auth import sessions
 from .auth.access import Access
 from .auth.principal import CLI
-from .auth.retention import AuditPruner
+from .auth.retention import AccessPruner
 from .clock import Clock
 from .config import Settings
 from .context import Context
@@ -230,7 +230,8 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
     # the clock of logins, keys and sessions: the process's own, which a test may freeze
     ctx.access = Access(pool, registry.authenticators.values(), registry.permission_rules.values(), clock=Clock(),
                         sessions=session_auth)
-    pruner = AuditPruner(pool, settings.audit_retention_days)
+    # audit events past their retention and expired sessions, hourly, on the access clock
+    pruner = AccessPruner(pool, settings.audit_retention_days, ctx.access.clock, session_auth.store)
     ctx.render_pool = render_pool = RenderPool.for_server(settings, registry)
     await render_pool.start()  # the children start in the background; the first render waits for one
     directory = open_directory(registry.directories)  # ONCALL_DIRECTORY, default "local"
@@ -268,7 +269,7 @@ async def _running_core(settings: Settings, url: str, start_engine: bool) -> Asy
         # step that overruns is named in the log
         grace = settings.shutdown_grace_s
         await _bounded("the engine", engine.stop(), 10)
-        await _bounded("the audit retention", pruner.stop(), 10)
+        await _bounded("the access retention", pruner.stop(), 10)
         patience = min(grace, settings.lifecycle_timeout_s)
         await _bounded("the lifecycle listeners", lifecycle.stop(patience), patience + 10)
         await _bounded("the delivery worker", notifier.stop(grace), grace + 10)

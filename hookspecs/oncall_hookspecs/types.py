@@ -1134,6 +1134,8 @@ class Principal:
     :param scopes: permissions (``"alerts:ack"``) the principal is narrowed to; empty: all
         its role has.
     :param key_id: the API key's id when ``kind`` is ``"api_key"``.
+    :param session_id: the browser session's id when the core's session cookie said so
+        (``kind`` ``"session"``), so that what serves it need not look the session up again.
     :param via: the name of the authenticator that said so.
     """
 
@@ -1143,6 +1145,7 @@ class Principal:
     team_ids: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     key_id: int | None = None
+    session_id: int | None = None
     via: str = ""
 
 

@@ -20,12 +20,10 @@ from psycopg.types.json import Jsonb
 
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
+from ..store.paging import decode_page_token, encode_page_token, page_size_within
 from .incident_status import INCIDENTS_CHANNEL, notify_incidents
 from .models import Alert, AlertFilter
-from .store import (
-    ALERT_COLUMNS, ALERT_FROM, decode_page_token, encode_page_token, filter_clauses, notify_events,
-    page_size_within,
-)
+from .store import ALERT_COLUMNS, ALERT_FROM, filter_clauses, notify_events
 
 __all__ = ["INCIDENTS_CHANNEL", "Incident", "IncidentFilter", "IncidentEvent", "TimelineEntry"]
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from psycopg.types.json import Jsonb
 
 from . import incident_status
 from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..store.errors import violations
 from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
+from ..store.paging import decode_page_token, encode_page_token, page_size_within
 from .models import MANUAL_SOURCE, STATUSES, Alert, AlertFilter, Integration, TimelineEvent
 
 EVENTS_CHANNEL = "oncall_alert_events"
@@ -206,33 +205,6 @@ async def get_alert(pool: Pool, alert_id: int) -> Alert:
     if row is None:
         raise NotFound(f"alert {alert_id} not found")
     return Alert.from_row(row)
-
-
-_MAX_ALERT_ID = 2**63 - 1  # alerts.id is a bigint
-
-
-def encode_page_token(last_id: int, key: str = "before") -> str:
-    """A page token continuing ``before`` (newest first) or ``after`` (oldest first) ``last_id``."""
-    return base64.urlsafe_b64encode(orjson.dumps({key: last_id})).decode().rstrip("=")
-
-
-def decode_page_token(token: str, key: str = "before") -> int:
-    """The id a page token continues before (or after, with ``key="after"``). Only a token this
-    server issues is accepted: one that decodes to ``{"before": <id>}`` and encodes back to itself."""
-    try:
-        body = orjson.loads(base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True))
-    except ValueError:  # not base64 (binascii.Error), not ASCII, or not JSON
-        body = None
-    before = body.get(key) if isinstance(body, dict) and len(body) == 1 else None
-    # type() rather than isinstance(): JSON true is a Python bool, and bool is an int
-    if type(before) is not int or not 0 < before <= _MAX_ALERT_ID or encode_page_token(before, key) != token:
-        raise InvalidArgument("invalid page token: page_token must be the next_page_token of the previous page")
-    return before
-
-
-def page_size_within(page_size: int) -> int:
-    """A list call's page size: 50 when unset, at most 1,000."""
-    return 50 if page_size <= 0 else min(page_size, 1000)
 
 
 def filter_clauses(

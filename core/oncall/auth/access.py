@@ -18,7 +18,7 @@ from oncall_hookspecs import AuthRequest, Authenticator, PermissionRule, Princip
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OnCallError, Unauthenticated
 from ..store.database import UNREACHABLE, Pool
-from . import keys, permissions
+from . import credentials, keys, permissions
 from .sessions import SessionAuthenticator
 
 log = logging.getLogger(__name__)
@@ -26,19 +26,18 @@ log = logging.getLogger(__name__)
 BAD_KEY = "the API key is not valid (unknown, expired or revoked)"
 
 
-def bearer(request: AuthRequest) -> str | None:
-    """The token of ``Authorization: Bearer …``, or None."""
-    value = request.header("authorization")
-    if value is None:
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header's value, or None: how every door reads one."""
+    if authorization is None:
         return None
-    scheme, _, token = value.strip().partition(" ")
+    scheme, _, token = authorization.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 class ApiKeyAuthenticator:
     """The core's authenticator: ``Authorization: Bearer oncall_<prefix>_<secret>``.
 
-    A key's last use is written at most once a minute (``keys.TOUCH_EVERY``), judged by the
+    A key's last use is written at most once a minute (``credentials.TOUCH_EVERY``), judged by the
     row just read and again in the UPDATE, so a busy key costs one write a minute whichever
     replicas it calls.
     """
@@ -50,14 +49,14 @@ class ApiKeyAuthenticator:
         self.clock = clock
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
-        token = bearer(request)
+        token = bearer(request.header("authorization"))
         if token is None or not keys.looks_like_key(token):
             return None
         key = await keys.find(self._pool, token)
         now = self.clock.now()
         if key is None or not key.active(now):
             raise Refused(BAD_KEY)
-        if key.last_used_at is None or now - key.last_used_at >= keys.TOUCH_EVERY:
+        if key.last_used_at is None or now - key.last_used_at >= credentials.TOUCH_EVERY:
             await keys.touch(self._pool, key.id, now)  # which checks again, for a replica just as quick
         return key.principal()
 

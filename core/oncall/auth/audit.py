@@ -6,16 +6,14 @@ once they are older than ``ONCALL_AUDIT_RETENTION_DAYS``.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from psycopg.types.json import Jsonb
 
-from ..errors import InvalidArgument
 from ..store.database import Pool
+from ..store.paging import decode_page_token, encode_page_token, page_size_within
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,26 +60,11 @@ async def record(pool: Pool, event: AuditEvent) -> None:
         )
 
 
-def _page_token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"audit_before": last_id})).decode().rstrip("=")
-
-
-def _before(token: str) -> int:
-    try:
-        body = orjson.loads(base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True))
-    except ValueError:
-        body = None
-    before = body.get("audit_before") if isinstance(body, dict) and len(body) == 1 else None
-    if type(before) is not int or before <= 0 or _page_token(before) != token:
-        raise InvalidArgument("invalid page token: page_token must be the next_page_token of the previous page")
-    return before
-
-
 async def list_events(
     pool: Pool, flt: AuditFilter, page_size: int = 50, page_token: str = "",
 ) -> tuple[list[AuditEvent], str]:
     """Events matching ``flt``, newest first, one page; with the next page's token ("" on the last)."""
-    size = 50 if page_size <= 0 else min(page_size, 1000)
+    size = page_size_within(page_size)
     where: list[str] = []
     params: list[Any] = []
     if flt.principal:
@@ -104,7 +87,7 @@ async def list_events(
         params.append(flt.until)
     if page_token:
         where.append("id < %s")
-        params.append(_before(page_token))
+        params.append(decode_page_token(page_token))
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -119,7 +102,7 @@ async def list_events(
         )
         for r in rows[:size]
     ]
-    return events, (_page_token(events[-1].id) if len(rows) > size else "")
+    return events, (encode_page_token(events[-1].id) if len(rows) > size else "")
 
 
 async def prune(pool: Pool, now: datetime, retention_days: int) -> int:

@@ -7,19 +7,20 @@ its last use is written at most once a minute.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from oncall_hookspecs import ROLES, Principal
 
 from ..errors import InvalidArgument, NotFound, PermissionDenied
+from .credentials import TOUCH_EVERY
+from .credentials import digest as _hash
 from ..store.database import Pool
 from . import permissions
 
@@ -27,8 +28,6 @@ PREFIX_BYTES = 4  # 8 hex characters: enough to find a row, never enough to gues
 SECRET_LENGTH = 43  # base62: about 256 bits
 _ALPHABET = string.ascii_letters + string.digits
 _FORMAT = re.compile(r"^oncall_([0-9a-f]{8})_([A-Za-z0-9]{43})$")
-#: last use is recorded at most this often per key
-TOUCH_EVERY = timedelta(minutes=1)
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,10 +66,6 @@ def _row(row: dict[str, Any]) -> ApiKey:
 
 _COLUMNS = """id, name, prefix, role, team_id, scopes, created_by, created_at, expires_at, revoked_at,
               last_used_at"""
-
-
-def _hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def parse(token: str) -> str | None:

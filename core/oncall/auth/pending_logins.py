@@ -9,16 +9,12 @@ the login is finished or expired.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..store.database import Pool
+from .credentials import digest as _hash
 from .oidc import LoginStart
-
-
-def _hash(state: str) -> bytes:
-    return hashlib.sha256(state.encode()).digest()
 
 
 class PgPendingLogins:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,23 +25,47 @@ _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+class BadFlag(Exception):
+    """A flag's value the command can't use: it says so in one sentence, exits 2 and writes nothing."""
+
+
+def _refused(exc: BadFlag) -> int:
+    print(f"oncall: {exc}", file=sys.stderr)
+    return 2
+
+
+def _shifted(now: datetime, m: re.Match[str], sign: int, flag: str, text: str) -> datetime:
+    try:
+        return now + sign * timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    except (OverflowError, ValueError):  # past datetime's range (year 1 to 9999), or digits past int's limit
+        raise BadFlag(f"{flag} {text.strip()!r} is too far away: it must land between the years 1 and 9999") from None
+
+
 def parse_when(text: str, now: datetime, flag: str) -> datetime:
     """``30d``, ``12h``, ``90m``, ``2w`` from now, or an ISO 8601 instant (UTC when it names no zone)."""
     m = _DURATION.match(text.strip())
     if m:
-        return now + timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        return _shifted(now, m, 1, flag, text)
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise SystemExit(f"{flag} takes a duration (30d, 12h, 90m, 2w) or an ISO 8601 time, got {text!r}") from None
+        raise BadFlag(f"{flag} takes a duration (30d, 12h, 90m, 2w) or an ISO 8601 time, got {text!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def parse_expiry(text: str, now: datetime) -> datetime:
+    """``--expires``: as ``parse_when``, and after ``now`` (a key made expired would be of no use)."""
+    when = parse_when(text, now, "--expires")
+    if when <= now:
+        raise BadFlag(f"--expires must be in the future, got {text!r}")
+    return when
 
 
 def parse_since(text: str, now: datetime) -> datetime:
     """``--since``: ``2h`` (ago), ``7d`` (ago) or an ISO 8601 time."""
     m = _DURATION.match(text.strip())
     if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        return _shifted(now, m, -1, "--since", text)
     return parse_when(text, now, "--since")
 
 
@@ -50,7 +75,10 @@ def _time(value: Timestamp) -> str:
 
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
-    expires = parse_when(args.expires, now, "--expires") if args.expires else None
+    try:
+        expires = parse_expiry(args.expires, now) if args.expires else None
+    except BadFlag as exc:
+        return _refused(exc)
     request = pb.CreateApiKeyRequest(name=args.name, role=args.role, team_id=args.team or "", scopes=args.scope or [])
     if expires is not None:
         request.expires_at.CopyFrom(as_datetime(expires))
@@ -95,12 +123,18 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
+    try:
+        if args.limit < 1:
+            raise BadFlag(f"--limit must be at least 1, got {args.limit}")
+        since = parse_since(args.since, now) if args.since else None
+    except BadFlag as exc:
+        return _refused(exc)
     request = pb.ListAuditEventsRequest(
         principal=args.principal or "", method=args.method or "", resource=args.resource or "",
         outcome=args.outcome or "", page_size=args.limit, page_token=args.page_token or "",
     )
-    if args.since:
-        request.since.CopyFrom(as_datetime(parse_since(args.since, now)))
+    if since is not None:
+        request.since.CopyFrom(as_datetime(since))
 
     async def go(api: Api) -> int:
         page = await api.call("AuditService/ListAuditEvents", request)
@@ -144,7 +178,7 @@ def register(sub: Any) -> None:
     p.add_argument("--resource", help="only this resource kind (policies) or resource (policies/3)")
     p.add_argument("--outcome", help="only this outcome (OK, PERMISSION_DENIED …)")
     p.add_argument("--since", metavar="WHEN", help="a time ago (2h, 7d) or an ISO 8601 time")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="events a page (at least 1; at most 1000; default 50)")
     p.add_argument("--page-token")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.set_defaults(func=cmd_audit)

@@ -19,7 +19,7 @@ from typing import Any
 from oncall_hookspecs import AlertView, Router, RoutingRule, RuleActions
 from psycopg.types.json import Jsonb
 
-from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Pool, fetch_one
 
 OPS = ("=", "!=", "=~", "!~")
@@ -85,6 +85,8 @@ class Silence:
     created_by: str
     comment: str
     created_at: datetime | None = None
+    #: raised by every change (expiring it); ExpireSilence's expected_version is checked against it
+    version: int = 1
 
     def active_at(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
@@ -119,6 +121,7 @@ def _from_row(row: dict[str, Any]) -> Silence:
         created_by=row["created_by"],
         comment=row["comment"],
         created_at=row["created_at"],
+        version=row["version"],
     )
 
 
@@ -171,18 +174,33 @@ async def create_silence(
     return _from_row(row)
 
 
-async def expire_silence(pool: Pool, silence_id: str, now: datetime) -> Silence:
-    """End a silence now (its held alerts start escalating on the engine's next pass)."""
+async def expire_silence(
+    pool: Pool, silence_id: str, now: datetime, expected_version: int | None = None,
+) -> Silence:
+    """End a silence now (its held alerts start escalating on the engine's next pass).
+
+    Expiring an expired silence changes nothing, its version included. With
+    ``expected_version``, an expiry made from a version someone has changed since is refused
+    (Aborted) and changes nothing.
+    """
     async with pool.connection() as conn:
         cur = await conn.execute(
             # a scheduled silence that is expired never starts; an active one ends now
             """UPDATE alerting.silences
                SET starts_at = LEAST(starts_at, %(now)s - interval '1 microsecond'),
-                   ends_at = LEAST(ends_at, %(now)s)
-               WHERE id = %(id)s RETURNING *""",
-            {"now": now, "id": silence_id},
+                   ends_at = LEAST(ends_at, %(now)s),
+                   version = version + (ends_at > %(now)s)::integer
+               WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s)
+               RETURNING *""",
+            {"now": now, "id": silence_id, "expected": expected_version},
         )
         row = await cur.fetchone()
+        if row is None and expected_version is not None:
+            cur = await conn.execute("SELECT version FROM alerting.silences WHERE id = %s", (silence_id,))
+            found = await cur.fetchone()
+            if found is not None:
+                raise Aborted(f"silence {silence_id!r} is at version {found['version']}, not {expected_version}: "
+                              "someone changed it; read it again and redo the change")
         if row is None:
             raise NotFound(f"silence {silence_id!r} not found")
         await conn.execute("SELECT pg_notify('oncall_engine', 'silence')")

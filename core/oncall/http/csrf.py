@@ -9,8 +9,10 @@ own. With the session cookie it must also bring that session's CSRF token in
 ``X-CSRF-Token`` or the form field ``csrf_token`` (compared in constant time), except on a
 route protected with ``token=False`` (the login form: there is no session to have a token
 yet, and the origin check is what stops login CSRF). A request with ``Authorization:
-Bearer`` is exempt: a browser never adds that header across sites without the page asking
-for it, which a cross-site page cannot do without CORS. Refusals are 403 and run nothing.
+Bearer`` and no session cookie is exempt: a browser never adds that header across sites
+without the page asking for it, which a cross-site page cannot do without CORS. With a
+session cookie the bearer changes nothing (a junk one would otherwise let the cookie act
+unchecked): the request is guarded as any other. Refusals are 403 and run nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
+from ..auth.access import bearer
 from ..auth.sessions import cookie_from_header
 from ..errors import PermissionDenied
 from .requests import CONTEXT
@@ -62,11 +65,6 @@ def same_origin(request: web.Request) -> bool:
     return origin.strip().lower() in allowed
 
 
-def _bearer(request: web.Request) -> bool:
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
-
-
 async def _token(request: web.Request) -> str | None:
     header = request.headers.get(HEADER)
     if header:
@@ -81,7 +79,7 @@ async def _token(request: web.Request) -> str | None:
 async def csrf_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    if request.method in SAFE_METHODS or _bearer(request):
+    if request.method in SAFE_METHODS:
         return await handler(request)
     needs_token = request.app.get(PROTECTED, {}).get(request.match_info.route)
     access = request.app[CONTEXT].access
@@ -89,8 +87,9 @@ async def csrf_middleware(
     if access is not None and access.sessions is not None:
         cookie = cookie_from_header(request.headers.get("Cookie"))
         session_id = access.sessions.store.signer.session_id(cookie) if cookie else None
-    if needs_token is None and session_id is None:
-        return await handler(request)  # no session, and a route no session calls: not a browser's change
+    if session_id is None and (needs_token is None or bearer(request.headers.get("Authorization")) is not None):
+        # no session: a route no session calls, or a bearer a cross-site page cannot have added
+        return await handler(request)
     if not same_origin(request):
         route = request.match_info.route.resource
         log.warning("refused a cross-site %s %s", request.method, route.canonical if route is not None else "?")

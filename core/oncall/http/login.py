@@ -184,7 +184,6 @@ async def _start_session(
     ctx = request.app[CONTEXT]
     logins = request.app[LOGINS]
     assert ctx.access is not None
-    await logins.sessions.prune(ctx.access.clock.now())  # the rows of sessions nobody brought back
     session, cookie_value = await logins.sessions.create(
         user_id=user_id, role=role, team_ids=team_ids, method=method, now=ctx.access.clock.now(),
         peer=request.remote or "", user_agent=request.headers.get("User-Agent", ""),

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 from oncall_hookspecs import InboundRequest
 
+from ..auth.access import bearer
 from ..config import Settings
 from ..context import Context
 from ..errors import InvalidArgument, OnCallError, PayloadTooLarge, Unauthenticated
@@ -46,11 +47,8 @@ def credential(value: str | None, what: str = "integration key") -> str | None:
 
 def request_key(request: web.Request) -> str | None:
     """An integration key from ``Authorization: Bearer KEY`` or ``?token=KEY``."""
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return credential(value.strip())
-    return credential(request.query.get("token"))
+    token = bearer(request.headers.get("Authorization"))
+    return credential(token if token is not None else request.query.get("token"))
 
 
 async def read_body(request: web.Request, limit: int, settings: Settings) -> bytes:

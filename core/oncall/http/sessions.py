@@ -11,10 +11,12 @@ from datetime import datetime
 
 from aiohttp import web
 
-from ..auth.sessions import Session
+from oncall_hookspecs import Principal
+
+from ..auth.sessions import Session, cookie_from_header
 from ..errors import InvalidArgument, NotFound, PermissionDenied
 from . import csrf
-from .access import auth_request, require_principal
+from .access import require_principal
 from .requests import CONTEXT, json_response
 
 SESSIONS_PATH = "/api/v1/sessions"
@@ -33,42 +35,44 @@ def _session_json(session: Session, current_id: int) -> dict[str, object]:
     }
 
 
-async def _caller_session(request: web.Request, permission: str) -> tuple[Session, str]:
-    """The caller's own session, when the caller is one and may ``permission`` (the same rule
-    as SessionService over gRPC, plugins' permission rules included)."""
+async def _caller_session(request: web.Request, permission: str) -> tuple[Principal, int]:
+    """The caller and its session's id, when the caller is a session and may ``permission`` (the
+    same rule as SessionService over gRPC, plugins' permission rules included). The session was
+    looked up once, by the authenticator, which put its id on the principal."""
     principal = await require_principal(request)
     access = request.app[CONTEXT].access
     assert access is not None
-    if principal.kind != "session" or access.sessions is None:
+    if principal.kind != "session" or principal.session_id is None or access.sessions is None:
         raise PermissionDenied("only a person signed in with a browser session has sessions")
     if not access.allowed(principal, permission, "sessions"):
         raise PermissionDenied(f"{principal.user_id} may not {permission}")
-    found = await access.sessions.session_of(auth_request(request))
-    if found is None:
-        raise PermissionDenied("only a person signed in with a browser session has sessions")
-    return found
+    return principal, principal.session_id
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    session, session_id = await _caller_session(request, "sessions:read")
+    principal, current = await _caller_session(request, "sessions:read")
     access = request.app[CONTEXT].access
     assert access is not None and access.sessions is not None
-    listed = await access.sessions.store.list_user(session.user_id, access.clock.now())
+    signer = access.sessions.store.signer
+    # the cookie the authenticator just accepted: its signed id, read without a query
+    session_id = signer.session_id(cookie_from_header(request.headers.get("Cookie")) or "")
+    assert session_id is not None
+    listed = await access.sessions.store.list_user(principal.user_id, access.clock.now())
     return json_response({
-        "user_id": session.user_id,
-        "sessions": [_session_json(s, session.id) for s in listed],
-        "csrf_token": access.sessions.store.signer.csrf_token(session_id),
+        "user_id": principal.user_id,
+        "sessions": [_session_json(s, current) for s in listed],
+        "csrf_token": signer.csrf_token(session_id),
     })
 
 
 async def end_session(request: web.Request) -> web.StreamResponse:
-    session, _ = await _caller_session(request, "sessions:write")
+    principal, _ = await _caller_session(request, "sessions:write")
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" is a digit to isdigit, not to int
         raise InvalidArgument("a session id is a number")
     access = request.app[CONTEXT].access
     assert access is not None and access.sessions is not None
-    if not await access.sessions.store.end(int(raw), user_id=session.user_id):
+    if not await access.sessions.store.end(int(raw), user_id=principal.user_id):
         raise NotFound(f"you have no session {raw}")
     return web.Response(status=204)
 

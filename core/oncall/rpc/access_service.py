@@ -18,7 +18,6 @@ from ..auth import audit, keys, sessions
 from ..auth.principal import current, describe
 from ..context import Context
 from ..errors import FailedPrecondition, NotFound, Unauthenticated
-from .access import auth_request
 from . import convert
 
 KEY_SERVICE: str = pb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name
@@ -91,24 +90,24 @@ class SessionService(access_pb2_grpc.SessionServiceServicer):
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def _caller(self, method: str, context: _Call) -> tuple[sessions.SessionAuthenticator, sessions.Session]:
+    def _caller(self) -> tuple[sessions.SessionAuthenticator, str, int]:
+        """The sessions, the caller's user id and its session's id (put on the principal by the
+        authenticator, which looked the session up: no second lookup)."""
         principal = current.get()
         access = self._ctx.access
-        found = None
-        if principal is not None and principal.kind == "session" and access is not None and access.sessions:
-            found = await access.sessions.session_of(auth_request(method, context))
-        if found is None or access is None or access.sessions is None:
+        if (principal is None or principal.kind != "session" or principal.session_id is None
+                or access is None or access.sessions is None):
             raise FailedPrecondition("only a person signed in with a browser session has sessions")
-        return access.sessions, found[0]
+        return access.sessions, principal.user_id, principal.session_id
 
     async def ListSessions(self, request: pb.ListSessionsRequest, context: _Call) -> pb.ListSessionsResponse:
-        auth, mine = await self._caller(f"/{SESSION_SERVICE}/ListSessions", context)
-        listed = await auth.store.list_user(mine.user_id, auth.clock.now())
-        return pb.ListSessionsResponse(user_id=mine.user_id, sessions=[session_to_proto(s, mine.id) for s in listed])
+        auth, user_id, mine = self._caller()
+        listed = await auth.store.list_user(user_id, auth.clock.now())
+        return pb.ListSessionsResponse(user_id=user_id, sessions=[session_to_proto(s, mine) for s in listed])
 
     async def EndSession(self, request: pb.EndSessionRequest, context: _Call) -> pb.EndSessionResponse:
-        auth, mine = await self._caller(f"/{SESSION_SERVICE}/EndSession", context)
-        if not await auth.store.end(request.id, user_id=mine.user_id):
+        auth, user_id, _ = self._caller()
+        if not await auth.store.end(request.id, user_id=user_id):
             raise NotFound(f"you have no session {request.id}")
         return pb.EndSessionResponse()
 

@@ -600,6 +600,7 @@ def silence_to_proto(silence: Silence, now: datetime) -> silences_pb.Silence:
         comment=silence.comment,
         created_at=timestamp(silence.created_at),
         state=_SILENCE_STATE_TO_PROTO[silence.state(now)],
+        version=silence.version,
     )
 
 

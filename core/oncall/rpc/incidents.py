@@ -19,7 +19,7 @@ import psycopg
 
 from ..auth.principal import acting_user
 from ..alerting import incidents as store
-from ..alerting.store import decode_page_token
+from ..store.paging import decode_page_token
 from ..alerting.incidents import Incident, IncidentEvent, IncidentFilter, TimelineEntry
 from ..alerting.v1 import incidents_pb2 as pb
 from ..alerting.v1 import incidents_pb2_grpc

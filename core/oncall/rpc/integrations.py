@@ -17,6 +17,7 @@ from ..alerting.v1 import integrations_pb2 as pb
 from ..alerting.v1 import integrations_pb2_grpc
 from ..context import Context
 from ..errors import InvalidArgument
+from ..store.paging import decode_page_token, encode_page_token
 from . import convert
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IntegrationService"].full_name
@@ -72,9 +73,9 @@ class IntegrationService(integrations_pb2_grpc.IntegrationServiceServicer):
     async def ListIntegrations(
         self, request: pb.ListIntegrationsRequest, context: _Call
     ) -> pb.ListIntegrationsResponse:
-        after = store.decode_page_token(request.page_token, "after") if request.page_token else 0
+        after = decode_page_token(request.page_token, "after") if request.page_token else 0
         found, more = await store.list_integrations_page(self._ctx.pool, after, convert.page_size(request.page_size))
-        token = store.encode_page_token(found[-1].id, "after") if more and found else ""
+        token = encode_page_token(found[-1].id, "after") if more and found else ""
         return pb.ListIntegrationsResponse(
             integrations=[integration_to_proto(i) for i in found], next_page_token=token)
 

@@ -40,7 +40,8 @@ class SilenceService(silences_pb2_grpc.SilenceServiceServicer):
     async def ExpireSilence(self, request: pb.ExpireSilenceRequest, context: _Call) -> pb.ExpireSilenceResponse:
         now = SYSTEM_CLOCK.now()
         silence = await silences.expire_silence(
-            self._ctx.pool, convert.required(request.silence_id, "silence_id"), now
+            self._ctx.pool, convert.required(request.silence_id, "silence_id"), now,
+            request.expected_version if request.HasField("expected_version") else None,
         )
         return pb.ExpireSilenceResponse(silence=convert.silence_to_proto(silence, now))
 

@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!oncall/alerting/v1/silences.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n\x07Matcher\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x02op\x18\x02 \x01(\x0e\x32!.oncall.alerting.v1.MatchOperator\x12\r\n\x05value\x18\x03 \x01(\t\"\xfc\x02\n\x07Silence\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\x08matchers\x18\x02 \x03(\x0b\x32\x1b.oncall.alerting.v1.Matcher\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tpolicy_id\x18\x05 \x01(\t\x12-\n\tstarts_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x0f\n\x07\x63omment\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x05state\x18\x0b \x01(\x0e\x32 .oncall.alerting.v1.SilenceStateB\x11\n\x0f_integration_id\"\xd4\x02\n\x14\x43reateSilenceRequest\x12-\n\x08matchers\x18\x01 \x03(\x0b\x32\x1b.oncall.alerting.v1.Matcher\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12-\n\tstarts_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x07\x65nds_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12-\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x0f\n\x07\x63omment\x18\t \x01(\tB\x05\n\x03\x65ndB\x11\n\x0f_integration_id\"E\n\x15\x43reateSilenceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence\"*\n\x14\x45xpireSilenceRequest\x12\x12\n\nsilence_id\x18\x01 \x01(\t\"E\n\x15\x45xpireSilenceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence\"\'\n\x11GetSilenceRequest\x12\x12\n\nsilence_id\x18\x01 \x01(\t\"B\n\x12GetSilenceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence\".\n\x13ListSilencesRequest\x12\x17\n\x0finclude_expired\x18\x01 \x01(\x08\"E\n\x14ListSilencesResponse\x12-\n\x08silences\x18\x01 \x03(\x0b\x32\x1b.oncall.alerting.v1.Silence\"\xa1\x01\n\x15SetMaintenanceRequest\x12\x18\n\x0eintegration_id\x18\x01 \x01(\x03H\x00\x12\x13\n\tpolicy_id\x18\x02 \x01(\tH\x00\x12+\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\tB\x07\n\x05scope\"F\n\x16SetMaintenanceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence*\x9f\x01\n\rMatchOperator\x12\x1e\n\x1aMATCH_OPERATOR_UNSPECIFIED\x10\x00\x12\x18\n\x14MATCH_OPERATOR_EQUAL\x10\x01\x12\x1c\n\x18MATCH_OPERATOR_NOT_EQUAL\x10\x02\x12\x18\n\x14MATCH_OPERATOR_REGEX\x10\x03\x12\x1c\n\x18MATCH_OPERATOR_NOT_REGEX\x10\x04*}\n\x0cSilenceState\x12\x1d\n\x19SILENCE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15SILENCE_STATE_PENDING\x10\x01\x12\x18\n\x14SILENCE_STATE_ACTIVE\x10\x02\x12\x19\n\x15SILENCE_STATE_EXPIRED\x10\x03\x32\xb8\x05\n\x0eSilenceService\x12\x81\x01\n\rCreateSilence\x12(.oncall.alerting.v1.CreateSilenceRequest\x1a).oncall.alerting.v1.CreateSilenceResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/silences:\x01*\x12\x95\x01\n\rExpireSilence\x12(.oncall.alerting.v1.ExpireSilenceRequest\x1a).oncall.alerting.v1.ExpireSilenceResponse\"/\x82\xd3\xe4\x93\x02)\"$/api/v1/silences/{silence_id}/expire:\x01*\x12\x82\x01\n\nGetSilence\x12%.oncall.alerting.v1.GetSilenceRequest\x1a&.oncall.alerting.v1.GetSilenceResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/silences/{silence_id}\x12{\n\x0cListSilences\x12\'.oncall.alerting.v1.ListSilencesRequest\x1a(.oncall.alerting.v1.ListSilencesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/silences\x12\x87\x01\n\x0eSetMaintenance\x12).oncall.alerting.v1.SetMaintenanceRequest\x1a*.oncall.alerting.v1.SetMaintenanceResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/maintenance:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!oncall/alerting/v1/silences.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n\x07Matcher\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x02op\x18\x02 \x01(\x0e\x32!.oncall.alerting.v1.MatchOperator\x12\r\n\x05value\x18\x03 \x01(\t\"\x8d\x03\n\x07Silence\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\x08matchers\x18\x02 \x03(\x0b\x32\x1b.oncall.alerting.v1.Matcher\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tpolicy_id\x18\x05 \x01(\t\x12-\n\tstarts_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x0f\n\x07\x63omment\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x05state\x18\x0b \x01(\x0e\x32 .oncall.alerting.v1.SilenceState\x12\x0f\n\x07version\x18_ \x01(\x05\x42\x11\n\x0f_integration_id\"\xd4\x02\n\x14\x43reateSilenceRequest\x12-\n\x08matchers\x18\x01 \x03(\x0b\x32\x1b.oncall.alerting.v1.Matcher\x12\x11\n\tcondition\x18\x02 \x01(\t\x12\x1b\n\x0eintegration_id\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12-\n\tstarts_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x07\x65nds_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12-\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x0f\n\x07\x63omment\x18\t \x01(\tB\x05\n\x03\x65ndB\x11\n\x0f_integration_id\"E\n\x15\x43reateSilenceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence\"^\n\x14\x45xpireSilenceRequest\x12\x12\n\nsilence_id\x18\x01 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18` \x01(\x05H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"E\n\x15\x45xpireSilenceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence\"\'\n\x11GetSilenceRequest\x12\x12\n\nsilence_id\x18\x01 \x01(\t\"B\n\x12GetSilenceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence\".\n\x13ListSilencesRequest\x12\x17\n\x0finclude_expired\x18\x01 \x01(\x08\"E\n\x14ListSilencesResponse\x12-\n\x08silences\x18\x01 \x03(\x0b\x32\x1b.oncall.alerting.v1.Silence\"\xa1\x01\n\x15SetMaintenanceRequest\x12\x18\n\x0eintegration_id\x18\x01 \x01(\x03H\x00\x12\x13\n\tpolicy_id\x18\x02 \x01(\tH\x00\x12+\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\tB\x07\n\x05scope\"F\n\x16SetMaintenanceResponse\x12,\n\x07silence\x18\x01 \x01(\x0b\x32\x1b.oncall.alerting.v1.Silence*\x9f\x01\n\rMatchOperator\x12\x1e\n\x1aMATCH_OPERATOR_UNSPECIFIED\x10\x00\x12\x18\n\x14MATCH_OPERATOR_EQUAL\x10\x01\x12\x1c\n\x18MATCH_OPERATOR_NOT_EQUAL\x10\x02\x12\x18\n\x14MATCH_OPERATOR_REGEX\x10\x03\x12\x1c\n\x18MATCH_OPERATOR_NOT_REGEX\x10\x04*}\n\x0cSilenceState\x12\x1d\n\x19SILENCE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15SILENCE_STATE_PENDING\x10\x01\x12\x18\n\x14SILENCE_STATE_ACTIVE\x10\x02\x12\x19\n\x15SILENCE_STATE_EXPIRED\x10\x03\x32\xb8\x05\n\x0eSilenceService\x12\x81\x01\n\rCreateSilence\x12(.oncall.alerting.v1.CreateSilenceRequest\x1a).oncall.alerting.v1.CreateSilenceResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/silences:\x01*\x12\x95\x01\n\rExpireSilence\x12(.oncall.alerting.v1.ExpireSilenceRequest\x1a).oncall.alerting.v1.ExpireSilenceResponse\"/\x82\xd3\xe4\x93\x02)\"$/api/v1/silences/{silence_id}/expire:\x01*\x12\x82\x01\n\nGetSilence\x12%.oncall.alerting.v1.GetSilenceRequest\x1a&.oncall.alerting.v1.GetSilenceResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/silences/{silence_id}\x12{\n\x0cListSilences\x12\'.oncall.alerting.v1.ListSilencesRequest\x1a(.oncall.alerting.v1.ListSilencesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/silences\x12\x87\x01\n\x0eSetMaintenance\x12).oncall.alerting.v1.SetMaintenanceRequest\x1a*.oncall.alerting.v1.SetMaintenanceResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/maintenance:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,34 +44,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SILENCESERVICE'].methods_by_name['ListSilences']._serialized_options = b'\202\323\344\223\002\022\022\020/api/v1/silences'
   _globals['_SILENCESERVICE'].methods_by_name['SetMaintenance']._loaded_options = None
   _globals['_SILENCESERVICE'].methods_by_name['SetMaintenance']._serialized_options = b'\202\323\344\223\002\030\"\023/api/v1/maintenance:\001*'
-  _globals['_MATCHOPERATOR']._serialized_start=1616
-  _globals['_MATCHOPERATOR']._serialized_end=1775
-  _globals['_SILENCESTATE']._serialized_start=1777
-  _globals['_SILENCESTATE']._serialized_end=1902
+  _globals['_MATCHOPERATOR']._serialized_start=1685
+  _globals['_MATCHOPERATOR']._serialized_end=1844
+  _globals['_SILENCESTATE']._serialized_start=1846
+  _globals['_SILENCESTATE']._serialized_end=1971
   _globals['_MATCHER']._serialized_start=152
   _globals['_MATCHER']._serialized_end=237
   _globals['_SILENCE']._serialized_start=240
-  _globals['_SILENCE']._serialized_end=620
-  _globals['_CREATESILENCEREQUEST']._serialized_start=623
-  _globals['_CREATESILENCEREQUEST']._serialized_end=963
-  _globals['_CREATESILENCERESPONSE']._serialized_start=965
-  _globals['_CREATESILENCERESPONSE']._serialized_end=1034
-  _globals['_EXPIRESILENCEREQUEST']._serialized_start=1036
-  _globals['_EXPIRESILENCEREQUEST']._serialized_end=1078
-  _globals['_EXPIRESILENCERESPONSE']._serialized_start=1080
-  _globals['_EXPIRESILENCERESPONSE']._serialized_end=1149
-  _globals['_GETSILENCEREQUEST']._serialized_start=1151
-  _globals['_GETSILENCEREQUEST']._serialized_end=1190
-  _globals['_GETSILENCERESPONSE']._serialized_start=1192
-  _globals['_GETSILENCERESPONSE']._serialized_end=1258
-  _globals['_LISTSILENCESREQUEST']._serialized_start=1260
-  _globals['_LISTSILENCESREQUEST']._serialized_end=1306
-  _globals['_LISTSILENCESRESPONSE']._serialized_start=1308
-  _globals['_LISTSILENCESRESPONSE']._serialized_end=1377
-  _globals['_SETMAINTENANCEREQUEST']._serialized_start=1380
-  _globals['_SETMAINTENANCEREQUEST']._serialized_end=1541
-  _globals['_SETMAINTENANCERESPONSE']._serialized_start=1543
-  _globals['_SETMAINTENANCERESPONSE']._serialized_end=1613
-  _globals['_SILENCESERVICE']._serialized_start=1905
-  _globals['_SILENCESERVICE']._serialized_end=2601
+  _globals['_SILENCE']._serialized_end=637
+  _globals['_CREATESILENCEREQUEST']._serialized_start=640
+  _globals['_CREATESILENCEREQUEST']._serialized_end=980
+  _globals['_CREATESILENCERESPONSE']._serialized_start=982
+  _globals['_CREATESILENCERESPONSE']._serialized_end=1051
+  _globals['_EXPIRESILENCEREQUEST']._serialized_start=1053
+  _globals['_EXPIRESILENCEREQUEST']._serialized_end=1147
+  _globals['_EXPIRESILENCERESPONSE']._serialized_start=1149
+  _globals['_EXPIRESILENCERESPONSE']._serialized_end=1218
+  _globals['_GETSILENCEREQUEST']._serialized_start=1220
+  _globals['_GETSILENCEREQUEST']._serialized_end=1259
+  _globals['_GETSILENCERESPONSE']._serialized_start=1261
+  _globals['_GETSILENCERESPONSE']._serialized_end=1327
+  _globals['_LISTSILENCESREQUEST']._serialized_start=1329
+  _globals['_LISTSILENCESREQUEST']._serialized_end=1375
+  _globals['_LISTSILENCESRESPONSE']._serialized_start=1377
+  _globals['_LISTSILENCESRESPONSE']._serialized_end=1446
+  _globals['_SETMAINTENANCEREQUEST']._serialized_start=1449
+  _globals['_SETMAINTENANCEREQUEST']._serialized_end=1610
+  _globals['_SETMAINTENANCERESPONSE']._serialized_start=1612
+  _globals['_SETMAINTENANCERESPONSE']._serialized_end=1682
+  _globals['_SILENCESERVICE']._serialized_start=1974
+  _globals['_SILENCESERVICE']._serialized_end=2670
 # @@protoc_insertion_point(module_scope)

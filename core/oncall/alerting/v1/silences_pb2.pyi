@@ -47,7 +47,7 @@ class Matcher(_message.Message):
     def __init__(self, name: _Optional[str] = ..., op: _Optional[_Union[MatchOperator, str]] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Silence(_message.Message):
-    __slots__ = ("id", "matchers", "condition", "integration_id", "policy_id", "starts_at", "ends_at", "created_by", "comment", "created_at", "state")
+    __slots__ = ("id", "matchers", "condition", "integration_id", "policy_id", "starts_at", "ends_at", "created_by", "comment", "created_at", "state", "version")
     ID_FIELD_NUMBER: _ClassVar[int]
     MATCHERS_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class Silence(_message.Message):
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     matchers: _containers.RepeatedCompositeFieldContainer[Matcher]
     condition: str
@@ -70,7 +71,8 @@ class Silence(_message.Message):
     comment: str
     created_at: _timestamp_pb2.Timestamp
     state: SilenceState
-    def __init__(self, id: _Optional[str] = ..., matchers: _Optional[_Iterable[_Union[Matcher, _Mapping]]] = ..., condition: _Optional[str] = ..., integration_id: _Optional[int] = ..., policy_id: _Optional[str] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., comment: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[SilenceState, str]] = ...) -> None: ...
+    version: int
+    def __init__(self, id: _Optional[str] = ..., matchers: _Optional[_Iterable[_Union[Matcher, _Mapping]]] = ..., condition: _Optional[str] = ..., integration_id: _Optional[int] = ..., policy_id: _Optional[str] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., comment: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[SilenceState, str]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class CreateSilenceRequest(_message.Message):
     __slots__ = ("matchers", "condition", "integration_id", "policy_id", "starts_at", "ends_at", "duration", "created_by", "comment")
@@ -101,10 +103,12 @@ class CreateSilenceResponse(_message.Message):
     def __init__(self, silence: _Optional[_Union[Silence, _Mapping]] = ...) -> None: ...
 
 class ExpireSilenceRequest(_message.Message):
-    __slots__ = ("silence_id",)
+    __slots__ = ("silence_id", "expected_version")
     SILENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     silence_id: str
-    def __init__(self, silence_id: _Optional[str] = ...) -> None: ...
+    expected_version: int
+    def __init__(self, silence_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class ExpireSilenceResponse(_message.Message):
     __slots__ = ("silence",)

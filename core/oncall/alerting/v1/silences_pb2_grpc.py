@@ -41,7 +41,8 @@ class SilenceServiceStub:
     Errors: INVALID_ARGUMENT for a malformed request (no matchers, condition or scope; a bad
     regular expression; a condition that does not compile; an end before the start or in the
     past; an unknown integration or policy to scope to); NOT_FOUND for an unknown silence;
-    FAILED_PRECONDITION for a condition when no router plugin is installed to evaluate it.
+    FAILED_PRECONDITION for a condition when no router plugin is installed to evaluate it;
+    ABORTED for an expiry whose expected_version someone has changed since.
     """
 
     def __init__(self, channel):
@@ -93,7 +94,8 @@ class SilenceServiceServicer:
     Errors: INVALID_ARGUMENT for a malformed request (no matchers, condition or scope; a bad
     regular expression; a condition that does not compile; an end before the start or in the
     past; an unknown integration or policy to scope to); NOT_FOUND for an unknown silence;
-    FAILED_PRECONDITION for a condition when no router plugin is installed to evaluate it.
+    FAILED_PRECONDITION for a condition when no router plugin is installed to evaluate it;
+    ABORTED for an expiry whose expected_version someone has changed since.
     """
 
     def CreateSilence(self, request, context):
@@ -184,7 +186,8 @@ class SilenceService:
     Errors: INVALID_ARGUMENT for a malformed request (no matchers, condition or scope; a bad
     regular expression; a condition that does not compile; an end before the start or in the
     past; an unknown integration or policy to scope to); NOT_FOUND for an unknown silence;
-    FAILED_PRECONDITION for a condition when no router plugin is installed to evaluate it.
+    FAILED_PRECONDITION for a condition when no router plugin is installed to evaluate it;
+    ABORTED for an expiry whose expected_version someone has changed since.
     """
 
     @staticmethod
