@@ -20,6 +20,8 @@ class Integration:
     key_prefix: str
     enabled: bool
     created_at: datetime
+    #: increases with every change (UpdateIntegration's expected_version)
+    version: int = 1
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Integration:
@@ -30,6 +32,7 @@ class Integration:
             key_prefix=row["key_prefix"],
             enabled=row["enabled"],
             created_at=row["created_at"],
+            version=row["version"],
         )
 
 

@@ -13,7 +13,7 @@ import orjson
 from psycopg.types.json import Jsonb
 
 from . import incident_status
-from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..store.errors import violations
 from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
 from .models import MANUAL_SOURCE, STATUSES, Alert, AlertFilter, Integration, TimelineEvent
@@ -69,21 +69,85 @@ async def disable_integration(conn: Conn, integration_id: int) -> None:
 
 
 async def rotate_integration_key(pool: Pool, integration_id: int) -> str:
+    """Give an integration a new key (the old one stops working); return it, shown only this once."""
+    return (await rotate_key(pool, integration_id))[1]
+
+
+async def rotate_key(pool: Pool, integration_id: int) -> tuple[Integration, str]:
+    """``rotate_integration_key``, with the integration as it is after the change."""
     key = new_key()
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "UPDATE alerting.integrations SET key_hash = %s, key_prefix = %s WHERE id = %s RETURNING id",
+            """UPDATE alerting.integrations SET key_hash = %s, key_prefix = %s, version = version + 1
+               WHERE id = %s RETURNING *""",
             (hash_key(key), key[:6], integration_id),
         )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"integration {integration_id} not found")
+    return Integration.from_row(row), key
+
+
+async def rename_integration(
+    pool: Pool, integration_id: int, name: str, expected_version: int | None = None,
+) -> Integration:
+    """Rename an integration. With ``expected_version``, a rename made from a version someone
+    has changed since is refused (Aborted) and changes nothing."""
+    name = name.strip()
+    if not name:
+        raise InvalidArgument("an integration needs a name")
+    async with pool.connection() as conn:
+        with violations(unique=f"an integration of the same source named {name!r} already exists"):
+            cur = await conn.execute(
+                """UPDATE alerting.integrations SET name = %s, version = version + 1
+                   WHERE id = %s AND (%s::integer IS NULL OR version = %s) RETURNING *""",
+                (name, integration_id, expected_version, expected_version),
+            )
+            row = await cur.fetchone()
+        if row is None and expected_version is not None:
+            cur = await conn.execute(
+                "SELECT name, version FROM alerting.integrations WHERE id = %s", (integration_id,))
+            found = await cur.fetchone()
+            if found is not None:
+                raise Aborted(f"integration {found['name']!r} is at version {found['version']}, not "
+                              f"{expected_version}: someone changed it; read it again and redo the change")
+    if row is None:
+        raise NotFound(f"integration {integration_id} not found")
+    return Integration.from_row(row)
+
+
+async def delete_integration(pool: Pool, integration_id: int) -> None:
+    """Delete an integration no alert arrived through (its silences and heartbeat monitors go
+    with it); one with alerts is FailedPrecondition, since their history names it."""
+    async with pool.connection() as conn, conn.transaction():
+        # the row lock holds off an alert arriving between the count and the delete
+        cur = await conn.execute(
+            "SELECT id FROM alerting.integrations WHERE id = %s FOR UPDATE", (integration_id,))
         if await cur.fetchone() is None:
             raise NotFound(f"integration {integration_id} not found")
-    return key
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM alerting.alerts WHERE integration_id = %s", (integration_id,))
+        alerts = (await fetch_one(cur))["n"]
+        if alerts:
+            raise FailedPrecondition(
+                f"integration {integration_id} has {alerts} alert{'s' if alerts != 1 else ''}, whose history "
+                "needs it; rotate its key to shut it instead")
+        await conn.execute("DELETE FROM alerting.integrations WHERE id = %s", (integration_id,))
 
 
 async def list_integrations(pool: Pool) -> list[Integration]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.integrations ORDER BY id")
         return [Integration.from_row(r) for r in await cur.fetchall()]
+
+
+async def list_integrations_page(pool: Pool, after_id: int, page_size: int) -> tuple[list[Integration], bool]:
+    """Integrations with an id above ``after_id``, by id, at most ``page_size``; and whether more follow."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM alerting.integrations WHERE id > %s ORDER BY id LIMIT %s", (after_id, page_size + 1))
+        rows = await cur.fetchall()
+    return [Integration.from_row(r) for r in rows[:page_size]], len(rows) > page_size
 
 
 async def get_integration(pool: Pool, integration_id: int) -> Integration:
@@ -147,20 +211,21 @@ async def get_alert(pool: Pool, alert_id: int) -> Alert:
 _MAX_ALERT_ID = 2**63 - 1  # alerts.id is a bigint
 
 
-def encode_page_token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"before": last_id})).decode().rstrip("=")
+def encode_page_token(last_id: int, key: str = "before") -> str:
+    """A page token continuing ``before`` (newest first) or ``after`` (oldest first) ``last_id``."""
+    return base64.urlsafe_b64encode(orjson.dumps({key: last_id})).decode().rstrip("=")
 
 
-def decode_page_token(token: str) -> int:
-    """The alert id a page token continues before. Only a token this server issues is accepted:
-    one that decodes to ``{"before": <alert id>}`` and encodes back to itself."""
+def decode_page_token(token: str, key: str = "before") -> int:
+    """The id a page token continues before (or after, with ``key="after"``). Only a token this
+    server issues is accepted: one that decodes to ``{"before": <id>}`` and encodes back to itself."""
     try:
         body = orjson.loads(base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True))
     except ValueError:  # not base64 (binascii.Error), not ASCII, or not JSON
         body = None
-    before = body.get("before") if isinstance(body, dict) and len(body) == 1 else None
+    before = body.get(key) if isinstance(body, dict) and len(body) == 1 else None
     # type() rather than isinstance(): JSON true is a Python bool, and bool is an int
-    if type(before) is not int or not 0 < before <= _MAX_ALERT_ID or encode_page_token(before) != token:
+    if type(before) is not int or not 0 < before <= _MAX_ALERT_ID or encode_page_token(before, key) != token:
         raise InvalidArgument("invalid page token: page_token must be the next_page_token of the previous page")
     return before
 

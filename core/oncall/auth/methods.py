@@ -71,6 +71,15 @@ METHODS: dict[str, str] = {
         "ListHeartbeats": "heartbeats:read",
         "DeleteHeartbeat": "heartbeats:write",
     }),
+    **_service(f"{_A}.IntegrationService", {
+        "CreateIntegration": "integrations:write",
+        # never the key: an integration is read with its key_prefix only
+        "ListIntegrations": "integrations:read",
+        "GetIntegration": "integrations:read",
+        "UpdateIntegration": "integrations:write",
+        "RotateIntegrationKey": "integrations:write",
+        "DeleteIntegration": "integrations:write",
+    }),
     **_service(f"{_A}.RoutingService", {
         "CreateRule": "rules:write",
         "UpdateRule": "rules:write",

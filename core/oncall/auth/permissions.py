@@ -9,7 +9,7 @@ from oncall_hookspecs import ROLES
 VIEWER: frozenset[str] = frozenset({
     "alerts:read", "incidents:read", "escalations:read", "policies:read", "rules:read",
     "schedules:read", "templates:read", "silences:read", "heartbeats:read",
-    "grouping_rules:read", "calendar_tokens:read",
+    "grouping_rules:read", "calendar_tokens:read", "integrations:read",
     # their own browser sessions, listed and ended
     "sessions:read", "sessions:write",
 })

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..config import Settings
 from ..errors import OnCallError
 from ..logs import configure as configure_logging
-from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server
+from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server, silences
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     alert_commands = alerts.register(sub)
     escalation.register_alert_commands(alert_commands)
     escalation.register(sub)
+    silences.register(sub)
     incidents.register(sub)
     grouping.register(sub)
     schedules.register(sub)

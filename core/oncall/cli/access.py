@@ -1,4 +1,8 @@
-"""``oncall keys …`` and ``oncall audit``: API keys made by the one trusted door (the CLI has the database), and the audit log."""
+"""``oncall keys …`` and ``oncall audit``: API keys and the audit log, through ApiKeyService and AuditService.
+
+Locally (no ``ONCALL_SERVER_URL``) the command line is ``internal:cli`` (admin), so it makes
+the first admin key of a new server; remotely, the key it is called with decides.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ..access.v1 import access_pb2 as pb
 from ..config import Settings
-from .runner import run
+from .api import Api, run_api
+from .output import as_datetime, when
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -35,84 +44,80 @@ def parse_since(text: str, now: datetime) -> datetime:
     return parse_when(text, now, "--since")
 
 
-def _time(value: datetime | None) -> str:
-    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+def _time(value: Timestamp) -> str:
+    return when(value)
 
 
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..auth import keys
-    from ..auth.principal import CLI
-
     now = datetime.now(UTC)
     expires = parse_when(args.expires, now, "--expires") if args.expires else None
+    request = pb.CreateApiKeyRequest(name=args.name, role=args.role, team_id=args.team or "", scopes=args.scope or [])
+    if expires is not None:
+        request.expires_at.CopyFrom(as_datetime(expires))
 
-    async def go(pool: Any) -> int:
-        key, token = await keys.create(
-            pool, name=args.name, role=args.role, team_id=args.team, scopes=args.scope or [], expires_at=expires,
-            created_by=CLI, created_by_name="cli", now=now,
-        )
+    async def go(api: Api) -> int:
+        made = await api.call("ApiKeyService/CreateApiKey", request)
+        key, token = made.api_key, made.key
         print(f"created API key {key.id} {key.name!r} (role {key.role}"
               f"{', team ' + key.team_id if key.team_id else ''}"
               f"{', scopes ' + ' '.join(key.scopes) if key.scopes else ''}"
-              f"{', expires ' + _time(key.expires_at) if key.expires_at else ''})")
+              f"{', expires ' + _time(key.expires_at) if key.HasField('expires_at') else ''})")
         print(f"key: {token}")
         print("The key is shown only now; it is stored hashed. Send it as 'authorization: Bearer <key>'.")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..auth import keys
-
-    async def go(pool: Any) -> int:
+    async def go(api: Api) -> int:
+        listed = (await api.call("ApiKeyService/ListApiKeys", pb.ListApiKeysRequest(include_inactive=args.all))).api_keys
         now = datetime.now(UTC)
-        listed = await keys.list_keys(pool, now, include_inactive=args.all)
         print(f"{'ID':>4}  {'NAME':<20} {'ROLE':<10} {'KEY':<24} {'STATE':<8} {'LAST USED':<16} EXPIRES")
         for k in listed:
-            state = "revoked" if k.revoked_at else ("expired" if not k.active(now) else "active")
+            expired = k.HasField("expires_at") and k.expires_at.ToDatetime(tzinfo=UTC) <= now
+            state = "revoked" if k.HasField("revoked_at") else ("expired" if expired else "active")
             print(f"{k.id:>4}  {k.name:<20} {k.role:<10} {'oncall_' + k.prefix + '_…':<24} {state:<8} "
                   f"{_time(k.last_used_at):<16} {_time(k.expires_at)}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from ..auth import keys
-
-    async def go(pool: Any) -> int:
-        key = await keys.revoke(pool, args.id, datetime.now(UTC))
+    async def go(api: Api) -> int:
+        key = (await api.call("ApiKeyService/RevokeApiKey", pb.RevokeApiKeyRequest(id=args.id))).api_key
         print(f"revoked API key {key.id} {key.name!r}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from ..auth import audit
-
     now = datetime.now(UTC)
-    flt = audit.AuditFilter(
+    request = pb.ListAuditEventsRequest(
         principal=args.principal or "", method=args.method or "", resource=args.resource or "",
-        outcome=args.outcome or "", since=parse_since(args.since, now) if args.since else None,
+        outcome=args.outcome or "", page_size=args.limit, page_token=args.page_token or "",
     )
+    if args.since:
+        request.since.CopyFrom(as_datetime(parse_since(args.since, now)))
 
-    async def go(pool: Any) -> int:
-        events, token = await audit.list_events(pool, flt, args.limit, args.page_token or "")
-        for e in events:
+    async def go(api: Api) -> int:
+        page = await api.call("AuditService/ListAuditEvents", request)
+        for e in page.events:
             if args.json:
-                print(json.dumps({"id": e.id, "at": e.at.isoformat(), "principal": e.principal, "role": e.role,
-                                  "method": e.method, "resource": e.resource, "outcome": e.outcome,
-                                  "summary": e.summary, "peer": e.peer, "user_agent": e.user_agent}))
+                print(json.dumps({"id": e.id, "at": e.at.ToDatetime(tzinfo=UTC).isoformat(), "principal": e.principal,
+                                  "role": e.role, "method": e.method, "resource": e.resource, "outcome": e.outcome,
+                                  "summary": json_format.MessageToDict(e.summary), "peer": e.peer,
+                                  "user_agent": e.user_agent}))
             else:
-                print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.principal:<28} {e.method.rpartition('/')[2]:<24} "
+                print(f"{when(e.at, '%Y-%m-%d %H:%M:%S')}  {e.principal:<28} {e.method.rpartition('/')[2]:<24} "
                       f"{e.resource:<20} {e.outcome}")
-        if token:
-            print(f"more: --page-token {token}")
+        if page.next_page_token:
+            print(f"more: --page-token {page.next_page_token}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def register(sub: Any) -> None:

@@ -30,7 +30,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,8 @@ M = TypeVar("M", bound=Message)
 _PROTO_MODULES = (
     "oncall.access.v1.access_pb2", "oncall.alerting.v1.alerting_pb2", "oncall.alerting.v1.escalation_pb2",
     "oncall.alerting.v1.grouping_pb2", "oncall.alerting.v1.heartbeats_pb2", "oncall.alerting.v1.incidents_pb2",
-    "oncall.alerting.v1.routing_pb2", "oncall.alerting.v1.schedules_pb2", "oncall.alerting.v1.silences_pb2",
+    "oncall.alerting.v1.integrations_pb2", "oncall.alerting.v1.routing_pb2", "oncall.alerting.v1.schedules_pb2",
+    "oncall.alerting.v1.silences_pb2",
     "oncall.directory.v1.directory_pb2", "oncall.notification.v1.notification_pb2",
 )
 _PACKAGES = ("oncall.access.v1", "oncall.alerting.v1", "oncall.notification.v1", "oncall.directory.v1")
@@ -432,6 +433,26 @@ async def open_api(settings: Settings, environ: Mapping[str, str] = os.environ) 
         return
     async with local_api(settings) as local:
         yield local
+
+
+async def each(what: str, ids: Sequence[int], act: Callable[[int], Awaitable[str]]) -> int:
+    """``act(id)`` for every id (``alerts ack 3 4 5``), printing the line each returns.
+
+    One id that fails is the command's failure (ApiError, printed by :func:`run_api`); with
+    several, each failure is printed (``oncall: alert 4: …``), the rest are still tried, and
+    the exit code is 1 when any failed.
+    """
+    if len(ids) == 1:
+        print(await act(ids[0]))
+        return 0
+    failed = 0
+    for one in ids:
+        try:
+            print(await act(one))
+        except ApiError as exc:
+            print(f"oncall: {what} {one}: {exc.detail}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def run_api(settings: Settings, fn: Callable[[Api], Awaitable[int]], *, refusal: str = "oncall") -> int:

@@ -21,7 +21,7 @@ from ..alerting.v1 import alerting_pb2_grpc
 from ..context import Context
 from ..errors import FailedPrecondition, Unavailable
 from ..events import EventHub
-from . import convert, escalation, heartbeats, incidents, routing, schedules, silences
+from . import convert, escalation, heartbeats, incidents, integrations, routing, schedules, silences
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AlertService"].full_name
 
@@ -140,7 +140,7 @@ def add_services(server: grpc.aio.Server, ctx: Context) -> list[str]:
     """Add the alerting servicers to ``server``; return their full service names.
 
     The alerting service is alerts plus how they are routed and escalated: routing rules,
-    escalation policies and state, silences, heartbeat monitors.
+    escalation policies and state, silences, heartbeat monitors, and the integrations they arrive through.
     """
     alerting_pb2_grpc.add_AlertServiceServicer_to_server(AlertService(ctx), server)
     return [
@@ -150,5 +150,6 @@ def add_services(server: grpc.aio.Server, ctx: Context) -> list[str]:
         *escalation.add_services(server, ctx),
         *silences.add_services(server, ctx),
         *heartbeats.add_services(server, ctx),
+        *integrations.add_services(server, ctx),
         *schedules.add_services(server, ctx),
     ]
