@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from oncall_hookspecs import Router
 
 from ..config import Settings
 from .api import Api, run_api
-from .runner import key_values, run
+from .output import acting_user, add_json_flag, add_user_flag, print_json, print_json_object
+from .runner import key_values
 
 if TYPE_CHECKING:
     from ..plugins import Registry
@@ -33,8 +34,6 @@ def parse_duration(text: str) -> int:
     if not m:
         raise SystemExit(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 1d)")
     return int(float(m.group(1)) * _UNIT[m.group(2)])
-
-
 
 
 def _router(settings: Settings, plugins: Registry) -> Router | None:
@@ -78,9 +77,12 @@ def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
     from ..alerting.v1 import routing_pb2 as pb
 
     async def go(api: Api) -> int:
-        for r in (await api.call("RoutingService/ListRules", pb.ListRulesRequest())).rules:
-            _print_rule(r)
+        listed = await api.call("RoutingService/ListRules", pb.ListRulesRequest())
         default = await api.call("RoutingService/GetDefaultRoute", pb.GetDefaultRouteRequest())
+        if args.json:
+            return print_json_object({"rules": listed, "default_route": default})
+        for r in listed.rules:
+            _print_rule(r)
         print(f"default: {_actions_json(default.actions)}")
         return 0
 
@@ -167,6 +169,8 @@ def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go(api: Api) -> int:
         tested = await api.call("RoutingService/TestRoute", pb.TestRouteRequest(alert=alert))
+        if args.json:
+            return print_json(tested)
         decision = tested.decision
         for t in decision.trace:
             mark = "MATCH" if t.matched else ("ERROR" if t.error else "  -  ")
@@ -269,7 +273,10 @@ def cmd_policies_list(args: argparse.Namespace, settings: Settings) -> int:
     from ..alerting.v1 import escalation_pb2 as pb
 
     async def go(api: Api) -> int:
-        for p in (await api.call("EscalationService/ListPolicies", pb.ListPoliciesRequest())).policies:
+        listed = await api.call("EscalationService/ListPolicies", pb.ListPoliciesRequest())
+        if args.json:
+            return print_json(listed)
+        for p in listed.policies:
             _print_policy(p)
         return 0
 
@@ -293,7 +300,7 @@ def cmd_policies_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_alert_escalate(args: argparse.Namespace, settings: Settings) -> int:
     from ..alerting.v1 import escalation_pb2 as pb
 
-    request = pb.EscalateAlertRequest(alert_id=args.alert_id, user_id=args.user, note=args.note or "",
+    request = pb.EscalateAlertRequest(alert_id=args.alert_id, user_id=acting_user(args), note=args.note or "",
                                       restart=args.restart)
 
     async def go(api: Api) -> int:
@@ -310,7 +317,7 @@ def register_alert_commands(alert_sub: Any) -> None:
     """``oncall alert escalate``: beside ``alert trigger``, which cli.py registers."""
     p = alert_sub.add_parser("escalate", help="fire an alert's next escalation step now")
     p.add_argument("alert_id", type=int)
-    p.add_argument("--user", required=True, help="who is escalating (a user id)")
+    add_user_flag(p, "escalating")
     p.add_argument("--note", help="why; added to the timeline")
     p.add_argument("--restart", action="store_true",
                    help="start the policy again from its first step (the way to escalate a finished policy)")
@@ -334,6 +341,7 @@ def register(sub: Any) -> None:
     rules_p = sub.add_parser("rules", help="routing rules (CEL conditions and actions)")
     rs = rules_p.add_subparsers(dest="rules_command", required=True)
     p = rs.add_parser("list", help="rules in order, and the default route")
+    add_json_flag(p)
     p.set_defaults(func=cmd_rules_list)
     p = rs.add_parser("create", help="add a rule")
     p.add_argument("--name", required=True)
@@ -369,6 +377,7 @@ def register(sub: Any) -> None:
     p.add_argument("--severity", default="critical")
     p.add_argument("--source", default="manual")
     p.add_argument("--integration", default="manual")
+    add_json_flag(p)
     p.set_defaults(func=cmd_route_test)
 
     pol = sub.add_parser("policies", help="escalation policies")
@@ -390,6 +399,7 @@ def register(sub: Any) -> None:
     p.add_argument("--description")
     p.set_defaults(func=cmd_policies_update)
     p = ps.add_parser("list", help="list policies")
+    add_json_flag(p)
     p.set_defaults(func=cmd_policies_list)
     p = ps.add_parser("delete", help="delete a policy no rule uses")
     p.add_argument("id")

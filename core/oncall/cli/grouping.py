@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from .api import Api, run_api
 from .escalation import parse_duration
+from .output import add_json_flag, print_json
 
 if TYPE_CHECKING:
     from ..grouping.store import RuleSpec
@@ -104,7 +105,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from ..alerting.v1 import grouping_pb2 as pb
 
     async def go(api: Api) -> int:
-        rules = (await api.call("GroupingService/ListGroupingRules", pb.ListGroupingRulesRequest())).rules
+        listed = await api.call("GroupingService/ListGroupingRules", pb.ListGroupingRulesRequest())
+        if args.json:
+            return print_json(listed)
+        rules = listed.rules
         for r in rules:
             _print_rule(r)
         if not rules:
@@ -118,7 +122,10 @@ def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
     from ..alerting.v1 import grouping_pb2 as pb
 
     async def go(api: Api) -> int:
-        for p in (await api.call("GroupingService/ListGroupingPresets", pb.ListGroupingPresetsRequest())).presets:
+        listed = await api.call("GroupingService/ListGroupingPresets", pb.ListGroupingPresetsRequest())
+        if args.json:
+            return print_json(listed)
+        for p in listed.presets:
             limit = (f", window {timedelta(seconds=p.spec.window_seconds)}" if p.spec.window_seconds else "")
             print(f"{p.name:<24} {p.description}")
             print(f"{'':<24} when {p.spec.condition}; key {p.spec.key}{limit}; resolve on {p.spec.resolve_on}")
@@ -247,8 +254,10 @@ def register(sub: Any) -> None:
     grouping_p = sub.add_parser("grouping", help="grouping rules: which alerts share an incident")
     gs = grouping_p.add_subparsers(dest="grouping_command", required=True)
     p = gs.add_parser("list", help="grouping rules in order")
+    add_json_flag(p)
     p.set_defaults(func=cmd_list)
     p = gs.add_parser("presets", help="the shipped presets (use with create --preset)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_presets)
     p = gs.add_parser("create", help="add a grouping rule (from its fields, or a preset)")
     p.add_argument("--preset", help="start from a preset (see `oncall grouping presets`); flags replace its fields")

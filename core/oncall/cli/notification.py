@@ -22,6 +22,7 @@ from typing import Any
 
 from ..config import Settings
 from .api import Api, run_api
+from .output import add_json_flag, print_json
 from .runner import run_loop
 
 
@@ -187,8 +188,10 @@ def cmd_templates_list(args: argparse.Namespace, settings: Settings) -> int:
     from ..notification.v1 import notification_pb2 as pb
 
     async def go(api: Api) -> int:
-        listed = (await api.call("NotificationService/ListTemplates",
-                                 pb.ListTemplatesRequest(include_deleted=args.all))).templates
+        reply = await api.call("NotificationService/ListTemplates", pb.ListTemplatesRequest(include_deleted=args.all))
+        if args.json:
+            return print_json(reply)
+        listed = reply.templates
         if not listed:
             print("no templates (every notification uses the built-in defaults)")
             return 0
@@ -207,6 +210,8 @@ def cmd_templates_versions(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go(api: Api) -> int:
         listed = await api.call("NotificationService/ListTemplateVersions", pb.ListTemplateVersionsRequest(id=args.id))
+        if args.json:
+            return print_json(listed)
         for v in listed.versions:
             channels = ",".join(sorted(v.channels)) or "(defaults)"
             by = f" by {v.created_by}" if v.created_by else ""
@@ -323,6 +328,8 @@ def cmd_notify_show(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go(api: Api) -> int:
         got = await api.call("NotificationService/GetNotification", pb.GetNotificationRequest(id=args.id))
+        if args.json:
+            return print_json(got)
         _print_notification(got.notification)
         return 0
 
@@ -407,9 +414,11 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_templates_show)
     p = ts.add_parser("list", help="templates at their current versions")
     p.add_argument("--all", action="store_true", help="include deleted templates")
+    add_json_flag(p)
     p.set_defaults(func=cmd_templates_list)
     p = ts.add_parser("versions", help="every version of a template")
     p.add_argument("id")
+    add_json_flag(p)
     p.set_defaults(func=cmd_templates_versions)
     p = ts.add_parser("delete", help="delete a template (its versions stay readable)")
     p.add_argument("id")
@@ -438,6 +447,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_notify_send)
     p = ns.add_parser("show", help="a notification and each delivery's status and attempts")
     p.add_argument("id", type=int)
+    add_json_flag(p)
     p.set_defaults(func=cmd_notify_show)
 
     channels = sub.add_parser("channels", help="delivery channels")

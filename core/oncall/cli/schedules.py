@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from ..config import Settings
 from .api import Api, run_api
+from .output import add_json_flag, print_json
 
 _WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHIFT = re.compile(r"^(\d+)\s*([hdw])$")
@@ -184,7 +185,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from ..alerting.v1 import schedules_pb2 as pb
 
     async def go(api: Api) -> int:
-        listed = (await api.call("ScheduleService/ListSchedules", pb.ListSchedulesRequest())).schedules
+        reply = await api.call("ScheduleService/ListSchedules", pb.ListSchedulesRequest())
+        if args.json:
+            return print_json(reply)
+        listed = reply.schedules
         if not listed:
             print("no schedules")
         for s in listed:
@@ -196,7 +200,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     async def go(api: Api) -> int:
-        _print_schedule(await _lookup(api, args.schedule))
+        s = await _lookup(api, args.schedule)
+        if args.json:
+            return print_json(s)
+        _print_schedule(s)
         return 0
 
     return run_api(settings, go)
@@ -298,7 +305,10 @@ def cmd_overrides(args: argparse.Namespace, settings: Settings) -> int:
         request = pb.ListOverridesRequest(schedule_id=s.id)
         if not args.all:
             request.start.CopyFrom(_timestamp(datetime.now(UTC)))
-        listed = (await api.call("ScheduleService/ListOverrides", request)).overrides
+        reply = await api.call("ScheduleService/ListOverrides", request)
+        if args.json:
+            return print_json(reply)
+        listed = reply.overrides
         if not listed:
             print("no overrides" if args.all else "no current or upcoming overrides")
         for o in listed:
@@ -328,8 +338,11 @@ def cmd_who(args: argparse.Namespace, settings: Settings) -> int:
         s = await _lookup(api, args.schedule)
         zone = ZoneInfo(s.time_zone)
         at = parse_instant(args.at, zone, datetime.now(UTC))
-        entries = (await api.call("ScheduleService/GetOnCallUsers",
-                                  pb.GetOnCallUsersRequest(schedule_id=s.id, at=_timestamp(at)))).users
+        reply = await api.call("ScheduleService/GetOnCallUsers", pb.GetOnCallUsersRequest(schedule_id=s.id,
+                                                                                          at=_timestamp(at)))
+        if args.json:
+            return print_json(reply)
+        entries = reply.users
         when = f"{_local(at, zone)} ({at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
         if not entries:
             print(f"nobody is on call on {s.name!r} at {when}")
@@ -348,9 +361,12 @@ def cmd_shifts(args: argparse.Namespace, settings: Settings) -> int:
     async def go(api: Api) -> int:
         s = await _lookup(api, args.schedule)
         zone, now = ZoneInfo(s.time_zone), datetime.now(UTC)
-        found = (await api.call("ScheduleService/ListShifts", pb.ListShiftsRequest(
+        reply = await api.call("ScheduleService/ListShifts", pb.ListShiftsRequest(
             schedule_id=s.id, start=_timestamp(parse_instant(args.from_, zone, now)),
-            end=_timestamp(parse_instant(args.to, zone, now)), user_id=args.user or ""))).shifts
+            end=_timestamp(parse_instant(args.to, zone, now)), user_id=args.user or ""))
+        if args.json:
+            return print_json(reply)
+        found = reply.shifts
         if not found:
             print("nobody is on call in that range")
         for shift in found:
@@ -393,10 +409,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_create)
 
     p = ss.add_parser("list", help="list schedules")
+    add_json_flag(p)
     p.set_defaults(func=cmd_list)
 
     p = ss.add_parser("show", help="a schedule's layers and temporary schedules")
     p.add_argument("schedule", help="id or name")
+    add_json_flag(p)
     p.set_defaults(func=cmd_show)
 
     p = ss.add_parser("delete", help="delete a schedule no escalation policy pages")
@@ -435,6 +453,7 @@ def register(sub: Any) -> None:
     p = ss.add_parser("overrides", help="list current and upcoming overrides")
     p.add_argument("schedule", help="id or name")
     p.add_argument("--all", action="store_true", help="include those that have ended")
+    add_json_flag(p)
     p.set_defaults(func=cmd_overrides)
 
     p = ss.add_parser("remove-override", help="remove an override")
@@ -445,6 +464,7 @@ def register(sub: Any) -> None:
     p = ss.add_parser("who", help="who is on call, and why")
     p.add_argument("schedule", help="id or name")
     p.add_argument("--at", default="now", help="ISO time (local unless it has an offset), now, +2h …")
+    add_json_flag(p)
     p.set_defaults(func=cmd_who)
 
     p = ss.add_parser("shifts", help="the final on-call shifts over a range (at most 93 days)")
@@ -452,6 +472,7 @@ def register(sub: Any) -> None:
     p.add_argument("--from", dest="from_", required=True)
     p.add_argument("--to", required=True)
     p.add_argument("--user", help="only this user's shifts")
+    add_json_flag(p)
     p.set_defaults(func=cmd_shifts)
 
     p = ss.add_parser("calendar-token", help="create a secret iCal feed URL (shown once)")
