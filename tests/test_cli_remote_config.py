@@ -115,7 +115,10 @@ async def test_an_engineer_sets_up_on_call_from_a_laptop_with_an_editor_key(serv
     assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
     assert await _counts(server.ctx.pool) == before
 
-    # a command that needs this machine's plugins runs on the server only, and says so
-    local_only = await run("channels", "test", "slack", "--to", "#ops")
-    assert local_only.returncode == 2 and local_only.stdout == ""
-    assert "runs on the server" in local_only.stderr
+    # a command that works on the server's database, or with its plugins, runs there only, and says so
+    for argv in (("channels", "test", "slack", "--to", "#ops"), ("migrate",)):
+        local_only = await run(*argv)
+        assert local_only.returncode == 2 and local_only.stdout == ""
+        assert local_only.stderr.startswith(f"oncall: `oncall {' '.join(argv[:2 if len(argv) > 1 else 1])}` runs on "
+                                            "the server ("), local_only.stderr
+        assert len(local_only.stderr.splitlines()) == 1

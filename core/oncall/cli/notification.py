@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from ..config import Settings
 from .api import Api, run_api
 from .output import add_json_flag, print_json
+from .server import refused_remotely
 from .runner import run_loop
 
 
@@ -344,9 +344,7 @@ def cmd_channels_test(args: argparse.Namespace, settings: Settings) -> int:
 
     from ..plugins import load_plugins
 
-    if os.environ.get("ONCALL_SERVER_URL", "").strip():
-        print("oncall: `channels test` sends through this machine's channel plugins and their settings, "
-              "so it runs on the server: run it there (ONCALL_SERVER_URL is set)", file=sys.stderr)
+    if refused_remotely("channels test", "it sends through the channel plugins and settings installed there"):
         return 2
     _, registry = load_plugins(settings.disabled_plugins)
     channel = registry.channels.get(args.channel)

@@ -1,8 +1,8 @@
 """CLI for on-call schedules (``oncall schedule …``): rotations, overrides, who is on call, shifts, feeds.
 
 Each command is a call to ScheduleService (``cli.api``): in this process on the database, or
-on the server ``ONCALL_SERVER_URL`` names. A SCHEDULE argument is an id or a name. Times given without an
-offset are read on the schedule's local clock (as people think of handoffs); ``now``,
+on the server ``ONCALL_SERVER_URL`` names. A SCHEDULE argument is an id or a name. Times
+given without an offset are read on the schedule's local clock (as people think of handoffs); ``now``,
 ``+2h`` and ``-1d`` are relative to now. Times are printed on the schedule's clock.
 """
 
