@@ -393,6 +393,37 @@ def cmd_calendar_token(args: argparse.Namespace, settings: Settings) -> int:
     return run_api(settings, go)
 
 
+def cmd_calendar_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from ..alerting.v1 import schedules_pb2 as pb
+
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        reply = await api.call("ScheduleService/ListCalendarTokens", pb.ListCalendarTokensRequest(schedule_id=s.id))
+        if args.json:
+            return print_json(reply)
+        if not reply.tokens:
+            print(f"no calendar tokens for {s.name!r}")
+        for t in reply.tokens:
+            whose = f"{t.user_id}'s shifts" if t.user_id else "every shift"
+            print(f"{t.id}  {t.prefix}…  {whose}  created {_local(_at(t.created_at), ZoneInfo(s.time_zone))}")
+        return 0
+
+    return run_api(settings, go)
+
+
+def cmd_revoke_calendar_token(args: argparse.Namespace, settings: Settings) -> int:
+    from ..alerting.v1 import schedules_pb2 as pb
+
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        await api.call("ScheduleService/RevokeCalendarToken",
+                       pb.RevokeCalendarTokenRequest(schedule_id=s.id, token_id=args.token))
+        print(f"revoked calendar token {args.token} of {s.name!r}: its feed URL no longer works")
+        return 0
+
+    return run_api(settings, go)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -479,3 +510,13 @@ def register(sub: Any) -> None:
     p.add_argument("schedule", help="id or name")
     p.add_argument("--user", help="a feed of only this user's shifts")
     p.set_defaults(func=cmd_calendar_token)
+
+    p = ss.add_parser("calendar-tokens", help="a schedule's calendar tokens (their prefixes, never the secrets)")
+    p.add_argument("schedule", help="id or name")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_calendar_tokens)
+
+    p = ss.add_parser("revoke-calendar-token", help="revoke a calendar token: its feed URL stops working")
+    p.add_argument("schedule", help="id or name")
+    p.add_argument("token", help="the token's id (see calendar-tokens)")
+    p.set_defaults(func=cmd_revoke_calendar_token)
