@@ -180,6 +180,18 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     return run_api(settings, go, refusal="error")
 
 
+def cmd_reorder(args: argparse.Namespace, settings: Settings) -> int:
+    from ..alerting.v1 import grouping_pb2 as pb
+
+    async def go(api: Api) -> int:
+        reply = await api.call("GroupingService/ReorderGroupingRules", pb.ReorderGroupingRulesRequest(rule_ids=args.ids))
+        for r in reply.rules:
+            _print_rule(r)
+        return 0
+
+    return run_api(settings, go, refusal="error")
+
+
 def _at(ts: Any) -> datetime:
     when: datetime = ts.ToDatetime(tzinfo=UTC)
     return when
@@ -270,6 +282,9 @@ def register(sub: Any) -> None:
     p.add_argument("--position", type=int, help="move it to this 1-based position")
     _rule_flags(p)
     p.set_defaults(func=cmd_update)
+    p = gs.add_parser("reorder", help="set the order: every grouping rule's id, first to last")
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_reorder)
     p = gs.add_parser("delete", help="remove a grouping rule")
     p.add_argument("id")
     p.set_defaults(func=cmd_delete)
