@@ -109,3 +109,25 @@ def test_a_server_url_without_a_key_is_refused_naming_the_variable(tmp_path):
     result = remote(tmp_path, "http://127.0.0.1:1", None, "alerts", "list")
     assert result.returncode == 2
     assert "ONCALL_API_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_silences_heartbeats_keys_and_the_audit_log_work_remotely(server, tmp_path):
+    def cli(*args: str, **env: str):
+        return asyncio.to_thread(remote, tmp_path, server.http_url, server.admin_key, *args, **env)
+
+    silenced = await cli("silences", "create", "--matcher", "team=db", "--duration", "2h", "--comment", "deploy",
+                         ONCALL_USER="ann")
+    assert silenced.returncode == 0 and "active" in silenced.stdout and "by ann: deploy" in silenced.stdout, \
+        silenced.stderr
+    beat = await cli("heartbeats", "create", "--name", "nightly", "--timeout", "25h")
+    assert beat.returncode == 0 and "/api/v1/heartbeat/" in beat.stdout, beat.stderr
+    keys = await cli("keys", "create", "--name", "grafana", "--role", "viewer")
+    assert keys.returncode == 0 and "created API key" in keys.stdout, keys.stderr
+    audited = await cli("audit", "--method", "CreateApiKey", "--json")
+    assert audited.returncode == 0, audited.stderr
+    [event] = [json.loads(line) for line in audited.stdout.splitlines()]
+    # made by the admin key the command was called with, and the new key is not in the log
+    assert event["principal"].startswith("api_key:") and event["outcome"] == "OK"
+    assert re.search(r"^key: (\S+)$", keys.stdout, re.MULTILINE).group(1) not in audited.stdout
+    assert [r["created_by"] for r in await rows(server.ctx.pool, "SELECT created_by FROM alerting.silences")] == ["ann"]
+    assert [r["name"] for r in await rows(server.ctx.pool, "SELECT name FROM alerting.heartbeats")] == ["nightly"]

@@ -93,6 +93,13 @@ async def test_a_stale_rename_is_aborted_and_changes_nothing(server):
         empty = await failure_of(stub.UpdateIntegration(pb.UpdateIntegrationRequest(integration_id=made.id, name=" ")))
         assert empty.code() == grpc.StatusCode.INVALID_ARGUMENT
 
+    # over REST the same refusal is a 409, and nothing changes
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {server.admin_key}"}) as http, http.patch(
+        f"{server.http_url}/api/v1/integrations/{made.id}", json={"name": "pg", "expected_version": made.version},
+    ) as r:
+        assert r.status == 409 and (await r.json())["detail"].startswith("integration 'database' is at version")
+    assert await integration_rows(server.ctx.pool) == before
+
 
 async def test_rotating_the_key_shuts_the_old_one_out(server):
     async with server.channel() as channel:

@@ -439,8 +439,8 @@ async def each(what: str, ids: Sequence[int], act: Callable[[int], Awaitable[str
     """``act(id)`` for every id (``alerts ack 3 4 5``), printing the line each returns.
 
     One id that fails is the command's failure (ApiError, printed by :func:`run_api`); with
-    several, each failure is printed (``oncall: alert 4: …``), the rest are still tried, and
-    the exit code is 1 when any failed.
+    several, each failure is printed (``oncall: alert 4 not found``: the server's sentence
+    names what it refused), the rest are still tried, and the exit code is 1 when any failed.
     """
     if len(ids) == 1:
         print(await act(ids[0]))
@@ -450,7 +450,8 @@ async def each(what: str, ids: Sequence[int], act: Callable[[int], Awaitable[str
         try:
             print(await act(one))
         except ApiError as exc:
-            print(f"oncall: {what} {one}: {exc.detail}", file=sys.stderr)
+            detail = exc.detail if str(one) in exc.detail else f"{what} {one}: {exc.detail}"
+            print(f"oncall: {detail}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
 

@@ -71,14 +71,16 @@ def add_user_flag(p: argparse.ArgumentParser, what: str = "acting") -> None:
     p.add_argument("--user", help=f"who is {what} (a user id); default: ONCALL_USER")
 
 
-def acting_user(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> str:
-    """``--user``, else ``ONCALL_USER``; exits 2 with a sentence when neither names anyone.
+def acting_user(args: argparse.Namespace, environ: Mapping[str, str] = os.environ, *, attr: str = "user") -> str:
+    """``--user`` (or the flag ``attr`` names), else ``ONCALL_USER``; exits 2 with a sentence when
+    neither names anyone.
 
     An API key acts for the user the request names (the audit log names the key), so an
     action that is credited to someone needs a name from the command line.
     """
-    user = (getattr(args, "user", None) or environ.get("ONCALL_USER", "")).strip()
+    user = (getattr(args, attr, None) or environ.get("ONCALL_USER", "")).strip()
     if not user:
-        print("oncall: who is acting? give --user USER or set ONCALL_USER", file=sys.stderr)
+        flag = "--" + attr.replace("_", "-")
+        print(f"oncall: who is acting? give {flag} USER or set ONCALL_USER", file=sys.stderr)
         raise SystemExit(2)
     return user

@@ -1,32 +1,44 @@
-"""``oncall silences|maintenance|heartbeats``: hold escalation for a while, and watch that jobs keep beating."""
+"""``oncall silences|maintenance|heartbeats``: hold escalation for a while, and watch that jobs keep beating.
+
+Every command is a call to SilenceService or HeartbeatService (``cli.api``): local on the
+server, remote with ``ONCALL_SERVER_URL``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from google.protobuf.duration_pb2 import Duration
+
+from ..alerting.v1 import heartbeats_pb2 as hpb
+from ..alerting.v1 import silences_pb2 as pb
 from ..config import Settings
-from .escalation import _router, parse_duration
-from .runner import run
+from .api import Api, run_api
+from .escalation import parse_duration
+from .output import acting_user, add_json_flag, as_datetime, enum_word, print_json, when
 
-if TYPE_CHECKING:
-    from ..plugins import Registry
+_REFUSAL = "error"
+_OPS = {"=": pb.MATCH_OPERATOR_EQUAL, "!=": pb.MATCH_OPERATOR_NOT_EQUAL, "=~": pb.MATCH_OPERATOR_REGEX,
+        "!~": pb.MATCH_OPERATOR_NOT_REGEX}
+_OP_TEXT = {v: k for k, v in _OPS.items()}
 
 
 # --------------------------------------------------------------------------- silences
 
 
-def _print_silence(s: Any, now: datetime) -> None:
+def _print_silence(s: pb.Silence) -> None:
     scope = []
-    if s.integration_id:
+    if s.HasField("integration_id"):
         scope.append(f"integration {s.integration_id}")
     if s.policy_id:
         scope.append(f"policy {s.policy_id}")
-    what = " ".join(f"{m.name}{m.op}{m.value!r}" for m in s.matchers)
+    what = " ".join(f"{m.name}{_OP_TEXT.get(m.op, '?')}{m.value!r}" for m in s.matchers)
     if s.condition:
         what += f" when {s.condition}"
-    print(f"{s.id}  {s.state(now):<7} {s.starts_at:%Y-%m-%d %H:%M} → {s.ends_at:%Y-%m-%d %H:%M}  "
+    state = enum_word(pb.SilenceState.Name(s.state), "SILENCE_STATE_")
+    print(f"{s.id}  {state:<7} {when(s.starts_at)} → {when(s.ends_at)}  "
           f"{what or ''} {' '.join(scope)}  by {s.created_by}: {s.comment}")
 
 
@@ -34,103 +46,124 @@ def _when(text: str, now: datetime) -> datetime:
     """A time given as ``+DURATION`` from ``now`` or as an ISO 8601 instant (UTC when naive)."""
     if text.startswith("+"):
         return now + timedelta(seconds=parse_duration(text[1:]))
-    dt = datetime.fromisoformat(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"not a time: {text!r} (use +DURATION or an ISO 8601 time)") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import silences
+def _matcher(text: str) -> pb.Matcher:
+    from ..errors import InvalidArgument
+    from ..escalation.silences import parse_matcher
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        now = datetime.now(UTC)
-        starts = _when(args.start, now) if args.start else now
-        ends = _when(args.end, now) if args.end else starts + timedelta(seconds=parse_duration(args.duration))
-        s = await silences.create_silence(pool, _router(settings, plugins), silences.SilenceInput(
-            created_by=args.created_by, starts_at=starts, ends_at=ends,
-            matchers=[silences.parse_matcher(m) for m in args.matcher or []],
-            condition=args.when, integration_id=args.integration, policy_id=args.policy, comment=args.comment,
-        ), now)
-        _print_silence(s, now)
+    try:
+        m = parse_matcher(text)
+    except InvalidArgument as exc:
+        raise SystemExit(f"error: {exc.detail}") from None
+    return pb.Matcher(name=m.name, op=_OPS[m.op], value=m.value)
+
+
+def cmd_silences_create(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    request = pb.CreateSilenceRequest(
+        matchers=[_matcher(m) for m in args.matcher or []], condition=args.when or "", policy_id=args.policy or "",
+        created_by=acting_user(args, attr="created_by"), comment=args.comment,
+    )
+    if args.integration is not None:
+        request.integration_id = args.integration
+    if args.start:
+        request.starts_at.CopyFrom(as_datetime(_when(args.start, now)))
+    if args.end:
+        request.ends_at.CopyFrom(as_datetime(_when(args.end, now)))
+    else:
+        request.duration.CopyFrom(Duration(seconds=parse_duration(args.duration)))
+
+    async def go(api: Api) -> int:
+        made = await api.call("SilenceService/CreateSilence", request)
+        if args.json:
+            return print_json(made)
+        _print_silence(made.silence)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal=_REFUSAL)
 
 
 def cmd_silences_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import silences
-
-    async def go(pool: Any, plugins: Registry) -> int:
-        now = datetime.now(UTC)
-        for s in await silences.list_silences(pool, now, include_expired=args.all):
-            _print_silence(s, now)
+    async def go(api: Api) -> int:
+        listed = await api.call("SilenceService/ListSilences", pb.ListSilencesRequest(include_expired=args.all))
+        if args.json:
+            return print_json(listed)
+        for s in listed.silences:
+            _print_silence(s)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal=_REFUSAL)
 
 
 def cmd_silences_expire(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import silences
-
-    async def go(pool: Any, plugins: Registry) -> int:
-        now = datetime.now(UTC)
-        _print_silence(await silences.expire_silence(pool, args.id, now), now)
+    async def go(api: Api) -> int:
+        _print_silence((await api.call("SilenceService/ExpireSilence",
+                                       pb.ExpireSilenceRequest(silence_id=args.id))).silence)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal=_REFUSAL)
 
 
 def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import silences
+    request = pb.SetMaintenanceRequest(duration=Duration(seconds=parse_duration(args.duration)),
+                                       created_by=acting_user(args, attr="created_by"), comment=args.comment)
+    if args.integration is not None:
+        request.integration_id = args.integration
+    elif args.policy:
+        request.policy_id = args.policy
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        now = datetime.now(UTC)
-        s = await silences.create_silence(pool, _router(settings, plugins), silences.maintenance_input(
-            args.created_by, parse_duration(args.duration) / 60, now,
-            integration_id=args.integration, policy_id=args.policy, comment=args.comment), now)
-        _print_silence(s, now)
+    async def go(api: Api) -> int:
+        _print_silence((await api.call("SilenceService/SetMaintenance", request)).silence)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
-
+    return run_api(settings, go, refusal=_REFUSAL)
 
 
 # --------------------------------------------------------------------------- heartbeats
 
 
 def cmd_heartbeats_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import heartbeats
+    request = hpb.CreateHeartbeatRequest(name=args.name, timeout=Duration(seconds=parse_duration(args.timeout)))
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        hb, key = await heartbeats.create_heartbeat(pool, args.name, parse_duration(args.timeout))
-        print(f"created heartbeat {hb.name!r} [{hb.id}], timeout {timedelta(seconds=hb.timeout_seconds)}")
-        print(f"key: {key}   (shown only now)")
-        print(f"beat: curl -X POST '{settings.base_url}/api/v1/heartbeat/{hb.id}?token={key}'")
+    async def go(api: Api) -> int:
+        made = await api.call("HeartbeatService/CreateHeartbeat", request)
+        hb = made.heartbeat
+        print(f"created heartbeat {hb.name!r} [{hb.id}], timeout {timedelta(seconds=hb.timeout.seconds)}")
+        print(f"key: {made.key}   (shown only now)")
+        print(f"beat: curl -X POST '{made.beat_url}?token={made.key}'")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal=_REFUSAL)
 
 
 def cmd_heartbeats_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import heartbeats
-
-    async def go(pool: Any, plugins: Registry) -> int:
-        for hb in await heartbeats.list_heartbeats(pool):
-            last = f"{hb.last_beat_at:%Y-%m-%d %H:%M:%S}" if hb.last_beat_at else "never"
-            print(f"{hb.id}  {hb.name:<24} {hb.state:<8} timeout {timedelta(seconds=hb.timeout_seconds)}  last beat {last}")
+    async def go(api: Api) -> int:
+        listed = await api.call("HeartbeatService/ListHeartbeats", hpb.ListHeartbeatsRequest())
+        if args.json:
+            return print_json(listed)
+        for hb in listed.heartbeats:
+            last = when(hb.last_beat_at, "%Y-%m-%d %H:%M:%S") if hb.HasField("last_beat_at") else "never"
+            state = enum_word(hpb.HeartbeatState.Name(hb.state), "HEARTBEAT_STATE_")
+            print(f"{hb.id}  {hb.name:<24} {state:<8} timeout {timedelta(seconds=hb.timeout.seconds)}  "
+                  f"last beat {last}")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal=_REFUSAL)
 
 
 def cmd_heartbeats_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import heartbeats
-
-    async def go(pool: Any, plugins: Registry) -> int:
-        await heartbeats.delete_heartbeat(pool, args.id)
+    async def go(api: Api) -> int:
+        await api.call("HeartbeatService/DeleteHeartbeat", hpb.DeleteHeartbeatRequest(heartbeat_id=args.id))
         print(f"deleted heartbeat {args.id}")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal=_REFUSAL)
 
 
 # --------------------------------------------------------------------------- parser
@@ -148,11 +181,13 @@ def register(sub: Any) -> None:
     p.add_argument("--start", help="ISO time or +DURATION (default: now)")
     p.add_argument("--end", help="ISO time or +DURATION")
     p.add_argument("--duration", default="1h", help="used when --end is absent")
-    p.add_argument("--created-by", required=True)
+    p.add_argument("--created-by", help="who is silencing (a user id); default: ONCALL_USER")
     p.add_argument("--comment", default="")
+    add_json_flag(p)
     p.set_defaults(func=cmd_silences_create)
     p = ss.add_parser("list", help="silences in force or scheduled")
     p.add_argument("--all", action="store_true", help="include expired ones")
+    add_json_flag(p)
     p.set_defaults(func=cmd_silences_list)
     p = ss.add_parser("expire", help="end a silence now")
     p.add_argument("id")
@@ -162,7 +197,7 @@ def register(sub: Any) -> None:
     p.add_argument("--integration", type=int)
     p.add_argument("--policy")
     p.add_argument("--duration", required=True, help="e.g. 30m, 2h")
-    p.add_argument("--created-by", required=True)
+    p.add_argument("--created-by", help="who is doing it (a user id); default: ONCALL_USER")
     p.add_argument("--comment", default="maintenance")
     p.set_defaults(func=cmd_maintenance)
 
@@ -173,6 +208,7 @@ def register(sub: Any) -> None:
     p.add_argument("--timeout", required=True, help="e.g. 5m, 25h")
     p.set_defaults(func=cmd_heartbeats_create)
     p = hs.add_parser("list", help="list monitors")
+    add_json_flag(p)
     p.set_defaults(func=cmd_heartbeats_list)
     p = hs.add_parser("delete", help="delete a monitor")
     p.add_argument("id")
