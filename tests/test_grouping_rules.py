@@ -379,6 +379,12 @@ def test_the_cli_lists_presets_creates_updates_tests_and_deletes_rules(db_url):
     assert json.loads(tested.stdout)["alerts_replayed"] == 0
     draft = run_cli("grouping", "test", "--when", "true", "--key", "integration", "--since", "1h", env=env)
     assert draft.returncode == 0 and "0 alerts replayed" in draft.stdout, draft.stderr
+    second = run_cli("grouping", "create", "--preset", "alertmanager-group", env=env)
+    second_id = re.search(r"\[([0-9a-f-]{36})\] v1", second.stdout).group(1)
+    reordered = run_cli("grouping", "reorder", second_id, rule_id, env=env)
+    assert reordered.returncode == 0, reordered.stderr
+    assert re.findall(r"\[([0-9a-f-]{36})\]", reordered.stdout) == [second_id, rule_id]
+    assert run_cli("grouping", "delete", second_id, env=env).returncode == 0
     listed = run_cli("grouping", "list", env=env)
     assert rule_id in listed.stdout
     gone = run_cli("grouping", "delete", rule_id, env=env)

@@ -118,6 +118,13 @@ def test_a_calendar_token_is_printed_once_and_stored_hashed(oncall, db_url):
         rows = conn.execute("SELECT user_id, token_hash FROM alerting.schedule_calendar_tokens").fetchall()
     assert rows == [("alice", hashlib.sha256(secret.encode()).digest())]
 
+    token_id = out[0].split()[3]
+    [listed] = oncall("schedule", "calendar-tokens", "db").stdout.splitlines()
+    assert listed.startswith(f"{token_id}  ") and "alice's shifts" in listed and secret not in listed
+    revoked = oncall("schedule", "revoke-calendar-token", "db", token_id).stdout
+    assert revoked == f"revoked calendar token {token_id} of 'db': its feed URL no longer works\n"
+    assert oncall("schedule", "calendar-tokens", "db").stdout == "no calendar tokens for 'db'\n"
+
 
 @pytest.mark.parametrize(("argv", "complaint"), [
     (("schedule", "create", "--name", "x", "--tz", "Mars/Base"),

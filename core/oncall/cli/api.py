@@ -27,6 +27,7 @@ whichever way it went; :func:`run_api` prints ``oncall: <sentence>`` and exits 1
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -379,6 +380,7 @@ async def local_api(settings: Settings) -> AsyncIterator[LocalApi]:
     from ..auth.access import Access
     from ..auth.principal import CLI
     from ..context import Context
+    from ..directory.client import open_directory
     from ..grouping.assign import GroupingCache
     from ..notification import channels as catalog
     from ..plugins import load_plugins
@@ -397,11 +399,21 @@ async def local_api(settings: Settings) -> AsyncIterator[LocalApi]:
     ctx = Context(settings=settings, pool=pool, registry=registry, ingestor=ingestor, database_url=url)
     try:
         ctx.access = Access(pool, [CliAuthenticator(CLI)])
+        # SendNotification resolves users through it; which directory it is is a server's news, not each command's
+        directory_log = logging.getLogger("oncall.directory.client")
+        previous_level = directory_log.level
+        directory_log.setLevel(max(logging.WARNING, directory_log.getEffectiveLevel()))
+        try:
+            ctx.directory = open_directory(registry.directories)
+        finally:
+            directory_log.setLevel(previous_level)
         ctx.routing = routing = Routing(ctx)
         ingestor.grouping = grouping = GroupingCache(pool, routing.router)
         await grouping.refresh()
         yield LocalApi(Invoker(ctx))
     finally:
+        if ctx.directory is not None:
+            await ctx.directory.aclose()
         await ctx.listener.close()
         await ingestor.stop()
         await pool.close()

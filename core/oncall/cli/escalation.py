@@ -1,7 +1,9 @@
 """CLI for routing rules and escalation policies (`oncall rules` …); silences and heartbeats are in silences.py.
 
-Everything here works on the database directly, with the same domain functions the gRPC
-services use, so an operator can set up a working escalation without writing code.
+Rules, the default route, ``route test``, policies and ``alert escalate`` are calls to
+RoutingService and EscalationService (``cli.api``): in this process on the database, or on
+the server ``ONCALL_SERVER_URL`` names, so an operator can set up a working escalation
+without writing code, from the server or from a laptop.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from oncall_hookspecs import AlertView, Router, RuleActions
+from oncall_hookspecs import Router
 
 from ..config import Settings
-from .runner import key_values, run
+from .api import Api, run_api
+from .output import acting_user, add_json_flag, add_user_flag, print_json, print_json_object
+from .runner import key_values
 
 if TYPE_CHECKING:
     from ..plugins import Registry
@@ -33,147 +36,171 @@ def parse_duration(text: str) -> int:
     return int(float(m.group(1)) * _UNIT[m.group(2)])
 
 
-
-
 def _router(settings: Settings, plugins: Registry) -> Router | None:
     """The router the engine routes with (ONCALL_ROUTER, else the one installed)."""
     return plugins.routers.get(settings.router) or next(iter(plugins.routers.values()), None)
 
 
-def _actions(args: argparse.Namespace) -> RuleActions:
-    return RuleActions(
-        escalation_policy_id=args.policy,
-        template_id=args.template,
+def _actions(args: argparse.Namespace) -> Any:
+    from ..alerting.v1 import routing_pb2
+
+    return routing_pb2.RuleActions(
+        escalation_policy_id=args.policy or "",
+        template_id=args.template or "",
         channel_destinations=list(args.channel or []),
-        ticket_provider=args.ticket,
-        set_severity=args.set_severity,
+        ticket_provider=args.ticket or "",
+        set_severity=args.set_severity or "",
         set_labels=key_values(args.set_label, "--set-label"),
         suppress=args.suppress,
     )
 
 
-def _print_rule(r: Any) -> None:
+def _actions_json(actions: Any) -> str:
     from ..routing.rules import actions_to_json
+    from ..rpc.convert import actions_from_proto
 
-    flag = " (continue)" if r.continue_ else ""
+    text: str = json.dumps(actions_to_json(actions_from_proto(actions)))
+    return text
+
+
+def _print_rule(r: Any) -> None:
+    flag = " (continue)" if r.continue_matching else ""
     print(f"{r.position + 1:>3}. {r.name}{flag}  [{r.id}]")
     print(f"     when: {r.condition}")
-    print(f"     then: {json.dumps(actions_to_json(r.actions))}")
+    print(f"     then: {_actions_json(r.actions)}")
 
 
 # --------------------------------------------------------------------------- rules
 
 
 def cmd_rules_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..routing import rules
+    from ..alerting.v1 import routing_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        for r in await rules.list_rules(pool):
+    async def go(api: Api) -> int:
+        listed = await api.call("RoutingService/ListRules", pb.ListRulesRequest())
+        default = await api.call("RoutingService/GetDefaultRoute", pb.GetDefaultRouteRequest())
+        if args.json:
+            return print_json_object({"rules": listed, "default_route": default})
+        for r in listed.rules:
             _print_rule(r)
-        print(f"default: {json.dumps(rules.actions_to_json(await rules.get_default(pool)))}")
+        print(f"default: {_actions_json(default.actions)}")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_rules_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..routing import rules
+    from ..alerting.v1 import routing_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        r = await rules.create_rule(
-            pool, _router(settings, plugins), rules.RuleInput(args.name, args.when, _actions(args), args.continue_),
-            position=args.position - 1 if args.position else None, ticket_providers=plugins.ticket_providers,
-        )
-        _print_rule(r)
+    request = pb.CreateRuleRequest(name=args.name, condition=args.when, actions=_actions(args),
+                                   continue_matching=args.continue_)
+    if args.position:
+        request.position = args.position - 1
+
+    async def go(api: Api) -> int:
+        _print_rule((await api.call("RoutingService/CreateRule", request)).rule)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_rules_update(args: argparse.Namespace, settings: Settings) -> int:
-    from ..routing import rules
+    from ..alerting.v1 import routing_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        old = await rules.get_rule(pool, args.id)
-        r = await rules.update_rule(pool, _router(settings, plugins), args.id, rules.RuleInput(
-            args.name or old.name, args.when or old.condition, _actions(args), args.continue_),
-            ticket_providers=plugins.ticket_providers)
+    actions = _actions(args)
+
+    async def go(api: Api) -> int:
+        old = (await api.call("RoutingService/GetRule", pb.GetRuleRequest(rule_id=args.id))).rule
+        r = (await api.call("RoutingService/UpdateRule", pb.UpdateRuleRequest(
+            rule_id=args.id, name=args.name or old.name, condition=args.when or old.condition, actions=actions,
+            continue_matching=args.continue_, expected_version=old.version))).rule
         _print_rule(r)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_rules_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from ..routing import rules
+    from ..alerting.v1 import routing_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        await rules.delete_rule(pool, args.id)
+    async def go(api: Api) -> int:
+        await api.call("RoutingService/DeleteRule", pb.DeleteRuleRequest(rule_id=args.id))
         print(f"deleted rule {args.id}")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_rules_reorder(args: argparse.Namespace, settings: Settings) -> int:
-    from ..routing import rules
+    from ..alerting.v1 import routing_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        for r in await rules.reorder_rules(pool, args.ids):
+    async def go(api: Api) -> int:
+        for r in (await api.call("RoutingService/ReorderRules", pb.ReorderRulesRequest(rule_ids=args.ids))).rules:
             _print_rule(r)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_rules_default(args: argparse.Namespace, settings: Settings) -> int:
-    from ..routing import rules
+    from ..alerting.v1 import routing_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        actions = await rules.set_default(pool, _actions(args), ticket_providers=plugins.ticket_providers)
-        print(f"default: {json.dumps(rules.actions_to_json(actions))}")
+    actions = _actions(args)
+
+    async def go(api: Api) -> int:
+        stored = await api.call("RoutingService/SetDefaultRoute", pb.SetDefaultRouteRequest(actions=actions))
+        print(f"default: {_actions_json(stored.actions)}")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_route_test(args: argparse.Namespace, settings: Settings) -> int:
-    from ..routing import rules
+    from google.protobuf.struct_pb2 import Struct
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        router = _router(settings, plugins)
-        if router is None:
-            print("no router plugin is installed", file=sys.stderr)
-            return 1
-        now = datetime.now(UTC)
-        alert = AlertView(
-            id=0, integration_id=0, integration_name=args.integration, source=args.source,
-            dedup_key="test", status="triggered", summary=args.summary, details=args.details,
-            severity=args.severity, labels=key_values(args.label), annotations=key_values(args.annotation, "--annotation"),
-            created_at=now, last_received_at=now,
-        )
-        decision = await router.route(alert, await rules.list_rules(pool), await rules.get_default(pool))
+    from ..alerting.v1 import routing_pb2 as pb
+
+    annotations = Struct()
+    annotations.update(key_values(args.annotation, "--annotation"))
+    alert = pb.SampleAlert(
+        summary=args.summary, details=args.details, severity=args.severity, labels=key_values(args.label),
+        annotations=annotations, source=args.source, integration=args.integration,
+    )
+
+    async def go(api: Api) -> int:
+        tested = await api.call("RoutingService/TestRoute", pb.TestRouteRequest(alert=alert))
+        if args.json:
+            return print_json(tested)
+        decision = tested.decision
         for t in decision.trace:
             mark = "MATCH" if t.matched else ("ERROR" if t.error else "  -  ")
             print(f"  {mark}  {t.rule_name}" + (f"  ({t.error})" if t.error else ""))
         print("matched: " + (", ".join(decision.matched_rules) or "(none: default route)"))
         out = {k: v for k, v in {
             "escalation_policy_id": decision.escalation_policy_id, "template_id": decision.template_id,
-            "channel_destinations": decision.channel_destinations, "ticket_provider": decision.ticket_provider,
-            "severity": decision.severity, "labels": decision.labels, "suppress": decision.suppress,
+            "channel_destinations": list(decision.channel_destinations), "ticket_provider": decision.ticket_provider,
+            "severity": decision.severity, "labels": dict(decision.labels), "suppress": decision.suppress,
         }.items() if v}
         print("decision: " + json.dumps(out))
+        for e in decision.errors:
+            print(f"error: {e}")
+        if tested.silenced_by:
+            print(f"silenced by: {tested.silenced_by} (its escalation would be held)")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 # --------------------------------------------------------------------------- policies
 
+_TARGET_KINDS = ("user", "schedule", "channel", "webhook")
+
 
 def _parse_step(text: str) -> Any:
     """``DELAY:kind=id,kind=id`` e.g. ``0:user=alice,schedule=db`` or ``5m:channel=slack:#ops``."""
-    from ..escalation.policies import Step, Target
+    from google.protobuf.duration_pb2 import Duration
+
+    from ..alerting.v1 import escalation_pb2 as pb
 
     delay, sep, targets = text.partition(":")
     if not sep:
@@ -183,92 +210,114 @@ def _parse_step(text: str) -> Any:
         kind, sep, ident = t.partition("=")
         if not sep:
             raise SystemExit(f"a target looks like kind=id, got {t!r}")
-        parsed.append(Target(kind.strip(), ident.strip()))
-    return Step(parse_duration(delay), tuple(parsed))
+        kind = kind.strip()
+        if kind not in _TARGET_KINDS:
+            raise SystemExit(f"target kind {kind!r} is not one of {', '.join(_TARGET_KINDS)}")
+        parsed.append(pb.EscalationTarget(kind=pb.TargetKind.Value(f"TARGET_KIND_{kind.upper()}"), id=ident.strip()))
+    return pb.EscalationStep(delay=Duration(seconds=parse_duration(delay)), targets=parsed)
+
+
+def _kind(value: int) -> str:
+    from ..alerting.v1 import escalation_pb2 as pb
+
+    name: str = pb.TargetKind.Name(value)
+    return name.removeprefix("TARGET_KIND_").lower()
 
 
 def _print_policy(p: Any) -> None:
-    print(f"{p.name}  [{p.id}]  repeat {p.repeat} (after {p.repeat_delay_seconds}s), version {p.version}")
+    print(f"{p.name}  [{p.id}]  repeat {p.repeat} (after {p.repeat_delay.seconds}s), version {p.version}")
     for i, s in enumerate(p.steps, 1):
-        targets = ", ".join(f"{t.kind}={t.id}" for t in s.targets)
-        print(f"  {i}. after {timedelta(seconds=s.delay_seconds)}: {targets}")
+        targets = ", ".join(f"{_kind(t.kind)}={t.id}" for t in s.targets)
+        print(f"  {i}. after {timedelta(seconds=s.delay.seconds)}: {targets}")
 
 
 def cmd_policies_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import policies
+    from google.protobuf.duration_pb2 import Duration
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        p = await policies.create_policy(pool, policies.PolicyInput(
-            name=args.name, steps=[_parse_step(s) for s in args.step], repeat=args.repeat,
-            repeat_delay_seconds=parse_duration(args.repeat_delay), description=args.description))
-        _print_policy(p)
+    from ..alerting.v1 import escalation_pb2 as pb
+
+    request = pb.CreatePolicyRequest(
+        name=args.name, steps=[_parse_step(s) for s in args.step], repeat=args.repeat,
+        repeat_delay=Duration(seconds=parse_duration(args.repeat_delay)), description=args.description)
+
+    async def go(api: Api) -> int:
+        _print_policy((await api.call("EscalationService/CreatePolicy", request)).policy)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_policies_update(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import policies
+    from google.protobuf.duration_pb2 import Duration
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        old = await policies.get_policy(pool, args.id)
-        p = await policies.update_policy(pool, args.id, policies.PolicyInput(
-            name=args.name or old.name,
-            steps=[_parse_step(s) for s in args.step] if args.step else list(old.steps),
+    from ..alerting.v1 import escalation_pb2 as pb
+
+    steps = [_parse_step(s) for s in args.step] if args.step else None
+    repeat_delay = None if args.repeat_delay is None else Duration(seconds=parse_duration(args.repeat_delay))
+
+    async def go(api: Api) -> int:
+        old = (await api.call("EscalationService/GetPolicy", pb.GetPolicyRequest(policy_id=args.id))).policy
+        p = (await api.call("EscalationService/UpdatePolicy", pb.UpdatePolicyRequest(
+            policy_id=args.id, name=args.name or old.name, steps=old.steps if steps is None else steps,
             repeat=old.repeat if args.repeat is None else args.repeat,
-            repeat_delay_seconds=old.repeat_delay_seconds if args.repeat_delay is None else parse_duration(args.repeat_delay),
-            description=old.description if args.description is None else args.description))
+            repeat_delay=old.repeat_delay if repeat_delay is None else repeat_delay,
+            description=old.description if args.description is None else args.description,
+            expected_version=old.version))).policy
         _print_policy(p)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_policies_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import policies
+    from ..alerting.v1 import escalation_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        for p in await policies.list_policies(pool):
+    async def go(api: Api) -> int:
+        listed = await api.call("EscalationService/ListPolicies", pb.ListPoliciesRequest())
+        if args.json:
+            return print_json(listed)
+        for p in listed.policies:
             _print_policy(p)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_policies_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from ..escalation import policies
+    from ..alerting.v1 import escalation_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        await policies.delete_policy(pool, args.id)
+    async def go(api: Api) -> int:
+        await api.call("EscalationService/DeletePolicy", pb.DeletePolicyRequest(policy_id=args.id))
         print(f"deleted policy {args.id}")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 # --------------------------------------------------------------------------- escalating by hand
 
 
 def cmd_alert_escalate(args: argparse.Namespace, settings: Settings) -> int:
-    from ..clock import SYSTEM_CLOCK
-    from ..escalation import state
+    from ..alerting.v1 import escalation_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        await state.escalate_now(pool, args.alert_id, args.user, SYSTEM_CLOCK.now(), args.note or "",
-                                 restart=args.restart)
-        esc = await state.escalation_state(pool, args.alert_id)
-        what = "its policy starts again from step 1" if args.restart else f"step {(esc.next_step or 0) + 1} fires now"
+    request = pb.EscalateAlertRequest(alert_id=args.alert_id, user_id=acting_user(args), note=args.note or "",
+                                      restart=args.restart)
+
+    async def go(api: Api) -> int:
+        esc = (await api.call("EscalationService/EscalateAlert", request)).escalation
+        next_step = esc.next_step if esc.HasField("next_step") else 0
+        what = "its policy starts again from step 1" if args.restart else f"step {next_step + 1} fires now"
         print(f"escalated alert {args.alert_id}: {what} (policy {esc.policy_id}, pass {esc.repeat + 1})")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def register_alert_commands(alert_sub: Any) -> None:
     """``oncall alert escalate``: beside ``alert trigger``, which cli.py registers."""
     p = alert_sub.add_parser("escalate", help="fire an alert's next escalation step now")
     p.add_argument("alert_id", type=int)
-    p.add_argument("--user", required=True, help="who is escalating (a user id)")
+    add_user_flag(p, "escalating")
     p.add_argument("--note", help="why; added to the timeline")
     p.add_argument("--restart", action="store_true",
                    help="start the policy again from its first step (the way to escalate a finished policy)")
@@ -292,6 +341,7 @@ def register(sub: Any) -> None:
     rules_p = sub.add_parser("rules", help="routing rules (CEL conditions and actions)")
     rs = rules_p.add_subparsers(dest="rules_command", required=True)
     p = rs.add_parser("list", help="rules in order, and the default route")
+    add_json_flag(p)
     p.set_defaults(func=cmd_rules_list)
     p = rs.add_parser("create", help="add a rule")
     p.add_argument("--name", required=True)
@@ -327,6 +377,7 @@ def register(sub: Any) -> None:
     p.add_argument("--severity", default="critical")
     p.add_argument("--source", default="manual")
     p.add_argument("--integration", default="manual")
+    add_json_flag(p)
     p.set_defaults(func=cmd_route_test)
 
     pol = sub.add_parser("policies", help="escalation policies")
@@ -348,6 +399,7 @@ def register(sub: Any) -> None:
     p.add_argument("--description")
     p.set_defaults(func=cmd_policies_update)
     p = ps.add_parser("list", help="list policies")
+    add_json_flag(p)
     p.set_defaults(func=cmd_policies_list)
     p = ps.add_parser("delete", help="delete a policy no rule uses")
     p.add_argument("id")

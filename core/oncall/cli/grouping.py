@@ -1,7 +1,8 @@
 """CLI for grouping rules (``oncall grouping …``): list, create, update, delete, presets, test.
 
-Works on the database directly, with the same domain functions GroupingService uses; a
-running server applies a change as soon as it commits (it is notified).
+Each command is a call to GroupingService (``cli.api``): in this process on the database, or
+on the server ``ONCALL_SERVER_URL`` names. A running server applies a change as soon as it
+commits (it is notified).
 """
 
 from __future__ import annotations
@@ -11,22 +12,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from oncall_hookspecs import Router
-
 from ..config import Settings
+from .api import Api, run_api
 from .escalation import parse_duration
-from .runner import run
+from .output import add_json_flag, print_json
 
 if TYPE_CHECKING:
-    from ..grouping.assign import StoredRule
-    from ..grouping.replay import Replay
     from ..grouping.store import RuleSpec
-    from ..plugins import Registry
-
-
-def _router(settings: Settings, plugins: Registry) -> Router | None:
-    """The router the engine routes with (ONCALL_ROUTER, else the one installed)."""
-    return plugins.routers.get(settings.router) or next(iter(plugins.routers.values()), None)
 
 
 def _seconds(text: str | None) -> int | None:
@@ -49,17 +41,18 @@ def _instant(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _print_rule(r: StoredRule) -> None:
-    limit = (f"window {timedelta(seconds=r.window_seconds)}" if r.window_seconds
-             else f"idle {timedelta(seconds=r.idle_seconds)}" if r.idle_seconds else "until resolved")
-    scope = f"integration {r.integration_id}" if r.integration_id is not None else "all integrations"
-    print(f"{r.position + 1:>3}. {r.name}  [{r.id}] v{r.version}")
-    print(f"     when: {r.condition}")
-    print(f"     key:  {r.key}")
-    print(f"     {scope}, {limit}, resolve on {r.resolve_on}" + (", re-pages on graver alerts"
-                                                              if r.repage_on_new_alert else ""))
-    if r.title_template:
-        print(f"     title: {r.title_template}")
+def _print_rule(r: Any) -> None:
+    spec = r.spec
+    limit = (f"window {timedelta(seconds=spec.window_seconds)}" if spec.window_seconds
+             else f"idle {timedelta(seconds=spec.idle_seconds)}" if spec.idle_seconds else "until resolved")
+    scope = f"integration {spec.integration_id}" if spec.HasField("integration_id") else "all integrations"
+    print(f"{r.position + 1:>3}. {spec.name}  [{r.id}] v{r.version}")
+    print(f"     when: {spec.condition}")
+    print(f"     key:  {spec.key}")
+    print(f"     {scope}, {limit}, resolve on {spec.resolve_on}" + (", re-pages on graver alerts"
+                                                                 if spec.repage_on_new_alert else ""))
+    if spec.title_template:
+        print(f"     title: {spec.title_template}")
 
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,119 +79,171 @@ def _apply(base: RuleSpec, fields: dict[str, Any]) -> RuleSpec:
     return spec
 
 
-def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..grouping import store
+async def _base(api: Api, preset: str | None) -> RuleSpec:
+    """The spec the field flags apply to: the server's preset ``preset``, else an empty one."""
+    from ..alerting.v1 import grouping_pb2 as pb
+    from ..errors import InvalidArgument
+    from ..grouping.store import RuleSpec
+    from ..rpc.grouping import spec_from_proto
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        rules = await store.list_rules(pool)
+    if not preset:
+        return RuleSpec(name="", condition="", key="")
+    listed = (await api.call("GroupingService/ListGroupingPresets", pb.ListGroupingPresetsRequest())).presets
+    for p in listed:
+        if p.name == preset:
+            return spec_from_proto(p.spec)
+    raise InvalidArgument(f"no grouping preset {preset!r} (presets: {', '.join(p.name for p in listed)})")
+
+
+def _spec_proto(spec: RuleSpec) -> Any:
+    from ..rpc.grouping import spec_to_proto
+
+    return spec_to_proto(spec)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from ..alerting.v1 import grouping_pb2 as pb
+
+    async def go(api: Api) -> int:
+        listed = await api.call("GroupingService/ListGroupingRules", pb.ListGroupingRulesRequest())
+        if args.json:
+            return print_json(listed)
+        rules = listed.rules
         for r in rules:
             _print_rule(r)
         if not rules:
             print("no grouping rules: each alert is its own incident (see `oncall grouping presets`)")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
-    from ..grouping.presets import PRESETS
+    from ..alerting.v1 import grouping_pb2 as pb
 
-    for p in PRESETS:
-        limit = (f", window {timedelta(seconds=p.spec.window_seconds)}" if p.spec.window_seconds else "")
-        print(f"{p.name:<24} {p.description}")
-        print(f"{'':<24} when {p.spec.condition}; key {p.spec.key}{limit}; resolve on {p.spec.resolve_on}")
-    return 0
+    async def go(api: Api) -> int:
+        listed = await api.call("GroupingService/ListGroupingPresets", pb.ListGroupingPresetsRequest())
+        if args.json:
+            return print_json(listed)
+        for p in listed.presets:
+            limit = (f", window {timedelta(seconds=p.spec.window_seconds)}" if p.spec.window_seconds else "")
+            print(f"{p.name:<24} {p.description}")
+            print(f"{'':<24} when {p.spec.condition}; key {p.spec.key}{limit}; resolve on {p.spec.resolve_on}")
+        return 0
+
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..grouping import presets, store
+    from ..alerting.v1 import grouping_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        base = presets.preset(args.preset).spec if args.preset else store.RuleSpec(name="", condition="", key="")
-        spec = _apply(base, _fields(args))
-        r = await store.create_rule(pool, _router(settings, plugins), spec,
-                                    position=args.position - 1 if args.position else None)
-        _print_rule(r)
+    fields = _fields(args)
+
+    async def go(api: Api) -> int:
+        request = pb.CreateGroupingRuleRequest(spec=_spec_proto(_apply(await _base(api, args.preset), fields)))
+        if args.position:
+            request.position = args.position - 1
+        _print_rule((await api.call("GroupingService/CreateGroupingRule", request)).rule)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
-    from ..grouping import store
+    from ..alerting.v1 import grouping_pb2 as pb
+    from ..rpc.grouping import spec_from_proto
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        old = await store.get_rule(pool, args.id)
-        spec = _apply(store.spec_of(old), _fields(args))
-        r = await store.update_rule(pool, _router(settings, plugins), args.id, spec,
-                                    args.version if args.version is not None else old.version,
-                                    position=args.position - 1 if args.position else None)
-        _print_rule(r)
+    fields = _fields(args)
+
+    async def go(api: Api) -> int:
+        old = (await api.call("GroupingService/GetGroupingRule", pb.GetGroupingRuleRequest(rule_id=args.id))).rule
+        request = pb.UpdateGroupingRuleRequest(
+            rule_id=args.id, spec=_spec_proto(_apply(spec_from_proto(old.spec), fields)),
+            expected_version=args.version if args.version is not None else old.version,
+        )
+        if args.position:
+            request.position = args.position - 1
+        _print_rule((await api.call("GroupingService/UpdateGroupingRule", request)).rule)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from ..grouping import store
+    from ..alerting.v1 import grouping_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        await store.delete_rule(pool, args.id)
+    async def go(api: Api) -> int:
+        await api.call("GroupingService/DeleteGroupingRule", pb.DeleteGroupingRuleRequest(rule_id=args.id))
         print(f"deleted grouping rule {args.id}")
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
-def _print_replay(result: Replay, as_json: bool) -> None:
+def cmd_reorder(args: argparse.Namespace, settings: Settings) -> int:
+    from ..alerting.v1 import grouping_pb2 as pb
+
+    async def go(api: Api) -> int:
+        reply = await api.call("GroupingService/ReorderGroupingRules", pb.ReorderGroupingRulesRequest(rule_ids=args.ids))
+        for r in reply.rules:
+            _print_rule(r)
+        return 0
+
+    return run_api(settings, go, refusal="error")
+
+
+def _at(ts: Any) -> datetime:
+    when: datetime = ts.ToDatetime(tzinfo=UTC)
+    return when
+
+
+def _print_replay(result: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps({
             "alerts_replayed": result.alerts_replayed, "truncated": result.truncated,
             "incidents": [
-                {"key": i.key, "alert_ids": i.alert_ids, "alert_count": len(i.alert_ids),
-                 "first_alert_at": i.first_alert_at.isoformat(), "last_alert_at": i.last_alert_at.isoformat(),
-                 "title": i.title, "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
-                 "joinable_until": i.joinable_until.isoformat() if i.joinable_until else None}
+                {"key": i.key, "alert_ids": list(i.alert_ids), "alert_count": len(i.alert_ids),
+                 "first_alert_at": _at(i.first_alert_at).isoformat(), "last_alert_at": _at(i.last_alert_at).isoformat(),
+                 "title": i.title, "resolved_at": _at(i.resolved_at).isoformat() if i.HasField("resolved_at") else None,
+                 "joinable_until": _at(i.joinable_until).isoformat() if i.HasField("joinable_until") else None}
                 for i in result.incidents
             ],
-            "not_taken_alert_ids": result.not_taken, "errors": result.errors,
+            "not_taken_alert_ids": list(result.not_taken_alert_ids), "errors": list(result.errors),
         }, ensure_ascii=False, indent=2))
         return
     grouped = sum(len(i.alert_ids) for i in result.incidents)
     print(f"{result.alerts_replayed} alerts replayed{' (more in the range: cut at the limit)' if result.truncated else ''}:"
-          f" {grouped} in {len(result.incidents)} incidents, {len(result.not_taken)} not taken")
+          f" {grouped} in {len(result.incidents)} incidents, {len(result.not_taken_alert_ids)} not taken")
     for i in result.incidents:
         ids = ", ".join(f"#{a}" for a in i.alert_ids[:10]) + (" …" if len(i.alert_ids) > 10 else "")
-        print(f"  {len(i.alert_ids):>5} alerts  {i.first_alert_at:%Y-%m-%d %H:%M:%S} → {i.last_alert_at:%H:%M:%S}"
-              f"  key {i.key}")
+        print(f"  {len(i.alert_ids):>5} alerts  {_at(i.first_alert_at):%Y-%m-%d %H:%M:%S} → "
+              f"{_at(i.last_alert_at):%H:%M:%S}  key {i.key}")
         print(f"         {i.title}  ({ids})")
     for e in result.errors:
         print(f"  error: {e}")
 
 
 def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
-    from ..grouping import presets, replay, store
+    from ..alerting.v1 import grouping_pb2 as pb
 
-    async def go(pool: Any, plugins: Registry) -> int:
-        router = _router(settings, plugins)
+    fields = _fields(args)
+    since = _instant(args.since) if args.since else None
+    until = _instant(args.until) if args.until else None
+
+    async def go(api: Api) -> int:
+        request = pb.TestGroupingRequest(last=args.last if args.last is not None else (0 if args.since else 1000))
         if args.rule:
-            stored = await store.get_rule(pool, args.rule)
-            spec, rule = store.spec_of(stored), stored.contract()
+            request.rule_id = args.rule
         else:
-            base = presets.preset(args.preset).spec if args.preset else store.RuleSpec(name="", condition="", key="")
-            spec = _apply(base, _fields(args))
-            async with pool.connection() as conn:
-                await store.check_spec(conn, router, spec, draft=True)
-            rule = replay.draft_rule(spec)
-        result = await replay.dry_run(
-            pool, router, rule, spec, since=_instant(args.since) if args.since else None,
-            until=_instant(args.until) if args.until else None,
-            last=args.last if args.last is not None or args.since else 1000,
-        )
-        _print_replay(result, args.json)
+            request.draft.CopyFrom(_spec_proto(_apply(await _base(api, args.preset), fields)))
+        if since is not None:
+            request.since.FromDatetime(since)
+        if until is not None:
+            request.until.FromDatetime(until)
+        _print_replay(await api.call("GroupingService/TestGrouping", request), args.json)
         return 0
 
-    return run(settings, go, plugins=True, refusal="error")
+    return run_api(settings, go, refusal="error")
 
 
 # --------------------------------------------------------------------------- parser
@@ -221,8 +266,10 @@ def register(sub: Any) -> None:
     grouping_p = sub.add_parser("grouping", help="grouping rules: which alerts share an incident")
     gs = grouping_p.add_subparsers(dest="grouping_command", required=True)
     p = gs.add_parser("list", help="grouping rules in order")
+    add_json_flag(p)
     p.set_defaults(func=cmd_list)
     p = gs.add_parser("presets", help="the shipped presets (use with create --preset)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_presets)
     p = gs.add_parser("create", help="add a grouping rule (from its fields, or a preset)")
     p.add_argument("--preset", help="start from a preset (see `oncall grouping presets`); flags replace its fields")
@@ -235,6 +282,9 @@ def register(sub: Any) -> None:
     p.add_argument("--position", type=int, help="move it to this 1-based position")
     _rule_flags(p)
     p.set_defaults(func=cmd_update)
+    p = gs.add_parser("reorder", help="set the order: every grouping rule's id, first to last")
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_reorder)
     p = gs.add_parser("delete", help="remove a grouping rule")
     p.add_argument("id")
     p.set_defaults(func=cmd_delete)

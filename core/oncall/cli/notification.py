@@ -1,8 +1,10 @@
 """CLI for templates, notifications and channels (``oncall templates …``, ``oncall notify …``, ``oncall channels test``).
 
-Works on the database directly, through the same functions NotificationService uses:
-templates are validated with the installed renderer plugins, previews render through the
-send path, and ``notify send`` queues deliveries for the delivery worker of a running server.
+Templates and notifications are calls to NotificationService (``cli.api``): in this process
+on the database, or on the server ``ONCALL_SERVER_URL`` names. Templates are validated with
+the renderer plugins where the call runs, previews render through the send path, and
+``notify send`` queues deliveries for the delivery worker of a running server.
+``channels test`` uses this machine's channel plugins, so it runs on the server only.
 A template's channels come from a JSON file (``{"email": {"subject": "…"}, …}``) and/or
 ``--part channel.part=TEXT`` flags (``=@path`` reads a file).
 """
@@ -10,14 +12,18 @@ A template's channels come from a JSON file (``{"email": {"subject": "…"}, …
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from ..config import Settings
-from .runner import run, run_loop
+from .api import Api, run_api
+from .output import add_json_flag, print_json
+from .server import refused_remotely
+from .runner import run_loop
 
 
 # --------------------------------------------------------------------------- input
@@ -62,22 +68,60 @@ def _channels(args: argparse.Namespace, base: dict[str, Any] | None = None) -> d
     return channels
 
 
+def _problem(p: Any, *, in_channel: bool = False) -> str:
+    """A Problem as people read it: ``email.html line 3: …`` (in a channel's preview: ``html line 3: …``)."""
+    where = p.part if in_channel else (f"{p.channel}.{p.part}" if p.part else p.channel)
+    if not where:
+        return str(p.message)
+    return where + (f" line {p.line}" if p.line else "") + f": {p.message}"
+
+
 def _warn(problems: Any) -> None:
     for p in problems:
-        print(f"warning: {p}", file=sys.stderr)
+        print(f"warning: {_problem(p)}", file=sys.stderr)
+
+
+def _at(ts: Any) -> datetime:
+    when: datetime = ts.ToDatetime(tzinfo=UTC)
+    return when
+
+
+def _channels_of(channels: Any) -> dict[str, dict[str, str]]:
+    return {name: dict(c.parts) for name, c in channels.items()}
+
+
+def _channels_proto(channels: dict[str, Any]) -> dict[str, Any]:
+    from ..notification.v1 import notification_pb2 as pb
+
+    out = {}
+    for name, parts in channels.items():
+        if not isinstance(parts, dict) or not all(isinstance(v, str) for v in parts.values()):
+            raise SystemExit(f"channel {name!r} must map part names to template sources (strings)")
+        out[name] = pb.ChannelTemplate(parts=parts)
+    return out
+
+
+def _struct(value: Mapping[str, Any] | None) -> Any:
+    from google.protobuf.struct_pb2 import Struct
+
+    if value is None:
+        return None
+    out = Struct()
+    out.update(value)
+    return out
 
 
 def _print_template(t: Any, *, sources: bool = True) -> None:
-    deleted = f"  DELETED {t.deleted_at:%Y-%m-%d %H:%M}" if t.deleted_at else ""
+    deleted = f"  DELETED {_at(t.deleted_at):%Y-%m-%d %H:%M}" if t.HasField("deleted_at") else ""
     print(f"{t.id}  {t.name!r}  version {t.version} of {t.current_version}{deleted}")
     if t.description:
         print(f"  {t.description}")
-    print(f"  saved {t.version_created_at:%Y-%m-%d %H:%M:%S}" + (f" by {t.created_by}" if t.created_by else ""))
+    print(f"  saved {_at(t.version_created_at):%Y-%m-%d %H:%M:%S}" + (f" by {t.created_by}" if t.created_by else ""))
     if not sources:
         return
     if not t.channels:
         print("  (every channel uses the built-in default)")
-    for channel, parts in sorted(t.channels.items()):
+    for channel, parts in sorted(_channels_of(t.channels).items()):
         for part, source in parts.items():
             print(f"--- {channel}.{part}")
             print(source.rstrip("\n"))
@@ -87,102 +131,110 @@ def _print_template(t: Any, *, sources: bool = True) -> None:
 
 
 def cmd_templates_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import store
+    from ..notification.v1 import notification_pb2 as pb
 
-    channels = _channels(args)
-    sample = _json_object(args.sample, "sample context")
+    request = pb.CreateTemplateRequest(
+        id=args.id or "", name=args.name or "", description=args.description, channels=_channels_proto(_channels(args)),
+        sample=_struct(_json_object(args.sample, "sample context")), created_by=args.by,
+    )
 
-    async def go(pool: Any, registry: Any) -> int:
-        saved = await store.create_template(
-            pool, renderers=registry.renderers, id=args.id, name=args.name or "", description=args.description,
-            channels=channels, sample=sample, created_by=args.by,
-        )
+    async def go(api: Api) -> int:
+        saved = await api.call("NotificationService/CreateTemplate", request)
         _warn(saved.warnings)
         _print_template(saved.template, sources=False)
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 def cmd_templates_update(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import store
+    from ..notification.v1 import notification_pb2 as pb
 
-    sample = _json_object(args.sample, "sample context")
+    sample = _struct(_json_object(args.sample, "sample context"))
 
-    async def go(pool: Any, registry: Any) -> int:
-        base = None if args.file else (await store.get_template(pool, args.id)).channels
-        saved = await store.update_template(
-            pool, args.id, renderers=registry.renderers, channels=_channels(args, base), name=args.name,
-            description=args.description, sample=sample, created_by=args.by, expected_version=args.expect_version,
+    async def go(api: Api) -> int:
+        base = None
+        if not args.file:
+            current = await api.call("NotificationService/GetTemplate", pb.GetTemplateRequest(id=args.id))
+            base = _channels_of(current.template.channels)
+        request = pb.UpdateTemplateRequest(
+            id=args.id, channels=_channels_proto(_channels(args, base)), name=args.name, description=args.description,
+            sample=sample, created_by=args.by, expected_version=args.expect_version or 0,
         )
+        saved = await api.call("NotificationService/UpdateTemplate", request)
         _warn(saved.warnings)
         _print_template(saved.template, sources=False)
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 def cmd_templates_show(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import store
+    from ..notification.v1 import notification_pb2 as pb
 
-    async def go(pool: Any, registry: Any) -> int:
-        t = await store.get_template(pool, args.id, args.version)
+    async def go(api: Api) -> int:
+        t = (await api.call("NotificationService/GetTemplate",
+                            pb.GetTemplateRequest(id=args.id, version=args.version or 0))).template
         if args.json:
-            print(json.dumps(t.channels, indent=2, ensure_ascii=False))
+            print(json.dumps(_channels_of(t.channels), indent=2, ensure_ascii=False))
         else:
             _print_template(t)
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 def cmd_templates_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import store
+    from ..notification.v1 import notification_pb2 as pb
 
-    async def go(pool: Any, registry: Any) -> int:
-        listed = await store.list_templates(pool, include_deleted=args.all)
+    async def go(api: Api) -> int:
+        reply = await api.call("NotificationService/ListTemplates", pb.ListTemplatesRequest(include_deleted=args.all))
+        if args.json:
+            return print_json(reply)
+        listed = reply.templates
         if not listed:
             print("no templates (every notification uses the built-in defaults)")
             return 0
         print(f"{'ID':<24} {'VERSION':>7}  {'CHANNELS':<28} NAME")
         for t in listed:
             channels = ",".join(sorted(t.channels)) or "(defaults)"
-            deleted = "  (deleted)" if t.deleted_at else ""
+            deleted = "  (deleted)" if t.HasField("deleted_at") else ""
             print(f"{t.id:<24} {t.current_version:>7}  {channels:<28} {t.name}{deleted}")
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 def cmd_templates_versions(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import store
+    from ..notification.v1 import notification_pb2 as pb
 
-    async def go(pool: Any, registry: Any) -> int:
-        for v in await store.list_versions(pool, args.id):
+    async def go(api: Api) -> int:
+        listed = await api.call("NotificationService/ListTemplateVersions", pb.ListTemplateVersionsRequest(id=args.id))
+        if args.json:
+            return print_json(listed)
+        for v in listed.versions:
             channels = ",".join(sorted(v.channels)) or "(defaults)"
             by = f" by {v.created_by}" if v.created_by else ""
-            print(f"{v.version:>4}  {v.created_at:%Y-%m-%d %H:%M:%S}{by}  {channels}")
+            print(f"{v.version:>4}  {_at(v.created_at):%Y-%m-%d %H:%M:%S}{by}  {channels}")
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 def cmd_templates_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import store
+    from ..notification.v1 import notification_pb2 as pb
 
-    async def go(pool: Any, registry: Any) -> int:
-        await store.delete_template(pool, args.id)
+    async def go(api: Api) -> int:
+        await api.call("NotificationService/DeleteTemplate", pb.DeleteTemplateRequest(id=args.id))
         print(f"deleted template {args.id} (its versions stay readable for the notifications that used them)")
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import channels as catalog
-    from ..notification import outbox, pipeline
-    from ..notification.templates import BUNDLE_SAMPLE_CONTEXT, INCIDENT_SAMPLE_CONTEXT, SAMPLE_CONTEXT, Template
-    from ..rpc.notification import inline_template
+    from ..notification.templates import BUNDLE_SAMPLE_CONTEXT, INCIDENT_SAMPLE_CONTEXT, SAMPLE_CONTEXT
+    from ..notification.v1 import notification_pb2 as pb
 
     if args.id and (args.file or args.part):
         raise SystemExit("preview a stored template (ID) or an unsaved one (--file/--part), not both")
@@ -190,93 +242,98 @@ def cmd_templates_preview(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit("preview with a context file (--context) or a built-in sample (--sample), not both")
     samples = {"alert": SAMPLE_CONTEXT, "bundle": BUNDLE_SAMPLE_CONTEXT, "incident": INCIDENT_SAMPLE_CONTEXT}
     context = _json_object(args.context, "context file") or samples[args.sample or "alert"]
-    channels = args.channel or list(catalog.current())
+    request = pb.RenderPreviewRequest(sample_context=_struct(context), channels=args.channel or [])
+    if args.id:
+        request.ref.CopyFrom(pb.TemplateRef(id=args.id, version=args.version or 0))
+    elif args.file or args.part:
+        request.template.CopyFrom(pb.TemplateBody(channels=_channels_proto(_channels(args))))
 
-    async def go(pool: Any, registry: Any) -> int:
-        shape_errors: dict[str, str] = {}
+    async def go(api: Api) -> int:
+        rendered = await api.call("NotificationService/RenderPreview", request)
         if args.id:
-            async with pool.connection() as conn:
-                version = args.version or await outbox.current_version(conn, args.id)
-                template = await pipeline.load_template(conn, args.id, version)
-            print(f"# template {args.id} version {version}")
-        elif args.file or args.part:
-            template, shape_errors = inline_template(_channels(args))
-        else:
-            template = Template()
-        previews = await asyncio.to_thread(pipeline.preview, template, channels, context, registry.renderers,
-                                           shape_errors)
+            print(f"# template {rendered.template_id} version {rendered.template_version}")
         failed = False
-        for p in previews:
+        for p in rendered.previews:
             print(f"=== {p.channel}")
             for w in p.warnings:
-                print(f"warning: {w}")
+                print(f"warning: {_problem(w, in_channel=True)}")
             for e in p.errors:
-                print(f"error: {e}")
-            if p.payload is not None:
-                print(json.dumps(json.loads(p.payload), indent=2, ensure_ascii=False) if args.pretty
-                      else p.payload.decode())
+                print(f"error: {_problem(e, in_channel=True)}")
+            if p.payload_json:
+                print(json.dumps(json.loads(p.payload_json), indent=2, ensure_ascii=False) if args.pretty
+                      else p.payload_json)
             failed = failed or bool(p.errors)
         return 1 if failed else 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 # --------------------------------------------------------------------------- notifications
 
 
+def _status(value: int) -> str:
+    from ..notification.v1 import notification_pb2 as pb
+
+    name: str = pb.DeliveryStatus.Name(value)
+    return name.removeprefix("DELIVERY_STATUS_").lower()
+
+
 def _print_notification(n: Any) -> None:
     template = f"template {n.template_id} v{n.template_version}" if n.template_id else "default templates"
     alert = f"  alert {n.alert_id}" if n.alert_id else ""
-    print(f"notification {n.id}  {template}{alert}  created {n.created_at:%Y-%m-%d %H:%M:%S}")
+    print(f"notification {n.id}  {template}{alert}  created {_at(n.created_at):%Y-%m-%d %H:%M:%S}")
     for d in n.deliveries:
         who = f" (user {d.user_id})" if d.user_id else ""
         extra = f"  provider id {d.provider_id}" if d.provider_id else ""
         if d.bundled_into:
             extra += f"  bundled into delivery {d.bundled_into}"
-        print(f"  [{d.status}] {d.channel} {d.destination}{who}  attempts {d.attempts}{extra}")
+        print(f"  [{_status(d.status)}] {d.channel} {d.destination}{who}  attempts {d.attempts}{extra}")
         if d.last_error:
             print(f"      last error: {d.last_error}")
         for a in d.timeline:
-            wait = f" (retry after {a.retry_after:g}s)" if a.retry_after else ""
-            print(f"      {a.attempt}. {a.finished_at:%Y-%m-%d %H:%M:%S} {a.outcome}: {a.response}{wait}")
+            wait = f" (retry after {a.retry_after_seconds:g}s)" if a.retry_after_seconds else ""
+            ended = a.finished_at if a.HasField("finished_at") else a.started_at
+            print(f"      {a.attempt}. {_at(ended):%Y-%m-%d %H:%M:%S} {a.outcome}: {a.response}{wait}")
     print("  done: every delivery is final" if n.done else "  in progress")
 
 
 def cmd_notify_send(args: argparse.Namespace, settings: Settings) -> int:
-    from ..directory.client import open_directory
-    from ..errors import InvalidArgument
-    from ..notification import outbox
+    from ..notification.v1 import notification_pb2 as pb
 
     context = _json_object(args.context_file, "context file") or {}
-    try:
-        destinations = [outbox.Destination.parse(t) for t in args.to]
-    except InvalidArgument as exc:
-        raise SystemExit(f"--to: {exc.detail}") from None
+    destinations = []
+    for text in args.to:
+        # the server checks the channel: it may have channels this machine does not
+        kind, sep, rest = text.partition(":")
+        if not sep or not kind or not rest:
+            raise SystemExit(f"--to: destination {text!r}: expected 'user:<id>' or '<channel>:<address>'")
+        destinations.append(pb.Destination(user_id=rest) if kind == "user" else
+                            pb.Destination(channel=pb.ChannelDestination(channel=kind, address=rest)))
+    request = pb.SendNotificationRequest(
+        template_id=args.template or "", render_context=_struct(context), destinations=destinations,
+        idempotency_key=args.key or "", alert_id=args.alert or 0,
+    )
 
-    async def go(pool: Any, registry: Any) -> int:
-        directory = open_directory(registry.directories)
-        try:
-            nid = await outbox.create_notification(
-                pool, template_id=args.template, context=context, destinations=destinations, directory=directory,
-                idempotency_key=args.key, alert_id=args.alert,
-            )
-        finally:
-            if directory is not None:
-                await directory.aclose()
-        _print_notification(await outbox.get_notification(pool, nid))
+    async def go(api: Api) -> int:
+        sent = await api.call("NotificationService/SendNotification", request)
+        got = await api.call("NotificationService/GetNotification", pb.GetNotificationRequest(id=sent.notification_id))
+        _print_notification(got.notification)
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 def cmd_notify_show(args: argparse.Namespace, settings: Settings) -> int:
-    from ..notification import outbox
+    from ..notification.v1 import notification_pb2 as pb
 
-    async def go(pool: Any, registry: Any) -> int:
-        _print_notification(await outbox.get_notification(pool, args.id))
+    async def go(api: Api) -> int:
+        got = await api.call("NotificationService/GetNotification", pb.GetNotificationRequest(id=args.id))
+        if args.json:
+            return print_json(got)
+        _print_notification(got.notification)
         return 0
 
-    return run(settings, go, plugins=True)
+    return run_api(settings, go)
 
 
 # --------------------------------------------------------------------------- channels
@@ -287,6 +344,8 @@ def cmd_channels_test(args: argparse.Namespace, settings: Settings) -> int:
 
     from ..plugins import load_plugins
 
+    if refused_remotely("channels test", "it sends through the channel plugins and settings installed there"):
+        return 2
     _, registry = load_plugins(settings.disabled_plugins)
     channel = registry.channels.get(args.channel)
     if channel is None:
@@ -353,9 +412,11 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_templates_show)
     p = ts.add_parser("list", help="templates at their current versions")
     p.add_argument("--all", action="store_true", help="include deleted templates")
+    add_json_flag(p)
     p.set_defaults(func=cmd_templates_list)
     p = ts.add_parser("versions", help="every version of a template")
     p.add_argument("id")
+    add_json_flag(p)
     p.set_defaults(func=cmd_templates_versions)
     p = ts.add_parser("delete", help="delete a template (its versions stay readable)")
     p.add_argument("id")
@@ -384,6 +445,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_notify_send)
     p = ns.add_parser("show", help="a notification and each delivery's status and attempts")
     p.add_argument("id", type=int)
+    add_json_flag(p)
     p.set_defaults(func=cmd_notify_show)
 
     channels = sub.add_parser("channels", help="delivery channels")

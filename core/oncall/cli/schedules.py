@@ -1,8 +1,8 @@
 """CLI for on-call schedules (``oncall schedule …``): rotations, overrides, who is on call, shifts, feeds.
 
-Everything works on the database directly, through the same store functions the gRPC
-ScheduleService uses. A SCHEDULE argument is an id or a name. Times given without an
-offset are read on the schedule's local clock (as people think of handoffs); ``now``,
+Each command is a call to ScheduleService (``cli.api``): in this process on the database, or
+on the server ``ONCALL_SERVER_URL`` names. A SCHEDULE argument is an id or a name. Times
+given without an offset are read on the schedule's local clock (as people think of handoffs); ``now``,
 ``+2h`` and ``-1d`` are relative to now. Times are printed on the schedule's clock.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..config import Settings
-from .runner import run
+from .api import Api, run_api
+from .output import add_json_flag, print_json
 
 _WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHIFT = re.compile(r"^(\d+)\s*([hdw])$")
@@ -96,23 +97,38 @@ def _local(value: datetime, zone: ZoneInfo) -> str:
 
 
 def _why(reason: Any) -> str:
-    from ..schedules import LayerReason, OverrideReason
-
-    if isinstance(reason, LayerReason):
-        return f"layer {reason.name!r} ({reason.index})"
-    if isinstance(reason, OverrideReason):
+    which = reason.WhichOneof("reason")
+    if which == "layer":
+        return f"layer {reason.layer.name!r} ({reason.layer.index})"
+    if which == "override_id":
         return f"override {reason.override_id}"
     return f"temporary schedule {reason.temporary_schedule_id}"
 
 
+def _at(ts: Any) -> datetime:
+    when: datetime = ts.ToDatetime(tzinfo=UTC)
+    return when
+
+
+def _timestamp(value: datetime) -> Any:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
 def _print_schedule(s: Any) -> None:
+    from ..rpc.convert import layer_from_proto
+
     zone = ZoneInfo(s.time_zone)
     print(f"{s.name}  [{s.id}]  {s.time_zone}, version {s.version}")
     if s.description:
         print(f"  {s.description}")
     if not s.layers:
         print("  no layers")
-    for i, layer in enumerate(s.layers):
+    for i, proto in enumerate(s.layers):
+        layer = layer_from_proto(proto, f"layer {i}")
         unit = layer.shift_length.unit.value + ("s" if layer.shift_length.count != 1 else "")
         print(f"  layer {i}: {layer.name!r}  {', '.join(layer.participants)}  "
               f"every {layer.shift_length.count} {unit}, handoff {layer.handoff:%H:%M}, "
@@ -121,72 +137,101 @@ def _print_schedule(s: Any) -> None:
             print(f"    only {_WEEKDAY_NAMES[w.start_day]} {w.start_time:%H:%M} → "
                   f"{_WEEKDAY_NAMES[w.end_day]} {w.end_time:%H:%M}")
     for t in s.temporary_schedules:
-        print(f"  temporary schedule [{t.id}] {_local(t.start, zone)} → {_local(t.end, zone)}: "
+        print(f"  temporary schedule [{t.id}] {_local(_at(t.start), zone)} → {_local(_at(t.end), zone)}: "
               f"{len(t.shifts)} shift(s)")
 
 
 def _print_override(o: Any, zone: ZoneInfo) -> None:
-    if o.add_user and o.remove_user:
-        what = f"{o.add_user} replaces {o.remove_user}"
-    elif o.add_user:
-        what = f"add {o.add_user}"
+    if o.add_user_id and o.remove_user_id:
+        what = f"{o.add_user_id} replaces {o.remove_user_id}"
+    elif o.add_user_id:
+        what = f"add {o.add_user_id}"
     else:
-        what = f"remove {o.remove_user}"
-    print(f"{o.id}  {_local(o.start, zone)} → {_local(o.end, zone)}  {what}")
+        what = f"remove {o.remove_user_id}"
+    print(f"{o.id}  {_local(_at(o.start), zone)} → {_local(_at(o.end), zone)}  {what}")
+
+
+async def _lookup(api: Api, id_or_name: str) -> Any:
+    """A schedule by id or, failing that, by name (for people typing commands)."""
+    from ..alerting.v1 import schedules_pb2 as pb
+    from ..errors import NotFound
+
+    listed = (await api.call("ScheduleService/ListSchedules", pb.ListSchedulesRequest())).schedules
+    for s in listed:
+        if s.id == id_or_name:
+            return s
+    for s in listed:
+        if s.name == id_or_name:
+            return s
+    raise NotFound(f"no schedule has the id or name {id_or_name!r}")
 
 
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        s = await store.create_schedule(pool, store.ScheduleInput(args.name, args.tz, args.description))
-        _print_schedule(s)
+    async def go(api: Api) -> int:
+        made = await api.call("ScheduleService/CreateSchedule", pb.CreateScheduleRequest(
+            name=args.name, time_zone=args.tz, description=args.description))
+        _print_schedule(made.schedule)
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        listed = await store.list_schedules(pool)
+    async def go(api: Api) -> int:
+        reply = await api.call("ScheduleService/ListSchedules", pb.ListSchedulesRequest())
+        if args.json:
+            return print_json(reply)
+        listed = reply.schedules
         if not listed:
             print("no schedules")
         for s in listed:
             print(f"{s.id}  {s.name:<24} {s.time_zone:<20} {len(s.layers)} layer(s)  version {s.version}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
-
-    async def go(pool: Any) -> int:
-        _print_schedule(await store.lookup_schedule(pool, args.schedule))
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        if args.json:
+            return print_json(s)
+        _print_schedule(s)
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
-        await store.delete_schedule(pool, s.id)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        await api.call("ScheduleService/DeleteSchedule", pb.DeleteScheduleRequest(schedule_id=s.id))
         print(f"deleted schedule {s.name!r} [{s.id}]")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
+
+
+async def _replace_layers(api: Api, s: Any, layers: list[Any]) -> Any:
+    from ..alerting.v1 import schedules_pb2 as pb
+
+    return (await api.call("ScheduleService/UpdateSchedule", pb.UpdateScheduleRequest(
+        schedule_id=s.id, name=s.name, time_zone=s.time_zone, description=s.description, layers=layers,
+        expected_version=s.version))).schedule
 
 
 def cmd_add_rotation(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import EVERY_DAY, Layer, WeeklyWindow, instant_at, store
+    from ..rpc.convert import layer_to_proto
+    from ..schedules import EVERY_DAY, Layer, WeeklyWindow, instant_at
 
     users = [u.strip() for u in args.users.split(",") if u.strip()]
     if not users:
@@ -199,8 +244,8 @@ def cmd_add_rotation(args: argparse.Namespace, settings: Settings) -> int:
         opens, closes = parse_between(args.between) if args.between else (time(0), time(0))
         restrictions = WeeklyWindow.daily(opens, closes, days)
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
         zone = ZoneInfo(s.time_zone)
         try:
             # a date means the first handoff that day: the first user gets a whole first shift
@@ -208,137 +253,175 @@ def cmd_add_rotation(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             start = parse_instant(args.start, zone, datetime.now(UTC))
         layer = Layer(args.name, tuple(users), shift_length, handoff, start, restrictions)
-        updated = await store.update_schedule(
-            pool, s.id, store.ScheduleInput(s.name, s.time_zone, s.description, (*s.layers, layer)),
-            expected_version=s.version,
-        )
-        _print_schedule(updated)
+        _print_schedule(await _replace_layers(api, s, [*s.layers, layer_to_proto(layer)]))
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_remove_rotation(args: argparse.Namespace, settings: Settings) -> int:
     from ..errors import NotFound
-    from ..schedules import store
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
-        kept = tuple(layer for layer in s.layers if layer.name != args.name)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        kept = [layer for layer in s.layers if layer.name != args.name]
         if len(kept) == len(s.layers):
             raise NotFound(f"schedule {s.name!r} has no layer named {args.name!r}")
-        updated = await store.update_schedule(
-            pool, s.id, store.ScheduleInput(s.name, s.time_zone, s.description, kept), expected_version=s.version
-        )
-        _print_schedule(updated)
+        _print_schedule(await _replace_layers(api, s, kept))
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_override(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
     if args.add:
-        add_user, remove_user = args.user, None
+        add_user, remove_user = args.user, ""
     elif args.remove:
-        add_user, remove_user = None, args.user
+        add_user, remove_user = "", args.user
     else:
         add_user, remove_user = args.replace_with, args.user
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
         zone, now = ZoneInfo(s.time_zone), datetime.now(UTC)
-        o = await store.add_override(
-            pool, s.id, parse_instant(args.from_, zone, now), parse_instant(args.to, zone, now), add_user, remove_user
-        )
+        o = (await api.call("ScheduleService/AddOverride", pb.AddOverrideRequest(
+            schedule_id=s.id, start=_timestamp(parse_instant(args.from_, zone, now)),
+            end=_timestamp(parse_instant(args.to, zone, now)), add_user_id=add_user,
+            remove_user_id=remove_user))).override
         _print_override(o, zone)
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_overrides(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
         zone = ZoneInfo(s.time_zone)
-        listed = await store.list_overrides(pool, s.id, None if args.all else datetime.now(UTC))
+        request = pb.ListOverridesRequest(schedule_id=s.id)
+        if not args.all:
+            request.start.CopyFrom(_timestamp(datetime.now(UTC)))
+        reply = await api.call("ScheduleService/ListOverrides", request)
+        if args.json:
+            return print_json(reply)
+        listed = reply.overrides
         if not listed:
             print("no overrides" if args.all else "no current or upcoming overrides")
         for o in listed:
             _print_override(o, zone)
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_remove_override(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
-        await store.remove_override(pool, s.id, args.override)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        await api.call("ScheduleService/RemoveOverride",
+                       pb.RemoveOverrideRequest(schedule_id=s.id, override_id=args.override))
         print(f"removed override {args.override} from {s.name!r}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_who(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
         zone = ZoneInfo(s.time_zone)
         at = parse_instant(args.at, zone, datetime.now(UTC))
-        entries = await store.on_call_at(store.ScheduleCache(), pool, s.id, at)
+        reply = await api.call("ScheduleService/GetOnCallUsers", pb.GetOnCallUsersRequest(schedule_id=s.id,
+                                                                                          at=_timestamp(at)))
+        if args.json:
+            return print_json(reply)
+        entries = reply.users
         when = f"{_local(at, zone)} ({at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
         if not entries:
             print(f"nobody is on call on {s.name!r} at {when}")
             return 0
         print(f"on call on {s.name!r} at {when}:")
         for e in entries:
-            print(f"  {e.user}  {_why(e.reason)}")
+            print(f"  {e.user_id}  {_why(e.reason)}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_shifts(args: argparse.Namespace, settings: Settings) -> int:
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
         zone, now = ZoneInfo(s.time_zone), datetime.now(UTC)
-        _, found = await store.shifts_in(
-            store.ScheduleCache(), pool, s.id,
-            parse_instant(args.from_, zone, now), parse_instant(args.to, zone, now), args.user,
-        )
+        reply = await api.call("ScheduleService/ListShifts", pb.ListShiftsRequest(
+            schedule_id=s.id, start=_timestamp(parse_instant(args.from_, zone, now)),
+            end=_timestamp(parse_instant(args.to, zone, now)), user_id=args.user or ""))
+        if args.json:
+            return print_json(reply)
+        found = reply.shifts
         if not found:
             print("nobody is on call in that range")
         for shift in found:
-            print(f"{_local(shift.start, zone)} → {_local(shift.end, zone)}  {shift.user}  {_why(shift.reason)}")
+            print(f"{_local(_at(shift.start), zone)} → {_local(_at(shift.end), zone)}  {shift.user_id}  "
+                  f"{_why(shift.reason)}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
 
 
 def cmd_calendar_token(args: argparse.Namespace, settings: Settings) -> int:
-    from ..paths import calendar_url
-    from ..schedules import store
+    from ..alerting.v1 import schedules_pb2 as pb
 
-    async def go(pool: Any) -> int:
-        s = await store.lookup_schedule(pool, args.schedule)
-        token, secret = await store.create_calendar_token(pool, s.id, args.user)
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        made = await api.call("ScheduleService/CreateCalendarToken",
+                              pb.CreateCalendarTokenRequest(schedule_id=s.id, user_id=args.user or ""))
         whose = f"{args.user}'s shifts" if args.user else "every shift"
-        print(f"created calendar token {token.id} for {s.name!r} ({whose})")
-        print(f"token: {secret}   (shown only now; it is stored hashed)")
-        print(f"feed:  {calendar_url(settings.base_url, s.id, secret)}")
+        print(f"created calendar token {made.token.id} for {s.name!r} ({whose})")
+        print(f"token: {made.secret}   (shown only now; it is stored hashed)")
+        print(f"feed:  {made.calendar_url}")
         return 0
 
-    return run(settings, go)
+    return run_api(settings, go)
+
+
+def cmd_calendar_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from ..alerting.v1 import schedules_pb2 as pb
+
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        reply = await api.call("ScheduleService/ListCalendarTokens", pb.ListCalendarTokensRequest(schedule_id=s.id))
+        if args.json:
+            return print_json(reply)
+        if not reply.tokens:
+            print(f"no calendar tokens for {s.name!r}")
+        for t in reply.tokens:
+            whose = f"{t.user_id}'s shifts" if t.user_id else "every shift"
+            print(f"{t.id}  {t.prefix}…  {whose}  created {_local(_at(t.created_at), ZoneInfo(s.time_zone))}")
+        return 0
+
+    return run_api(settings, go)
+
+
+def cmd_revoke_calendar_token(args: argparse.Namespace, settings: Settings) -> int:
+    from ..alerting.v1 import schedules_pb2 as pb
+
+    async def go(api: Api) -> int:
+        s = await _lookup(api, args.schedule)
+        await api.call("ScheduleService/RevokeCalendarToken",
+                       pb.RevokeCalendarTokenRequest(schedule_id=s.id, token_id=args.token))
+        print(f"revoked calendar token {args.token} of {s.name!r}: its feed URL no longer works")
+        return 0
+
+    return run_api(settings, go)
 
 
 # --------------------------------------------------------------------------- parser
@@ -357,10 +440,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_create)
 
     p = ss.add_parser("list", help="list schedules")
+    add_json_flag(p)
     p.set_defaults(func=cmd_list)
 
     p = ss.add_parser("show", help="a schedule's layers and temporary schedules")
     p.add_argument("schedule", help="id or name")
+    add_json_flag(p)
     p.set_defaults(func=cmd_show)
 
     p = ss.add_parser("delete", help="delete a schedule no escalation policy pages")
@@ -399,6 +484,7 @@ def register(sub: Any) -> None:
     p = ss.add_parser("overrides", help="list current and upcoming overrides")
     p.add_argument("schedule", help="id or name")
     p.add_argument("--all", action="store_true", help="include those that have ended")
+    add_json_flag(p)
     p.set_defaults(func=cmd_overrides)
 
     p = ss.add_parser("remove-override", help="remove an override")
@@ -409,6 +495,7 @@ def register(sub: Any) -> None:
     p = ss.add_parser("who", help="who is on call, and why")
     p.add_argument("schedule", help="id or name")
     p.add_argument("--at", default="now", help="ISO time (local unless it has an offset), now, +2h …")
+    add_json_flag(p)
     p.set_defaults(func=cmd_who)
 
     p = ss.add_parser("shifts", help="the final on-call shifts over a range (at most 93 days)")
@@ -416,9 +503,20 @@ def register(sub: Any) -> None:
     p.add_argument("--from", dest="from_", required=True)
     p.add_argument("--to", required=True)
     p.add_argument("--user", help="only this user's shifts")
+    add_json_flag(p)
     p.set_defaults(func=cmd_shifts)
 
     p = ss.add_parser("calendar-token", help="create a secret iCal feed URL (shown once)")
     p.add_argument("schedule", help="id or name")
     p.add_argument("--user", help="a feed of only this user's shifts")
     p.set_defaults(func=cmd_calendar_token)
+
+    p = ss.add_parser("calendar-tokens", help="a schedule's calendar tokens (their prefixes, never the secrets)")
+    p.add_argument("schedule", help="id or name")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_calendar_tokens)
+
+    p = ss.add_parser("revoke-calendar-token", help="revoke a calendar token: its feed URL stops working")
+    p.add_argument("schedule", help="id or name")
+    p.add_argument("token", help="the token's id (see calendar-tokens)")
+    p.set_defaults(func=cmd_revoke_calendar_token)

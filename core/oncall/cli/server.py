@@ -1,9 +1,15 @@
-"""``oncall serve``, ``oncall engine`` and ``oncall migrate``: run the server, the engine alone, the migrations."""
+"""``oncall serve``, ``oncall engine`` and ``oncall migrate``: run the server, the engine alone, the migrations.
+
+These run on the server, on its database: with ``ONCALL_SERVER_URL`` set (the command line
+of a laptop, which reaches OnCall through its API) they refuse, exit 2, rather than look for
+a database there.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -11,10 +17,21 @@ from ..config import Settings
 from .runner import run_loop
 
 
+def refused_remotely(command: str, why: str = "it works on the server's own database") -> bool:
+    """True, having said so in one sentence, when ``ONCALL_SERVER_URL`` is set: ``command`` runs on the server."""
+    if not os.environ.get("ONCALL_SERVER_URL", "").strip():
+        return False
+    print(f"oncall: `oncall {command}` runs on the server ({why}), not through ONCALL_SERVER_URL: "
+          "run it there, or unset ONCALL_SERVER_URL", file=sys.stderr)
+    return True
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ..server import CannotListen, serve
     from ..tls import TlsError
 
+    if refused_remotely("serve", "it is the server"):
+        return 2
     if args.role not in ("all", "alerting"):
         print(f"role {args.role!r} is not available yet; use --role all", file=sys.stderr)
         return 2
@@ -28,12 +45,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
     from ..server import run_engine
 
+    if refused_remotely("engine"):
+        return 2
     return run_loop(run_engine(settings))
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from ..store.database import resolve_database_url
     from ..store.migrate import apply_migrations
+
+    if refused_remotely("migrate"):
+        return 2
 
     async def go() -> int:
         url = await asyncio.to_thread(resolve_database_url, settings)
