@@ -12,6 +12,7 @@ served, small, and the pages carry a strict Content-Security-Policy.
 
 from __future__ import annotations
 
+import asyncio
 import html
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +21,9 @@ import aiohttp
 import pytest
 from fixtures.ui import cookie_header, csrf_of, post_alert, session_cookie
 
+from google.protobuf.duration_pb2 import Duration
+
+from oncall.alerting.v1 import escalation_pb2, escalation_pb2_grpc, routing_pb2, routing_pb2_grpc
 from oncall.ui import render
 
 from conftest import RunningServer
@@ -135,6 +139,7 @@ async def test_a_forged_viewer_post_is_refused_and_changes_nothing(server: Runni
     for path, data in [(f"/incidents/{iid}/acknowledge", {"csrf_token": token}),
                        (f"/incidents/{iid}/resolve", {"csrf_token": token}),
                        (f"/incidents/{iid}/note", {"csrf_token": token, "note": "forged"}),
+                       (f"/incidents/{iid}/escalate", {"csrf_token": token}),
                        ("/incidents/bulk", {"csrf_token": token, "action": "resolve", "id": str(iid)})]:
         status, page, _ = await _post(server, path, viewer, data)
         assert status == 403, (path, page)
@@ -195,6 +200,62 @@ async def test_a_responder_acts_from_the_incident_page_and_is_audited(server: Ru
     assert status == 404 and "Not found" in page
     status, page, _ = await _get(server, "/incidents/abc", cookie)
     assert status == 404
+
+
+async def _policy_ann_then_bob(server: RunningServer) -> str:
+    """An escalation policy (ann at once, bob 5 minutes later), made the default route; its id."""
+    user = escalation_pb2.TARGET_KIND_USER
+    async with server.channel() as channel:
+        created = await escalation_pb2_grpc.EscalationServiceStub(channel).CreatePolicy(
+            escalation_pb2.CreatePolicyRequest(name="db-oncall", steps=[
+                escalation_pb2.EscalationStep(targets=[escalation_pb2.EscalationTarget(kind=user, id="ann")]),
+                escalation_pb2.EscalationStep(delay=Duration(seconds=300),
+                                              targets=[escalation_pb2.EscalationTarget(kind=user, id="bob")]),
+            ]))
+        await routing_pb2_grpc.RoutingServiceStub(channel).SetDefaultRoute(routing_pb2.SetDefaultRouteRequest(
+            actions=routing_pb2.RuleActions(escalation_policy_id=created.policy.id)))
+    return str(created.policy.id)
+
+
+async def _paged(server: RunningServer, incident_id: int, count: int) -> list[str]:
+    """The users paged for ``incident_id``, once there are ``count`` (the server's engine runs the steps)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while True:
+        async with server.ctx.pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT r.target_id FROM alerting.notification_requests r JOIN alerting.alerts a ON a.id = r.alert_id
+                   WHERE a.incident_id = %s ORDER BY r.id""", (incident_id,))
+            targets = [r["target_id"] for r in await cur.fetchall()]
+        if len(targets) >= count:
+            return targets
+        assert loop.time() < deadline, f"paged only {targets}"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_incident_page_shows_its_escalation_and_pages_and_escalates_now(
+    server: RunningServer, key: str,
+) -> None:
+    await _policy_ann_then_bob(server)
+    iid = await _incident_of(server, await post_alert(server.http_url, key, "Replication lag 40 s", "r1"))
+    assert await _paged(server, iid, 1) == ["ann"]
+    responder = await session_cookie(server, "ann", "responder")
+    _, page, _ = await _get(server, f"/incidents/{iid}", responder)
+    assert "db-oncall" in page and "esc-active" in page
+    assert "step 1 of 2" in page and "step 2 of 2" in page
+    assert "step 1 →" in page and "<strong>ann</strong>" in page  # whom step 1 paged
+    assert "no contact methods" in page  # the delivery that could not go out, and why
+    viewer = await session_cookie(server, "vic", "viewer")
+    _, page, _ = await _get(server, f"/incidents/{iid}", viewer)
+    assert "db-oncall" in page and "no contact methods known for ann" in page  # the timeline says it
+    assert "<strong>ann</strong>" not in page and "shown to responders" in page  # not whom, nor where
+
+    _, page, _ = await _get(server, f"/incidents/{iid}", responder)
+    status, _, headers = await _post(server, f"/incidents/{iid}/escalate", responder, {"csrf_token": csrf_of(page)})
+    assert status == 303 and "done=escalated" in headers["Location"]
+    assert await _paged(server, iid, 2) == ["ann", "bob"]
+    _, page, _ = await _get(server, headers["Location"], responder)
+    assert f"Incident {iid} escalated" in page
 
 
 async def test_bulk_acknowledge_and_resolve_go_back_to_the_same_filters(server: RunningServer, key: str) -> None:

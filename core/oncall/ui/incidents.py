@@ -37,6 +37,7 @@ RESOLVE = _SERVICE + "ResolveIncident"
 ESCALATE = _SERVICE + "EscalateIncident"
 NOTE = _SERVICE + "AddIncidentNote"
 ESCALATION_STATE = "/oncall.alerting.v1.EscalationService/GetEscalationState"
+POLICY = "/oncall.alerting.v1.EscalationService/GetPolicy"
 NOTIFICATION_REQUESTS = "/oncall.alerting.v1.EscalationService/ListNotificationRequests"
 NOTIFICATIONS = "/oncall.notification.v1.NotificationService/ListNotifications"
 
@@ -199,10 +200,16 @@ async def _list(caller: Caller, flt: Filters) -> Listing:
 async def _counts(caller: Caller, flt: Filters) -> dict[str, str]:
     """How many incidents of each status the filters (but status, text and "mine") match: "500+" past the cap."""
     out: dict[str, str] = {}
+    capped = False
+    open_ = 0
     for name in ("triggered", "acknowledged", "resolved"):
         resp = await caller.call(LIST, flt.request(STATUS_FILTERS[name], COUNT_CAP))
         n = len(resp.incidents)
         out[name] = f"{n}+" if resp.next_page_token else str(n)
+        if name != "resolved":
+            open_ += n
+            capped = capped or bool(resp.next_page_token)
+    out["open"] = f"{open_}+" if capped else str(open_)
     return out
 
 
@@ -304,6 +311,10 @@ async def incident_view(request: web.Request, caller: Caller, iid: int, *, error
     timeline = (await caller.call(TIMELINE, pb.GetIncidentTimelineRequest(incident_id=iid))).entries
     escalation = await _optional(caller, ESCALATION_STATE,
                                  esc_pb.GetEscalationStateRequest(alert_id=incident.first_alert_id))
+    policy = None
+    if escalation is not None and escalation.escalation.policy_id:
+        found_policy = await _optional(caller, POLICY, esc_pb.GetPolicyRequest(policy_id=escalation.escalation.policy_id))
+        policy = found_policy.policy if found_policy is not None else None
     notifications: list[tuple[int, Any]] = []
     requests: list[Any] = []
     may_see_deliveries = caller.can(NOTIFICATIONS, notif_pb.ListNotificationsRequest())
@@ -326,7 +337,7 @@ async def incident_view(request: web.Request, caller: Caller, iid: int, *, error
     }
     return site.show(
         request, caller, "incident.html", status, incident=incident, alerts=list(alerts.alerts),
-        more_alerts=bool(alerts.next_page_token), timeline=list(reversed(timeline)), escalation=escalation,
+        more_alerts=bool(alerts.next_page_token), timeline=list(reversed(timeline)), escalation=escalation, policy=policy,
         notifications=notifications, requests=requests, may_see_deliveries=may_see_deliveries, actions=actions,
         error=error, note=note, done=done_message(request.query),
     )

@@ -76,7 +76,26 @@ def shown(value: Any) -> str:
     """A JSON value as one line of text: strings as they are, anything else as compact JSON."""
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return orjson.dumps(_whole(value)).decode()
+
+
+def _whole(value: Any) -> Any:
+    """A Struct's numbers are doubles: 6.0 is shown as 6."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
+def meaningful(value: Any) -> list[tuple[str, Any]]:
+    """A dict's items worth showing, sorted: without the empty ones (null, "", [], {}, false)."""
+    if not isinstance(value, dict):
+        return []
+    return sorted((str(k), v) for k, v in value.items()
+                  if v is not None and v is not False and v != "" and v != [] and v != {})
 
 
 def _environment() -> jinja2.Environment:
@@ -88,7 +107,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(status_name=status_name, escalation_state=escalation_state,
-                       delivery_status=delivery_status, iso=iso, when=when, plain=plain, shown=shown)
+                       delivery_status=delivery_status, iso=iso, when=when, plain=plain, shown=shown,
+                       meaningful=meaningful)
     env.globals["asset"] = asset
     return env
 

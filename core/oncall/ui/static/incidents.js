@@ -21,9 +21,12 @@ if (list && template) {
   }
 
   const bump = (status, by) => {
-    const el = document.querySelector(`[data-count="${status}"]`);
-    if (!el || el.textContent.trim().endsWith("+")) return;
-    el.textContent = String(Math.max(0, Number(el.textContent) + by));
+    const names = status === "resolved" ? [status] : [status, "open"];
+    for (const name of names) {
+      const el = document.querySelector(`[data-count="${name}"]`);
+      if (!el || el.textContent.trim().endsWith("+")) continue;
+      el.textContent = String(Math.max(0, Number(el.textContent) + by));
+    }
   };
 
   const set = (row, name, text) => {

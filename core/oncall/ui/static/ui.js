@@ -42,6 +42,20 @@ export function statusWord(value) {
 export function watchIncidents(url, onIncident) {
   if (!window.EventSource) return null;
   const source = new EventSource(url);
+  const badge = document.getElementById("live");
+  // open: the server answered once the watch was live, so what commits from now on arrives
+  source.addEventListener("open", () => {
+    window.oncallLive = true;
+    if (badge) { badge.hidden = false; badge.textContent = "Live"; badge.classList.remove("off"); }
+  });
+  source.addEventListener("error", () => {
+    window.oncallLive = false;
+    if (badge) {
+      badge.hidden = false;
+      badge.classList.add("off");
+      badge.textContent = source.readyState === EventSource.CLOSED ? "Not live: reload the page" : "Reconnecting…";
+    }
+  });
   source.addEventListener("message", (event) => {
     let message;
     try { message = JSON.parse(event.data); } catch { return; }
