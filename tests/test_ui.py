@@ -74,7 +74,9 @@ async def key(server: RunningServer) -> str:
     return integration_key
 
 
-async def test_a_page_without_a_session_goes_to_the_login_with_the_page_as_next(server: RunningServer) -> None:
+async def test_a_page_without_a_session_goes_to_the_login_with_the_page_as_next(
+    server: RunningServer, key: str,
+) -> None:
     status, _, headers = await _get(server, "/incidents?status=all&q=disk")
     assert status == 303
     location = urlsplit(headers["Location"])
@@ -84,6 +86,11 @@ async def test_a_page_without_a_session_goes_to_the_login_with_the_page_as_next(
     assert status == 303 and headers["Location"] == "/login?next=%2Fincidents%2F7"
     status, _, headers = await _get(server, "/")
     assert status == 303 and headers["Location"] == "/incidents"
+    # a form posted without a session changes nothing and comes back to its page after the login
+    iid = await _incident_of(server, await post_alert(server.http_url, key, "CPU high", "c1"))
+    status, _, headers = await _post(server, f"/incidents/{iid}/acknowledge", None, {})
+    assert status == 303 and headers["Location"] == f"/login?next=%2Fincidents%2F{iid}"
+    assert (await _incident(server, iid))["status"] == "triggered"
     # a forged cookie is no session
     status, _, headers = await _get(server, "/incidents", cookie="1.forged")
     assert status == 303 and headers["Location"].startswith("/login")
@@ -327,6 +334,10 @@ async def test_filters_held_in_the_url_and_pages_by_token(server: RunningServer,
 
     status, page, _ = await _get(server, "/incidents?label=nonsense", cookie)
     assert status == 400 and "a label filter is key=value" in page
+    status, page, _ = await _get(server, "/incidents?page=forged", cookie)
+    assert status == 400 and 'role="alert"' in page
+    status, page, _ = await _get(server, "/incidents?size=1000", cookie)
+    assert status == 400 and "size must be a number from 1 to 200" in page
     status, page, _ = await _get(server, "/incidents?status=sleeping", cookie)
     assert status == 400 and "status must be one of" in page
 

@@ -187,6 +187,37 @@ async def test_a_viewer_sees_no_controls(browser: Any, site: RunningServer, key:
     await context.close()
 
 
+async def test_with_javascript_off_the_list_acknowledges_by_form(browser: Any, site: RunningServer, key: str) -> None:
+    await post_alert(site.http_url, key, "No script needed", "nojs-1")
+    context = await browser.new_context(viewport=PHONE, java_script_enabled=False, base_url=site.http_url)
+    await context.add_cookies([{"name": COOKIE, "value": await session_cookie(site, "ann", "responder"),
+                                "url": site.http_url}])
+    page = await context.new_page()
+    await page.goto("/incidents?q=script")
+    row = page.locator("li.incident", has_text="No script needed")
+    await row.get_by_role("checkbox").check()
+    await page.get_by_role("button", name="Acknowledge selected").click()
+    await page.wait_for_url("**done=bulk-acknowledged**")
+    assert "1 incident(s) acknowledged." in await page.locator(".message.ok").inner_text()
+    assert await row.locator('[data-field="status"]').text_content() == "acknowledged"
+    await context.close()
+
+
+async def test_the_keyboard_reaches_a_skip_link_first_and_focus_is_visible(
+    browser: Any, site: RunningServer,
+) -> None:
+    context = await _context(browser, site, viewport=DESKTOP, cookie=await session_cookie(site, "ann", "responder"))
+    page = await context.new_page()
+    await page.goto("/incidents")
+    await page.keyboard.press("Tab")
+    focused = page.locator(":focus")
+    assert await focused.text_content() == "Skip to content"
+    assert await focused.evaluate("el => getComputedStyle(el).outlineStyle") == "solid"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("location.hash") == "#main"
+    await context.close()
+
+
 async def _page_ann_then_bob(site: RunningServer) -> None:
     """An escalation policy (ann at once, bob 5 minutes later) as the default route, so incidents page."""
     user = escalation_pb2.TARGET_KIND_USER

@@ -124,7 +124,7 @@ class Filters:
         size = PAGE_SIZE
         raw = query.get("size", "").strip()
         if raw:
-            if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw[:4]) <= MAX_PAGE_SIZE:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 3 or not 1 <= int(raw) <= MAX_PAGE_SIZE:
                 raise BadFilter(f"size must be a number from 1 to {MAX_PAGE_SIZE}")
             size = int(raw)
         return cls(status=status, integration=integration, labels=labels, text=query.get("q", "").strip()[:200],

@@ -40,7 +40,8 @@ def redirect(location: str) -> web.Response:
 
 
 def to_login(request: web.Request) -> web.Response:
-    here = request.path_qs if request.method == "GET" else request.path
+    # after signing in, a GET comes back to itself; a form's POST to the page it was on
+    here = request.path_qs if request.method == "GET" else (request.path.rsplit("/", 1)[0] or "/")
     return redirect(f"{LOGIN_PATH}?{urlencode({'next': safe_next(here)})}")
 
 
