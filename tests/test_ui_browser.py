@@ -2,9 +2,12 @@
 downloaded browser), against the whole server in process and real PostgreSQL.
 
 Proves: a person signs in with the local password login and lands on the incident list; an
-alert posted to a webhook appears in the open list without a reload (the count moves too); on
-a 360×740 phone the list and the incident page fit the width, and the person acknowledges the
-new incident; a viewer's pages have no controls. It also takes the README's screenshots
+alert posted to a webhook appears in the open list without a reload (the count moves too),
+and a hostile summary arriving so is text, never markup that runs; on a 360×740 phone the
+list and the incident page fit the width, and the person acknowledges the new incident; an
+incident's page says when it changes elsewhere; a viewer's pages have no controls; with
+JavaScript off the list's bulk acknowledge works by form; the keyboard meets a skip link
+first, with a visible focus. It also takes the README's screenshots
 (desktop 1280×900 and phone 360×740, light and dark); ``ONCALL_UI_SCREENSHOTS=DIR`` keeps them.
 
 Without /usr/bin/chromium these skip, saying how to install it; under ``CI=true`` they fail.
@@ -28,7 +31,9 @@ from oncall_local_directory.passwords import hash_password
 
 from google.protobuf.duration_pb2 import Duration
 
-from oncall.alerting.v1 import escalation_pb2, escalation_pb2_grpc, routing_pb2, routing_pb2_grpc
+from oncall.alerting.v1 import (
+    escalation_pb2, escalation_pb2_grpc, incidents_pb2, incidents_pb2_grpc, routing_pb2, routing_pb2_grpc,
+)
 from oncall.auth.sessions import COOKIE
 
 from conftest import RunningServer, _truncate_all, run_server, server_settings
@@ -142,6 +147,15 @@ async def test_sign_in_and_a_new_alert_appears_in_the_open_list_without_reload(
     assert await row.locator('[data-field="status"]').text_content() == "triggered"
     assert await page.evaluate("window.notReloaded") is True
     await _until(page, f"document.querySelector('[data-count=\"triggered\"]').textContent == '{before + 1}'")
+
+    # a hostile summary arriving live is text in the row, never markup that runs
+    hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    await post_alert(site.http_url, key, hostile, "live-hostile")
+    title = page.locator("li.incident a.title").first
+    await _until(page, "document.querySelector('li.incident a.title').textContent.includes('onerror')")
+    assert await title.text_content() == hostile
+    assert await page.locator("li.incident img").count() == 0
+    assert await page.evaluate("window.pwned === undefined")
     await context.close()
 
 
@@ -184,6 +198,27 @@ async def test_a_viewer_sees_no_controls(browser: Any, site: RunningServer, key:
     await page.wait_for_url("**/incidents/*")
     assert await page.locator("section.actions").count() == 0
     assert await page.get_by_label("Add a note").count() == 0
+    await context.close()
+
+
+async def test_the_incident_page_says_when_the_incident_changes_elsewhere(
+    browser: Any, site: RunningServer, key: str,
+) -> None:
+    alert_id = await post_alert(site.http_url, key, "Changed elsewhere", "elsewhere-1")
+    async with site.ctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT incident_id FROM alerting.alerts WHERE id = %s", (alert_id,))
+        incident_id = (await cur.fetchone())["incident_id"]
+    context = await _context(browser, site, viewport=PHONE, cookie=await session_cookie(site, "vic", "viewer"))
+    page = await context.new_page()
+    await page.goto(f"/incidents/{incident_id}")
+    await _wait_live(page)
+    async with site.channel() as channel:
+        await incidents_pb2_grpc.IncidentServiceStub(channel).AcknowledgeIncident(
+            incidents_pb2.AcknowledgeIncidentRequest(incident_id=incident_id, user_id="ann"))
+    notice = page.locator(".changed")
+    await notice.wait_for(state="visible", timeout=10_000)
+    assert "now acknowledged" in await notice.inner_text()
+    assert await page.locator('#incident [data-field="status"]').text_content() == "acknowledged"
     await context.close()
 
 
