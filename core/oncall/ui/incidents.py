@@ -12,6 +12,7 @@ when it stopped short, and its next page goes on from there).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -199,17 +200,12 @@ async def _list(caller: Caller, flt: Filters) -> Listing:
 
 async def _counts(caller: Caller, flt: Filters) -> dict[str, str]:
     """How many incidents of each status the filters (but status, text and "mine") match: "500+" past the cap."""
-    out: dict[str, str] = {}
-    capped = False
-    open_ = 0
-    for name in ("triggered", "acknowledged", "resolved"):
-        resp = await caller.call(LIST, flt.request(STATUS_FILTERS[name], COUNT_CAP))
-        n = len(resp.incidents)
-        out[name] = f"{n}+" if resp.next_page_token else str(n)
-        if name != "resolved":
-            open_ += n
-            capped = capped or bool(resp.next_page_token)
-    out["open"] = f"{open_}+" if capped else str(open_)
+    names = ("triggered", "acknowledged", "resolved")
+    answers = await asyncio.gather(*(caller.call(LIST, flt.request(STATUS_FILTERS[n], COUNT_CAP)) for n in names))
+    out = {n: f"{len(a.incidents)}+" if a.next_page_token else str(len(a.incidents))
+           for n, a in zip(names, answers, strict=True)}
+    open_ = sum(len(a.incidents) for a in answers[:2])
+    out["open"] = f"{open_}+" if any(a.next_page_token for a in answers[:2]) else str(open_)
     return out
 
 
@@ -219,8 +215,7 @@ async def list_page(request: web.Request, caller: Caller) -> web.StreamResponse:
     except BadFilter as exc:
         return site.show(request, caller, "incidents.html", 400, flt=Filters(), error=str(exc), listing=None,
                          counts={}, can_ack=False, can_resolve=False, done="")
-    listing = await _list(caller, flt)
-    counts = await _counts(caller, flt)
+    listing, counts = await asyncio.gather(_list(caller, flt), _counts(caller, flt))
     probe = pb.AcknowledgeIncidentRequest()
     can_ack = caller.can(ACKNOWLEDGE, probe)
     can_resolve = caller.can(RESOLVE, pb.ResolveIncidentRequest())
@@ -307,10 +302,12 @@ async def _optional(caller: Caller, method: str, req: Any) -> Any | None:
 async def incident_view(request: web.Request, caller: Caller, iid: int, *, error: str = "",
                         status: int = 200, note: str = "") -> web.StreamResponse:
     incident = (await caller.call(GET, pb.GetIncidentRequest(incident_id=iid))).incident
-    alerts = (await caller.call(ALERTS, pb.ListIncidentAlertsRequest(incident_id=iid, page_size=50)))
-    timeline = (await caller.call(TIMELINE, pb.GetIncidentTimelineRequest(incident_id=iid))).entries
-    escalation = await _optional(caller, ESCALATION_STATE,
-                                 esc_pb.GetEscalationStateRequest(alert_id=incident.first_alert_id))
+    alerts, timeline_answer, escalation = await asyncio.gather(
+        caller.call(ALERTS, pb.ListIncidentAlertsRequest(incident_id=iid, page_size=50)),
+        caller.call(TIMELINE, pb.GetIncidentTimelineRequest(incident_id=iid)),
+        _optional(caller, ESCALATION_STATE, esc_pb.GetEscalationStateRequest(alert_id=incident.first_alert_id)),
+    )
+    timeline = timeline_answer.entries
     policy = None
     if escalation is not None and escalation.escalation.policy_id:
         found_policy = await _optional(caller, POLICY, esc_pb.GetPolicyRequest(policy_id=escalation.escalation.policy_id))
@@ -319,12 +316,15 @@ async def incident_view(request: web.Request, caller: Caller, iid: int, *, error
     requests: list[Any] = []
     may_see_deliveries = caller.can(NOTIFICATIONS, notif_pb.ListNotificationsRequest())
     if may_see_deliveries:
-        for alert in list(alerts.alerts)[:NOTIFIED_ALERTS]:
-            found = await _optional(caller, NOTIFICATIONS, notif_pb.ListNotificationsRequest(alert_id=alert.id))
+        shown = list(alerts.alerts)[:NOTIFIED_ALERTS]
+        answers = await asyncio.gather(*(
+            call for alert in shown for call in (
+                _optional(caller, NOTIFICATIONS, notif_pb.ListNotificationsRequest(alert_id=alert.id)),
+                _optional(caller, NOTIFICATION_REQUESTS,
+                          esc_pb.ListNotificationRequestsRequest(alert_id=alert.id, limit=100)))))
+        for alert, found, asked in zip(shown, answers[::2], answers[1::2], strict=True):
             if found is not None:
                 notifications += [(alert.id, n) for n in found.notifications]
-            asked = await _optional(caller, NOTIFICATION_REQUESTS,
-                                    esc_pb.ListNotificationRequestsRequest(alert_id=alert.id, limit=100))
             if asked is not None:
                 requests += list(asked.requests)
     open_ = incident.status != pb.INCIDENT_STATUS_RESOLVED
