@@ -333,13 +333,13 @@ async def test_filters_held_in_the_url_and_pages_by_token(server: RunningServer,
     assert shown(page) == [] and "No incidents match" in page
 
     status, page, _ = await _get(server, "/incidents?label=nonsense", cookie)
-    assert status == 400 and "a label filter is key=value" in page
+    assert status == 400 and "A label filter is key=value" in page
     status, page, _ = await _get(server, "/incidents?page=forged", cookie)
     assert status == 400 and 'role="alert"' in page
     status, page, _ = await _get(server, "/incidents?size=1000", cookie)
-    assert status == 400 and "size must be a number from 1 to 200" in page
+    assert status == 400 and "Size must be a number from 1 to 200" in page
     status, page, _ = await _get(server, "/incidents?status=sleeping", cookie)
-    assert status == 400 and "status must be one of" in page
+    assert status == 400 and "Status must be one of" in page
 
 
 async def test_the_static_files_are_served_and_small(server: RunningServer) -> None:

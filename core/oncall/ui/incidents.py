@@ -106,12 +106,12 @@ class Filters:
     def parse(cls, query: MultiDict[str] | Any) -> Filters:
         status = query.get("status", "open") or "open"
         if status not in STATUS_FILTERS:
-            raise BadFilter(f"status must be one of {', '.join(STATUS_FILTERS)}")
+            raise BadFilter(f"Status must be one of {', '.join(STATUS_FILTERS)}")
         integration = None
         raw = query.get("integration", "").strip()
         if raw:
             if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) <= 0:
-                raise BadFilter("integration must be an integration's id (a positive number)")
+                raise BadFilter("Integration must be an integration's id (a positive number)")
             integration = int(raw)
         labels = []
         for chip in query.getall("label", []):
@@ -120,13 +120,13 @@ class Filters:
                 continue
             key, eq, value = chip.partition("=")
             if not eq or not key.strip():
-                raise BadFilter(f"a label filter is key=value, like service=db; {chip[:60]!r} is not")
+                raise BadFilter(f"A label filter is key=value, like service=db; {chip[:60]!r} is not")
             labels.append((key.strip(), value.strip()))
         size = PAGE_SIZE
         raw = query.get("size", "").strip()
         if raw:
             if not (raw.isascii() and raw.isdigit()) or len(raw) > 3 or not 1 <= int(raw) <= MAX_PAGE_SIZE:
-                raise BadFilter(f"size must be a number from 1 to {MAX_PAGE_SIZE}")
+                raise BadFilter(f"Size must be a number from 1 to {MAX_PAGE_SIZE}")
             size = int(raw)
         return cls(status=status, integration=integration, labels=labels, text=query.get("q", "").strip()[:200],
                    mine=query.get("mine", "") == "1", page=query.get("page", "")[:512], size=size)
