@@ -47,8 +47,8 @@ MAX_PAGE_SIZE = 200
 #: incidents read per page of the list when free text or "mine" filters them after reading
 SCAN_PAGE = 200
 SCAN_LIMIT = 1000
-#: counts by status are exact up to this, then shown as "500+"
-COUNT_CAP = 500
+#: counts by status are exact up to this, then shown as "100+" (a count RPC would make them exact)
+COUNT_CAP = 100
 #: a bulk action takes at most this many incidents
 MAX_BULK = 200
 #: the alerts of an incident whose notifications the page shows
@@ -199,7 +199,7 @@ async def _list(caller: Caller, flt: Filters) -> Listing:
 
 
 async def _counts(caller: Caller, flt: Filters) -> dict[str, str]:
-    """How many incidents of each status the filters (but status, text and "mine") match: "500+" past the cap."""
+    """How many incidents of each status the filters (but status, text and "mine") match: "100+" past the cap."""
     names = ("triggered", "acknowledged", "resolved")
     answers = await asyncio.gather(*(caller.call(LIST, flt.request(STATUS_FILTERS[n], COUNT_CAP)) for n in names))
     out = {n: f"{len(a.incidents)}+" if a.next_page_token else str(len(a.incidents))
