@@ -163,8 +163,9 @@ async def test_a_post_without_the_sessions_csrf_token_is_refused(server: Running
     other = await session_cookie(server, "bob", "responder")
     _, page, _ = await _get(server, "/incidents", other)
     for data in ({}, {"csrf_token": "wrong"}, {"csrf_token": csrf_of(page)}):  # none, forged, another session's
-        status, body, _ = await _post(server, f"/incidents/{iid}/acknowledge", responder, data)
-        assert status == 403 and "CSRF" in body
+        status, body, headers = await _post(server, f"/incidents/{iid}/acknowledge", responder, data)
+        assert status == 403 and "CSRF" in body and "Reload the page and try again." in body
+        assert headers["Content-Type"].startswith("text/html")
     # a cross-site form is refused before its token is even looked at
     async with aiohttp.ClientSession() as client, client.post(
         f"{server.http_url}/incidents/{iid}/acknowledge", data={"csrf_token": "x"},

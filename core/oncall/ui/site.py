@@ -16,7 +16,7 @@ import grpc
 from aiohttp import web
 
 from ..auth.sessions import cookie_from_header
-from ..errors import Unauthenticated
+from ..errors import PermissionDenied, Unauthenticated
 from ..http.login import LOGIN_PATH, safe_next
 from ..http.requests import CONTEXT
 from ..rest.status import INTERNAL_DETAIL, http_status
@@ -64,6 +64,29 @@ def failure_page(request: web.Request, caller: Caller, failure: RpcFailure) -> w
     else:
         title = "That did not work"
     return show(request, caller, "error.html", status, title=title, detail=detail)
+
+
+#: the paths of the pages (their refusals are pages too, not JSON)
+PAGE_PATHS = ("/incidents",)
+
+
+def is_page(request: web.Request) -> bool:
+    return request.path == "/" or any(request.path == p or request.path.startswith(p + "/") for p in PAGE_PATHS)
+
+
+@web.middleware
+async def page_refusals(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    """A page's POST the CSRF guard refuses (a form from before the last sign-in, another site's
+    form) is answered with a page saying so, not the API's JSON; it still ran nothing."""
+    try:
+        return await handler(request)
+    except PermissionDenied as exc:
+        if not is_page(request):
+            raise
+        return render.page("error.html", 403, me=None, csrf="", path=request.path, title="Not sent",
+                           detail=f"This form could not be sent: {exc.detail}. Reload the page and try again.")
 
 
 def signed_in(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
