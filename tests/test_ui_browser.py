@@ -270,6 +270,11 @@ async def _page_ann_then_bob(site: RunningServer) -> None:
 async def test_screenshots_of_the_main_pages(browser: Any, site: RunningServer, key: str,
                                              tmp_path: Path) -> None:
     await _page_ann_then_bob(site)
+    async with site.channel() as channel:  # the other tests' incidents out of the open list
+        incidents = incidents_pb2_grpc.IncidentServiceStub(channel)
+        for inc in (await incidents.ListIncidents(incidents_pb2.ListIncidentsRequest(statuses=[
+                incidents_pb2.INCIDENT_STATUS_TRIGGERED, incidents_pb2.INCIDENT_STATUS_ACKNOWLEDGED]))).incidents:
+            await incidents.ResolveIncident(incidents_pb2.ResolveIncidentRequest(incident_id=inc.id, user_id="ann"))
     for n, (summary, severity, labels) in enumerate([
         ("Disk full on db-1: /var is 98% used", "critical", {"service": "db", "env": "prod"}),
         ("API 5xx rate above 2% for 10 minutes", "error", {"service": "api", "env": "prod"}),
@@ -281,6 +286,9 @@ async def test_screenshots_of_the_main_pages(browser: Any, site: RunningServer, 
     async with site.ctx.pool.connection() as conn:
         cur = await conn.execute("SELECT max(incident_id) AS i FROM alerting.alerts")
         newest = (await cur.fetchone())["i"]
+    async with site.channel() as channel:  # the one before: acknowledged, with a note
+        await incidents_pb2_grpc.IncidentServiceStub(channel).AcknowledgeIncident(incidents_pb2.AcknowledgeIncidentRequest(
+            incident_id=newest - 1, user_id="ann", note="Rolling back the 14:02 deploy"))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 15
     while True:  # until the newest incident's first step has paged ann
