@@ -6,14 +6,16 @@ Proves: a page without a session goes to /login with ``next``; the list shows co
 hostile alert summary is escaped everywhere; a viewer gets no action controls and a forged
 viewer POST is a 403 that changes nothing; a POST without the session's CSRF token is refused;
 a responder acknowledges, resolves, escalates and notes from the pages (303 back with a
-message, audited as the person); a refused change is shown as a sentence; the static files are
-served, small, and the pages carry a strict Content-Security-Policy.
+message, audited as the person); a refused change is shown as a sentence; every form control
+has a label and the layout a skip link; the static files are served, small, and the pages carry
+a strict Content-Security-Policy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -341,6 +343,57 @@ async def test_filters_held_in_the_url_and_pages_by_token(server: RunningServer,
     assert status == 400 and "Size must be a number from 1 to 200" in page
     status, page, _ = await _get(server, "/incidents?status=sleeping", cookie)
     assert status == 400 and "Status must be one of" in page
+
+
+class _Controls(HTMLParser):
+    """The form controls of a page and the ids its labels name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.labelled: set[str] = set()
+        self.buttons: list[str] = []
+        self._button: list[str] | None = None
+        self.main = False
+        self.skip = False
+        self.lang = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang") or ""
+        if tag in ("input", "textarea", "select") and a.get("type") != "hidden":
+            self.controls.append(a)
+        if tag == "label" and a.get("for"):
+            self.labelled.add(a["for"] or "")
+        if tag == "button":
+            self._button = []
+        if tag == "main" and a.get("id") == "main":
+            self.main = True
+        if tag == "a" and a.get("href") == "#main":
+            self.skip = True
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._button.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self._button is not None:
+            self.buttons.append("".join(self._button).strip())
+            self._button = None
+
+
+async def test_every_control_has_a_label_and_the_layout_a_skip_link(server: RunningServer, key: str) -> None:
+    iid = await _incident_of(server, await post_alert(server.http_url, key, "CPU high", "c1"))
+    cookie = await session_cookie(server, "ann", "responder")
+    for path in ("/incidents", f"/incidents/{iid}", "/incidents?label=bad"):
+        _, page, _ = await _get(server, path, cookie)
+        found = _Controls()
+        found.feed(page.split('<template id="incident-row">')[0])
+        assert found.lang == "en" and found.main and found.skip, path
+        unlabelled = [c for c in found.controls if not c.get("aria-label") and c.get("id") not in found.labelled]
+        assert unlabelled == [], path
+        assert found.controls and all(found.buttons), path
 
 
 async def test_the_static_files_are_served_and_small(server: RunningServer) -> None:
