@@ -287,15 +287,16 @@ async def test_screenshots_of_the_main_pages(browser: Any, site: RunningServer, 
         cur = await conn.execute("SELECT max(incident_id) AS i FROM alerting.alerts")
         newest = (await cur.fetchone())["i"]
     async with site.channel() as channel:  # the one before: acknowledged, with a note
-        await incidents_pb2_grpc.IncidentServiceStub(channel).AcknowledgeIncident(incidents_pb2.AcknowledgeIncidentRequest(
-            incident_id=newest - 1, user_id="ann", note="Rolling back the 14:02 deploy"))
+        await incidents_pb2_grpc.IncidentServiceStub(channel).AcknowledgeIncident(
+            incidents_pb2.AcknowledgeIncidentRequest(incident_id=newest - 1, user_id="ann",
+                                                     note="Rolling back the 14:02 deploy"))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 15
     while True:  # until the newest incident's first step has paged ann
         async with site.ctx.pool.connection() as conn:
             cur = await conn.execute(
-                """SELECT count(*) AS n FROM alerting.notification_requests r JOIN alerting.alerts a ON a.id = r.alert_id
-                   WHERE a.incident_id = %s""", (newest,))
+                """SELECT count(*) AS n FROM alerting.notification_requests r
+                   JOIN alerting.alerts a ON a.id = r.alert_id WHERE a.incident_id = %s""", (newest,))
             if (await cur.fetchone())["n"] > 0:
                 break
         assert loop.time() < deadline, "the escalation never paged"

@@ -152,7 +152,9 @@ class Filters:
             pairs.append(("page", values["page"]))
         return urlencode(pairs)
 
-    def request(self, statuses: tuple[pb.IncidentStatus, ...], page_size: int, page_token: str = "") -> pb.ListIncidentsRequest:
+    def request(
+        self, statuses: tuple[pb.IncidentStatus, ...], page_size: int, page_token: str = "",
+    ) -> pb.ListIncidentsRequest:
         req = pb.ListIncidentsRequest(statuses=statuses, labels=dict(self.labels), page_size=page_size,
                                       page_token=page_token)
         if self.integration is not None:
@@ -270,8 +272,9 @@ async def bulk(request: web.Request, caller: Caller) -> web.StreamResponse:
             await caller.call(method, req)
             changed += 1
         except RpcFailure as failure:
-            if failure.code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
-                raise  # the whole action is refused: the 403 page (or the login)
+            if failure.code == grpc.StatusCode.UNAUTHENTICATED or (
+                    failure.code == grpc.StatusCode.PERMISSION_DENIED and not changed and not failures):
+                raise  # refused before anything changed: the 403 page (or the login)
             failures.append(f"Incident {iid}: {failure.details}")
     if failures:
         return site.show(request, caller, "error.html", 409, title=f"{changed} of {len(ids)} done",
@@ -310,7 +313,8 @@ async def incident_view(request: web.Request, caller: Caller, iid: int, *, error
     timeline = timeline_answer.entries
     policy = None
     if escalation is not None and escalation.escalation.policy_id:
-        found_policy = await _optional(caller, POLICY, esc_pb.GetPolicyRequest(policy_id=escalation.escalation.policy_id))
+        found_policy = await _optional(caller, POLICY,
+                                       esc_pb.GetPolicyRequest(policy_id=escalation.escalation.policy_id))
         policy = found_policy.policy if found_policy is not None else None
     notifications: list[tuple[int, Any]] = []
     requests: list[Any] = []
@@ -337,7 +341,8 @@ async def incident_view(request: web.Request, caller: Caller, iid: int, *, error
     }
     return site.show(
         request, caller, "incident.html", status, incident=incident, alerts=list(alerts.alerts),
-        more_alerts=bool(alerts.next_page_token), timeline=list(reversed(timeline)), escalation=escalation, policy=policy,
+        more_alerts=bool(alerts.next_page_token), timeline=list(reversed(timeline)), escalation=escalation,
+        policy=policy,
         notifications=notifications, requests=requests, may_see_deliveries=may_see_deliveries, actions=actions,
         error=error, note=note, done=done_message(request.query),
     )
