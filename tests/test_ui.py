@@ -7,7 +7,8 @@ hostile alert summary is escaped everywhere; a viewer gets no action controls an
 viewer POST is a 403 that changes nothing; a POST without the session's CSRF token is refused;
 a responder acknowledges, resolves, escalates and notes from the pages (303 back with a
 message, audited as the person); a refused change is shown as a sentence; every form control
-has a label and the layout a skip link; the static files are served, small, and the pages carry
+has a label and the layout a skip link; a page while the database is down is a 503 page, fast;
+the static files are served, small, and the pages carry
 a strict Content-Security-Policy.
 """
 
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import html
+import time
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from fixtures.tcpproxy import tcp_proxy
 from fixtures.ui import cookie_header, csrf_of, post_alert, session_cookie
 
 from google.protobuf.duration_pb2 import Duration
@@ -28,7 +31,7 @@ from google.protobuf.duration_pb2 import Duration
 from oncall.alerting.v1 import escalation_pb2, escalation_pb2_grpc, routing_pb2, routing_pb2_grpc
 from oncall.ui import render
 
-from conftest import RunningServer
+from conftest import RunningServer, run_server, server_settings
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -404,3 +407,19 @@ async def test_the_static_files_are_served_and_small(server: RunningServer) -> N
         total += len(body.encode())
     assert 0 < total < 100_000
     assert {p.suffix for p in render.STATIC_DIR.iterdir()} == {".css", ".js"}
+
+
+async def test_a_page_while_the_database_is_down_is_a_503_page_answered_fast(db_url: str) -> None:
+    async with tcp_proxy(db_url) as proxy, run_server(server_settings(proxy.url, db_acquire_timeout_s=1.0)) as server:
+        cookie = await session_cookie(server, "ann", "responder")
+        await proxy.stop()
+        for path in ("/incidents", "/incidents/1"):
+            started = time.monotonic()
+            status, page, headers = await _get(server, path, cookie)
+            assert time.monotonic() - started < 4.0
+            assert status == 503 and headers["Retry-After"] and headers["Content-Type"].startswith("text/html")
+            assert "Unavailable" in page and "The database is unreachable; retry later." in page
+            assert "psycopg" not in page and "127.0.0.1" not in page
+        await proxy.start()
+        status, _, _ = await _get(server, "/incidents", cookie)
+        assert status == 200

@@ -168,7 +168,7 @@ def build_app(ctx: Context) -> web.Application:
         if name not in ctx.registry.sources:
             log.warning("ONCALL_SOURCE_MAX_BODY_BYTES names %r, which is no installed source", name)
     app = web.Application(
-        middlewares=[connection_middleware, in_flight_middleware, errors_middleware, ui.page_refusals,
+        middlewares=[connection_middleware, in_flight_middleware, errors_middleware, ui.page_errors,
                      csrf_middleware],
         client_max_size=max(limits) + 1,
     )

@@ -16,9 +16,9 @@ from ..http import csrf
 from ..rest.invoke import Invoker
 from . import incidents, render, site
 from .calls import INVOKER
-from .site import page_refusals
+from .site import page_errors
 
-__all__ = ["add_routes", "page_refusals"]
+__all__ = ["add_routes", "page_errors"]
 
 
 async def home(request: web.Request) -> web.StreamResponse:

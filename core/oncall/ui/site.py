@@ -16,10 +16,12 @@ import grpc
 from aiohttp import web
 
 from ..auth.sessions import cookie_from_header
-from ..errors import PermissionDenied, Unauthenticated
+from ..errors import OnCallError, PermissionDenied, Unauthenticated
+from ..http.errors import RETRY_AFTER_S, status_of
 from ..http.login import LOGIN_PATH, safe_next
 from ..http.requests import CONTEXT
 from ..rest.status import INTERNAL_DETAIL, http_status
+from ..store.database import UNREACHABLE, unavailable
 from . import render
 from .calls import Caller, RpcFailure
 
@@ -75,18 +77,36 @@ def is_page(request: web.Request) -> bool:
 
 
 @web.middleware
-async def page_refusals(
+async def page_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> web.StreamResponse:
-    """A page's POST the CSRF guard refuses (a form from before the last sign-in, another site's
-    form) is answered with a page saying so, not the API's JSON; it still ran nothing."""
+    """A page's failure outside its calls is answered with a page, not the API's JSON: a POST the
+    CSRF guard refuses (a form from before the last sign-in, another site's form; it ran
+    nothing), a database that cannot be reached (503, Retry-After), any other domain refusal."""
     try:
         return await handler(request)
-    except PermissionDenied as exc:
+    except OnCallError as exc:
         if not is_page(request):
             raise
-        return render.page("error.html", 403, me=None, csrf="", path=request.path, title="Not sent",
-                           detail=f"This form could not be sent: {exc.detail}. Reload the page and try again.")
+        return _refusal(request, exc)
+    except UNREACHABLE as exc:
+        if not is_page(request):
+            raise
+        return _refusal(request, unavailable(exc))
+
+
+def _refusal(request: web.Request, exc: OnCallError) -> web.Response:
+    status, _ = status_of(exc)
+    if isinstance(exc, PermissionDenied):
+        title, detail = "Not sent", f"This form could not be sent: {exc.detail}. Reload the page and try again."
+    elif status == 503:
+        title, detail = "Unavailable", f"{exc.detail[:1].upper()}{exc.detail[1:]}."
+    else:
+        title, detail = "That did not work", exc.detail
+    response = render.page("error.html", status, me=None, csrf="", path=request.path, title=title, detail=detail)
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def signed_in(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
