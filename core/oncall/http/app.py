@@ -1,4 +1,5 @@
-"""The HTTP server: health, readiness, the webhook endpoints of every source plugin, and the login routes."""
+"""The HTTP server: health, readiness, the webhook endpoints of every source plugin, the login routes, the
+REST API and the web UI."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from oncall_hookspecs import IngestResult, WebhookResponse
 
+from .. import ui
 from ..alerting.ingest import InvalidEvent
 from ..context import Context
 from ..errors import NotFound, PermissionDenied, Unauthenticated
@@ -166,7 +168,8 @@ def build_app(ctx: Context) -> web.Application:
         if name not in ctx.registry.sources:
             log.warning("ONCALL_SOURCE_MAX_BODY_BYTES names %r, which is no installed source", name)
     app = web.Application(
-        middlewares=[connection_middleware, in_flight_middleware, errors_middleware, csrf_middleware],
+        middlewares=[connection_middleware, in_flight_middleware, errors_middleware, ui.page_errors,
+                     csrf_middleware],
         client_max_size=max(limits) + 1,
     )
     app[CONTEXT] = ctx
@@ -182,6 +185,7 @@ def build_app(ctx: Context) -> web.Application:
     calendar.add_routes(app)
     channels.add_routes(app, ctx)
     rest.add_routes(app, ctx)  # the REST/JSON API of every gRPC service (oncall.rest)
+    ui.add_routes(app, ctx)  # the web UI's pages (oncall.ui)
     for path, source_name in sorted(ctx.registry.source_paths.items()):
         app.router.add_post(path, _source_route(source_name))
     return app
