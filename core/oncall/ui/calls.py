@@ -38,6 +38,9 @@ class Caller:
         self._invoker = request.app[INVOKER]
         self._metadata = metadata_of(request.headers)
         self._peer = peer_of(request)
+        # who the caller is was asked once, of the HTTP request itself (every header, the TCP
+        # peer): each call takes that principal, never re-reads credentials from metadata
+        self._auth = auth_request(request)
 
     @classmethod
     async def of(cls, request: web.Request) -> Caller | None:
@@ -58,7 +61,8 @@ class Caller:
 
     async def call(self, method: str, request: Any) -> Any:
         """Call a unary method as the browser; RpcFailure with the status a gRPC client would get."""
-        return await self._invoker.invoke(method, request, self._metadata, self._peer)
+        return await self._invoker.invoke(method, request, self._metadata, self._peer, auth=self._auth,
+                                          principal=self.principal)
 
     async def maybe(self, method: str, request: Any) -> Any | None:
         """Call ``method`` when the caller may; None when they may not (the page leaves that part out)."""
