@@ -20,6 +20,8 @@ class Integration:
     key_prefix: str
     enabled: bool
     created_at: datetime
+    #: the team it belongs to (its alerts and incidents with it); None: no team
+    team_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Integration:
@@ -30,6 +32,7 @@ class Integration:
             key_prefix=row["key_prefix"],
             enabled=row["enabled"],
             created_at=row["created_at"],
+            team_id=row.get("team_id"),
         )
 
 

@@ -80,6 +80,18 @@ async def rotate_integration_key(pool: Pool, integration_id: int) -> str:
     return key
 
 
+async def set_integration_team(pool: Pool, integration_id: int, team_id: str | None) -> Integration:
+    """Give an integration to a team (None: to no team); its alerts and incidents follow it."""
+    async with pool.connection() as conn:
+        with violations(foreign_key=f"no team {team_id!r} (oncall teams list)"):
+            cur = await conn.execute(
+                "UPDATE alerting.integrations SET team_id = %s WHERE id = %s RETURNING *", (team_id, integration_id))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"integration {integration_id} not found")
+    return Integration.from_row(row)
+
+
 async def list_integrations(pool: Pool) -> list[Integration]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.integrations ORDER BY id")

@@ -2,6 +2,11 @@
 
 A method missing from ``METHODS`` is refused (PERMISSION_DENIED) rather than open, and
 ``tests/test_access.py`` fails for any method the server registers without an entry.
+
+A role held in one team only counts at the door for ``TEAM_CHECKED`` methods alone: their
+services know the team of what they create, change or act on and ask
+``auth.principal.require`` with it before writing. Every other method is decided at the
+door by the role everywhere.
 ``OPEN_SERVICES`` need no principal at all: health checking, and reflection unless
 ``ONCALL_GRPC_REFLECTION=off``.
 """
@@ -133,7 +138,19 @@ METHODS: dict[str, str] = {
     **_service(f"{_X}.AuditService", {
         "ListAuditEvents": "audit:read",
     }),
+    **_service(f"{_X}.TeamService", {
+        "CreateTeam": "teams:write",
+        "ListTeams": "teams:read",
+        "GetTeam": "teams:read",
+        "UpdateTeam": "teams:write",
+        "DeleteTeam": "teams:write",
+    }),
 }
+
+#: the methods whose service checks the team of the resource itself (``auth.principal.require``)
+TEAM_CHECKED: frozenset[str] = frozenset({
+    f"/{_X}.ApiKeyService/{m}" for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey")
+})
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
 REFLECTION_SERVICES = ("grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..config import Settings
 from ..errors import OnCallError
 from ..logs import configure as configure_logging
-from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server
+from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server, teams
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     notification.register(sub)
     plugin.register(sub)
     access.register(sub)
+    teams.register(sub)
     return parser
 
 

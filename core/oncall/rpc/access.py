@@ -24,7 +24,7 @@ from oncall_hookspecs import AuthRequest, Principal
 
 from ..auth import audit, methods, permissions
 from ..auth.access import Access
-from ..auth.principal import current, describe
+from ..auth.principal import current, deciding, describe
 from ..errors import PermissionDenied, Unauthenticated
 from .errors import answering
 
@@ -153,11 +153,12 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if permission is None:
             raise PermissionDenied(f"{short} is not in the permission table; nobody may call it")
         resource = resource_of(permission, request)
-        if not self._access.allowed(principal, permission, resource):
-            log.warning("refused %s to %s (%s): no %s", short, describe(principal), principal.role or "no role",
-                        permission)
-            raise PermissionDenied(
-                f"{describe(principal)} ({principal.role or 'no role'}) may not {permission} ({short})")
+        # a team role counts here only where the service asks again with the resource's team
+        team = permissions.ANY_TEAM if method in methods.TEAM_CHECKED else None
+        if not self._access.allowed(principal, permission, resource, team):
+            roles = permissions.describe_roles(principal)
+            log.warning("refused %s to %s (%s): no %s", short, describe(principal), roles, permission)
+            raise PermissionDenied(f"{describe(principal)} ({roles}) may not {permission} ({short})")
         return principal, seen, resource
 
     async def _record(
@@ -181,6 +182,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async with answering(method, context, self._wait):
                 principal, seen, resource = await self._admit(method, permission, request, context)
             token = current.set(principal)
+            deciding_token = deciding.set(self._access.allowed)
             outcome = "INTERNAL"
             try:
                 response = await behavior(request, context)
@@ -192,6 +194,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise
             finally:
                 current.reset(token)
+                deciding.reset(deciding_token)
                 # bad input wrote nothing, and a database that is down can't be written to
                 if audited and outcome not in _NOT_AUDITED:
                     await self._record(principal, seen, method, resource, request, outcome)
@@ -204,6 +207,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 principal, _, _ = await self._admit(method, permission, request, context)
             # each call runs in a task of its own, whose context ends with it: nothing to reset
             current.set(principal)
+            deciding.set(self._access.allowed)
             if inspect.iscoroutinefunction(behavior):  # a servicer that answers with context.write
                 await behavior(request, context)
                 return
