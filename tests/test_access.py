@@ -23,7 +23,8 @@ import pytest
 from fixtures.auth import bearer, make_key, make_team
 from fixtures.processes import oncall_env, run_cli
 from fixtures.rpc import HANG_GUARD_S, ReflectionClient, failure_of, reflection_client
-from google.protobuf import message_factory
+from fixtures.teams import team_world, writes
+from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from oncall_hookspecs import ROLES, AuthRequest, Principal
@@ -229,6 +230,48 @@ async def test_every_role_and_every_bad_key_is_refused_each_forbidden_method_and
     # the five callers that are nobody were refused every method, the roles what they lack
     assert asked == 5 * len(methods.METHODS) + sum(
         sum(p not in c.may for p in methods.METHODS.values()) for c in callers if c.may is not None)
+
+
+def _call_with(channel: grpc.Channel, client: ReflectionClient, method: str, token: str, body: dict[str, Any],
+               ) -> grpc.StatusCode:
+    """Call ``method`` with the request ``body`` (JSON, as REST takes it); the code it ends with."""
+    service, _, name = method.lstrip("/").partition("/")
+    m = client.pool.FindServiceByName(service).FindMethodByName(name)
+    request = json_format.ParseDict(body, message_factory.GetMessageClass(m.input_type)())
+    response_cls = message_factory.GetMessageClass(m.output_type)
+    try:
+        channel.unary_unary(method, request_serializer=type(request).SerializeToString,
+                            response_deserializer=response_cls.FromString)(
+            request, metadata=bearer(token), timeout=HANG_GUARD_S)
+    except grpc.RpcError as exc:
+        return exc.code()  # type: ignore[no-any-return, attr-defined]
+    return grpc.StatusCode.OK
+
+
+def _with_bodies(target: str, token: str, bodies: dict[str, dict[str, Any]]) -> dict[str, grpc.StatusCode]:
+    with grpc.insecure_channel(target) as channel:
+        client = ReflectionClient(channel)
+        return {method: _call_with(channel, client, method, token, body) for method, body in bodies.items()}
+
+
+async def test_a_key_of_another_team_is_refused_every_change_to_a_teams_resources_and_nothing_changes(
+    server: Any, db_url: str,
+) -> None:
+    payments = await team_world(server, "payments")
+    await make_team(server.ctx.pool, "search")
+    bodies = writes(payments)
+    # every team-checked method that changes something is asked, with a request that would succeed for payments
+    assert set(bodies) == {m for m in methods.TEAM_CHECKED if permissions.changes_state(methods.METHODS[m])}
+    for role in ("editor", "admin"):
+        _, other = await make_key(server.ctx.pool, role, name=f"search-{role}", team_id="search")
+        before = await snapshot(db_url)
+        got = await asyncio.to_thread(_with_bodies, server.grpc_target, other, bodies)
+        assert {m: c.name for m, c in got.items() if c != grpc.StatusCode.PERMISSION_DENIED} == {}, role
+        assert await snapshot(db_url) == before, f"a {role} of search changed payments' resources"
+    # and the same requests from an editor of payments are allowed (an admin's for the keys)
+    _, mine = await make_key(server.ctx.pool, "admin", name="payments-admin", team_id="payments")
+    got = await asyncio.to_thread(_with_bodies, server.grpc_target, mine, bodies)
+    assert {m: c.name for m, c in got.items() if c != grpc.StatusCode.OK} == {}
 
 
 async def test_health_and_reflection_need_no_key_and_reflection_can_be_turned_off(db_url: str) -> None:

@@ -14,11 +14,22 @@ import pytest
 from fixtures.auth import make_key, make_team
 from fixtures.processes import oncall_env, run_cli
 from fixtures.rpc import failure_of
+from fixtures.teams import step, team_world
 from oncall_hookspecs import Principal
 
 from oncall.access.v1 import access_pb2 as pb
 from oncall.access.v1 import access_pb2_grpc
-from oncall.auth import keys, permissions
+from oncall.alerting.v1 import escalation_pb2 as esc
+from oncall.alerting.v1 import escalation_pb2_grpc
+from oncall.alerting.v1 import grouping_pb2 as grp
+from oncall.alerting.v1 import grouping_pb2_grpc
+from oncall.alerting.v1 import routing_pb2 as rt
+from oncall.alerting.v1 import routing_pb2_grpc
+from oncall.alerting.v1 import schedules_pb2 as sch
+from oncall.alerting.v1 import schedules_pb2_grpc
+from oncall.auth import keys, permissions, principal
+from oncall.notification.v1 import notification_pb2 as ntf
+from oncall.notification.v1 import notification_pb2_grpc
 from oncall.errors import PermissionDenied
 
 
@@ -130,3 +141,108 @@ async def test_a_team_key_reads_as_a_viewer_and_makes_keys_only_for_its_team_wit
     with pytest.raises(PermissionDenied, match="editor in team payments may not grant admin"):
         keys.check_grant(editor_of_payments, "admin", "payments", (), None, datetime.now(UTC))
     assert keys.check_grant(editor_of_payments, "editor", "payments", (), None, datetime.now(UTC)) == ()
+
+
+async def test_an_editor_of_a_team_edits_its_policies_only_and_cannot_move_them_out(server: Any) -> None:
+    payments = await team_world(server, "payments")
+    search = await team_world(server, "search")
+    async with server.channel() as channel:
+        loose = (await escalation_pb2_grpc.EscalationServiceStub(channel).CreatePolicy(
+            esc.CreatePolicyRequest(name="no-team", steps=[step()]))).policy
+    assert loose.team_id == ""
+    _, editor = await make_key(server.ctx.pool, "editor", name="pay-editor", team_id="payments")
+    async with server.channel(editor) as channel:
+        stub = escalation_pb2_grpc.EscalationServiceStub(channel)
+        edited = await stub.UpdatePolicy(esc.UpdatePolicyRequest(
+            policy_id=payments.policy, name="payments, edited", steps=[step("bob")]))
+        assert (edited.policy.name, edited.policy.team_id) == ("payments, edited", "payments")  # unset: stays
+        made = await stub.CreatePolicy(esc.CreatePolicyRequest(name="pay-2", steps=[step()], team_id="payments"))
+        assert made.policy.team_id == "payments"
+        refusals = {
+            "no-team policy": stub.UpdatePolicy(esc.UpdatePolicyRequest(policy_id=loose.id, name="x", steps=[step()])),
+            "search's policy": stub.UpdatePolicy(esc.UpdatePolicyRequest(
+                policy_id=search.policy, name="x", steps=[step()])),
+            "moved to search": stub.UpdatePolicy(esc.UpdatePolicyRequest(
+                policy_id=payments.policy, name="x", steps=[step()], team_id="search")),
+            "moved to no team": stub.UpdatePolicy(esc.UpdatePolicyRequest(
+                policy_id=payments.policy, name="x", steps=[step()], team_id="")),
+            "created with no team": stub.CreatePolicy(esc.CreatePolicyRequest(name="x", steps=[step()])),
+            "deleted search's": stub.DeletePolicy(esc.DeletePolicyRequest(policy_id=search.policy)),
+        }
+        for what, call in refusals.items():
+            refused = await failure_of(call)
+            assert refused.code() == grpc.StatusCode.PERMISSION_DENIED, what
+        assert "teams/search/policies/" in (await failure_of(stub.DeletePolicy(
+            esc.DeletePolicyRequest(policy_id=search.policy)))).details()
+        # nothing refused was written
+        listed = {p.name: p.team_id for p in (await stub.ListPolicies(esc.ListPoliciesRequest())).policies}
+        assert listed == {"payments, edited": "payments", "pay-2": "payments", "search-policy": "search",
+                          "no-team": ""}
+        # the lists' team filters
+        mine = await stub.ListPolicies(esc.ListPoliciesRequest(my_teams=True))
+        assert sorted(p.name for p in mine.policies) == ["pay-2", "payments, edited"]
+        named = await stub.ListPolicies(esc.ListPoliciesRequest(team_ids=["search"]))
+        assert [p.name for p in named.policies] == ["search-policy"]
+        both = await stub.ListPolicies(esc.ListPoliciesRequest(team_ids=["search"], my_teams=True))
+        assert len(both.policies) == 3
+        bad = await failure_of(stub.ListPolicies(esc.ListPoliciesRequest(team_ids=["Not A Team"])))
+        assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+        schedules = await schedules_pb2_grpc.ScheduleServiceStub(channel).ListSchedules(
+            sch.ListSchedulesRequest(my_teams=True))
+        assert [s.team_id for s in schedules.schedules] == ["payments"]
+        rules = await routing_pb2_grpc.RoutingServiceStub(channel).ListRules(rt.ListRulesRequest(team_ids=["search"]))
+        assert [r.name for r in rules.rules] == ["search-rule"]
+        grouping = await grouping_pb2_grpc.GroupingServiceStub(channel).ListGroupingRules(
+            grp.ListGroupingRulesRequest(my_teams=True))
+        assert [r.spec.name for r in grouping.rules] == ["payments-grouping"]
+        templates = await notification_pb2_grpc.NotificationServiceStub(channel).ListTemplates(
+            ntf.ListTemplatesRequest(my_teams=True))
+        assert [t.id for t in templates.templates] == ["payments-pages"]
+    async with server.channel() as channel:  # the admin everywhere has no teams of its own
+        assert not (await escalation_pb2_grpc.EscalationServiceStub(channel).ListPolicies(
+            esc.ListPoliciesRequest(my_teams=True))).policies
+        # an admin moves a policy between teams
+        moved = await escalation_pb2_grpc.EscalationServiceStub(channel).UpdatePolicy(esc.UpdatePolicyRequest(
+            policy_id=loose.id, name="no-team", steps=[step()], team_id="search"))
+        assert moved.policy.team_id == "search"
+        unknown = await failure_of(escalation_pb2_grpc.EscalationServiceStub(channel).CreatePolicy(
+            esc.CreatePolicyRequest(name="ghost", steps=[step()], team_id="ghosts")))
+        assert unknown.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_team_is_not_deleted_while_its_resources_belong_to_it(server: Any) -> None:
+    payments = await team_world(server, "payments")
+    async with server.channel() as channel:
+        teams_stub = access_pb2_grpc.TeamServiceStub(channel)
+        used = await failure_of(teams_stub.DeleteTeam(pb.DeleteTeamRequest(id="payments")))
+        assert used.code() == grpc.StatusCode.FAILED_PRECONDITION
+        for what in (f"escalation policy {payments.policy}", f"schedule {payments.schedule}",
+                     f"routing rule {payments.rule}", f"grouping rule {payments.grouping_rule}",
+                     f"template {payments.template}", f"API key {payments.key}"):
+            assert what in used.details()
+        assert [t.id for t in (await teams_stub.ListTeams(pb.ListTeamsRequest())).teams] == ["payments"]
+
+
+def test_the_permission_rule_is_asked_with_a_resource_naming_the_team() -> None:
+    asked: list[tuple[str, str, str | None]] = []
+
+    def decide(principal: Principal, permission: str, resource: str, team: str | None) -> bool:
+        asked.append((permission, resource, team))
+        return team == "payments"
+
+    editor = Principal(kind="api_key", user_id="k", role="viewer", team_roles=(("payments", "editor"),))
+    tokens = (principal.current.set(editor), principal.deciding.set(decide))
+    try:
+        principal.require("policies:write", "policies/p1", "payments", "payments")
+        with pytest.raises(PermissionDenied, match="teams/search/policies/p1"):
+            principal.require("policies:write", "policies/p1", "payments", "search")
+        with pytest.raises(PermissionDenied, match="a resource of no team needs the role everywhere"):
+            principal.require("policies:write", "policies")
+    finally:
+        principal.current.reset(tokens[0])
+        principal.deciding.reset(tokens[1])
+    assert asked == [("policies:write", "teams/payments/policies/p1", "payments"),
+                     ("policies:write", "teams/payments/policies/p1", "payments"),
+                     ("policies:write", "teams/search/policies/p1", "search"),
+                     ("policies:write", "policies", None)]
+    principal.require("policies:write", "policies")  # no call being served: trusted

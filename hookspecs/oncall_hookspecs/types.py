@@ -380,7 +380,8 @@ class RoutingRule:
 
     Evaluation stops at the first match unless the rule says ``continue_``. ``version``
     changes whenever the rule is edited, so routers may cache compiled forms by
-    ``(id, version)``.
+    ``(id, version)``. ``team_id`` is the team the rule belongs to (None: no team); it
+    decides who may edit the rule, not which alerts it sees.
     """
 
     id: str
@@ -390,6 +391,7 @@ class RoutingRule:
     continue_: bool = False
     position: int = 0
     version: int = 1
+    team_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -149,6 +149,18 @@ METHODS: dict[str, str] = {
 
 #: the methods whose service checks the team of the resource itself (``auth.principal.require``)
 TEAM_CHECKED: frozenset[str] = frozenset({
+    f"/{_A}.EscalationService/{m}" for m in ("CreatePolicy", "UpdatePolicy", "DeletePolicy")
+} | {
+    f"/{_A}.ScheduleService/{m}" for m in (
+        "CreateSchedule", "UpdateSchedule", "DeleteSchedule",
+        "AddOverride", "RemoveOverride", "SetTemporarySchedule", "ClearTemporarySchedule")
+} | {
+    f"/{_A}.RoutingService/{m}" for m in ("CreateRule", "UpdateRule", "DeleteRule")
+} | {
+    f"/{_A}.GroupingService/{m}" for m in ("CreateGroupingRule", "UpdateGroupingRule", "DeleteGroupingRule")
+} | {
+    f"/{_N}.NotificationService/{m}" for m in ("CreateTemplate", "UpdateTemplate", "DeleteTemplate")
+} | {
     f"/{_X}.ApiKeyService/{m}" for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey")
 })
 

@@ -20,6 +20,9 @@ from ..store.errors import violations
 TEAM_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_NAME = 200
 
+#: what a resource refers to an unknown team with, as a foreign-key violation (store.errors.violations)
+UNKNOWN_TEAM = "no such team (oncall teams list)"
+
 #: the tables whose rows may belong to a team, and how a refusal names them
 _USERS: tuple[tuple[str, str], ...] = (
     ("alerting.integrations", "integration"),
@@ -29,6 +32,22 @@ _USERS: tuple[tuple[str, str], ...] = (
     ("alerting.grouping_rules", "grouping rule"),
     ("notification.templates", "template"),
 )
+
+
+class Unchanged:
+    """An update that leaves a resource in its team (``UNCHANGED``)."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+#: what an update that names no team gives: the resource stays in its team
+UNCHANGED = Unchanged()
+
+
+def after(stored: str | None, given: str | None | Unchanged) -> str | None:
+    """The team a resource is in after an update: the one given, or the one it had."""
+    return stored if isinstance(given, Unchanged) else given
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +82,16 @@ def _name(name: str) -> str:
     if len(name) > MAX_NAME:
         raise InvalidArgument(f"a team's name is at most {MAX_NAME} characters")
     return name
+
+
+def param(only: tuple[str, ...] | None) -> list[str] | None:
+    """A list's team filter as a ``text[]`` parameter (None: no filter): ``%s::text[] IS NULL OR team_id = ANY(%s::text[])``."""
+    return None if only is None else list(only)
+
+
+def in_teams(team_id: str | None, only: tuple[str, ...] | None) -> bool:
+    """Whether a resource of ``team_id`` passes a list's team filter (None: no filter)."""
+    return only is None or (team_id is not None and team_id in only)
 
 
 async def require_team(conn: Conn, team_id: str) -> None:

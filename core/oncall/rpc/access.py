@@ -3,9 +3,10 @@ whose role allows the method's permission (``auth.methods``), and every state-ch
 it admits is written to the audit log.
 
 No principal is UNAUTHENTICATED; one not allowed is PERMISSION_DENIED, before the servicer
-runs. A refused call (unauthenticated, not allowed, or INVALID_ARGUMENT) writes nothing,
-not even an audit row: it is logged (``oncall.rpc.access``: principal, method, code; never
-a credential) instead. An admitted call is audited with its outcome: OK, or the status a
+runs (or, for a role held in some teams only, by the servicer, once it knows the resource's
+team: ``methods.TEAM_CHECKED``). A refused call (unauthenticated, not allowed, or
+INVALID_ARGUMENT) writes nothing, not even an audit row: it is logged (``oncall.rpc.access``:
+principal, method, code; never a credential) instead. An admitted call is audited with its outcome: OK, or the status a
 domain refusal gave it (NOT_FOUND, FAILED_PRECONDITION …).
 """
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "credential")
 #: outcomes of admitted calls that changed nothing and are not audited
-_NOT_AUDITED = frozenset({"INVALID_ARGUMENT", "UNAVAILABLE"})
+_NOT_AUDITED = frozenset({"INVALID_ARGUMENT", "UNAVAILABLE", "PERMISSION_DENIED"})
 _NOT_SECRET = frozenset({"dedup_key", "page_token", "key_id"})
 _MAX_TEXT = 200  # a summary quotes a string up to this many characters
 _MAX_ITEMS = 20
@@ -195,7 +196,12 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             finally:
                 current.reset(token)
                 deciding.reset(deciding_token)
-                # bad input wrote nothing, and a database that is down can't be written to
+                # bad input wrote nothing, and a database that is down can't be written to; a
+                # refusal past the door (not the resource's team's role, not acting as oneself)
+                # is logged like one at the door
+                if outcome == "PERMISSION_DENIED":
+                    log.warning("refused %s to %s (%s): the service said no", method.rpartition("/")[2],
+                                describe(principal), permissions.describe_roles(principal))
                 if audited and outcome not in _NOT_AUDITED:
                     await self._record(principal, seen, method, resource, request, outcome)
 
