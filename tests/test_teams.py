@@ -19,9 +19,12 @@ from oncall_hookspecs import Principal
 
 from oncall.access.v1 import access_pb2 as pb
 from oncall.access.v1 import access_pb2_grpc
+from oncall.alerting import store
+from oncall.alerting.v1 import alerting_pb2, alerting_pb2_grpc, incidents_pb2_grpc
 from oncall.alerting.v1 import escalation_pb2 as esc
 from oncall.alerting.v1 import escalation_pb2_grpc
 from oncall.alerting.v1 import grouping_pb2 as grp
+from oncall.alerting.v1 import incidents_pb2 as inc
 from oncall.alerting.v1 import grouping_pb2_grpc
 from oncall.alerting.v1 import routing_pb2 as rt
 from oncall.alerting.v1 import routing_pb2_grpc
@@ -246,3 +249,71 @@ def test_the_permission_rule_is_asked_with_a_resource_naming_the_team() -> None:
                      ("policies:write", "teams/search/policies/p1", "search"),
                      ("policies:write", "policies", None)]
     principal.require("policies:write", "policies")  # no call being served: trusted
+
+
+async def test_a_responder_of_a_team_acts_on_its_integrations_alerts_and_incidents_only(
+    server: Any, db_url: str,
+) -> None:
+    payments = await team_world(server, "payments")
+    search = await team_world(server, "search")
+    _, responder = await make_key(server.ctx.pool, "responder", name="pay-oncall", team_id="payments")
+    async with server.channel(responder) as channel:
+        alerts = alerting_pb2_grpc.AlertServiceStub(channel)
+        incidents = incidents_pb2_grpc.IncidentServiceStub(channel)
+        acked = await alerts.AcknowledgeAlert(alerting_pb2.AcknowledgeAlertRequest(alert_id=payments.alert,
+                                                                                   user_id="ann"))
+        assert (acked.alert.status, acked.alert.team_id) == (alerting_pb2.ALERT_STATUS_ACKNOWLEDGED, "payments")
+        await incidents.ResolveIncident(inc.ResolveIncidentRequest(incident_id=payments.other_incident,
+                                                                   user_id="ann"))
+        raised = await alerts.CreateAlert(alerting_pb2.CreateAlertRequest(
+            summary="by hand", integration_id=payments.integration))
+        assert raised.alert.team_id == "payments"
+        refusals = {
+            "ack search's alert": alerts.AcknowledgeAlert(alerting_pb2.AcknowledgeAlertRequest(
+                alert_id=search.alert, user_id="ann")),
+            "note on search's alert": alerts.AddNote(alerting_pb2.AddNoteRequest(
+                alert_id=search.alert, user_id="ann", note="x")),
+            "resolve search's incident": incidents.ResolveIncident(inc.ResolveIncidentRequest(
+                incident_id=search.incident, user_id="ann")),
+            "merge search's incident into payments'": incidents.MergeIncidents(inc.MergeIncidentsRequest(
+                target_incident_id=payments.incident, source_incident_ids=[search.incident], user_id="ann")),
+            "raise on search's integration": alerts.CreateAlert(alerting_pb2.CreateAlertRequest(
+                summary="x", integration_id=search.integration)),
+            "raise on the manual integration (no team)": alerts.CreateAlert(alerting_pb2.CreateAlertRequest(
+                summary="x")),
+        }
+        for what, call in refusals.items():
+            refused = await failure_of(call)
+            assert refused.code() == grpc.StatusCode.PERMISSION_DENIED, what
+        # the lists' team filters
+        mine = await alerts.ListAlerts(alerting_pb2.ListAlertsRequest(my_teams=True))
+        assert {a.team_id for a in mine.alerts} == {"payments"} and len(mine.alerts) == 3
+        theirs = await incidents.ListIncidents(inc.ListIncidentsRequest(team_ids=["search"]))
+        assert {i.team_id for i in theirs.incidents} == {"search"} and len(theirs.incidents) == 2
+        everyone = await incidents.ListIncidents(inc.ListIncidentsRequest())
+        assert len(everyone.incidents) == 5
+    async with server.channel() as channel:  # nothing of search's changed
+        got = await alerting_pb2_grpc.AlertServiceStub(channel).GetAlert(
+            alerting_pb2.GetAlertRequest(alert_id=search.alert))
+        assert got.alert.status == alerting_pb2.ALERT_STATUS_TRIGGERED
+        timeline = await alerting_pb2_grpc.AlertServiceStub(channel).GetAlertTimeline(
+            alerting_pb2.GetAlertTimelineRequest(alert_id=search.alert))
+        assert [e.kind for e in timeline.events if e.kind == "note"] == []
+        assert not (await alerting_pb2_grpc.AlertServiceStub(channel).ListAlerts(
+            alerting_pb2.ListAlertsRequest(my_teams=True))).alerts  # the admin key has no teams
+
+
+async def test_the_cli_gives_an_integration_to_a_team(server: Any, db_url: str) -> None:
+    await make_team(server.ctx.pool, "payments")
+    integration, _ = await store.create_integration(server.ctx.pool, "generic", "hooks")
+    env = oncall_env(db_url)
+    given = await asyncio.to_thread(run_cli, "teams", "integration", str(integration.id), "payments", env=env)
+    assert given.returncode == 0 and "now belongs to team payments" in given.stdout, given.stderr
+    assert (await store.get_integration(server.ctx.pool, integration.id)).team_id == "payments"
+    used = await asyncio.to_thread(run_cli, "teams", "delete", "payments", env=env)
+    assert used.returncode == 1 and f"integration {integration.id}" in used.stderr
+    unknown = await asyncio.to_thread(run_cli, "teams", "integration", str(integration.id), "ghosts", env=env)
+    assert unknown.returncode == 1 and "no team 'ghosts'" in unknown.stderr
+    back = await asyncio.to_thread(run_cli, "teams", "integration", str(integration.id), "-", env=env)
+    assert back.returncode == 0 and "no team" in back.stdout
+    assert (await store.get_integration(server.ctx.pool, integration.id)).team_id is None

@@ -63,6 +63,8 @@ class Alert:
     escalation_policy_id: str | None = None
     silenced_by: str | None = None
     incident_id: int | None = None
+    #: the team of its integration; None: no team
+    team_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Alert:
@@ -92,6 +94,7 @@ class Alert:
             escalation_policy_id=row.get("escalation_policy_id"),
             silenced_by=row.get("silenced_by"),
             incident_id=row.get("incident_id"),
+            team_id=row.get("team_id"),
         )
 
     def view(self) -> AlertView:
@@ -149,3 +152,5 @@ class AlertFilter:
     integration_id: int | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: only those of these teams' integrations; None: any
+    teams: tuple[str, ...] | None = None

@@ -13,6 +13,7 @@ import orjson
 from psycopg.types.json import Jsonb
 
 from . import incident_status
+from ..auth.principal import require
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.errors import violations
 from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
@@ -25,7 +26,7 @@ ALERT_COLUMNS = """
     a.summary, a.details, a.severity, a.labels, a.annotations, a.created_at,
     a.last_received_at, a.started_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,
     a.resolved_by, a.duplicate_count, a.routed_at, a.routing, a.escalation_policy_id, a.silenced_by,
-    a.incident_id
+    a.incident_id, i.team_id
 """
 ALERT_FROM = "alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id"
 
@@ -90,6 +91,14 @@ async def set_integration_team(pool: Pool, integration_id: int, team_id: str | N
     if row is None:
         raise NotFound(f"integration {integration_id} not found")
     return Integration.from_row(row)
+
+
+async def integration_team(conn: Conn, integration_id: int) -> str | None:
+    """The team of an integration: its alerts' and incidents' team (None: no team, or no such integration)."""
+    cur = await conn.execute("SELECT team_id FROM alerting.integrations WHERE id = %s", (integration_id,))
+    row = await cur.fetchone()
+    team: str | None = row["team_id"] if row is not None else None
+    return team
 
 
 async def list_integrations(pool: Pool) -> list[Integration]:
@@ -208,6 +217,10 @@ def filter_clauses(
     if flt.created_before is not None:
         where.append(f"{alias}.created_at < %s")
         params.append(flt.created_before)
+    if flt.teams is not None:
+        # an alert's, an incident's team is its integration's
+        where.append(f"{alias}.integration_id IN (SELECT id FROM alerting.integrations WHERE team_id = ANY(%s))")
+        params.append(list(flt.teams))
     if page_token:
         where.append(f"{alias}.id < %s")
         params.append(decode_page_token(page_token))
@@ -370,11 +383,14 @@ async def _transition(pool: Pool, alert_id: int, to: str, user_id: str, note: st
     sources, statement = _TRANSITIONS[to]
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
-            "SELECT status, incident_id FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,)
+            """SELECT a.status, a.incident_id, i.team_id FROM alerting.alerts a
+               JOIN alerting.integrations i ON i.id = a.integration_id WHERE a.id = %s FOR UPDATE OF a""",
+            (alert_id,),
         )
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"alert {alert_id} not found")
+        require(_PERMISSION[to], f"alerts/{alert_id}", row["team_id"])
         if row["status"] in sources:
             await conn.execute(statement, (actor, alert_id))
             await _record(conn, alert_id, to, actor, note or None)
@@ -389,6 +405,10 @@ async def _transition(pool: Pool, alert_id: int, to: str, user_id: str, note: st
         else:
             raise FailedPrecondition(f"alert {alert_id} is {row['status']}; it cannot be {to}")
     return await get_alert(pool, alert_id)
+
+
+#: what moving an alert to a status needs (in its integration's team)
+_PERMISSION = {"acknowledged": "alerts:ack", "resolved": "alerts:resolve"}
 
 
 async def acknowledge(pool: Pool, alert_id: int, user_id: str, note: str = "") -> Alert:
@@ -406,9 +426,13 @@ async def add_note(pool: Pool, alert_id: int, user_id: str, note: str) -> Timeli
     if not note.strip():
         raise InvalidArgument("a note needs text")
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT 1 FROM alerting.alerts WHERE id = %s", (alert_id,))
-        if await cur.fetchone() is None:
+        cur = await conn.execute(
+            """SELECT i.team_id FROM alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id
+               WHERE a.id = %s""", (alert_id,))
+        found = await cur.fetchone()
+        if found is None:
             raise NotFound(f"alert {alert_id} not found")
+        require("alerts:note", f"alerts/{alert_id}", found["team_id"])
         event_id = await _record(conn, alert_id, "note", actor, note)
         cur = await conn.execute("SELECT * FROM alerting.alert_events WHERE id = %s", (event_id,))
         return TimelineEvent.from_row(await fetch_one(cur))

@@ -161,6 +161,15 @@ TEAM_CHECKED: frozenset[str] = frozenset({
 } | {
     f"/{_N}.NotificationService/{m}" for m in ("CreateTemplate", "UpdateTemplate", "DeleteTemplate")
 } | {
+    # an alert's and an incident's team is their integration's
+    f"/{_A}.AlertService/{m}" for m in ("CreateAlert", "AcknowledgeAlert", "ResolveAlert", "AddNote")
+} | {
+    f"/{_A}.EscalationService/EscalateAlert",
+} | {
+    f"/{_A}.IncidentService/{m}" for m in (
+        "AcknowledgeIncident", "ResolveIncident", "EscalateIncident", "AddIncidentNote", "MergeIncidents",
+        "SplitAlert")
+} | {
     f"/{_X}.ApiKeyService/{m}" for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey")
 })
 

@@ -111,6 +111,7 @@ def alert_to_proto(alert: Alert) -> pb.Alert:
         escalation_policy_id=alert.escalation_policy_id or "",
         silenced_by=alert.silenced_by or "",
         incident_id=alert.incident_id or 0,
+        team_id=alert.team_id or "",
     )
 
 
@@ -169,6 +170,7 @@ def list_filter(request: pb.ListAlertsRequest) -> AlertFilter:
         created_before=(
             instant(request.created_before, "created_before") if request.HasField("created_before") else None
         ),
+        teams=teams.team_filter(request),
     )
     if flt.created_after and flt.created_before and flt.created_after > flt.created_before:
         raise InvalidArgument("created_after is later than created_before: nothing can match")
