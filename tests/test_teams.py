@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import psycopg
 import pytest
 from fixtures.auth import make_key, make_team
 from fixtures.processes import oncall_env, run_cli
@@ -34,6 +35,7 @@ from oncall.auth import keys, permissions, principal
 from oncall.notification.v1 import notification_pb2 as ntf
 from oncall.notification.v1 import notification_pb2_grpc
 from oncall.errors import PermissionDenied
+from oncall.store import migrate
 
 
 async def test_teams_are_made_renamed_listed_and_deleted_over_grpc_and_rest(server: Any) -> None:
@@ -317,3 +319,34 @@ async def test_the_cli_gives_an_integration_to_a_team(server: Any, db_url: str) 
     back = await asyncio.to_thread(run_cli, "teams", "integration", str(integration.id), "-", env=env)
     assert back.returncode == 0 and "no team" in back.stdout
     assert (await store.get_integration(server.ctx.pool, integration.id)).team_id is None
+
+
+async def test_migrating_keeps_team_keys_and_sessions_as_they_were_granted(fresh_database: Any, tmp_path: Any) -> None:
+    url = fresh_database()
+    everything = migrate.load_migrations()
+    before = [m for m in everything if m.version < "0012"]
+    for m in before:
+        (tmp_path / f"{m.version}_{m.name}.sql").write_text(m.sql)
+    await migrate.apply_migrations(url, tmp_path)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for name, team in (("db-key", "db"), ("odd-key", "Not A Slug"), ("all-key", None)):
+            await conn.execute(
+                """INSERT INTO access.api_keys (name, prefix, secret_hash, role, team_id, created_by)
+                   VALUES (%s, %s, '\\x00', 'editor', %s, 'cli')""", (name, name[:3], team))
+        await conn.execute(
+            """INSERT INTO access.sessions (id_hash, user_id, role, team_ids, method, created_at, last_seen_at,
+                                            expires_at)
+               VALUES ('\\x01', 'ann', 'editor', '{payments}', 'oidc', now(), now(), now() + interval '1 day'),
+                      ('\\x02', 'bob', 'admin', '{}', 'oidc', now(), now(), now() + interval '1 day')""")
+    for m in everything:
+        (tmp_path / f"{m.version}_{m.name}.sql").write_text(m.sql)
+    assert await migrate.apply_migrations(url, tmp_path) == [m.version for m in everything if m.version >= "0012"]
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute("SELECT id FROM access.teams ORDER BY id")
+        assert [r[0] for r in await cur.fetchall()] == ["db"]
+        cur = await conn.execute(
+            "SELECT name, team_id, revoked_at IS NOT NULL FROM access.api_keys ORDER BY id")
+        assert await cur.fetchall() == [("db-key", "db", False), ("odd-key (team Not A Slug)", None, True),
+                                        ("all-key", None, False)]
+        cur = await conn.execute("SELECT user_id, role, team_roles FROM access.sessions ORDER BY user_id")
+        assert await cur.fetchall() == [("ann", "viewer", {"payments": "editor"}), ("bob", "admin", {})]
