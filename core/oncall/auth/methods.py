@@ -153,7 +153,8 @@ TEAM_CHECKED: frozenset[str] = frozenset({
 } | {
     f"/{_A}.ScheduleService/{m}" for m in (
         "CreateSchedule", "UpdateSchedule", "DeleteSchedule",
-        "AddOverride", "RemoveOverride", "SetTemporarySchedule", "ClearTemporarySchedule")
+        "AddOverride", "RemoveOverride", "SetTemporarySchedule", "ClearTemporarySchedule",
+        "CreateCalendarToken", "RevokeCalendarToken")
 } | {
     f"/{_A}.RoutingService/{m}" for m in ("CreateRule", "UpdateRule", "DeleteRule")
 } | {

@@ -546,10 +546,12 @@ async def create_calendar_token(
     if user_id is not None:
         check_user_id(user_id, "user_id")
     secret = secrets.token_urlsafe(32)
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT 1 FROM alerting.schedules WHERE id = %s", (schedule_id,))
-        if await cur.fetchone() is None:
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT team_id FROM alerting.schedules WHERE id = %s FOR SHARE", (schedule_id,))
+        found = await cur.fetchone()
+        if found is None:
             raise NotFound(_NOT_FOUND.format(schedule_id))
+        require("calendar_tokens:write", f"schedules/{schedule_id}", found["team_id"])
         cur = await conn.execute(
             """INSERT INTO alerting.schedule_calendar_tokens (schedule_id, user_id, token_hash, token_prefix)
                VALUES (%s, %s, %s, %s) RETURNING *""",
@@ -571,7 +573,12 @@ async def list_calendar_tokens(pool: Pool, schedule_id: str) -> list[CalendarTok
 
 
 async def revoke_calendar_token(pool: Pool, schedule_id: str, token_id: str) -> None:
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT team_id FROM alerting.schedules WHERE id = %s FOR SHARE", (schedule_id,))
+        found = await cur.fetchone()
+        if found is None:
+            raise NotFound(f"calendar token {token_id!r} not found on schedule {schedule_id!r}")
+        require("calendar_tokens:write", f"schedules/{schedule_id}", found["team_id"])
         cur = await conn.execute(
             "DELETE FROM alerting.schedule_calendar_tokens WHERE id = %s AND schedule_id = %s RETURNING id",
             (token_id, schedule_id),
