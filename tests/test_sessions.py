@@ -23,13 +23,14 @@ import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
+from fixtures.auth import make_team
 from oncall_local_directory import users_file
 from oncall_local_directory.passwords import hash_password
 from fixtures.rpc import failure_of
 from oncall_testkit.oidc_provider import FakeOidcProvider, consent, running_oidc_provider
 
 from oncall.access.v1 import access_pb2, access_pb2_grpc
-from oncall.alerting.v1 import alerting_pb2, alerting_pb2_grpc
+from oncall.alerting.v1 import alerting_pb2, alerting_pb2_grpc, schedules_pb2, schedules_pb2_grpc
 from oncall.auth.group_roles import GroupGrant, GroupMapping, Role
 from oncall.auth.oidc import LoginStart
 from oncall.auth.oidc_settings import OidcSettings
@@ -230,6 +231,39 @@ async def test_a_login_outside_the_allowed_groups_or_granted_no_role_starts_no_s
             assert answer.status == 403 and "grant no role" in await answer.text()
             assert session_cookie(browser) is None
         assert await session_rows(site) == []
+
+
+async def test_a_group_granting_a_role_in_one_team_gives_a_session_that_edits_that_teams_schedule_only(
+    db_url: str, provider: FakeOidcProvider, users_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mapping = GroupMapping(grants=(GroupGrant("ops", Role.EDITOR, team="payments"),))
+    async for site in _site(db_url, provider, users_path, monkeypatch, mapping=mapping):
+        admin = (("authorization", f"Bearer {site.server.admin_key}"),)
+        await make_team(site.server.ctx.pool, "payments")
+        async with grpc.aio.insecure_channel(site.server.grpc_target) as channel:
+            stub = schedules_pb2_grpc.ScheduleServiceStub(channel)
+            theirs = (await stub.CreateSchedule(schedules_pb2.CreateScheduleRequest(
+                name="payments primary", time_zone="UTC", team_id="payments"), metadata=admin)).schedule
+            loose = (await stub.CreateSchedule(schedules_pb2.CreateScheduleRequest(
+                name="company-wide", time_zone="UTC"), metadata=admin)).schedule
+            async with site.browser() as browser:
+                provider.user.groups = ["ops"]
+                assert (await oidc_login(site, browser)).status == 303
+                status, me = await whoami(site, browser)
+                assert (status, me["role"], me["team_roles"]) == (200, "viewer", {"payments": "editor"})
+                cookie = (("cookie", f"{COOKIE}={session_cookie(browser)}"),)
+                edited = await stub.UpdateSchedule(schedules_pb2.UpdateScheduleRequest(
+                    schedule_id=theirs.id, name="payments primary", time_zone="Europe/Berlin"), metadata=cookie)
+                assert (edited.schedule.time_zone, edited.schedule.team_id) == ("Europe/Berlin", "payments")
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.UpdateSchedule(schedules_pb2.UpdateScheduleRequest(
+                        schedule_id=loose.id, name="company-wide", time_zone="Europe/Berlin"), metadata=cookie)
+                assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            got = await stub.GetSchedule(schedules_pb2.GetScheduleRequest(schedule_id=loose.id), metadata=admin)
+            assert got.schedule.time_zone == "UTC"
+        async with site.server.ctx.pool.connection() as conn:
+            cur = await conn.execute("SELECT role, team_roles FROM access.sessions")
+            assert [tuple(r.values()) for r in await cur.fetchall()] == [("viewer", {"payments": "editor"})]
 
 
 async def test_the_session_id_is_new_at_every_login_and_a_planted_cookie_is_worthless(site: Site) -> None:

@@ -380,7 +380,8 @@ class RoutingRule:
 
     Evaluation stops at the first match unless the rule says ``continue_``. ``version``
     changes whenever the rule is edited, so routers may cache compiled forms by
-    ``(id, version)``.
+    ``(id, version)``. ``team_id`` is the team the rule belongs to (None: no team); it
+    decides who may edit the rule, not which alerts it sees.
     """
 
     id: str
@@ -390,6 +391,7 @@ class RoutingRule:
     continue_: bool = False
     position: int = 0
     version: int = 1
+    team_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -1129,8 +1131,12 @@ class Principal:
     :param kind: ``"api_key"``, ``"session"``, ``"integration"``, ``"proxy"`` (a trusted
         proxy's header) or ``"internal"`` (the CLI, the server itself).
     :param user_id: the person (a directory user id), or the key's name for a key of no one.
-    :param role: one of :data:`ROLES`; ``""`` grants nothing.
-    :param team_ids: the teams the role is granted for; empty: every team.
+    :param role: one of :data:`ROLES`, held everywhere (every team's resources and those of
+        no team); ``""`` grants nothing.
+    :param team_roles: ``(team, role)`` pairs: a role held for one team's resources only
+        (an API key made for a team is ``role="viewer"``, ``team_roles=(("payments", "editor"),)``:
+        it reads what a viewer reads everywhere and edits only payments' resources). Sorted
+        by team, one pair per team; a tuple so that a principal stays hashable.
     :param scopes: permissions (``"alerts:ack"``) the principal is narrowed to; empty: all
         its role has.
     :param key_id: the API key's id when ``kind`` is ``"api_key"``.
@@ -1142,11 +1148,23 @@ class Principal:
     kind: str
     user_id: str
     role: str
-    team_ids: tuple[str, ...] = ()
+    team_roles: tuple[tuple[str, str], ...] = ()
     scopes: tuple[str, ...] = ()
     key_id: int | None = None
     session_id: int | None = None
     via: str = ""
+
+    @property
+    def teams(self) -> tuple[str, ...]:
+        """The teams the principal holds a role of its own in ("my teams")."""
+        return tuple(team for team, _ in self.team_roles)
+
+    def role_in(self, team: str | None) -> str:
+        """The highest of the role everywhere and the role held in ``team`` (None: a resource of no team)."""
+        if team is None:
+            return self.role
+        held = [r for r in (self.role, *(r for t, r in self.team_roles if t == team)) if r in ROLES]
+        return max(held, key=ROLES.index) if held else ""
 
 
 @runtime_checkable
@@ -1192,6 +1210,11 @@ class PermissionRule(Protocol):
         :param principal: who is calling.
         :param action: the permission the call needs (``"policies:write"``).
         :param resource: what it is done to: the resource kind (``"policies"``), with the
-            id when the request names one (``"policies/3"``).
+            id when the request names one (``"policies/3"``). Asked first at the door, before
+            the resource is read (``"policies/3"``: the team is not known yet), then again by
+            the service once it knows the team of what is created, changed or acted on:
+            ``"teams/<team>/policies/3"`` for a team's resource, ``"policies/3"`` for one of no
+            team (a move between teams asks for both). A rule deciding per team reads the
+            ``teams/<team>/`` prefix.
         """
         ...

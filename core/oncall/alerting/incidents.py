@@ -18,12 +18,13 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from ..auth.principal import require
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
 from ..store.paging import decode_page_token, encode_page_token, page_size_within
 from .incident_status import INCIDENTS_CHANNEL, notify_incidents
 from .models import Alert, AlertFilter
-from .store import ALERT_COLUMNS, ALERT_FROM, filter_clauses, notify_events
+from .store import ALERT_COLUMNS, ALERT_FROM, filter_clauses, integration_team, notify_events
 
 __all__ = ["INCIDENTS_CHANNEL", "Incident", "IncidentFilter", "IncidentEvent", "TimelineEntry"]
 
@@ -54,6 +55,8 @@ class Incident:
     routed_at: datetime | None = None
     escalation_policy_id: str | None = None
     merged_into: int | None = None
+    #: the team of its integration (its first alert's); None: no team
+    team_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Incident:
@@ -81,7 +84,12 @@ class Incident:
             routed_at=row["routed_at"],
             escalation_policy_id=row["escalation_policy_id"],
             merged_into=row["merged_into"],
+            team_id=row.get("team_id"),
         )
+
+
+#: an incident row's team, selected with it: its integration's
+_TEAM = "(SELECT g.team_id FROM alerting.integrations g WHERE g.id = {}.integration_id) AS team_id"
 
 
 #: ListIncidents' filter: ListAlerts' fields, where labels match an incident when one of its
@@ -143,7 +151,8 @@ def _now(now: datetime | None) -> datetime:
 
 
 async def _lock(conn: Conn, incident_id: int) -> dict[str, Any]:
-    cur = await conn.execute("SELECT * FROM alerting.incidents WHERE id = %s FOR UPDATE", (incident_id,))
+    cur = await conn.execute(
+        f"SELECT n.*, {_TEAM.format('n')} FROM alerting.incidents n WHERE n.id = %s FOR UPDATE OF n", (incident_id,))
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"incident {incident_id} not found")
@@ -184,7 +193,8 @@ async def _record_alert_events(
 async def get_incident(pool: Pool, incident_id: int) -> Incident:
     _incident_id(incident_id)
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT * FROM alerting.incidents WHERE id = %s", (incident_id,))
+        cur = await conn.execute(
+            f"SELECT n.*, {_TEAM.format('n')} FROM alerting.incidents n WHERE n.id = %s", (incident_id,))
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"incident {incident_id} not found")
@@ -194,7 +204,8 @@ async def get_incident(pool: Pool, incident_id: int) -> Incident:
 async def get_incidents(conn: Conn, incident_ids: Sequence[int]) -> list[Incident]:
     """The incidents of ``incident_ids`` that exist, in id order (for WatchIncidents)."""
     cur = await conn.execute(
-        "SELECT * FROM alerting.incidents WHERE id = ANY(%s) ORDER BY id", (list(incident_ids),)
+        f"SELECT n.*, {_TEAM.format('n')} FROM alerting.incidents n WHERE n.id = ANY(%s) ORDER BY n.id",
+        (list(incident_ids),),
     )
     return [Incident.from_row(r) for r in await cur.fetchall()]
 
@@ -202,8 +213,8 @@ async def get_incidents(conn: Conn, incident_ids: Sequence[int]) -> list[Inciden
 async def open_incidents(conn: Conn, limit: int = 1000) -> list[Incident]:
     """The newest ``limit`` incidents not yet resolved, in id order."""
     cur = await conn.execute(
-        """SELECT * FROM (SELECT * FROM alerting.incidents WHERE status <> 'resolved'
-                         ORDER BY id DESC LIMIT %s) o ORDER BY id""",
+        f"""SELECT o.*, {_TEAM.format('o')} FROM (SELECT * FROM alerting.incidents WHERE status <> 'resolved'
+                         ORDER BY id DESC LIMIT %s) o ORDER BY o.id""",
         (limit,),
     )
     return [Incident.from_row(r) for r in await cur.fetchall()]
@@ -219,7 +230,7 @@ async def list_incidents(
         flt, "n", "EXISTS (SELECT 1 FROM alerting.alerts a WHERE a.incident_id = n.id AND a.labels @> %s)",
         page_token,
     )
-    sql = "SELECT n.* FROM alerting.incidents n"
+    sql = f"SELECT n.*, {_TEAM.format('n')} FROM alerting.incidents n"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY n.id DESC LIMIT %s"
@@ -298,6 +309,7 @@ async def acknowledge_incident(
     at = _now(now)
     async with pool.connection() as conn, conn.transaction():
         inc = await _lock(conn, incident_id)
+        require("incidents:ack", f"incidents/{incident_id}", inc["team_id"])
         if inc["status"] == "resolved":
             raise FailedPrecondition(f"incident {incident_id} is resolved; it cannot be acknowledged")
         cur = await conn.execute(
@@ -337,6 +349,7 @@ async def resolve_incident(
     at = _now(now)
     async with pool.connection() as conn, conn.transaction():
         inc = await _lock(conn, incident_id)
+        require("incidents:resolve", f"incidents/{incident_id}", inc["team_id"])
         if inc["status"] == "resolved":
             if note:
                 await _record(conn, incident_id, "note", actor, note, at)
@@ -371,9 +384,11 @@ async def add_incident_note(
         raise InvalidArgument("a note needs text")
     at = _now(now)
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT 1 FROM alerting.incidents WHERE id = %s", (incident_id,))
-        if await cur.fetchone() is None:
+        cur = await conn.execute("SELECT integration_id FROM alerting.incidents WHERE id = %s", (incident_id,))
+        found = await cur.fetchone()
+        if found is None:
             raise NotFound(f"incident {incident_id} not found")
+        require("incidents:note", f"incidents/{incident_id}", await integration_team(conn, found["integration_id"]))
         event_id = await _record(conn, incident_id, "note", actor, note, at)
         cur = await conn.execute("SELECT * FROM alerting.incident_events WHERE id = %s", (event_id,))
         return IncidentEvent.from_row(await fetch_one(cur))
@@ -413,6 +428,9 @@ async def merge_incidents(
         missing = [i for i in [target_id, *sources] if i not in rows]
         if missing:
             raise NotFound(f"incident {missing[0]} not found")
+        # moving alerts between incidents needs the permission in each one's team
+        require("incidents:merge", f"incidents/{target_id}",
+                *[await integration_team(conn, rows[i]["integration_id"]) for i in [target_id, *sources]])
         target = rows[target_id]
         if target["status"] == "resolved":
             raise FailedPrecondition(f"incident {target_id} is resolved; merge into an open incident")
@@ -501,6 +519,7 @@ async def split_alert(
         alert = Alert.from_row(await fetch_one(cur))
         if alert.incident_id != old_id:  # moved (merged, split) between the two reads
             raise FailedPrecondition(f"alert {alert_id} moved to another incident meanwhile; try again")
+        require("incidents:merge", f"incidents/{old_id}", old["team_id"], alert.team_id)
         if old["alert_count"] <= 1:
             raise FailedPrecondition(f"alert {alert_id} is the only alert of incident {old_id}; there is nothing to split")
         is_open = alert.status != "resolved"

@@ -42,6 +42,8 @@ class Integration:
     created_at: datetime
     #: increases with every change (UpdateIntegration's expected_version)
     version: int = 1
+    #: the team it belongs to (its alerts and incidents with it); None: no team
+    team_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Integration:
@@ -53,6 +55,7 @@ class Integration:
             enabled=row["enabled"],
             created_at=row["created_at"],
             version=row["version"],
+            team_id=row.get("team_id"),
         )
 
 
@@ -83,6 +86,8 @@ class Alert:
     escalation_policy_id: str | None = None
     silenced_by: str | None = None
     incident_id: int | None = None
+    #: the team of its integration; None: no team
+    team_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Alert:
@@ -112,6 +117,7 @@ class Alert:
             escalation_policy_id=row.get("escalation_policy_id"),
             silenced_by=row.get("silenced_by"),
             incident_id=row.get("incident_id"),
+            team_id=row.get("team_id"),
         )
 
     def view(self) -> AlertView:
@@ -169,3 +175,5 @@ class AlertFilter:
     integration_id: int | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: only those of these teams' integrations; None: any
+    teams: tuple[str, ...] | None = None

@@ -11,6 +11,9 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from . import incident_status
+from ..auth.principal import require
+from ..auth.teams import UNCHANGED, Unchanged
+from ..auth.teams import after as teams_after
 from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..store.errors import violations
 from ..store.database import Conn, Pool, fetch_one, retried_on_deadlock
@@ -24,7 +27,7 @@ ALERT_COLUMNS = """
     a.summary, a.details, a.severity, a.labels, a.annotations, a.created_at,
     a.last_received_at, a.started_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,
     a.resolved_by, a.duplicate_count, a.routed_at, a.routing, a.escalation_policy_id, a.silenced_by,
-    a.incident_id
+    a.incident_id, i.team_id
 """
 ALERT_FROM = "alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id"
 
@@ -41,26 +44,42 @@ def new_key() -> str:
 # --------------------------------------------------------------------------- integrations
 
 
-async def create_integration(pool: Pool, source: str, name: str) -> tuple[Integration, str]:
-    """Create an integration; return it with its key, which is shown only this once."""
+async def create_integration(
+    pool: Pool, source: str, name: str, team_id: str | None = None,
+) -> tuple[Integration, str]:
+    """Create an integration (in ``team_id``: the caller needs integrations:write there);
+    return it with its key, which is shown only this once."""
+    require("integrations:write", "integrations", team_id)
     async with pool.connection() as conn:
-        return await insert_integration(conn, source, name)
+        return await insert_integration(conn, source, name, team_id)
 
 
-async def insert_integration(conn: Conn, source: str, name: str) -> tuple[Integration, str]:
+async def insert_integration(
+    conn: Conn, source: str, name: str, team_id: str | None = None,
+) -> tuple[Integration, str]:
     """``create_integration`` on a caller's connection (and transaction)."""
     if not name.strip():
         raise InvalidArgument("an integration needs a name")
     key = new_key()
-    with violations(unique=f"a {source} integration named {name!r} already exists"):
+    with violations(unique=f"a {source} integration named {name!r} already exists",
+                    foreign_key=f"no team {team_id!r} (oncall teams list)"):
         async with conn.transaction():  # a savepoint inside a caller's transaction
             cur = await conn.execute(
-                """INSERT INTO alerting.integrations (name, source, key_hash, key_prefix)
-                   VALUES (%s, %s, %s, %s) RETURNING *""",
-                (name, source, hash_key(key), key[:6]),
+                """INSERT INTO alerting.integrations (name, source, key_hash, key_prefix, team_id)
+                   VALUES (%s, %s, %s, %s, %s) RETURNING *""",
+                (name, source, hash_key(key), key[:6], team_id),
             )
             row = await fetch_one(cur)
     return Integration.from_row(row), key
+
+
+async def _locked_integration(conn: Conn, integration_id: int) -> dict[str, Any]:
+    """The integration's row, locked for this transaction; NotFound when there is none."""
+    cur = await conn.execute("SELECT * FROM alerting.integrations WHERE id = %s FOR UPDATE", (integration_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"integration {integration_id} not found")
+    return dict(row)
 
 
 async def disable_integration(conn: Conn, integration_id: int) -> None:
@@ -75,44 +94,53 @@ async def rotate_integration_key(pool: Pool, integration_id: int) -> str:
 async def rotate_key(pool: Pool, integration_id: int) -> tuple[Integration, str]:
     """``rotate_integration_key``, with the integration as it is after the change."""
     key = new_key()
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
+        found = await _locked_integration(conn, integration_id)
+        require("integrations:write", f"integrations/{integration_id}", found["team_id"])
         cur = await conn.execute(
             """UPDATE alerting.integrations SET key_hash = %s, key_prefix = %s, version = version + 1
                WHERE id = %s RETURNING *""",
             (hash_key(key), key[:6], integration_id),
         )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"integration {integration_id} not found")
+        row = await fetch_one(cur)
     return Integration.from_row(row), key
+
+
+async def update_integration(
+    pool: Pool, integration_id: int, *, name: str | None = None, team: str | None | Unchanged = UNCHANGED,
+    expected_version: int | None = None,
+) -> Integration:
+    """Rename an integration and/or give it to another team (None: to no team). A move needs
+    integrations:write in both teams. With ``expected_version``, a change made from a version
+    someone has changed since is refused (Aborted) and changes nothing."""
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise InvalidArgument("an integration needs a name")
+    async with pool.connection() as conn, conn.transaction():
+        found = await _locked_integration(conn, integration_id)
+        if expected_version is not None and found["version"] != expected_version:
+            raise Aborted(f"integration {found['name']!r} is at version {found['version']}, not "
+                          f"{expected_version}: someone changed it; read it again and redo the change")
+        team_id = teams_after(found["team_id"], team)
+        require("integrations:write", f"integrations/{integration_id}", found["team_id"], team_id)
+        with violations(unique=f"an integration of the same source named {name!r} already exists",
+                        foreign_key=f"no team {team_id!r} (oncall teams list)"):
+            async with conn.transaction():
+                cur = await conn.execute(
+                    """UPDATE alerting.integrations SET name = %s, team_id = %s, version = version + 1
+                       WHERE id = %s RETURNING *""",
+                    (name if name is not None else found["name"], team_id, integration_id),
+                )
+                row = await fetch_one(cur)
+    return Integration.from_row(row)
 
 
 async def rename_integration(
     pool: Pool, integration_id: int, name: str, expected_version: int | None = None,
 ) -> Integration:
-    """Rename an integration. With ``expected_version``, a rename made from a version someone
-    has changed since is refused (Aborted) and changes nothing."""
-    name = name.strip()
-    if not name:
-        raise InvalidArgument("an integration needs a name")
-    async with pool.connection() as conn:
-        with violations(unique=f"an integration of the same source named {name!r} already exists"):
-            cur = await conn.execute(
-                """UPDATE alerting.integrations SET name = %s, version = version + 1
-                   WHERE id = %s AND (%s::integer IS NULL OR version = %s) RETURNING *""",
-                (name, integration_id, expected_version, expected_version),
-            )
-            row = await cur.fetchone()
-        if row is None and expected_version is not None:
-            cur = await conn.execute(
-                "SELECT name, version FROM alerting.integrations WHERE id = %s", (integration_id,))
-            found = await cur.fetchone()
-            if found is not None:
-                raise Aborted(f"integration {found['name']!r} is at version {found['version']}, not "
-                              f"{expected_version}: someone changed it; read it again and redo the change")
-    if row is None:
-        raise NotFound(f"integration {integration_id} not found")
-    return Integration.from_row(row)
+    """Rename an integration (``update_integration`` with a name only)."""
+    return await update_integration(pool, integration_id, name=name, expected_version=expected_version)
 
 
 async def delete_integration(pool: Pool, integration_id: int) -> None:
@@ -120,10 +148,8 @@ async def delete_integration(pool: Pool, integration_id: int) -> None:
     with it); one with alerts is FailedPrecondition, since their history names it."""
     async with pool.connection() as conn, conn.transaction():
         # the row lock holds off an alert arriving between the count and the delete
-        cur = await conn.execute(
-            "SELECT id FROM alerting.integrations WHERE id = %s FOR UPDATE", (integration_id,))
-        if await cur.fetchone() is None:
-            raise NotFound(f"integration {integration_id} not found")
+        found = await _locked_integration(conn, integration_id)
+        require("integrations:write", f"integrations/{integration_id}", found["team_id"])
         cur = await conn.execute(
             "SELECT count(*) AS n FROM alerting.alerts WHERE integration_id = %s", (integration_id,))
         alerts = (await fetch_one(cur))["n"]
@@ -134,17 +160,36 @@ async def delete_integration(pool: Pool, integration_id: int) -> None:
         await conn.execute("DELETE FROM alerting.integrations WHERE id = %s", (integration_id,))
 
 
+async def set_integration_team(pool: Pool, integration_id: int, team_id: str | None) -> Integration:
+    """Give an integration to a team (None: to no team); its alerts and incidents follow it."""
+    return await update_integration(pool, integration_id, team=team_id)
+
+
+async def integration_team(conn: Conn, integration_id: int) -> str | None:
+    """The team of an integration: its alerts' and incidents' team (None: no team, or no such integration)."""
+    cur = await conn.execute("SELECT team_id FROM alerting.integrations WHERE id = %s", (integration_id,))
+    row = await cur.fetchone()
+    team: str | None = row["team_id"] if row is not None else None
+    return team
+
+
 async def list_integrations(pool: Pool) -> list[Integration]:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT * FROM alerting.integrations ORDER BY id")
         return [Integration.from_row(r) for r in await cur.fetchall()]
 
 
-async def list_integrations_page(pool: Pool, after_id: int, page_size: int) -> tuple[list[Integration], bool]:
-    """Integrations with an id above ``after_id``, by id, at most ``page_size``; and whether more follow."""
+async def list_integrations_page(
+    pool: Pool, after_id: int, page_size: int, team_ids: Sequence[str] | None = None,
+) -> tuple[list[Integration], bool]:
+    """Integrations with an id above ``after_id`` (of ``team_ids`` only, when given), by id,
+    at most ``page_size``; and whether more follow."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT * FROM alerting.integrations WHERE id > %s ORDER BY id LIMIT %s", (after_id, page_size + 1))
+            """SELECT * FROM alerting.integrations WHERE id > %s AND (%s::text[] IS NULL OR team_id = ANY(%s))
+               ORDER BY id LIMIT %s""",
+            (after_id, None if team_ids is None else list(team_ids), None if team_ids is None else list(team_ids),
+             page_size + 1))
         rows = await cur.fetchall()
     return [Integration.from_row(r) for r in rows[:page_size]], len(rows) > page_size
 
@@ -233,6 +278,10 @@ def filter_clauses(
     if flt.created_before is not None:
         where.append(f"{alias}.created_at < %s")
         params.append(flt.created_before)
+    if flt.teams is not None:
+        # an alert's, an incident's team is its integration's
+        where.append(f"{alias}.integration_id IN (SELECT id FROM alerting.integrations WHERE team_id = ANY(%s))")
+        params.append(list(flt.teams))
     if page_token:
         where.append(f"{alias}.id < %s")
         params.append(decode_page_token(page_token))
@@ -395,11 +444,14 @@ async def _transition(pool: Pool, alert_id: int, to: str, user_id: str, note: st
     sources, statement = _TRANSITIONS[to]
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
-            "SELECT status, incident_id FROM alerting.alerts WHERE id = %s FOR UPDATE", (alert_id,)
+            """SELECT a.status, a.incident_id, i.team_id FROM alerting.alerts a
+               JOIN alerting.integrations i ON i.id = a.integration_id WHERE a.id = %s FOR UPDATE OF a""",
+            (alert_id,),
         )
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"alert {alert_id} not found")
+        require(_PERMISSION[to], f"alerts/{alert_id}", row["team_id"])
         if row["status"] in sources:
             await conn.execute(statement, (actor, alert_id))
             await _record(conn, alert_id, to, actor, note or None)
@@ -414,6 +466,10 @@ async def _transition(pool: Pool, alert_id: int, to: str, user_id: str, note: st
         else:
             raise FailedPrecondition(f"alert {alert_id} is {row['status']}; it cannot be {to}")
     return await get_alert(pool, alert_id)
+
+
+#: what moving an alert to a status needs (in its integration's team)
+_PERMISSION = {"acknowledged": "alerts:ack", "resolved": "alerts:resolve"}
 
 
 async def acknowledge(pool: Pool, alert_id: int, user_id: str, note: str = "") -> Alert:
@@ -431,9 +487,13 @@ async def add_note(pool: Pool, alert_id: int, user_id: str, note: str) -> Timeli
     if not note.strip():
         raise InvalidArgument("a note needs text")
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT 1 FROM alerting.alerts WHERE id = %s", (alert_id,))
-        if await cur.fetchone() is None:
+        cur = await conn.execute(
+            """SELECT i.team_id FROM alerting.alerts a JOIN alerting.integrations i ON i.id = a.integration_id
+               WHERE a.id = %s""", (alert_id,))
+        found = await cur.fetchone()
+        if found is None:
             raise NotFound(f"alert {alert_id} not found")
+        require("alerts:note", f"alerts/{alert_id}", found["team_id"])
         event_id = await _record(conn, alert_id, "note", actor, note)
         cur = await conn.execute("SELECT * FROM alerting.alert_events WHERE id = %s", (event_id,))
         return TimelineEvent.from_row(await fetch_one(cur))

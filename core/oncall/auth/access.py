@@ -105,11 +105,15 @@ class Access:
                 return principal
         return None
 
-    def allowed(self, principal: Principal, permission: str, resource: str) -> bool:
-        """Whether ``principal`` may do ``permission`` on ``resource``: the first rule with an opinion, else the role.
+    def allowed(
+        self, principal: Principal, permission: str, resource: str,
+        team: str | None | permissions.AnyTeam = None,
+    ) -> bool:
+        """Whether ``principal`` may do ``permission`` on ``resource``: the first rule with an opinion, else the roles.
 
-        A principal granted its role for some teams only may, until resources carry their
-        team, do what a viewer may (read, not contact details) and nothing more.
+        ``team`` is the resource's team: None for a resource of no team (or a call that
+        touches no team's resource), where only the role everywhere counts;
+        ``permissions.ANY_TEAM`` at the door of a method whose service checks the team itself.
         """
         for rule in self.rules:
             try:
@@ -119,9 +123,4 @@ class Access:
                 return False
             if verdict is not None:
                 return bool(verdict)
-        granted = permissions.of_role(principal.role)
-        if principal.team_ids:
-            granted = granted & permissions.VIEWER
-        if principal.scopes:
-            granted = granted & frozenset(principal.scopes)
-        return permission in granted
+        return permissions.may(principal, permission, team)

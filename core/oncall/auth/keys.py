@@ -11,7 +11,7 @@ import hmac
 import re
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from ..errors import InvalidArgument, NotFound, PermissionDenied
 from .credentials import TOUCH_EVERY
 from .credentials import digest as _hash
 from ..store.database import Pool
-from . import permissions
+from . import permissions, teams
 
 PREFIX_BYTES = 4  # 8 hex characters: enough to find a row, never enough to guess a key
 SECRET_LENGTH = 43  # base62: about 256 bits
@@ -50,10 +50,13 @@ class ApiKey:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
     def principal(self) -> Principal:
-        return Principal(
-            kind="api_key", user_id=self.name, role=self.role,
-            team_ids=(self.team_id,) if self.team_id else (), scopes=self.scopes, key_id=self.id, via="api-key",
-        )
+        """A key of no team holds its role everywhere; a key for team T reads as a viewer everywhere and
+        holds its role on T's resources only."""
+        if self.team_id:
+            return Principal(kind="api_key", user_id=self.name, role="viewer", team_roles=((self.team_id, self.role),),
+                             scopes=self.scopes, key_id=self.id, via="api-key")
+        return Principal(kind="api_key", user_id=self.name, role=self.role, scopes=self.scopes, key_id=self.id,
+                         via="api-key")
 
 
 def _row(row: dict[str, Any]) -> ApiKey:
@@ -85,6 +88,9 @@ def check_grant(
 ) -> tuple[str, ...]:
     """The new key's scopes, checked: a key never exceeds its creator (role, scopes, team).
 
+    The creator's role that counts is the one it holds where the key will act: in the key's
+    team (its role everywhere or its role in that team, the higher), or everywhere for a
+    key of no team. A key made by a team's key is for one of that key's teams.
     Raises InvalidArgument for a malformed grant and PermissionDenied for one above the creator.
     """
     if role not in ROLES:
@@ -95,8 +101,11 @@ def check_grant(
         raise InvalidArgument(f"scope {outside[0]!r} is not a permission of the role {role!r}")
     if expires_at is not None and expires_at <= now:
         raise InvalidArgument("expires_at must be in the future")
-    if permissions.rank(role) > permissions.rank(creator.role):
-        raise PermissionDenied(f"a key may not exceed its creator's role: {creator.role or 'no role'} may not grant {role}")
+    held = creator.role_in(team_id)
+    if permissions.rank(role) > permissions.rank(held):
+        where = f" in team {team_id}" if team_id else ""
+        raise PermissionDenied(
+            f"a key may not exceed its creator's role: {held or 'no role'}{where} may not grant {role}")
     if creator.scopes:
         # a narrowed creator makes keys at most as narrow: the same scopes, or fewer
         effective = wanted or tuple(sorted(permissions.of_role(role)))
@@ -104,7 +113,7 @@ def check_grant(
         if beyond:
             raise PermissionDenied(f"a key may not exceed its creator's scopes: {beyond[0]!r} is not one of them")
         wanted = effective
-    if creator.team_ids and team_id not in creator.team_ids:
+    if creator.kind == "api_key" and creator.team_roles and team_id not in creator.teams:
         raise PermissionDenied("a key made by a team's key must be for that team")
     return wanted
 
@@ -116,10 +125,14 @@ async def create(
     """Make a key for ``created_by`` (never above it); return it and the key itself, shown only this once."""
     if not name.strip():
         raise InvalidArgument("a key needs a name")
+    if team_id:
+        teams.check_id(team_id, "team_id")
     granted = check_grant(created_by, role, team_id or None, scopes, expires_at, now)
     prefix = secrets.token_hex(PREFIX_BYTES)
     token = f"oncall_{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))}"
     async with pool.connection() as conn:
+        if team_id:
+            await teams.require_team(conn, team_id)
         cur = await conn.execute(
             f"""INSERT INTO access.api_keys (name, prefix, secret_hash, role, team_id, scopes, created_by,
                                             created_at, expires_at)
@@ -167,9 +180,15 @@ async def list_keys(pool: Pool, now: datetime, include_inactive: bool = False) -
     return keys if include_inactive else [k for k in keys if k.active(now)]
 
 
-async def revoke(pool: Pool, key_id: int, now: datetime) -> ApiKey:
-    """Revoke a key (a revoked key stays revoked as it was)."""
-    async with pool.connection() as conn:
+async def revoke(pool: Pool, key_id: int, now: datetime, check: Callable[[ApiKey], None] | None = None) -> ApiKey:
+    """Revoke a key (a revoked key stays revoked as it was); ``check`` may refuse the key found, before anything is written."""
+    async with pool.connection() as conn, conn.transaction():
+        if check is not None:
+            cur = await conn.execute(f"SELECT {_COLUMNS} FROM access.api_keys WHERE id = %s FOR UPDATE", (key_id,))
+            found = await cur.fetchone()
+            if found is None:
+                raise NotFound(f"no API key {key_id}")
+            check(_row(found))
         cur = await conn.execute(
             f"""UPDATE access.api_keys SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s
                 RETURNING {_COLUMNS}""",

@@ -2,6 +2,11 @@
 
 A method missing from ``METHODS`` is refused (PERMISSION_DENIED) rather than open, and
 ``tests/test_access.py`` fails for any method the server registers without an entry.
+
+A role held in one team only counts at the door for ``TEAM_CHECKED`` methods alone: their
+services know the team of what they create, change or act on and ask
+``auth.principal.require`` with it before writing. Every other method is decided at the
+door by the role everywhere.
 ``OPEN_SERVICES`` need no principal at all: health checking, and reflection unless
 ``ONCALL_GRPC_REFLECTION=off``.
 """
@@ -142,7 +147,44 @@ METHODS: dict[str, str] = {
     **_service(f"{_X}.AuditService", {
         "ListAuditEvents": "audit:read",
     }),
+    **_service(f"{_X}.TeamService", {
+        "CreateTeam": "teams:write",
+        "ListTeams": "teams:read",
+        "GetTeam": "teams:read",
+        "UpdateTeam": "teams:write",
+        "DeleteTeam": "teams:write",
+    }),
 }
+
+#: the methods whose service checks the team of the resource itself (``auth.principal.require``)
+TEAM_CHECKED: frozenset[str] = frozenset({
+    f"/{_A}.EscalationService/{m}" for m in ("CreatePolicy", "UpdatePolicy", "DeletePolicy")
+} | {
+    f"/{_A}.ScheduleService/{m}" for m in (
+        "CreateSchedule", "UpdateSchedule", "DeleteSchedule",
+        "AddOverride", "RemoveOverride", "SetTemporarySchedule", "ClearTemporarySchedule",
+        "CreateCalendarToken", "RevokeCalendarToken")
+} | {
+    f"/{_A}.IntegrationService/{m}" for m in (
+        "CreateIntegration", "UpdateIntegration", "RotateIntegrationKey", "DeleteIntegration")
+} | {
+    f"/{_A}.RoutingService/{m}" for m in ("CreateRule", "UpdateRule", "DeleteRule")
+} | {
+    f"/{_A}.GroupingService/{m}" for m in ("CreateGroupingRule", "UpdateGroupingRule", "DeleteGroupingRule")
+} | {
+    f"/{_N}.NotificationService/{m}" for m in ("CreateTemplate", "UpdateTemplate", "DeleteTemplate")
+} | {
+    # an alert's and an incident's team is their integration's
+    f"/{_A}.AlertService/{m}" for m in ("CreateAlert", "AcknowledgeAlert", "ResolveAlert", "AddNote")
+} | {
+    f"/{_A}.EscalationService/EscalateAlert",
+} | {
+    f"/{_A}.IncidentService/{m}" for m in (
+        "AcknowledgeIncident", "ResolveIncident", "EscalateIncident", "AddIncidentNote", "MergeIncidents",
+        "SplitAlert")
+} | {
+    f"/{_X}.ApiKeyService/{m}" for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey")
+})
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
 REFLECTION_SERVICES = ("grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")

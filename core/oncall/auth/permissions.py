@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from oncall_hookspecs import ROLES
+from oncall_hookspecs import ROLES, Principal
 
 #: what a viewer may do: read everything but contact details (who is reached, and where), and
 #: list and end their own sessions
 VIEWER: frozenset[str] = frozenset({
     "alerts:read", "incidents:read", "escalations:read", "policies:read", "rules:read",
     "schedules:read", "templates:read", "silences:read", "heartbeats:read",
-    "grouping_rules:read", "calendar_tokens:read", "integrations:read",
+    "grouping_rules:read", "calendar_tokens:read", "integrations:read", "teams:read",
     # their own browser sessions, listed and ended
     "sessions:read", "sessions:write",
 })
@@ -31,7 +31,7 @@ EDITOR: frozenset[str] = RESPONDER | {
 #: an admin also manages integrations, keys, ticket providers and settings, and reads the audit log
 ADMIN: frozenset[str] = EDITOR | {
     "integrations:write", "api_keys:read", "api_keys:write", "ticket_providers:write", "settings:write",
-    "audit:read",
+    "audit:read", "teams:write",
 }
 
 BY_ROLE: dict[str, frozenset[str]] = {"viewer": VIEWER, "responder": RESPONDER, "editor": EDITOR, "admin": ADMIN}
@@ -47,6 +47,38 @@ READ_ACTIONS = frozenset({"read"})
 def of_role(role: str) -> frozenset[str]:
     """The permissions of ``role`` (none for a role that is not one)."""
     return BY_ROLE.get(role, frozenset())
+
+
+class AnyTeam:
+    def __repr__(self) -> str:
+        return "ANY_TEAM"
+
+
+#: "some team": at the door, before the resource (so its team) is known, a role held in any
+#: one team admits the call; the service then asks again with the resource's team
+ANY_TEAM = AnyTeam()
+
+
+def may(principal: Principal, permission: str, team: str | None | AnyTeam) -> bool:
+    """Whether the principal's roles and scopes grant ``permission`` on a resource of ``team``.
+
+    The role everywhere counts for every resource; a team role only for that team's
+    (``team`` None: a resource of no team; ``ANY_TEAM``: any of the principal's teams).
+    A scoped principal may do only its scopes, wherever.
+    """
+    if principal.scopes and permission not in principal.scopes:
+        return False
+    if permission in of_role(principal.role):
+        return True
+    if isinstance(team, AnyTeam):
+        return any(permission in of_role(role) for _, role in principal.team_roles)
+    return team is not None and permission in of_role(principal.role_in(team))
+
+
+def describe_roles(principal: Principal) -> str:
+    """``editor``, ``viewer, editor@payments``, ``no role``: a principal's roles, for a refusal."""
+    held = [principal.role or "no role", *(f"{role}@{team}" for team, role in principal.team_roles)]
+    return ", ".join(held)
 
 
 def rank(role: str) -> int:

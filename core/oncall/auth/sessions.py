@@ -17,13 +17,14 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Protocol
 
 from oncall_hookspecs import AuthRequest, Principal, User
+from psycopg.types.json import Jsonb
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..directory.client import Lookup
@@ -118,7 +119,8 @@ class Session:
     id: int
     user_id: str
     role: str
-    team_ids: tuple[str, ...]
+    #: (team, role) pairs, sorted: higher roles than ``role`` in particular teams
+    team_roles: tuple[tuple[str, str], ...]
     method: str
     created_at: datetime
     last_seen_at: datetime
@@ -127,16 +129,17 @@ class Session:
     user_agent: str
 
     def principal(self) -> Principal:
-        return Principal(kind="session", user_id=self.user_id, role=self.role, team_ids=self.team_ids,
+        return Principal(kind="session", user_id=self.user_id, role=self.role, team_roles=self.team_roles,
                          via="session")
 
 
-_COLUMNS = "id, user_id, role, team_ids, method, created_at, last_seen_at, expires_at, peer, user_agent"
+_COLUMNS = "id, user_id, role, team_roles, method, created_at, last_seen_at, expires_at, peer, user_agent"
 
 
 def _row(row: dict[str, Any]) -> Session:
     return Session(
-        id=row["id"], user_id=row["user_id"], role=row["role"], team_ids=tuple(row["team_ids"]),
+        id=row["id"], user_id=row["user_id"], role=row["role"],
+        team_roles=tuple(sorted((str(t), str(r)) for t, r in row["team_roles"].items())),
         method=row["method"], created_at=row["created_at"], last_seen_at=row["last_seen_at"],
         expires_at=row["expires_at"], peer=row["peer"], user_agent=row["user_agent"],
     )
@@ -162,30 +165,32 @@ class SessionStore:
         self.lifetimes = lifetimes
 
     async def create(
-        self, *, user_id: str, role: str, team_ids: Sequence[str] = (), method: str, now: datetime,
+        self, *, user_id: str, role: str, team_roles: Mapping[str, str] | None = None, method: str, now: datetime,
         peer: str = "", user_agent: str = "", replacing: str | None = None,
     ) -> tuple[Session, str]:
         """A new session (a new id at every login: no fixation) and its cookie value.
 
         ``replacing`` is the browser's session cookie before this login: its session ends. A
-        login that grants another role or teams than the person's other sessions hold ends
-        those too (a role change counts from the next login).
+        login that grants another role or team roles than the person's other sessions hold
+        ends those too (a role change counts from the next login). ``team_roles`` maps a team
+        to a role held there above ``role``.
         """
         session_id = secrets.token_urlsafe(32)
+        teams = Jsonb(dict(team_roles or {}))
         expires = now + timedelta(seconds=self.lifetimes.lifetime_s)
         old = self.signer.session_id(replacing) if replacing else None
         async with self.pool.connection() as conn:
             if old is not None:
                 await conn.execute("DELETE FROM access.sessions WHERE id_hash = %s", (_hash(old),))
             await conn.execute(
-                """DELETE FROM access.sessions WHERE user_id = %s AND (role <> %s OR team_ids <> %s)""",
-                (user_id, role, sorted(team_ids)),
+                """DELETE FROM access.sessions WHERE user_id = %s AND (role <> %s OR team_roles <> %s)""",
+                (user_id, role, teams),
             )
             cur = await conn.execute(
-                f"""INSERT INTO access.sessions (id_hash, user_id, role, team_ids, method, created_at, last_seen_at,
+                f"""INSERT INTO access.sessions (id_hash, user_id, role, team_roles, method, created_at, last_seen_at,
                                                  expires_at, peer, user_agent)
                     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
-                (_hash(session_id), user_id, role, sorted(team_ids), method, now, now, expires, peer[:100],
+                (_hash(session_id), user_id, role, teams, method, now, now, expires, peer[:100],
                  user_agent[:300]),
             )
             row = await cur.fetchone()

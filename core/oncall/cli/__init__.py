@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..config import Settings
 from ..errors import OnCallError
 from ..logs import configure as configure_logging
-from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server, silences
+from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server, silences, teams
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     notification.register(sub)
     plugin.register(sub)
     access.register(sub)
+    teams.register(sub)
     return parser
 
 

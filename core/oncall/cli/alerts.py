@@ -30,7 +30,8 @@ def status_word(alert: apb.Alert) -> str:
 def cmd_integrations_create(args: argparse.Namespace, settings: Settings) -> int:
     async def go(api: Api) -> int:
         made = await api.call("IntegrationService/CreateIntegration",
-                              ipb.CreateIntegrationRequest(source=args.source, name=args.name))
+                              ipb.CreateIntegrationRequest(source=args.source, name=args.name,
+                                                           team_id=args.team or ""))
         if args.json:
             return print_json(made)
         integ, key = made.integration, made.key
@@ -209,6 +210,7 @@ def register(sub: Any) -> Any:
     isub = integ.add_subparsers(dest="integrations_command", required=True)
     p = isub.add_parser("create", help="create an integration and print its key and URL")
     p.add_argument("--source", required=True, help="source plugin name, e.g. alertmanager")
+    p.add_argument("--team", help="the team it belongs to (its alerts and incidents with it); default: no team")
     p.add_argument("--name", required=True, help="a label for the integration")
     add_json_flag(p)
     p.set_defaults(func=cmd_integrations_create)

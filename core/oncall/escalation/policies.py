@@ -9,6 +9,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from ..auth import teams
+from ..auth.principal import require
 from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..notification import channels
 from ..store.database import Conn, Pool, fetch_one
@@ -47,6 +49,7 @@ class Policy:
     version: int = 1
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    team_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class PolicyInput:
     repeat: int = 0
     repeat_delay_seconds: int = 300
     description: str = ""
+    #: the team it belongs to (None: no team); UNCHANGED: no team on create, the stored one on update
+    team_id: str | None | teams.Unchanged = teams.UNCHANGED
 
 
 def steps_to_json(steps: Any) -> list[dict[str, Any]]:
@@ -86,6 +91,7 @@ def _from_row(row: dict[str, Any]) -> Policy:
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        team_id=row["team_id"],
     )
 
 
@@ -134,17 +140,30 @@ async def _check_schedules(conn: Conn, p: PolicyInput) -> None:
 
 
 async def create_policy(pool: Pool, p: PolicyInput) -> Policy:
+    team = teams.after(None, p.team_id)
+    require("policies:write", "policies", team)
     validate(p)
-    with violations(unique=f"a policy named {p.name!r} already exists"):
+    with violations(unique=f"a policy named {p.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
         async with pool.connection() as conn:
             await _check_schedules(conn, p)
             cur = await conn.execute(
                 """INSERT INTO alerting.escalation_policies
-                       (name, description, steps, repeat, repeat_delay_seconds)
-                   VALUES (%s, %s, %s, %s, %s) RETURNING *""",
-                (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds),
+                       (name, description, steps, repeat, repeat_delay_seconds, team_id)
+                   VALUES (%s, %s, %s, %s, %s, %s) RETURNING *""",
+                (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds, team),
             )
             return _from_row(await fetch_one(cur))
+
+
+async def _stored_team(conn: Conn, policy_id: str) -> str | None:
+    """The team of a policy, its row locked for the change the caller is about to make; NotFound when none."""
+    cur = await conn.execute(
+        "SELECT team_id FROM alerting.escalation_policies WHERE id = %s FOR UPDATE", (policy_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"policy {policy_id!r} not found")
+    team: str | None = row["team_id"]
+    return team
 
 
 async def update_policy(pool: Pool, policy_id: str, p: PolicyInput, expected_version: int | None = None) -> Policy:
@@ -154,16 +173,19 @@ async def update_policy(pool: Pool, policy_id: str, p: PolicyInput, expected_ver
     refused (Aborted) and changes nothing: no edit is lost to another.
     """
     validate(p)
-    with violations(unique=f"a policy named {p.name!r} already exists"):
-        async with pool.connection() as conn:
+    with violations(unique=f"a policy named {p.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
+        async with pool.connection() as conn, conn.transaction():
+            stored = await _stored_team(conn, policy_id)
+            team = teams.after(stored, p.team_id)
+            require("policies:write", f"policies/{policy_id}", stored, team)
             await _check_schedules(conn, p)
             cur = await conn.execute(
                 """UPDATE alerting.escalation_policies
                    SET name = %s, description = %s, steps = %s, repeat = %s,
-                       repeat_delay_seconds = %s, version = version + 1, updated_at = now()
+                       repeat_delay_seconds = %s, team_id = %s, version = version + 1, updated_at = now()
                    WHERE id = %s AND (%s::integer IS NULL OR version = %s) RETURNING *""",
-                (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds, policy_id,
-                 expected_version, expected_version),
+                (p.name, p.description, Jsonb(steps_to_json(p.steps)), p.repeat, p.repeat_delay_seconds, team,
+                 policy_id, expected_version, expected_version),
             )
             row = await cur.fetchone()
             if row is None and expected_version is not None:
@@ -180,6 +202,7 @@ async def update_policy(pool: Pool, policy_id: str, p: PolicyInput, expected_ver
 
 async def delete_policy(pool: Pool, policy_id: str) -> None:
     async with pool.connection() as conn, conn.transaction():
+        require("policies:write", f"policies/{policy_id}", await _stored_team(conn, policy_id))
         cur = await conn.execute(
             """SELECT name FROM alerting.routing_rules WHERE actions->>'escalation_policy_id' = %s
                UNION ALL SELECT 'the default route' FROM alerting.routing_config
@@ -211,7 +234,11 @@ async def find_policy(conn: Conn, policy_id: str) -> Policy | None:
     return _from_row(row) if row else None
 
 
-async def list_policies(pool: Pool) -> list[Policy]:
+async def list_policies(pool: Pool, only_teams: tuple[str, ...] | None = None) -> list[Policy]:
+    """Every policy by name, or only those of ``only_teams``."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT * FROM alerting.escalation_policies ORDER BY name")
+        cur = await conn.execute(
+            """SELECT * FROM alerting.escalation_policies
+               WHERE %s::text[] IS NULL OR team_id = ANY(%s::text[]) ORDER BY name""",
+            (teams.param(only_teams), teams.param(only_teams)))
         return [_from_row(r) for r in await cur.fetchall()]

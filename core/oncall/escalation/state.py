@@ -10,6 +10,7 @@ from psycopg.types.json import Jsonb
 
 from ..alerting.incident_status import notify_incidents
 from ..alerting.store import notify_events
+from ..auth.principal import require
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Pool, fetch_one, retried_on_deadlock
 from .policies import Policy, find_policy
@@ -99,19 +100,20 @@ def _finished_detail(subject: str, policy: Policy) -> str:
 async def escalate_now(
     pool: Pool, alert_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False
 ) -> None:
-    """Escalate the alert's incident (see ``escalate_incident_now``)."""
+    """Escalate the alert's incident (see ``escalate_incident_now``); it needs alerts:escalate in the incident's team."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT incident_id FROM alerting.alerts WHERE id = %s", (alert_id,))
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"alert {alert_id} not found")
-    await escalate_incident_now(pool, row["incident_id"], user_id, now, note, restart, subject=f"alert {alert_id}")
+    await escalate_incident_now(pool, row["incident_id"], user_id, now, note, restart, subject=f"alert {alert_id}",
+                                permission="alerts:escalate")
 
 
 @retried_on_deadlock
 async def escalate_incident_now(
     pool: Pool, incident_id: int, user_id: str, now: datetime, note: str = "", restart: bool = False,
-    subject: str = "",
+    subject: str = "", permission: str = "incidents:escalate",
 ) -> None:
     """Fire the incident's next step now; ``restart``: start its policy again from the first step.
 
@@ -127,10 +129,14 @@ async def escalate_incident_now(
         raise InvalidArgument("user_id is required: say who is escalating")
     actor = user_id.strip()
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT status FROM alerting.incidents WHERE id = %s FOR UPDATE", (incident_id,))
+        cur = await conn.execute(
+            """SELECT n.status, g.team_id FROM alerting.incidents n JOIN alerting.integrations g
+                 ON g.id = n.integration_id WHERE n.id = %s FOR UPDATE OF n""", (incident_id,))
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"{subject} not found")
+        # the caller's permission in the incident's team (its integration's), before anything changes
+        require(permission, f"incidents/{incident_id}", row["team_id"])
         if row["status"] == "resolved":
             raise FailedPrecondition(f"{subject} is resolved; it cannot be escalated")
         cur = await conn.execute(

@@ -71,6 +71,8 @@ class StoredRule:
     version: int
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: the team it belongs to (who may edit it); None: no team
+    team_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredRule:

@@ -16,6 +16,8 @@ from typing import Any
 
 from oncall_hookspecs import Router, RuleProblem
 
+from ..auth import teams
+from ..auth.principal import require
 from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one
 from ..store.errors import violations
@@ -137,23 +139,27 @@ def _position(position: int | None, last: int) -> int:
     return last if position is None or position > last else position
 
 
-async def create_rule(pool: Pool, router: Router | None, spec: RuleSpec, position: int | None = None) -> StoredRule:
-    """Insert a rule at ``position`` (0-based; default or past the end: last), shifting later rules down."""
+async def create_rule(
+    pool: Pool, router: Router | None, spec: RuleSpec, position: int | None = None, team_id: str | None = None,
+) -> StoredRule:
+    """Insert a rule at ``position`` (0-based; default or past the end: last), shifting later rules down;
+    it belongs to team ``team_id`` (None: no team)."""
+    require("grouping_rules:write", "grouping_rules", team_id)
     async with pool.connection() as conn, conn.transaction():
         await check_spec(conn, router, spec)
         count = await _lock(conn)
         pos = _position(position, count)
         await conn.execute("UPDATE alerting.grouping_rules SET position = position + 1 WHERE position >= %s", (pos,))
-        with violations(unique=f"a grouping rule named {spec.name!r} already exists"):
+        with violations(unique=f"a grouping rule named {spec.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
             cur = await conn.execute(
                 """INSERT INTO alerting.grouping_rules
                        (name, condition, key, integration_id, window_seconds, idle_seconds, resolve_on,
-                        title_template, repage_on_new_alert, position)
+                        title_template, repage_on_new_alert, position, team_id)
                    VALUES (%(name)s, %(condition)s, %(key)s, %(integration_id)s, %(window_seconds)s,
                            %(idle_seconds)s, %(resolve_on)s, %(title_template)s, %(repage_on_new_alert)s,
-                           %(position)s)
+                           %(position)s, %(team_id)s)
                    RETURNING *""",
-                {**_values(spec), "position": pos},
+                {**_values(spec), "position": pos, "team_id": team_id},
             )
         row = await fetch_one(cur)
         await announce_change(conn)
@@ -162,19 +168,21 @@ async def create_rule(pool: Pool, router: Router | None, spec: RuleSpec, positio
 
 async def update_rule(
     pool: Pool, router: Router | None, rule_id: str, spec: RuleSpec, expected_version: int,
-    position: int | None = None,
+    position: int | None = None, team_id: str | None | teams.Unchanged = teams.UNCHANGED,
 ) -> StoredRule:
     """Replace a rule's fields if it is still at ``expected_version`` (else Aborted); move it
-    to ``position`` too when given. The version goes up by one."""
+    to ``position`` and to team ``team_id`` too when given. The version goes up by one."""
     async with pool.connection() as conn, conn.transaction():
         await check_spec(conn, router, spec)
         count = await _lock(conn)
         cur = await conn.execute(
-            "SELECT version, position FROM alerting.grouping_rules WHERE id = %s FOR UPDATE", (rule_id,)
+            "SELECT version, position, team_id FROM alerting.grouping_rules WHERE id = %s FOR UPDATE", (rule_id,)
         )
         current = await cur.fetchone()
         if current is None:
             raise NotFound(f"grouping rule {rule_id!r} not found")
+        team = teams.after(current["team_id"], team_id)
+        require("grouping_rules:write", f"grouping_rules/{rule_id}", current["team_id"], team)
         if current["version"] != expected_version:
             raise Aborted(
                 f"grouping rule {rule_id!r} is at version {current['version']}, not {expected_version}:"
@@ -190,16 +198,16 @@ async def update_rule(
             await conn.execute(
                 """UPDATE alerting.grouping_rules SET position = position - 1
                    WHERE position > %s AND position <= %s""", (old, new))
-        with violations(unique=f"a grouping rule named {spec.name!r} already exists"):
+        with violations(unique=f"a grouping rule named {spec.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
             cur = await conn.execute(
                 """UPDATE alerting.grouping_rules
-                   SET name = %(name)s, condition = %(condition)s, key = %(key)s,
+                   SET name = %(name)s, condition = %(condition)s, key = %(key)s, team_id = %(team_id)s,
                        integration_id = %(integration_id)s, window_seconds = %(window_seconds)s,
                        idle_seconds = %(idle_seconds)s, resolve_on = %(resolve_on)s,
                        title_template = %(title_template)s, repage_on_new_alert = %(repage_on_new_alert)s,
                        position = %(position)s, version = version + 1, updated_at = now()
                    WHERE id = %(id)s RETURNING *""",
-                {**_values(spec), "position": new, "id": rule_id},
+                {**_values(spec), "position": new, "id": rule_id, "team_id": team},
             )
         row = await fetch_one(cur)
         await announce_change(conn)
@@ -210,6 +218,11 @@ async def delete_rule(pool: Pool, rule_id: str) -> None:
     """Remove a rule; the rules after it move up. Its incidents stay (they keep its id)."""
     async with pool.connection() as conn, conn.transaction():
         await _lock(conn)
+        cur = await conn.execute("SELECT team_id FROM alerting.grouping_rules WHERE id = %s", (rule_id,))
+        found = await cur.fetchone()
+        if found is None:
+            raise NotFound(f"grouping rule {rule_id!r} not found")
+        require("grouping_rules:write", f"grouping_rules/{rule_id}", found["team_id"])
         cur = await conn.execute("DELETE FROM alerting.grouping_rules WHERE id = %s RETURNING position", (rule_id,))
         row = await cur.fetchone()
         if row is None:
@@ -243,10 +256,12 @@ async def reorder_rules(pool: Pool, rule_ids: Sequence[str]) -> list[StoredRule]
         return [StoredRule.from_row(r) for r in await cur.fetchall()]
 
 
-async def list_rules(pool: Pool) -> list[StoredRule]:
-    """Every rule, in evaluation order."""
+async def list_rules(pool: Pool, only_teams: tuple[str, ...] | None = None) -> list[StoredRule]:
+    """Every rule (or only those of ``only_teams``), in evaluation order."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT * FROM alerting.grouping_rules ORDER BY position, created_at")
+        cur = await conn.execute(
+            """SELECT * FROM alerting.grouping_rules WHERE %s::text[] IS NULL OR team_id = ANY(%s::text[])
+               ORDER BY position, created_at""", (teams.param(only_teams), teams.param(only_teams)))
         return [StoredRule.from_row(r) for r in await cur.fetchall()]
 
 

@@ -39,7 +39,7 @@ async def whoami(request: web.Request) -> web.Response:
     """Who is calling; for a browser session also its CSRF token (sent back as ``X-CSRF-Token``)."""
     p = await require_principal(request)
     body: dict[str, object] = {
-        "kind": p.kind, "user_id": p.user_id, "role": p.role, "team_ids": list(p.team_ids),
+        "kind": p.kind, "user_id": p.user_id, "role": p.role, "team_roles": dict(p.team_roles),
         "scopes": list(p.scopes), "key_id": p.key_id, "via": p.via,
     }
     access = request.app[CONTEXT].access

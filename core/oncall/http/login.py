@@ -167,25 +167,25 @@ def _set_session(request: web.Request, response: web.StreamResponse, cookie_valu
                         max_age=int(logins.sessions.lifetimes.lifetime_s))
 
 
-def role_of(grants: Grants) -> tuple[str, tuple[str, ...]] | None:
-    """A session's role and teams from what a login's groups grant: the role everywhere, else the
-    highest team role for those teams only; None when they grant nothing."""
-    if grants.role is not None:
-        return grants.role.value, ()
-    if not grants.team_roles:
+def role_of(grants: Grants) -> tuple[str, dict[str, str]] | None:
+    """A session's role everywhere and its team roles from what a login's groups grant; None when
+    they grant nothing. Granted roles in teams only, the person reads as a viewer everywhere
+    (as a team's API key does) and holds each team's role on that team's resources."""
+    if grants.is_empty:
         return None
-    best = max(grants.team_roles.values(), key=lambda r: r.rank)
-    return best.value, tuple(sorted(t for t, r in grants.team_roles.items() if r == best))
+    role = grants.role.value if grants.role is not None else "viewer"
+    # evaluate keeps only team roles above the role everywhere; a viewer team role adds nothing to a viewer
+    return role, {team: r.value for team, r in grants.team_roles.items() if r.value != role}
 
 
 async def _start_session(
-    request: web.Request, *, user_id: str, role: str, team_ids: tuple[str, ...], method: str, next_path: str,
+    request: web.Request, *, user_id: str, role: str, team_roles: dict[str, str], method: str, next_path: str,
 ) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     logins = request.app[LOGINS]
     assert ctx.access is not None
     session, cookie_value = await logins.sessions.create(
-        user_id=user_id, role=role, team_ids=team_ids, method=method, now=ctx.access.clock.now(),
+        user_id=user_id, role=role, team_roles=team_roles, method=method, now=ctx.access.clock.now(),
         peer=request.remote or "", user_agent=request.headers.get("User-Agent", ""),
         replacing=cookie_from_header(request.headers.get("Cookie")),
     )
@@ -240,7 +240,7 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
         return _login_page(request, "Your groups grant no role in OnCall; ask an administrator.", status=403,
                            next_path="/")
     response = await _start_session(request, user_id=outcome.identity.subject, role=granted[0],
-                                    team_ids=granted[1], method="oidc", next_path=outcome.return_to or "/")
+                                    team_roles=granted[1], method="oidc", next_path=outcome.return_to or "/")
     response.del_cookie(BINDING_COOKIE, path="/auth/oidc")
     return response
 
@@ -277,7 +277,7 @@ async def password_login(request: web.Request) -> web.StreamResponse:
     if not result.user.role:
         return _login_page(request, "Your account has no role in OnCall; ask an administrator.", status=403,
                            next_path=next_path)
-    return await _start_session(request, user_id=result.user.id, role=result.user.role, team_ids=(),
+    return await _start_session(request, user_id=result.user.id, role=result.user.role, team_roles={},
                                 method="password", next_path=next_path)
 
 

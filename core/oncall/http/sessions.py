@@ -28,7 +28,7 @@ def _iso(at: datetime) -> str:
 
 def _session_json(session: Session, current_id: int) -> dict[str, object]:
     return {
-        "id": session.id, "method": session.method, "role": session.role, "team_ids": list(session.team_ids),
+        "id": session.id, "method": session.method, "role": session.role, "team_roles": dict(session.team_roles),
         "created_at": _iso(session.created_at), "last_seen_at": _iso(session.last_seen_at),
         "expires_at": _iso(session.expires_at), "peer": session.peer, "user_agent": session.user_agent,
         "current": session.id == current_id,

@@ -19,8 +19,11 @@ from typing import Any
 from oncall_hookspecs import Renderer
 from psycopg.types.json import Jsonb
 
+from ..auth import teams
+from ..auth.principal import require
 from ..errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from ..store.database import Conn, Pool
+from ..store.errors import violations
 from .pipeline import InProcess, Rendering
 from .templates import Template, TemplateShapeError
 from .validate import Problem
@@ -50,6 +53,8 @@ class StoredTemplate:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    #: the team it belongs to (who may edit it); None: no team
+    team_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -123,9 +128,10 @@ def slug(name: str) -> str:
 async def create_template(
     pool: Pool, *, renderers: Mapping[str, Renderer], name: str, channels: Mapping[str, Any],
     id: str | None = None, description: str = "", sample: Mapping[str, Any] | None = None, created_by: str = "",
-    rendering: Rendering | None = None,
+    rendering: Rendering | None = None, team_id: str | None = None,
 ) -> Saved:
-    """Save version 1 of a new template. ``id`` empty: one is made from the name."""
+    """Save version 1 of a new template, of team ``team_id`` (None: no team). ``id`` empty: one is made from the name."""
+    require("templates:write", "templates", team_id)
     name = name.strip() or (id or "").strip()
     _check_text(name, description)
     if id:
@@ -141,11 +147,12 @@ async def create_template(
         for attempt in range(5):
             candidate = id or (slug(name) if attempt == 0 else f"{slug(name)}-{secrets.token_hex(3)}")
             async with conn.transaction():
-                cur = await conn.execute(
-                    """INSERT INTO notification.templates (id, name, description, current_version)
-                       VALUES (%s, %s, %s, 1) ON CONFLICT (id) DO NOTHING RETURNING id""",
-                    (candidate, name, description),
-                )
+                with violations(foreign_key=teams.UNKNOWN_TEAM):
+                    cur = await conn.execute(
+                        """INSERT INTO notification.templates (id, name, description, current_version, team_id)
+                           VALUES (%s, %s, %s, 1, %s) ON CONFLICT (id) DO NOTHING RETURNING id""",
+                        (candidate, name, description, team_id),
+                    )
                 if await cur.fetchone() is None:
                     if id:
                         raise AlreadyExists(f"a template with id {id!r} already exists (deleted templates keep theirs)")
@@ -163,15 +170,17 @@ async def update_template(
     pool: Pool, template_id: str, *, renderers: Mapping[str, Renderer], channels: Mapping[str, Any],
     name: str | None = None, description: str | None = None, sample: Mapping[str, Any] | None = None,
     keep_sample: bool = True, created_by: str = "", expected_version: int | None = None,
-    rendering: Rendering | None = None,
+    rendering: Rendering | None = None, team_id: str | None | teams.Unchanged = teams.UNCHANGED,
 ) -> Saved:
     """Save version n+1 with ``channels`` (the whole new version, not a patch).
 
     ``sample`` None with ``keep_sample``: the previous version's sample. ``name`` or
-    ``description`` None: unchanged.
+    ``description`` None, ``team_id`` UNCHANGED: unchanged.
     """
     template = parse_channels(channels)
     previous = await get_template(pool, template_id)
+    # refused before rendering anything; asked again below, of the row locked
+    require("templates:write", f"templates/{template_id}", previous.team_id, teams.after(previous.team_id, team_id))
     if sample is None and keep_sample:
         sample = previous.sample
     new_name = previous.name if name is None else name.strip()
@@ -182,13 +191,15 @@ async def update_template(
         async with conn.transaction():
             # the lock orders concurrent saves: the second waits, then sees n+1 and writes n+2
             cur = await conn.execute(
-                """SELECT current_version FROM notification.templates
+                """SELECT current_version, team_id FROM notification.templates
                    WHERE id = %s AND deleted_at IS NULL FOR UPDATE""",
                 (template_id,),
             )
             row = await cur.fetchone()
             if row is None:
                 raise NotFound(f"template {template_id!r} not found")
+            team = teams.after(row["team_id"], team_id)
+            require("templates:write", f"templates/{template_id}", row["team_id"], team)
             current = int(row["current_version"])
             if expected_version and expected_version != current:
                 raise VersionConflict(
@@ -202,18 +213,26 @@ async def update_template(
                 (template_id, version, Jsonb(_as_json(template)),
                  Jsonb(dict(sample)) if sample is not None else None, created_by),
             )
-            await conn.execute(
-                """UPDATE notification.templates
-                   SET current_version = %s, name = %s, description = %s, updated_at = now()
-                   WHERE id = %s""",
-                (version, new_name, new_description, template_id),
-            )
+            with violations(foreign_key=teams.UNKNOWN_TEAM):
+                await conn.execute(
+                    """UPDATE notification.templates
+                       SET current_version = %s, name = %s, description = %s, team_id = %s, updated_at = now()
+                       WHERE id = %s""",
+                    (version, new_name, new_description, team, template_id),
+                )
             return Saved(await _read(conn, template_id, version), warnings)
 
 
 async def delete_template(pool: Pool, template_id: str) -> None:
     """Mark deleted: gone from lists and new sends; its versions stay readable by number."""
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT team_id FROM notification.templates WHERE id = %s AND deleted_at IS NULL FOR UPDATE",
+            (template_id,))
+        found = await cur.fetchone()
+        if found is None:
+            raise NotFound(f"template {template_id!r} not found")
+        require("templates:write", f"templates/{template_id}", found["team_id"])
         cur = await conn.execute(
             """UPDATE notification.templates SET deleted_at = now(), updated_at = now()
                WHERE id = %s AND deleted_at IS NULL RETURNING id""",
@@ -226,7 +245,8 @@ async def delete_template(pool: Pool, template_id: str) -> None:
 # ------------------------------------------------------------------------------ reads
 
 _SELECT = """SELECT t.id, t.name, t.description, v.version, t.current_version, v.channels, v.sample,
-                    v.created_by, v.created_at AS version_created_at, t.created_at, t.updated_at, t.deleted_at
+                    v.created_by, v.created_at AS version_created_at, t.created_at, t.updated_at, t.deleted_at,
+                    t.team_id
              FROM notification.templates t
              JOIN notification.template_versions v ON v.template_id = t.id"""
 
@@ -256,12 +276,15 @@ async def get_template(pool: Pool, template_id: str, version: int | None = None)
         return await _read(conn, template_id, version)
 
 
-async def list_templates(pool: Pool, *, include_deleted: bool = False) -> list[StoredTemplate]:
-    """Every template at its current version, by id."""
+async def list_templates(
+    pool: Pool, *, include_deleted: bool = False, only_teams: tuple[str, ...] | None = None,
+) -> list[StoredTemplate]:
+    """Every template (or only those of ``only_teams``) at its current version, by id."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            _SELECT + " WHERE v.version = t.current_version AND (%s OR t.deleted_at IS NULL) ORDER BY t.id",
-            (include_deleted,),
+            _SELECT + """ WHERE v.version = t.current_version AND (%s OR t.deleted_at IS NULL)
+                            AND (%s::text[] IS NULL OR t.team_id = ANY(%s::text[])) ORDER BY t.id""",
+            (include_deleted, teams.param(only_teams), teams.param(only_teams)),
         )
         return [StoredTemplate(**row) for row in await cur.fetchall()]
 

@@ -10,6 +10,8 @@ from typing import Any
 from oncall_hookspecs import RoutingRule, RuleActions, Router
 from psycopg.types.json import Jsonb
 
+from ..auth import teams
+from ..auth.principal import require
 from ..errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one
 from ..store.errors import violations
@@ -44,6 +46,7 @@ def _rule_from_row(row: dict[str, Any]) -> RoutingRule:
         continue_=row["continue"],
         position=row["position"],
         version=row["version"],
+        team_id=row["team_id"],
     )
 
 
@@ -118,6 +121,8 @@ class RuleInput:
     condition: str
     actions: RuleActions
     continue_: bool = False
+    #: the team it belongs to (None: no team); UNCHANGED: no team on create, the stored one on update
+    team_id: str | None | teams.Unchanged = teams.UNCHANGED
 
 
 async def create_rule(
@@ -129,6 +134,8 @@ async def create_rule(
     ``ticket_providers`` names the installed ticket providers (none by default): a rule
     naming another is refused, here and in ``update_rule`` and ``set_default``.
     """
+    team = teams.after(None, rule.team_id)
+    require("rules:write", "rules", team)
     if not rule.name.strip():
         raise InvalidArgument("a rule needs a name")
     async with pool.connection() as conn, conn.transaction():
@@ -140,11 +147,11 @@ async def create_rule(
         await conn.execute(
             "UPDATE alerting.routing_rules SET position = position + 1 WHERE position >= %s", (pos,)
         )
-        with violations(unique=f"a rule named {rule.name!r} already exists"):
+        with violations(unique=f"a rule named {rule.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
             cur = await conn.execute(
-                """INSERT INTO alerting.routing_rules (name, condition, actions, continue, position)
-                   VALUES (%s, %s, %s, %s, %s) RETURNING *""",
-                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, pos),
+                """INSERT INTO alerting.routing_rules (name, condition, actions, continue, position, team_id)
+                   VALUES (%s, %s, %s, %s, %s, %s) RETURNING *""",
+                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, pos, team),
             )
         row = await fetch_one(cur)
         await _bump(conn)
@@ -160,14 +167,17 @@ async def update_rule(
     if not rule.name.strip():
         raise InvalidArgument("a rule needs a name")
     async with pool.connection() as conn, conn.transaction():
+        stored = await _stored_team(conn, rule_id)
+        team = teams.after(stored, rule.team_id)
+        require("rules:write", f"rules/{rule_id}", stored, team)
         await _check(conn, router, rule.condition, rule.actions, ticket_providers)
-        with violations(unique=f"a rule named {rule.name!r} already exists"):
+        with violations(unique=f"a rule named {rule.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
             cur = await conn.execute(
                 """UPDATE alerting.routing_rules
-                   SET name = %s, condition = %s, actions = %s, continue = %s,
+                   SET name = %s, condition = %s, actions = %s, continue = %s, team_id = %s,
                        version = version + 1, updated_at = now()
                    WHERE id = %s AND (%s::integer IS NULL OR version = %s) RETURNING *""",
-                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, rule_id,
+                (rule.name, rule.condition, Jsonb(actions_to_json(rule.actions)), rule.continue_, team, rule_id,
                  expected_version, expected_version),
             )
         row = await cur.fetchone()
@@ -183,9 +193,20 @@ async def update_rule(
     return _rule_from_row(row)
 
 
+async def _stored_team(conn: Conn, rule_id: str) -> str | None:
+    """The team of a rule, its row locked for the change about to be made; NotFound when there is no rule."""
+    cur = await conn.execute("SELECT team_id FROM alerting.routing_rules WHERE id = %s FOR UPDATE", (rule_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"rule {rule_id!r} not found")
+    team: str | None = row["team_id"]
+    return team
+
+
 async def delete_rule(pool: Pool, rule_id: str) -> None:
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("LOCK TABLE alerting.routing_rules IN SHARE ROW EXCLUSIVE MODE")
+        require("rules:write", f"rules/{rule_id}", await _stored_team(conn, rule_id))
         cur = await conn.execute(
             "DELETE FROM alerting.routing_rules WHERE id = %s RETURNING position", (rule_id,)
         )
@@ -223,9 +244,13 @@ async def reorder_rules(pool: Pool, rule_ids: Sequence[str]) -> list[RoutingRule
     return await list_rules(pool)
 
 
-async def list_rules(pool: Pool) -> list[RoutingRule]:
+async def list_rules(pool: Pool, only_teams: tuple[str, ...] | None = None) -> list[RoutingRule]:
+    """Every rule in evaluation order, or only those of ``only_teams``."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT * FROM alerting.routing_rules ORDER BY position")
+        cur = await conn.execute(
+            """SELECT * FROM alerting.routing_rules
+               WHERE %s::text[] IS NULL OR team_id = ANY(%s::text[]) ORDER BY position""",
+            (teams.param(only_teams), teams.param(only_teams)))
         return [_rule_from_row(r) for r in await cur.fetchall()]
 
 

@@ -3,9 +3,10 @@ whose role allows the method's permission (``auth.methods``), and every state-ch
 it admits is written to the audit log.
 
 No principal is UNAUTHENTICATED; one not allowed is PERMISSION_DENIED, before the servicer
-runs. A refused call (unauthenticated, not allowed, or INVALID_ARGUMENT) writes nothing,
-not even an audit row: it is logged (``oncall.rpc.access``: principal, method, code; never
-a credential) instead. An admitted call is audited with its outcome: OK, or the status a
+runs (or, for a role held in some teams only, by the servicer, once it knows the resource's
+team: ``methods.TEAM_CHECKED``). A refused call (unauthenticated, not allowed, or
+INVALID_ARGUMENT) writes nothing, not even an audit row: it is logged (``oncall.rpc.access``:
+principal, method, code; never a credential) instead. An admitted call is audited with its outcome: OK, or the status a
 domain refusal gave it (NOT_FOUND, FAILED_PRECONDITION …).
 """
 
@@ -26,7 +27,7 @@ from oncall_hookspecs import AuthRequest, Principal
 
 from ..auth import audit, methods, permissions
 from ..auth.access import Access
-from ..auth.principal import current, describe
+from ..auth.principal import current, deciding, describe
 from ..errors import PermissionDenied, Unauthenticated
 from .errors import answering
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "credential")
 #: outcomes of admitted calls that changed nothing and are not audited
-_NOT_AUDITED = frozenset({"INVALID_ARGUMENT", "UNAVAILABLE"})
+_NOT_AUDITED = frozenset({"INVALID_ARGUMENT", "UNAVAILABLE", "PERMISSION_DENIED"})
 _NOT_SECRET = frozenset({"dedup_key", "page_token", "key_id"})
 _MAX_TEXT = 200  # a summary quotes a string up to this many characters
 _MAX_ITEMS = 20
@@ -161,11 +162,12 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if permission is None:
             raise PermissionDenied(f"{short} is not in the permission table; nobody may call it")
         resource = resource_of(permission, request)
-        if not self._access.allowed(principal, permission, resource):
-            log.warning("refused %s to %s (%s): no %s", short, describe(principal), principal.role or "no role",
-                        permission)
-            raise PermissionDenied(
-                f"{describe(principal)} ({principal.role or 'no role'}) may not {permission} ({short})")
+        # a team role counts here only where the service asks again with the resource's team
+        team = permissions.ANY_TEAM if method in methods.TEAM_CHECKED else None
+        if not self._access.allowed(principal, permission, resource, team):
+            roles = permissions.describe_roles(principal)
+            log.warning("refused %s to %s (%s): no %s", short, describe(principal), roles, permission)
+            raise PermissionDenied(f"{describe(principal)} ({roles}) may not {permission} ({short})")
         return principal, seen, resource
 
     async def _record(
@@ -189,6 +191,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async with answering(method, context, self._wait):
                 principal, seen, resource = await self._admit(method, permission, request, context)
             token = current.set(principal)
+            deciding_token = deciding.set(self._access.allowed)
             outcome = "INTERNAL"
             try:
                 response = await behavior(request, context)
@@ -200,7 +203,13 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise
             finally:
                 current.reset(token)
-                # bad input wrote nothing, and a database that is down can't be written to
+                deciding.reset(deciding_token)
+                # bad input wrote nothing, and a database that is down can't be written to; a
+                # refusal past the door (not the resource's team's role, not acting as oneself)
+                # is logged like one at the door
+                if outcome == "PERMISSION_DENIED":
+                    log.warning("refused %s to %s (%s): the service said no", method.rpartition("/")[2],
+                                describe(principal), permissions.describe_roles(principal))
                 if audited and outcome not in _NOT_AUDITED:
                     await self._record(principal, seen, method, resource, request, outcome)
 
@@ -212,6 +221,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 principal, _, _ = await self._admit(method, permission, request, context)
             # each call runs in a task of its own, whose context ends with it: nothing to reset
             current.set(principal)
+            deciding.set(self._access.allowed)
             if inspect.iscoroutinefunction(behavior):  # a servicer that answers with context.write
                 await behavior(request, context)
                 return

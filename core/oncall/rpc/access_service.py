@@ -1,21 +1,23 @@
-"""The access services' gRPC servicers: oncall.access.v1.ApiKeyService, SessionService and AuditService.
+"""The access services' gRPC servicers: oncall.access.v1.ApiKeyService, SessionService, AuditService and TeamService.
 
-Thin delegates to ``auth.keys``, ``auth.sessions`` and ``auth.audit``; the caller (the
-principal the access interceptor admitted) is the creator of a key, which never exceeds it,
-and the owner of the sessions it lists and ends.
+Thin delegates to ``auth.keys``, ``auth.sessions``, ``auth.audit`` and ``auth.teams``; the
+caller (the principal the access interceptor admitted) is the creator of a key, which never
+exceeds it (managing a team's keys needs api_keys:write in that team), and the owner of the
+sessions it lists and ends.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TypeAlias
 
 import grpc
 
 from ..access.v1 import access_pb2 as pb
 from ..access.v1 import access_pb2_grpc
-from ..auth import audit, keys, sessions
-from ..auth.principal import current, describe
+from ..auth import audit, keys, sessions, teams
+from ..auth.principal import allows, current, describe, my_teams, require
+from ..clock import SYSTEM_CLOCK
 from ..context import Context
 from ..errors import FailedPrecondition, NotFound, Unauthenticated
 from . import convert
@@ -23,6 +25,7 @@ from . import convert
 KEY_SERVICE: str = pb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name
 AUDIT_SERVICE: str = pb.DESCRIPTOR.services_by_name["AuditService"].full_name
 SESSION_SERVICE: str = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
+TEAM_SERVICE: str = pb.DESCRIPTOR.services_by_name["TeamService"].full_name
 
 _Call: TypeAlias = grpc.aio.ServicerContext
 
@@ -57,6 +60,8 @@ class ApiKeyService(access_pb2_grpc.ApiKeyServiceServicer):
             raise Unauthenticated("this call needs credentials")
         assert self._ctx.access is not None
         expires = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+        team = teams.team_of(request.team_id)
+        require("api_keys:write", "api_keys", team)
         key, token = await keys.create(
             self._ctx.pool, name=request.name, role=request.role, team_id=request.team_id or None,
             scopes=list(request.scopes), expires_at=expires, created_by=creator, created_by_name=describe(creator),
@@ -67,17 +72,19 @@ class ApiKeyService(access_pb2_grpc.ApiKeyServiceServicer):
     async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: _Call) -> pb.ListApiKeysResponse:
         assert self._ctx.access is not None
         listed = await keys.list_keys(self._ctx.pool, self._ctx.access.clock.now(), request.include_inactive)
-        return pb.ListApiKeysResponse(api_keys=[key_to_proto(k) for k in listed])
+        # an admin of some teams only sees those teams' keys
+        return pb.ListApiKeysResponse(api_keys=[key_to_proto(k) for k in listed if allows("api_keys:read", k.team_id)])
 
     async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: _Call) -> pb.RevokeApiKeyResponse:
         assert self._ctx.access is not None
-        key = await keys.revoke(self._ctx.pool, request.id, self._ctx.access.clock.now())
+        key = await keys.revoke(self._ctx.pool, request.id, self._ctx.access.clock.now(),
+                                check=lambda found: require("api_keys:write", f"api_keys/{found.id}", found.team_id))
         return pb.RevokeApiKeyResponse(api_key=key_to_proto(key))
 
 
 def session_to_proto(session: sessions.Session, current_id: int) -> pb.Session:
     return pb.Session(
-        id=session.id, method=session.method, role=session.role, team_ids=list(session.team_ids),
+        id=session.id, method=session.method, role=session.role, team_roles=dict(session.team_roles),
         created_at=convert.timestamp(session.created_at), last_seen_at=convert.timestamp(session.last_seen_at),
         expires_at=convert.timestamp(session.expires_at), peer=session.peer, user_agent=session.user_agent,
         current=session.id == current_id,
@@ -130,9 +137,42 @@ class AuditService(access_pb2_grpc.AuditServiceServicer):
         return pb.ListAuditEventsResponse(events=[event_to_proto(e) for e in events], next_page_token=token)
 
 
+def team_to_proto(team: teams.Team) -> pb.Team:
+    return pb.Team(id=team.id, name=team.name, created_at=convert.timestamp(team.created_at))
+
+
+class TeamService(access_pb2_grpc.TeamServiceServicer):
+    """oncall.access.v1.TeamService over the teams of one server."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def _now(self) -> datetime:
+        return self._ctx.access.clock.now() if self._ctx.access is not None else SYSTEM_CLOCK.now()
+
+    async def CreateTeam(self, request: pb.CreateTeamRequest, context: _Call) -> pb.CreateTeamResponse:
+        team = await teams.create(self._ctx.pool, request.id, request.name, self._now())
+        return pb.CreateTeamResponse(team=team_to_proto(team))
+
+    async def ListTeams(self, request: pb.ListTeamsRequest, context: _Call) -> pb.ListTeamsResponse:
+        listed = await teams.list_teams(self._ctx.pool, my_teams() if request.my_teams else None)
+        return pb.ListTeamsResponse(teams=[team_to_proto(t) for t in listed])
+
+    async def GetTeam(self, request: pb.GetTeamRequest, context: _Call) -> pb.GetTeamResponse:
+        return pb.GetTeamResponse(team=team_to_proto(await teams.get(self._ctx.pool, request.id)))
+
+    async def UpdateTeam(self, request: pb.UpdateTeamRequest, context: _Call) -> pb.UpdateTeamResponse:
+        return pb.UpdateTeamResponse(team=team_to_proto(await teams.rename(self._ctx.pool, request.id, request.name)))
+
+    async def DeleteTeam(self, request: pb.DeleteTeamRequest, context: _Call) -> pb.DeleteTeamResponse:
+        await teams.delete(self._ctx.pool, request.id, self._now())
+        return pb.DeleteTeamResponse()
+
+
 def add_services(server: grpc.aio.Server, ctx: Context) -> list[str]:
-    """Add the key, session and audit servicers to ``server``; return their full service names."""
+    """Add the key, session, audit and team servicers to ``server``; return their full service names."""
     access_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(ctx), server)
     access_pb2_grpc.add_SessionServiceServicer_to_server(SessionService(ctx), server)
     access_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(ctx), server)
-    return [KEY_SERVICE, SESSION_SERVICE, AUDIT_SERVICE]
+    access_pb2_grpc.add_TeamServiceServicer_to_server(TeamService(ctx), server)
+    return [KEY_SERVICE, SESSION_SERVICE, AUDIT_SERVICE, TEAM_SERVICE]

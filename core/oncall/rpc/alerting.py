@@ -13,7 +13,7 @@ from typing import TypeAlias
 import grpc
 from oncall_hookspecs import AlertEvent, IngestOutcome
 
-from ..auth.principal import acting_user
+from ..auth.principal import acting_user, require
 from ..alerting import store
 from ..alerting.models import Alert, AlertFilter
 from ..alerting.v1 import alerting_pb2 as pb
@@ -38,6 +38,8 @@ async def trigger(ctx: Context, event: AlertEvent, integration_id: int | None) -
         integration = await store.manual_integration(ctx.pool)
     else:
         integration = await store.get_integration(ctx.pool, integration_id)
+    # a manual alert of a team's integration needs alerts:create in that team (the manual integration has none)
+    require("alerts:create", f"integrations/{integration.id}", integration.team_id)
     if not integration.enabled:
         raise FailedPrecondition(f"integration {integration.name!r} is disabled")
     [result] = await ctx.ingestor.submit(integration.id, ctx.ingestor.prepare([event], integration))

@@ -31,6 +31,7 @@ from ..alerting.v1 import routing_pb2 as routing_pb
 from ..alerting.v1 import schedules_pb2 as schedules_pb
 from ..alerting.v1 import silences_pb2 as silences_pb
 from ..errors import InvalidArgument
+from . import teams
 from ..escalation.heartbeats import Heartbeat
 from ..escalation.policies import Policy, PolicyInput, Step, Target
 from ..escalation.silences import Matcher, Silence, SilenceInput, maintenance_input
@@ -111,6 +112,7 @@ def alert_to_proto(alert: Alert) -> pb.Alert:
         escalation_policy_id=alert.escalation_policy_id or "",
         silenced_by=alert.silenced_by or "",
         incident_id=alert.incident_id or 0,
+        team_id=alert.team_id or "",
     )
 
 
@@ -169,6 +171,7 @@ def list_filter(request: pb.ListAlertsRequest) -> AlertFilter:
         created_before=(
             instant(request.created_before, "created_before") if request.HasField("created_before") else None
         ),
+        teams=teams.team_filter(request),
     )
     if flt.created_after and flt.created_before and flt.created_after > flt.created_before:
         raise InvalidArgument("created_after is later than created_before: nothing can match")
@@ -311,6 +314,7 @@ def rule_to_proto(rule: RoutingRule) -> routing_pb.RoutingRule:
         continue_matching=rule.continue_,
         position=rule.position,
         version=rule.version,
+        team_id=rule.team_id or "",
     )
 
 
@@ -320,6 +324,8 @@ def rule_input(request: routing_pb.CreateRuleRequest | routing_pb.UpdateRuleRequ
         condition=request.condition,
         actions=actions_from_proto(request.actions),
         continue_=request.continue_matching,
+        team_id=teams.moved_to(request) if isinstance(request, routing_pb.UpdateRuleRequest)
+        else teams.created_in(request.team_id),
     )
 
 
@@ -434,6 +440,8 @@ def policy_input(request: escalation_pb.CreatePolicyRequest | escalation_pb.Upda
         steps=_steps(request.steps),
         repeat=request.repeat,
         repeat_delay_seconds=repeat_delay,
+        team_id=teams.moved_to(request) if isinstance(request, escalation_pb.UpdatePolicyRequest)
+        else teams.created_in(request.team_id),
     )
 
 
@@ -459,6 +467,7 @@ def policy_to_proto(policy: Policy) -> escalation_pb.EscalationPolicy:
         version=policy.version,
         created_at=timestamp(policy.created_at),
         updated_at=timestamp(policy.updated_at),
+        team_id=policy.team_id or "",
     )
 
 
@@ -723,6 +732,8 @@ def schedule_input(
         time_zone=time_zone,
         description=request.description,
         layers=tuple(layer_from_proto(layer, f"layers[{i}]") for i, layer in enumerate(request.layers)),
+        team_id=teams.moved_to(request) if isinstance(request, schedules_pb.UpdateScheduleRequest)
+        else teams.created_in(request.team_id),
     )
 
 
@@ -770,6 +781,7 @@ def schedule_to_proto(s: StoredSchedule) -> schedules_pb.Schedule:
         version=s.version,
         created_at=timestamp(s.created_at),
         updated_at=timestamp(s.updated_at),
+        team_id=s.team_id or "",
     )
 
 

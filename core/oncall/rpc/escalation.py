@@ -16,7 +16,7 @@ from ..alerting.v1 import escalation_pb2_grpc
 from ..clock import SYSTEM_CLOCK
 from ..context import Context
 from ..escalation import policies, state
-from . import convert
+from . import convert, teams
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["EscalationService"].full_name
 
@@ -49,7 +49,7 @@ class EscalationService(escalation_pb2_grpc.EscalationServiceServicer):
         return pb.GetPolicyResponse(policy=convert.policy_to_proto(policy))
 
     async def ListPolicies(self, request: pb.ListPoliciesRequest, context: _Call) -> pb.ListPoliciesResponse:
-        listed = await policies.list_policies(self._ctx.pool)
+        listed = await policies.list_policies(self._ctx.pool, teams.team_filter(request))
         return pb.ListPoliciesResponse(policies=[convert.policy_to_proto(p) for p in listed])
 
     async def GetEscalationState(

@@ -21,7 +21,7 @@ from ..grouping import presets, replay, store
 from ..grouping.assign import StoredRule
 from ..grouping.store import RuleSpec
 from ..routing.route import Routing
-from . import convert
+from . import convert, teams
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["GroupingService"].full_name
 
@@ -65,6 +65,7 @@ def rule_to_proto(rule: StoredRule) -> pb.GroupingRule:
     return pb.GroupingRule(
         id=rule.id, spec=spec_to_proto(store.spec_of(rule)), position=rule.position, version=rule.version,
         created_at=convert.timestamp(rule.created_at), updated_at=convert.timestamp(rule.updated_at),
+        team_id=rule.team_id or "",
     )
 
 
@@ -117,7 +118,8 @@ class GroupingService(grouping_pb2_grpc.GroupingServiceServicer):
     ) -> pb.CreateGroupingRuleResponse:
         base = presets.preset(request.preset.strip()).spec if request.preset.strip() else None
         spec = spec_from_proto(request.spec, base)
-        rule = await store.create_rule(self._ctx.pool, self._routing.router, spec, _position(request))
+        rule = await store.create_rule(self._ctx.pool, self._routing.router, spec, _position(request),
+                                       teams.created_in(request.team_id))
         await self._applied()
         return pb.CreateGroupingRuleResponse(rule=rule_to_proto(rule))
 
@@ -128,7 +130,8 @@ class GroupingService(grouping_pb2_grpc.GroupingServiceServicer):
     async def ListGroupingRules(
         self, request: pb.ListGroupingRulesRequest, context: _Call
     ) -> pb.ListGroupingRulesResponse:
-        return pb.ListGroupingRulesResponse(rules=[rule_to_proto(r) for r in await store.list_rules(self._ctx.pool)])
+        listed = await store.list_rules(self._ctx.pool, teams.team_filter(request))
+        return pb.ListGroupingRulesResponse(rules=[rule_to_proto(r) for r in listed])
 
     async def UpdateGroupingRule(
         self, request: pb.UpdateGroupingRuleRequest, context: _Call
@@ -140,7 +143,7 @@ class GroupingService(grouping_pb2_grpc.GroupingServiceServicer):
             raise InvalidArgument("expected_version is required: the version of the rule you read")
         rule = await store.update_rule(
             self._ctx.pool, self._routing.router, rule_id, spec_from_proto(request.spec), request.expected_version,
-            _position(request),
+            _position(request), teams.moved_to(request),
         )
         await self._applied()
         return pb.UpdateGroupingRuleResponse(rule=rule_to_proto(rule))

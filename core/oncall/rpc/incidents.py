@@ -26,7 +26,7 @@ from ..alerting.v1 import incidents_pb2_grpc
 from ..context import Context
 from ..errors import InvalidArgument
 from ..escalation.state import escalate_incident_now
-from . import convert
+from . import convert, teams
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IncidentService"].full_name
 
@@ -72,6 +72,7 @@ def incident_to_proto(inc: Incident) -> pb.Incident:
         grouped=inc.rule_id is not None,
         routed_at=convert.timestamp(inc.routed_at),
         escalation_policy_id=inc.escalation_policy_id or "",
+        team_id=inc.team_id or "",
     )
 
 
@@ -125,6 +126,7 @@ def list_filter(request: pb.ListIncidentsRequest) -> IncidentFilter:
         created_after=(
             convert.instant(request.created_after, "created_after") if request.HasField("created_after") else None
         ),
+        teams=teams.team_filter(request),
         created_before=(
             convert.instant(request.created_before, "created_before") if request.HasField("created_before") else None
         ),

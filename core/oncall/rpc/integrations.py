@@ -18,7 +18,9 @@ from ..alerting.v1 import integrations_pb2_grpc
 from ..context import Context
 from ..errors import InvalidArgument
 from ..store.paging import decode_page_token, encode_page_token
+from ..auth.teams import Unchanged
 from . import convert
+from .teams import created_in, moved_to, team_filter
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["IntegrationService"].full_name
 MAX_NAME = 200
@@ -30,6 +32,7 @@ def integration_to_proto(integ: Integration) -> pb.Integration:
     return pb.Integration(
         id=integ.id, source=integ.source, name=integ.name, key_prefix=integ.key_prefix,
         created_at=convert.timestamp(integ.created_at), version=integ.version, enabled=integ.enabled,
+        team_id=integ.team_id or "",
     )
 
 
@@ -66,7 +69,8 @@ class IntegrationService(integrations_pb2_grpc.IntegrationServiceServicer):
         if source not in self._ctx.registry.sources:
             known = ", ".join(sorted(self._ctx.registry.sources)) or "none"
             raise InvalidArgument(f"unknown source {source!r}; installed sources: {known}")
-        integ, key = await store.create_integration(self._ctx.pool, source, _name(request.name))
+        integ, key = await store.create_integration(self._ctx.pool, source, _name(request.name),
+                                                    created_in(request.team_id))
         return pb.CreateIntegrationResponse(
             integration=integration_to_proto(integ), key=key, webhook_urls=self.webhook_urls(source))
 
@@ -74,7 +78,8 @@ class IntegrationService(integrations_pb2_grpc.IntegrationServiceServicer):
         self, request: pb.ListIntegrationsRequest, context: _Call
     ) -> pb.ListIntegrationsResponse:
         after = decode_page_token(request.page_token, "after") if request.page_token else 0
-        found, more = await store.list_integrations_page(self._ctx.pool, after, convert.page_size(request.page_size))
+        found, more = await store.list_integrations_page(
+            self._ctx.pool, after, convert.page_size(request.page_size), team_filter(request))
         token = encode_page_token(found[-1].id, "after") if more and found else ""
         return pb.ListIntegrationsResponse(
             integrations=[integration_to_proto(i) for i in found], next_page_token=token)
@@ -87,8 +92,12 @@ class IntegrationService(integrations_pb2_grpc.IntegrationServiceServicer):
         self, request: pb.UpdateIntegrationRequest, context: _Call
     ) -> pb.UpdateIntegrationResponse:
         expected = request.expected_version if request.HasField("expected_version") else None
-        integ = await store.rename_integration(
-            self._ctx.pool, _integration_id(request.integration_id), _name(request.name), expected)
+        name = _name(request.name) if request.name.strip() else None
+        team = moved_to(request)
+        if name is None and isinstance(team, Unchanged):
+            raise InvalidArgument("give a new name or a team_id: an update must change something")
+        integ = await store.update_integration(
+            self._ctx.pool, _integration_id(request.integration_id), name=name, team=team, expected_version=expected)
         return pb.UpdateIntegrationResponse(integration=integration_to_proto(integ))
 
     async def RotateIntegrationKey(

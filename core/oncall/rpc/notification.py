@@ -32,6 +32,7 @@ from ..notification.v1 import notification_pb2 as pb
 from ..notification.v1 import notification_pb2_grpc
 from ..notification.validate import Problem
 from ..notification.watch import watcher_for
+from . import teams
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NotificationService"].full_name
 
@@ -129,7 +130,7 @@ def template_to_proto(t: store.StoredTemplate) -> pb.Template:
         id=t.id, name=t.name, description=t.description, version=t.version, current_version=t.current_version,
         channels=_channels_to_proto(t.channels), sample=struct(t.sample), created_by=t.created_by,
         version_created_at=timestamp(t.version_created_at), created_at=timestamp(t.created_at),
-        updated_at=timestamp(t.updated_at), deleted_at=timestamp(t.deleted_at),
+        updated_at=timestamp(t.updated_at), deleted_at=timestamp(t.deleted_at), team_id=t.team_id or "",
     )
 
 
@@ -238,7 +239,7 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
             id=request.id.strip() or None, name=request.name,
             description=request.description, channels=channels_from_proto(request.channels),
             sample=struct_dict(request.sample) if request.HasField("sample") else None,
-            created_by=acting_user(request.created_by),
+            created_by=acting_user(request.created_by), team_id=teams.created_in(request.team_id),
         )
         return pb.CreateTemplateResponse(
             template=template_to_proto(saved.template), warnings=[problem_to_proto(w) for w in saved.warnings]
@@ -254,6 +255,7 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
             description=request.description if request.HasField("description") else None,
             sample=struct_dict(request.sample) if request.HasField("sample") else None,
             created_by=acting_user(request.created_by), expected_version=request.expected_version or None,
+            team_id=teams.moved_to(request),
         )
         return pb.UpdateTemplateResponse(
             template=template_to_proto(saved.template), warnings=[problem_to_proto(w) for w in saved.warnings]
@@ -266,7 +268,8 @@ class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
         return pb.GetTemplateResponse(template=template_to_proto(t))
 
     async def ListTemplates(self, request: pb.ListTemplatesRequest, context: _Call) -> pb.ListTemplatesResponse:
-        listed = await store.list_templates(self._ctx.pool, include_deleted=request.include_deleted)
+        listed = await store.list_templates(self._ctx.pool, include_deleted=request.include_deleted,
+                                            only_teams=teams.team_filter(request))
         return pb.ListTemplatesResponse(templates=[template_to_proto(t) for t in listed])
 
     async def ListTemplateVersions(

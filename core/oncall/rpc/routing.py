@@ -19,7 +19,7 @@ from ..errors import InvalidArgument
 from ..escalation.silences import load_current
 from ..routing import rules
 from ..routing.route import Routing
-from . import convert
+from . import convert, teams
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RoutingService"].full_name
 
@@ -62,7 +62,7 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
         return pb.ReorderRulesResponse(rules=[convert.rule_to_proto(r) for r in ordered])
 
     async def ListRules(self, request: pb.ListRulesRequest, context: _Call) -> pb.ListRulesResponse:
-        listed = await rules.list_rules(self._ctx.pool)
+        listed = await rules.list_rules(self._ctx.pool, teams.team_filter(request))
         return pb.ListRulesResponse(rules=[convert.rule_to_proto(r) for r in listed])
 
     async def GetRule(self, request: pb.GetRuleRequest, context: _Call) -> pb.GetRuleResponse:

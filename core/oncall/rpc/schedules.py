@@ -16,7 +16,7 @@ from ..clock import SYSTEM_CLOCK
 from ..context import Context
 from ..paths import calendar_url
 from ..schedules import store
-from . import convert
+from . import convert, teams
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ScheduleService"].full_name
 
@@ -49,7 +49,7 @@ class ScheduleService(schedules_pb2_grpc.ScheduleServiceServicer):
         return pb.GetScheduleResponse(schedule=convert.schedule_to_proto(schedule))
 
     async def ListSchedules(self, request: pb.ListSchedulesRequest, context: _Call) -> pb.ListSchedulesResponse:
-        listed = await store.list_schedules(self._ctx.pool)
+        listed = await store.list_schedules(self._ctx.pool, teams.team_filter(request))
         return pb.ListSchedulesResponse(schedules=[convert.schedule_to_proto(s) for s in listed])
 
     async def AddOverride(self, request: pb.AddOverrideRequest, context: _Call) -> pb.AddOverrideResponse:

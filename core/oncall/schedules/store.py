@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
+from ..auth import teams
+from ..auth.principal import require
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..store.database import Conn, Pool, fetch_one
 from ..store.errors import violations
@@ -77,6 +79,8 @@ class ScheduleInput:
     time_zone: str
     description: str = ""
     layers: tuple[Layer, ...] = ()
+    #: the team it belongs to (None: no team); UNCHANGED: no team on create, the stored one on update
+    team_id: str | None | teams.Unchanged = teams.UNCHANGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,7 @@ class StoredSchedule:
     version: int
     created_at: datetime
     updated_at: datetime
+    team_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +203,7 @@ def _schedule_from_row(row: dict[str, Any], temporaries: Sequence[TemporarySched
     return StoredSchedule(
         id=row["id"], name=row["name"], time_zone=row["time_zone"], description=row["description"],
         layers=tuple(layer_from_json(d) for d in row["layers"]), temporary_schedules=tuple(temporaries),
-        version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
+        version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"], team_id=row["team_id"],
     )
 
 
@@ -287,13 +292,16 @@ async def _bump(conn: Conn, schedule_id: str) -> None:
 
 @contextlib.asynccontextmanager
 async def _changing(
-    pool: Pool, schedule_id: str
+    pool: Pool, schedule_id: str, permission: str,
 ) -> AsyncIterator[tuple[Conn, dict[str, Any]]]:
-    """A transaction holding the schedule's row lock (NotFound without one); after it commits,
-    this process's caches forget the schedule at once, without waiting for the notification."""
+    """A transaction holding the schedule's row lock (NotFound without one), once the caller
+    may ``permission`` in the schedule's team; after it commits, this process's caches forget
+    the schedule at once, without waiting for the notification."""
     async with pool.connection() as conn:
         async with conn.transaction():
-            yield conn, await _lock(conn, schedule_id)
+            row = await _lock(conn, schedule_id)
+            require(permission, f"schedules/{schedule_id}", row["team_id"])
+            yield conn, row
     _forget_everywhere(schedule_id)
 
 
@@ -312,13 +320,16 @@ async def _overrides(conn: Conn, schedule_id: str) -> list[StoredOverride]:
 
 
 async def create_schedule(pool: Pool, inp: ScheduleInput) -> StoredSchedule:
+    team = teams.after(None, inp.team_id)
+    require("schedules:write", "schedules", team)
     inp = _check_input(inp)
-    with violations(unique=f"a schedule named {inp.name!r} already exists"):
+    with violations(unique=f"a schedule named {inp.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
         async with pool.connection() as conn:
             cur = await conn.execute(
-                """INSERT INTO alerting.schedules (name, time_zone, description, layers)
-                   VALUES (%s, %s, %s, %s) RETURNING *""",
-                (inp.name, inp.time_zone, inp.description, Jsonb([layer_to_json(layer) for layer in inp.layers])),
+                """INSERT INTO alerting.schedules (name, time_zone, description, layers, team_id)
+                   VALUES (%s, %s, %s, %s, %s) RETURNING *""",
+                (inp.name, inp.time_zone, inp.description, Jsonb([layer_to_json(layer) for layer in inp.layers]),
+                 team),
             )
             return _schedule_from_row(await fetch_one(cur), ())
 
@@ -332,8 +343,10 @@ async def update_schedule(
     version was read: a read-modify-write never silently drops another person's change.
     """
     inp = _check_input(inp)
-    with violations(unique=f"a schedule named {inp.name!r} already exists"):
-        async with _changing(pool, schedule_id) as (conn, row):
+    with violations(unique=f"a schedule named {inp.name!r} already exists", foreign_key=teams.UNKNOWN_TEAM):
+        async with _changing(pool, schedule_id, "schedules:write") as (conn, row):
+            team = teams.after(row["team_id"], inp.team_id)
+            require("schedules:write", f"schedules/{schedule_id}", team)  # moving it: the role in both teams
             if expected_version is not None and row["version"] != expected_version:
                 raise FailedPrecondition(
                     f"schedule {row['name']!r} is at version {row['version']}, not {expected_version}: "
@@ -344,11 +357,11 @@ async def update_schedule(
             Schedule(inp.time_zone, inp.layers, (), tuple(temporaries))
             cur = await conn.execute(
                 """UPDATE alerting.schedules
-                   SET name = %s, time_zone = %s, description = %s, layers = %s,
+                   SET name = %s, time_zone = %s, description = %s, layers = %s, team_id = %s,
                        version = version + 1, updated_at = now()
                    WHERE id = %s RETURNING *""",
                 (inp.name, inp.time_zone, inp.description, Jsonb([layer_to_json(layer) for layer in inp.layers]),
-                 schedule_id),
+                 team, schedule_id),
             )
             updated = _schedule_from_row(await fetch_one(cur), temporaries)
             await _notify(conn, schedule_id)
@@ -357,7 +370,7 @@ async def update_schedule(
 
 async def delete_schedule(pool: Pool, schedule_id: str) -> None:
     """Delete a schedule no escalation policy pages; its overrides, temporaries and tokens go with it."""
-    async with _changing(pool, schedule_id) as (conn, _):
+    async with _changing(pool, schedule_id, "schedules:write") as (conn, _):
         cur = await conn.execute(
             "SELECT name FROM alerting.escalation_policies WHERE steps @> %s ORDER BY name",
             (Jsonb([{"targets": [{"kind": "schedule", "id": schedule_id}]}]),),
@@ -391,10 +404,13 @@ async def lookup_schedule(pool: Pool, id_or_name: str) -> StoredSchedule:
         return _schedule_from_row(row, await _temporaries(conn, row["id"]))
 
 
-async def list_schedules(pool: Pool) -> list[StoredSchedule]:
-    """Every schedule, by name. Schedules are written by people, so there are few: not paged."""
+async def list_schedules(pool: Pool, only_teams: tuple[str, ...] | None = None) -> list[StoredSchedule]:
+    """Every schedule (or only those of ``only_teams``), by name. Schedules are written by people, so
+    there are few: not paged."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT * FROM alerting.schedules ORDER BY name")
+        cur = await conn.execute(
+            "SELECT * FROM alerting.schedules WHERE %s::text[] IS NULL OR team_id = ANY(%s::text[]) ORDER BY name",
+            (teams.param(only_teams), teams.param(only_teams)))
         rows = await cur.fetchall()
         cur = await conn.execute("SELECT * FROM alerting.schedule_temporaries ORDER BY schedule_id, starts_at")
         temporaries: dict[str, list[TemporarySchedule]] = {}
@@ -420,7 +436,7 @@ async def add_override(
             check_user_id(user, what)
     # the engine's checks (aware instants, start before end, someone to add or remove)
     Override("new", start, end, add_user=add_user, remove_user=remove_user)
-    async with _changing(pool, schedule_id) as (conn, _):
+    async with _changing(pool, schedule_id, "overrides:write") as (conn, _):
         cur = await conn.execute(
             """INSERT INTO alerting.schedule_overrides (schedule_id, starts_at, ends_at, add_user, remove_user)
                VALUES (%s, %s, %s, %s, %s) RETURNING *""",
@@ -432,7 +448,7 @@ async def add_override(
 
 
 async def remove_override(pool: Pool, schedule_id: str, override_id: str) -> None:
-    async with _changing(pool, schedule_id) as (conn, _):
+    async with _changing(pool, schedule_id, "overrides:write") as (conn, _):
         cur = await conn.execute(
             "DELETE FROM alerting.schedule_overrides WHERE id = %s AND schedule_id = %s RETURNING id",
             (override_id, schedule_id),
@@ -479,7 +495,7 @@ async def set_temporary_schedule(
         for user in s.users:
             check_user_id(user, f"shifts[{i}]: user")
     temporary = TemporarySchedule(temporary_id or str(uuid.uuid4()), start, end, tuple(shift_list))
-    async with _changing(pool, schedule_id) as (conn, row):
+    async with _changing(pool, schedule_id, "overrides:write") as (conn, row):
         others = [t for t in await _temporaries(conn, schedule_id) if t.id != temporary.id]
         if temporary_id is not None:
             cur = await conn.execute(
@@ -502,7 +518,7 @@ async def set_temporary_schedule(
 
 
 async def clear_temporary_schedule(pool: Pool, schedule_id: str, temporary_id: str) -> None:
-    async with _changing(pool, schedule_id) as (conn, _):
+    async with _changing(pool, schedule_id, "overrides:write") as (conn, _):
         cur = await conn.execute(
             "DELETE FROM alerting.schedule_temporaries WHERE id = %s AND schedule_id = %s RETURNING id",
             (temporary_id, schedule_id),
@@ -530,10 +546,12 @@ async def create_calendar_token(
     if user_id is not None:
         check_user_id(user_id, "user_id")
     secret = secrets.token_urlsafe(32)
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT 1 FROM alerting.schedules WHERE id = %s", (schedule_id,))
-        if await cur.fetchone() is None:
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT team_id FROM alerting.schedules WHERE id = %s FOR SHARE", (schedule_id,))
+        found = await cur.fetchone()
+        if found is None:
             raise NotFound(_NOT_FOUND.format(schedule_id))
+        require("calendar_tokens:write", f"schedules/{schedule_id}", found["team_id"])
         cur = await conn.execute(
             """INSERT INTO alerting.schedule_calendar_tokens (schedule_id, user_id, token_hash, token_prefix)
                VALUES (%s, %s, %s, %s) RETURNING *""",
@@ -555,7 +573,12 @@ async def list_calendar_tokens(pool: Pool, schedule_id: str) -> list[CalendarTok
 
 
 async def revoke_calendar_token(pool: Pool, schedule_id: str, token_id: str) -> None:
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT team_id FROM alerting.schedules WHERE id = %s FOR SHARE", (schedule_id,))
+        found = await cur.fetchone()
+        if found is None:
+            raise NotFound(f"calendar token {token_id!r} not found on schedule {schedule_id!r}")
+        require("calendar_tokens:write", f"schedules/{schedule_id}", found["team_id"])
         cur = await conn.execute(
             "DELETE FROM alerting.schedule_calendar_tokens WHERE id = %s AND schedule_id = %s RETURNING id",
             (token_id, schedule_id),

@@ -70,3 +70,17 @@ def test_settings_that_cannot_be_used_are_refused_naming_the_setting() -> None:
         load_settings({"ONCALL_PROXY_AUTH_TRUSTED_PROXIES": "proxy.example"})
     with pytest.raises(SettingsError, match="ROLES: 'sre=root' is not"):
         load_settings({**ENV, "ONCALL_PROXY_AUTH_ROLES": "sre=root"})
+
+
+async def test_a_group_may_grant_a_role_in_one_team_only() -> None:
+    auth = proxy({**ENV, "ONCALL_PROXY_AUTH_ROLES": "sre=responder,pay=editor@payments,pay-admins=admin@payments"})
+    both = await auth.authenticate(auth_request({"X-Forwarded-User": "ann", "X-Forwarded-Groups": "sre,pay"},
+                                                peer="10.0.0.5"))
+    assert both is not None and (both.role, both.team_roles) == ("responder", (("payments", "editor"),))
+    assert (both.role_in("payments"), both.role_in("search"), both.role_in(None)) == ("editor", "responder", "responder")
+    # teams only: a viewer everywhere; the highest grant per team wins
+    only = await auth.authenticate(auth_request({"X-Forwarded-User": "bo", "X-Forwarded-Groups": "pay,pay-admins"},
+                                                peer="10.0.0.5"))
+    assert only is not None and (only.role, only.team_roles) == ("viewer", (("payments", "admin"),))
+    with pytest.raises(SettingsError, match="role>@<team>"):
+        load_settings({**ENV, "ONCALL_PROXY_AUTH_ROLES": "pay=editor@"})

@@ -47,10 +47,16 @@ def check_principal(principal: object, where: str) -> Principal:
         raise ContractViolation(f"{where}: a Principal needs a kind and a user_id, got {principal!r:.200}")
     if principal.role not in (*ROLES, ""):
         raise ContractViolation(f"{where}: role must be one of {', '.join(ROLES)} or '', got {principal.role!r}")
-    for name in ("team_ids", "scopes"):
-        value = getattr(principal, name)
-        if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
-            raise ContractViolation(f"{where}: {name} must be a tuple of non-empty strings, got {value!r:.100}")
+    value = principal.scopes
+    if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ContractViolation(f"{where}: scopes must be a tuple of non-empty strings, got {value!r:.100}")
+    pairs = principal.team_roles
+    if not isinstance(pairs, tuple) or not all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and p[0] and p[1] in ROLES for p in pairs
+    ):
+        raise ContractViolation(f"{where}: team_roles must be a tuple of (team, role) pairs, got {pairs!r:.100}")
+    if len({t for t, _ in pairs}) != len(pairs) or list(pairs) != sorted(pairs):
+        raise ContractViolation(f"{where}: team_roles must hold one pair per team, sorted, got {pairs!r:.100}")
     return principal
 
 

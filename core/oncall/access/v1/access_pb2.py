@@ -27,13 +27,15 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1doncall/access/v1/access.proto\x12\x10oncall.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07team_id\x18\x05 \x01(\t\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x12\n\ncreated_by\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x14\x43reateApiKeyResponse\x12)\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.oncall.access.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\".\n\x12ListApiKeysRequest\x12\x18\n\x10include_inactive\x18\x01 \x01(\x08\"A\n\x13ListApiKeysResponse\x12*\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.oncall.access.v1.ApiKey\"!\n\x13RevokeApiKeyRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"A\n\x14RevokeApiKeyResponse\x12)\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.oncall.access.v1.ApiKey\"\x8a\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x10\n\x08team_ids\x18\x04 \x03(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04peer\x18\x08 \x01(\t\x12\x12\n\nuser_agent\x18\t \x01(\t\x12\x0f\n\x07\x63urrent\x18\n \x01(\x08\"\x15\n\x13ListSessionsRequest\"T\n\x14ListSessionsResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12+\n\x08sessions\x18\x02 \x03(\x0b\x32\x19.oncall.access.v1.Session\"\x1f\n\x11\x45ndSessionRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x14\n\x12\x45ndSessionResponse\"\x88\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x16\n\x0eprincipal_kind\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x10\n\x08resource\x18\x07 \x01(\t\x12(\n\x07summary\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07outcome\x18\t \x01(\t\x12\x0c\n\x04peer\x18\n \x01(\t\x12\x12\n\nuser_agent\x18\x0b \x01(\t\x12\x0e\n\x06key_id\x18\x0c \x01(\x03\"\xdb\x01\n\x16ListAuditEventsRequest\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"`\n\x17ListAuditEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.oncall.access.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xff\x02\n\rApiKeyService\x12z\n\x0c\x43reateApiKey\x12%.oncall.access.v1.CreateApiKeyRequest\x1a&.oncall.access.v1.CreateApiKeyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/api-keys:\x01*\x12t\n\x0bListApiKeys\x12$.oncall.access.v1.ListApiKeysRequest\x1a%.oncall.access.v1.ListApiKeysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/api-keys\x12|\n\x0cRevokeApiKey\x12%.oncall.access.v1.RevokeApiKeyRequest\x1a&.oncall.access.v1.RevokeApiKeyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/api/v1/api-keys/{id}2\xc8\x01\n\x0eSessionService\x12]\n\x0cListSessions\x12%.oncall.access.v1.ListSessionsRequest\x1a&.oncall.access.v1.ListSessionsResponse\x12W\n\nEndSession\x12#.oncall.access.v1.EndSessionRequest\x1a$.oncall.access.v1.EndSessionResponse2\x95\x01\n\x0c\x41uditService\x12\x84\x01\n\x0fListAuditEvents\x12(.oncall.access.v1.ListAuditEventsRequest\x1a).oncall.access.v1.ListAuditEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/audit-eventsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1doncall/access/v1/access.proto\x12\x10oncall.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07team_id\x18\x05 \x01(\t\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x12\n\ncreated_by\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x14\x43reateApiKeyResponse\x12)\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.oncall.access.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\".\n\x12ListApiKeysRequest\x12\x18\n\x10include_inactive\x18\x01 \x01(\x08\"A\n\x13ListApiKeysResponse\x12*\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.oncall.access.v1.ApiKey\"!\n\x13RevokeApiKeyRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"A\n\x14RevokeApiKeyResponse\x12)\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.oncall.access.v1.ApiKey\"\xf8\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04peer\x18\x08 \x01(\t\x12\x12\n\nuser_agent\x18\t \x01(\t\x12\x0f\n\x07\x63urrent\x18\n \x01(\x08\x12<\n\nteam_roles\x18\x0b \x03(\x0b\x32(.oncall.access.v1.Session.TeamRolesEntry\x1a\x30\n\x0eTeamRolesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01J\x04\x08\x04\x10\x05R\x08team_ids\"\x15\n\x13ListSessionsRequest\"T\n\x14ListSessionsResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12+\n\x08sessions\x18\x02 \x03(\x0b\x32\x19.oncall.access.v1.Session\"\x1f\n\x11\x45ndSessionRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x14\n\x12\x45ndSessionResponse\"\x88\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x16\n\x0eprincipal_kind\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x10\n\x08resource\x18\x07 \x01(\t\x12(\n\x07summary\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07outcome\x18\t \x01(\t\x12\x0c\n\x04peer\x18\n \x01(\t\x12\x12\n\nuser_agent\x18\x0b \x01(\t\x12\x0e\n\x06key_id\x18\x0c \x01(\x03\"\xdb\x01\n\x16ListAuditEventsRequest\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"`\n\x17ListAuditEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.oncall.access.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x04Team\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x11\x43reateTeamRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\":\n\x12\x43reateTeamResponse\x12$\n\x04team\x18\x01 \x01(\x0b\x32\x16.oncall.access.v1.Team\"$\n\x10ListTeamsRequest\x12\x10\n\x08my_teams\x18\\ \x01(\x08\":\n\x11ListTeamsResponse\x12%\n\x05teams\x18\x01 \x03(\x0b\x32\x16.oncall.access.v1.Team\"\x1c\n\x0eGetTeamRequest\x12\n\n\x02id\x18\x01 \x01(\t\"7\n\x0fGetTeamResponse\x12$\n\x04team\x18\x01 \x01(\x0b\x32\x16.oncall.access.v1.Team\"-\n\x11UpdateTeamRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\":\n\x12UpdateTeamResponse\x12$\n\x04team\x18\x01 \x01(\x0b\x32\x16.oncall.access.v1.Team\"\x1f\n\x11\x44\x65leteTeamRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteTeamResponse2\xff\x02\n\rApiKeyService\x12z\n\x0c\x43reateApiKey\x12%.oncall.access.v1.CreateApiKeyRequest\x1a&.oncall.access.v1.CreateApiKeyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/api-keys:\x01*\x12t\n\x0bListApiKeys\x12$.oncall.access.v1.ListApiKeysRequest\x1a%.oncall.access.v1.ListApiKeysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/api-keys\x12|\n\x0cRevokeApiKey\x12%.oncall.access.v1.RevokeApiKeyRequest\x1a&.oncall.access.v1.RevokeApiKeyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/api/v1/api-keys/{id}2\xc8\x01\n\x0eSessionService\x12]\n\x0cListSessions\x12%.oncall.access.v1.ListSessionsRequest\x1a&.oncall.access.v1.ListSessionsResponse\x12W\n\nEndSession\x12#.oncall.access.v1.EndSessionRequest\x1a$.oncall.access.v1.EndSessionResponse2\x95\x01\n\x0c\x41uditService\x12\x84\x01\n\x0fListAuditEvents\x12(.oncall.access.v1.ListAuditEventsRequest\x1a).oncall.access.v1.ListAuditEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/audit-events2\xc6\x04\n\x0bTeamService\x12q\n\nCreateTeam\x12#.oncall.access.v1.CreateTeamRequest\x1a$.oncall.access.v1.CreateTeamResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/teams:\x01*\x12k\n\tListTeams\x12\".oncall.access.v1.ListTeamsRequest\x1a#.oncall.access.v1.ListTeamsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/teams\x12j\n\x07GetTeam\x12 .oncall.access.v1.GetTeamRequest\x1a!.oncall.access.v1.GetTeamResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/teams/{id}\x12v\n\nUpdateTeam\x12#.oncall.access.v1.UpdateTeamRequest\x1a$.oncall.access.v1.UpdateTeamResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x32\x12/api/v1/teams/{id}:\x01*\x12s\n\nDeleteTeam\x12#.oncall.access.v1.DeleteTeamRequest\x1a$.oncall.access.v1.DeleteTeamResponse\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/api/v1/teams/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oncall.access.v1.access_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SESSION_TEAMROLESENTRY']._loaded_options = None
+  _globals['_SESSION_TEAMROLESENTRY']._serialized_options = b'8\001'
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\202\323\344\223\002\025\"\020/api/v1/api-keys:\001*'
   _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
@@ -42,6 +44,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\202\323\344\223\002\027*\025/api/v1/api-keys/{id}'
   _globals['_AUDITSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\202\323\344\223\002\026\022\024/api/v1/audit-events'
+  _globals['_TEAMSERVICE'].methods_by_name['CreateTeam']._loaded_options = None
+  _globals['_TEAMSERVICE'].methods_by_name['CreateTeam']._serialized_options = b'\202\323\344\223\002\022\"\r/api/v1/teams:\001*'
+  _globals['_TEAMSERVICE'].methods_by_name['ListTeams']._loaded_options = None
+  _globals['_TEAMSERVICE'].methods_by_name['ListTeams']._serialized_options = b'\202\323\344\223\002\017\022\r/api/v1/teams'
+  _globals['_TEAMSERVICE'].methods_by_name['GetTeam']._loaded_options = None
+  _globals['_TEAMSERVICE'].methods_by_name['GetTeam']._serialized_options = b'\202\323\344\223\002\024\022\022/api/v1/teams/{id}'
+  _globals['_TEAMSERVICE'].methods_by_name['UpdateTeam']._loaded_options = None
+  _globals['_TEAMSERVICE'].methods_by_name['UpdateTeam']._serialized_options = b'\202\323\344\223\002\0272\022/api/v1/teams/{id}:\001*'
+  _globals['_TEAMSERVICE'].methods_by_name['DeleteTeam']._loaded_options = None
+  _globals['_TEAMSERVICE'].methods_by_name['DeleteTeam']._serialized_options = b'\202\323\344\223\002\024*\022/api/v1/teams/{id}'
   _globals['_APIKEY']._serialized_start=145
   _globals['_APIKEY']._serialized_end=456
   _globals['_CREATEAPIKEYREQUEST']._serialized_start=459
@@ -57,25 +69,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=821
   _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=886
   _globals['_SESSION']._serialized_start=889
-  _globals['_SESSION']._serialized_end=1155
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=1157
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=1178
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1180
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1264
-  _globals['_ENDSESSIONREQUEST']._serialized_start=1266
-  _globals['_ENDSESSIONREQUEST']._serialized_end=1297
-  _globals['_ENDSESSIONRESPONSE']._serialized_start=1299
-  _globals['_ENDSESSIONRESPONSE']._serialized_end=1319
-  _globals['_AUDITEVENT']._serialized_start=1322
-  _globals['_AUDITEVENT']._serialized_end=1586
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1589
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1808
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1810
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1906
-  _globals['_APIKEYSERVICE']._serialized_start=1909
-  _globals['_APIKEYSERVICE']._serialized_end=2292
-  _globals['_SESSIONSERVICE']._serialized_start=2295
-  _globals['_SESSIONSERVICE']._serialized_end=2495
-  _globals['_AUDITSERVICE']._serialized_start=2498
-  _globals['_AUDITSERVICE']._serialized_end=2647
+  _globals['_SESSION']._serialized_end=1265
+  _globals['_SESSION_TEAMROLESENTRY']._serialized_start=1201
+  _globals['_SESSION_TEAMROLESENTRY']._serialized_end=1249
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1267
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1288
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1290
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1374
+  _globals['_ENDSESSIONREQUEST']._serialized_start=1376
+  _globals['_ENDSESSIONREQUEST']._serialized_end=1407
+  _globals['_ENDSESSIONRESPONSE']._serialized_start=1409
+  _globals['_ENDSESSIONRESPONSE']._serialized_end=1429
+  _globals['_AUDITEVENT']._serialized_start=1432
+  _globals['_AUDITEVENT']._serialized_end=1696
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1699
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1918
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1920
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2016
+  _globals['_TEAM']._serialized_start=2018
+  _globals['_TEAM']._serialized_end=2098
+  _globals['_CREATETEAMREQUEST']._serialized_start=2100
+  _globals['_CREATETEAMREQUEST']._serialized_end=2145
+  _globals['_CREATETEAMRESPONSE']._serialized_start=2147
+  _globals['_CREATETEAMRESPONSE']._serialized_end=2205
+  _globals['_LISTTEAMSREQUEST']._serialized_start=2207
+  _globals['_LISTTEAMSREQUEST']._serialized_end=2243
+  _globals['_LISTTEAMSRESPONSE']._serialized_start=2245
+  _globals['_LISTTEAMSRESPONSE']._serialized_end=2303
+  _globals['_GETTEAMREQUEST']._serialized_start=2305
+  _globals['_GETTEAMREQUEST']._serialized_end=2333
+  _globals['_GETTEAMRESPONSE']._serialized_start=2335
+  _globals['_GETTEAMRESPONSE']._serialized_end=2390
+  _globals['_UPDATETEAMREQUEST']._serialized_start=2392
+  _globals['_UPDATETEAMREQUEST']._serialized_end=2437
+  _globals['_UPDATETEAMRESPONSE']._serialized_start=2439
+  _globals['_UPDATETEAMRESPONSE']._serialized_end=2497
+  _globals['_DELETETEAMREQUEST']._serialized_start=2499
+  _globals['_DELETETEAMREQUEST']._serialized_end=2530
+  _globals['_DELETETEAMRESPONSE']._serialized_start=2532
+  _globals['_DELETETEAMRESPONSE']._serialized_end=2552
+  _globals['_APIKEYSERVICE']._serialized_start=2555
+  _globals['_APIKEYSERVICE']._serialized_end=2938
+  _globals['_SESSIONSERVICE']._serialized_start=2941
+  _globals['_SESSIONSERVICE']._serialized_end=3141
+  _globals['_AUDITSERVICE']._serialized_start=3144
+  _globals['_AUDITSERVICE']._serialized_end=3293
+  _globals['_TEAMSERVICE']._serialized_start=3296
+  _globals['_TEAMSERVICE']._serialized_end=3878
 # @@protoc_insertion_point(module_scope)

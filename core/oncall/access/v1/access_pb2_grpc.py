@@ -410,3 +410,280 @@ class AuditService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class TeamServiceStub:
+    """Teams. Integrations, escalation policies, schedules, routing rules, grouping rules,
+    templates and API keys may belong to one (their team_id), and a role may be granted for
+    one team only (a key's team_id, a login's group grant "ops=editor@payments"): such a
+    principal reads what a viewer reads everywhere and acts with its team role on that team's
+    resources, and on the alerts and incidents of that team's integrations.
+
+    Reading needs teams:read (every role); the changes need teams:write (admin everywhere).
+    Errors: INVALID_ARGUMENT for an id that is not a slug (^[a-z0-9][a-z0-9-]{0,62}$) or no
+    name; ALREADY_EXISTS for an id taken; NOT_FOUND for an unknown team; FAILED_PRECONDITION
+    for deleting a team something belongs to (the message names what).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateTeam = channel.unary_unary(
+                '/oncall.access.v1.TeamService/CreateTeam',
+                request_serializer=oncall_dot_access_dot_v1_dot_access__pb2.CreateTeamRequest.SerializeToString,
+                response_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.CreateTeamResponse.FromString,
+                _registered_method=True)
+        self.ListTeams = channel.unary_unary(
+                '/oncall.access.v1.TeamService/ListTeams',
+                request_serializer=oncall_dot_access_dot_v1_dot_access__pb2.ListTeamsRequest.SerializeToString,
+                response_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.ListTeamsResponse.FromString,
+                _registered_method=True)
+        self.GetTeam = channel.unary_unary(
+                '/oncall.access.v1.TeamService/GetTeam',
+                request_serializer=oncall_dot_access_dot_v1_dot_access__pb2.GetTeamRequest.SerializeToString,
+                response_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.GetTeamResponse.FromString,
+                _registered_method=True)
+        self.UpdateTeam = channel.unary_unary(
+                '/oncall.access.v1.TeamService/UpdateTeam',
+                request_serializer=oncall_dot_access_dot_v1_dot_access__pb2.UpdateTeamRequest.SerializeToString,
+                response_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.UpdateTeamResponse.FromString,
+                _registered_method=True)
+        self.DeleteTeam = channel.unary_unary(
+                '/oncall.access.v1.TeamService/DeleteTeam',
+                request_serializer=oncall_dot_access_dot_v1_dot_access__pb2.DeleteTeamRequest.SerializeToString,
+                response_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.DeleteTeamResponse.FromString,
+                _registered_method=True)
+
+
+class TeamServiceServicer:
+    """Teams. Integrations, escalation policies, schedules, routing rules, grouping rules,
+    templates and API keys may belong to one (their team_id), and a role may be granted for
+    one team only (a key's team_id, a login's group grant "ops=editor@payments"): such a
+    principal reads what a viewer reads everywhere and acts with its team role on that team's
+    resources, and on the alerts and incidents of that team's integrations.
+
+    Reading needs teams:read (every role); the changes need teams:write (admin everywhere).
+    Errors: INVALID_ARGUMENT for an id that is not a slug (^[a-z0-9][a-z0-9-]{0,62}$) or no
+    name; ALREADY_EXISTS for an id taken; NOT_FOUND for an unknown team; FAILED_PRECONDITION
+    for deleting a team something belongs to (the message names what).
+    """
+
+    def CreateTeam(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeams(self, request, context):
+        """Every team by id; with my_teams, only the caller's (the teams it holds a role in).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTeam(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTeam(self, request, context):
+        """Rename a team (its id never changes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTeam(self, request, context):
+        """Delete a team nothing belongs to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_TeamServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTeam,
+                    request_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.CreateTeamRequest.FromString,
+                    response_serializer=oncall_dot_access_dot_v1_dot_access__pb2.CreateTeamResponse.SerializeToString,
+            ),
+            'ListTeams': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeams,
+                    request_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.ListTeamsRequest.FromString,
+                    response_serializer=oncall_dot_access_dot_v1_dot_access__pb2.ListTeamsResponse.SerializeToString,
+            ),
+            'GetTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTeam,
+                    request_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.GetTeamRequest.FromString,
+                    response_serializer=oncall_dot_access_dot_v1_dot_access__pb2.GetTeamResponse.SerializeToString,
+            ),
+            'UpdateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTeam,
+                    request_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.UpdateTeamRequest.FromString,
+                    response_serializer=oncall_dot_access_dot_v1_dot_access__pb2.UpdateTeamResponse.SerializeToString,
+            ),
+            'DeleteTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTeam,
+                    request_deserializer=oncall_dot_access_dot_v1_dot_access__pb2.DeleteTeamRequest.FromString,
+                    response_serializer=oncall_dot_access_dot_v1_dot_access__pb2.DeleteTeamResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'oncall.access.v1.TeamService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('oncall.access.v1.TeamService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class TeamService:
+    """Teams. Integrations, escalation policies, schedules, routing rules, grouping rules,
+    templates and API keys may belong to one (their team_id), and a role may be granted for
+    one team only (a key's team_id, a login's group grant "ops=editor@payments"): such a
+    principal reads what a viewer reads everywhere and acts with its team role on that team's
+    resources, and on the alerts and incidents of that team's integrations.
+
+    Reading needs teams:read (every role); the changes need teams:write (admin everywhere).
+    Errors: INVALID_ARGUMENT for an id that is not a slug (^[a-z0-9][a-z0-9-]{0,62}$) or no
+    name; ALREADY_EXISTS for an id taken; NOT_FOUND for an unknown team; FAILED_PRECONDITION
+    for deleting a team something belongs to (the message names what).
+    """
+
+    @staticmethod
+    def CreateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.access.v1.TeamService/CreateTeam',
+            oncall_dot_access_dot_v1_dot_access__pb2.CreateTeamRequest.SerializeToString,
+            oncall_dot_access_dot_v1_dot_access__pb2.CreateTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.access.v1.TeamService/ListTeams',
+            oncall_dot_access_dot_v1_dot_access__pb2.ListTeamsRequest.SerializeToString,
+            oncall_dot_access_dot_v1_dot_access__pb2.ListTeamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.access.v1.TeamService/GetTeam',
+            oncall_dot_access_dot_v1_dot_access__pb2.GetTeamRequest.SerializeToString,
+            oncall_dot_access_dot_v1_dot_access__pb2.GetTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.access.v1.TeamService/UpdateTeam',
+            oncall_dot_access_dot_v1_dot_access__pb2.UpdateTeamRequest.SerializeToString,
+            oncall_dot_access_dot_v1_dot_access__pb2.UpdateTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oncall.access.v1.TeamService/DeleteTeam',
+            oncall_dot_access_dot_v1_dot_access__pb2.DeleteTeamRequest.SerializeToString,
+            oncall_dot_access_dot_v1_dot_access__pb2.DeleteTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

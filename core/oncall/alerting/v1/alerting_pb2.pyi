@@ -24,7 +24,7 @@ ALERT_STATUS_ACKNOWLEDGED: AlertStatus
 ALERT_STATUS_RESOLVED: AlertStatus
 
 class Alert(_message.Message):
-    __slots__ = ("id", "integration_id", "integration_name", "source", "dedup_key", "status", "summary", "details", "severity", "labels", "annotations", "created_at", "last_received_at", "started_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "duplicate_count", "routed_at", "route", "escalation_policy_id", "silenced_by", "incident_id")
+    __slots__ = ("id", "integration_id", "integration_name", "source", "dedup_key", "status", "summary", "details", "severity", "labels", "annotations", "created_at", "last_received_at", "started_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "duplicate_count", "routed_at", "route", "escalation_policy_id", "silenced_by", "incident_id", "team_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,7 @@ class Alert(_message.Message):
     ESCALATION_POLICY_ID_FIELD_NUMBER: _ClassVar[int]
     SILENCED_BY_FIELD_NUMBER: _ClassVar[int]
     INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: int
     integration_id: int
     integration_name: str
@@ -80,7 +81,8 @@ class Alert(_message.Message):
     escalation_policy_id: str
     silenced_by: str
     incident_id: int
-    def __init__(self, id: _Optional[int] = ..., integration_id: _Optional[int] = ..., integration_name: _Optional[str] = ..., source: _Optional[str] = ..., dedup_key: _Optional[str] = ..., status: _Optional[_Union[AlertStatus, str]] = ..., summary: _Optional[str] = ..., details: _Optional[str] = ..., severity: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., duplicate_count: _Optional[int] = ..., routed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., route: _Optional[_Union[AlertRoute, _Mapping]] = ..., escalation_policy_id: _Optional[str] = ..., silenced_by: _Optional[str] = ..., incident_id: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[int] = ..., integration_id: _Optional[int] = ..., integration_name: _Optional[str] = ..., source: _Optional[str] = ..., dedup_key: _Optional[str] = ..., status: _Optional[_Union[AlertStatus, str]] = ..., summary: _Optional[str] = ..., details: _Optional[str] = ..., severity: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., duplicate_count: _Optional[int] = ..., routed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., route: _Optional[_Union[AlertRoute, _Mapping]] = ..., escalation_policy_id: _Optional[str] = ..., silenced_by: _Optional[str] = ..., incident_id: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class AlertRoute(_message.Message):
     __slots__ = ("matched_rules", "default_route", "escalation_policy_id", "suppressed", "errors")
@@ -160,7 +162,7 @@ class GetAlertResponse(_message.Message):
     def __init__(self, alert: _Optional[_Union[Alert, _Mapping]] = ...) -> None: ...
 
 class ListAlertsRequest(_message.Message):
-    __slots__ = ("statuses", "labels", "integration_id", "created_after", "created_before", "page_size", "page_token")
+    __slots__ = ("statuses", "labels", "integration_id", "created_after", "created_before", "page_size", "page_token", "team_ids", "my_teams")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +177,8 @@ class ListAlertsRequest(_message.Message):
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    MY_TEAMS_FIELD_NUMBER: _ClassVar[int]
     statuses: _containers.RepeatedScalarFieldContainer[AlertStatus]
     labels: _containers.ScalarMap[str, str]
     integration_id: int
@@ -182,7 +186,9 @@ class ListAlertsRequest(_message.Message):
     created_before: _timestamp_pb2.Timestamp
     page_size: int
     page_token: str
-    def __init__(self, statuses: _Optional[_Iterable[_Union[AlertStatus, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., integration_id: _Optional[int] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    my_teams: bool
+    def __init__(self, statuses: _Optional[_Iterable[_Union[AlertStatus, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., integration_id: _Optional[int] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., team_ids: _Optional[_Iterable[str]] = ..., my_teams: _Optional[bool] = ...) -> None: ...
 
 class ListAlertsResponse(_message.Message):
     __slots__ = ("alerts", "next_page_token")

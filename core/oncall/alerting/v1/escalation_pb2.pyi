@@ -56,7 +56,7 @@ class EscalationStep(_message.Message):
     def __init__(self, delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[EscalationTarget, _Mapping]]] = ...) -> None: ...
 
 class EscalationPolicy(_message.Message):
-    __slots__ = ("id", "name", "description", "steps", "repeat", "repeat_delay", "version", "created_at", "updated_at")
+    __slots__ = ("id", "name", "description", "steps", "repeat", "repeat_delay", "version", "created_at", "updated_at", "team_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class EscalationPolicy(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -75,7 +76,8 @@ class EscalationPolicy(_message.Message):
     version: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class Escalation(_message.Message):
     __slots__ = ("alert_id", "policy_id", "state", "current_step", "next_step", "repeat", "next_due_at", "last_fired_at", "held_by")
@@ -132,18 +134,20 @@ class NotificationRequest(_message.Message):
     def __init__(self, id: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., alert_id: _Optional[int] = ..., policy_id: _Optional[str] = ..., step: _Optional[int] = ..., repeat: _Optional[int] = ..., target_kind: _Optional[_Union[TargetKind, str]] = ..., target_id: _Optional[str] = ..., user_id: _Optional[str] = ..., via: _Optional[str] = ..., template_id: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreatePolicyRequest(_message.Message):
-    __slots__ = ("name", "description", "steps", "repeat", "repeat_delay")
+    __slots__ = ("name", "description", "steps", "repeat", "repeat_delay", "team_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     REPEAT_FIELD_NUMBER: _ClassVar[int]
     REPEAT_DELAY_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     steps: _containers.RepeatedCompositeFieldContainer[EscalationStep]
     repeat: int
     repeat_delay: _duration_pb2.Duration
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class CreatePolicyResponse(_message.Message):
     __slots__ = ("policy",)
@@ -152,7 +156,7 @@ class CreatePolicyResponse(_message.Message):
     def __init__(self, policy: _Optional[_Union[EscalationPolicy, _Mapping]] = ...) -> None: ...
 
 class UpdatePolicyRequest(_message.Message):
-    __slots__ = ("policy_id", "name", "description", "steps", "repeat", "repeat_delay", "expected_version")
+    __slots__ = ("policy_id", "name", "description", "steps", "repeat", "repeat_delay", "expected_version", "team_id")
     POLICY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +164,7 @@ class UpdatePolicyRequest(_message.Message):
     REPEAT_FIELD_NUMBER: _ClassVar[int]
     REPEAT_DELAY_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     policy_id: str
     name: str
     description: str
@@ -167,7 +172,8 @@ class UpdatePolicyRequest(_message.Message):
     repeat: int
     repeat_delay: _duration_pb2.Duration
     expected_version: int
-    def __init__(self, policy_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, policy_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[EscalationStep, _Mapping]]] = ..., repeat: _Optional[int] = ..., repeat_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., expected_version: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class UpdatePolicyResponse(_message.Message):
     __slots__ = ("policy",)
@@ -198,8 +204,12 @@ class GetPolicyResponse(_message.Message):
     def __init__(self, policy: _Optional[_Union[EscalationPolicy, _Mapping]] = ...) -> None: ...
 
 class ListPoliciesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("team_ids", "my_teams")
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    MY_TEAMS_FIELD_NUMBER: _ClassVar[int]
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    my_teams: bool
+    def __init__(self, team_ids: _Optional[_Iterable[str]] = ..., my_teams: _Optional[bool] = ...) -> None: ...
 
 class ListPoliciesResponse(_message.Message):
     __slots__ = ("policies",)

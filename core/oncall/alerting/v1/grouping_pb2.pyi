@@ -33,20 +33,22 @@ class GroupingRuleSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., condition: _Optional[str] = ..., key: _Optional[str] = ..., integration_id: _Optional[int] = ..., window_seconds: _Optional[int] = ..., idle_seconds: _Optional[int] = ..., resolve_on: _Optional[str] = ..., title_template: _Optional[str] = ..., repage_on_new_alert: _Optional[bool] = ...) -> None: ...
 
 class GroupingRule(_message.Message):
-    __slots__ = ("id", "spec", "position", "version", "created_at", "updated_at")
+    __slots__ = ("id", "spec", "position", "version", "created_at", "updated_at", "team_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: GroupingRuleSpec
     position: int
     version: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[GroupingRuleSpec, _Mapping]] = ..., position: _Optional[int] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[GroupingRuleSpec, _Mapping]] = ..., position: _Optional[int] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class GroupingPreset(_message.Message):
     __slots__ = ("name", "description", "spec")
@@ -59,14 +61,16 @@ class GroupingPreset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., spec: _Optional[_Union[GroupingRuleSpec, _Mapping]] = ...) -> None: ...
 
 class CreateGroupingRuleRequest(_message.Message):
-    __slots__ = ("spec", "position", "preset")
+    __slots__ = ("spec", "position", "preset", "team_id")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     spec: GroupingRuleSpec
     position: int
     preset: str
-    def __init__(self, spec: _Optional[_Union[GroupingRuleSpec, _Mapping]] = ..., position: _Optional[int] = ..., preset: _Optional[str] = ...) -> None: ...
+    team_id: str
+    def __init__(self, spec: _Optional[_Union[GroupingRuleSpec, _Mapping]] = ..., position: _Optional[int] = ..., preset: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class CreateGroupingRuleResponse(_message.Message):
     __slots__ = ("rule",)
@@ -87,8 +91,12 @@ class GetGroupingRuleResponse(_message.Message):
     def __init__(self, rule: _Optional[_Union[GroupingRule, _Mapping]] = ...) -> None: ...
 
 class ListGroupingRulesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("team_ids", "my_teams")
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    MY_TEAMS_FIELD_NUMBER: _ClassVar[int]
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    my_teams: bool
+    def __init__(self, team_ids: _Optional[_Iterable[str]] = ..., my_teams: _Optional[bool] = ...) -> None: ...
 
 class ListGroupingRulesResponse(_message.Message):
     __slots__ = ("rules",)
@@ -97,16 +105,18 @@ class ListGroupingRulesResponse(_message.Message):
     def __init__(self, rules: _Optional[_Iterable[_Union[GroupingRule, _Mapping]]] = ...) -> None: ...
 
 class UpdateGroupingRuleRequest(_message.Message):
-    __slots__ = ("rule_id", "spec", "expected_version", "position")
+    __slots__ = ("rule_id", "spec", "expected_version", "position", "team_id")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     spec: GroupingRuleSpec
     expected_version: int
     position: int
-    def __init__(self, rule_id: _Optional[str] = ..., spec: _Optional[_Union[GroupingRuleSpec, _Mapping]] = ..., expected_version: _Optional[int] = ..., position: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, rule_id: _Optional[str] = ..., spec: _Optional[_Union[GroupingRuleSpec, _Mapping]] = ..., expected_version: _Optional[int] = ..., position: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class UpdateGroupingRuleResponse(_message.Message):
     __slots__ = ("rule",)

@@ -25,7 +25,7 @@ INCIDENT_STATUS_ACKNOWLEDGED: IncidentStatus
 INCIDENT_STATUS_RESOLVED: IncidentStatus
 
 class Incident(_message.Message):
-    __slots__ = ("id", "status", "title", "severity", "integration_id", "first_alert_id", "alert_count", "open_alerts", "triggered_alerts", "resolve_on", "repage_on_new_alert", "grouping_rule_id", "group_key", "joinable", "created_at", "last_alert_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "merged_into", "grouped", "routed_at", "escalation_policy_id")
+    __slots__ = ("id", "status", "title", "severity", "integration_id", "first_alert_id", "alert_count", "open_alerts", "triggered_alerts", "resolve_on", "repage_on_new_alert", "grouping_rule_id", "group_key", "joinable", "created_at", "last_alert_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "merged_into", "grouped", "routed_at", "escalation_policy_id", "team_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class Incident(_message.Message):
     GROUPED_FIELD_NUMBER: _ClassVar[int]
     ROUTED_AT_FIELD_NUMBER: _ClassVar[int]
     ESCALATION_POLICY_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: int
     status: IncidentStatus
     title: str
@@ -74,7 +75,8 @@ class Incident(_message.Message):
     grouped: bool
     routed_at: _timestamp_pb2.Timestamp
     escalation_policy_id: str
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[IncidentStatus, str]] = ..., title: _Optional[str] = ..., severity: _Optional[str] = ..., integration_id: _Optional[int] = ..., first_alert_id: _Optional[int] = ..., alert_count: _Optional[int] = ..., open_alerts: _Optional[int] = ..., triggered_alerts: _Optional[int] = ..., resolve_on: _Optional[str] = ..., repage_on_new_alert: _Optional[bool] = ..., grouping_rule_id: _Optional[str] = ..., group_key: _Optional[str] = ..., joinable: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_alert_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., merged_into: _Optional[int] = ..., grouped: _Optional[bool] = ..., routed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalation_policy_id: _Optional[str] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[IncidentStatus, str]] = ..., title: _Optional[str] = ..., severity: _Optional[str] = ..., integration_id: _Optional[int] = ..., first_alert_id: _Optional[int] = ..., alert_count: _Optional[int] = ..., open_alerts: _Optional[int] = ..., triggered_alerts: _Optional[int] = ..., resolve_on: _Optional[str] = ..., repage_on_new_alert: _Optional[bool] = ..., grouping_rule_id: _Optional[str] = ..., group_key: _Optional[str] = ..., joinable: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_alert_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., merged_into: _Optional[int] = ..., grouped: _Optional[bool] = ..., routed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalation_policy_id: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class IncidentTimelineEntry(_message.Message):
     __slots__ = ("source", "id", "incident_id", "alert_id", "kind", "at", "actor", "note", "data", "incident_event")
@@ -109,7 +111,7 @@ class IncidentTimelineEntry(_message.Message):
     def __init__(self, source: _Optional[_Union[IncidentTimelineEntry.Source, str]] = ..., id: _Optional[int] = ..., incident_id: _Optional[int] = ..., alert_id: _Optional[int] = ..., kind: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., incident_event: _Optional[bool] = ...) -> None: ...
 
 class ListIncidentsRequest(_message.Message):
-    __slots__ = ("statuses", "labels", "integration_id", "created_after", "created_before", "page_size", "page_token")
+    __slots__ = ("statuses", "labels", "integration_id", "created_after", "created_before", "page_size", "page_token", "team_ids", "my_teams")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +126,8 @@ class ListIncidentsRequest(_message.Message):
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    MY_TEAMS_FIELD_NUMBER: _ClassVar[int]
     statuses: _containers.RepeatedScalarFieldContainer[IncidentStatus]
     labels: _containers.ScalarMap[str, str]
     integration_id: int
@@ -131,7 +135,9 @@ class ListIncidentsRequest(_message.Message):
     created_before: _timestamp_pb2.Timestamp
     page_size: int
     page_token: str
-    def __init__(self, statuses: _Optional[_Iterable[_Union[IncidentStatus, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., integration_id: _Optional[int] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    my_teams: bool
+    def __init__(self, statuses: _Optional[_Iterable[_Union[IncidentStatus, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., integration_id: _Optional[int] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., team_ids: _Optional[_Iterable[str]] = ..., my_teams: _Optional[bool] = ...) -> None: ...
 
 class ListIncidentsResponse(_message.Message):
     __slots__ = ("incidents", "next_page_token")

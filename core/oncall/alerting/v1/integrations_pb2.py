@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%oncall/alerting/v1/integrations.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x01\n\x0bIntegration\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\nkey_prefix\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x06 \x01(\x05\x12\x0f\n\x07\x65nabled\x18\x07 \x01(\x08\"8\n\x18\x43reateIntegrationRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"t\n\x19\x43reateIntegrationResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x14\n\x0cwebhook_urls\x18\x03 \x03(\t\"@\n\x17ListIntegrationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x18ListIntegrationsResponse\x12\x35\n\x0cintegrations\x18\x01 \x03(\x0b\x32\x1f.oncall.alerting.v1.Integration\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"/\n\x15GetIntegrationRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\"N\n\x16GetIntegrationResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\"t\n\x18UpdateIntegrationRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"Q\n\x19UpdateIntegrationResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\"5\n\x1bRotateIntegrationKeyRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\"a\n\x1cRotateIntegrationKeyResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\x12\x0b\n\x03key\x18\x02 \x01(\t\"2\n\x18\x44\x65leteIntegrationRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\"\x1b\n\x19\x44\x65leteIntegrationResponse2\xcf\x07\n\x12IntegrationService\x12\x91\x01\n\x11\x43reateIntegration\x12,.oncall.alerting.v1.CreateIntegrationRequest\x1a-.oncall.alerting.v1.CreateIntegrationResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/integrations:\x01*\x12\x8b\x01\n\x10ListIntegrations\x12+.oncall.alerting.v1.ListIntegrationsRequest\x1a,.oncall.alerting.v1.ListIntegrationsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/integrations\x12\x96\x01\n\x0eGetIntegration\x12).oncall.alerting.v1.GetIntegrationRequest\x1a*.oncall.alerting.v1.GetIntegrationResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/api/v1/integrations/{integration_id}\x12\xa2\x01\n\x11UpdateIntegration\x12,.oncall.alerting.v1.UpdateIntegrationRequest\x1a-.oncall.alerting.v1.UpdateIntegrationResponse\"0\x82\xd3\xe4\x93\x02*2%/api/v1/integrations/{integration_id}:\x01*\x12\xb6\x01\n\x14RotateIntegrationKey\x12/.oncall.alerting.v1.RotateIntegrationKeyRequest\x1a\x30.oncall.alerting.v1.RotateIntegrationKeyResponse\";\x82\xd3\xe4\x93\x02\x35\"0/api/v1/integrations/{integration_id}/rotate-key:\x01*\x12\x9f\x01\n\x11\x44\x65leteIntegration\x12,.oncall.alerting.v1.DeleteIntegrationRequest\x1a-.oncall.alerting.v1.DeleteIntegrationResponse\"-\x82\xd3\xe4\x93\x02\'*%/api/v1/integrations/{integration_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%oncall/alerting/v1/integrations.proto\x12\x12oncall.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\x0bIntegration\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\nkey_prefix\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x06 \x01(\x05\x12\x0f\n\x07\x65nabled\x18\x07 \x01(\x08\x12\x0f\n\x07team_id\x18Z \x01(\t\"I\n\x18\x43reateIntegrationRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18Z \x01(\t\"t\n\x19\x43reateIntegrationResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x14\n\x0cwebhook_urls\x18\x03 \x03(\t\"d\n\x17ListIntegrationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08team_ids\x18[ \x03(\t\x12\x10\n\x08my_teams\x18\\ \x01(\x08\"j\n\x18ListIntegrationsResponse\x12\x35\n\x0cintegrations\x18\x01 \x03(\x0b\x32\x1f.oncall.alerting.v1.Integration\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"/\n\x15GetIntegrationRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\"N\n\x16GetIntegrationResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\"\x96\x01\n\x18UpdateIntegrationRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x14\n\x07team_id\x18Z \x01(\tH\x01\x88\x01\x01\x42\x13\n\x11_expected_versionB\n\n\x08_team_id\"Q\n\x19UpdateIntegrationResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\"5\n\x1bRotateIntegrationKeyRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\"a\n\x1cRotateIntegrationKeyResponse\x12\x34\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1f.oncall.alerting.v1.Integration\x12\x0b\n\x03key\x18\x02 \x01(\t\"2\n\x18\x44\x65leteIntegrationRequest\x12\x16\n\x0eintegration_id\x18\x01 \x01(\x03\"\x1b\n\x19\x44\x65leteIntegrationResponse2\xcf\x07\n\x12IntegrationService\x12\x91\x01\n\x11\x43reateIntegration\x12,.oncall.alerting.v1.CreateIntegrationRequest\x1a-.oncall.alerting.v1.CreateIntegrationResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/integrations:\x01*\x12\x8b\x01\n\x10ListIntegrations\x12+.oncall.alerting.v1.ListIntegrationsRequest\x1a,.oncall.alerting.v1.ListIntegrationsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/integrations\x12\x96\x01\n\x0eGetIntegration\x12).oncall.alerting.v1.GetIntegrationRequest\x1a*.oncall.alerting.v1.GetIntegrationResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/api/v1/integrations/{integration_id}\x12\xa2\x01\n\x11UpdateIntegration\x12,.oncall.alerting.v1.UpdateIntegrationRequest\x1a-.oncall.alerting.v1.UpdateIntegrationResponse\"0\x82\xd3\xe4\x93\x02*2%/api/v1/integrations/{integration_id}:\x01*\x12\xb6\x01\n\x14RotateIntegrationKey\x12/.oncall.alerting.v1.RotateIntegrationKeyRequest\x1a\x30.oncall.alerting.v1.RotateIntegrationKeyResponse\";\x82\xd3\xe4\x93\x02\x35\"0/api/v1/integrations/{integration_id}/rotate-key:\x01*\x12\x9f\x01\n\x11\x44\x65leteIntegration\x12,.oncall.alerting.v1.DeleteIntegrationRequest\x1a-.oncall.alerting.v1.DeleteIntegrationResponse\"-\x82\xd3\xe4\x93\x02\'*%/api/v1/integrations/{integration_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,31 +46,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INTEGRATIONSERVICE'].methods_by_name['DeleteIntegration']._loaded_options = None
   _globals['_INTEGRATIONSERVICE'].methods_by_name['DeleteIntegration']._serialized_options = b'\202\323\344\223\002\'*%/api/v1/integrations/{integration_id}'
   _globals['_INTEGRATION']._serialized_start=125
-  _globals['_INTEGRATION']._serialized_end=282
-  _globals['_CREATEINTEGRATIONREQUEST']._serialized_start=284
-  _globals['_CREATEINTEGRATIONREQUEST']._serialized_end=340
-  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_start=342
-  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_end=458
-  _globals['_LISTINTEGRATIONSREQUEST']._serialized_start=460
-  _globals['_LISTINTEGRATIONSREQUEST']._serialized_end=524
-  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_start=526
-  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_end=632
-  _globals['_GETINTEGRATIONREQUEST']._serialized_start=634
-  _globals['_GETINTEGRATIONREQUEST']._serialized_end=681
-  _globals['_GETINTEGRATIONRESPONSE']._serialized_start=683
-  _globals['_GETINTEGRATIONRESPONSE']._serialized_end=761
-  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_start=763
-  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_end=879
-  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_start=881
-  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_end=962
-  _globals['_ROTATEINTEGRATIONKEYREQUEST']._serialized_start=964
-  _globals['_ROTATEINTEGRATIONKEYREQUEST']._serialized_end=1017
-  _globals['_ROTATEINTEGRATIONKEYRESPONSE']._serialized_start=1019
-  _globals['_ROTATEINTEGRATIONKEYRESPONSE']._serialized_end=1116
-  _globals['_DELETEINTEGRATIONREQUEST']._serialized_start=1118
-  _globals['_DELETEINTEGRATIONREQUEST']._serialized_end=1168
-  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_start=1170
-  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_end=1197
-  _globals['_INTEGRATIONSERVICE']._serialized_start=1200
-  _globals['_INTEGRATIONSERVICE']._serialized_end=2175
+  _globals['_INTEGRATION']._serialized_end=299
+  _globals['_CREATEINTEGRATIONREQUEST']._serialized_start=301
+  _globals['_CREATEINTEGRATIONREQUEST']._serialized_end=374
+  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_start=376
+  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_end=492
+  _globals['_LISTINTEGRATIONSREQUEST']._serialized_start=494
+  _globals['_LISTINTEGRATIONSREQUEST']._serialized_end=594
+  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_start=596
+  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_end=702
+  _globals['_GETINTEGRATIONREQUEST']._serialized_start=704
+  _globals['_GETINTEGRATIONREQUEST']._serialized_end=751
+  _globals['_GETINTEGRATIONRESPONSE']._serialized_start=753
+  _globals['_GETINTEGRATIONRESPONSE']._serialized_end=831
+  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_start=834
+  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_end=984
+  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_start=986
+  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_end=1067
+  _globals['_ROTATEINTEGRATIONKEYREQUEST']._serialized_start=1069
+  _globals['_ROTATEINTEGRATIONKEYREQUEST']._serialized_end=1122
+  _globals['_ROTATEINTEGRATIONKEYRESPONSE']._serialized_start=1124
+  _globals['_ROTATEINTEGRATIONKEYRESPONSE']._serialized_end=1221
+  _globals['_DELETEINTEGRATIONREQUEST']._serialized_start=1223
+  _globals['_DELETEINTEGRATIONREQUEST']._serialized_end=1273
+  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_start=1275
+  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_end=1302
+  _globals['_INTEGRATIONSERVICE']._serialized_start=1305
+  _globals['_INTEGRATIONSERVICE']._serialized_end=2280
 # @@protoc_insertion_point(module_scope)

@@ -35,7 +35,7 @@ class RuleActions(_message.Message):
     def __init__(self, escalation_policy_id: _Optional[str] = ..., template_id: _Optional[str] = ..., channel_destinations: _Optional[_Iterable[str]] = ..., ticket_provider: _Optional[str] = ..., set_severity: _Optional[str] = ..., set_labels: _Optional[_Mapping[str, str]] = ..., suppress: _Optional[bool] = ...) -> None: ...
 
 class RoutingRule(_message.Message):
-    __slots__ = ("id", "name", "condition", "actions", "continue_matching", "position", "version")
+    __slots__ = ("id", "name", "condition", "actions", "continue_matching", "position", "version", "team_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class RoutingRule(_message.Message):
     CONTINUE_MATCHING_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     condition: str
@@ -50,7 +51,8 @@ class RoutingRule(_message.Message):
     continue_matching: bool
     position: int
     version: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ..., position: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ..., position: _Optional[int] = ..., version: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class RuleTrace(_message.Message):
     __slots__ = ("rule_id", "rule_name", "matched", "error")
@@ -98,18 +100,20 @@ class RoutingDecision(_message.Message):
     def __init__(self, matched_rules: _Optional[_Iterable[str]] = ..., default_route: _Optional[bool] = ..., escalation_policy_id: _Optional[str] = ..., template_id: _Optional[str] = ..., channel_destinations: _Optional[_Iterable[str]] = ..., ticket_provider: _Optional[str] = ..., severity: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., suppress: _Optional[bool] = ..., trace: _Optional[_Iterable[_Union[RuleTrace, _Mapping]]] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateRuleRequest(_message.Message):
-    __slots__ = ("name", "condition", "actions", "continue_matching", "position")
+    __slots__ = ("name", "condition", "actions", "continue_matching", "position", "team_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     CONTINUE_MATCHING_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     condition: str
     actions: RuleActions
     continue_matching: bool
     position: int
-    def __init__(self, name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ..., position: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ..., position: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class CreateRuleResponse(_message.Message):
     __slots__ = ("rule",)
@@ -118,20 +122,22 @@ class CreateRuleResponse(_message.Message):
     def __init__(self, rule: _Optional[_Union[RoutingRule, _Mapping]] = ...) -> None: ...
 
 class UpdateRuleRequest(_message.Message):
-    __slots__ = ("rule_id", "name", "condition", "actions", "continue_matching", "expected_version")
+    __slots__ = ("rule_id", "name", "condition", "actions", "continue_matching", "expected_version", "team_id")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     CONTINUE_MATCHING_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     name: str
     condition: str
     actions: RuleActions
     continue_matching: bool
     expected_version: int
-    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., condition: _Optional[str] = ..., actions: _Optional[_Union[RuleActions, _Mapping]] = ..., continue_matching: _Optional[bool] = ..., expected_version: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class UpdateRuleResponse(_message.Message):
     __slots__ = ("rule",)
@@ -162,8 +168,12 @@ class ReorderRulesResponse(_message.Message):
     def __init__(self, rules: _Optional[_Iterable[_Union[RoutingRule, _Mapping]]] = ...) -> None: ...
 
 class ListRulesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("team_ids", "my_teams")
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    MY_TEAMS_FIELD_NUMBER: _ClassVar[int]
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    my_teams: bool
+    def __init__(self, team_ids: _Optional[_Iterable[str]] = ..., my_teams: _Optional[bool] = ...) -> None: ...
 
 class ListRulesResponse(_message.Message):
     __slots__ = ("rules",)

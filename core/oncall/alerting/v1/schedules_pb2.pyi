@@ -100,7 +100,7 @@ class TemporarySchedule(_message.Message):
     def __init__(self, id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shifts: _Optional[_Iterable[_Union[TemporaryShift, _Mapping]]] = ...) -> None: ...
 
 class Schedule(_message.Message):
-    __slots__ = ("id", "name", "time_zone", "description", "layers", "temporary_schedules", "version", "created_at", "updated_at")
+    __slots__ = ("id", "name", "time_zone", "description", "layers", "temporary_schedules", "version", "created_at", "updated_at", "team_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,7 @@ class Schedule(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     time_zone: str
@@ -119,7 +120,8 @@ class Schedule(_message.Message):
     version: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., time_zone: _Optional[str] = ..., description: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[Layer, _Mapping]]] = ..., temporary_schedules: _Optional[_Iterable[_Union[TemporarySchedule, _Mapping]]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., time_zone: _Optional[str] = ..., description: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[Layer, _Mapping]]] = ..., temporary_schedules: _Optional[_Iterable[_Union[TemporarySchedule, _Mapping]]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class Override(_message.Message):
     __slots__ = ("id", "schedule_id", "start", "end", "add_user_id", "remove_user_id", "created_at")
@@ -192,16 +194,18 @@ class CalendarToken(_message.Message):
     def __init__(self, id: _Optional[str] = ..., schedule_id: _Optional[str] = ..., user_id: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateScheduleRequest(_message.Message):
-    __slots__ = ("name", "time_zone", "description", "layers")
+    __slots__ = ("name", "time_zone", "description", "layers", "team_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     time_zone: str
     description: str
     layers: _containers.RepeatedCompositeFieldContainer[Layer]
-    def __init__(self, name: _Optional[str] = ..., time_zone: _Optional[str] = ..., description: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[Layer, _Mapping]]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, name: _Optional[str] = ..., time_zone: _Optional[str] = ..., description: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[Layer, _Mapping]]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class CreateScheduleResponse(_message.Message):
     __slots__ = ("schedule",)
@@ -210,20 +214,22 @@ class CreateScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class UpdateScheduleRequest(_message.Message):
-    __slots__ = ("schedule_id", "name", "time_zone", "description", "layers", "expected_version")
+    __slots__ = ("schedule_id", "name", "time_zone", "description", "layers", "expected_version", "team_id")
     SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     schedule_id: str
     name: str
     time_zone: str
     description: str
     layers: _containers.RepeatedCompositeFieldContainer[Layer]
     expected_version: int
-    def __init__(self, schedule_id: _Optional[str] = ..., name: _Optional[str] = ..., time_zone: _Optional[str] = ..., description: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[Layer, _Mapping]]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, schedule_id: _Optional[str] = ..., name: _Optional[str] = ..., time_zone: _Optional[str] = ..., description: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[Layer, _Mapping]]] = ..., expected_version: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class UpdateScheduleResponse(_message.Message):
     __slots__ = ("schedule",)
@@ -254,8 +260,12 @@ class GetScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class ListSchedulesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("team_ids", "my_teams")
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    MY_TEAMS_FIELD_NUMBER: _ClassVar[int]
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    my_teams: bool
+    def __init__(self, team_ids: _Optional[_Iterable[str]] = ..., my_teams: _Optional[bool] = ...) -> None: ...
 
 class ListSchedulesResponse(_message.Message):
     __slots__ = ("schedules",)

@@ -45,7 +45,7 @@ class ChannelTemplate(_message.Message):
     def __init__(self, parts: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Template(_message.Message):
-    __slots__ = ("id", "name", "description", "version", "current_version", "channels", "sample", "created_by", "version_created_at", "created_at", "updated_at", "deleted_at")
+    __slots__ = ("id", "name", "description", "version", "current_version", "channels", "sample", "created_by", "version_created_at", "created_at", "updated_at", "deleted_at", "team_id")
     class ChannelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class Template(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -77,7 +78,8 @@ class Template(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     deleted_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., version: _Optional[int] = ..., current_version: _Optional[int] = ..., channels: _Optional[_Mapping[str, ChannelTemplate]] = ..., sample: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_by: _Optional[str] = ..., version_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., version: _Optional[int] = ..., current_version: _Optional[int] = ..., channels: _Optional[_Mapping[str, ChannelTemplate]] = ..., sample: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_by: _Optional[str] = ..., version_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class TemplateVersion(_message.Message):
     __slots__ = ("template_id", "version", "channels", "sample", "created_by", "created_at")
@@ -115,7 +117,7 @@ class Problem(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., part: _Optional[str] = ..., line: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CreateTemplateRequest(_message.Message):
-    __slots__ = ("id", "name", "description", "channels", "sample", "created_by")
+    __slots__ = ("id", "name", "description", "channels", "sample", "created_by", "team_id")
     class ChannelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -129,13 +131,15 @@ class CreateTemplateRequest(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
     channels: _containers.MessageMap[str, ChannelTemplate]
     sample: _struct_pb2.Struct
     created_by: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., channels: _Optional[_Mapping[str, ChannelTemplate]] = ..., sample: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_by: _Optional[str] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., channels: _Optional[_Mapping[str, ChannelTemplate]] = ..., sample: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_by: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class CreateTemplateResponse(_message.Message):
     __slots__ = ("template", "warnings")
@@ -146,7 +150,7 @@ class CreateTemplateResponse(_message.Message):
     def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ...) -> None: ...
 
 class UpdateTemplateRequest(_message.Message):
-    __slots__ = ("id", "name", "description", "channels", "sample", "created_by", "expected_version")
+    __slots__ = ("id", "name", "description", "channels", "sample", "created_by", "expected_version", "team_id")
     class ChannelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +165,7 @@ class UpdateTemplateRequest(_message.Message):
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -168,7 +173,8 @@ class UpdateTemplateRequest(_message.Message):
     sample: _struct_pb2.Struct
     created_by: str
     expected_version: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., channels: _Optional[_Mapping[str, ChannelTemplate]] = ..., sample: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_by: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., channels: _Optional[_Mapping[str, ChannelTemplate]] = ..., sample: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_by: _Optional[str] = ..., expected_version: _Optional[int] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class UpdateTemplateResponse(_message.Message):
     __slots__ = ("template", "warnings")
@@ -193,10 +199,14 @@ class GetTemplateResponse(_message.Message):
     def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ...) -> None: ...
 
 class ListTemplatesRequest(_message.Message):
-    __slots__ = ("include_deleted",)
+    __slots__ = ("include_deleted", "team_ids", "my_teams")
     INCLUDE_DELETED_FIELD_NUMBER: _ClassVar[int]
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    MY_TEAMS_FIELD_NUMBER: _ClassVar[int]
     include_deleted: bool
-    def __init__(self, include_deleted: _Optional[bool] = ...) -> None: ...
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    my_teams: bool
+    def __init__(self, include_deleted: _Optional[bool] = ..., team_ids: _Optional[_Iterable[str]] = ..., my_teams: _Optional[bool] = ...) -> None: ...
 
 class ListTemplatesResponse(_message.Message):
     __slots__ = ("templates",)
