@@ -95,6 +95,8 @@ class _Work:
     new_escalations: set[tuple[int, str]] = field(default_factory=set)
     # incidents whose escalations ``escalations`` holds all of (read and locked, or new)
     escalations_read: set[int] = field(default_factory=set)
+    # incident id → the channel destinations it was posted to before this transaction
+    posted: dict[int, set[str]] = field(default_factory=dict)
     # incident id → its row, locked by this transaction, as it must be after it
     incidents: dict[int, dict[str, Any]] = field(default_factory=dict)
     changed_incidents: set[int] = field(default_factory=set)
@@ -503,8 +505,7 @@ class Engine:
           posted to (a silenced alert posts none);
         - its route's policy is already an escalation of the incident: no one is paged again
           (one page per person per step), unless that escalation is held by a silence this
-          alert escapes (it then escalates, paging about this alert) or stopped while the
-          incident is triggered (it starts again);
+          alert escapes (it then escalates, paging about this alert);
         - its route's policy is not: the incident escalates through that policy too, from
           this alert (held, if a silence holds this alert). An acknowledged incident is
           triggered again for it (the escalations already acknowledged stay stopped): no one
@@ -562,13 +563,6 @@ class Engine:
                     await self._fire(conn, work, esc, alert, incident, policy, silences, now)
                 return
             note = f"its escalation policy {policy_id!r} no longer exists: no one is paged"
-        elif esc["state"] == "stopped" and incident["status"] == "triggered":
-            self._incident_event(work, iid, "escalation_restarted",
-                                 f"alert #{alert.id} joined the triggered incident whose escalation through "
-                                 f"policy {policy_id!r} had stopped: it starts again from its first step",
-                                 alert.id, {"policy_id": policy_id})
-            await self._restart(conn, work, incident, silences, now, only=policy_id)
-            return
         else:
             note = f"policy {policy_id!r} already escalates the incident: no one is paged again"
         if note:
@@ -609,13 +603,10 @@ class Engine:
 
     async def _restart(
         self, conn: Conn, work: _Work, incident: dict[str, Any], silences: list[Silence], now: datetime,
-        only: str | None = None,
     ) -> None:
-        """Start the incident's escalations (or only the one through policy ``only``) again from
-        their first step, each as a new generation (new pages)."""
+        """Start every escalation of the incident again from its first step, each as a new
+        generation (new pages)."""
         for policy_id, esc in (await self._escalations_of(conn, work, incident["id"])).items():
-            if only is not None and policy_id != only:
-                continue
             policy = await self._policy(conn, work, policy_id)
             if policy is None:
                 continue
@@ -639,17 +630,19 @@ class Engine:
         if not destinations:
             return
         if alert.incident_id is not None and not first:
-            posted = {r[6] for r in work.requests if r[5] == "channel" and r[12] == alert.incident_id}
-            cur = await conn.execute(
-                """SELECT DISTINCT target_id FROM alerting.notification_requests
-                   WHERE incident_id = %s AND target_kind = 'channel'""",
-                (alert.incident_id,),
-            )
-            posted.update(r["target_id"] for r in await cur.fetchall())
+            if alert.incident_id not in work.posted:
+                cur = await conn.execute(
+                    """SELECT DISTINCT target_id FROM alerting.notification_requests
+                       WHERE incident_id = %s AND target_kind = 'channel'""",
+                    (alert.incident_id,),
+                )
+                work.posted[alert.incident_id] = {r["target_id"] for r in await cur.fetchall()}
+            posted = work.posted[alert.incident_id] | {
+                r[6] for r in work.requests if r[5] == "channel" and r[12] == alert.incident_id}
             skipped = [d for d in destinations if d in posted]
             destinations = [d for d in destinations if d not in posted]
             if skipped:
-                self._event(work, alert.id, "notified",
+                self._event(work, alert.id, "not_notified",
                             "not posted again to " + ", ".join(skipped) + ": its incident was posted there already",
                             {"channel_destinations_skipped": skipped})
             if not destinations:
