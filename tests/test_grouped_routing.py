@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from oncall.clock import Clock
 from oncall.escalation import silences
 from oncall.escalation.engine import Engine
 from oncall.escalation.policies import Policy, PolicyInput, Step, Target, create_policy
+from oncall.escalation.state import escalate_incident_now, escalation_state
 from oncall.routing import rules
 
 
@@ -150,6 +151,21 @@ async def test_an_alert_routed_to_another_team_pages_that_team_too(env: Env) -> 
                                                 (staging, "ann", 1), (prod, "ben", 1)])
     escalations = await rows(env.ctx.pool, "SELECT policy_id, alert_id FROM alerting.escalations ORDER BY alert_id")
     assert [(e["policy_id"], e["alert_id"]) for e in escalations] == [(a.id, staging), (b.id, prod)]
+    assert (await escalation_state(env.ctx.pool, staging)).policy_id == a.id
+    assert (await escalation_state(env.ctx.pool, prod)).policy_id == b.id
+
+
+async def test_escalating_by_hand_escalates_each_policy_of_the_incident(env: Env) -> None:
+    a = await env.policy("team a", "alice", "ann", delay=3600)
+    b = await env.policy("team b", "bob", "ben", delay=3600)
+    await rules.set_default(env.ctx.pool, RuleActions(escalation_policy_id=a.id))
+    await env.rule("team b", 'labels.env == "prod"', RuleActions(escalation_policy_id=b.id))
+    await env.send("staging-db", env="staging")
+    await env.send("prod-db", env="prod")
+    incident = await env.the_incident()
+    await escalate_incident_now(env.ctx.pool, incident["id"], "carol", env.clock.now())
+    await env.advance(1)
+    assert sorted(user for _, user, _ in await env.pages()) == ["alice", "ann", "ben", "bob"]
 
 
 async def test_acknowledging_the_incident_stops_every_escalation_of_it(env: Env) -> None:
@@ -221,7 +237,8 @@ async def test_an_acknowledged_incident_whose_acknowledged_alert_resolves_pages_
     assert (await env.the_incident())["status"] == "acknowledged"
 
     await env.send("a", action=Action.RESOLVE)
-    await env.advance(1)  # the ingestor stamps the restart with the server's clock, not the frozen one
+    # the ingestor stamps the restart with the server's (system) clock: move the frozen one past it
+    await env.advance(int((datetime.now(UTC) - env.clock.now()).total_seconds()) + 1)
     incident = await env.the_incident()
     assert (incident["status"], incident["open_alerts"], incident["triggered_alerts"]) == ("triggered", 1, 1)
     assert incident["acknowledged_at"] is None

@@ -557,14 +557,16 @@ class Engine:
                 self._set_state(esc, alert_id=alert.id, state="active", held_by=None, next_due_at=due)
                 self._incident_event(work, iid, "escalation_resumed",
                                      f"alert #{alert.id} is not silenced: the escalation through policy "
-                                     f"{policy_id!r}, held by a silence, resumes, paging about it", alert.id,
+                                     f"{policy.name!r}, held by a silence, resumes, paging about it", alert.id,
                                      {"policy_id": policy_id})
                 if due <= now:
                     await self._fire(conn, work, esc, alert, incident, policy, silences, now)
                 return
             note = f"its escalation policy {policy_id!r} no longer exists: no one is paged"
         else:
-            note = f"policy {policy_id!r} already escalates the incident: no one is paged again"
+            policy = await self._policy(conn, work, policy_id)
+            note = (f"policy {policy.name if policy else policy_id!r} already escalates the incident: "
+                    "no one is paged again")
         if note:
             self._incident_event(work, iid, "alert_joined", f"alert #{alert.id} joined ({alert.severity}); {note}",
                                  alert.id)
@@ -575,7 +577,8 @@ class Engine:
     ) -> str:
         """Start ``policy_id`` for the incident, from the joining ``alert``; return the timeline
         note still to write ("" when written here)."""
-        if await self._policy(conn, work, policy_id) is None:
+        policy = await self._policy(conn, work, policy_id)
+        if policy is None:
             self._event(work, alert.id, "escalation_error", f"escalation policy {policy_id!r} does not exist")
             return f"its escalation policy {policy_id!r} does not exist: no one is paged"
         iid = incident["id"]
@@ -589,11 +592,12 @@ class Engine:
                     self._set_state(other, state="stopped", next_due_at=None)
         if not running:  # the incident escalates from this alert: it is what routed it
             self._change_incident(work, incident, escalation_policy_id=policy_id, routing=alert.routing)
+        names = [(found.name if (found := await self._policy(conn, work, p)) else p) for p in sorted(running)]
         why = ("its first alerts page no one" if not running
-               else "its other escalations go through " + ", ".join(repr(p) for p in sorted(running)))
+               else "its other escalations go through " + ", ".join(repr(n) for n in names))
         self._incident_event(
             work, iid, "escalation_started",
-            f"alert #{alert.id} routes to policy {policy_id!r} ({why}): the incident escalates through it too"
+            f"alert #{alert.id} routes to policy {policy.name!r} ({why}): the incident escalates through it too"
             + (", held by silence " + silence.id if silence is not None else "")
             + ("; the acknowledged incident is triggered again for it" if reopened else ""),
             alert.id, {"policy_id": policy_id},
