@@ -13,7 +13,12 @@ The status follows from them by the incident's ``resolve_on``:
   on a resolved incident: their repeats are duplicates and page no one);
 - ``manual``: only a person resolves it.
 
-A triggered incident whose open alerts are all acknowledged is acknowledged. A person
+A triggered incident whose open alerts are all acknowledged is acknowledged. An acknowledged
+incident none of whose open alerts is acknowledged any more while some are triggered (the
+acknowledged ones resolved; the triggered ones joined after the acknowledgement) is
+triggered again, and its escalations start again from their first step, as a new
+generation (new pages), in the same statement: else a real outage that joined an
+acknowledged incident would page no one once the acknowledged alerts resolve. A person
 acknowledging or resolving the incident acknowledges or resolves its alerts, credited to
 that person. A resolved incident is closed to new alerts (``join_key`` is cleared): an
 alert with its key opens a new incident.
@@ -39,6 +44,8 @@ DERIVED_STATUS = """CASE
     WHEN i.resolve_on = 'all' AND i.open_alerts - c.closed <= 0 THEN 'resolved'
     WHEN i.status = 'triggered' AND i.triggered_alerts - c.untriggered <= 0
          AND i.open_alerts - c.closed > 0 THEN 'acknowledged'
+    WHEN i.status = 'acknowledged' AND i.triggered_alerts - c.untriggered > 0
+         AND (i.open_alerts - c.closed) - (i.triggered_alerts - c.untriggered) <= 0 THEN 'triggered'
     ELSE i.status END"""
 
 #: the SET list applying ``c`` (incident_id, closed, untriggered, actor) to incident ``i`` at
@@ -49,9 +56,11 @@ _DERIVE_SET = f"""
     open_alerts = greatest(i.open_alerts - c.closed, 0),
     triggered_alerts = greatest(i.triggered_alerts - c.untriggered, 0),
     acknowledged_at = CASE WHEN i.status = 'triggered' AND ({DERIVED_STATUS}) = 'acknowledged'
-                           THEN %(now)s ELSE i.acknowledged_at END,
+                           THEN %(now)s
+                           WHEN ({DERIVED_STATUS}) = 'triggered' THEN NULL ELSE i.acknowledged_at END,
     acknowledged_by = CASE WHEN i.status = 'triggered' AND ({DERIVED_STATUS}) = 'acknowledged'
-                           THEN c.actor ELSE i.acknowledged_by END,
+                           THEN c.actor
+                           WHEN ({DERIVED_STATUS}) = 'triggered' THEN NULL ELSE i.acknowledged_by END,
     resolved_at = CASE WHEN i.status <> 'resolved' AND ({DERIVED_STATUS}) = 'resolved'
                        THEN %(now)s ELSE i.resolved_at END,
     resolved_by = CASE WHEN i.status <> 'resolved' AND ({DERIVED_STATUS}) = 'resolved'
@@ -60,6 +69,10 @@ _DERIVE_SET = f"""
 
 #: why an incident moved, by the status it moved to (for its timeline)
 _REASON = """CASE WHEN t.status = 'acknowledged' THEN 'every open alert is acknowledged'
+                  WHEN t.status = 'triggered' THEN
+                      'no open alert is acknowledged any more and some are triggered'
+                      || CASE WHEN EXISTS (SELECT 1 FROM alerting.escalations e WHERE e.incident_id = t.id)
+                              THEN ': its escalation starts again from the first step' ELSE '' END
                   WHEN t.resolve_on = 'first' THEN 'its first alert resolved'
                   ELSE 'all its alerts are resolved' END"""
 
@@ -84,6 +97,18 @@ touched AS (
     SELECT t.id, %(now)s, t.status, t.actor, {_REASON}
     FROM touched t WHERE t.prev_status IS DISTINCT FROM t.status
     RETURNING id
+), restarted AS (
+    -- an acknowledged incident triggered again: every escalation of it from its first step,
+    -- a new generation (its requests are new pages), due after that step's delay
+    UPDATE alerting.escalations e
+    SET generation = e.generation + 1, step = 0, repeat = 0, last_fired_at = NULL, held_by = NULL,
+        state = 'active', updated_at = %(now)s,
+        next_due_at = %(now)s + coalesce(
+            (SELECT make_interval(secs => (p.steps -> 0 ->> 'delay_seconds')::integer)
+             FROM alerting.escalation_policies p WHERE p.id = e.policy_id), interval '0')
+    FROM touched t
+    WHERE e.incident_id = t.id AND t.prev_status = 'acknowledged' AND t.status = 'triggered'
+    RETURNING e.incident_id, pg_notify('oncall_engine', 'escalate') AS woken
 )"""
 
 

@@ -7,6 +7,17 @@ loses nothing (the work is still due); a commit makes the step's requests exist 
 once (their idempotency keys are unique). The engine is woken by ``LISTEN/NOTIFY`` — when
 an alert event commits or someone changes rules, silences or escalations — and otherwise
 sleeps until the next thing falls due.
+
+The incident escalates, and each of its alerts is routed. Its first routed alert starts its
+escalation through that alert's policy; an alert that joins it acts on its own routing
+(``_join``): suppressed, it pages no one; its route's channels are posted to except those the
+incident was posted to; a policy the incident does not escalate through yet (its first
+alert was suppressed or had none, or routed to another team) starts for the incident too,
+from this alert — an incident holds one escalation per policy (migration 0016), so a joining
+alert of a running policy pages no one twice — and an escalation held by a silence this
+alert escapes escalates, paging about it. Acknowledging the incident stops every escalation
+of it, when each next falls due; an acknowledged incident triggered again (see
+``alerting.incident_status``) starts every escalation of it again from its first step.
 """
 
 from __future__ import annotations
@@ -79,9 +90,13 @@ class _Work:
     routed: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     # alert id → silenced_by to set (None clears it), for alerts not in ``routed``
     silenced: dict[int, str | None] = field(default_factory=dict)
-    # incident id → the escalation row as it must be after this transaction
-    escalations: dict[int, dict[str, Any]] = field(default_factory=dict)
-    new_escalations: set[int] = field(default_factory=set)
+    # (incident id, policy id) → the escalation row as it must be after this transaction
+    escalations: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    new_escalations: set[tuple[int, str]] = field(default_factory=set)
+    # incidents whose escalations ``escalations`` holds all of (read and locked, or new)
+    escalations_read: set[int] = field(default_factory=set)
+    # incident id → the channel destinations it was posted to before this transaction
+    posted: dict[int, set[str]] = field(default_factory=dict)
     # incident id → its row, locked by this transaction, as it must be after it
     incidents: dict[int, dict[str, Any]] = field(default_factory=dict)
     changed_incidents: set[int] = field(default_factory=set)
@@ -284,10 +299,10 @@ class Engine:
             types = ("bigint", "integer", "text", "integer", "integer", "timestamptz", "timestamptz", "text",
                      "text")
             for new_rows in (True, False):
-                ids = [i for i in work.escalations if (i in work.new_escalations) == new_rows]
-                if not ids:
+                keys = [k for k in work.escalations if (k in work.new_escalations) == new_rows]
+                if not keys:
                     continue
-                arrays = [ids] + [[work.escalations[i][c] for i in ids] for c in cols]
+                arrays = [[k[0] for k in keys]] + [[work.escalations[k][c] for k in keys] for c in cols]
                 source = ", ".join(["%b::bigint[]"] + [f"%b::{t}[]" for t in types])
                 if new_rows:
                     sql = f"""INSERT INTO alerting.escalations (incident_id, {", ".join(cols)}, updated_at)
@@ -296,7 +311,8 @@ class Engine:
                     sql = f"""UPDATE alerting.escalations e SET {", ".join(f"{c} = t.{c}" for c in cols)},
                                      updated_at = %s
                               FROM unnest({source}) AS t(incident_id, {", ".join(cols)})
-                              WHERE e.incident_id = t.incident_id"""  # noqa: S608 - the column names are ours
+                              WHERE e.incident_id = t.incident_id
+                                AND e.policy_id = t.policy_id"""  # noqa: S608 - the column names are ours
                 await conn.execute(sql, [self.clock.now(), *arrays])  # updated_at comes first in both
         event_ids: list[int] = []
         if work.events:
@@ -426,16 +442,27 @@ class Engine:
             self._incident_event(work, incident["id"], "routed",
                                  f"alert #{alert.id} opened the incident; " + routed.events[0][1],
                                  alert.id, {"escalation_policy_id": policy_id})
+            work.escalations_read.add(incident["id"])  # the first routed alert: none exists yet
         if decision.suppress:
             return
         if silence is None:
-            await self._route_channels(conn, work, alert, decision.channel_destinations, decision.template_id)
+            # the incident's first routed alert: nothing was posted for it before
+            await self._route_channels(conn, work, alert, decision.channel_destinations, decision.template_id,
+                                       first=True)
         if policy_id is None or incident is None:
             return
+        await self._start_policy(conn, work, alert, incident, policy_id, silence, silences, now)
+
+    async def _start_policy(
+        self, conn: Conn, work: _Work, alert: Alert, incident: dict[str, Any], policy_id: str,
+        silence: Silence | None, silences: list[Silence], now: datetime,
+    ) -> bool:
+        """Start the incident's escalation through ``policy_id``, paging about ``alert``: held
+        by its silence, stopped when the incident is not triggered. False: no such policy."""
         policy = await self._policy(conn, work, policy_id)
         if policy is None:
             self._event(work, alert.id, "escalation_error", f"escalation policy {policy_id!r} does not exist")
-            return
+            return False
         if incident["status"] != "triggered":
             state, due = "stopped", None
         elif silence is not None:
@@ -445,72 +472,185 @@ class Engine:
         esc = {"alert_id": alert.id, "generation": 0, "policy_id": policy.id, "step": 0, "repeat": 0,
                "next_due_at": due, "last_fired_at": None, "state": state,
                "held_by": silence.id if silence else None}
-        work.escalations[incident["id"]] = esc
-        work.new_escalations.add(incident["id"])
+        key = (incident["id"], policy.id)
+        work.escalations[key] = esc
+        work.new_escalations.add(key)
         if state == "active" and due is not None and due <= now:
             await self._fire(conn, work, esc, alert, incident, policy, silences, now)
+        return True
+
+    async def _escalations_of(self, conn: Conn, work: _Work, incident_id: int) -> dict[str, dict[str, Any]]:
+        """The incident's escalations by policy id, as this transaction leaves them (read and
+        locked once per transaction, after the incident's row, as ``_restart`` always took them)."""
+        if incident_id not in work.escalations_read:
+            cur = await conn.execute(
+                """SELECT alert_id, generation, policy_id, step, repeat, next_due_at, last_fired_at, state, held_by
+                   FROM alerting.escalations WHERE incident_id = %s ORDER BY policy_id FOR UPDATE""",
+                (incident_id,),
+            )
+            for row in await cur.fetchall():
+                work.escalations.setdefault((incident_id, row["policy_id"]), dict(row))
+            work.escalations_read.add(incident_id)
+        return {pid: esc for (iid, pid), esc in work.escalations.items() if iid == incident_id}
 
     async def _join(
         self, conn: Conn, work: _Work, routed: Routed, incident: dict[str, Any],
         silences: list[Silence], now: datetime,
     ) -> None:
-        """Record a routed alert that joined an incident already escalating: on its timeline,
-        paging no one, unless the incident re-pages for a graver alert."""
-        alert = routed.alert
+        """Record a routed alert that joined an incident already routed, and act on its own
+        routing (the rules are in the README's "Incidents" section):
+
+        - suppressed by its route: on the incident's timeline, paging no one;
+        - its route's channels are posted to, except destinations the incident already
+          posted to (a silenced alert posts none);
+        - its route's policy is already an escalation of the incident: no one is paged again
+          (one page per person per step), unless that escalation is held by a silence this
+          alert escapes (it then escalates, paging about this alert);
+        - its route's policy is not: the incident escalates through that policy too, from
+          this alert (held, if a silence holds this alert). An acknowledged incident is
+          triggered again for it (the escalations already acknowledged stay stopped): no one
+          on that policy has seen the incident;
+        - an acknowledged incident none of whose open alerts is acknowledged (they resolved,
+          under ``resolve_on: manual``) is triggered again and escalates from the first step;
+        - a graver alert re-pages an acknowledged incident whose rule says ``repage_on_new_alert``.
+        """
+        alert, decision, silence, policy_id = routed.alert, routed.decision, routed.silence, routed.policy_id
+        iid = incident["id"]
         work.routed[alert.id] = routed.row()
         for kind, note, data in routed.events:
             self._event(work, alert.id, kind, note, data)
         graver = _rank(alert.severity) > _rank(incident["severity"])
         if graver:
             self._change_incident(work, incident, severity=alert.severity)
-        repage = (graver and incident["repage_on_new_alert"] and incident["status"] == "acknowledged"
-                  and not routed.decision.suppress and routed.silence is None)
-        if not repage:
-            self._incident_event(work, incident["id"], "alert_joined",
-                                 f"alert #{alert.id} joined ({alert.severity}): no one is paged", alert.id)
+        if decision.suppress:
+            self._incident_event(work, iid, "alert_joined",
+                                 f"alert #{alert.id} joined ({alert.severity}); its route suppresses it: "
+                                 "no one is paged", alert.id)
             return
-        self._change_incident(work, incident, status="triggered", acknowledged_at=None, acknowledged_by=None)
-        self._incident_event(work, incident["id"], "repaged",
-                             f"alert #{alert.id} joined with graver severity {alert.severity}: "
-                             "the acknowledged incident pages again from its first step", alert.id)
-        await self._restart(conn, work, incident, silences, now)
+        if silence is None:
+            await self._route_channels(conn, work, alert, decision.channel_destinations, decision.template_id)
+        if incident["status"] == "acknowledged" and incident["open_alerts"] <= incident["triggered_alerts"]:
+            self._change_incident(work, incident, status="triggered", acknowledged_at=None, acknowledged_by=None)
+            self._incident_event(work, iid, "triggered",
+                                 f"alert #{alert.id} joined and no open alert is acknowledged: "
+                                 "the incident pages again from its first step", alert.id)
+            await self._restart(conn, work, incident, silences, now)
+        elif (graver and incident["repage_on_new_alert"] and incident["status"] == "acknowledged"
+              and silence is None):
+            self._change_incident(work, incident, status="triggered", acknowledged_at=None, acknowledged_by=None)
+            self._incident_event(work, iid, "repaged",
+                                 f"alert #{alert.id} joined with graver severity {alert.severity}: "
+                                 "the acknowledged incident pages again from its first step", alert.id)
+            await self._restart(conn, work, incident, silences, now)
+        running = await self._escalations_of(conn, work, iid)
+        esc = running.get(policy_id) if policy_id is not None else None
+        if policy_id is None:
+            note = "its route names no escalation policy: no one is paged"
+        elif esc is None:
+            note = await self._join_policy(conn, work, alert, incident, policy_id, running, silence, silences, now)
+        elif esc["state"] == "held" and silence is None and incident["status"] == "triggered":
+            # held by a silence of the alert it pages about, which this one escapes
+            policy = await self._policy(conn, work, policy_id)
+            if policy is not None:
+                due = now if esc["last_fired_at"] is not None \
+                    else now + timedelta(seconds=policy.steps[0].delay_seconds)
+                self._set_state(esc, alert_id=alert.id, state="active", held_by=None, next_due_at=due)
+                self._incident_event(work, iid, "escalation_resumed",
+                                     f"alert #{alert.id} is not silenced: the escalation through policy "
+                                     f"{policy.name!r}, held by a silence, resumes, paging about it", alert.id,
+                                     {"policy_id": policy_id})
+                if due <= now:
+                    await self._fire(conn, work, esc, alert, incident, policy, silences, now)
+                return
+            note = f"its escalation policy {policy_id!r} no longer exists: no one is paged"
+        else:
+            policy = await self._policy(conn, work, policy_id)
+            note = (f"policy {policy.name if policy else policy_id!r} already escalates the incident: "
+                    "no one is paged again")
+        if note:
+            self._incident_event(work, iid, "alert_joined", f"alert #{alert.id} joined ({alert.severity}); {note}",
+                                 alert.id)
+
+    async def _join_policy(
+        self, conn: Conn, work: _Work, alert: Alert, incident: dict[str, Any], policy_id: str,
+        running: dict[str, dict[str, Any]], silence: Silence | None, silences: list[Silence], now: datetime,
+    ) -> str:
+        """Start ``policy_id`` for the incident, from the joining ``alert``; return the timeline
+        note still to write ("" when written here)."""
+        policy = await self._policy(conn, work, policy_id)
+        if policy is None:
+            self._event(work, alert.id, "escalation_error", f"escalation policy {policy_id!r} does not exist")
+            return f"its escalation policy {policy_id!r} does not exist: no one is paged"
+        iid = incident["id"]
+        reopened = silence is None and incident["status"] == "acknowledged"
+        if reopened:
+            # no one on this policy saw the incident: it is triggered again for them, and the
+            # escalations already acknowledged stay stopped
+            self._change_incident(work, incident, status="triggered", acknowledged_at=None, acknowledged_by=None)
+            for other in running.values():
+                if other["state"] == "active":
+                    self._set_state(other, state="stopped", next_due_at=None)
+        if not running:  # the incident escalates from this alert: it is what routed it
+            self._change_incident(work, incident, escalation_policy_id=policy_id, routing=alert.routing)
+        names = [(found.name if (found := await self._policy(conn, work, p)) else p) for p in sorted(running)]
+        why = ("its first alerts page no one" if not running
+               else "its other escalations go through " + ", ".join(repr(n) for n in names))
+        self._incident_event(
+            work, iid, "escalation_started",
+            f"alert #{alert.id} routes to policy {policy.name!r} ({why}): the incident escalates through it too"
+            + (", held by silence " + silence.id if silence is not None else "")
+            + ("; the acknowledged incident is triggered again for it" if reopened else ""),
+            alert.id, {"policy_id": policy_id},
+        )
+        await self._start_policy(conn, work, alert, incident, policy_id, silence, silences, now)
+        return ""
 
     async def _restart(
         self, conn: Conn, work: _Work, incident: dict[str, Any], silences: list[Silence], now: datetime,
     ) -> None:
-        """Start the incident's escalation again from its first step, as a new generation (new pages)."""
-        iid = incident["id"]
-        esc = work.escalations.get(iid)
-        if esc is None:
-            cur = await conn.execute(
-                """SELECT alert_id, generation, policy_id, step, repeat, next_due_at, last_fired_at, state, held_by
-                   FROM alerting.escalations WHERE incident_id = %s FOR UPDATE""",
-                (iid,),
-            )
-            row = await cur.fetchone()
-            if row is None:
-                return
-            esc = dict(row)
-            work.escalations[iid] = esc
-        policy = await self._policy(conn, work, esc["policy_id"])
-        if policy is None:
-            return
-        due = now + timedelta(seconds=policy.steps[0].delay_seconds)
-        self._set_state(esc, generation=esc["generation"] + 1, step=0, repeat=0, next_due_at=due,
-                        last_fired_at=None, state="active", held_by=None)
-        if due <= now:
-            cur = await conn.execute(
-                f"SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM} WHERE a.id = %s", (esc["alert_id"],)
-            )
-            row = await cur.fetchone()
-            if row is not None:
-                await self._fire(conn, work, esc, Alert.from_row(row), incident, policy, silences, now)
+        """Start every escalation of the incident again from its first step, each as a new
+        generation (new pages)."""
+        for policy_id, esc in (await self._escalations_of(conn, work, incident["id"])).items():
+            policy = await self._policy(conn, work, policy_id)
+            if policy is None:
+                continue
+            due = now + timedelta(seconds=policy.steps[0].delay_seconds)
+            self._set_state(esc, generation=esc["generation"] + 1, step=0, repeat=0, next_due_at=due,
+                            last_fired_at=None, state="active", held_by=None)
+            if due <= now:
+                cur = await conn.execute(
+                    f"SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM} WHERE a.id = %s", (esc["alert_id"],)
+                )
+                row = await cur.fetchone()
+                if row is not None:
+                    await self._fire(conn, work, esc, Alert.from_row(row), incident, policy, silences, now)
 
     async def _route_channels(
-        self, conn: Conn, work: _Work, alert: Alert, destinations: list[str], template_id: str | None
+        self, conn: Conn, work: _Work, alert: Alert, destinations: list[str], template_id: str | None,
+        first: bool = False,
     ) -> None:
+        """Post ``alert`` to its route's channel destinations, but to none its incident was posted
+        to already (``first``: the incident's first routed alert, so none was)."""
         if not destinations:
             return
+        if alert.incident_id is not None and not first:
+            if alert.incident_id not in work.posted:
+                cur = await conn.execute(
+                    """SELECT DISTINCT target_id FROM alerting.notification_requests
+                       WHERE incident_id = %s AND target_kind = 'channel'""",
+                    (alert.incident_id,),
+                )
+                work.posted[alert.incident_id] = {r["target_id"] for r in await cur.fetchall()}
+            posted = work.posted[alert.incident_id] | {
+                r[6] for r in work.requests if r[5] == "channel" and r[12] == alert.incident_id}
+            skipped = [d for d in destinations if d in posted]
+            destinations = [d for d in destinations if d not in posted]
+            if skipped:
+                self._event(work, alert.id, "not_notified",
+                            "not posted again to " + ", ".join(skipped) + ": its incident was posted there already",
+                            {"channel_destinations_skipped": skipped})
+            if not destinations:
+                return
         context = render_context(alert, routing={"channel_destinations": destinations},
                                  **await self._incident_context(conn, work, alert.incident_id))
         for dest in destinations:
@@ -569,7 +709,7 @@ class Engine:
                 esc = {"alert_id": row["e_alert_id"], "generation": row["generation"],
                        **{k: row[k] for k in ("policy_id", "step", "repeat", "next_due_at", "last_fired_at",
                                               "state", "held_by")}}
-                work.escalations[row["e_incident_id"]] = esc
+                work.escalations[(row["e_incident_id"], row["policy_id"])] = esc
                 await self._fire(conn, work, esc, Alert.from_row(row), incident, policy, silences, now)
             if work.missing:
                 raise _NeedContacts(work.missing)
@@ -599,6 +739,18 @@ class Engine:
             self._set_state(esc, state="done", next_due_at=None)
             self._event(work, alert.id, "escalation_error", f"escalation policy {esc['policy_id']!r} no longer exists")
             return
+        if alert.status == "resolved":
+            # an alert of the triggered incident is still open: page about it instead
+            cur = await conn.execute(
+                f"""SELECT {store.ALERT_COLUMNS} FROM {store.ALERT_FROM}
+                    WHERE a.incident_id = %s AND a.status <> 'resolved'
+                    ORDER BY a.status = 'triggered' DESC, a.id LIMIT 1""",
+                (incident["id"],),
+            )
+            found = await cur.fetchone()
+            if found is not None:
+                alert = Alert.from_row(found)
+                self._set_state(esc, alert_id=alert.id)
         silence = await first_match(silences, alert.view(), policy.id, self.routing.router)
         if silence is not None:
             self._set_state(esc, state="held", held_by=silence.id, next_due_at=None)

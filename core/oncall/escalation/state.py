@@ -48,12 +48,20 @@ class NotificationRequest:
 
 
 async def escalation_state(pool: Pool, alert_id: int) -> EscalationState:
-    """The escalation of the alert's incident (escalation runs per incident)."""
+    """The escalation of the alert's incident (escalation runs per incident): of the incident's
+    escalations (one per policy its alerts route to), the one through the alert's own policy,
+    else the one paging about its first alert, else the first by policy id."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             """SELECT e.*, inc.status FROM alerting.alerts a
                JOIN alerting.incidents inc ON inc.id = a.incident_id
-               LEFT JOIN alerting.escalations e ON e.incident_id = a.incident_id WHERE a.id = %s""",
+               LEFT JOIN LATERAL (
+                   SELECT * FROM alerting.escalations e WHERE e.incident_id = a.incident_id
+                   ORDER BY e.policy_id IS NOT DISTINCT FROM a.escalation_policy_id DESC,
+                            e.alert_id = inc.first_alert_id DESC, e.policy_id
+                   LIMIT 1
+               ) e ON true
+               WHERE a.id = %s""",
             (alert_id,),
         )
         row = await cur.fetchone()
@@ -117,7 +125,8 @@ async def escalate_incident_now(
 ) -> None:
     """Fire the incident's next step now; ``restart``: start its policy again from the first step.
 
-    An acknowledged incident returns to triggered first, and so do its acknowledged alerts
+    An incident escalating through several policies (its alerts route to each) escalates
+    through each of them that has a next step (with ``restart``, each starts again). An acknowledged incident returns to triggered first, and so do its acknowledged alerts
     (so that acknowledging them again acknowledges it again). A policy that has finished has
     no next step: that is refused (FailedPrecondition) and nothing changes, because starting
     it over re-pages everyone who already ignored it; ``restart`` says that is what is
@@ -141,22 +150,31 @@ async def escalate_incident_now(
             raise FailedPrecondition(f"{subject} is resolved; it cannot be escalated")
         cur = await conn.execute(
             """SELECT alert_id, policy_id, state, step, repeat FROM alerting.escalations
-               WHERE incident_id = %s FOR UPDATE""",
+               WHERE incident_id = %s ORDER BY policy_id FOR UPDATE""",
             (incident_id,),
         )
-        esc = await cur.fetchone()
-        if esc is None:
+        escalations = list(await cur.fetchall())
+        if not escalations:
             raise FailedPrecondition(f"{subject} has no escalation policy to escalate through")
-        policy = await find_policy(conn, esc["policy_id"])
-        if policy is None:
-            raise FailedPrecondition(
-                f"{subject} cannot be escalated: its escalation policy {esc['policy_id']!r} no longer exists"
-            )
-        step, repeat = esc["step"], esc["repeat"]
-        if restart:
-            step, repeat = 0, repeat + 1
-        elif _finished(policy, step, repeat, esc["state"]):
-            raise FailedPrecondition(_finished_detail(subject, policy))
+        # each of the incident's escalations (one per policy) that has a next step, or all with restart
+        granted: list[tuple[dict[str, Any], int, int]] = []
+        refusal = ""
+        for esc in escalations:
+            policy = await find_policy(conn, esc["policy_id"])
+            if policy is None:
+                refusal = refusal or (
+                    f"{subject} cannot be escalated: its escalation policy {esc['policy_id']!r} no longer exists"
+                )
+                continue
+            step, repeat = esc["step"], esc["repeat"]
+            if restart:
+                step, repeat = 0, repeat + 1
+            elif _finished(policy, step, repeat, esc["state"]):
+                refusal = refusal or _finished_detail(subject, policy)
+                continue
+            granted.append((esc, step, repeat))
+        if not granted:
+            raise FailedPrecondition(refusal)
         # checked: from here on the request is granted
         if row["status"] == "acknowledged":
             cur = await conn.execute(
@@ -185,20 +203,25 @@ async def escalate_incident_now(
                     (now, actor, reopened),
                 )
                 await notify_events(conn, [r["id"] for r in await cur.fetchall()])
-        await conn.execute(
-            """UPDATE alerting.escalations SET state = 'active', step = %s, repeat = %s,
-                      next_due_at = %s, held_by = NULL, updated_at = %s WHERE incident_id = %s""",
-            (step, repeat, now, now, incident_id),
-        )
         default_note = "escalated by hand: the policy starts again from its first step" if restart \
             else "escalated by hand"
-        cur = await conn.execute(
-            """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
-               VALUES (%s, %s, 'escalate_requested', %s, %s, %s) RETURNING id""",
-            (esc["alert_id"], now, actor, note or default_note,
-             Jsonb({"step": step, "repeat": repeat, "restart": restart, "incident_id": incident_id})),
-        )
-        await notify_events(conn, [(await fetch_one(cur))["id"]])
+        event_ids: list[int] = []
+        for esc, step, repeat in granted:
+            await conn.execute(
+                """UPDATE alerting.escalations SET state = 'active', step = %s, repeat = %s,
+                          next_due_at = %s, held_by = NULL, updated_at = %s
+                   WHERE incident_id = %s AND policy_id = %s""",
+                (step, repeat, now, now, incident_id, esc["policy_id"]),
+            )
+            cur = await conn.execute(
+                """INSERT INTO alerting.alert_events (alert_id, at, kind, actor, note, data)
+                   VALUES (%s, %s, 'escalate_requested', %s, %s, %s) RETURNING id""",
+                (esc["alert_id"], now, actor, note or default_note,
+                 Jsonb({"step": step, "repeat": repeat, "restart": restart, "incident_id": incident_id,
+                        "policy_id": esc["policy_id"]})),
+            )
+            event_ids.append((await fetch_one(cur))["id"])
+        await notify_events(conn, event_ids)
         await conn.execute("SELECT pg_notify('oncall_engine', 'escalate')")
 
 
