@@ -13,7 +13,7 @@ escalation through that alert's policy; an alert that joins it acts on its own r
 (``_join``): suppressed, it pages no one; its route's channels are posted to except those the
 incident was posted to; a policy the incident does not escalate through yet (its first
 alert was suppressed or had none, or routed to another team) starts for the incident too,
-from this alert — an incident holds one escalation per policy (migration 0016), so a joining
+from this alert — an incident holds one escalation per policy (migration 0015), so a joining
 alert of a running policy pages no one twice — and an escalation held by a silence this
 alert escapes escalates, paging about it. Acknowledging the incident stops every escalation
 of it, when each next falls due; an acknowledged incident triggered again (see
