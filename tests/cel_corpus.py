@@ -224,4 +224,27 @@ CONDITIONS: list[str] = [
     # time
     'timestamp("2024-01-01T00:00:00Z") < timestamp("2025-01-01T00:00:00Z")',
     'duration("1h") > duration("30m")',
+    # where cel-python used to part from CEL (and cel-expr): indexes, map keys, the
+    # three-argument map, escapes, conversions from strings
+    'annotations.tags[-1] == "db"',
+    "annotations.tags[1.0] == \"db\"",
+    "annotations.score in {0.75: 1}",
+    '{annotations.?score.orValue(0.5): 1}.size() == 1',
+    'dyn({1: "a"})[1.0] == "a"',
+    'dyn({1: "a"})[1u] == "a"',
+    'dyn({1: "a"})[annotations.?priority.orValue(0)] == "a"',
+    'annotations.tags.map(t, t != "disk", t + "!") == ["db!"]',
+    "[1, 2, 3].map(x, x > annotations.?priority.orValue(9), x * 2) == [4, 6]",
+    '"\\?" == "?"',
+    '"\\`" + summary == "`Disk almost full on db-1"',
+    'int("1_0") == 10',
+    'double("1_0") == 10.0',
+    'int("0x10") == 16',
+    'int(" " + string(annotations.priority)) == 1',
+    'duration("1d") > duration("1h")',
+    'duration("1h30m") == duration("90m") && duration(".5s") == duration("500ms")',
+    'timestamp("2024-01-01 00:00:00Z") > timestamp("2023-01-01T00:00:00Z")',
+    'timestamp("2024-01-01t00:00:00z") == timestamp("2024-01-01T01:00:00+01:00")',
+    'string(annotations.score * 4.0) == "3" && string(true) == "true"',
+    'string(duration("1.5s")) == "1.500s"',
 ]

@@ -9,6 +9,14 @@ into calls of functions the cel-python engine provides (``._opt_select("team")``
 Optional entries in list and map literals (``[?x]``, ``{?"k": v}``) are not rewritten:
 they are reported as unsupported by this engine.
 
+``list.map(x, p, t)`` (the three-argument ``map``, which keeps the elements for which ``p``
+holds and transforms them by ``t``): celpy knows only two arguments. It becomes
+``list.filter(x, p).map(x, t)``, which gives the same list, or an error when ``p`` or ``t``
+fails for an element it reaches.
+
+The escapes ``\\?`` and ``\\``` in string and bytes literals (CEL's ``?`` and a backquote):
+celpy keeps the backslash. They are written as the plain character.
+
 ``has(e.f)``: cel-python answers false when ``e`` itself fails (``has(a.missing.f)``);
 CEL says that is an error. It becomes ``_has(e, "f")``, which fails when ``e`` does.
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from dataclasses import dataclass, field
 
 from .lexer import Token, significant
@@ -75,6 +84,18 @@ def rewrite(condition: str) -> Rewritten:
         tok = toks[i]
         nxt = toks[i + 1] if i + 1 < len(toks) else None
         prev = toks[i - 1] if i > 0 else None
+        if tok.kind == "string":
+            plain = _plain_escapes(tok.text)
+            if plain != tok.text:
+                replacements.append((tok.start, tok.end, plain))
+            i += 1
+            continue
+        if tok.text == "map" and prev is not None and prev.text == "." and nxt is not None and nxt.text == "(":
+            args = _top_level_commas(toks, i + 1)
+            if args is not None and len(args) == 2 and args[0] == i + 3 and toks[i + 2].kind == "ident":
+                replacements.append((tok.start, tok.end, "filter"))
+                second = toks[args[1]]
+                replacements.append((second.start, second.end, f").map({toks[i + 2].text},"))
         if tok.text == "?" and prev is not None and prev.text in ("{", ","):
             raise UnsupportedSyntax(
                 "optional entries in list and map literals need the cel-expr engine", tok.start
@@ -129,6 +150,38 @@ def rewrite(condition: str) -> Rewritten:
             continue
         i += 1
     return _apply(condition, sorted(replacements))
+
+
+_CEL_ONLY_ESCAPES = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-3][0-7]{2}|.)", re.DOTALL)
+
+
+def _plain_escapes(literal: str) -> str:
+    """``literal`` with CEL's ``\\?`` and ``\\``` escapes written as the plain character (raw ones as they are)."""
+    prefix = len(literal) - len(literal.lstrip("rRbB"))
+    if "r" in literal[:prefix].lower() or "\\" not in literal:
+        return literal
+
+    def plain(m: re.Match[str]) -> str:
+        return m.group()[1] if m.group() in ("\\?", "\\`") else m.group()
+
+    return _CEL_ONLY_ESCAPES.sub(plain, literal)
+
+
+def _top_level_commas(toks: list[Token], open_index: int) -> list[int] | None:
+    """The indexes of the commas directly inside the parenthesis at ``open_index``; None if unclosed."""
+    depth = 0
+    commas: list[int] = []
+    for j in range(open_index, len(toks)):
+        text = toks[j].text
+        if text in ("(", "[", "{"):
+            depth += 1
+        elif text in (")", "]", "}"):
+            depth -= 1
+            if depth == 0:
+                return commas
+        elif text == "," and depth == 1:
+            commas.append(j)
+    return None
 
 
 def _matching(toks: list[Token], open_index: int, opening: str, closing: str) -> int | None:
