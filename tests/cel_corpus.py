@@ -1,11 +1,14 @@
 """The CEL routing corpus: conditions and sample alerts that both CEL engines must agree on.
 
-Every condition compiles on both engines (cel-expr type-checks; these all pass; one,
-``summary.matches("[")``, would still be refused on save for its pattern). Between
+Every condition compiles on both engines (cel-expr type-checks; these all pass; a few
+would still be refused on save: ``summary.matches("[")`` for its pattern, and the
+conversions of literals that always fail, such as ``duration("1d")``). Between
 them they cover strings, regular expressions, lists, maps, ``in``, ``has``, optionals,
-numbers (including mixed int/double), booleans, ternaries, missing keys, runtime errors
-and the logical operators that absorb errors. The alerts differ enough that most
-conditions match some, miss others and fail on a few.
+numbers (including mixed int/double), booleans, ternaries, missing keys, runtime errors,
+the logical operators that absorb errors, and each place where cel-python once parted from
+cel-expr (negative indexes, double map keys, numeric key lookups, the three-argument
+``map``, the ``\\?`` and ``\\``` escapes, conversions from strings, ``string()``). The
+alerts differ enough that most conditions match some, miss others and fail on a few.
 """
 
 from __future__ import annotations

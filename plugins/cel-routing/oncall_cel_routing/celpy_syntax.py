@@ -7,7 +7,7 @@ into calls of functions the cel-python engine provides (``._opt_select("team")``
 ``hasValue``, ``value`` and ``or`` are ordinary member functions there and need no rewrite.
 
 Optional entries in list and map literals (``[?x]``, ``{?"k": v}``) are not rewritten:
-they are reported as unsupported by this engine.
+they are reported as unsupported (and refused on save on both engines, :mod:`.portable`).
 
 ``list.map(x, p, t)`` (the three-argument ``map``, which keeps the elements for which ``p``
 holds and transforms them by ``t``): celpy knows only two arguments. It becomes
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from .lexer import Token, significant
 
+_NOT_PORTABLE = 'optional entries in list and map literals ([?x], {?"k": v}) are not supported by every engine'
 _OPTIONAL_CONSTRUCTORS = {"of": "_opt_of", "none": "_opt_none", "ofNonZeroValue": "_opt_of_non_zero"}
 
 
@@ -98,7 +99,7 @@ def rewrite(condition: str) -> Rewritten:
                 replacements.append((second.start, second.end, f").map({toks[i + 2].text},"))
         if tok.text == "?" and prev is not None and prev.text in ("{", ","):
             raise UnsupportedSyntax(
-                "optional entries in list and map literals need the cel-expr engine", tok.start
+                _NOT_PORTABLE, tok.start
             )
         if tok.text == "." and nxt is not None and nxt.text == "?":
             field_tok = toks[i + 2] if i + 2 < len(toks) else None
@@ -111,7 +112,7 @@ def rewrite(condition: str) -> Rewritten:
         if tok.text == "[" and nxt is not None and nxt.text == "?":
             if not _ends_operand(prev):
                 raise UnsupportedSyntax(
-                    "optional entries in list and map literals need the cel-expr engine", nxt.start
+                    _NOT_PORTABLE, nxt.start
                 )
             close = _matching(toks, i, "[", "]")
             if close is not None:
