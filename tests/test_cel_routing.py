@@ -8,6 +8,7 @@ not type-check). The router is pure computation, so these tests need no database
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -507,3 +508,22 @@ def test_forcing_cel_expr_without_it_fails_the_plugin_load_with_the_reason(
     assert info.status == "failed"
     assert "cel_expr_python" in info.error
     assert "cel" not in registry.routers
+
+
+# --------------------------------------------------------------------------- which engine
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_router_says_at_start_which_engine_evaluates(
+    engine: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import oncall_cel_routing
+
+    monkeypatch.setenv("ONCALL_CEL_ENGINE", engine)
+    registered: list[object] = []
+    with caplog.at_level(logging.INFO, logger="oncall_cel_routing"):
+        oncall_cel_routing.register_routers(registered.append)
+    [router] = registered
+    assert isinstance(router, CelRouter) and router.engine.name == engine
+    distribution = {"cel-expr": "cel-expr-python", "cel-python": "cel-python"}[engine]
+    assert any(f"evaluated by the {engine} engine ({distribution} " in r.getMessage() for r in caplog.records)
