@@ -250,4 +250,12 @@ CONDITIONS: list[str] = [
     'timestamp("2024-01-01t00:00:00z") == timestamp("2024-01-01T01:00:00+01:00")',
     'string(annotations.score * 4.0) == "3" && string(true) == "true"',
     'string(duration("1.5s")) == "1.500s"',
+    'string(annotations.tags) != ""',
+    "double(annotations.flag) == 1.0",
+    "bool(annotations.priority)",
+    'annotations.tags.filter(t, t).size() == size(annotations.tags)',
+    "annotations.tags.exists_one(t, t) || true",
+    "annotations.tags.map(t, t, t) == annotations.tags",
+    "annotations.tags.map(t, 1 / (size(t) - 4)).size() == 2 || true",
+    '[0, 1].filter(x, 1 / x == 1).size() == 1 || severity == "critical"',
 ]

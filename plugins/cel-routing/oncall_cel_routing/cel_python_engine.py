@@ -61,10 +61,18 @@ _NONE = _Optional()
 
 
 class _Evaluator(Evaluator):
-    """celpy's interpreter, with map literals that keep to CEL's key types."""
+    """celpy's interpreter, with map literals that keep to CEL's key types and macros whose errors are values."""
 
     def sub_evaluator(self, ast: lark.Tree[Any]) -> Evaluator:
         return _Evaluator(ast, activation=self.activation)
+
+    def member_dot_arg(self, tree: lark.Tree[Any]) -> Any:
+        # a macro whose step fails raises out of celpy's macro code; as a value, the error is
+        # absorbed by || and && as CEL says ([0, 1].map(x, 1 / x).size() == 2 || true)
+        try:
+            return super().member_dot_arg(tree)
+        except CELEvalError as exc:
+            return exc
 
     def mapinits(self, tree: lark.Tree[Any]) -> Any:
         # CEL map keys are int, uint, bool or string: {0.75: 1} is an error (celpy builds it);
@@ -429,6 +437,13 @@ def _index(target: Any, key: Any) -> Any:
     raise TypeError(f"no such overload: {_type_name(target)}[{_type_name(key)}]")
 
 
+def _bool_only(value: Any) -> Any:
+    """A macro's predicate as CEL wants it: a bool, else an error (celpy takes any truthy value)."""
+    if isinstance(value, CELEvalError) or _kind(value) == "bool":
+        return value
+    return CELEvalError(f"no such overload: the predicate must be a bool, not a {_type_name(value)}")
+
+
 def _has(target: Any, name: Any) -> Any:
     if isinstance(target, dict):
         return celtypes.BoolType(celtypes.StringType(name) in target)
@@ -491,6 +506,7 @@ _FUNCTIONS: dict[str, Any] = {
     "_%_": _arithmetic("%", operator.mod),
     "-_": _negate,
     "_has": _has,
+    "_bool_only": _bool_only,
     "matches": _matches,
     "_opt_select": _opt_select,
     "_opt_index": _opt_index,

@@ -1,4 +1,4 @@
-"""CEL's conversions (``int``, ``uint``, ``double``, ``duration``, ``timestamp``, ``string``) for cel-python.
+"""CEL's conversions (``int``, ``uint``, ``double``, ``duration``, ``timestamp``, ``string``, ``bool``) for cel-python.
 
 celpy converts with Python's own parsers, which accept more than CEL does: ``int("1_0")``
 and ``double("1_0")`` (underscores), digits of any script (``int("١")``), ``int("0x10")``,
@@ -19,6 +19,10 @@ implementation, accepts:
 ``"1"``, ``string(1e6)`` ``"1e+06"``), a bool as ``true`` / ``false``, and a timestamp in
 UTC with its fraction (``…T00:00:00.500Z``) and a duration in seconds (``1.500s``), as
 cel-expr does.
+
+``bool()`` takes a bool or ``true``/``false`` spelt ``1``, ``t``, ``true``, ``TRUE``, ``True``
+(and the like for false); ``double(true)``, ``duration(1)``, ``string(null)`` and
+``string()`` of a list or a map are errors, as in CEL (celpy converted them).
 
 Other argument types go to celpy's own conversion. Durations and timestamps keep
 microseconds (celpy's resolution): finer digits are dropped.
@@ -123,6 +127,8 @@ def to_double(value: Any) -> Any:
         if _HEXADECIMAL.fullmatch(text):
             return celtypes.DoubleType(float.fromhex(text))
         raise ConversionError(f"cannot convert string {str(value)!r} to double")
+    if isinstance(value, (bool, celtypes.BoolType)) or not isinstance(value, (int, float)):
+        raise _no_overload("double", value)
     return celtypes.DoubleType(value)
 
 
@@ -189,6 +195,8 @@ def to_duration(value: Any) -> Any:
     """CEL ``duration(x)``."""
     if isinstance(value, str):
         return celtypes.DurationType(parse_duration(str(value)))
+    if not isinstance(value, datetime.timedelta):
+        raise _no_overload("duration", value)
     return celtypes.DurationType(value)
 
 
@@ -251,9 +259,32 @@ def _fraction(micros: int) -> str:
     return "." + (digits[:3] if digits.endswith("000") else digits)
 
 
+_TRUE = frozenset({"1", "t", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "false", "FALSE", "False"})
+
+
+def _no_overload(name: str, value: Any) -> ConversionError:
+    kind = "null_type" if value is None else type(value).__name__.removesuffix("Type").lower()
+    return ConversionError(f"no such overload: {name}({kind})")
+
+
+@_failing_as_cel
+def to_bool(value: Any) -> Any:
+    """CEL ``bool(x)``: a bool, or a string spelling one."""
+    if isinstance(value, (bool, celtypes.BoolType)):
+        return celtypes.BoolType(bool(value))
+    if isinstance(value, str):
+        if value in _TRUE or value in _FALSE:
+            return celtypes.BoolType(value in _TRUE)
+        raise ConversionError(f"cannot convert string {str(value)!r} to bool")
+    raise _no_overload("bool", value)
+
+
 @_failing_as_cel
 def to_string(value: Any) -> Any:
     """CEL ``string(x)``."""
+    if value is None or isinstance(value, (list, dict)):
+        raise _no_overload("string", value)
     if isinstance(value, (bool, celtypes.BoolType)):
         return celtypes.StringType("true" if value else "false")
     if isinstance(value, float):
@@ -273,6 +304,7 @@ CONVERSIONS: dict[str, Any] = {
     "duration": to_duration,
     "timestamp": to_timestamp,
     "string": to_string,
+    "bool": to_bool,
 }
 
 #: what the conversion names mean as type names (``type(x) == int``) once the functions are replaced
@@ -283,4 +315,5 @@ TYPE_NAMES: dict[str, Any] = {
     "duration": celtypes.DurationType,
     "timestamp": celtypes.TimestampType,
     "string": celtypes.StringType,
+    "bool": celtypes.BoolType,
 }

@@ -11,8 +11,10 @@ they are reported as unsupported (and refused on save on both engines, :mod:`.po
 
 ``list.map(x, p, t)`` (the three-argument ``map``, which keeps the elements for which ``p``
 holds and transforms them by ``t``): celpy knows only two arguments. It becomes
-``list.filter(x, p).map(x, t)``, which gives the same list, or an error when ``p`` or ``t``
-fails for an element it reaches.
+``list.filter(x, _bool_only(p)).map(x, t)``, which gives the same list, or an error when
+``p`` or ``t`` fails for an element it reaches. The predicates of ``filter`` and
+``exists_one`` are wrapped in ``_bool_only`` too: celpy took any truthy value for true, CEL
+wants a bool.
 
 The escapes ``\\?`` and ``\\``` in string and bytes literals (CEL's ``?`` and a backquote):
 celpy keeps the backslash. They are written as the plain character.
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field
 from .lexer import Token, significant
 
 _NOT_PORTABLE = 'optional entries in list and map literals ([?x], {?"k": v}) are not supported by every engine'
+# macros whose predicate celpy takes for truthy: filter(x, "a") kept everything (CEL: an error)
+_PREDICATE_MACROS = ("map", "filter", "exists_one")
 _OPTIONAL_CONSTRUCTORS = {"of": "_opt_of", "none": "_opt_none", "ofNonZeroValue": "_opt_of_non_zero"}
 
 
@@ -91,12 +95,18 @@ def rewrite(condition: str) -> Rewritten:
                 replacements.append((tok.start, tok.end, plain))
             i += 1
             continue
-        if tok.text == "map" and prev is not None and prev.text == "." and nxt is not None and nxt.text == "(":
-            args = _top_level_commas(toks, i + 1)
-            if args is not None and len(args) == 2 and args[0] == i + 3 and toks[i + 2].kind == "ident":
-                replacements.append((tok.start, tok.end, "filter"))
-                second = toks[args[1]]
-                replacements.append((second.start, second.end, f").map({toks[i + 2].text},"))
+        if tok.text in _PREDICATE_MACROS and prev is not None and prev.text == "." and nxt is not None and nxt.text == "(":
+            found = _arguments(toks, i + 1)
+            if found is not None and toks[i + 2].kind == "ident" and found[0][:1] == [i + 3]:
+                commas, end = found
+                variable = toks[i + 2].text
+                if tok.text == "map" and len(commas) == 2:  # map(x, p, t) -> filter(x, _bool_only(p)).map(x, t)
+                    replacements.append((tok.start, tok.end, "filter"))
+                    replacements.append((toks[commas[0]].start, toks[commas[0]].end, ", _bool_only("))
+                    replacements.append((toks[commas[1]].start, toks[commas[1]].end, f")).map({variable},"))
+                elif tok.text != "map" and len(commas) == 1:
+                    replacements.append((toks[commas[0]].start, toks[commas[0]].end, ", _bool_only("))
+                    replacements.append((toks[end].start, toks[end].end, "))"))
         if tok.text == "?" and prev is not None and prev.text in ("{", ","):
             raise UnsupportedSyntax(
                 _NOT_PORTABLE, tok.start
@@ -168,8 +178,9 @@ def _plain_escapes(literal: str) -> str:
     return _CEL_ONLY_ESCAPES.sub(plain, literal)
 
 
-def _top_level_commas(toks: list[Token], open_index: int) -> list[int] | None:
-    """The indexes of the commas directly inside the parenthesis at ``open_index``; None if unclosed."""
+def _arguments(toks: list[Token], open_index: int) -> tuple[list[int], int] | None:
+    """The indexes of the commas directly inside the parenthesis at ``open_index``, and of its
+    closing parenthesis; None if it does not close."""
     depth = 0
     commas: list[int] = []
     for j in range(open_index, len(toks)):
@@ -179,7 +190,7 @@ def _top_level_commas(toks: list[Token], open_index: int) -> list[int] | None:
         elif text in (")", "]", "}"):
             depth -= 1
             if depth == 0:
-                return commas
+                return commas, j
         elif text == "," and depth == 1:
             commas.append(j)
     return None
