@@ -259,3 +259,32 @@ CONDITIONS: list[str] = [
     "annotations.tags.map(t, 1 / (size(t) - 4)).size() == 2 || true",
     '[0, 1].filter(x, 1 / x == 1).size() == 1 || severity == "critical"',
 ]
+
+
+#: expressions whose value (or error) both engines must agree on: conversions, string(),
+#: indexing, map literals, macros and escapes, where a match or a miss could hide a difference
+VALUES: list[str] = [
+    'int("+1")', 'int(" 1")', 'int("0x10")', 'int("1e3")', 'int("١")', 'int("9223372036854775808")',
+    'int("-9223372036854775808")', 'int("")', 'int("1_0")', 'uint("+1")', 'uint("-0")', 'uint("0x10")',
+    'double("1e3")', 'double(" 1")', 'double("-Infinity")', 'double("0x1p3")', 'double("1_0")', 'double("")',
+    'double("1.5f")', 'double(".5")', 'double(dyn(true))', 'bool("True")', 'bool("t")', 'bool("yes")', 'bool(dyn(1))',
+    'duration("1d")', 'duration("0")', 'duration("")', 'duration("1")', 'duration("+1s")', 'duration("-1.5h")',
+    'duration(".5s")', 'duration("1h30m")', 'duration("1µs")', 'duration("1us")', 'duration("1ms")',
+    'duration("1S")', 'duration("315576000000s")', 'duration("315576000001s")', 'duration(" 1s")',
+    'duration("1h 30m")', 'duration(dyn(1))',
+    'timestamp("2024-01-01T00:00:00Z")', 'timestamp("2024-01-01t00:00:00z")', 'timestamp("2024-01-01 00:00:00Z")',
+    'timestamp("2024-01-01T00:00:00+01:00")', 'timestamp("2024-01-01T00:00:00")', 'timestamp("2024-01-01")',
+    'timestamp("2024-02-30T00:00:00Z")', 'timestamp("0001-01-01T00:00:00Z")', 'timestamp("9999-12-31T23:59:59-01:00")',
+    'timestamp("2024-01-01T00:00:00+24:00")', 'timestamp(1700000000)', 'timestamp(dyn(253402300800))',
+    'timestamp("2024-01-01T00:00:00+01:00").getHours()',
+    'string(1.0)', 'string(-0.0)', 'string(100.0)', 'string(123456.0)', 'string(1234567.0)', 'string(1e15)',
+    'string(1e-5)', 'string(0.0001)', 'string(1.0 / 3.0)', 'string(1e100)', 'string(double("nan"))',
+    'string(true)', 'string(duration("1.5s"))', 'string(duration("-1ms"))',
+    'string(timestamp("2024-01-01T00:00:00.5Z"))', 'string(timestamp("0001-01-01T00:00:00.000123Z"))',
+    'string(dyn([1]))', 'string(dyn(null))',
+    '[1, 2][-1]', '[1, 2][dyn(1.0)]', '[1, 2][dyn(1u)]', 'dyn([1, 2])[1.5]', 'dyn({1: "a"})[1.0]', 'dyn({1: "a"})[2]',
+    '{0.75: 1}', '{null: 1}', '{"a": 1, "a": 2}', 'dyn("abc")[0]',
+    '[1, 2, 3].map(x, x > 1, x * 2)', '{"a": 1, "b": 2}.map(k, k == "b", k + "!")', '[1, 2].map(x, dyn(x), x)',
+    '[1, 2].filter(x, dyn(x))', '[1, 2].exists_one(x, dyn(x))', '[0, 1].map(x, 1 / x).size() == 2 || true',
+    '"\\?\\`\\\\?"', 'b"\\?"', 'r"\\?"',
+]
