@@ -414,7 +414,7 @@ def _index(target: Any, key: Any) -> Any:
         return error
     if isinstance(target, list):
         if _number_type(key) is None:
-            raise TypeError(f"no such overload: list[{_type_name(key)}]")
+            return CELEvalError(f"no such overload: list[{_type_name(key)}]")
         index = _plain_number(key)
         if isinstance(index, float):
             if not index.is_integer():
@@ -432,9 +432,9 @@ def _index(target: Any, key: Any) -> Any:
                 if _same_key(key, k):
                     return v
         else:
-            raise TypeError(f"no such overload: map[{_type_name(key)}]")
+            return CELEvalError(f"no such overload: map[{_type_name(key)}]")
         return CELEvalError(f"no such key: {_plain(key)!r}")
-    raise TypeError(f"no such overload: {_type_name(target)}[{_type_name(key)}]")
+    return CELEvalError(f"no such overload: {_type_name(target)}[{_type_name(key)}]")
 
 
 def _bool_only(value: Any) -> Any:
