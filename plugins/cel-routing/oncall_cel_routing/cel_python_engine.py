@@ -16,9 +16,11 @@ the same answers (the differential test holds them to it):
   the three-argument ``map`` and the escapes ``\\?`` and ``\\``` via :mod:`.celpy_syntax`;
 - indexing (``_[_]``): no negative list indexes, an integral double or a uint is an index,
   map keys are found by numeric value; map literals take only CEL's key types;
-- the conversions ``int``, ``uint``, ``double``, ``duration``, ``timestamp`` and ``string``
-  (:mod:`.celpy_conversions`). As type names (``type(x) == int``) those names still mean
-  celpy's types: they are declared to the environment as such.
+- the conversions ``int``, ``uint``, ``double``, ``duration``, ``timestamp``, ``string`` and
+  ``bool`` (:mod:`.celpy_conversions`). As type names (``type(x) == int``) those names still
+  mean celpy's types: they are declared to the environment as such;
+- an error inside a macro (``[0, 1].map(x, 1 / x)``) is a value that ``||`` and ``&&`` can
+  absorb; celpy raised it through the whole expression (:class:`_Evaluator`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class _Evaluator(Evaluator):
 
 
 class _Runner(celpy.InterpretedRunner):
+    """celpy's interpreted runner, with :class:`_Evaluator`."""
+
     def evaluate(self, context: Any) -> Any:
         return _Evaluator(ast=self.ast, activation=self.new_activation()).evaluate(context)
 
