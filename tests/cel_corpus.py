@@ -1,11 +1,14 @@
 """The CEL routing corpus: conditions and sample alerts that both CEL engines must agree on.
 
-Every condition compiles on both engines (cel-expr type-checks; these all pass; one,
-``summary.matches("[")``, would still be refused on save for its pattern). Between
+Every condition compiles on both engines (cel-expr type-checks; these all pass; a few
+would still be refused on save: ``summary.matches("[")`` for its pattern, and the
+conversions of literals that always fail, such as ``duration("1d")``). Between
 them they cover strings, regular expressions, lists, maps, ``in``, ``has``, optionals,
-numbers (including mixed int/double), booleans, ternaries, missing keys, runtime errors
-and the logical operators that absorb errors. The alerts differ enough that most
-conditions match some, miss others and fail on a few.
+numbers (including mixed int/double), booleans, ternaries, missing keys, runtime errors,
+the logical operators that absorb errors, and each place where cel-python once parted from
+cel-expr (negative indexes, double map keys, numeric key lookups, the three-argument
+``map``, the ``\\?`` and ``\\``` escapes, conversions from strings, ``string()``). The
+alerts differ enough that most conditions match some, miss others and fail on a few.
 """
 
 from __future__ import annotations
@@ -224,4 +227,64 @@ CONDITIONS: list[str] = [
     # time
     'timestamp("2024-01-01T00:00:00Z") < timestamp("2025-01-01T00:00:00Z")',
     'duration("1h") > duration("30m")',
+    # where cel-python used to part from CEL (and cel-expr): indexes, map keys, the
+    # three-argument map, escapes, conversions from strings
+    'annotations.tags[-1] == "db"',
+    "annotations.tags[1.0] == \"db\"",
+    "annotations.score in {0.75: 1}",
+    '{annotations.?score.orValue(0.5): 1}.size() == 1',
+    'dyn({1: "a"})[1.0] == "a"',
+    'dyn({1: "a"})[1u] == "a"',
+    'dyn({1: "a"})[annotations.?priority.orValue(0)] == "a"',
+    'annotations.tags.map(t, t != "disk", t + "!") == ["db!"]',
+    "[1, 2, 3].map(x, x > annotations.?priority.orValue(9), x * 2) == [4, 6]",
+    '"\\?" == "?"',
+    '"\\`" + summary == "`Disk almost full on db-1"',
+    'int("1_0") == 10',
+    'double("1_0") == 10.0',
+    'int("0x10") == 16',
+    'int(" " + string(annotations.priority)) == 1',
+    'duration("1d") > duration("1h")',
+    'duration("1h30m") == duration("90m") && duration(".5s") == duration("500ms")',
+    'timestamp("2024-01-01 00:00:00Z") > timestamp("2023-01-01T00:00:00Z")',
+    'timestamp("2024-01-01t00:00:00z") == timestamp("2024-01-01T01:00:00+01:00")',
+    'string(annotations.score * 4.0) == "3" && string(true) == "true"',
+    'string(duration("1.5s")) == "1.500s"',
+    'string(annotations.tags) != ""',
+    "double(annotations.flag) == 1.0",
+    "bool(annotations.priority)",
+    'annotations.tags.filter(t, t).size() == size(annotations.tags)',
+    "annotations.tags.exists_one(t, t) || true",
+    "annotations.tags.map(t, t, t) == annotations.tags",
+    "annotations.tags.map(t, 1 / (size(t) - 4)).size() == 2 || true",
+    '[0, 1].filter(x, 1 / x == 1).size() == 1 || severity == "critical"',
+]
+
+
+#: expressions whose value (or error) both engines must agree on: conversions, string(),
+#: indexing, map literals, macros and escapes, where a match or a miss could hide a difference
+VALUES: list[str] = [
+    'int("+1")', 'int(" 1")', 'int("0x10")', 'int("1e3")', 'int("١")', 'int("9223372036854775808")',
+    'int("-9223372036854775808")', 'int("")', 'int("1_0")', 'uint("+1")', 'uint("-0")', 'uint("0x10")',
+    'double("1e3")', 'double(" 1")', 'double("-Infinity")', 'double("0x1p3")', 'double("1_0")', 'double("")',
+    'double("1.5f")', 'double(".5")', 'double(dyn(true))', 'bool("True")', 'bool("t")', 'bool("yes")', 'bool(dyn(1))',
+    'duration("1d")', 'duration("0")', 'duration("")', 'duration("1")', 'duration("+1s")', 'duration("-1.5h")',
+    'duration(".5s")', 'duration("1h30m")', 'duration("1µs")', 'duration("1us")', 'duration("1ms")',
+    'duration("1S")', 'duration("315576000000s")', 'duration("315576000001s")', 'duration(" 1s")',
+    'duration("1h 30m")', 'duration(dyn(1))',
+    'timestamp("2024-01-01T00:00:00Z")', 'timestamp("2024-01-01t00:00:00z")', 'timestamp("2024-01-01 00:00:00Z")',
+    'timestamp("2024-01-01T00:00:00+01:00")', 'timestamp("2024-01-01T00:00:00")', 'timestamp("2024-01-01")',
+    'timestamp("2024-02-30T00:00:00Z")', 'timestamp("0001-01-01T00:00:00Z")', 'timestamp("9999-12-31T23:59:59-01:00")',
+    'timestamp("2024-01-01T00:00:00+24:00")', 'timestamp(1700000000)', 'timestamp(dyn(253402300800))',
+    'timestamp("2024-01-01T00:00:00+01:00").getHours()',
+    'string(1.0)', 'string(-0.0)', 'string(100.0)', 'string(123456.0)', 'string(1234567.0)', 'string(1e15)',
+    'string(1e-5)', 'string(0.0001)', 'string(1.0 / 3.0)', 'string(1e100)', 'string(double("nan"))',
+    'string(true)', 'string(duration("1.5s"))', 'string(duration("-1ms"))',
+    'string(timestamp("2024-01-01T00:00:00.5Z"))', 'string(timestamp("0001-01-01T00:00:00.000123Z"))',
+    'string(dyn([1]))', 'string(dyn(null))',
+    '[1, 2][-1]', '[1, 2][dyn(1.0)]', '[1, 2][dyn(1u)]', 'dyn([1, 2])[1.5]', 'dyn({1: "a"})[1.0]', 'dyn({1: "a"})[2]',
+    '{0.75: 1}', '{null: 1}', '{"a": 1, "a": 2}', 'dyn("abc")[0]',
+    '[1, 2, 3].map(x, x > 1, x * 2)', '{"a": 1, "b": 2}.map(k, k == "b", k + "!")', '[1, 2].map(x, dyn(x), x)',
+    '[1, 2].filter(x, dyn(x))', '[1, 2].exists_one(x, dyn(x))', '[0, 1].map(x, 1 / x).size() == 2 || true',
+    '"\\?\\`\\\\?"', 'b"\\?"', 'r"\\?"',
 ]

@@ -2,19 +2,22 @@
 
 The corpus (tests/cel_corpus.py) runs over every sample alert through cel-expr and
 cel-python. Each condition is routed on its own, and also as one long list of ``continue_``
-rules, which cel-expr evaluates in batched segments: all of these must agree.
+rules, which cel-expr evaluates in batched segments: all of these must agree. Values are
+compared too (conversions, ``string()``, indexing, macros), where a match could hide a
+difference.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
 
-from cel_corpus import ALERTS, CONDITIONS
+from cel_corpus import ALERTS, CONDITIONS, VALUES
 from oncall_hookspecs import AlertView, RoutingRule, RuleActions
 from oncall_cel_routing import CelRouter
-from oncall_cel_routing.engine import select_engine
+from oncall_cel_routing.engine import Engine, EvaluationError, select_engine
 
 ENGINES = ("cel-expr", "cel-python")
 
@@ -76,3 +79,19 @@ def test_both_engines_agree_on_every_condition(routers: dict[str, CelRouter], al
     assert differences == [], "\n".join(differences)
     # the alert exercises the corpus: no condition set is all one answer
     assert len(set(reference.values())) == 3, Counter(reference.values())
+
+
+def value_of(engine: Engine, expression: str) -> object:
+    try:
+        return engine.evaluate_value(engine.compile_value(expression), engine.bind({}))
+    except EvaluationError:
+        return "error"
+
+
+@pytest.mark.parametrize("expression", VALUES)
+def test_both_engines_give_the_same_value(expression: str) -> None:
+    cel_expr, cel_python = (value_of(select_engine(name), expression) for name in ENGINES)
+    if isinstance(cel_expr, float) and math.isnan(cel_expr):
+        assert isinstance(cel_python, float) and math.isnan(cel_python)
+    else:
+        assert cel_python == cel_expr

@@ -8,6 +8,7 @@ not type-check). The router is pure computation, so these tests need no database
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -352,16 +353,71 @@ def test_a_condition_that_is_not_boolean_is_refused(cel_expr: CelRouter) -> None
 
 def test_conditions_that_validate_compile(router: CelRouter) -> None:
     valid = [c for c in CONDITIONS if router.validate(c) == []]
-    assert len(valid) >= len(CONDITIONS) - 1  # one corpus pattern is deliberately broken
+    # a corpus pattern is deliberately broken, and some conversions of literals always fail
+    assert set(CONDITIONS) - set(valid) == {
+        'summary.matches("[")',
+        'int("1_0") == 10',
+        'double("1_0") == 10.0',
+        'int("0x10") == 16',
+        'duration("1d") > duration("1h")',
+        'timestamp("2024-01-01 00:00:00Z") > timestamp("2023-01-01T00:00:00Z")',
+    }
     decision = router.route_now(alert(), [rule(f"r{i}", c, i, continue_=True) for i, c in enumerate(valid)], DEFAULT)
     assert [t.error for t in decision.trace if t.error and t.error.startswith("does not compile")] == []
 
 
-def test_optional_list_entries_are_refused_by_cel_python_only() -> None:
-    condition = "[?labels.?team].size() == 1"
-    assert CelRouter(select_engine("cel-expr")).validate(condition) == []
-    [problem] = CelRouter(select_engine("cel-python")).validate(condition)
-    assert "cel-expr" in problem.message and problem.position == 1
+@pytest.mark.parametrize("condition", ["[?labels.?team].size() == 1", '{?"team": labels.?team}.size() == 1'])
+def test_optional_entries_in_literals_are_refused_on_both_engines(router: CelRouter, condition: str) -> None:
+    # cel-expr runs them, cel-python cannot: a rule saved on one replica must run on every one
+    [problem] = router.validate(condition)
+    assert "not supported by every engine" in problem.message
+    assert problem.position == condition.index("?")
+
+
+@pytest.mark.parametrize(
+    ("condition", "literal", "says"),
+    [
+        ('duration("1d") > duration("1h")', '"1d"', "invalid duration '1d'"),
+        ('labels.?x.orValue("") == "" && duration("1h 30m") < duration("2h")', '"1h 30m"', "invalid duration"),
+        ('timestamp("2024-01-01 00:00:00Z") < timestamp("2025-01-01T00:00:00Z")', '"2024-01-01 00:00:00Z"',
+         "invalid timestamp"),
+        # cel-expr reads these, cel-python does not: neither may store them
+        ('timestamp("2024-1-01T00:00:00Z") < timestamp("2025-01-01T00:00:00Z")', '"2024-1-01T00:00:00Z"',
+         "write RFC 3339"),
+        ('timestamp("2024-01-01T00:00:00+0100") < timestamp("2025-01-01T00:00:00Z")',
+         '"2024-01-01T00:00:00+0100"', "write RFC 3339"),
+        ('int("1_0") == 10', '"1_0"', "cannot convert string '1_0' to int"),
+        ('int("0x10") == 16', '"0x10"', "to int"),
+        ('double("1_0") == 10.0', '"1_0"', "to double"),
+        ('uint("-1") == 1u', '"-1"', "to uint"),
+    ],
+)
+def test_conversions_of_literals_that_fail_are_refused_at_their_position(
+    router: CelRouter, condition: str, literal: str, says: str
+) -> None:
+    [problem] = router.validate(condition)
+    assert says in problem.message
+    at = condition.index(literal)
+    assert (problem.position, problem.line, problem.column) == (at, 1, at + 1)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        'duration("1h30m") == duration("90m") && duration("1.5s") > duration("300ms") && duration("0") < duration("1ns")',
+        'timestamp("2024-01-01T00:00:00.5+01:00") < timestamp("2024-01-01t00:00:00z")',
+        'int(" +1") == 1 && uint("7") == 7u && double("1e3") == 1000.0 && double("-inf") < 0.0',
+        'duration(labels.?window.orValue("1d")) > duration("1h")',  # not a literal: an error when evaluated
+    ],
+)
+def test_conversions_cel_reads_are_accepted(router: CelRouter, condition: str) -> None:
+    assert router.validate(condition) == []
+
+
+def test_a_grouping_key_with_a_failing_conversion_is_refused(router: CelRouter) -> None:
+    key = '[labels.alertname, string(duration("1d"))]'
+    [problem] = router.validate_key(key)
+    assert "invalid duration" in problem.message and problem.position == key.index('"1d"')
 
 
 # --------------------------------------------------------------------------- compiling once
@@ -452,3 +508,22 @@ def test_forcing_cel_expr_without_it_fails_the_plugin_load_with_the_reason(
     assert info.status == "failed"
     assert "cel_expr_python" in info.error
     assert "cel" not in registry.routers
+
+
+# --------------------------------------------------------------------------- which engine
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_router_says_at_start_which_engine_evaluates(
+    engine: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import oncall_cel_routing
+
+    monkeypatch.setenv("ONCALL_CEL_ENGINE", engine)
+    registered: list[object] = []
+    with caplog.at_level(logging.INFO, logger="oncall_cel_routing"):
+        oncall_cel_routing.register_routers(registered.append)
+    [router] = registered
+    assert isinstance(router, CelRouter) and router.engine.name == engine
+    distribution = {"cel-expr": "cel-expr-python", "cel-python": "cel-python"}[engine]
+    assert any(f"evaluated by the {engine} engine ({distribution} " in r.getMessage() for r in caplog.records)

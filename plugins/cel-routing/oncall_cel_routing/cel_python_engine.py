@@ -12,12 +12,15 @@ the same answers (the differential test holds them to it):
 - arithmetic never mixes types (``annotations.n + 1.5`` with an int ``n`` is an error, as in
   CEL: celpy would otherwise compute some mixtures and refuse others);
 - ``matches`` is :func:`.regex.matches` (RE2, as for cel-expr);
-- the optional syntax (``labels.?team.orValue("")``) and ``has()`` on a failing operand,
-  via :mod:`.celpy_syntax`.
-
-Known differences that remain (conversions are also type names in celpy, so they cannot
-be replaced without breaking ``type(x) == int``): ``string(1.0)`` is ``"1.0"`` (cel-expr:
-``"1"``), ``string(true)`` is ``"True"`` (``"true"``), and ``int("0x10")`` is 16 (an error).
+- the optional syntax (``labels.?team.orValue("")``), ``has()`` on a failing operand,
+  the three-argument ``map`` and the escapes ``\\?`` and ``\\``` via :mod:`.celpy_syntax`;
+- indexing (``_[_]``): no negative list indexes, an integral double or a uint is an index,
+  map keys are found by numeric value; map literals take only CEL's key types;
+- the conversions ``int``, ``uint``, ``double``, ``duration``, ``timestamp``, ``string`` and
+  ``bool`` (:mod:`.celpy_conversions`). As type names (``type(x) == int``) those names still
+  mean celpy's types: they are declared to the environment as such;
+- an error inside a macro (``[0, 1].map(x, 1 / x)``) is a value that ``||`` and ``&&`` can
+  absorb; celpy raised it through the whole expression (:class:`_Evaluator`).
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import celpy
+import lark
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import CELEvalError, Evaluator
 
 from oncall_hookspecs import RuleProblem
 
 from . import regex
+from .celpy_conversions import CONVERSIONS, TYPE_NAMES
 from .celpy_syntax import Rewritten, UnsupportedSyntax, rewrite
 from .engine import CompileError, EvaluationError, not_boolean, problem_at_offset
 
@@ -57,6 +62,44 @@ class _Optional:
 _NONE = _Optional()
 
 
+class _Evaluator(Evaluator):
+    """celpy's interpreter, with map literals that keep to CEL's key types and macros whose errors are values."""
+
+    def sub_evaluator(self, ast: lark.Tree[Any]) -> Evaluator:
+        return _Evaluator(ast, activation=self.activation)
+
+    def member_dot_arg(self, tree: lark.Tree[Any]) -> Any:
+        # a macro whose step fails raises out of celpy's macro code; as a value, the error is
+        # absorbed by || and && as CEL says ([0, 1].map(x, 1 / x).size() == 2 || true)
+        try:
+            return super().member_dot_arg(tree)
+        except CELEvalError as exc:
+            return exc
+
+    def mapinits(self, tree: lark.Tree[Any]) -> Any:
+        # CEL map keys are int, uint, bool or string: {0.75: 1} is an error (celpy builds it);
+        # an entry that fails makes the map fail (celpy keeps the error inside)
+        items: list[Any] = self.visit_children(tree)
+        for item in items:
+            if isinstance(item, CELEvalError):
+                return item
+        result = celtypes.MapType()
+        for key, value in zip(items[0::2], items[1::2], strict=True):
+            if _kind(key) not in ("bool", "string") and _number_type(key) not in (celtypes.IntType, celtypes.UintType):
+                return CELEvalError(f"invalid map key type: {_type_name(key)}")
+            if any(_kind(key) == _kind(k) and _number_type(key) is _number_type(k) and _equal(key, k) for k in result):
+                return CELEvalError(f"duplicate map key {_plain(key)!r}")
+            result[key] = value
+        return result
+
+
+class _Runner(celpy.InterpretedRunner):
+    """celpy's interpreted runner, with :class:`_Evaluator`."""
+
+    def evaluate(self, context: Any) -> Any:
+        return _Evaluator(ast=self.ast, activation=self.new_activation()).evaluate(context)
+
+
 class CelPythonEngine:
     """Compiles and evaluates conditions with celpy's interpreter."""
 
@@ -65,7 +108,8 @@ class CelPythonEngine:
     blocking = True
 
     def __init__(self) -> None:
-        self._env = celpy.Environment()
+        # the conversions are replaced in _FUNCTIONS; as names (type(x) == int) they stay types
+        self._env = celpy.Environment(annotations=dict(TYPE_NAMES), runner_class=_Runner)
 
     def compile(self, condition: str) -> Any:
         try:
@@ -362,6 +406,48 @@ def _select(target: Any, key: Any) -> _Optional:
     raise TypeError(f"no such overload: optional selection on {_type_name(target)}")
 
 
+def _same_key(a: Any, b: Any) -> bool:
+    """Whether map keys ``a`` and ``b`` are the same key: numbers by value, bools apart from numbers."""
+    return _kind(a) == _kind(b) and _equal(a, b)
+
+
+def _index(target: Any, key: Any) -> Any:
+    """``target[key]`` as CEL does it: no negative list indexes, map keys found by numeric value."""
+    error = _errors(target, key)
+    if error is not None:
+        return error
+    if isinstance(target, list):
+        if _number_type(key) is None:
+            return CELEvalError(f"no such overload: list[{_type_name(key)}]")
+        index = _plain_number(key)
+        if isinstance(index, float):
+            if not index.is_integer():
+                return CELEvalError(f"invalid list index {index!r}: not an integer")
+            index = int(index)
+        if not 0 <= index < len(target):
+            return CELEvalError(f"index out of range: index={index} size={len(target)}")
+        return target[index]
+    if isinstance(target, dict):
+        if _kind(key) == "string":
+            if key in target:
+                return target[key]
+        elif _kind(key) == "bool" or _number_type(key) is not None:
+            for k, v in target.items():
+                if _same_key(key, k):
+                    return v
+        else:
+            return CELEvalError(f"no such overload: map[{_type_name(key)}]")
+        return CELEvalError(f"no such key: {_plain(key)!r}")
+    return CELEvalError(f"no such overload: {_type_name(target)}[{_type_name(key)}]")
+
+
+def _bool_only(value: Any) -> Any:
+    """A macro's predicate as CEL wants it: a bool, else an error (celpy takes any truthy value)."""
+    if isinstance(value, CELEvalError) or _kind(value) == "bool":
+        return value
+    return CELEvalError(f"no such overload: the predicate must be a bool, not a {_type_name(value)}")
+
+
 def _has(target: Any, name: Any) -> Any:
     if isinstance(target, dict):
         return celtypes.BoolType(celtypes.StringType(name) in target)
@@ -412,6 +498,7 @@ _FUNCTIONS: dict[str, Any] = {
     "_==_": _eq,
     "_!=_": _ne,
     "_in_": _in,
+    "_[_]": _index,
     "_<_": _ordering(operator.lt),
     "_<=_": _ordering(operator.le),
     "_>_": _ordering(operator.gt),
@@ -423,6 +510,7 @@ _FUNCTIONS: dict[str, Any] = {
     "_%_": _arithmetic("%", operator.mod),
     "-_": _negate,
     "_has": _has,
+    "_bool_only": _bool_only,
     "matches": _matches,
     "_opt_select": _opt_select,
     "_opt_index": _opt_index,
@@ -433,4 +521,5 @@ _FUNCTIONS: dict[str, Any] = {
     "hasValue": _has_value,
     "value": _value,
     "or": _or,
+    **CONVERSIONS,
 }

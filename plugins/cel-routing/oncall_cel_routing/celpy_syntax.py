@@ -7,7 +7,17 @@ into calls of functions the cel-python engine provides (``._opt_select("team")``
 ``hasValue``, ``value`` and ``or`` are ordinary member functions there and need no rewrite.
 
 Optional entries in list and map literals (``[?x]``, ``{?"k": v}``) are not rewritten:
-they are reported as unsupported by this engine.
+they are reported as unsupported (and refused on save on both engines, :mod:`.portable`).
+
+``list.map(x, p, t)`` (the three-argument ``map``, which keeps the elements for which ``p``
+holds and transforms them by ``t``): celpy knows only two arguments. It becomes
+``list.filter(x, _bool_only(p)).map(x, t)``, which gives the same list, or an error when
+``p`` or ``t`` fails for an element it reaches. The predicates of ``filter`` and
+``exists_one`` are wrapped in ``_bool_only`` too: celpy took any truthy value for true, CEL
+wants a bool.
+
+The escapes ``\\?`` and ``\\``` in string and bytes literals (CEL's ``?`` and a backquote):
+celpy keeps the backslash. They are written as the plain character.
 
 ``has(e.f)``: cel-python answers false when ``e`` itself fails (``has(a.missing.f)``);
 CEL says that is an error. It becomes ``_has(e, "f")``, which fails when ``e`` does.
@@ -20,10 +30,14 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from dataclasses import dataclass, field
 
 from .lexer import Token, significant
 
+_NOT_PORTABLE = 'optional entries in list and map literals ([?x], {?"k": v}) are not supported by every engine'
+# macros whose predicate celpy takes for truthy: filter(x, "a") kept everything (CEL: an error)
+_PREDICATE_MACROS = ("map", "filter", "exists_one")
 _OPTIONAL_CONSTRUCTORS = {"of": "_opt_of", "none": "_opt_none", "ofNonZeroValue": "_opt_of_non_zero"}
 
 
@@ -75,9 +89,27 @@ def rewrite(condition: str) -> Rewritten:
         tok = toks[i]
         nxt = toks[i + 1] if i + 1 < len(toks) else None
         prev = toks[i - 1] if i > 0 else None
+        if tok.kind == "string":
+            plain = _plain_escapes(tok.text)
+            if plain != tok.text:
+                replacements.append((tok.start, tok.end, plain))
+            i += 1
+            continue
+        if tok.text in _PREDICATE_MACROS and prev is not None and prev.text == "." and nxt is not None and nxt.text == "(":
+            found = _arguments(toks, i + 1)
+            if found is not None and toks[i + 2].kind == "ident" and found[0][:1] == [i + 3]:
+                commas, end = found
+                variable = toks[i + 2].text
+                if tok.text == "map" and len(commas) == 2:  # map(x, p, t) -> filter(x, _bool_only(p)).map(x, t)
+                    replacements.append((tok.start, tok.end, "filter"))
+                    replacements.append((toks[commas[0]].start, toks[commas[0]].end, ", _bool_only("))
+                    replacements.append((toks[commas[1]].start, toks[commas[1]].end, f")).map({variable},"))
+                elif tok.text != "map" and len(commas) == 1:
+                    replacements.append((toks[commas[0]].start, toks[commas[0]].end, ", _bool_only("))
+                    replacements.append((toks[end].start, toks[end].end, "))"))
         if tok.text == "?" and prev is not None and prev.text in ("{", ","):
             raise UnsupportedSyntax(
-                "optional entries in list and map literals need the cel-expr engine", tok.start
+                _NOT_PORTABLE, tok.start
             )
         if tok.text == "." and nxt is not None and nxt.text == "?":
             field_tok = toks[i + 2] if i + 2 < len(toks) else None
@@ -90,7 +122,7 @@ def rewrite(condition: str) -> Rewritten:
         if tok.text == "[" and nxt is not None and nxt.text == "?":
             if not _ends_operand(prev):
                 raise UnsupportedSyntax(
-                    "optional entries in list and map literals need the cel-expr engine", nxt.start
+                    _NOT_PORTABLE, nxt.start
                 )
             close = _matching(toks, i, "[", "]")
             if close is not None:
@@ -129,6 +161,39 @@ def rewrite(condition: str) -> Rewritten:
             continue
         i += 1
     return _apply(condition, sorted(replacements))
+
+
+_CEL_ONLY_ESCAPES = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-3][0-7]{2}|.)", re.DOTALL)
+
+
+def _plain_escapes(literal: str) -> str:
+    """``literal`` with CEL's ``\\?`` and ``\\``` escapes written as the plain character (raw ones as they are)."""
+    prefix = len(literal) - len(literal.lstrip("rRbB"))
+    if "r" in literal[:prefix].lower() or "\\" not in literal:
+        return literal
+
+    def plain(m: re.Match[str]) -> str:
+        return m.group()[1] if m.group() in ("\\?", "\\`") else m.group()
+
+    return _CEL_ONLY_ESCAPES.sub(plain, literal)
+
+
+def _arguments(toks: list[Token], open_index: int) -> tuple[list[int], int] | None:
+    """The indexes of the commas directly inside the parenthesis at ``open_index``, and of its
+    closing parenthesis; None if it does not close."""
+    depth = 0
+    commas: list[int] = []
+    for j in range(open_index, len(toks)):
+        text = toks[j].text
+        if text in ("(", "[", "{"):
+            depth += 1
+        elif text in (")", "]", "}"):
+            depth -= 1
+            if depth == 0:
+                return commas, j
+        elif text == "," and depth == 1:
+            commas.append(j)
+    return None
 
 
 def _matching(toks: list[Token], open_index: int, opening: str, closing: str) -> int | None:

@@ -31,6 +31,7 @@ from .decision import MAX_ERROR_CHARS
 from .direct import DirectRule, direct_match, direct_rule
 from .engine import CompileError, Engine, EvaluationError, describe_problems, problem_at_offset
 from .lexer import significant
+from .portable import portability_problems
 from .regex import literal_pattern_problems
 from .variables import VARIABLES, alert_variables
 
@@ -148,7 +149,7 @@ class Grouping:
             toks = significant(expression)
             return [problem_at_offset(f"the key must be a string or a list of strings; it is {_a(kind)}",
                                       expression, toks[0].start if toks else 0)]
-        return literal_pattern_problems(expression)
+        return literal_pattern_problems(expression) + portability_problems(expression)
 
     # ----------------------------------------------------------------------- grouping
 

@@ -39,6 +39,7 @@ from oncall_hookspecs import (
 from .decision import DecisionBuilder
 from .engine import CompileError, Engine, EvaluationError, describe_problems, select_engine
 from .grouping import Grouping
+from .portable import portability_problems
 from .regex import literal_pattern_problems
 from .variables import alert_variables
 
@@ -94,7 +95,7 @@ class CelRouter:
                 return exc.problems
             except Exception as exc:  # noqa: BLE001 - an engine bug must not pass a rule as valid
                 return [RuleProblem(f"the condition could not be checked: {type(exc).__name__}: {exc}")]
-        return literal_pattern_problems(condition)
+        return literal_pattern_problems(condition) + portability_problems(condition)
 
     async def route(self, alert: AlertView, rules: Sequence[RoutingRule], default: RuleActions) -> RoutingDecision:
         """Walk ``rules`` by position (ties keep their order) and decide where ``alert`` goes."""
