@@ -131,3 +131,16 @@ async def test_silences_heartbeats_keys_and_the_audit_log_work_remotely(server, 
     assert re.search(r"^key: (\S+)$", keys.stdout, re.MULTILINE).group(1) not in audited.stdout
     assert [r["created_by"] for r in await rows(server.ctx.pool, "SELECT created_by FROM alerting.silences")] == ["ann"]
     assert [r["name"] for r in await rows(server.ctx.pool, "SELECT name FROM alerting.heartbeats")] == ["nightly"]
+
+
+async def test_status_asks_the_servers_readiness_and_says_who_the_key_is(server, tmp_path):
+    _, viewer = await make_key(server.ctx.pool, "viewer", name="laptop")
+    found = await asyncio.to_thread(remote, tmp_path, server.http_url, viewer, "status")
+    assert found.returncode == 0, found.stderr
+    assert f"server at {server.http_url}: ready" in found.stdout
+    assert "calling as api_key:laptop (role viewer)" in found.stdout
+    refused = await asyncio.to_thread(remote, tmp_path, server.http_url, "oncall_abcdef12_" + "x" * 43, "status")
+    assert refused.returncode == 1 and "the key is refused there" in refused.stderr
+    assert "x" * 43 not in refused.stderr + refused.stdout
+    gone = await asyncio.to_thread(remote, tmp_path, "http://127.0.0.1:1", viewer, "status")
+    assert gone.returncode == 1 and "cannot reach http://127.0.0.1:1" in gone.stderr

@@ -66,8 +66,49 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return run_loop(go())
 
 
+def _remote_status(remote: Any, timeout: float) -> int:
+    """``oncall status`` with ONCALL_SERVER_URL: the server's readiness, and who the key is there."""
+    import aiohttp
+
+    async def go() -> int:
+        limits = aiohttp.ClientTimeout(total=timeout)
+        async with aiohttp.ClientSession(timeout=limits, headers={"User-Agent": "oncall-cli"}) as http:
+            try:
+                async with http.get(f"{remote.url}/readyz") as r:
+                    body = await r.json(content_type=None)
+                    ready = r.status == 200
+                    detail = body.get("detail", "") if isinstance(body, dict) else ""
+                    print(f"server at {remote.url}: {'ready' if ready else 'not ready'}"
+                          f"{': ' + detail if detail else ''}")
+                async with http.get(f"{remote.url}/api/v1/whoami",
+                                    headers={"Authorization": f"Bearer {remote.key}"}) as r:
+                    who = await r.json(content_type=None)
+                    if r.status != 200 or not isinstance(who, dict):
+                        print(f"oncall: the key is refused there: {who.get('detail', r.status) if isinstance(who, dict) else r.status}",
+                              file=sys.stderr)
+                        return 1
+                    print(f"calling as {who.get('kind')}:{who.get('user_id')} (role {who.get('role') or 'none'})")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                print(f"oncall: cannot reach {remote.url}: {exc or type(exc).__name__}", file=sys.stderr)
+                return 1
+        return 0 if ready else 1
+
+    return run_loop(go())
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Ask a running server's gRPC health service, over TLS when the client settings say so."""
+    """Ask a running server's gRPC health service, over TLS when the client settings say so;
+    with ONCALL_SERVER_URL (and no --target), the server's readiness over HTTP and who the key is."""
+    from .api import ConfigError, remote_from_env
+
+    try:
+        remote = remote_from_env()
+    except ConfigError as exc:
+        print(f"oncall: {exc}", file=sys.stderr)
+        return 2
+    if remote is not None and not args.target:
+        return _remote_status(remote, args.timeout)
+
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
