@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -10,6 +11,10 @@ from ..config import Settings
 from ..errors import OnCallError
 from ..logs import configure as configure_logging
 from . import access, alerts, escalation, grouping, incidents, notification, plugin, schedules, server, silences, teams
+
+
+#: commands that run a server or a long task, whose log at INFO is what they report
+_LOGGING_COMMANDS = frozenset({"serve", "engine", "migrate"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    # a server's log says what it started (INFO); a command's output is its answer, with
+    # warnings and errors only, unless ONCALL_LOG_LEVEL asks for more
+    quiet = args.command not in _LOGGING_COMMANDS and not os.environ.get("ONCALL_LOG_LEVEL")
+    configure_logging("WARNING" if quiet else settings.log_level)
     try:
         return int(args.func(args, settings) or 0)
     except OnCallError as exc:
