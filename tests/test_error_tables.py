@@ -8,7 +8,7 @@ import inspect
 import grpc
 from oncall import errors
 from oncall.http import errors as http_errors
-from oncall.http.requests import RequestTimeout
+from oncall.http.requests import RequestTimeout, UnsupportedMediaType
 from oncall.notification.store import VersionConflict
 from oncall.rpc import errors as rpc_errors
 
@@ -17,7 +17,8 @@ DOMAIN = [cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issub
 
 def test_every_domain_error_is_in_both_tables_and_neither_table_holds_more() -> None:
     assert set(rpc_errors.STATUS) == set(DOMAIN)
-    assert set(http_errors.STATUS) == set(DOMAIN) | {RequestTimeout}  # HTTP's own: a body that stalls
+    # HTTP's own: a body that stalls, a body that is not JSON where JSON is read
+    assert set(http_errors.STATUS) == set(DOMAIN) | {RequestTimeout, UnsupportedMediaType}
 
 
 def test_a_domain_error_names_no_status_of_any_door() -> None:
