@@ -83,12 +83,19 @@ async def _add(server: RunningServer, schedule_id: str, user: str, start: dateti
     return str(answer.override.id)
 
 
-def _lanes(page: str) -> list[str]:
-    return re.findall(r'<g class="sched-lane[^"]*" data-lane="([^"]*)"', page)
+def _svg(page: str, which: str = "sched-wide") -> str:
+    """The wide drawing (for screens) or the narrow one (for phones) of the page's timeline."""
+    found = re.search(rf'<svg class="sched-svg {which}".*?</svg>', page, re.S)
+    assert found is not None
+    return found.group(0)
+
+
+def _lanes(page: str, which: str = "sched-wide") -> list[str]:
+    return re.findall(r'<g class="sched-lane[^"]*" data-lane="([^"]*)"', _svg(page, which))
 
 
 def _final_lane(page: str) -> str:
-    found = re.search(r'<g class="sched-lane sched-final".*?(?=<g class="sched-now"|</svg>)', page, re.S)
+    found = re.search(r'<g class="sched-lane sched-final".*?(?=<g class="sched-now"|</svg>)', _svg(page), re.S)
     assert found is not None
     return found.group(0)
 
@@ -120,9 +127,10 @@ async def test_the_page_draws_a_lane_per_layer_overrides_and_the_final_lane_with
     status, page, headers = await _get(server, f"/schedules/{schedule.id}", viewer)
     assert status == 200, page
     assert "unsafe-inline" not in headers["Content-Security-Policy"]
-    assert _lanes(page) == ["1. daily", "2. nights", "Overrides", "On call"]
-    assert re.search(r'<svg class="sched-svg" viewBox="0 0 1000 [0-9.]+"', page)
-    assert page.count('class="sched-grid"') == 8  # a gridline at each of the week's 8 midnights
+    assert _lanes(page) == _lanes(page, "sched-narrow") == ["1. daily", "2. nights", "Overrides", "On call"]
+    assert re.search(r'<svg class="sched-svg sched-wide" viewBox="0 0 1000 [0-9.]+"', page)
+    assert re.search(r'<svg class="sched-svg sched-narrow" viewBox="0 0 420 [0-9.]+"', page)
+    assert _svg(page).count('class="sched-grid"') == 8  # a gridline at each of the week's 8 midnights
     assert 'class="sched-now"' in page
     # the hostile id is text in the SVG, its <title>, the table and the overrides list, never markup
     assert "<script>" not in page
@@ -143,12 +151,12 @@ async def test_weeks_and_tz_change_the_window_and_a_bad_zone_is_a_400_sentence(
     viewer = await session_cookie(server, "vic", "viewer")
     status, page, _ = await _get(server, f"/schedules/{schedule.id}?weeks=4&tz=America/New_York", viewer)
     assert status == 200, page
-    assert page.count('class="sched-grid"') == 29
+    assert _svg(page).count('class="sched-grid"') == 29
     assert "for 4 weeks" in page and "(America/New_York)" in page
     today_ny = datetime.now(ZoneInfo("America/New_York")).date()
     assert f"From {today_ny:%a %Y-%m-%d} 00:00 for 4 weeks" in page
     status, page, _ = await _get(server, f"/schedules/{schedule.id}?weeks=2", viewer)
-    assert status == 200 and page.count('class="sched-grid"') == 15
+    assert status == 200 and _svg(page, "sched-narrow").count('class="sched-grid"') == 15
     for bad in ("Mars/Olympus", "../../etc/passwd", "x" * 80):
         status, page, _ = await _get(server, f"/schedules/{schedule.id}?tz={bad}", viewer)
         assert status == 400, bad
@@ -239,6 +247,8 @@ async def test_a_form_that_is_not_valid_is_a_sentence_and_writes_nothing(
         ({"add_user_id": "eve", "start": "2030-01-01T10:00", "end": "2030-01-01T12:00", "tz": "Nowhere/At_All"},
          "not a time zone"),
         ({"add_user_id": "eve" * 100, "start": "2030-01-01T10:00", "end": "2030-01-01T12:00"}, "at most 200"),
+        ({"add_user_id": "eve", "start": "2030-01-01T10:00", "end": "2030-01-01T12:00", "weeks": "9"},
+         "Weeks must be 1, 2 or 4."),
     ]:
         status, body, _ = await _post(server, f"/schedules/{schedule.id}/overrides", editor,
                                       {"csrf_token": token, **data})

@@ -72,7 +72,7 @@ async def test_add_an_override_from_the_form_and_the_final_lane_shows_it(
     context = await _context(browser, site, viewport=DESKTOP, cookie=cookie)
     page = await context.new_page()
     await page.goto(f"/schedules/{schedule.id}?tz=UTC")
-    final = page.locator("g.sched-final")
+    final = page.locator(".sched-wide g.sched-final")
     assert "zed" not in await final.inner_html()
     day = (datetime.now(UTC) + timedelta(days=1)).date()
     await page.fill("#add_user_id", "zed")
@@ -100,9 +100,14 @@ async def test_add_an_override_from_the_form_and_the_final_lane_shows_it(
             assert shot.stat().st_size > 5_000
             width = await page.evaluate("document.documentElement.scrollWidth")
             widths[f"{viewport_name}-{dark}"] = (width, viewport["width"])
+            shown = "sched-narrow" if viewport_name == "phone" else "sched-wide"
+            assert await page.locator(f"svg.{shown}").is_visible()
+            assert await page.locator("svg.sched-svg:visible").count() == 1
             if viewport_name == "desktop" and not dark:
                 await page.goto("/schedules")
                 await page.screenshot(path=str(tmp_path / "schedule-list-desktop-light.png"))
+                await page.goto(f"/schedules/{schedule.id}?weeks=4&tz=America/New_York")
+                await page.screenshot(path=str(tmp_path / "schedule-4-weeks-desktop-light.png"))
             await context.close()
     if kept:
         _keep(tmp_path, Path(kept))

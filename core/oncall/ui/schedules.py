@@ -52,9 +52,13 @@ DONE = {
 
 # --------------------------------------------------------------------------- the drawing
 
-#: the SVG's coordinate system (it scales to the page's width through its viewBox)
+#: the SVG's coordinate system (it scales to the page's width through its viewBox): a wide
+#: drawing for screens, and a narrow one of the same lanes for phones, where the wide one's
+#: names would be a few pixels high (CSS shows one of them)
 WIDTH = 1000
 LABEL_W = 120
+NARROW_WIDTH = 420
+NARROW_LABEL_W = 78
 RIGHT_PAD = 8
 HEAD_H = 34
 ROW_H = 30
@@ -151,9 +155,9 @@ def _rows(bars: list[Bar]) -> list[tuple[int, Bar]]:
 
 
 def draw(lanes: list[tuple[str, list[Bar], str]], start: datetime, end: datetime, zone: ZoneInfo,
-         now: datetime) -> Timeline:
-    """Lay out ``lanes`` (name, bars, what an empty lane says) over [start, end)."""
-    plot_x, plot_end = float(LABEL_W), float(WIDTH - RIGHT_PAD)
+         now: datetime, *, width: int = WIDTH, label_w: int = LABEL_W) -> Timeline:
+    """Lay out ``lanes`` (name, bars, what an empty lane says) over [start, end), ``width`` units wide."""
+    plot_x, plot_end = float(label_w), float(width - RIGHT_PAD)
     span = (end - start).total_seconds()
 
     def x_of(at: datetime) -> float:
@@ -186,7 +190,7 @@ def draw(lanes: list[tuple[str, list[Bar], str]], start: datetime, end: datetime
         label = f"{local:%a} {local.day}" if step < 7 else f"{local:%b} {local.day}"
         ticks.append(Tick(x=round(x_of(local), 2), label=label, labelled=i % step == 0 and local < end))
     now_x = round(x_of(now), 2) if start <= now < end else None
-    return Timeline(width=WIDTH, height=y - LANE_GAP + 6, plot_x=plot_x, plot_end=plot_end, lanes=drawn,
+    return Timeline(width=width, height=y - LANE_GAP + 6, plot_x=plot_x, plot_end=plot_end, lanes=drawn,
                     ticks=ticks, now_x=now_x)
 
 
@@ -318,7 +322,6 @@ async def schedule_view(request: web.Request, caller: Caller, sid: str, *, statu
         view = View.of(weeks_of(str(query.get("weeks", ""))), zone_of(str(query.get("tz", "")), schedule.time_zone),
                        now)
     except BadParameter as exc:
-        view = View.of(1, zone_of("", schedule.time_zone), now)
         return site.show(request, caller, "error.html", 400, title="That did not work", detail=str(exc),
                          back=f"/schedules/{sid}", back_label="Back to the schedule")
     shifts, overrides, on_call = await asyncio.gather(
@@ -353,6 +356,7 @@ async def schedule_view(request: web.Request, caller: Caller, sid: str, *, statu
     lanes = [*lanes, ("Overrides", override_bars, "none in this window"),
              ("On call", [bar(s) for s in shifts.shifts], "nobody on call")]
     timeline = draw(lanes, view.start, view.end, view.zone, now)
+    narrow = draw(lanes, view.start, view.end, view.zone, now, width=NARROW_WIDTH, label_w=NARROW_LABEL_W)
     rows = [(view.local(instant(s.start)), view.local(instant(s.end)), s.user_id, _reason(s, schedule),
              s.user_id == me) for s in shifts.shifts]
     can_add = caller.can(ADD_OVERRIDE, pb.AddOverrideRequest(schedule_id=sid))
@@ -361,7 +365,8 @@ async def schedule_view(request: web.Request, caller: Caller, sid: str, *, statu
     defaults = {"add_user_id": "", "remove_user_id": "", "start": f"{soon:%Y-%m-%dT%H:%M}",
                 "end": f"{soon + timedelta(hours=8):%Y-%m-%dT%H:%M}"}
     return site.show(
-        request, caller, "schedule.html", status, schedule=schedule, view=view, timeline=timeline, rows=rows,
+        request, caller, "schedule.html", status, schedule=schedule, view=view, timeline=timeline, narrow=narrow,
+        rows=rows,
         overrides=[(o, override_text(o), view.local(instant(o.start)), view.local(instant(o.end)))
                    for o in overrides.overrides],
         on_call=sorted({u.user_id for u in on_call.users}), can_add=can_add, can_remove=can_remove,
@@ -415,7 +420,14 @@ async def add_override(request: web.Request, caller: Caller) -> web.StreamRespon
         if end <= start:
             raise BadParameter("The override must end after it starts.")
     except BadParameter as exc:
-        if not fields["tz"] or "zone" in str(exc):
+        # the page shown again with the sentence: in a window and zone that are valid
+        try:
+            weeks_of(params["weeks"])
+        except BadParameter:
+            params["weeks"] = ""
+        try:
+            zone_of(params["tz"], "UTC")
+        except BadParameter:
             params["tz"] = ""
         return await schedule_view(request, caller, sid, status=400, error=str(exc), form=fields, params=params)
     req = pb.AddOverrideRequest(schedule_id=sid, start=_ts(start), end=_ts(end), add_user_id=fields["add_user_id"],
