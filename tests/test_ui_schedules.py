@@ -232,6 +232,13 @@ async def test_a_responder_adds_an_override_by_form_and_removes_it(
     assert [r["add_user"] for r in await _overrides(server)] == ["bea"]
     _, page, _ = await _get(server, headers["Location"], responder)
     assert "Override removed." in page
+    # audited as the person, through the same interceptors as the API
+    async with server.ctx.pool.connection() as conn:
+        cur = await conn.execute("SELECT principal, method, outcome FROM access.audit_events "
+                                 "WHERE method LIKE '%Override' ORDER BY id")
+        audited = [(r["principal"], r["method"].rsplit("/", 1)[-1], r["outcome"]) for r in await cur.fetchall()]
+    assert audited == [("session:ann", "AddOverride", "OK"), ("session:ann", "AddOverride", "OK"),
+                       ("session:ann", "RemoveOverride", "OK")]
 
 
 async def test_a_form_that_is_not_valid_is_a_sentence_and_writes_nothing(
