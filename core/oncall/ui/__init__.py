@@ -14,7 +14,7 @@ from aiohttp import web
 from ..context import Context
 from ..http import csrf
 from ..rest.invoke import Invoker
-from . import incidents, render, site
+from . import incidents, render, schedules, site
 from .calls import INVOKER
 from .site import page_errors
 
@@ -33,4 +33,9 @@ def add_routes(app: web.Application, ctx: Context) -> None:
     csrf.protect(app, app.router.add_post("/incidents/bulk", site.signed_in(incidents.bulk)))
     app.router.add_get("/incidents/{id}", site.signed_in(incidents.incident_page))
     csrf.protect(app, app.router.add_post("/incidents/{id}/{action}", site.signed_in(incidents.incident_action)))
+    app.router.add_get("/schedules", site.signed_in(schedules.list_page))
+    app.router.add_get("/schedules/{id}", site.signed_in(schedules.schedule_page))
+    csrf.protect(app, app.router.add_post("/schedules/{id}/overrides", site.signed_in(schedules.add_override)))
+    csrf.protect(app, app.router.add_post("/schedules/{id}/overrides/{oid}/remove",
+                                          site.signed_in(schedules.remove_override)))
     app.router.add_static(render.STATIC_PATH, render.STATIC_DIR, append_version=False)
