@@ -3,8 +3,8 @@
 Proves: the list shows each integration (name escaped, source, team, key prefix) and the
 incident pages show integration names; an admin creates one from the form and its key is
 shown once (in the body of a ``no-store`` answer, never a URL) and works on the webhook, and
-is in no later page and not in the audit log; rotating answers a new key once, the old one is
-401 at once; an unknown source is a 400 naming the installed ones with nothing written; the
+is in no later page and not in the audit log; rotating (once confirmed) answers a new key once,
+the old one is 401 at once; an unknown source is a 400 naming the installed ones with nothing written; the
 setup snippets carry the server's webhook URL and a placeholder, never the key; rename and
 maintenance are forms that redirect back with a message; a viewer sees no form, may not open
 the new-integration page, and a forged POST is a 403 that changes no row.
@@ -164,6 +164,10 @@ async def test_rotating_shows_the_new_key_once_and_the_old_one_stops_working(ser
     cookie = await session_cookie(server, "ada", "admin")
     status, page, _ = await _get(server, f"/integrations/{iid}", cookie)
     assert status == 200 and f'action="/integrations/{iid}/rotate"' in page
+    # unconfirmed: a sentence, and the old key still works
+    status, answer, _ = await _post(server, f"/integrations/{iid}/rotate", cookie, {"csrf_token": csrf_of(page)})
+    assert status == 400 and "Tick the box to confirm" in answer
+    assert await _webhook_status(server, old) == 200
     status, answer, headers = await _post(server, f"/integrations/{iid}/rotate", cookie,
                                           {"csrf_token": csrf_of(page), "sure": "1"})
     assert status == 200 and "no-store" in headers["Cache-Control"]

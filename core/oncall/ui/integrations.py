@@ -261,6 +261,9 @@ async def integration_action(request: web.Request, caller: Caller) -> web.Stream
     form = await request.post()
     try:
         if action == "rotate":
+            if _field(form, "sure") != "1":  # the confirmation: the old key stops working at once
+                return await integration_view(request, caller, iid, status=400, error=(
+                    "Tick the box to confirm: the old key stops working at once."))
             rotated = await caller.call(ROTATE, pb.RotateIntegrationKeyRequest(integration_id=iid))
             integ = rotated.integration
             return key_page(request, caller, integ, rotated.key, webhook_urls(request, integ.source), rotated=True)
