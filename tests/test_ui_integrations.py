@@ -6,7 +6,8 @@ shown once (in the body of a ``no-store`` answer, never a URL) and works on the 
 is in no later page and not in the audit log; rotating (once confirmed) answers a new key once,
 the old one is 401 at once; an unknown source is a 400 naming the installed ones with nothing written; the
 setup snippets carry the server's webhook URL and a placeholder, never the key; rename and
-maintenance are forms that redirect back with a message; a viewer sees no form, may not open
+maintenance are forms that redirect back with a message; a heartbeat monitor's integration
+shows the monitor, its state and where to beat; a viewer sees no form, may not open
 the new-integration page, and a forged POST is a 403 that changes no row.
 """
 
@@ -18,6 +19,9 @@ import aiohttp
 from markupsafe import escape
 from fixtures.ui import cookie_header, csrf_of, post_alert, session_cookie
 
+from google.protobuf.duration_pb2 import Duration
+
+from oncall.alerting.v1 import heartbeats_pb2, heartbeats_pb2_grpc
 from oncall.ui.integrations import KEY_PLACEHOLDER
 
 from conftest import RunningServer
@@ -241,3 +245,16 @@ async def test_every_control_of_the_integration_pages_has_a_label(server: Runnin
         unlabelled = [c for c in found.controls if not c.get("aria-label") and c.get("id") not in found.labelled]
         assert unlabelled == [], path
         assert all(found.buttons), path
+
+
+async def test_a_heartbeat_monitors_integration_shows_the_monitor_and_where_to_beat(server: RunningServer) -> None:
+    async with server.channel() as channel:
+        created = await heartbeats_pb2_grpc.HeartbeatServiceStub(channel).CreateHeartbeat(
+            heartbeats_pb2.CreateHeartbeatRequest(name="nightly-backup", timeout=Duration(seconds=3600)))
+    hb = created.heartbeat
+    cookie = await session_cookie(server, "vera", "viewer")
+    status, page, _ = await _get(server, f"/integrations/{hb.integration_id}", cookie)
+    assert status == 200
+    assert "Heartbeat monitors" in page and "<strong>nightly-backup</strong>" in page and ">pending<" in page
+    assert f"{server.ctx.settings.base_url}{hb.beat_path}" in page and "is not installed" not in page
+    assert created.key not in page

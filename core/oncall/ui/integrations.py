@@ -1,6 +1,6 @@
 """The integration pages: the list (``/integrations``), a new one (``/integrations/new``, its key shown
-once), and one integration (``/integrations/{id}``: setup snippets per source, recent alerts,
-rotate the key, rename, maintenance).
+once), and one integration (``/integrations/{id}``: setup snippets per source, recent alerts, the
+heartbeat monitors whose alerts arrive through it, rotate the key, rename, maintenance).
 
 Each read and change is an IntegrationService (AlertService, SilenceService) call made as the
 browser (``calls.Caller``), so the permission table decides. A key is shown only in the answer
@@ -23,6 +23,7 @@ from aiohttp import web
 from google.protobuf.duration_pb2 import Duration
 
 from ..alerting.v1 import alerting_pb2 as alert_pb
+from ..alerting.v1 import heartbeats_pb2 as heartbeat_pb
 from ..alerting.v1 import integrations_pb2 as pb
 from ..alerting.v1 import silences_pb2 as silence_pb
 from ..http.requests import CONTEXT
@@ -39,6 +40,8 @@ UPDATE = _SERVICE + "UpdateIntegration"
 ROTATE = _SERVICE + "RotateIntegrationKey"
 ALERTS = "/oncall.alerting.v1.AlertService/ListAlerts"
 MAINTENANCE = "/oncall.alerting.v1.SilenceService/SetMaintenance"
+HEARTBEATS = "/oncall.alerting.v1.HeartbeatService/ListHeartbeats"
+_HEARTBEAT_STATES = {1: "pending", 2: "up", 3: "expired"}
 
 #: the integrations one page of the list (and the names of the incident pages) reads
 PAGE_SIZE = 1000
@@ -224,12 +227,16 @@ def _no_such(request: web.Request, caller: Caller) -> web.Response:
 
 async def integration_view(request: web.Request, caller: Caller, iid: int, *, status: int = 200,
                            error: str = "") -> web.Response:
-    integration, alerts = await asyncio.gather(
+    integration, alerts, monitors = await asyncio.gather(
         caller.call(GET, pb.GetIntegrationRequest(integration_id=iid)),
         caller.maybe(ALERTS, alert_pb.ListAlertsRequest(integration_id=iid, page_size=RECENT_ALERTS)),
+        caller.maybe(HEARTBEATS, heartbeat_pb.ListHeartbeatsRequest()),
     )
     integ = integration.integration
     urls = webhook_urls(request, integ.source)
+    base = request.app[CONTEXT].settings.base_url
+    heartbeats = [(h, _HEARTBEAT_STATES.get(h.state, "unknown"), base + h.beat_path)
+                  for h in (monitors.heartbeats if monitors is not None else ()) if h.integration_id == iid]
     actions = {
         "rotate": caller.can(ROTATE, pb.RotateIntegrationKeyRequest(integration_id=iid)),
         "rename": caller.can(UPDATE, pb.UpdateIntegrationRequest(integration_id=iid)),
@@ -237,7 +244,7 @@ async def integration_view(request: web.Request, caller: Caller, iid: int, *, st
     }
     return site.show(request, caller, "integration.html", status, integration=integ, urls=urls,
                      snippets=snippets(integ.source, urls), alerts=list(alerts.alerts) if alerts else None,
-                     actions=actions, minutes=MAINTENANCE_MINUTES, error=error, done=_done(request.query),
+                     heartbeats=heartbeats, actions=actions, minutes=MAINTENANCE_MINUTES, error=error, done=_done(request.query),
                      max_name=MAX_NAME, placeholder=KEY_PLACEHOLDER)
 
 
