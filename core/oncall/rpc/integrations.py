@@ -104,6 +104,8 @@ class IntegrationService(integrations_pb2_grpc.IntegrationServiceServicer):
         self, request: pb.RotateIntegrationKeyRequest, context: _Call
     ) -> pb.RotateIntegrationKeyResponse:
         integ, key = await store.rotate_key(self._ctx.pool, _integration_id(request.integration_id))
+        # the old key stops working at once: not for the key cache's ttl more in this process
+        self._ctx.keys.clear()
         return pb.RotateIntegrationKeyResponse(integration=integration_to_proto(integ), key=key)
 
     async def DeleteIntegration(

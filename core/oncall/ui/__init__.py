@@ -14,7 +14,7 @@ from aiohttp import web
 from ..context import Context
 from ..http import csrf
 from ..rest.invoke import Invoker
-from . import incidents, render, schedules, site
+from . import incidents, integrations, render, schedules, site
 from .calls import INVOKER
 from .site import page_errors
 
@@ -38,4 +38,10 @@ def add_routes(app: web.Application, ctx: Context) -> None:
     csrf.protect(app, app.router.add_post("/schedules/{id}/overrides", site.signed_in(schedules.add_override)))
     csrf.protect(app, app.router.add_post("/schedules/{id}/overrides/{oid}/remove",
                                           site.signed_in(schedules.remove_override)))
+    app.router.add_get("/integrations", site.signed_in(integrations.list_page))
+    app.router.add_get("/integrations/new", site.signed_in(integrations.new_page))
+    csrf.protect(app, app.router.add_post("/integrations/new", site.signed_in(integrations.create)))
+    app.router.add_get("/integrations/{id}", site.signed_in(integrations.integration_page))
+    csrf.protect(app, app.router.add_post("/integrations/{id}/{action}",
+                                          site.signed_in(integrations.integration_action)))
     app.router.add_static(render.STATIC_PATH, render.STATIC_DIR, append_version=False)

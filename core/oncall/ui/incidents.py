@@ -27,6 +27,7 @@ from ..notification.v1 import notification_pb2 as notif_pb
 from ..rest.status import http_status
 from . import site
 from .calls import Caller, RpcFailure
+from .integrations import integration_names
 
 _SERVICE = "/oncall.alerting.v1.IncidentService/"
 LIST = _SERVICE + "ListIncidents"
@@ -216,13 +217,13 @@ async def list_page(request: web.Request, caller: Caller) -> web.StreamResponse:
         flt = Filters.parse(request.query)
     except BadFilter as exc:
         return site.show(request, caller, "incidents.html", 400, flt=Filters(), error=str(exc), listing=None,
-                         counts={}, can_ack=False, can_resolve=False, done="")
-    listing, counts = await asyncio.gather(_list(caller, flt), _counts(caller, flt))
+                         counts={}, can_ack=False, can_resolve=False, done="", names={})
+    listing, counts, names = await asyncio.gather(_list(caller, flt), _counts(caller, flt), integration_names(caller))
     probe = pb.AcknowledgeIncidentRequest()
     can_ack = caller.can(ACKNOWLEDGE, probe)
     can_resolve = caller.can(RESOLVE, pb.ResolveIncidentRequest())
     return site.show(request, caller, "incidents.html", flt=flt, listing=listing, counts=counts, error="",
-                     can_ack=can_ack, can_resolve=can_resolve, done=done_message(request.query))
+                     can_ack=can_ack, can_resolve=can_resolve, done=done_message(request.query), names=names)
 
 
 def _back(value: str) -> str:
@@ -305,10 +306,11 @@ async def _optional(caller: Caller, method: str, req: Any) -> Any | None:
 async def incident_view(request: web.Request, caller: Caller, iid: int, *, error: str = "",
                         status: int = 200, note: str = "") -> web.StreamResponse:
     incident = (await caller.call(GET, pb.GetIncidentRequest(incident_id=iid))).incident
-    alerts, timeline_answer, escalation = await asyncio.gather(
+    alerts, timeline_answer, escalation, names = await asyncio.gather(
         caller.call(ALERTS, pb.ListIncidentAlertsRequest(incident_id=iid, page_size=50)),
         caller.call(TIMELINE, pb.GetIncidentTimelineRequest(incident_id=iid)),
         _optional(caller, ESCALATION_STATE, esc_pb.GetEscalationStateRequest(alert_id=incident.first_alert_id)),
+        integration_names(caller),
     )
     timeline = timeline_answer.entries
     policy = None
@@ -344,7 +346,7 @@ async def incident_view(request: web.Request, caller: Caller, iid: int, *, error
         more_alerts=bool(alerts.next_page_token), timeline=list(reversed(timeline)), escalation=escalation,
         policy=policy,
         notifications=notifications, requests=requests, may_see_deliveries=may_see_deliveries, actions=actions,
-        error=error, note=note, done=done_message(request.query),
+        error=error, note=note, done=done_message(request.query), names=names,
     )
 
 

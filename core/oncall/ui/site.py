@@ -69,7 +69,7 @@ def failure_page(request: web.Request, caller: Caller, failure: RpcFailure) -> w
 
 
 #: the paths of the pages (their refusals are pages too, not JSON)
-PAGE_PATHS = ("/incidents", "/schedules")
+PAGE_PATHS = ("/incidents", "/schedules", "/integrations")
 
 
 def is_page(request: web.Request) -> bool:

@@ -11,6 +11,7 @@ if (list && template) {
   const insert = list.dataset.insert === "yes";
   const counting = list.dataset.counts === "yes";
   const needle = (list.dataset.q || "").toLowerCase();
+  const names = JSON.parse(list.dataset.integrations || "{}");
   const empty = document.querySelector(".bulk .empty");
   /** what this page last knew of each incident's status (the counts move with it) */
   const known = new Map();
@@ -62,7 +63,7 @@ if (list && template) {
     severity.textContent = inc.severity || "";
     severity.className = `sev sev-${inc.severity || "unknown"}`;
     set(row, "id", id);
-    set(row, "integration", String(inc.integration_id ?? ""));
+    set(row, "integration", names[inc.integration_id] ?? String(inc.integration_id ?? ""));
     const created = row.querySelector('[data-field="created"]');
     created.setAttribute("datetime", inc.created_at || "");
     fill(row, inc, status);
