@@ -337,7 +337,7 @@ async def test_counters_never_drift_under_a_random_concurrent_mix(ctx, db_url):
         await other_pool.close()
     found = await incidents(ctx.pool)
     assert len(found) > 10
-    assert_counters_true(found)
+    assert_counters_true(found, routed=False)  # no engine runs here
     # at most one joinable incident per key, every grouped alert in one of its rule's incidents
     lone = await rows(ctx.pool, """SELECT count(*) AS n FROM alerting.alerts a JOIN alerting.incidents i
                                    ON i.id = a.incident_id WHERE a.labels->>'alertname' = 'Lone'
