@@ -126,21 +126,13 @@ async def update_integration(
         require("integrations:write", f"integrations/{integration_id}", found["team_id"], team_id)
         with violations(unique=f"an integration of the same source named {name!r} already exists",
                         foreign_key=f"no team {team_id!r} (oncall teams list)"):
-            async with conn.transaction():
-                cur = await conn.execute(
-                    """UPDATE alerting.integrations SET name = %s, team_id = %s, version = version + 1
-                       WHERE id = %s RETURNING *""",
-                    (name if name is not None else found["name"], team_id, integration_id),
-                )
-                row = await fetch_one(cur)
+            cur = await conn.execute(
+                """UPDATE alerting.integrations SET name = %s, team_id = %s, version = version + 1
+                   WHERE id = %s RETURNING *""",
+                (name if name is not None else found["name"], team_id, integration_id),
+            )
+            row = await fetch_one(cur)
     return Integration.from_row(row)
-
-
-async def rename_integration(
-    pool: Pool, integration_id: int, name: str, expected_version: int | None = None,
-) -> Integration:
-    """Rename an integration (``update_integration`` with a name only)."""
-    return await update_integration(pool, integration_id, name=name, expected_version=expected_version)
 
 
 async def delete_integration(pool: Pool, integration_id: int) -> None:

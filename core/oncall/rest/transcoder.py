@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from oncall_hookspecs import Principal
 
 from ..context import Context
 from ..http.errors import RETRY_AFTER_S, error_response
@@ -61,12 +60,6 @@ def _json_type(content_type: str) -> bool:
                                                    and content_type.endswith("+json"))
 
 
-async def caller(request: web.Request) -> Principal:
-    """Who sent ``request``, asked before its body is read: a caller without credentials
-    learns nothing of what the route would make of the request (401, nothing parsed)."""
-    return await require_principal(request)
-
-
 async def read_request(request: web.Request, route: Route) -> Any:
     """The route's request message from the HTTP request (400 naming what is wrong).
 
@@ -85,7 +78,7 @@ async def read_request(request: web.Request, route: Route) -> Any:
 
 def _unary(invoker: Invoker, route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        principal = await caller(request)
+        principal = await require_principal(request)  # before the body: no credentials, nothing parsed
         message = await read_request(request, route)
         metadata = metadata_of(request.headers)
         try:
@@ -111,7 +104,7 @@ def close_streams(app: web.Application) -> None:
 
 def _stream(invoker: Invoker, route: Route, heartbeat_s: float) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        principal = await caller(request)
+        principal = await require_principal(request)  # before the body: no credentials, nothing parsed
         message = await read_request(request, route)
         sse.resume_from(request, route, message)
         metadata = metadata_of(request.headers)
