@@ -30,11 +30,11 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import grpc
@@ -45,6 +45,9 @@ from oncall_hookspecs import AuthRequest, Principal
 
 from ..config import Settings
 from ..errors import OnCallError
+
+if TYPE_CHECKING:
+    from ..rest.routes import Route
 
 M = TypeVar("M", bound=Message)
 
@@ -164,13 +167,6 @@ def remote_from_env(environ: Mapping[str, str] = os.environ) -> Remote | None:
     return Remote(url, key)
 
 
-def _variables(template: str) -> Iterator[str]:
-    import re
-
-    for m in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}", template):
-        yield m.group(1)
-
-
 def _pop_path(doc: dict[str, Any], dotted: str) -> Any:
     *parents, leaf = dotted.split(".")
     owner: Any = doc
@@ -206,13 +202,13 @@ def _query_pairs(message: Descriptor, doc: Mapping[str, Any], prefix: str = "") 
     return pairs
 
 
-def _route(method: MethodDescriptor) -> tuple[str, str, bool]:
+def _route(method: MethodDescriptor) -> Route:
     from ..rest.routes import route_of
 
     route = route_of(method)
     if route is None:
         raise ApiError(grpc.StatusCode.UNIMPLEMENTED, f"{method.name} has no REST route, so it can't be called remotely")
-    return route.verb, route.path, route.body
+    return route
 
 
 def _error_code(name: str, status: int) -> grpc.StatusCode:
@@ -245,16 +241,16 @@ class RemoteApi:
         await self._session.close()
 
     def _request(self, method: MethodDescriptor, request: Message) -> tuple[str, str, dict[str, Any]]:
-        verb, template, has_body = _route(method)
+        route = _route(method)
         doc: dict[str, Any] = json_format.MessageToDict(request, preserving_proto_field_name=True)
-        path = template
-        for dotted in _variables(template):
+        path, verb = route.path, route.verb
+        for dotted in route.path_fields:  # the route's own reading of its template's variables
             value = _pop_path(doc, dotted)
             if value is None or value == "":
                 raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, f"{dotted} is required")
             path = path.replace("{" + dotted + "}", quote(_scalar_text(value), safe=""))
         url = self._remote.url + path
-        if has_body:
+        if route.body:
             return verb, url, {"json": doc}
         return verb, url, {"params": _query_pairs(method.input_type, doc)}
 
